@@ -1,0 +1,49 @@
+// Executor: runs batches of one model on its instances.
+//
+// An executor owns `instances` execution slots (threads, GPU streams, remote
+// connections or simulated timelines). The batcher hands it one batch per
+// free instance and learns the service time from what comes back. Executors
+// for a GPU or a remote server (KServe v2, Triton) implement this same
+// interface.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tbms/common/status.h"
+#include "tbms/common/time.h"
+
+namespace tbms {
+
+// The inputs of one try, shared (immutable) by all of its attempts.
+struct Inputs {
+  std::string question;
+};
+
+// An answer is a JSON value, kept as its serialized text.
+using Answer = std::string;
+
+struct Batch {
+  std::vector<std::shared_ptr<const Inputs>> items;
+};
+
+struct BatchResult {
+  Duration service_time{0};                 // as measured by the executor
+  std::vector<StatusOr<Answer>> answers;    // one per batch item, same order
+};
+
+class Executor {
+ public:
+  using Done = std::function<void(BatchResult)>;
+  virtual ~Executor() = default;
+
+  virtual int instances() const = 0;
+  // Runs `batch` on `instance` (0 <= instance < instances(), and free). The
+  // batch stays alive and unchanged until `done` is called. `done` is called
+  // exactly once, in the core's context, and never from inside Run.
+  virtual void Run(int instance, const Batch& batch, Done done) = 0;
+};
+
+}  // namespace tbms

@@ -1,0 +1,132 @@
+// Batcher: the queue and batch formation of one model (version).
+//
+// Items are ordered by priority (higher first), then by deadline (earliest
+// first). A batch goes to a free instance when
+//   - the queue holds a full batch (max_batch_size), or a preferred size;
+//   - the oldest item has waited max_queue_delay;
+//   - the earliest deadline needs it now: deadline - P(batch) <= now.
+// Items that cannot make their deadline even if started now (now + E(1) >
+// deadline) are dropped as late. Service times of finished batches feed the
+// ServiceTimeModel, which Predict() combines with the queue state.
+//
+// Thread-compatible: every call, and every executor completion, runs in the
+// core's context. Sink callbacks are never invoked from inside Enqueue or
+// Cancel (drops found there are reported on a timer due at once).
+// Tuning and trade-offs: src/batching/README.md.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tbms/backends/executor.h"
+#include "tbms/batching/service_time.h"
+#include "tbms/common/clock.h"
+#include "tbms/common/status.h"
+
+namespace tbms {
+
+// Receives the outcome of each queued item: an answer, DEADLINE_EXCEEDED
+// when dropped as late, or the backend's error.
+class ItemSink {
+ public:
+  virtual ~ItemSink() = default;
+  virtual void OnItemDone(uint64_t token, StatusOr<Answer> result) = 0;
+};
+
+struct WorkItem {
+  uint64_t token = 0;  // opaque to the batcher, handed back to the sink
+  std::shared_ptr<const Inputs> inputs;
+  TimePoint deadline;
+  int priority = 0;
+};
+
+// Identifies a queued item for Cancel.
+struct ItemId {
+  int priority = 0;
+  TimePoint deadline;
+  uint64_t seq = 0;
+};
+
+class Batcher {
+ public:
+  struct Options {
+    std::string model;  // name used in errors, reports and metrics
+    int max_batch_size = 8;
+    std::vector<int> preferred_batch_sizes;  // each in [1, max_batch_size]
+    Duration max_queue_delay{0};
+    size_t max_queue_size = 1024;
+    ServiceTimeModel::Options service_time;
+  };
+  static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
+                                                   Executor* executor, ItemSink* sink);
+  ~Batcher();
+
+  // Takes the item iff the result is OK. RESOURCE_EXHAUSTED when the queue is
+  // full; DEADLINE_EXCEEDED when it could not finish in time even if started now.
+  StatusOr<ItemId> Enqueue(WorkItem item);
+  // Removes a queued item; false if it is not queued (already running or done:
+  // the sink will still hear of it, and the caller ignores that outcome).
+  bool Cancel(const ItemId& id);
+  // Expected (E) and high-quantile (P) latency of an item enqueued now with
+  // `priority`: queue wait plus the service time of the batch it would join.
+  LatencyEstimate Predict(int priority, Duration prior) const;
+
+  const std::string& model() const { return options_.model; }
+  size_t queued() const { return queue_.size(); }
+  int busy_instances() const { return busy_; }
+  ServiceTimeModel& service_times() { return service_times_; }
+
+ private:
+  struct Queued {
+    int priority;
+    TimePoint deadline;
+    uint64_t seq;
+    TimePoint enqueued;
+    uint64_t token;
+    std::shared_ptr<const Inputs> inputs;
+  };
+  struct Order {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      if (a.priority != b.priority) return a.priority > b.priority;
+      if (a.deadline != b.deadline) return a.deadline < b.deadline;
+      return a.seq < b.seq;
+    }
+  };
+  struct Instance {
+    bool busy = false;
+    TimePoint started;
+    int batch_size = 0;
+    std::vector<uint64_t> tokens;
+    Batch batch;
+  };
+
+  Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink);
+  void Dispatch();
+  void DropLate(TimePoint now);
+  bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
+  size_t BatchSize(size_t count) const;
+  void Start(int instance, size_t count);
+  void OnBatchDone(int instance, BatchResult result);
+  void ReportLater(uint64_t token, Status status);
+  void ArmTimer(TimePoint at);
+
+  // Constant after construction.
+  const Options options_;
+  Clock* const clock_;
+  Executor* const executor_;
+  ItemSink* const sink_;
+
+  std::set<Queued, Order> queue_;
+  std::vector<Instance> instances_;
+  int busy_ = 0;
+  uint64_t seq_ = 0;
+  ServiceTimeModel service_times_;
+  TimerId timer_ = kNoTimer;
+  TimePoint timer_at_;
+};
+
+}  // namespace tbms

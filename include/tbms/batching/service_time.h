@@ -1,0 +1,58 @@
+// ServiceTimeModel: a model's batch service time, learned online.
+//
+// Observations are kept per batch-size class (1, 2, 3-4, 5-8, ... up to 512)
+// in a ring of the most recent `window` samples; the median (E) and a high
+// quantile (P, p99 by default) are recomputed lazily when asked after new
+// samples. Until a class has `min_samples`, the nearest class that has enough
+// stands in (larger classes first: a bigger batch is never faster), and with
+// no data at all the caller's prior (`est`) is used for both E and P.
+// Thread-compatible.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "tbms/common/time.h"
+
+namespace tbms {
+
+struct LatencyEstimate {
+  Duration expected{0};  // E: median
+  Duration high{0};      // P: high quantile
+};
+
+struct ServiceTimeOptions {
+  double quantile = 0.99;  // P is this quantile
+  int min_samples = 8;     // per batch-size class before the prior is dropped
+  int window = 128;        // most recent samples kept per class
+};
+
+class ServiceTimeModel {
+ public:
+  using Options = ServiceTimeOptions;
+  explicit ServiceTimeModel(Options options = {});
+
+  void Observe(int batch_size, Duration service_time);
+  LatencyEstimate Estimate(int batch_size, Duration prior) const;
+  int64_t observations() const { return observations_; }
+
+ private:
+  static constexpr int kClasses = 10;  // 1, 2, 4, ..., 512
+  struct Ring {
+    std::vector<int64_t> samples;  // microseconds, at most window
+    size_t next = 0;
+    mutable bool dirty = false;
+    mutable LatencyEstimate cached;
+  };
+  static int ClassOf(int batch_size);
+  const LatencyEstimate& Quantiles(const Ring& ring) const;
+
+  // Constant after construction.
+  Options options_;
+  std::array<Ring, kClasses> rings_;
+  int64_t observations_ = 0;
+  mutable std::vector<int64_t> scratch_;
+};
+
+}  // namespace tbms

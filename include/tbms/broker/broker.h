@@ -1,0 +1,84 @@
+// Broker: the time broker. For each try it plans launches against the
+// deadline, launches the best feasible candidate, fires fallbacks on timers,
+// hedges within crossRequest/crossLag, cancels what is no longer needed and
+// picks the answer: rules 1-7 of section 3 of the design brief, exactly (see
+// docs/semantics.md for the rules and how each is implemented).
+//
+// Thread-compatible: Submit, timers and batch completions must all run in one
+// context (the virtual clock's thread in tests; under the engine's core lock
+// in the server). Performs no I/O and reads time only from its Clock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "tbms/batching/batcher.h"
+#include "tbms/broker/try.h"
+#include "tbms/common/clock.h"
+#include "tbms/common/status.h"
+
+namespace tbms {
+
+class Broker final : public ItemSink {
+ public:
+  struct Options {
+    Duration guard{0};           // safety margin subtracted from every deadline
+    size_t max_pending = 100000; // tries in flight at once
+    size_t max_candidates = 32;
+  };
+  // Called exactly once per accepted try, in the core's context; it may run
+  // before Submit returns (a try with no feasible candidate is answered at once).
+  using Done = std::function<void(TryResult)>;
+
+  static StatusOr<std::unique_ptr<Broker>> Create(Options options, Clock* clock);
+  ~Broker() override;
+
+  // Takes the request iff the result is OK: INVALID_ARGUMENT for a malformed
+  // request, RESOURCE_EXHAUSTED when max_pending tries are in flight.
+  Status Submit(TryRequest request, Done done);
+
+  void OnItemDone(uint64_t token, StatusOr<Answer> result) override;
+
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Attempt {
+    AttemptState state = AttemptState::kNotRun;
+    TimePoint launched;
+    LatencyEstimate predicted;  // at launch
+    Duration latency{0};
+    Answer answer;
+  };
+  struct Pending;
+  enum TimerKind { kLaunchTimer, kDeadlineTimer, kHoldTimer, kTimerKinds };
+
+  Broker(Options options, Clock* clock);
+  void Start(Pending& p);
+  LatencyEstimate Predict(const Pending& p, int c) const;
+  bool Feasible(const Pending& p, const LatencyEstimate& e, TimePoint now) const;
+  void Skip(Pending& p, int c, TimePoint now);
+  bool Launch(Pending& p, int c, LatencyEstimate e);
+  void ScheduleNext(Pending& p);
+  void LaunchNext(Pending& p, bool at_once, TimePoint as_of);
+  int MostOverdue(const Pending& p, TimePoint now) const;
+  TimePoint EarliestOverdue(const Pending& p, int below) const;
+  void CancelAttempt(Pending& p, int c, AttemptState state);
+  void CheckHeld(Pending& p);
+  void Finish(Pending& p, Reason no_answer_reason);
+  Pending* Find(uint64_t id);
+  void SetTimer(Pending& p, TimerKind kind, TimePoint at);
+  void CancelTimers(Pending& p);
+  void OnTimer(Pending& p, TimerKind kind, TimePoint planned);
+
+  // Constant after construction.
+  const Options options_;
+  Clock* const clock_;
+
+  std::unordered_map<uint64_t, std::unique_ptr<Pending>> pending_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace tbms

@@ -1,0 +1,86 @@
+// The vocabulary of a try: what the caller asks for, and what it gets back.
+// Plain value types, thread-compatible.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "tbms/backends/executor.h"
+#include "tbms/common/time.h"
+
+namespace tbms {
+
+class Batcher;
+
+// One model a candidate runs, with the caller's estimate of its latency
+// (the prior until the model's service time has been learned).
+struct Member {
+  Batcher* batcher = nullptr;
+  Duration est{0};
+};
+
+// A candidate is a model, or a group of models run together (a mix): a span
+// of TryRequest::members. Its rank is its index in TryRequest::candidates.
+struct Candidate {
+  std::string_view name;  // must outlive the try (it is a model's own name)
+  uint16_t first = 0;
+  uint16_t count = 1;
+};
+
+struct TryRequest {
+  std::shared_ptr<const Inputs> inputs;
+  std::vector<Member> members;
+  std::vector<Candidate> candidates;  // rank order, 0 is best
+  Duration tloc{0};
+  int cross_request = 0;
+  Duration cross_lag{0};
+  int priority = 0;
+
+  // Appends a single-model candidate.
+  void AddModel(std::string_view name, Batcher* batcher, Duration est);
+};
+
+enum class AttemptState : uint8_t {
+  kNotRun,     // never considered: an answer came first
+  kSkipped,    // predicted late, or could not start in time at the cap
+  kInFlight,   // launched, no outcome yet
+  kSucceeded,  // answered (its answer may have lost to a better one)
+  kFailed,     // the backend failed
+  kDroppedLate,  // its batcher dropped it: it could no longer finish in time
+  kCancelled,  // cancelled: overdue at the cap, or the try had its answer
+};
+
+// Why a try was downgraded (answered below rank 0) or got no answer.
+enum class Reason : uint8_t {
+  kNone,
+  kPredictedLate,  // the better candidate was predicted to miss the deadline
+  kError,          // it failed
+  kDroppedLate,    // its batcher dropped it as late
+  kDeadline,       // it was too slow: still running when the answer went out
+  kInfeasible,     // no candidate could finish in time, nothing was launched
+};
+
+std::string_view AttemptStateName(AttemptState state);
+std::string_view ReasonName(Reason reason);
+
+struct AttemptReport {
+  std::string_view model;
+  int rank = 0;
+  AttemptState state = AttemptState::kNotRun;
+  Duration started{0};  // launch time, from the start of the try
+  Duration latency{0};  // launch to outcome (or to the end of the try)
+};
+
+struct TryResult {
+  std::optional<Answer> answer;  // nullopt: no answer
+  int rank = -1;
+  std::string_view model;
+  bool downgraded = false;
+  Reason reason = Reason::kNone;
+  Duration elapsed{0};
+  std::vector<AttemptReport> attempts;  // every candidate that was launched or skipped
+};
+
+}  // namespace tbms

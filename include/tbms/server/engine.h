@@ -1,0 +1,76 @@
+// Engine: the scheduling core (broker, batchers, executors) of a running
+// server, behind one lock.
+//
+// The core is thread-compatible; the engine makes it safe for concurrent use
+// by running every entry (Submit, timers, executor completions) under
+// core_mu_, and polls the real clock before releasing it so that work due at
+// once (a 0 ms model) completes inline. Callbacks out of the core (a try's
+// Done) run under the lock: they must only hand the result off (post to the
+// connection's executor), never block.
+#pragma once
+
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <boost/asio/any_io_executor.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tbms/backends/simulated.h"
+#include "tbms/batching/batcher.h"
+#include "tbms/broker/broker.h"
+#include "tbms/server/real_clock.h"
+
+namespace tbms {
+
+// One served model (version). Constant after the engine is created.
+struct ModelEntry {
+  std::string name;
+  std::string version = "1";
+  Duration default_est{0};  // the prior when a try gives no est
+  std::unique_ptr<Executor> executor;
+  std::unique_ptr<Batcher> batcher;
+};
+
+// A model to serve with the simulated backend.
+struct SimulatedModelSpec {
+  Duration default_est{0};
+  Batcher::Options batching;
+  SimulatedExecutor::Options simulated;
+};
+
+class Engine {
+ public:
+  struct Options {
+    Broker::Options broker;
+    std::vector<SimulatedModelSpec> simulated;
+  };
+  static StatusOr<std::unique_ptr<Engine>> Create(Options options,
+                                                  boost::asio::any_io_executor executor);
+  ~Engine();
+
+  // Safe without the lock: the set of models is constant after Create.
+  const ModelEntry* FindModel(std::string_view name) const;
+  const std::vector<std::unique_ptr<ModelEntry>>& models() const { return models_; }
+
+  // Broker::Submit under the core lock; `done` runs under it too.
+  Status Submit(TryRequest request, Broker::Done done);
+  size_t pending() const;
+  // Stops the clock's timer so the io_context can finish; tries still
+  // pending never complete (call after draining).
+  void Stop();
+
+ private:
+  explicit Engine(boost::asio::any_io_executor executor);
+  Status AddSimulated(SimulatedModelSpec spec);
+
+  mutable std::mutex core_mu_;
+  RealClock clock_;                                    // guarded by core_mu_
+  std::unique_ptr<Broker> broker_;                     // guarded by core_mu_
+  std::vector<std::unique_ptr<ModelEntry>> models_;    // constant after Create
+  std::map<std::string, ModelEntry*, std::less<>> by_name_;  // constant after Create
+};
+
+}  // namespace tbms

@@ -1,0 +1,70 @@
+// HttpServer: the HTTP/1.1 edge (Boost.Beast), keep-alive, one coroutine per
+// connection on an io_context run by `threads` threads.
+//
+// Routes: POST /v1/instances/{instance}/try, GET /v2/health/live,
+// GET /v2/health/ready. Every error is {"error": "..."} with a 4xx/5xx status.
+// Limits: header and body size, connections, idle time (each with a clear
+// error or close). Drain(): readiness goes false and new tries get 503 (the
+// listener stays open so probes see it); tries in flight finish by their
+// deadlines; the owner stops the io_context once nothing is in flight.
+// Thread safety: safe for concurrent use; Drain may be called from any thread.
+#pragma once
+
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+
+#include "tbms/common/status.h"
+#include "tbms/server/engine.h"
+#include "tbms/server/try_json.h"
+
+namespace tbms {
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 8000;  // 0: any free port (see port())
+    size_t max_body_bytes = 1 << 20;
+    size_t max_header_bytes = 16 << 10;
+    size_t max_connections = 4096;
+    Duration idle_timeout = std::chrono::seconds(30);
+    TryLimits limits;
+  };
+  HttpServer(Options options, Engine* engine, boost::asio::io_context* ioc);
+
+  // Binds and listens; INVALID_ARGUMENT or UNAVAILABLE with the OS's reason.
+  Status Listen();
+  uint16_t port() const { return port_; }
+  // Starts accepting (call once, after Listen).
+  void Start();
+  // Stops admitting: readiness false, new tries get 503. One-way.
+  void Drain();
+  bool draining() const { return draining_.load(); }
+  // Requests being handled right now.
+  size_t active_requests() const { return active_.load(); }
+
+ private:
+  class Session;
+  void Accept();
+
+  // Constant after construction.
+  const Options options_;
+  Engine* const engine_;
+  boost::asio::io_context* const ioc_;
+
+  boost::asio::ip::tcp::acceptor acceptor_;  // only on the io threads
+  uint16_t port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<size_t> active_{0};
+  std::atomic<size_t> connections_{0};
+};
+
+// Maps a canonical status to its HTTP status code.
+int HttpStatusOf(StatusCode code);
+
+}  // namespace tbms

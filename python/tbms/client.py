@@ -1,0 +1,721 @@
+"""Python client for TBMS (time-based model serving).
+
+The server receives a question together with a ranked list of models and a
+time limit (``tloc``, milliseconds).  It answers with the best model result
+that fits in the time limit, or with no answer at all (``answer`` is
+``null``) when nothing could be produced in time.
+
+Two flavours of the same API are provided:
+
+* the names used in the talk: :data:`tbmsClient`, :func:`tbmsList` and
+  :func:`tbmsTry` (returns just the answer, ``""`` when there is none);
+* PEP 8 names: :class:`Client`, :func:`model_list` and :func:`try_models`
+  (returns a full :class:`TryResult`).
+
+Only the Python standard library is used.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import select
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Union
+
+__all__ = [
+    "ACCESS_ID_HEADER",
+    "DEFAULT_HEALTH_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_MARGIN_S",
+    "Attempt",
+    "Client",
+    "ModelSpec",
+    "TbmsBadRequest",
+    "TbmsError",
+    "TbmsHTTPError",
+    "TbmsTimeout",
+    "TbmsTransportError",
+    "TryResult",
+    "model_list",
+    "tbmsClient",
+    "tbmsList",
+    "tbmsTry",
+    "try_models",
+]
+
+#: Header carrying the caller's access id.
+ACCESS_ID_HEADER = "X-TBMS-Access-Id"
+
+#: Extra time (seconds) granted on top of ``tloc`` before the client gives up.
+DEFAULT_TIMEOUT_MARGIN_S = 1.0
+
+#: Timeout (seconds) of health checks when the client has no explicit timeout.
+DEFAULT_HEALTH_TIMEOUT_S = 5.0
+
+_USER_AGENT = "tbms-python/0.1"
+_MAX_ERROR_BODY_CHARS = 200
+_MODEL_KEYS = frozenset({"name", "est", "version"})
+
+
+# --------------------------------------------------------------------------
+# Exceptions
+# --------------------------------------------------------------------------
+
+class TbmsError(Exception):
+    """Base class of every error raised by the TBMS client."""
+
+
+class TbmsTransportError(TbmsError):
+    """The exchange with the server failed (connection refused or reset,
+    unreadable or malformed response, ...)."""
+
+
+class TbmsTimeout(TbmsTransportError):
+    """The server did not answer within the client-side timeout."""
+
+
+class TbmsHTTPError(TbmsError):
+    """The server answered with an HTTP error status (4xx or 5xx).
+
+    Attributes:
+        status: the HTTP status code, e.g. ``500``.
+        message: the server's ``"error"`` string (or the body / reason
+            phrase when the server did not send one).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"TBMS {status}: {message}")
+
+
+class TbmsBadRequest(TbmsHTTPError):
+    """The server rejected the request with a 4xx status."""
+
+
+# --------------------------------------------------------------------------
+# Data classes
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of a ranked model list.
+
+    Attributes:
+        name: model name known to the server, e.g. ``"svm"``.
+        est: estimated latency of the model in milliseconds (> 0).
+        version: optional model version.
+    """
+
+    name: str
+    est: Union[int, float]
+    version: Optional[str] = None
+
+    def to_json(self) -> dict:
+        """Return the wire representation of this model."""
+        item = {"name": self.name, "est": self.est}
+        if self.version is not None:
+            item["version"] = self.version
+        return item
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What happened to one model while serving a request.
+
+    Attributes:
+        model: model name.
+        rank: position of the model in the ranked list (0 = best).
+        state: e.g. ``"done"``, ``"cancelled"``, ``"error"``.
+        latency_ms: time spent by the model, when known.
+    """
+
+    model: Optional[str]
+    rank: Optional[int]
+    state: Optional[str]
+    latency_ms: Optional[float]
+
+    @classmethod
+    def from_json(cls, item: Any) -> "Attempt":
+        """Build an :class:`Attempt` from one item of ``"attempts"``."""
+        if not isinstance(item, Mapping):
+            raise ValueError(f"attempt must be an object, got {item!r}")
+        return cls(
+            model=item.get("model"),
+            rank=item.get("rank"),
+            state=item.get("state"),
+            latency_ms=item.get("latency_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class TryResult:
+    """Outcome of a ``try`` request.
+
+    Attributes:
+        answer: the answer (usually a string, possibly any JSON value) or
+            ``None`` when no answer could be produced in time.  ``None`` is
+            a normal outcome, not an error.
+        model: name of the model that produced the answer, if any.
+        rank: rank of that model in the submitted list, if any.
+        downgraded: ``True`` when a lower-ranked model than the best one
+            produced the answer.
+        reason: why the result is downgraded or missing, e.g.
+            ``"predicted_late"``, ``"deadline"``, ``"infeasible"``.
+        elapsed_ms: server-side time spent on the request.
+        attempts: per-model details, see :class:`Attempt`.
+        raw: the decoded JSON response, unmodified.
+    """
+
+    answer: Any
+    model: Optional[str] = None
+    rank: Optional[int] = None
+    downgraded: bool = False
+    reason: Optional[str] = None
+    elapsed_ms: Optional[float] = None
+    attempts: list = field(default_factory=list)
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the server produced an answer."""
+        return self.answer is not None
+
+    @classmethod
+    def from_json(cls, data: Any) -> "TryResult":
+        """Build a :class:`TryResult` from a decoded response body.
+
+        Raises:
+            ValueError: if the body does not have the expected shape.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError("response body must be a JSON object")
+        attempts = data.get("attempts") or []
+        if not isinstance(attempts, list):
+            raise ValueError("'attempts' must be a list")
+        return cls(
+            answer=data.get("answer"),
+            model=data.get("model"),
+            rank=data.get("rank"),
+            downgraded=bool(data.get("downgraded", False)),
+            reason=data.get("reason"),
+            elapsed_ms=data.get("elapsed_ms"),
+            attempts=[Attempt.from_json(item) for item in attempts],
+            raw=dict(data),
+        )
+
+
+# --------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------
+
+def _is_number(value: Any) -> bool:
+    """Return True for finite ints and floats (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    """Return True for ints (bools excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_positive_number(name: str, value: Any) -> None:
+    if not _is_number(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def _check_try_args(question: Any, tloc: Any, cross_request: Any,
+                    cross_lag: Any, priority: Any) -> None:
+    """Validate the scalar arguments of a try request."""
+    if not isinstance(question, str):
+        raise ValueError(
+            f"question must be a string, got {type(question).__name__}")
+    _check_positive_number("tloc", tloc)
+    if not _is_int(cross_request) or cross_request < 0:
+        raise ValueError(
+            f"crossRequest must be an integer >= 0, got {cross_request!r}")
+    if not _is_number(cross_lag) or cross_lag < 0:
+        raise ValueError(f"crossLag must be a number >= 0, got {cross_lag!r}")
+    if not _is_int(priority):
+        raise ValueError(f"priority must be an integer, got {priority!r}")
+
+
+def _check_timeout(timeout: Any) -> None:
+    if timeout is not None:
+        _check_positive_number("timeout", timeout)
+
+
+# --------------------------------------------------------------------------
+# Model lists
+# --------------------------------------------------------------------------
+
+def _make_spec(name: Any, est: Any, version: Any = None) -> ModelSpec:
+    """Validate one model entry and return it as a :class:`ModelSpec`."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            f"model name must be a non-empty string, got {name!r}")
+    if not _is_number(est) or est <= 0:
+        raise ValueError(
+            f"model {name!r}: est must be a positive number of "
+            f"milliseconds, got {est!r}")
+    if version is not None and not isinstance(version, str):
+        raise ValueError(
+            f"model {name!r}: version must be a string, got {version!r}")
+    return ModelSpec(name=name, est=est, version=version)
+
+
+def _spec_from_mapping(item: Mapping, name: Any = None) -> ModelSpec:
+    """Build a spec from ``{"est": .., "version": ..}`` (name given apart)
+    or from ``{"name": .., "est": .., "version": ..}``."""
+    allowed = _MODEL_KEYS if name is None else _MODEL_KEYS - {"name"}
+    unknown = sorted(str(key) for key in item if key not in allowed)
+    label = repr(name) if name is not None else repr(item.get("name"))
+    if unknown:
+        raise ValueError(f"model {label}: unknown field(s) {unknown}")
+    if "est" not in item:
+        raise ValueError(f"model {label}: missing 'est'")
+    if name is None:
+        name = item.get("name")
+    return _make_spec(name, item["est"], item.get("version"))
+
+
+def _spec_from_item(item: Any) -> ModelSpec:
+    """Convert one element of a model sequence into a :class:`ModelSpec`."""
+    if isinstance(item, ModelSpec):
+        return _make_spec(item.name, item.est, item.version)
+    if isinstance(item, Mapping):
+        return _spec_from_mapping(item)
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        return _make_spec(*item)
+    raise ValueError(
+        "each model must be a (name, est) tuple, a (name, est, version) "
+        f"tuple or a dict with 'name' and 'est', got {item!r}")
+
+
+def _specs_from_input(models: Any) -> list:
+    """Turn any accepted model-list form into a list of specs."""
+    if isinstance(models, Mapping):
+        specs = []
+        for name, value in models.items():
+            if isinstance(value, Mapping):
+                specs.append(_spec_from_mapping(value, name=name))
+            else:  # shorthand: {"svm": 25}
+                specs.append(_make_spec(name, value))
+        return specs
+    if isinstance(models, (str, bytes)) or not isinstance(models, Iterable):
+        raise ValueError(
+            "models must be a dict, or a list of (name, est) tuples or of "
+            f"dicts, got {type(models).__name__}")
+    return [_spec_from_item(item) for item in models]
+
+
+def model_list(models: Any) -> list:
+    """Build a ranked model list (best model first).
+
+    Accepted forms (the order given is the rank order):
+
+    * ``{"embedding": {"est": 35}, "svm": {"est": 25, "version": "2"}}``
+      (a bare number is accepted as ``est``: ``{"svm": 25}``);
+    * ``[("embedding", 35), ("svm", 25, "2")]``;
+    * ``[{"name": "embedding", "est": 35}, ...]``;
+    * a list of :class:`ModelSpec` (e.g. the result of this function).
+
+    Args:
+        models: the models in one of the forms above.
+
+    Returns:
+        A new list of :class:`ModelSpec`.
+
+    Raises:
+        ValueError: if the list is empty, a name is not a non-empty string,
+            an ``est`` is not a positive number, a version is not a string,
+            a field is unknown, or a (name, version) pair is repeated.
+    """
+    specs = _specs_from_input(models)
+    if not specs:
+        raise ValueError("model list is empty")
+    seen = set()
+    for spec in specs:
+        key = (spec.name, spec.version)
+        if key in seen:
+            raise ValueError(f"duplicate model {spec.name!r} in model list")
+        seen.add(key)
+    return specs
+
+
+#: Talk-style alias of :func:`model_list`.
+tbmsList = model_list
+
+
+# --------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------
+
+def _parse_endpoint(endpoint: Any) -> tuple:
+    """Split ``http(s)://host[:port][/prefix]`` into its parts.
+
+    Returns:
+        ``(scheme, host, port, prefix)``; prefix has no trailing slash.
+    """
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ValueError(
+            f"endpoint must be a non-empty string, got {endpoint!r}")
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"endpoint must look like http://host:port, got {endpoint!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid port in endpoint {endpoint!r}") from exc
+    return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
+
+
+def _socket_is_stale(sock: Any) -> bool:
+    """Return True if an idle keep-alive socket was closed by the peer.
+
+    An idle connection must have nothing to read; if it is readable the
+    peer either closed it (EOF) or sent garbage, and it cannot be reused.
+    """
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _error_message(body: bytes, reason: str) -> str:
+    """Extract a human-readable message from an error response body."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, Mapping) and data.get("error") is not None:
+        return str(data["error"])
+    if text:
+        return text[:_MAX_ERROR_BODY_CHARS]
+    return reason or "no error message"
+
+
+# --------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------
+
+class Client:
+    """Connection to one TBMS server instance.
+
+    The client keeps a single persistent (keep-alive) HTTP connection,
+    opened lazily on the first request.  If the server closed the idle
+    connection in the meantime, the client reconnects once, transparently.
+
+    Thread safety: a client is **not** thread-safe.  Use one client per
+    thread, or guard a shared client with a ``threading.Lock`` (which
+    serializes the requests).
+
+    Use it as a context manager, or call :meth:`close` when done::
+
+        with Client("http://127.0.0.1:8000", "demo", "demo-key",
+                    "nianjianQA") as client:
+            result = client.try_models({"svm": {"est": 25}}, "hi", tloc=50)
+
+    Args:
+        endpoint: server base URL, e.g. ``"http://127.0.0.1:8000"``.
+        access_id: access id, sent with every request.
+        access_key: access key (kept for request signing, not sent).
+        instance: name of the serving instance.
+        timeout: client-side timeout in seconds for every request.  When
+            ``None``, a try request waits ``tloc / 1000 +``
+            :data:`DEFAULT_TIMEOUT_MARGIN_S` seconds and a health check
+            :data:`DEFAULT_HEALTH_TIMEOUT_S` seconds.
+    """
+
+    def __init__(self, endpoint: str, access_id: str, access_key: str,
+                 instance: str, timeout: Optional[float] = None) -> None:
+        self._scheme, self._host, self._port, self._prefix = (
+            _parse_endpoint(endpoint))
+        for label, value in (("access_id", access_id),
+                             ("access_key", access_key),
+                             ("instance", instance)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{label} must be a non-empty string")
+            if any(ord(char) < 32 or ord(char) == 127 for char in value):
+                raise ValueError(
+                    f"{label} must not contain control characters")
+        _check_timeout(timeout)
+        self.endpoint = endpoint.rstrip("/")
+        self.access_id = access_id
+        self._access_key = access_key
+        self.instance = instance
+        self.timeout = timeout
+        self._conn: Optional[http.client.HTTPConnection] = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(endpoint={self.endpoint!r}, "
+                f"access_id={self.access_id!r}, instance={self.instance!r})")
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection (a later call reopens one)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- public API --------------------------------------------------------
+
+    def try_models(self, models: Any, question: str, tloc: Union[int, float],
+                   cross_request: int = 0, cross_lag: Union[int, float] = 0,
+                   priority: int = 0, inputs: Optional[Mapping] = None,
+                   timeout: Optional[float] = None) -> TryResult:
+        """Ask the server to answer ``question`` within ``tloc`` ms.
+
+        Args:
+            models: ranked models, in any form accepted by :func:`model_list`.
+            question: the question text.
+            tloc: time limit in milliseconds (> 0).
+            cross_request: cross-request setting (``crossRequest``, int >= 0).
+            cross_lag: cross-request lag in milliseconds (``crossLag``, >= 0).
+            priority: request priority (int).
+            inputs: extra input fields sent next to ``"question"``.
+            timeout: client-side timeout in seconds for this call; overrides
+                the client's timeout and the ``tloc``-based default.
+
+        Returns:
+            A :class:`TryResult`; its ``answer`` is ``None`` when no answer
+            was produced in time.
+
+        Raises:
+            ValueError: invalid arguments (nothing is sent).
+            TbmsTimeout: no response within the client-side timeout.
+            TbmsTransportError: connection or protocol failure.
+            TbmsBadRequest: the server answered 4xx.
+            TbmsHTTPError: the server answered 5xx.
+        """
+        specs = model_list(models)
+        _check_try_args(question, tloc, cross_request, cross_lag, priority)
+        _check_timeout(timeout)
+        body = {
+            "inputs": self._build_inputs(question, inputs),
+            "models": [spec.to_json() for spec in specs],
+            "tloc": tloc,
+            "crossRequest": cross_request,
+            "crossLag": cross_lag,
+            "priority": priority,
+        }
+        instance = urllib.parse.quote(self.instance, safe="")
+        path = f"/v1/instances/{instance}/try"
+        status, data = self._request(
+            "POST", path, body, self._try_timeout(tloc, timeout))
+        return self._parse_try_response(status, data)
+
+    def live(self) -> bool:
+        """Return True if the server reports itself live (HTTP 200).
+
+        Raises:
+            TbmsTransportError: the server could not be reached.
+        """
+        return self._health("live")
+
+    def ready(self) -> bool:
+        """Return True if the server is ready to serve (HTTP 200); False
+        otherwise, e.g. 503 while draining.
+
+        Raises:
+            TbmsTransportError: the server could not be reached.
+        """
+        return self._health("ready")
+
+    # -- request building --------------------------------------------------
+
+    @staticmethod
+    def _build_inputs(question: str, inputs: Optional[Mapping]) -> dict:
+        """Merge the question into the optional extra inputs."""
+        if inputs is None:
+            return {"question": question}
+        if not isinstance(inputs, Mapping):
+            raise ValueError("inputs must be a dict")
+        if "question" in inputs:
+            raise ValueError("pass the question as 'question', not in inputs")
+        return {"question": question, **inputs}
+
+    def _try_timeout(self, tloc: float, timeout: Optional[float]) -> float:
+        """Client-side timeout (seconds) of a try request."""
+        if timeout is not None:
+            return timeout
+        if self.timeout is not None:
+            return self.timeout
+        return tloc / 1000.0 + DEFAULT_TIMEOUT_MARGIN_S
+
+    def _sign(self, method: str, path: str, body: bytes) -> dict:
+        """Return the authentication headers of a request.
+
+        This is the single place where credentials are attached.  For now
+        it only sends the access id; signing with the access key will be
+        added here.
+        """
+        return {ACCESS_ID_HEADER: self.access_id}
+
+    # -- response handling -------------------------------------------------
+
+    @staticmethod
+    def _parse_try_response(status: int, data: bytes) -> TryResult:
+        """Decode a successful try response into a :class:`TryResult`."""
+        try:
+            return TryResult.from_json(json.loads(data))
+        except ValueError as exc:  # includes json.JSONDecodeError
+            raise TbmsTransportError(
+                f"invalid response from TBMS (HTTP {status}): {exc}") from exc
+
+    def _health(self, which: str) -> bool:
+        """Query ``/v2/health/<which>``; True on 200, False otherwise."""
+        timeout = self.timeout or DEFAULT_HEALTH_TIMEOUT_S
+        status, _ = self._request("GET", f"/v2/health/{which}", None,
+                                  timeout, raise_for_status=False)
+        return status == 200
+
+    # -- transport ---------------------------------------------------------
+
+    def _request(self, method: str, path: str, payload: Any, timeout: float,
+                 raise_for_status: bool = True) -> tuple:
+        """Send one request and return ``(status, body_bytes)``.
+
+        Raises:
+            TbmsTimeout, TbmsTransportError: see :meth:`_send`.
+            TbmsHTTPError: on a 4xx/5xx status if ``raise_for_status``.
+        """
+        full_path = self._prefix + path
+        body = None if payload is None else json.dumps(payload).encode("utf-8")
+        headers = self._headers(method, full_path, body)
+        status, reason, data = self._send(method, full_path, body, headers,
+                                          timeout)
+        if raise_for_status and status >= 400:
+            self._raise_http_error(status, reason, data)
+        return status, data
+
+    def _send(self, method: str, path: str, body: Optional[bytes],
+              headers: dict, timeout: float) -> tuple:
+        """Perform the exchange; return ``(status, reason, body_bytes)``.
+
+        A request that fails with a connection error on a *reused*
+        keep-alive connection (the server closed it while idle) is retried
+        once on a fresh connection.  Any other failure is raised as
+        :class:`TbmsTimeout` or :class:`TbmsTransportError`.
+        """
+        for attempt in (1, 2):
+            conn, reused = self._connection(timeout)
+            try:
+                return self._exchange(conn, method, path, body, headers)
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                stale = reused and isinstance(exc, ConnectionError)
+                if attempt == 2 or not stale:
+                    raise self._transport_error(
+                        exc, method, path, timeout) from exc
+        raise AssertionError("unreachable")
+
+    def _headers(self, method: str, path: str, body: Optional[bytes]) -> dict:
+        """All headers of a request, authentication included."""
+        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(self._sign(method, path, body or b""))
+        return headers
+
+    def _connection(self, timeout: float) -> tuple:
+        """Return ``(connection, reused)`` with ``timeout`` applied."""
+        conn = self._conn
+        if conn is not None and conn.sock is not None and (
+                _socket_is_stale(conn.sock)):
+            self.close()
+            conn = None
+        if conn is None:
+            conn = self._new_connection(timeout)
+            self._conn = conn
+        conn.timeout = timeout
+        reused = conn.sock is not None
+        if reused:
+            conn.sock.settimeout(timeout)
+        return conn, reused
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        """Create (but do not open) a connection to the server."""
+        if self._scheme == "https":
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(
+            self._host, self._port, timeout=timeout)
+
+    @staticmethod
+    def _exchange(conn: http.client.HTTPConnection, method: str, path: str,
+                  body: Optional[bytes], headers: dict) -> tuple:
+        """Perform one HTTP exchange; return ``(status, reason, body)``."""
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, response.reason, data
+
+    def _transport_error(self, exc: Exception, method: str, path: str,
+                         timeout: float) -> TbmsTransportError:
+        """Translate a low-level exception into a client exception."""
+        if isinstance(exc, TimeoutError):
+            return TbmsTimeout(
+                f"TBMS did not answer {method} {path} within {timeout:g} s")
+        detail = str(exc) or type(exc).__name__
+        return TbmsTransportError(
+            f"TBMS request {method} {path} to {self.endpoint} failed: "
+            f"{detail}")
+
+    @staticmethod
+    def _raise_http_error(status: int, reason: str, data: bytes) -> None:
+        """Raise the error matching an HTTP error status."""
+        message = _error_message(data, reason)
+        if 400 <= status < 500:
+            raise TbmsBadRequest(status, message)
+        raise TbmsHTTPError(status, message)
+
+
+#: Talk-style alias of :class:`Client`.
+tbmsClient = Client
+
+
+# --------------------------------------------------------------------------
+# Module-level helpers
+# --------------------------------------------------------------------------
+
+def try_models(client: Client, models: Any, question: str,
+               tloc: Union[int, float] = 50, cross_request: int = 0,
+               cross_lag: Union[int, float] = 0, priority: int = 0,
+               timeout: Optional[float] = None) -> TryResult:
+    """Run a try request with ``client``; see :meth:`Client.try_models`."""
+    return client.try_models(models, question, tloc,
+                             cross_request=cross_request,
+                             cross_lag=cross_lag, priority=priority,
+                             timeout=timeout)
+
+
+def tbmsTry(client: Client, models: Any, question: str,  # noqa: N802
+            tloc: Union[int, float] = 50, crossRequest: int = 0,  # noqa: N803
+            crossLag: Union[int, float] = 0,  # noqa: N803
+            priority: int = 0) -> Any:
+    """Talk-style try: return just the answer.
+
+    Returns:
+        The answer (a string, or the JSON value as-is when the server
+        returned a non-string answer), or ``""`` when there is no answer.
+
+    Raises:
+        The same exceptions as :meth:`Client.try_models`.
+    """
+    result = try_models(client, models, question, tloc=tloc,
+                        cross_request=crossRequest, cross_lag=crossLag,
+                        priority=priority)
+    return "" if result.answer is None else result.answer

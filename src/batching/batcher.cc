@@ -1,0 +1,206 @@
+#include "tbms/batching/batcher.h"
+
+#include <algorithm>
+
+namespace tbms {
+
+StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock,
+                                                   Executor* executor, ItemSink* sink) {
+  if (clock == nullptr || executor == nullptr || sink == nullptr) {
+    return InvalidArgument("batcher needs a clock, an executor and a sink");
+  }
+  const std::string& m = options.model;
+  if (options.max_batch_size < 1 || options.max_batch_size > 4096) {
+    return InvalidArgument(m + ": max_batch_size must be in [1, 4096]");
+  }
+  for (int p : options.preferred_batch_sizes) {
+    if (p < 1 || p > options.max_batch_size) {
+      return InvalidArgument(m + ": preferred batch size " + std::to_string(p) +
+                             " is outside [1, max_batch_size]");
+    }
+  }
+  std::sort(options.preferred_batch_sizes.begin(), options.preferred_batch_sizes.end());
+  if (options.max_queue_delay < Duration(0)) {
+    return InvalidArgument(m + ": max_queue_delay must be >= 0");
+  }
+  if (options.max_queue_size < 1) return InvalidArgument(m + ": max_queue_size must be >= 1");
+  if (executor->instances() < 1) return InvalidArgument(m + ": needs at least one instance");
+  return std::unique_ptr<Batcher>(new Batcher(std::move(options), clock, executor, sink));
+}
+
+Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink)
+    : options_(std::move(options)),
+      clock_(clock),
+      executor_(executor),
+      sink_(sink),
+      instances_(static_cast<size_t>(executor->instances())),
+      service_times_(options_.service_time) {}
+
+Batcher::~Batcher() { clock_->Cancel(timer_); }
+
+StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
+  const TimePoint now = clock_->Now();
+  if (queue_.size() >= options_.max_queue_size) {
+    return ResourceExhausted(options_.model + ": queue is full (" +
+                             std::to_string(options_.max_queue_size) + " items)");
+  }
+  if (now + service_times_.Estimate(1, Duration(0)).expected > item.deadline) {
+    return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
+  }
+  const ItemId id{item.priority, item.deadline, seq_++};
+  queue_.insert(Queued{id.priority, id.deadline, id.seq, now, item.token, std::move(item.inputs)});
+  Dispatch();
+  return id;
+}
+
+bool Batcher::Cancel(const ItemId& id) {
+  auto it = queue_.find(id);
+  if (it == queue_.end()) return false;
+  queue_.erase(it);
+  return true;
+}
+
+LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
+  const TimePoint now = clock_->Now();
+  size_t ahead = 0;  // items that would be served before this one
+  for (const Queued& q : queue_) {
+    if (q.priority < priority) break;
+    ++ahead;
+  }
+  const auto max_batch = static_cast<size_t>(options_.max_batch_size);
+  const size_t n = instances_.size();
+  const int own_batch = static_cast<int>(std::min(ahead % max_batch + 1, max_batch));
+  const LatencyEstimate own = service_times_.Estimate(own_batch, prior);
+
+  Duration wait{0};
+  if (busy_ == static_cast<int>(n) || ahead >= max_batch * (n - static_cast<size_t>(busy_))) {
+    // Time until the first busy instance frees. A batch already past its
+    // expected time is assumed to need that long again: it is a straggler.
+    Duration first_free = Duration::max();
+    for (const Instance& in : instances_) {
+      if (!in.busy) continue;
+      const Duration e = service_times_.Estimate(in.batch_size, prior).expected;
+      Duration left = in.started + e - now;
+      if (left <= Duration(0)) left = e;
+      first_free = std::min(first_free, left);
+    }
+    if (first_free == Duration::max()) first_free = Duration(0);
+    const size_t rounds = ahead / (max_batch * n);
+    const Duration full = service_times_.Estimate(options_.max_batch_size, prior).expected;
+    wait = first_free + full * static_cast<int64_t>(rounds);
+  }
+  if (options_.max_queue_delay > Duration(0) && static_cast<size_t>(own_batch) < max_batch) {
+    wait += options_.max_queue_delay;  // it may wait for the batch to fill
+  }
+  return {wait + own.expected, wait + own.high};
+}
+
+void Batcher::DropLate(TimePoint now) {
+  const Duration single = service_times_.Estimate(1, Duration(0)).expected;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (now + single > it->deadline) {
+      ReportLater(it->token, DeadlineExceeded(options_.model + ": dropped, too late to finish"));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+size_t Batcher::BatchSize(size_t count) const {
+  const auto max_batch = static_cast<size_t>(options_.max_batch_size);
+  if (count >= max_batch) return max_batch;
+  const auto& preferred = options_.preferred_batch_sizes;
+  for (auto it = preferred.rbegin(); it != preferred.rend(); ++it) {
+    if (static_cast<size_t>(*it) <= count) return static_cast<size_t>(*it);
+  }
+  return count;
+}
+
+bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const {
+  if (count >= static_cast<size_t>(options_.max_batch_size)) return true;
+  if (options_.max_queue_delay == Duration(0)) return true;
+  const auto& preferred = options_.preferred_batch_sizes;
+  if (!preferred.empty() && count >= static_cast<size_t>(preferred.front())) return true;
+  TimePoint oldest = TimePoint::max();
+  TimePoint earliest_deadline = TimePoint::max();
+  for (const Queued& q : queue_) {
+    oldest = std::min(oldest, q.enqueued);
+    earliest_deadline = std::min(earliest_deadline, q.deadline);
+  }
+  const TimePoint by_delay = oldest + options_.max_queue_delay;
+  const TimePoint by_deadline =
+      earliest_deadline - service_times_.Estimate(static_cast<int>(count), Duration(0)).high;
+  *recheck = std::min(by_delay, by_deadline);
+  return *recheck <= now;
+}
+
+void Batcher::Dispatch() {
+  const TimePoint now = clock_->Now();
+  while (busy_ < static_cast<int>(instances_.size()) && !queue_.empty()) {
+    DropLate(now);
+    if (queue_.empty()) break;
+    TimePoint recheck;
+    if (!ShouldStart(now, queue_.size(), &recheck)) {
+      ArmTimer(recheck);
+      return;
+    }
+    int free = 0;
+    while (instances_[static_cast<size_t>(free)].busy) ++free;
+    Start(free, BatchSize(queue_.size()));
+  }
+}
+
+void Batcher::Start(int instance, size_t count) {
+  Instance& in = instances_[static_cast<size_t>(instance)];
+  in.busy = true;
+  in.started = clock_->Now();
+  in.batch_size = static_cast<int>(count);
+  in.tokens.clear();
+  in.batch.items.clear();
+  for (size_t i = 0; i < count; ++i) {
+    auto node = queue_.extract(queue_.begin());
+    in.tokens.push_back(node.value().token);
+    in.batch.items.push_back(std::move(node.value().inputs));
+  }
+  ++busy_;
+  executor_->Run(instance, in.batch,
+                 [this, instance](BatchResult result) { OnBatchDone(instance, std::move(result)); });
+}
+
+void Batcher::OnBatchDone(int instance, BatchResult result) {
+  Instance& in = instances_[static_cast<size_t>(instance)];
+  service_times_.Observe(in.batch_size, result.service_time);
+  // The instance stays busy while the sink hears the results, so a sink
+  // callback that enqueues here cannot reuse it under our feet.
+  for (size_t i = 0; i < in.tokens.size(); ++i) {
+    if (i < result.answers.size()) {
+      sink_->OnItemDone(in.tokens[i], std::move(result.answers[i]));
+    } else {
+      sink_->OnItemDone(in.tokens[i], Internal(options_.model + ": executor returned too few answers"));
+    }
+  }
+  in.busy = false;
+  --busy_;
+  in.batch.items.clear();
+  Dispatch();
+}
+
+void Batcher::ReportLater(uint64_t token, Status status) {
+  ItemSink* sink = sink_;
+  clock_->Schedule(clock_->Now(), [sink, token, status = std::move(status)]() mutable {
+    sink->OnItemDone(token, std::move(status));
+  });
+}
+
+void Batcher::ArmTimer(TimePoint at) {
+  if (timer_ != kNoTimer && timer_at_ <= at) return;  // an earlier check is armed
+  clock_->Cancel(timer_);
+  timer_at_ = at;
+  timer_ = clock_->Schedule(at, [this] {
+    timer_ = kNoTimer;
+    Dispatch();
+  });
+}
+
+}  // namespace tbms

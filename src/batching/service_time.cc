@@ -1,0 +1,59 @@
+#include "tbms/batching/service_time.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace tbms {
+
+ServiceTimeModel::ServiceTimeModel(Options options) : options_(options) {
+  options_.window = std::max(options_.window, 1);
+  options_.min_samples = std::clamp(options_.min_samples, 1, options_.window);
+}
+
+int ServiceTimeModel::ClassOf(int batch_size) {
+  if (batch_size <= 1) return 0;
+  const int c = std::bit_width(static_cast<unsigned>(batch_size - 1));
+  return std::min(c, kClasses - 1);
+}
+
+void ServiceTimeModel::Observe(int batch_size, Duration service_time) {
+  Ring& ring = rings_[ClassOf(batch_size)];
+  const int64_t us = std::max<int64_t>(service_time.count(), 0);
+  if (ring.samples.size() < static_cast<size_t>(options_.window)) {
+    ring.samples.push_back(us);
+  } else {
+    ring.samples[ring.next] = us;
+    ring.next = (ring.next + 1) % ring.samples.size();
+  }
+  ring.dirty = true;
+  ++observations_;
+}
+
+const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
+  if (!ring.dirty) return ring.cached;
+  scratch_.assign(ring.samples.begin(), ring.samples.end());
+  auto at = [&](double q) {
+    auto k = static_cast<size_t>(q * static_cast<double>(scratch_.size() - 1) + 0.5);
+    std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<ptrdiff_t>(k), scratch_.end());
+    return Duration(scratch_[k]);
+  };
+  ring.cached.high = at(options_.quantile);
+  ring.cached.expected = at(0.5);
+  ring.dirty = false;
+  return ring.cached;
+}
+
+LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior) const {
+  const int want = ClassOf(batch_size);
+  auto enough = [&](int c) {
+    return rings_[c].samples.size() >= static_cast<size_t>(options_.min_samples);
+  };
+  if (enough(want)) return Quantiles(rings_[want]);
+  for (int d = 1; d < kClasses; ++d) {
+    if (want + d < kClasses && enough(want + d)) return Quantiles(rings_[want + d]);
+    if (want - d >= 0 && enough(want - d)) return Quantiles(rings_[want - d]);
+  }
+  return {prior, prior};
+}
+
+}  // namespace tbms

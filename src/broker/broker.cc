@@ -1,0 +1,381 @@
+#include "tbms/broker/broker.h"
+
+#include <algorithm>
+
+namespace tbms {
+namespace {
+// A token names one member of one try: the try's id and the member's index.
+constexpr int kMemberBits = 16;
+constexpr uint64_t Token(uint64_t id, size_t member) { return (id << kMemberBits) | member; }
+constexpr Duration kTick{1};  // "overdue" and "passed" are strict: one tick after
+}  // namespace
+
+// The state of one accepted try. Invariants: `in_flight` counts attempts in
+// kInFlight; `held` is the best rank that succeeded (-1: none), and once set
+// nothing more is launched (every later candidate ranks below it); `next` is
+// the first candidate not yet launched or skipped, below `last`.
+struct Broker::Pending {
+  uint64_t id = 0;
+  TryRequest request;
+  Done done;
+  TimePoint t0;
+  TimePoint deadline;
+  std::vector<Attempt> attempts;  // one per candidate
+  std::vector<ItemId> items;      // one per member, valid while in flight
+  int next = 0;
+  int last = -1;
+  int in_flight = 0;
+  int held = -1;
+  Reason last_failure = Reason::kNone;
+  TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer};
+
+  int size() const { return static_cast<int>(attempts.size()); }
+  int CandidateOf(size_t member) const {
+    const auto& cs = request.candidates;
+    for (int c = 0; c < size(); ++c) {
+      if (member >= cs[c].first && member < static_cast<size_t>(cs[c].first + cs[c].count)) return c;
+    }
+    return -1;
+  }
+};
+
+StatusOr<std::unique_ptr<Broker>> Broker::Create(Options options, Clock* clock) {
+  if (clock == nullptr) return InvalidArgument("broker needs a clock");
+  if (options.guard < Duration(0)) return InvalidArgument("guard must be >= 0");
+  if (options.max_pending < 1) return InvalidArgument("max_pending must be >= 1");
+  if (options.max_candidates < 1 || options.max_candidates > 256) {
+    return InvalidArgument("max_candidates must be in [1, 256]");
+  }
+  return std::unique_ptr<Broker>(new Broker(options, clock));
+}
+
+Broker::Broker(Options options, Clock* clock) : options_(options), clock_(clock) {}
+
+Broker::~Broker() {
+  for (auto& [id, p] : pending_) CancelTimers(*p);
+}
+
+Broker::Pending* Broker::Find(uint64_t id) {
+  auto it = pending_.find(id);
+  return it == pending_.end() ? nullptr : it->second.get();
+}
+
+Status Broker::Submit(TryRequest request, Done done) {
+  if (request.tloc <= Duration(0)) return InvalidArgument("tloc must be > 0");
+  if (request.cross_request < 0) return InvalidArgument("crossRequest must be >= 0");
+  if (request.cross_lag < Duration(0)) return InvalidArgument("crossLag must be >= 0");
+  if (request.candidates.empty()) return InvalidArgument("at least one candidate is needed");
+  if (request.candidates.size() > options_.max_candidates) {
+    return InvalidArgument("at most " + std::to_string(options_.max_candidates) + " candidates");
+  }
+  if (request.members.size() >= (size_t{1} << kMemberBits)) return InvalidArgument("too many members");
+  for (const Candidate& c : request.candidates) {
+    if (c.count != 1 || c.first + c.count > request.members.size()) {
+      return InvalidArgument("a candidate must name exactly one model");
+    }
+  }
+  for (const Member& m : request.members) {
+    if (m.batcher == nullptr) return InvalidArgument("a candidate has no model");
+    if (m.est < Duration(0)) return InvalidArgument("est must be >= 0");
+  }
+  if (pending_.size() >= options_.max_pending) {
+    return ResourceExhausted("too many tries in flight (" + std::to_string(options_.max_pending) + ")");
+  }
+
+  auto owned = std::make_unique<Pending>();
+  Pending& p = *owned;
+  p.id = next_id_++;
+  p.t0 = clock_->Now();
+  p.deadline = p.t0 + request.tloc;
+  p.attempts.resize(request.candidates.size());
+  p.items.resize(request.members.size());
+  p.request = std::move(request);
+  p.done = std::move(done);
+  pending_.emplace(p.id, std::move(owned));
+  // The deadline passes one tick after D, so an answer arriving exactly at D
+  // still counts (as "overdue" does, it is strict).
+  SetTimer(p, kDeadlineTimer, p.deadline + kTick);
+  Start(p);
+  return OkStatus();
+}
+
+void Broker::SetTimer(Pending& p, TimerKind kind, TimePoint at) {
+  clock_->Cancel(p.timers[kind]);
+  p.timers[kind] = clock_->Schedule(at, [this, id = p.id, kind, at] {
+    if (Pending* q = Find(id)) {
+      q->timers[kind] = kNoTimer;
+      OnTimer(*q, kind, at);
+    }
+  });
+}
+
+void Broker::CancelTimers(Pending& p) {
+  for (TimerId& t : p.timers) {
+    clock_->Cancel(t);
+    t = kNoTimer;
+  }
+}
+
+// `planned` is the time the timer was set for; a real clock fires a little
+// later, and a launch planned in time must not be lost to that lateness.
+void Broker::OnTimer(Pending& p, TimerKind kind, TimePoint planned) {
+  switch (kind) {
+    case kLaunchTimer: LaunchNext(p, /*at_once=*/false, planned); break;
+    case kDeadlineTimer: Finish(p, Reason::kDeadline); break;  // rule 6
+    case kHoldTimer: CheckHeld(p); break;
+    case kTimerKinds: break;
+  }
+}
+
+LatencyEstimate Broker::Predict(const Pending& p, int c) const {
+  const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+  LatencyEstimate worst;  // a group is as slow as its slowest member (rule 8)
+  for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
+    const Member& member = p.request.members[m];
+    const LatencyEstimate e = member.batcher->Predict(p.request.priority, member.est);
+    worst.expected = std::max(worst.expected, e.expected);
+    worst.high = std::max(worst.high, e.high);
+  }
+  return worst;
+}
+
+bool Broker::Feasible(const Pending& p, const LatencyEstimate& e, TimePoint now) const {
+  return now + e.high <= p.deadline - options_.guard;
+}
+
+// Rule 1: launch the best-ranked feasible candidate; else the cheapest if it
+// can still finish before D; else answer at once with no answer.
+void Broker::Start(Pending& p) {
+  const TimePoint now = clock_->Now();
+  int cheapest = -1;
+  LatencyEstimate cheapest_e;
+  for (int c = 0; c < p.size(); ++c) {
+    const LatencyEstimate e = Predict(p, c);
+    if (Feasible(p, e, now)) {
+      if (Launch(p, c, e)) {
+        ScheduleNext(p);
+      } else {
+        LaunchNext(p, /*at_once=*/true, now);  // rule 5
+      }
+      return;
+    }
+    Skip(p, c, now);
+    if (cheapest < 0 || e.expected < cheapest_e.expected) {
+      cheapest = c;
+      cheapest_e = e;
+    }
+  }
+  p.next = p.size();
+  if (now + cheapest_e.expected <= p.deadline && Launch(p, cheapest, cheapest_e)) {
+    p.next = p.size();  // nothing ranks below a last resort
+    return;
+  }
+  Finish(p, Reason::kInfeasible);
+}
+
+void Broker::Skip(Pending& p, int c, TimePoint now) {
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  a.state = AttemptState::kSkipped;
+  a.launched = now;  // reported as the time of the decision
+}
+
+bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+  a.state = AttemptState::kInFlight;
+  a.launched = clock_->Now();
+  a.latency = Duration(0);
+  a.predicted = e;
+  p.last = c;
+  p.next = c + 1;
+  ++p.in_flight;
+  for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
+    const Member& member = p.request.members[m];
+    StatusOr<ItemId> item = member.batcher->Enqueue(
+        WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority});
+    if (!item.ok()) {
+      for (size_t done = cand.first; done < m; ++done) {
+        p.request.members[done].batcher->Cancel(p.items[done]);
+      }
+      --p.in_flight;
+      const bool late = item.status().code() == StatusCode::kDeadlineExceeded;
+      a.state = late ? AttemptState::kDroppedLate : AttemptState::kFailed;
+      p.last_failure = late ? Reason::kDroppedLate : Reason::kError;
+      return false;
+    }
+    p.items[m] = *item;
+  }
+  return true;
+}
+
+// Rule 2: the next launch is due at T = min(t_a + E_a, S_next), not before
+// t_a + crossLag, where S_next = D - P_next - guard.
+void Broker::ScheduleNext(Pending& p) {
+  clock_->Cancel(p.timers[kLaunchTimer]);
+  p.timers[kLaunchTimer] = kNoTimer;
+  if (p.held >= 0 || p.next >= p.size() || p.last < 0) return;
+  const Attempt& a = p.attempts[static_cast<size_t>(p.last)];
+  const LatencyEstimate next = Predict(p, p.next);
+  const TimePoint latest_start = p.deadline - next.high - options_.guard;
+  TimePoint due = std::min(a.launched + a.predicted.expected, latest_start);
+  due = std::max(due, a.launched + p.request.cross_lag);
+  SetTimer(p, kLaunchTimer, due);
+}
+
+// A launch is due now: launch the best-ranked feasible candidate below the
+// last one launched, within the cap (rule 3). A candidate found infeasible is
+// skipped; the one after it is due at its own rule-2 time, or at once when
+// `at_once` (after a failure, rule 5). Feasibility is judged as of `as_of`,
+// the time the launch was due.
+void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
+  const TimePoint now = clock_->Now();
+  while (p.held < 0 && p.next < p.size()) {
+    const int c = p.next;
+    const LatencyEstimate e = Predict(p, c);
+    if (!Feasible(p, e, as_of)) {  // its latest safe start has passed
+      Skip(p, c, now);
+      ++p.next;
+      if (at_once || p.last < 0) continue;
+      ScheduleNext(p);
+      return;
+    }
+    if (p.in_flight >= 1 + p.request.cross_request) {
+      const int victim = MostOverdue(p, now);
+      if (victim < 0) {
+        // Wait for a free slot (a failure re-runs this) until the candidate's
+        // latest start passes or an in-flight attempt becomes overdue.
+        const TimePoint latest_start = p.deadline - e.high - options_.guard;
+        SetTimer(p, kLaunchTimer, std::min(latest_start + kTick, EarliestOverdue(p, p.size())));
+        return;
+      }
+      CancelAttempt(p, victim, AttemptState::kCancelled);
+    }
+    if (Launch(p, c, e)) {
+      ScheduleNext(p);
+      return;
+    }
+    at_once = true;  // rule 5: the enqueue failed
+  }
+  if (p.held < 0 && p.in_flight == 0 && p.next >= p.size()) Finish(p, p.last_failure);
+}
+
+int Broker::MostOverdue(const Pending& p, TimePoint now) const {
+  int victim = -1;
+  TimePoint earliest = TimePoint::max();
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight) continue;
+    const TimePoint due = a.launched + a.predicted.high;
+    if (now > due && due < earliest) {
+      earliest = due;
+      victim = c;
+    }
+  }
+  return victim;
+}
+
+// The first moment an in-flight attempt ranked above `below` is overdue.
+TimePoint Broker::EarliestOverdue(const Pending& p, int below) const {
+  TimePoint earliest = TimePoint::max();
+  for (int c = 0; c < below; ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state == AttemptState::kInFlight) {
+      earliest = std::min(earliest, a.launched + a.predicted.high + kTick);
+    }
+  }
+  return earliest;
+}
+
+// Rule 7: queued members leave their queues; a running batch is not split,
+// its result for this attempt is ignored when it arrives.
+void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+  for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
+    p.request.members[m].batcher->Cancel(p.items[m]);
+  }
+  a.state = state;
+  a.latency = clock_->Now() - a.launched;
+  --p.in_flight;
+}
+
+void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
+  Pending* found = Find(token >> kMemberBits);
+  if (found == nullptr) return;  // the try has already answered
+  Pending& p = *found;
+  const int c = p.CandidateOf(token & ((uint64_t{1} << kMemberBits) - 1));
+  if (c < 0) return;
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  if (a.state != AttemptState::kInFlight) return;  // cancelled: ignore (rule 7)
+  a.latency = clock_->Now() - a.launched;
+  --p.in_flight;
+  if (result.ok()) {
+    a.state = AttemptState::kSucceeded;
+    a.answer = std::move(result).value();
+    if (p.held < 0 || c < p.held) p.held = c;
+    clock_->Cancel(p.timers[kLaunchTimer]);
+    p.timers[kLaunchTimer] = kNoTimer;
+    CheckHeld(p);  // rule 4
+    return;
+  }
+  const bool late = result.status().code() == StatusCode::kDeadlineExceeded;
+  a.state = late ? AttemptState::kDroppedLate : AttemptState::kFailed;
+  p.last_failure = late ? Reason::kDroppedLate : Reason::kError;
+  if (p.held >= 0) {
+    CheckHeld(p);  // a better-ranked attempt ended: the held answer may go now
+  } else {
+    LaunchNext(p, /*at_once=*/true, clock_->Now());  // rule 5: the next launch is due at once
+  }
+}
+
+// Rule 4: respond with the held answer once every better-ranked attempt still
+// in flight is overdue; until then wake up when the next one becomes overdue.
+void Broker::CheckHeld(Pending& p) {
+  const TimePoint wake = EarliestOverdue(p, p.held);
+  if (wake == TimePoint::max() || wake <= clock_->Now()) {
+    Finish(p, Reason::kNone);
+    return;
+  }
+  SetTimer(p, kHoldTimer, wake);
+}
+
+// Responds and forgets the try. With no held answer, `no_answer_reason` says why.
+void Broker::Finish(Pending& p, Reason no_answer_reason) {
+  CancelTimers(p);
+  for (int c = 0; c < p.size(); ++c) {
+    if (p.attempts[static_cast<size_t>(c)].state == AttemptState::kInFlight) {
+      CancelAttempt(p, c, AttemptState::kCancelled);
+    }
+  }
+  TryResult r;
+  r.elapsed = clock_->Now() - p.t0;
+  if (p.held >= 0) {
+    Attempt& best = p.attempts[static_cast<size_t>(p.held)];
+    r.answer = std::move(best.answer);
+    r.rank = p.held;
+    r.model = p.request.candidates[static_cast<size_t>(p.held)].name;
+    r.downgraded = p.held > 0;
+    if (r.downgraded) {
+      switch (p.attempts[0].state) {
+        case AttemptState::kSkipped: r.reason = Reason::kPredictedLate; break;
+        case AttemptState::kFailed: r.reason = Reason::kError; break;
+        case AttemptState::kDroppedLate: r.reason = Reason::kDroppedLate; break;
+        default: r.reason = Reason::kDeadline; break;
+      }
+    }
+  } else {
+    r.reason = no_answer_reason == Reason::kNone ? Reason::kDeadline : no_answer_reason;
+  }
+  r.attempts.reserve(p.attempts.size());
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state == AttemptState::kNotRun) continue;
+    r.attempts.push_back(AttemptReport{p.request.candidates[static_cast<size_t>(c)].name, c,
+                                       a.state, a.launched - p.t0, a.latency});
+  }
+  auto node = pending_.extract(p.id);
+  Done done = std::move(node.mapped()->done);
+  done(std::move(r));
+}
+
+}  // namespace tbms

@@ -1,0 +1,35 @@
+#include "tbms/broker/try.h"
+
+namespace tbms {
+
+void TryRequest::AddModel(std::string_view name, Batcher* batcher, Duration est) {
+  candidates.push_back(Candidate{name, static_cast<uint16_t>(members.size()), 1});
+  members.push_back(Member{batcher, est});
+}
+
+std::string_view AttemptStateName(AttemptState state) {
+  switch (state) {
+    case AttemptState::kNotRun: return "not_run";
+    case AttemptState::kSkipped: return "skipped";
+    case AttemptState::kInFlight: return "in_flight";
+    case AttemptState::kSucceeded: return "succeeded";
+    case AttemptState::kFailed: return "failed";
+    case AttemptState::kDroppedLate: return "dropped_late";
+    case AttemptState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::string_view ReasonName(Reason reason) {
+  switch (reason) {
+    case Reason::kNone: return "";
+    case Reason::kPredictedLate: return "predicted_late";
+    case Reason::kError: return "error";
+    case Reason::kDroppedLate: return "dropped_late";
+    case Reason::kDeadline: return "deadline";
+    case Reason::kInfeasible: return "infeasible";
+  }
+  return "unknown";
+}
+
+}  // namespace tbms

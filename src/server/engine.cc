@@ -1,0 +1,68 @@
+#include "tbms/server/engine.h"
+
+namespace tbms {
+
+Engine::Engine(boost::asio::any_io_executor executor) : clock_(std::move(executor), &core_mu_) {}
+
+Engine::~Engine() {
+  std::lock_guard lock(core_mu_);
+  clock_.Stop();
+  broker_.reset();
+  models_.clear();
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options,
+                                                 boost::asio::any_io_executor executor) {
+  std::unique_ptr<Engine> engine(new Engine(std::move(executor)));
+  std::lock_guard lock(engine->core_mu_);
+  auto broker = Broker::Create(options.broker, &engine->clock_);
+  if (!broker.ok()) return broker.status();
+  engine->broker_ = std::move(broker).value();
+  if (options.simulated.empty()) return InvalidArgument("no models to serve");
+  for (SimulatedModelSpec& spec : options.simulated) {
+    TBMS_RETURN_IF_ERROR(engine->AddSimulated(std::move(spec)));
+  }
+  return engine;
+}
+
+Status Engine::AddSimulated(SimulatedModelSpec spec) {
+  const std::string name = spec.simulated.model;
+  if (by_name_.count(name) != 0) return InvalidArgument("model '" + name + "' is given twice");
+  auto entry = std::make_unique<ModelEntry>();
+  entry->name = name;
+  entry->default_est = spec.default_est;
+  auto executor = SimulatedExecutor::Create(std::move(spec.simulated), &clock_);
+  if (!executor.ok()) return executor.status();
+  entry->executor = std::move(executor).value();
+  spec.batching.model = name;
+  auto batcher = Batcher::Create(std::move(spec.batching), &clock_, entry->executor.get(), broker_.get());
+  if (!batcher.ok()) return batcher.status();
+  entry->batcher = std::move(batcher).value();
+  by_name_.emplace(name, entry.get());
+  models_.push_back(std::move(entry));
+  return OkStatus();
+}
+
+const ModelEntry* Engine::FindModel(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+Status Engine::Submit(TryRequest request, Broker::Done done) {
+  std::lock_guard lock(core_mu_);
+  Status s = broker_->Submit(std::move(request), std::move(done));
+  clock_.Poll();
+  return s;
+}
+
+size_t Engine::pending() const {
+  std::lock_guard lock(core_mu_);
+  return broker_->pending();
+}
+
+void Engine::Stop() {
+  std::lock_guard lock(core_mu_);
+  clock_.Stop();
+}
+
+}  // namespace tbms

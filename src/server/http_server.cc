@@ -1,0 +1,217 @@
+#include "tbms/server/http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace tbms {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+int HttpStatusOf(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kFailedPrecondition: return 400;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kCancelled: return 499;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+namespace {
+constexpr std::string_view kTryPrefix = "/v1/instances/";
+constexpr std::string_view kTrySuffix = "/try";
+
+bool ValidInstanceName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+}  // namespace
+
+// One connection: reads requests in order and answers each (HTTP/1.1 has no
+// pipelined reordering). Runs on the io threads; a try's result arrives from
+// the engine's core and is posted back to this session's strand.
+class HttpServer::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer* server, tcp::socket socket)
+      : server_(server), stream_(asio::make_strand(socket.get_executor())) {
+    stream_.socket() = std::move(socket);
+  }
+  ~Session() { server_->connections_.fetch_sub(1); }
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(server_->options_.max_body_bytes);
+    parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
+    stream_.expires_after(server_->options_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      return Close();
+    }
+    server_->active_.fetch_add(1);  // until the response is written
+    if (ec == http::error::body_limit) {
+      return ReplyError(413, "request body is larger than " +
+                                 std::to_string(server_->options_.max_body_bytes) + " bytes", false);
+    }
+    if (ec == http::error::header_limit) {
+      return ReplyError(431, "request headers are larger than " +
+                                 std::to_string(server_->options_.max_header_bytes) + " bytes", false);
+    }
+    if (ec) return ReplyError(400, "bad HTTP request: " + ec.message(), false);
+    Handle(parser_->release());
+  }
+
+  void Handle(http::request<http::string_body> req) {
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (path == "/v2/health/live") return ReplyHealth(req.method(), true);
+    if (path == "/v2/health/ready") return ReplyHealth(req.method(), !server_->draining());
+    if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
+        path.size() > kTryPrefix.size() + kTrySuffix.size()) {
+      const std::string_view instance =
+          path.substr(kTryPrefix.size(), path.size() - kTryPrefix.size() - kTrySuffix.size());
+      if (!ValidInstanceName(instance)) {
+        return ReplyError(400, "instance name must be 1-128 characters of [A-Za-z0-9._-]");
+      }
+      if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
+      return Try(req.body());
+    }
+    ReplyError(404, "no such endpoint: " + std::string(path));
+  }
+
+  void ReplyHealth(http::verb method, bool ok) {
+    if (method != http::verb::get && method != http::verb::head) {
+      return ReplyError(405, "use GET for health endpoints");
+    }
+    Reply(ok ? 200 : 503, {});
+  }
+
+  void Try(const std::string& body) {
+    if (server_->draining()) return ReplyError(503, "server is shutting down");
+    Engine* engine = server_->engine_;
+    StatusOr<TryRequest> request = ParseTryRequest(
+        body, [engine](std::string_view name) { return engine->FindModel(name); },
+        server_->options_.limits);
+    if (!request.ok()) return ReplyStatus(request.status());
+    Status s = engine->Submit(std::move(request).value(), [self = shared_from_this()](TryResult r) {
+      // Under the core lock: hand off to this connection's strand at once.
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
+        std::string out;
+        out.reserve(512);
+        WriteTryResult(r, out);
+        self->Reply(200, std::move(out));
+      });
+    });
+    if (!s.ok()) ReplyStatus(s);
+  }
+
+  void ReplyStatus(const Status& s) { ReplyError(HttpStatusOf(s.code()), s.message()); }
+
+  void ReplyError(int status, std::string message, bool keep_alive = true) {
+    if (!keep_alive) keep_alive_ = false;
+    Reply(status, ErrorJson(message));
+  }
+
+  void Reply(int status, std::string body) {
+    response_.emplace();
+    response_->version(version_ ? version_ : 11);
+    response_->result(static_cast<unsigned>(status));
+    response_->set(http::field::server, "tbms");
+    if (!body.empty()) response_->set(http::field::content_type, "application/json");
+    const bool keep = keep_alive_ && !server_->draining();
+    response_->keep_alive(keep);
+    response_->body() = std::move(body);
+    response_->prepare_payload();
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+                        self->server_->active_.fetch_sub(1);
+                        if (ec || !keep) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  HttpServer* const server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+HttpServer::HttpServer(Options options, Engine* engine, asio::io_context* ioc)
+    : options_(std::move(options)), engine_(engine), ioc_(ioc), acceptor_(*ioc) {}
+
+Status HttpServer::Listen() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options_.host, ec);
+  if (ec) return InvalidArgument("bad --host '" + options_.host + "': " + ec.message());
+  const tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                       ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return OkStatus();
+}
+
+void HttpServer::Start() { Accept(); }
+
+void HttpServer::Accept() {
+  acceptor_.async_accept(asio::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (connections_.fetch_add(1) >= options_.max_connections) {
+        connections_.fetch_sub(1);
+        beast::error_code ignored;
+        socket.close(ignored);  // over the limit: refuse by closing at once
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(this, std::move(socket))->Run();
+      }
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Drain() { draining_.store(true); }
+
+}  // namespace tbms

@@ -1,0 +1,14 @@
+// The subcommands of the tbms binary. Each Add* registers its flags and a
+// callback; the callback stores the exit code returned by ExitCode().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tbms::tools {
+
+void AddServe(CLI::App& app);
+void AddTry(CLI::App& app);
+void SetExitCode(int code);
+int ExitCode();
+
+}  // namespace tbms::tools

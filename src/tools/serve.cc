@@ -1,0 +1,165 @@
+// tbms serve: runs the HTTP server over simulated models until SIGTERM/SIGINT,
+// then drains (readiness false, no new requests, in-flight tries finish by
+// their deadlines) and exits 0.
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "commands.h"
+#include "tbms/server/http_server.h"
+#include "tbms/server/simulate_spec.h"
+
+namespace tbms::tools {
+namespace {
+
+struct ServeFlags {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+  int threads = 1;
+  std::string simulate;
+  int max_batch = 8;
+  double max_queue_delay_ms = 0;
+  size_t max_queue = 1024;
+  int instances = 1;
+  std::string jitter = "none";
+  double jitter_spread = 0.1;
+  double straggler_rate = 0;
+  double failure_rate = 0;
+  double hang_rate = 0;
+  uint64_t seed = 1;
+  double guard_ms = 0;
+  size_t max_pending = 100000;
+  size_t max_body_bytes = 1 << 20;
+  size_t max_connections = 4096;
+  double idle_timeout_s = 30;
+};
+
+int Fail(const Status& s) {
+  std::cerr << "tbms serve: " << s.message() << "\n";
+  return 1;
+}
+
+StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
+  SimulateDefaults d;
+  d.batching.max_batch_size = f.max_batch;
+  d.batching.max_queue_delay = Millis(f.max_queue_delay_ms);
+  d.batching.max_queue_size = f.max_queue;
+  auto jitter = ParseJitter(f.jitter);
+  if (!jitter.ok()) return jitter.status();
+  d.shape.jitter = *jitter;
+  d.shape.jitter_spread = f.jitter_spread;
+  d.shape.straggler_rate = f.straggler_rate;
+  d.shape.failure_rate = f.failure_rate;
+  d.shape.hang_rate = f.hang_rate;
+  d.shape.instances = f.instances;
+  d.shape.seed = f.seed;
+  auto models = ParseSimulateSpec(f.simulate, d);
+  if (!models.ok()) return models.status();
+  Engine::Options options;
+  options.broker.guard = Millis(f.guard_ms);
+  options.broker.max_pending = f.max_pending;
+  options.simulated = std::move(models).value();
+  return options;
+}
+
+// Polls until nothing is in flight, then stops the engine and the io_context.
+void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& engine,
+                 boost::asio::io_context& ioc) {
+  timer.expires_after(std::chrono::milliseconds(5));
+  timer.async_wait([&](const boost::system::error_code&) {
+    if (engine.pending() == 0 && server.active_requests() == 0) {
+      std::cerr << "tbms: drained, exiting" << std::endl;
+      engine.Stop();
+      ioc.stop();
+      return;
+    }
+    WaitDrained(timer, server, engine, ioc);
+  });
+}
+
+int Serve(const ServeFlags& f) {
+  auto options = EngineOptions(f);
+  if (!options.ok()) return Fail(options.status());
+  boost::asio::io_context ioc(f.threads);
+  auto engine = Engine::Create(std::move(options).value(), ioc.get_executor());
+  if (!engine.ok()) return Fail(engine.status());
+  HttpServer::Options so;
+  so.host = f.host;
+  so.port = f.port;
+  so.max_body_bytes = f.max_body_bytes;
+  so.max_connections = f.max_connections;
+  so.idle_timeout = Millis(f.idle_timeout_s * 1000);
+  HttpServer server(so, engine->get(), &ioc);
+  if (Status s = server.Listen(); !s.ok()) return Fail(s);
+
+  std::string names;
+  for (const auto& m : (*engine)->models()) names += (names.empty() ? "" : ", ") + m->name;
+  std::cout << "tbms: serving " << (*engine)->models().size() << " simulated models (" << names
+            << ") on http://" << f.host << ":" << server.port() << " with " << f.threads
+            << " thread(s)" << std::endl;
+
+  boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  boost::asio::steady_timer drain_timer(ioc);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    std::cerr << "tbms: signal " << sig << ", draining" << std::endl;
+    server.Drain();
+    WaitDrained(drain_timer, server, **engine, ioc);
+  });
+  server.Start();
+  std::vector<std::thread> threads;
+  for (int i = 1; i < f.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+}  // namespace
+
+void AddServe(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the TBMS server");
+  cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--threads", flags->threads, "I/O threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--simulate", flags->simulate,
+                  "Serve simulated models: NAME=MS[:PER_ITEM_MS],... e.g. "
+                  "embedding=35,svm=25,bayes=15,keysearch=5 (MS: single-item service time; "
+                  "PER_ITEM_MS: added per extra batch item, default MS/10)")
+      ->required();
+  cmd->add_option("--max-batch", flags->max_batch, "Max batch size per model")
+      ->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--max-queue-delay-ms", flags->max_queue_delay_ms,
+                  "How long a batch may wait to fill")->check(CLI::Range(0.0, 60000.0))->capture_default_str();
+  cmd->add_option("--max-queue", flags->max_queue, "Queued items per model")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--instances", flags->instances, "Instances per model")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--jitter", flags->jitter, "Service-time jitter: none, uniform, lognormal")->capture_default_str();
+  cmd->add_option("--jitter-spread", flags->jitter_spread, "uniform: +-fraction; lognormal: sigma")
+      ->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  cmd->add_option("--straggler-rate", flags->straggler_rate, "Share of executions 10x slower")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--failure-rate", flags->failure_rate, "Share of executions that fail")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--hang-rate", flags->hang_rate, "Share of executions that hang (10 s)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "Random seed of the simulator")->capture_default_str();
+  cmd->add_option("--guard-ms", flags->guard_ms, "Safety margin before each deadline")
+      ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
+  cmd->add_option("--max-pending", flags->max_pending, "Tries in flight at once (then 429)")
+      ->check(CLI::Range(1, 10000000))->capture_default_str();
+  cmd->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body (then 413)")
+      ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections, "Open connections at once")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  cmd->callback([flags] { SetExitCode(Serve(*flags)); });
+}
+
+}  // namespace tbms::tools

@@ -1,0 +1,197 @@
+// Guards ServiceTimeModel, the online estimate of batch service times that
+// drives batching decisions and predictions: the caller's prior stands in
+// until a class has min_samples; then E is the median and P the configured
+// quantile of the class's window; classes without enough data borrow from the
+// nearest class that has it (the bigger one first); the window is a ring that
+// replaces the oldest sample; cached quantiles are refreshed after new samples.
+#include "tbms/batching/service_time.h"
+
+#include <gtest/gtest.h>
+
+namespace tbms {
+namespace {
+
+constexpr Duration kPrior = Millis(5);
+
+ServiceTimeModel::Options Opts(int min_samples, int window, double quantile = 0.99) {
+  ServiceTimeModel::Options o;
+  o.min_samples = min_samples;
+  o.window = window;
+  o.quantile = quantile;
+  return o;
+}
+
+void ObserveN(ServiceTimeModel& m, int batch_size, Duration d, int n) {
+  for (int i = 0; i < n; ++i) m.Observe(batch_size, d);
+}
+
+::testing::AssertionResult Is(const LatencyEstimate& got, Duration expected, Duration high) {
+  if (got.expected == expected && got.high == high) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "got {E=" << got.expected.count() << "us, P=" << got.high.count()
+         << "us}, want {E=" << expected.count() << "us, P=" << high.count() << "us}";
+}
+
+TEST(ServiceTimeModelTest, DefaultOptions) {
+  const ServiceTimeModel::Options o;
+  EXPECT_EQ(o.quantile, 0.99);
+  EXPECT_EQ(o.min_samples, 8);
+  EXPECT_EQ(o.window, 128);
+}
+
+TEST(ServiceTimeModelTest, NoDataUsesPriorForBothEAndP) {
+  ServiceTimeModel m;
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), kPrior, kPrior));
+  EXPECT_TRUE(Is(m.Estimate(64, Millis(7)), Millis(7), Millis(7)));
+  EXPECT_EQ(m.observations(), 0);
+}
+
+TEST(ServiceTimeModelTest, PriorUsedUntilMinSamples) {
+  ServiceTimeModel m;  // min_samples 8
+  ObserveN(m, 1, Millis(20), 7);
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), kPrior, kPrior));
+  EXPECT_EQ(m.observations(), 7);
+  m.Observe(1, Millis(20));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(20), Millis(20)));
+  EXPECT_EQ(m.observations(), 8);
+}
+
+TEST(ServiceTimeModelTest, MedianAndP99AfterSamples) {
+  ServiceTimeModel m(Opts(8, 128));
+  // 1..100 ms, in a scrambled order: E is the median, P the 99th percentile
+  // (nearest rank on index q * (n - 1), rounded).
+  for (int i = 0; i < 100; ++i) m.Observe(1, Millis((i * 37) % 100 + 1));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(51), Millis(99)));
+}
+
+TEST(ServiceTimeModelTest, OddCountMedianIsTheMiddle) {
+  ServiceTimeModel m(Opts(1, 128));
+  for (int ms : {30, 10, 50, 20, 40}) m.Observe(2, Millis(ms));
+  EXPECT_TRUE(Is(m.Estimate(2, kPrior), Millis(30), Millis(50)));
+}
+
+TEST(ServiceTimeModelTest, QuantileOptionSetsP) {
+  ServiceTimeModel m(Opts(1, 128, /*quantile=*/0.9));
+  for (int ms = 1; ms <= 11; ++ms) m.Observe(1, Millis(ms));  // index 0.9 * 10 = 9
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(6), Millis(10)));
+}
+
+TEST(ServiceTimeModelTest, SizesShareAClassWithinPowersOfTwo) {
+  ServiceTimeModel m(Opts(1, 128));
+  m.Observe(3, Millis(3));
+  m.Observe(5, Millis(5));
+  m.Observe(9, Millis(9));
+  m.Observe(600, Millis(600));
+  // 3-4 share a class, 5-8, 9-16, and everything above 256 is the last class.
+  EXPECT_TRUE(Is(m.Estimate(4, kPrior), Millis(3), Millis(3)));
+  EXPECT_TRUE(Is(m.Estimate(8, kPrior), Millis(5), Millis(5)));
+  EXPECT_TRUE(Is(m.Estimate(16, kPrior), Millis(9), Millis(9)));
+  EXPECT_TRUE(Is(m.Estimate(257, kPrior), Millis(600), Millis(600)));
+  EXPECT_TRUE(Is(m.Estimate(4096, kPrior), Millis(600), Millis(600)));
+}
+
+TEST(ServiceTimeModelTest, ClassWithDataIsUsedEvenIfNeighboursHaveMore) {
+  ServiceTimeModel m(Opts(2, 128));
+  ObserveN(m, 1, Millis(1), 2);
+  ObserveN(m, 2, Millis(2), 50);
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(1), Millis(1)));
+}
+
+TEST(ServiceTimeModelTest, FallbackPrefersTheNearestBiggerClass) {
+  ServiceTimeModel m(Opts(2, 128));
+  ObserveN(m, 2, Millis(2), 2);   // class of 2
+  ObserveN(m, 8, Millis(8), 2);   // class 5-8
+  // 3-4 is between them, one class away from both: the bigger one wins.
+  EXPECT_TRUE(Is(m.Estimate(4, kPrior), Millis(8), Millis(8)));
+  EXPECT_TRUE(Is(m.Estimate(3, kPrior), Millis(8), Millis(8)));
+}
+
+TEST(ServiceTimeModelTest, FallbackTakesTheNearestClassEvenIfSmaller) {
+  ServiceTimeModel m(Opts(2, 128));
+  ObserveN(m, 2, Millis(2), 2);      // class of 2
+  ObserveN(m, 256, Millis(256), 2);  // class 129-256, far above
+  // Distances in classes (1, 2, 3-4, 5-8, ..., 129-256, 257+) decide.
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(2), Millis(2)));
+  EXPECT_TRUE(Is(m.Estimate(4, kPrior), Millis(2), Millis(2)));
+  EXPECT_TRUE(Is(m.Estimate(16, kPrior), Millis(2), Millis(2)));      // 3 below vs 4 above
+  EXPECT_TRUE(Is(m.Estimate(32, kPrior), Millis(256), Millis(256)));  // 3 above vs 4 below
+  EXPECT_TRUE(Is(m.Estimate(512, kPrior), Millis(256), Millis(256)));
+}
+
+TEST(ServiceTimeModelTest, FallbackIgnoresClassesBelowMinSamples) {
+  ServiceTimeModel m(Opts(3, 128));
+  ObserveN(m, 2, Millis(2), 2);   // not enough
+  ObserveN(m, 16, Millis(16), 3);  // enough, farther away
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(16), Millis(16)));
+  EXPECT_TRUE(Is(m.Estimate(2, kPrior), Millis(16), Millis(16)));
+}
+
+TEST(ServiceTimeModelTest, WindowIsARingReplacingTheOldestSample) {
+  ServiceTimeModel m(Opts(1, 4));
+  for (int ms : {10, 20, 30, 40}) m.Observe(1, Millis(ms));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(30), Millis(40)));
+  m.Observe(1, Millis(1));  // replaces 10: {1, 20, 30, 40}
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(30), Millis(40)));
+  m.Observe(1, Millis(2));  // replaces 20
+  m.Observe(1, Millis(3));  // replaces 30: {1, 2, 3, 40}
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(3), Millis(40)));
+  m.Observe(1, Millis(4));  // replaces 40: {1, 2, 3, 4}
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(3), Millis(4)));
+  m.Observe(1, Millis(100));  // wraps around, replaces 1: {100, 2, 3, 4}
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(4), Millis(100)));
+  EXPECT_EQ(m.observations(), 9);
+}
+
+TEST(ServiceTimeModelTest, WindowsArePerClass) {
+  ServiceTimeModel m(Opts(1, 2));
+  m.Observe(1, Millis(1));
+  m.Observe(2, Millis(50));
+  m.Observe(1, Millis(3));
+  m.Observe(2, Millis(60));
+  m.Observe(2, Millis(70));  // replaces 50 in class 2 only
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(3), Millis(3)));
+  EXPECT_TRUE(Is(m.Estimate(2, kPrior), Millis(70), Millis(70)));
+}
+
+// Regression guard: the quantiles are cached; a new sample must invalidate them.
+TEST(ServiceTimeModelTest, EstimateRefreshesAfterNewSamples) {
+  ServiceTimeModel m(Opts(1, 128));
+  m.Observe(1, Millis(10));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(10), Millis(10)));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(10), Millis(10)));  // cached
+  m.Observe(1, Millis(30));
+  m.Observe(1, Millis(20));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(20), Millis(30)));
+}
+
+TEST(ServiceTimeModelTest, PriorIsIgnoredOnceThereIsData) {
+  ServiceTimeModel m(Opts(1, 128));
+  m.Observe(1, Millis(10));
+  EXPECT_TRUE(Is(m.Estimate(1, Millis(999)), Millis(10), Millis(10)));
+  EXPECT_TRUE(Is(m.Estimate(1, Duration(0)), Millis(10), Millis(10)));
+}
+
+TEST(ServiceTimeModelTest, NegativeServiceTimeCountsAsZero) {
+  ServiceTimeModel m(Opts(1, 128));
+  m.Observe(1, Millis(-3));
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Duration(0), Duration(0)));
+}
+
+TEST(ServiceTimeModelTest, MinSamplesIsClampedToWindowAndAtLeastOne) {
+  ServiceTimeModel capped(Opts(/*min_samples=*/100, /*window=*/3));
+  ObserveN(capped, 1, Millis(7), 3);  // the window can never hold 100
+  EXPECT_TRUE(Is(capped.Estimate(1, kPrior), Millis(7), Millis(7)));
+
+  ServiceTimeModel zero(Opts(/*min_samples=*/0, /*window=*/4));
+  EXPECT_TRUE(Is(zero.Estimate(1, kPrior), kPrior, kPrior));  // no samples: prior
+  zero.Observe(1, Millis(9));
+  EXPECT_TRUE(Is(zero.Estimate(1, kPrior), Millis(9), Millis(9)));
+
+  ServiceTimeModel no_window(Opts(/*min_samples=*/1, /*window=*/0));  // window becomes 1
+  no_window.Observe(1, Millis(1));
+  no_window.Observe(1, Millis(2));
+  EXPECT_TRUE(Is(no_window.Estimate(1, kPrior), Millis(2), Millis(2)));
+}
+
+}  // namespace
+}  // namespace tbms

@@ -1,0 +1,403 @@
+// The broker's rules (design brief section 3) on a virtual clock, with exact
+// times. Models are simulated executors with a fixed service time, so the
+// times below are the rules' own arithmetic.
+#include "tbms/broker/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+
+#include "tbms/backends/simulated.h"
+#include "tbms/common/virtual_clock.h"
+
+namespace tbms {
+namespace {
+
+constexpr Duration kTick{1};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  struct Model {
+    std::unique_ptr<SimulatedExecutor> executor;
+    std::unique_ptr<Batcher> batcher;
+  };
+
+  void SetUp() override {
+    broker_ = std::move(Broker::Create({}, &clock_)).value();
+  }
+
+  // A model whose every batch takes `actual_ms`, or fails when `fail`.
+  void AddModel(const std::string& name, double actual_ms, bool fail = false, int instances = 1) {
+    SimulatedExecutor::Options so;
+    so.model = name;
+    so.base = Millis(actual_ms);
+    so.failure_rate = fail ? 1.0 : 0.0;
+    so.instances = instances;
+    Model m;
+    m.executor = std::move(SimulatedExecutor::Create(so, &clock_)).value();
+    Batcher::Options bo;
+    bo.model = name;
+    bo.max_batch_size = 4;
+    m.batcher = std::move(Batcher::Create(bo, &clock_, m.executor.get(), broker_.get())).value();
+    models_[name] = std::move(m);
+  }
+
+  // The talk's four models, with actual service times given per test.
+  void AddTalkModels(double embedding, double svm, double bayes, double keysearch) {
+    AddModel("embedding", embedding);
+    AddModel("svm", svm);
+    AddModel("bayes", bayes);
+    AddModel("keysearch", keysearch);
+  }
+
+  TryRequest Request(std::vector<std::pair<std::string, double>> candidates, double tloc,
+                     int cross_request = 1, double cross_lag = 10) {
+    TryRequest r;
+    r.inputs = std::make_shared<Inputs>(Inputs{"q"});
+    for (auto& [name, est] : candidates) {
+      r.AddModel(models_.at(name).batcher->model(), models_.at(name).batcher.get(), Millis(est));
+    }
+    r.tloc = Millis(tloc);
+    r.cross_request = cross_request;
+    r.cross_lag = Millis(cross_lag);
+    return r;
+  }
+
+  TryRequest TalkRequest() {
+    return Request({{"embedding", 35}, {"svm", 25}, {"bayes", 15}, {"keysearch", 5}}, 50);
+  }
+
+  void Submit(TryRequest r) {
+    ASSERT_TRUE(broker_->Submit(std::move(r), [this](TryResult res) {
+      result_ = std::move(res);
+      answered_at_ = clock_.Now();
+    }).ok());
+  }
+
+  // The attempt report of `model`, which must exist.
+  const AttemptReport& Attempt(std::string_view model) const {
+    for (const AttemptReport& a : result_->attempts) {
+      if (a.model == model) return a;
+    }
+    ADD_FAILURE() << "no attempt for " << model;
+    static AttemptReport none;
+    return none;
+  }
+  bool Ran(std::string_view model) const {
+    for (const AttemptReport& a : result_->attempts) {
+      if (a.model == model) return true;
+    }
+    return false;
+  }
+
+  VirtualClock clock_;
+  std::unique_ptr<Broker> broker_;
+  std::map<std::string, Model> models_;
+  std::optional<TryResult> result_;
+  TimePoint answered_at_;
+};
+
+TimePoint At(double ms) { return AtMillis(ms); }
+
+// Worked example, branch 1: embedding answers at 20, nothing else runs.
+TEST_F(BrokerTest, WorkedExampleTopModelAnswersEarly) {
+  AddTalkModels(20, 25, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(20));
+  EXPECT_EQ(result_->rank, 0);
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_FALSE(result_->downgraded);
+  EXPECT_EQ(result_->reason, Reason::kNone);
+  ASSERT_EQ(result_->attempts.size(), 1u);
+  EXPECT_EQ(result_->attempts[0].state, AttemptState::kSucceeded);
+  EXPECT_EQ(result_->attempts[0].latency, Millis(20));
+}
+
+// Branch 2: embedding answers at 30; svm, launched at 25, is cancelled.
+TEST_F(BrokerTest, WorkedExampleHedgeCancelledWhenTopAnswers) {
+  AddTalkModels(30, 25, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(30));
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("svm").started, Millis(25));
+  EXPECT_FALSE(Ran("bayes"));
+  EXPECT_FALSE(Ran("keysearch"));
+}
+
+// Branch 3: embedding hangs. svm at 25; bayes waits at the cap until its
+// latest start (35) passes and is skipped; at 45 embedding is overdue, is
+// cancelled and keysearch launched; svm's answer (back at 50) wins at D.
+TEST_F(BrokerTest, WorkedExampleTopModelHangsSvmBackByDeadline) {
+  AddTalkModels(1000, 25, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(35));
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(models_["bayes"].batcher->queued() + models_["bayes"].batcher->busy_instances(), 0u);
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(50));
+  EXPECT_EQ(result_->model, "svm");
+  EXPECT_EQ(result_->rank, 1);
+  EXPECT_TRUE(result_->downgraded);
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("embedding").latency, Millis(45));
+  EXPECT_EQ(Attempt("svm").started, Millis(25));
+  EXPECT_EQ(Attempt("bayes").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("bayes").started, Millis(35) + kTick);
+  EXPECT_EQ(Attempt("keysearch").started, Millis(45));
+  EXPECT_EQ(Attempt("keysearch").state, AttemptState::kCancelled);
+}
+
+// Branch 3, svm not back by 50: keysearch's answer goes out at D.
+TEST_F(BrokerTest, WorkedExampleTopModelHangsKeysearchAtDeadline) {
+  AddTalkModels(1000, 30, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(50) + kTick);
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(result_->rank, 3);
+  EXPECT_EQ(Attempt("keysearch").state, AttemptState::kSucceeded);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+}
+
+// Rule 1: better candidates that cannot finish in time are skipped up front.
+TEST_F(BrokerTest, StartSkipsPredictedLate) {
+  AddTalkModels(35, 25, 15, 5);
+  Submit(Request({{"embedding", 35}, {"svm", 25}, {"bayes", 15}}, 20));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(15));
+  EXPECT_EQ(result_->model, "bayes");
+  EXPECT_EQ(result_->reason, Reason::kPredictedLate);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kSkipped);
+}
+
+// Rule 1: with a guard, a candidate must finish `guard` before D.
+TEST_F(BrokerTest, GuardShrinksTheBudget) {
+  broker_ = std::move(Broker::Create({.guard = Millis(1)}, &clock_)).value();
+  AddTalkModels(35, 25, 15, 5);
+  Submit(Request({{"svm", 25}, {"bayes", 15}}, 25.5));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "bayes");
+}
+
+// Rule 1: nothing feasible, the cheapest still fits before D by its median.
+TEST_F(BrokerTest, NothingFeasibleLaunchesCheapestIfItCanFinish) {
+  AddTalkModels(35, 25, 15, 5);
+  broker_ = std::move(Broker::Create({.guard = Millis(10)}, &clock_)).value();
+  // Re-create the batchers so they report to the new broker.
+  AddTalkModels(35, 25, 15, 5);
+  Submit(Request({{"svm", 25}, {"keysearch", 5}}, 12));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(answered_at_, At(5));
+  EXPECT_EQ(result_->reason, Reason::kPredictedLate);
+}
+
+// Rule 1: nothing can finish before D: no answer at once, reason infeasible.
+TEST_F(BrokerTest, InfeasibleAnswersAtOnce) {
+  AddTalkModels(35, 25, 15, 5);
+  Submit(Request({{"svm", 25}, {"bayes", 15}}, 10));
+  ASSERT_TRUE(result_);  // before any time passed
+  EXPECT_EQ(answered_at_, At(0));
+  EXPECT_FALSE(result_->answer);
+  EXPECT_EQ(result_->reason, Reason::kInfeasible);
+  EXPECT_EQ(broker_->pending(), 0u);
+}
+
+// Rule 2: the fallback is not launched before t_a + crossLag.
+TEST_F(BrokerTest, FallbackWaitsForCrossLag) {
+  AddTalkModels(1000, 5, 15, 5);
+  Submit(Request({{"embedding", 5}, {"svm", 5}}, 50, 1, 20));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("svm").started, Millis(20));
+}
+
+// Rule 2: the fallback is due at t_a + E_a when that comes before S_next.
+TEST_F(BrokerTest, FallbackDueAtExpectedLatency) {
+  AddTalkModels(1000, 10, 15, 5);
+  Submit(Request({{"embedding", 10}, {"svm", 10}}, 100, 1, 0));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("svm").started, Millis(10));
+  EXPECT_EQ(result_->model, "svm");
+  // svm answered at 20; embedding became overdue at 10 + tick: out at 20.
+  EXPECT_EQ(answered_at_, At(20));
+}
+
+// Rule 3: crossRequest 0 allows one attempt in flight: the fallback waits
+// for the first to become overdue, then cancels it.
+TEST_F(BrokerTest, CapCancelsOverdueAttempt) {
+  AddTalkModels(1000, 10, 15, 5);
+  Submit(Request({{"embedding", 10}, {"svm", 10}}, 50, 0, 0));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("embedding").latency, Millis(10) + kTick);
+  EXPECT_EQ(Attempt("svm").started, Millis(10) + kTick);
+  EXPECT_EQ(answered_at_, At(20) + kTick);
+}
+
+// Rule 4: a worse answer is held while a better attempt is in flight and
+// not overdue, and the better answer wins when it comes.
+TEST_F(BrokerTest, BetterAnswerWinsOverHeldOne) {
+  AddTalkModels(33, 5, 15, 5);
+  Submit(Request({{"embedding", 35}, {"svm", 25}}, 50, 1, 10));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  // svm launched at S = 25, answered at 30 and was held; embedding at 33.
+  EXPECT_EQ(answered_at_, At(33));
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kSucceeded);
+  EXPECT_EQ(Attempt("svm").latency, Millis(5));
+}
+
+// Rule 4: the held answer goes out as soon as the better one is overdue.
+TEST_F(BrokerTest, HeldAnswerGoesWhenBetterIsOverdue) {
+  AddTalkModels(60, 5, 15, 5);
+  Submit(Request({{"embedding", 35}, {"svm", 25}}, 50, 1, 10));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(35) + kTick);
+  EXPECT_EQ(result_->model, "svm");
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+}
+
+// Rule 5: a failure makes the next launch due at once, ignoring crossLag.
+TEST_F(BrokerTest, FailureLaunchesNextAtOnce) {
+  AddModel("embedding", 3, /*fail=*/true);
+  AddModel("svm", 5);
+  Submit(Request({{"embedding", 35}, {"svm", 5}}, 50, 1, 20));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kFailed);
+  EXPECT_EQ(Attempt("svm").started, Millis(3));
+  EXPECT_EQ(answered_at_, At(8));
+  EXPECT_EQ(result_->reason, Reason::kError);
+}
+
+// Rule 3 and 5: a launch due at the full cap waits; a failure frees the slot.
+TEST_F(BrokerTest, FailureFreesSlotForWaitingLaunch) {
+  AddModel("embedding", 1000);
+  AddModel("svm", 20, /*fail=*/true);
+  AddModel("bayes", 5);
+  // svm has been learned: E = 10, P = 30.
+  for (int i = 0; i < 7; ++i) models_["svm"].batcher->service_times().Observe(1, Millis(10));
+  models_["svm"].batcher->service_times().Observe(1, Millis(30));
+  Submit(Request({{"embedding", 90}, {"svm", 10}, {"bayes", 5}}, 100, 1, 0));
+  // svm at S = 100 - 30 = 70; bayes due at 70 + 10 = 80, but the cap is full
+  // and nothing is overdue (embedding until 90, svm until 100): it waits.
+  clock_.AdvanceTo(At(69));
+  EXPECT_EQ(models_["svm"].batcher->busy_instances(), 0);
+  clock_.AdvanceTo(At(85));
+  EXPECT_EQ(models_["svm"].batcher->busy_instances(), 1);
+  EXPECT_EQ(models_["bayes"].batcher->busy_instances(), 0);
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("svm").started, Millis(70));
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kFailed);
+  EXPECT_EQ(Attempt("bayes").started, Millis(90));  // svm failed at 90
+  EXPECT_EQ(result_->model, "bayes");
+  EXPECT_EQ(answered_at_, At(95));  // embedding is overdue by then
+}
+
+// Rule 5: all attempts failed, nothing left: no answer at once.
+TEST_F(BrokerTest, AllFailedAnswersNoneBeforeDeadline) {
+  AddModel("embedding", 3, true);
+  AddModel("svm", 4, true);
+  Submit(Request({{"embedding", 35}, {"svm", 5}}, 50));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_FALSE(result_->answer);
+  EXPECT_EQ(result_->reason, Reason::kError);
+  EXPECT_EQ(answered_at_, At(7));
+}
+
+// Rule 6: at D with nothing held: no answer, reason deadline, all cancelled.
+TEST_F(BrokerTest, DeadlineWithNothingHeld) {
+  AddTalkModels(1000, 1000, 1000, 1000);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_FALSE(result_->answer);
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+  EXPECT_EQ(answered_at_, At(50) + kTick);
+  for (const AttemptReport& a : result_->attempts) {
+    EXPECT_NE(a.state, AttemptState::kInFlight) << a.model;
+  }
+  EXPECT_EQ(broker_->pending(), 0u);
+}
+
+// Rule 7: a cancelled attempt leaves its queue if it has not started.
+TEST_F(BrokerTest, CancelRemovesQueuedItem) {
+  AddModel("embedding", 1000);
+  AddModel("svm", 5);
+  // Occupy embedding's only instance with another try.
+  Submit(Request({{"embedding", 10}}, 2000, 0, 0));
+  result_.reset();
+  Submit(Request({{"embedding", 10}, {"svm", 5}}, 50, 1, 0));
+  EXPECT_EQ(models_["embedding"].batcher->queued(), 1u);
+  clock_.AdvanceTo(At(30));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "svm");
+  EXPECT_EQ(models_["embedding"].batcher->queued(), 0u);
+}
+
+// Load-aware downgrade: once a model's slowness is learned, it is skipped.
+TEST_F(BrokerTest, LearnedSlownessSkipsModelUpFront) {
+  AddModel("embedding", 80, false, 64);
+  AddModel("svm", 10);
+  for (int i = 0; i < 8; ++i) {
+    result_.reset();
+    Submit(Request({{"embedding", 35}, {"svm", 25}}, 50));
+    clock_.Advance(Millis(100));
+    ASSERT_TRUE(result_);
+    EXPECT_EQ(result_->model, "svm");
+    EXPECT_EQ(result_->reason, Reason::kDeadline);
+  }
+  result_.reset();
+  Submit(Request({{"embedding", 35}, {"svm", 25}}, 50));
+  clock_.Advance(Millis(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->reason, Reason::kPredictedLate);
+  EXPECT_EQ(answered_at_, clock_.Now() - Millis(100) + Millis(10));
+}
+
+// Limits: too many pending tries is RESOURCE_EXHAUSTED, and the request
+// stays with the caller.
+TEST_F(BrokerTest, MaxPendingRejects) {
+  broker_ = std::move(Broker::Create({.max_pending = 1}, &clock_)).value();
+  AddModel("svm", 10);
+  Submit(Request({{"svm", 10}}, 50));
+  Status s = broker_->Submit(Request({{"svm", 10}}, 50), [](TryResult) {});
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(BrokerTest, RejectsMalformedRequests) {
+  AddModel("svm", 10);
+  auto bad = [&](auto mutate) {
+    TryRequest r = Request({{"svm", 10}}, 50);
+    mutate(r);
+    return broker_->Submit(std::move(r), [](TryResult) {}).code();
+  };
+  EXPECT_EQ(bad([](TryRequest& r) { r.tloc = Duration(0); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.cross_request = -1; }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.cross_lag = Millis(-1); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.candidates.clear(); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.members[0].batcher = nullptr; }), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tbms
