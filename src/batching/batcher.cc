@@ -44,11 +44,12 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
     return ResourceExhausted(options_.model + ": queue is full (" +
                              std::to_string(options_.max_queue_size) + " items)");
   }
-  if (now + service_times_.Estimate(1, Duration(0)).expected > item.deadline) {
+  if (now + service_times_.Estimate(1, item.est).expected > item.deadline) {
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
   const ItemId id{item.priority, item.deadline, seq_++};
-  queue_.insert(Queued{id.priority, id.deadline, id.seq, now, item.token, std::move(item.inputs)});
+  queue_.insert(
+      Queued{id.priority, id.deadline, id.seq, now, item.token, item.est, std::move(item.inputs)});
   Dispatch();
   return id;
 }
@@ -95,10 +96,13 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   return {wait + own.expected, wait + own.high};
 }
 
+TimePoint Batcher::LateAt(const Queued& q) const {
+  return q.deadline - service_times_.Estimate(1, q.est).expected + Duration(1);
+}
+
 void Batcher::DropLate(TimePoint now) {
-  const Duration single = service_times_.Estimate(1, Duration(0)).expected;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if (now + single > it->deadline) {
+    if (now >= LateAt(*it)) {
       ReportLater(it->token, DeadlineExceeded(options_.model + ": dropped, too late to finish"));
       it = queue_.erase(it);
     } else {
@@ -123,23 +127,25 @@ bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const
   const auto& preferred = options_.preferred_batch_sizes;
   if (!preferred.empty() && count >= static_cast<size_t>(preferred.front())) return true;
   TimePoint oldest = TimePoint::max();
-  TimePoint earliest_deadline = TimePoint::max();
+  const Queued* most_urgent = nullptr;  // earliest deadline
   for (const Queued& q : queue_) {
     oldest = std::min(oldest, q.enqueued);
-    earliest_deadline = std::min(earliest_deadline, q.deadline);
+    if (most_urgent == nullptr || q.deadline < most_urgent->deadline) most_urgent = &q;
   }
   const TimePoint by_delay = oldest + options_.max_queue_delay;
-  const TimePoint by_deadline =
-      earliest_deadline - service_times_.Estimate(static_cast<int>(count), Duration(0)).high;
+  // Never later than the moment the item would be dropped as late.
+  const Duration service =
+      std::max(service_times_.Estimate(static_cast<int>(count), most_urgent->est).high,
+               service_times_.Estimate(1, most_urgent->est).expected);
+  const TimePoint by_deadline = most_urgent->deadline - service;
   *recheck = std::min(by_delay, by_deadline);
   return *recheck <= now;
 }
 
 void Batcher::Dispatch() {
   const TimePoint now = clock_->Now();
+  DropLate(now);
   while (busy_ < static_cast<int>(instances_.size()) && !queue_.empty()) {
-    DropLate(now);
-    if (queue_.empty()) break;
     TimePoint recheck;
     if (!ShouldStart(now, queue_.size(), &recheck)) {
       ArmTimer(recheck);
@@ -148,6 +154,11 @@ void Batcher::Dispatch() {
     int free = 0;
     while (instances_[static_cast<size_t>(free)].busy) ++free;
     Start(free, BatchSize(queue_.size()));
+  }
+  if (!queue_.empty()) {  // every instance is busy: wake when the next item turns late
+    TimePoint first_late = TimePoint::max();
+    for (const Queued& q : queue_) first_late = std::min(first_late, LateAt(q));
+    ArmTimer(first_late);
   }
 }
 

@@ -192,7 +192,7 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     const Member& member = p.request.members[m];
     StatusOr<ItemId> item = member.batcher->Enqueue(
-        WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority});
+        WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority, member.est});
     if (!item.ok()) {
       for (size_t done = cand.first; done < m; ++done) {
         p.request.members[done].batcher->Cancel(p.items[done]);

@@ -34,7 +34,7 @@ void AppendJsonNumber(std::string& out, double v) {
     out += "null";
     return;
   }
-  char buf[64];
+  char buf[400];  // fixed notation of DBL_MAX has 309 digits
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
   if (ec != std::errc()) {
     out += "null";

@@ -1,8 +1,11 @@
 #include "tbms/server/engine.h"
 
+#include <boost/asio/post.hpp>
+
 namespace tbms {
 
-Engine::Engine(boost::asio::any_io_executor executor) : clock_(std::move(executor), &core_mu_) {}
+Engine::Engine(boost::asio::any_io_executor executor)
+    : executor_(executor), clock_(std::move(executor), &core_mu_) {}
 
 Engine::~Engine() {
   std::lock_guard lock(core_mu_);
@@ -58,6 +61,14 @@ Status Engine::Submit(TryRequest request, Broker::Done done) {
 size_t Engine::pending() const {
   std::lock_guard lock(core_mu_);
   return broker_->pending();
+}
+
+void Engine::PostToCore(std::function<void()> task) {
+  boost::asio::post(executor_, [this, task = std::move(task)] {
+    std::lock_guard lock(core_mu_);
+    task();
+    clock_.Poll();
+  });
 }
 
 void Engine::Stop() {

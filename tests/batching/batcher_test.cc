@@ -1,0 +1,684 @@
+// Guards the Batcher's rules on a virtual clock, with exact times: when a
+// batch goes (full batch, preferred size, max_queue_delay from the oldest
+// item, deadline - P(batch)), which items it holds (priority, then earliest
+// deadline, then arrival; at most max_batch_size), late drops (reported as
+// DEADLINE_EXCEEDED on a timer, never inside Enqueue), Enqueue's rejections,
+// Cancel, several instances, learning service times, Predict's arithmetic,
+// and Create's validation.
+//
+// The executor is a test double that records each batch and completes it on a
+// clock timer after base + per_item * n, so every time below is arithmetic.
+#include "tbms/batching/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tbms/common/virtual_clock.h"
+
+namespace tbms {
+namespace {
+
+TimePoint At(double ms) { return AtMillis(ms); }
+
+std::string FormatMs(TimePoint t) {
+  std::ostringstream s;
+  s << MillisSinceEpoch(t);
+  return s.str();
+}
+
+// Runs each batch for base + per_item * n on the clock, answering "a:<question>".
+// Fails the test if an instance is handed a batch while busy, or if a batch
+// changes before its completion.
+class FakeExecutor final : public Executor {
+ public:
+  FakeExecutor(Clock* clock, int instances)
+      : clock_(clock), busy_(static_cast<size_t>(instances), false) {}
+
+  int instances() const override { return static_cast<int>(busy_.size()); }
+
+  void Run(int instance, const Batch& batch, Done done) override {
+    EXPECT_GE(instance, 0);
+    EXPECT_LT(instance, instances());
+    const auto slot = static_cast<size_t>(instance);
+    EXPECT_FALSE(busy_[slot]) << "instance " << instance << " given a batch while busy";
+    busy_[slot] = true;
+
+    std::vector<std::string> questions;
+    for (const auto& in : batch.items) questions.push_back(in->question);
+    std::ostringstream rec;
+    rec << "i" << instance << "@" << FormatMs(clock_->Now()) << ":[";
+    for (size_t i = 0; i < questions.size(); ++i) rec << (i ? "," : "") << questions[i];
+    rec << "]";
+    runs.push_back(rec.str());
+
+    const Duration service = base + per_item * static_cast<int64_t>(questions.size());
+    BatchResult result;
+    result.service_time = reported.value_or(service);
+    for (const std::string& q : questions) {
+      if (fail) {
+        result.answers.emplace_back(Unavailable("boom"));
+      } else {
+        result.answers.emplace_back("a:" + q);
+      }
+    }
+    for (size_t i = 0; i < drop_answers && !result.answers.empty(); ++i) {
+      result.answers.pop_back();
+    }
+    clock_->Schedule(clock_->Now() + service,
+                     [this, slot, &batch, questions, done = std::move(done),
+                      result = std::move(result)]() mutable {
+                       // The batch must stay alive and unchanged until done.
+                       std::vector<std::string> now_questions;
+                       for (const auto& in : batch.items) now_questions.push_back(in->question);
+                       EXPECT_EQ(now_questions, questions);
+                       busy_[slot] = false;
+                       done(std::move(result));
+                     });
+  }
+
+  Duration base = Millis(10);
+  Duration per_item{0};
+  std::optional<Duration> reported;  // service_time in the result, if not the real one
+  bool fail = false;                 // every item UNAVAILABLE
+  size_t drop_answers = 0;           // return this many answers too few
+  std::vector<std::string> runs;     // "i<instance>@<ms>:[q1,q2]"
+
+ private:
+  Clock* const clock_;
+  std::vector<bool> busy_;
+};
+
+// Records "<token>@<ms>:<CODE>" per outcome; fails the test if called while
+// `in_call` (set around Enqueue and Cancel) is true.
+class RecordingSink final : public ItemSink {
+ public:
+  explicit RecordingSink(const Clock* clock) : clock_(clock) {}
+
+  void OnItemDone(uint64_t token, StatusOr<Answer> result) override {
+    EXPECT_FALSE(in_call) << "sink called synchronously for token " << token;
+    std::ostringstream s;
+    s << token << "@" << FormatMs(clock_->Now()) << ":"
+      << (result.ok() ? "OK" : std::string(StatusCodeName(result.status().code())));
+    outcomes.push_back(s.str());
+    details.push_back(result.ok() ? result.value() : result.status().message());
+    if (on_done) on_done(token);
+  }
+
+  bool in_call = false;
+  std::vector<std::string> outcomes;
+  std::vector<std::string> details;  // answer or error message, per outcome
+  std::function<void(uint64_t)> on_done;
+
+ private:
+  const Clock* const clock_;
+};
+
+Batcher::Options DefaultOptions() {
+  Batcher::Options o;
+  o.model = "m";
+  o.max_batch_size = 4;
+  o.max_queue_delay = Duration(0);
+  return o;
+}
+
+using Strings = std::vector<std::string>;
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  void Make(Batcher::Options o, int instances = 1) {
+    batcher_.reset();
+    executor_ = std::make_unique<FakeExecutor>(&clock_, instances);
+    auto b = Batcher::Create(std::move(o), &clock_, executor_.get(), &sink_);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    batcher_ = std::move(b).value();
+  }
+
+  StatusOr<ItemId> Enqueue(uint64_t token, double deadline_ms, int priority = 0) {
+    WorkItem item;
+    item.token = token;
+    item.inputs = std::make_shared<Inputs>(Inputs{"q" + std::to_string(token)});
+    item.deadline = At(deadline_ms);
+    item.priority = priority;
+    sink_.in_call = true;
+    StatusOr<ItemId> id = batcher_->Enqueue(std::move(item));
+    sink_.in_call = false;
+    return id;
+  }
+
+  ItemId MustEnqueue(uint64_t token, double deadline_ms, int priority = 0) {
+    StatusOr<ItemId> id = Enqueue(token, deadline_ms, priority);
+    EXPECT_TRUE(id.ok()) << "token " << token << ": " << id.status().ToString();
+    return id.ok() ? id.value() : ItemId{};
+  }
+
+  bool Cancel(const ItemId& id) {
+    sink_.in_call = true;
+    const bool cancelled = batcher_->Cancel(id);
+    sink_.in_call = false;
+    return cancelled;
+  }
+
+  // Feeds the batcher's service time model directly.
+  void Seed(int batch_size, std::initializer_list<double> ms) {
+    for (double m : ms) batcher_->service_times().Observe(batch_size, Millis(m));
+  }
+
+  static Batcher::Options LearnFast(Batcher::Options o = DefaultOptions()) {
+    o.service_time.min_samples = 1;
+    return o;
+  }
+
+  // Declared first, destroyed last: the batcher cancels its timer on the clock.
+  VirtualClock clock_;
+  RecordingSink sink_{&clock_};
+  std::unique_ptr<FakeExecutor> executor_;
+  std::unique_ptr<Batcher> batcher_;
+};
+
+// ------------------------------------------------------------------ Create
+
+TEST_F(BatcherTest, CreateRejectsMissingCollaborators) {
+  FakeExecutor exec(&clock_, 1);
+  for (int missing = 0; missing < 3; ++missing) {
+    auto b = Batcher::Create(DefaultOptions(), missing == 0 ? nullptr : &clock_,
+                             missing == 1 ? nullptr : &exec, missing == 2 ? nullptr : &sink_);
+    ASSERT_FALSE(b.ok()) << missing;
+    EXPECT_EQ(b.status().code(), StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_F(BatcherTest, CreateRejectsInvalidOptions) {
+  FakeExecutor exec(&clock_, 1);
+  struct Case {
+    const char* name;
+    std::function<void(Batcher::Options&)> mutate;
+  };
+  const std::vector<Case> cases = {
+      {"max_batch_size 0", [](Batcher::Options& o) { o.max_batch_size = 0; }},
+      {"max_batch_size 4097", [](Batcher::Options& o) { o.max_batch_size = 4097; }},
+      {"preferred 0", [](Batcher::Options& o) { o.preferred_batch_sizes = {0}; }},
+      {"preferred > max", [](Batcher::Options& o) { o.preferred_batch_sizes = {2, 5}; }},
+      {"negative delay", [](Batcher::Options& o) { o.max_queue_delay = Duration(-1); }},
+      {"queue size 0", [](Batcher::Options& o) { o.max_queue_size = 0; }},
+  };
+  for (const Case& c : cases) {
+    Batcher::Options o = DefaultOptions();
+    c.mutate(o);
+    auto b = Batcher::Create(o, &clock_, &exec, &sink_);
+    ASSERT_FALSE(b.ok()) << c.name;
+    EXPECT_EQ(b.status().code(), StatusCode::kInvalidArgument) << c.name;
+    EXPECT_EQ(b.status().message().rfind("m: ", 0), 0u) << c.name << ": " << b.status().message();
+  }
+  FakeExecutor none(&clock_, 0);
+  auto b = Batcher::Create(DefaultOptions(), &clock_, &none, &sink_);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(BatcherTest, CreateAcceptsEdgeOptions) {
+  FakeExecutor exec(&clock_, 1);
+  Batcher::Options o = DefaultOptions();
+  o.max_batch_size = 4096;
+  o.preferred_batch_sizes = {4096, 1};
+  o.max_queue_size = 1;
+  auto b = Batcher::Create(o, &clock_, &exec, &sink_);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b.value()->model(), "m");
+  EXPECT_EQ(b.value()->queued(), 0u);
+  EXPECT_EQ(b.value()->busy_instances(), 0);
+}
+
+// ------------------------------------------------------------------ when a batch goes
+
+TEST_F(BatcherTest, FullBatchDispatchesAtOnce) {
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  MustEnqueue(1, 1000);
+  MustEnqueue(2, 1000);
+  MustEnqueue(3, 1000);
+  EXPECT_TRUE(executor_->runs.empty());
+  EXPECT_EQ(batcher_->queued(), 3u);
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(4, 1000);
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2,q3,q4]"}));
+  EXPECT_EQ(batcher_->queued(), 0u);
+  EXPECT_EQ(batcher_->busy_instances(), 1);
+  clock_.AdvanceTo(At(1000));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@11:OK", "2@11:OK", "3@11:OK", "4@11:OK"}));
+  EXPECT_EQ(sink_.details, Strings({"a:q1", "a:q2", "a:q3", "a:q4"}));
+  EXPECT_EQ(executor_->runs.size(), 1u);
+  EXPECT_EQ(batcher_->busy_instances(), 0);
+}
+
+TEST_F(BatcherTest, ZeroDelayDispatchesAtOnceAndBatchesNeverExceedMaxBatchSize) {
+  Make(DefaultOptions());
+  for (uint64_t t = 1; t <= 10; ++t) MustEnqueue(t, 1000);
+  EXPECT_EQ(batcher_->queued(), 9u);  // q1 went alone at once
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@10:[q2,q3,q4,q5]",
+                                      "i0@20:[q6,q7,q8,q9]", "i0@30:[q10]"}));
+  EXPECT_EQ(sink_.outcomes.size(), 10u);
+  EXPECT_EQ(sink_.outcomes.back(), "10@40:OK");
+}
+
+TEST_F(BatcherTest, PreferredBatchSizeGoesWithoutWaitingAndLargestFittingIsChosen) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 8;
+  o.preferred_batch_sizes = {4, 2};  // order does not matter
+  o.max_queue_delay = Millis(50);
+  Make(o);
+  MustEnqueue(1, 1000);
+  EXPECT_TRUE(executor_->runs.empty());
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(2, 1000);  // 2 is preferred: goes at once
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]"}));
+  for (uint64_t t = 3; t <= 7; ++t) {
+    clock_.AdvanceTo(At(static_cast<double>(t) - 1));
+    MustEnqueue(t, 1000);  // q3..q7 at 2..6 ms, while the instance is busy
+  }
+  // At 11 five wait: the largest preferred size that fits (4) goes; q7 is
+  // left to wait until it has been queued max_queue_delay (6 + 50).
+  clock_.AdvanceTo(At(55.999));
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]", "i0@11:[q3,q4,q5,q6]"}));
+  clock_.AdvanceTo(At(56));
+  EXPECT_EQ(executor_->runs,
+            Strings({"i0@1:[q1,q2]", "i0@11:[q3,q4,q5,q6]", "i0@56:[q7]"}));
+}
+
+TEST_F(BatcherTest, MaxQueueDelayLaunchesAtOldestPlusDelayExactly) {
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(5);
+  Make(o);
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(1, 1000);
+  clock_.AdvanceTo(At(3));
+  MustEnqueue(2, 1000);
+  clock_.AdvanceTo(At(6) - Duration(1));
+  EXPECT_TRUE(executor_->runs.empty());
+  EXPECT_EQ(batcher_->queued(), 2u);
+  clock_.AdvanceTo(At(6));  // 1 + 5: the oldest item's wait, not the newest's
+  EXPECT_EQ(executor_->runs, Strings({"i0@6:[q1,q2]"}));
+  clock_.AdvanceTo(At(100));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@16:OK", "2@16:OK"}));
+}
+
+// Regression guard: a delay timer armed for an earlier item must not launch a
+// later item before that item's own max_queue_delay has passed.
+TEST_F(BatcherTest, StaleDelayTimerDoesNotLaunchANewerItemEarly) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 2;
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  MustEnqueue(1, 10000);  // arms a check at 100
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(2, 10000);  // full batch: goes at 1
+  clock_.AdvanceTo(At(50));
+  MustEnqueue(3, 10000);  // due at 150
+  clock_.AdvanceTo(At(149.999));
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]"}));
+  clock_.AdvanceTo(At(150));
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]", "i0@150:[q3]"}));
+}
+
+TEST_F(BatcherTest, DeadlineLaunchesAtDeadlineMinusPBeforeMaxDelay) {
+  auto o = LearnFast();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  Seed(1, {10, 10, 30});  // E(1) = 10, P(1) = 30
+  MustEnqueue(1, 100);
+  clock_.AdvanceTo(At(70) - Duration(1));
+  EXPECT_TRUE(executor_->runs.empty());
+  clock_.AdvanceTo(At(70));  // 100 - P(1), not 100 - E(1) = 90 nor the delay's 100
+  EXPECT_EQ(executor_->runs, Strings({"i0@70:[q1]"}));
+  clock_.AdvanceTo(At(200));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@80:OK"}));
+}
+
+TEST_F(BatcherTest, DeadlineLaunchUsesEarliestDeadlineAndPOfTheWholeBatch) {
+  auto o = LearnFast();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  Seed(1, {10});
+  Seed(2, {25});  // P(2) = 25
+  MustEnqueue(1, 200);  // alone it would go at min(100, 200 - 10)
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(2, 60);  // now the batch of 2 must go by 60 - P(2) = 35
+  clock_.AdvanceTo(At(35) - Duration(1));
+  EXPECT_TRUE(executor_->runs.empty());
+  clock_.AdvanceTo(At(35));
+  EXPECT_EQ(executor_->runs, Strings({"i0@35:[q2,q1]"}));  // earliest deadline first
+}
+
+// ------------------------------------------------------------------ late drops
+
+TEST_F(BatcherTest, ItemsTurningLateWhileInstancesAreBusyAreDroppedWhenTheyTurn) {
+  auto o = LearnFast();
+  Make(o);
+  executor_->base = Millis(50);
+  executor_->reported = Millis(10);  // keeps E(1) at 10 as batches finish
+  Seed(1, {10});
+  MustEnqueue(1, 1000);  // runs 0..50
+  MustEnqueue(2, 45);     // late once now + 10 > 45: at 35 + 1 tick
+  MustEnqueue(3, 60);     // 50 + 10 = 60: still makes it
+  MustEnqueue(4, 59.999); // late at 49.999 + 1 tick = 50
+  clock_.AdvanceTo(At(35));
+  EXPECT_TRUE(sink_.outcomes.empty());
+  clock_.AdvanceTo(At(35.001));  // dropped while the only instance is busy
+  EXPECT_EQ(sink_.outcomes, Strings({"2@35.001:DEADLINE_EXCEEDED"}));
+  EXPECT_EQ(sink_.details[0], "m: dropped, too late to finish");
+  clock_.AdvanceTo(At(50));
+  EXPECT_EQ(sink_.outcomes, Strings({"2@35.001:DEADLINE_EXCEEDED", "1@50:OK",
+                                     "4@50:DEADLINE_EXCEEDED"}));
+  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@50:[q3]"}));
+  clock_.AdvanceTo(At(200));
+  EXPECT_EQ(sink_.outcomes.back(), "3@100:OK");
+}
+
+TEST_F(BatcherTest, LateDropFoundInsideEnqueueIsReportedOnATimerNotSynchronously) {
+  auto o = LearnFast();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  Seed(1, {10});
+  const ItemId first = MustEnqueue(1, 50);  // would go at 50 - 10 = 40
+  clock_.AdvanceTo(At(20));
+  Seed(1, {40, 40});  // E(1) is now 40: 20 + 40 > 50
+  MustEnqueue(2, 1000);  // finds item 1 late (the sink checks it is not called here)
+  EXPECT_TRUE(sink_.outcomes.empty());
+  EXPECT_EQ(batcher_->queued(), 1u);
+  EXPECT_FALSE(Cancel(first));  // no longer queued
+  clock_.AdvanceTo(At(20));     // the report is due at once
+  EXPECT_EQ(sink_.outcomes, Strings({"1@20:DEADLINE_EXCEEDED"}));
+  clock_.AdvanceTo(At(119.999));
+  EXPECT_TRUE(executor_->runs.empty());
+  clock_.AdvanceTo(At(120));  // item 2 waited its max_queue_delay
+  EXPECT_EQ(executor_->runs, Strings({"i0@120:[q2]"}));
+}
+
+// ------------------------------------------------------------------ Enqueue rejections
+
+TEST_F(BatcherTest, EnqueueRejectsAnItemThatCannotFinishInTime) {
+  Make(LearnFast());
+  Seed(1, {10});
+  clock_.AdvanceTo(At(5));
+  StatusOr<ItemId> late = Enqueue(1, 14.999);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(late.status().message(), "m: cannot finish before the deadline");
+  EXPECT_EQ(batcher_->queued(), 0u);
+  EXPECT_TRUE(executor_->runs.empty());
+  EXPECT_TRUE(Enqueue(2, 15).ok());  // 5 + 10 = 15 just makes it
+  clock_.AdvanceTo(At(100));
+  EXPECT_EQ(sink_.outcomes, Strings({"2@15:OK"}));  // the rejected item is never reported
+}
+
+TEST_F(BatcherTest, EnqueueWithoutServiceDataRejectsOnlyPastDeadlines) {
+  Make(DefaultOptions());
+  clock_.AdvanceTo(At(5));
+  StatusOr<ItemId> past = Enqueue(1, 4.999);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(Enqueue(2, 5).ok());
+}
+
+TEST_F(BatcherTest, EnqueueRejectsWhenTheQueueIsFull) {
+  auto o = DefaultOptions();
+  o.max_queue_size = 2;
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  MustEnqueue(1, 1000);
+  MustEnqueue(2, 1000);
+  StatusOr<ItemId> full = Enqueue(3, 1000);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(full.status().message(), "m: queue is full (2 items)");
+  EXPECT_EQ(batcher_->queued(), 2u);
+  clock_.AdvanceTo(At(100));  // the two go; the queue has room again
+  EXPECT_EQ(executor_->runs, Strings({"i0@100:[q1,q2]"}));
+  EXPECT_TRUE(Enqueue(4, 1000).ok());
+  clock_.AdvanceTo(At(1000));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@110:OK", "2@110:OK", "4@210:OK"}));
+}
+
+// ------------------------------------------------------------------ order
+
+TEST_F(BatcherTest, HigherPriorityFirstThenEarliestDeadlineThenArrival) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 2;
+  Make(o);
+  MustEnqueue(1, 1000, 0);  // takes the instance at once
+  MustEnqueue(2, 100, 0);
+  MustEnqueue(3, 300, 1);
+  MustEnqueue(4, 50, 0);
+  MustEnqueue(5, 200, 1);
+  MustEnqueue(6, 1000, 2);
+  MustEnqueue(7, 100, 0);  // same priority and deadline as 2: after it
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(executor_->runs,
+            Strings({"i0@0:[q1]", "i0@10:[q6,q5]", "i0@20:[q3,q4]", "i0@30:[q2,q7]"}));
+}
+
+// ------------------------------------------------------------------ Cancel
+
+TEST_F(BatcherTest, CancelRemovesAQueuedItemButNotARunningOne) {
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  const ItemId a = MustEnqueue(1, 1000);
+  const ItemId b = MustEnqueue(2, 1000);
+  MustEnqueue(3, 1000);
+  EXPECT_TRUE(Cancel(b));
+  EXPECT_EQ(batcher_->queued(), 2u);
+  EXPECT_FALSE(Cancel(b));  // twice
+  EXPECT_FALSE(Cancel(ItemId{0, At(1000), 999}));  // never enqueued
+  clock_.AdvanceTo(At(100));
+  EXPECT_EQ(executor_->runs, Strings({"i0@100:[q1,q3]"}));
+  EXPECT_FALSE(Cancel(a));  // running: the sink still hears of it
+  clock_.AdvanceTo(At(1000));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@110:OK", "3@110:OK"}));
+  EXPECT_FALSE(Cancel(a));  // done
+}
+
+// ------------------------------------------------------------------ instances
+
+TEST_F(BatcherTest, TwoInstancesRunBatchesConcurrently) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 2;
+  Make(o, /*instances=*/2);
+  MustEnqueue(1, 1000);
+  MustEnqueue(2, 1000);
+  EXPECT_EQ(batcher_->busy_instances(), 2);
+  MustEnqueue(3, 1000);
+  MustEnqueue(4, 1000);
+  MustEnqueue(5, 1000);
+  EXPECT_EQ(batcher_->queued(), 3u);
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(executor_->runs,
+            Strings({"i0@0:[q1]", "i1@0:[q2]", "i0@10:[q3,q4]", "i1@10:[q5]"}));
+  EXPECT_EQ(sink_.outcomes,
+            Strings({"1@10:OK", "2@10:OK", "3@20:OK", "4@20:OK", "5@20:OK"}));
+  EXPECT_EQ(batcher_->busy_instances(), 0);
+}
+
+// ------------------------------------------------------------------ results
+
+TEST_F(BatcherTest, SinkHearsBackendErrorsPerItem) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 2;
+  o.max_queue_delay = Millis(1);
+  Make(o);
+  executor_->fail = true;
+  MustEnqueue(1, 1000);
+  MustEnqueue(2, 1000);
+  clock_.AdvanceTo(At(100));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@10:UNAVAILABLE", "2@10:UNAVAILABLE"}));
+  EXPECT_EQ(sink_.details, Strings({"boom", "boom"}));
+}
+
+TEST_F(BatcherTest, ExecutorReturningTooFewAnswersGivesInternalForTheRest) {
+  auto o = DefaultOptions();
+  o.max_batch_size = 2;
+  Make(o);
+  executor_->drop_answers = 1;
+  clock_.AdvanceTo(At(1));
+  MustEnqueue(1, 1000);  // goes alone (no delay): its one answer is dropped
+  MustEnqueue(2, 1000);
+  MustEnqueue(3, 1000);
+  clock_.AdvanceTo(At(100));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@11:INTERNAL", "2@21:OK", "3@21:INTERNAL"}));
+  EXPECT_EQ(sink_.details[0], "m: executor returned too few answers");
+  EXPECT_EQ(sink_.details[1], "a:q2");
+}
+
+// Regression guard: a sink that enqueues from its callback must not get the
+// finishing instance handed a second batch before it is released.
+TEST_F(BatcherTest, SinkMayEnqueueFromItsCallback) {
+  Make(DefaultOptions());
+  sink_.on_done = [this](uint64_t token) {
+    if (token == 1) {
+      EXPECT_TRUE(Enqueue(2, 1000).ok());
+    }
+  };
+  MustEnqueue(1, 1000);
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@10:[q2]"}));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@10:OK", "2@20:OK"}));
+}
+
+TEST_F(BatcherTest, DestroyingTheBatcherCancelsItsTimer) {
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  MustEnqueue(1, 1000);
+  EXPECT_EQ(clock_.pending_timers(), 1u);
+  batcher_.reset();
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+  clock_.AdvanceTo(At(1000));
+  EXPECT_TRUE(executor_->runs.empty());
+}
+
+// ------------------------------------------------------------------ learning
+
+TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
+  auto o = DefaultOptions();
+  o.service_time.min_samples = 3;
+  o.max_queue_delay = Millis(1);  // a lone item waits 1 ms; four go at once
+  Make(o);
+  const Duration prior = Millis(7);
+  executor_->reported = Millis(12);  // what the executor measured
+  for (uint64_t t = 1; t <= 3; ++t) {
+    EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, prior) << t;
+    MustEnqueue(t, 10000);
+    EXPECT_TRUE(clock_.RunUntilIdle());
+  }
+  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1]", "i0@12:[q2]", "i0@23:[q3]"}));
+  EXPECT_EQ(batcher_->service_times().observations(), 3);
+  EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, Millis(12));
+  EXPECT_EQ(batcher_->service_times().Estimate(1, prior).high, Millis(12));
+
+  // Batches of 4 are learned in their own class (3-4); until it has three
+  // samples, the class of 1 stands in.
+  executor_->reported = Millis(20);
+  for (uint64_t round = 0; round < 3; ++round) {
+    EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(12)) << round;
+    for (uint64_t i = 0; i < 4; ++i) MustEnqueue(100 + round * 4 + i, 10000);
+    EXPECT_TRUE(clock_.RunUntilIdle());
+  }
+  ASSERT_EQ(executor_->runs.size(), 6u);
+  EXPECT_EQ(executor_->runs[3], "i0@33:[q100,q101,q102,q103]");
+  EXPECT_EQ(batcher_->service_times().observations(), 6);
+  EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(20));
+  EXPECT_EQ(batcher_->service_times().Estimate(3, prior).expected, Millis(20));
+  EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, Millis(12));
+}
+
+// ------------------------------------------------------------------ Predict
+
+TEST_F(BatcherTest, PredictWhenIdleIsThePriorPlusMaxQueueDelay) {
+  Make(DefaultOptions());
+  LatencyEstimate e = batcher_->Predict(0, Millis(7));
+  EXPECT_EQ(e.expected, Millis(7));
+  EXPECT_EQ(e.high, Millis(7));
+
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(5);
+  Make(o);
+  e = batcher_->Predict(0, Millis(7));  // it may wait for the batch to fill
+  EXPECT_EQ(e.expected, Millis(12));
+  EXPECT_EQ(e.high, Millis(12));
+
+  o.max_batch_size = 1;  // a batch of one is always full: no waiting
+  Make(o);
+  e = batcher_->Predict(0, Millis(7));
+  EXPECT_EQ(e.expected, Millis(7));
+  EXPECT_EQ(e.high, Millis(7));
+}
+
+TEST_F(BatcherTest, PredictUsesLearnedEAndP) {
+  Make(LearnFast());
+  Seed(1, {10, 10, 30});
+  const LatencyEstimate e = batcher_->Predict(0, Millis(99));
+  EXPECT_EQ(e.expected, Millis(10));
+  EXPECT_EQ(e.high, Millis(30));
+}
+
+TEST_F(BatcherTest, PredictWaitsForTheBusyInstance) {
+  Make(LearnFast());
+  Seed(1, {10, 10, 30});  // E(1) = 10, P(1) = 30
+  MustEnqueue(1, 1000);   // runs 0..10
+  clock_.AdvanceTo(At(4));
+  const LatencyEstimate e = batcher_->Predict(0, Duration(0));
+  EXPECT_EQ(e.expected, Millis(6 + 10));
+  EXPECT_EQ(e.high, Millis(6 + 30));
+}
+
+TEST_F(BatcherTest, PredictAssumesAnOverdueBatchNeedsItsExpectedTimeAgain) {
+  Make(LearnFast());
+  executor_->base = Millis(50);
+  Seed(1, {10});
+  MustEnqueue(1, 1000);  // expected to end at 10, actually runs until 50
+  clock_.AdvanceTo(At(15));
+  const LatencyEstimate e = batcher_->Predict(0, Duration(0));
+  EXPECT_EQ(e.expected, Millis(10 + 10));
+}
+
+TEST_F(BatcherTest, PredictGrowsWithTheQueueAheadAtTheSameOrHigherPriority) {
+  auto o = LearnFast();
+  o.max_batch_size = 2;
+  Make(o);
+  Seed(1, {10});  // E(1) = 10
+  Seed(2, {16});  // E(2) = 16
+  MustEnqueue(1, 1000);  // runs 0..10
+  std::vector<double> predicted;
+  auto predict = [&](int priority) {
+    return ToMillis(batcher_->Predict(priority, Duration(0)).expected);
+  };
+  predicted.push_back(predict(0));
+  for (uint64_t t = 2; t <= 6; ++t) {
+    MustEnqueue(t, 1000);
+    predicted.push_back(predict(0));
+  }
+  // ahead 0: 10 (busy) + E(1); ahead 1: 10 + E(2) joining it; ahead 2: 10 +
+  // one full round E(2) + E(1); ... ahead 5: 10 + 2 * E(2) + E(2).
+  EXPECT_EQ(predicted, (std::vector<double>{20, 26, 36, 42, 52, 58}));
+  EXPECT_EQ(predict(1), 20);   // nothing queued at priority 1 or above
+  EXPECT_EQ(predict(-1), 58);  // lower priority waits behind all five
+}
+
+TEST_F(BatcherTest, PredictWithAFreeInstanceAndShortQueueHasNoWait) {
+  auto o = LearnFast();
+  o.max_batch_size = 2;
+  Make(o, /*instances=*/2);
+  Seed(1, {10});
+  MustEnqueue(1, 1000);  // instance 0 busy, instance 1 free
+  EXPECT_EQ(batcher_->Predict(0, Duration(0)).expected, Millis(10));
+}
+
+}  // namespace
+}  // namespace tbms

@@ -6,12 +6,15 @@
 //   - the oldest item has waited max_queue_delay;
 //   - the earliest deadline needs it now: deadline - P(batch) <= now.
 // Items that cannot make their deadline even if started now (now + E(1) >
-// deadline) are dropped as late. Service times of finished batches feed the
+// deadline) are dropped as late, also while every instance is busy (a timer
+// fires when the next item becomes late). Service times of finished batches feed the
 // ServiceTimeModel, which Predict() combines with the queue state.
 //
 // Thread-compatible: every call, and every executor completion, runs in the
 // core's context. Sink callbacks are never invoked from inside Enqueue or
 // Cancel (drops found there are reported on a timer due at once).
+// Destroy a batcher only once its clock runs no more timers and its executor
+// runs no batch: completions refer to it.
 // Tuning and trade-offs: src/batching/README.md.
 #pragma once
 
@@ -40,6 +43,7 @@ struct WorkItem {
   std::shared_ptr<const Inputs> inputs;
   TimePoint deadline;
   int priority = 0;
+  Duration est{0};  // the caller's estimate: the prior until service times are learned
 };
 
 // Identifies a queued item for Cancel.
@@ -85,6 +89,7 @@ class Batcher {
     uint64_t seq;
     TimePoint enqueued;
     uint64_t token;
+    Duration est;
     std::shared_ptr<const Inputs> inputs;
   };
   struct Order {
@@ -107,6 +112,8 @@ class Batcher {
   Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink);
   void Dispatch();
   void DropLate(TimePoint now);
+  // The first moment `q` can no longer finish even if started at once.
+  TimePoint LateAt(const Queued& q) const;
   bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
   size_t BatchSize(size_t count) const;
   void Start(int instance, size_t count);

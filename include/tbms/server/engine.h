@@ -58,6 +58,9 @@ class Engine {
   // Broker::Submit under the core lock; `done` runs under it too.
   Status Submit(TryRequest request, Broker::Done done);
   size_t pending() const;
+  // Runs `task` in the core's context: on an io thread, under the core lock.
+  // Thread-pool executors hand their completions back through this.
+  void PostToCore(std::function<void()> task);
   // Stops the clock's timer so the io_context can finish; tries still
   // pending never complete (call after draining).
   void Stop();
@@ -66,6 +69,7 @@ class Engine {
   explicit Engine(boost::asio::any_io_executor executor);
   Status AddSimulated(SimulatedModelSpec spec);
 
+  const boost::asio::any_io_executor executor_;
   mutable std::mutex core_mu_;
   RealClock clock_;                                    // guarded by core_mu_
   std::unique_ptr<Broker> broker_;                     // guarded by core_mu_

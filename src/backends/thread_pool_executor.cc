@@ -1,0 +1,68 @@
+#include "tbms/backends/thread_pool_executor.h"
+
+#include <chrono>
+
+namespace tbms {
+
+StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
+    Options options, std::shared_ptr<Backend> backend, Post post) {
+  if (backend == nullptr || !post) return InvalidArgument(options.model + ": needs a backend and a post function");
+  if (options.instances < 1 || options.instances > 1024) {
+    return InvalidArgument(options.model + ": instances must be in [1, 1024]");
+  }
+  return std::unique_ptr<ThreadPoolExecutor>(
+      new ThreadPoolExecutor(std::move(options), std::move(backend), std::move(post)));
+}
+
+ThreadPoolExecutor::ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, Post post)
+    : options_(std::move(options)), backend_(std::move(backend)), post_(std::move(post)) {
+  for (int i = 0; i < options_.instances; ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    Slot& slot = *slots_.back();
+    slot.thread = std::thread([this, &slot] { Loop(slot); });
+  }
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor() {
+  for (auto& slot : slots_) {
+    std::lock_guard lock(slot->mu);
+    slot->stop = true;
+    slot->cv.notify_one();
+  }
+  for (auto& slot : slots_) slot->thread.join();
+}
+
+void ThreadPoolExecutor::Run(int instance, const Batch& batch, Done done) {
+  Slot& slot = *slots_[static_cast<size_t>(instance)];
+  std::lock_guard lock(slot.mu);
+  slot.batch = &batch;
+  slot.done = std::move(done);
+  slot.cv.notify_one();
+}
+
+void ThreadPoolExecutor::Loop(Slot& slot) {
+  for (;;) {
+    const Batch* batch;
+    Done done;
+    {
+      std::unique_lock lock(slot.mu);
+      slot.cv.wait(lock, [&] { return slot.stop || slot.batch != nullptr; });
+      if (slot.stop) return;
+      batch = slot.batch;
+      done = std::move(slot.done);
+      slot.batch = nullptr;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    BatchResult result;
+    result.answers = backend_->Process(*batch);
+    result.service_time =
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start);
+    if (result.answers.size() != batch->items.size()) {
+      result.answers.assign(batch->items.size(),
+                            Internal(options_.model + ": backend returned a wrong number of answers"));
+    }
+    post_([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+  }
+}
+
+}  // namespace tbms

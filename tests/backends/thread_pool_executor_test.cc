@@ -1,0 +1,137 @@
+// ThreadPoolExecutor: batches run on instance threads, completions come back
+// only through `post`, instances run concurrently, and a wrong-sized backend
+// answer becomes an INTERNAL error per item.
+#include "tbms/backends/thread_pool_executor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+
+namespace tbms {
+namespace {
+
+// A stand-in for the core's context: posted tasks queue here and run when
+// the test drains them on its own thread.
+class CoreQueue {
+ public:
+  ThreadPoolExecutor::Post Poster() {
+    return [this](std::function<void()> task) {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      cv_.notify_all();
+    };
+  }
+  // Runs `n` tasks, waiting for each (bounded, so a bug fails instead of hanging).
+  bool RunTasks(int n) {
+    for (int i = 0; i < n; ++i) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !tasks_.empty(); })) return false;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+class Echo : public Backend {
+ public:
+  std::vector<StatusOr<Answer>> Process(const Batch& batch) override {
+    std::vector<StatusOr<Answer>> out;
+    for (const auto& in : batch.items) out.emplace_back("\"" + in->question + "\"");
+    return out;
+  }
+};
+
+// Blocks each call until `n` calls are inside at once: proves concurrency.
+class Rendezvous : public Backend {
+ public:
+  explicit Rendezvous(int n) : n_(n) {}
+  std::vector<StatusOr<Answer>> Process(const Batch& batch) override {
+    std::unique_lock lock(mu_);
+    ++inside_;
+    cv_.notify_all();
+    met_ = cv_.wait_for(lock, std::chrono::seconds(10), [&] { return inside_ >= n_; });
+    return std::vector<StatusOr<Answer>>(batch.items.size(), StatusOr<Answer>(Answer("1")));
+  }
+  bool met() {
+    std::lock_guard lock(mu_);
+    return met_;
+  }
+
+ private:
+  const int n_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inside_ = 0;
+  bool met_ = false;
+};
+
+class Short : public Backend {
+ public:
+  std::vector<StatusOr<Answer>> Process(const Batch&) override { return {}; }
+};
+
+Batch MakeBatch(std::vector<std::string> questions) {
+  Batch b;
+  for (auto& q : questions) b.items.push_back(std::make_shared<Inputs>(Inputs{q}));
+  return b;
+}
+
+TEST(ThreadPoolExecutorTest, RunsABatchAndPostsTheResult) {
+  CoreQueue core;
+  auto ex = std::move(ThreadPoolExecutor::Create({"echo", 1}, std::make_shared<Echo>(), core.Poster())).value();
+  Batch batch = MakeBatch({"a", "b"});
+  std::optional<BatchResult> got;
+  ex->Run(0, batch, [&](BatchResult r) { got = std::move(r); });
+  EXPECT_FALSE(got);  // never from inside Run
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->answers.size(), 2u);
+  EXPECT_EQ(got->answers[0].value(), "\"a\"");
+  EXPECT_EQ(got->answers[1].value(), "\"b\"");
+  EXPECT_GE(got->service_time, Duration(0));
+}
+
+TEST(ThreadPoolExecutorTest, InstancesRunConcurrently) {
+  CoreQueue core;
+  auto backend = std::make_shared<Rendezvous>(2);
+  auto ex = std::move(ThreadPoolExecutor::Create({"r", 2}, backend, core.Poster())).value();
+  Batch b0 = MakeBatch({"x"}), b1 = MakeBatch({"y"});
+  int done = 0;
+  ex->Run(0, b0, [&](BatchResult) { ++done; });
+  ex->Run(1, b1, [&](BatchResult) { ++done; });
+  ASSERT_TRUE(core.RunTasks(2));
+  EXPECT_EQ(done, 2);
+  EXPECT_TRUE(backend->met());
+}
+
+TEST(ThreadPoolExecutorTest, WrongAnswerCountBecomesInternalError) {
+  CoreQueue core;
+  auto ex = std::move(ThreadPoolExecutor::Create({"short", 1}, std::make_shared<Short>(), core.Poster())).value();
+  Batch batch = MakeBatch({"a", "b", "c"});
+  std::optional<BatchResult> got;
+  ex->Run(0, batch, [&](BatchResult r) { got = std::move(r); });
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_EQ(got->answers.size(), 3u);
+  EXPECT_EQ(got->answers[2].status().code(), StatusCode::kInternal);
+}
+
+TEST(ThreadPoolExecutorTest, CreateValidates) {
+  CoreQueue core;
+  EXPECT_FALSE(ThreadPoolExecutor::Create({"x", 0}, std::make_shared<Echo>(), core.Poster()).ok());
+  EXPECT_FALSE(ThreadPoolExecutor::Create({"x", 1}, nullptr, core.Poster()).ok());
+  EXPECT_FALSE(ThreadPoolExecutor::Create({"x", 1}, std::make_shared<Echo>(), nullptr).ok());
+}
+
+}  // namespace
+}  // namespace tbms
