@@ -61,9 +61,10 @@ void BM_TryTopModelAnswers(benchmark::State& state) {
 }
 BENCHMARK(BM_TryTopModelAnswers);
 
-// The talk's worked example where embedding hangs: hedge, cap wait, skip,
-// overdue cancel and an answer at D. Every timer path of the broker runs.
-void BM_TryWorkedExampleHang(benchmark::State& state) {
+// The top model takes 1 s: the first tries hedge, wait at the cap, skip and
+// cancel it as overdue; once its slowness is learned it is skipped up front
+// and svm answers. Mostly the steady state: predict, skip, launch, answer.
+void BM_TryTopModelSlow(benchmark::State& state) {
   Core core({1000, 25, 15, 5}, /*max_batch=*/64);
   const TryRequest proto = core.Request({35, 25, 15, 5}, 50);
   for (auto _ : state) {
@@ -73,19 +74,21 @@ void BM_TryWorkedExampleHang(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_TryWorkedExampleHang);
+BENCHMARK(BM_TryTopModelSlow);
 
-// Heap bytes held per pending try (4 candidates, top one queued).
+// Heap bytes held per pending try: 4 candidates, the top one queued in its
+// batcher, fallback and deadline timers armed. (The estimates are tiny so
+// that the queue of n tries still looks feasible to the predictor.)
 void BM_MemoryPerPendingTry(benchmark::State& state) {
   const auto n = static_cast<size_t>(state.range(0));
   double per_try = 0;
   for (auto _ : state) {
     Core core({100, 100, 100, 100}, /*max_batch=*/1);
-    const TryRequest proto = core.Request({35, 25, 15, 5}, 1000);
+    const TryRequest proto = core.Request({0.001, 0.001, 0.001, 0.001}, 1000);
     const size_t before = mallinfo2().uordblks;
     for (size_t i = 0; i < n; ++i) (void)core.broker->Submit(proto, [](TryResult) {});
     per_try = static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(n);
-    benchmark::DoNotOptimize(core.broker->pending());
+    if (core.broker->pending() != n) state.SkipWithError("tries did not stay pending");
   }
   state.counters["bytes_per_pending_try"] = per_try;
 }

@@ -128,14 +128,18 @@ class Attempt:
     Attributes:
         model: model name.
         rank: position of the model in the ranked list (0 = best).
-        state: e.g. ``"done"``, ``"cancelled"``, ``"error"``.
-        latency_ms: time spent by the model, when known.
+        state: ``"succeeded"``, ``"failed"``, ``"dropped_late"``,
+            ``"cancelled"``, ``"skipped"`` (predicted late) or ``"in_flight"``.
+        latency_ms: time from launch to outcome (0 when skipped).
+        started_ms: when it was launched (or skipped), from the start of the
+            request.
     """
 
     model: Optional[str]
     rank: Optional[int]
     state: Optional[str]
     latency_ms: Optional[float]
+    started_ms: Optional[float] = None
 
     @classmethod
     def from_json(cls, item: Any) -> "Attempt":
@@ -147,6 +151,7 @@ class Attempt:
             rank=item.get("rank"),
             state=item.get("state"),
             latency_ms=item.get("latency_ms"),
+            started_ms=item.get("started_ms"),
         )
 
 

@@ -48,8 +48,7 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
   const ItemId id{item.priority, item.deadline, seq_++};
-  queue_.insert(
-      Queued{id.priority, id.deadline, id.seq, now, item.token, item.est, std::move(item.inputs)});
+  Insert(Queued{id.priority, id.deadline, id.seq, now, item.token, item.est, std::move(item.inputs)});
   Dispatch();
   return id;
 }
@@ -57,16 +56,28 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
 bool Batcher::Cancel(const ItemId& id) {
   auto it = queue_.find(id);
   if (it == queue_.end()) return false;
-  queue_.erase(it);
+  Erase(it);
   return true;
+}
+
+void Batcher::Insert(Queued q) {
+  ++per_priority_[q.priority];
+  max_prior_ = std::max(max_prior_, q.est);
+  queue_.insert(std::move(q));
+}
+
+Batcher::QueueIt Batcher::Erase(QueueIt it) {
+  auto level = per_priority_.find(it->priority);
+  if (--level->second == 0) per_priority_.erase(level);
+  return queue_.erase(it);
 }
 
 LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   const TimePoint now = clock_->Now();
   size_t ahead = 0;  // items that would be served before this one
-  for (const Queued& q : queue_) {
-    if (q.priority < priority) break;
-    ++ahead;
+  for (const auto& [level, count] : per_priority_) {
+    if (level < priority) break;
+    ahead += count;
   }
   const auto max_batch = static_cast<size_t>(options_.max_batch_size);
   const size_t n = instances_.size();
@@ -100,15 +111,46 @@ TimePoint Batcher::LateAt(const Queued& q) const {
   return q.deadline - service_times_.Estimate(1, q.est).expected + Duration(1);
 }
 
-void Batcher::DropLate(TimePoint now) {
+Batcher::QueueIt Batcher::NextLevel(QueueIt it) const {
+  struct Probe {
+    int priority;
+    TimePoint deadline;
+    uint64_t seq;
+  };
+  return queue_.upper_bound(Probe{it->priority, TimePoint::max(), UINT64_MAX});
+}
+
+template <typename Visit>
+void Batcher::ScanNearDeadline(TimePoint by, Visit visit) {
+  // No item needs more than this to finish a batch of one.
+  const Duration longest = service_times_.Estimate(1, max_prior_).expected;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if (now >= LateAt(*it)) {
-      ReportLater(it->token, DeadlineExceeded(options_.model + ": dropped, too late to finish"));
-      it = queue_.erase(it);
-    } else {
-      ++it;
+    if (it->deadline - longest > by) {  // the rest of this level is safe
+      it = NextLevel(it);
+      continue;
     }
+    it = visit(it);
   }
+}
+
+void Batcher::DropLate(TimePoint now) {
+  ScanNearDeadline(now, [&](QueueIt it) {
+    if (now < LateAt(*it)) return std::next(it);
+    ReportLater(it->token, DeadlineExceeded(options_.model + ": dropped, too late to finish"));
+    return Erase(it);
+  });
+}
+
+// The earliest LateAt among the first (earliest-deadline) item of each
+// priority level. Before service times are learned, an item further down a
+// level with a larger est may turn late a little earlier; it is dropped at
+// the next dispatch or cancelled by its broker at its deadline.
+TimePoint Batcher::FirstLate() const {
+  TimePoint first = TimePoint::max();
+  for (auto it = queue_.begin(); it != queue_.end(); it = NextLevel(it)) {
+    first = std::min(first, LateAt(*it));
+  }
+  return first;
 }
 
 size_t Batcher::BatchSize(size_t count) const {
@@ -155,11 +197,7 @@ void Batcher::Dispatch() {
     while (instances_[static_cast<size_t>(free)].busy) ++free;
     Start(free, BatchSize(queue_.size()));
   }
-  if (!queue_.empty()) {  // every instance is busy: wake when the next item turns late
-    TimePoint first_late = TimePoint::max();
-    for (const Queued& q : queue_) first_late = std::min(first_late, LateAt(q));
-    ArmTimer(first_late);
-  }
+  if (!queue_.empty()) ArmTimer(FirstLate());  // all busy: wake when the next item turns late
 }
 
 void Batcher::Start(int instance, size_t count) {
@@ -170,9 +208,10 @@ void Batcher::Start(int instance, size_t count) {
   in.tokens.clear();
   in.batch.items.clear();
   for (size_t i = 0; i < count; ++i) {
-    auto node = queue_.extract(queue_.begin());
-    in.tokens.push_back(node.value().token);
-    in.batch.items.push_back(std::move(node.value().inputs));
+    auto first = queue_.begin();
+    in.tokens.push_back(first->token);
+    in.batch.items.push_back(first->inputs);
+    Erase(first);
   }
   ++busy_;
   executor_->Run(instance, in.batch,

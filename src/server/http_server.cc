@@ -75,6 +75,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     server_->active_.fetch_add(1);  // until the response is written
+    stream_.expires_never();        // a try may take up to its tloc
     if (ec == http::error::body_limit) {
       return ReplyError(413, "request body is larger than " +
                                  std::to_string(server_->options_.max_body_bytes) + " bytes", false);
@@ -150,6 +151,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     response_->keep_alive(keep);
     response_->body() = std::move(body);
     response_->prepare_payload();
+    stream_.expires_after(server_->options_.idle_timeout);  // a client that will not read
     http::async_write(stream_, *response_,
                       [self = shared_from_this(), keep](beast::error_code ec, size_t) {
                         self->server_->active_.fetch_sub(1);

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -188,6 +189,22 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(resp.status, 405)
         self.assertIn("use POST", json.loads(resp.read())["error"])
         conn.close()
+
+
+class IdleClientTest(unittest.TestCase):
+    """A client that sends part of a request and stalls is disconnected
+    after --idle-timeout-s; other clients are served meanwhile."""
+
+    def test_stalled_client_is_closed(self):
+        server = Server("svm=1", "--idle-timeout-s", "0.2")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                s.sendall(b"POST /v1/instances/a/try HTTP/1.1\r\nHost: x\r\n")
+                with server.client() as client:
+                    self.assertTrue(client.live())
+                self.assertEqual(s.recv(1024), b"")  # closed by the server, well within 5 s
+        finally:
+            server.close()
 
 
 class DrainTest(unittest.TestCase):

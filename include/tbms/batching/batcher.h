@@ -18,6 +18,7 @@
 // Tuning and trade-offs: src/batching/README.md.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -111,9 +112,19 @@ class Batcher {
 
   Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink);
   void Dispatch();
-  void DropLate(TimePoint now);
+  using QueueIt = std::set<Queued, Order>::iterator;
+  void Insert(Queued q);
+  QueueIt Erase(QueueIt it);
   // The first moment `q` can no longer finish even if started at once.
   TimePoint LateAt(const Queued& q) const;
+  // Visits the items that may be late by `by` (within each priority level,
+  // deadlines ascend, so a level's scan stops at its first safe item).
+  // `visit` returns the iterator to continue from.
+  template <typename Visit>
+  void ScanNearDeadline(TimePoint by, Visit visit);
+  void DropLate(TimePoint now);
+  TimePoint FirstLate() const;
+  QueueIt NextLevel(QueueIt it) const;  // the first item of the next priority level
   bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
   size_t BatchSize(size_t count) const;
   void Start(int instance, size_t count);
@@ -128,6 +139,8 @@ class Batcher {
   ItemSink* const sink_;
 
   std::set<Queued, Order> queue_;
+  std::map<int, size_t, std::greater<>> per_priority_;  // queued items by priority
+  Duration max_prior_{0};  // largest est ever queued: bounds every item's E(1)
   std::vector<Instance> instances_;
   int busy_ = 0;
   uint64_t seq_ = 0;
