@@ -25,12 +25,14 @@ void ServiceTimeModel::Observe(int batch_size, Duration service_time) {
     ring.samples[ring.next] = us;
     ring.next = (ring.next + 1) % ring.samples.size();
   }
-  ring.dirty = true;
+  ++ring.fresh;
   ++observations_;
 }
 
 const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
-  if (!ring.dirty) return ring.cached;
+  const bool filling = ring.samples.size() < static_cast<size_t>(options_.window);
+  const size_t stale_after = filling ? 1 : std::max<size_t>(1, ring.samples.size() / 16);
+  if (ring.fresh < stale_after) return ring.cached;
   scratch_.assign(ring.samples.begin(), ring.samples.end());
   auto at = [&](double q) {
     auto k = static_cast<size_t>(q * static_cast<double>(scratch_.size() - 1) + 0.5);
@@ -39,7 +41,7 @@ const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
   };
   ring.cached.high = at(options_.quantile);
   ring.cached.expected = at(0.5);
-  ring.dirty = false;
+  ring.fresh = 0;
   return ring.cached;
 }
 

@@ -2,8 +2,9 @@
 //
 // Observations are kept per batch-size class (1, 2, 3-4, 5-8, ... up to 512)
 // in a ring of the most recent `window` samples; the median (E) and a high
-// quantile (P, p99 by default) are recomputed lazily when asked after new
-// samples. Until a class has `min_samples`, the nearest class that has enough
+// quantile (P, p99 by default) are recomputed lazily when asked, once a
+// sixteenth of the ring is new (at once while the ring is still filling), so
+// a busy model pays for a selection every few batches, not every batch. Until a class has `min_samples`, the nearest class that has enough
 // stands in (larger classes first: a bigger batch is never faster), and with
 // no data at all the caller's prior (`est`) is used for both E and P.
 // Thread-compatible.
@@ -42,7 +43,7 @@ class ServiceTimeModel {
   struct Ring {
     std::vector<int64_t> samples;  // microseconds, at most window
     size_t next = 0;
-    mutable bool dirty = false;
+    mutable size_t fresh = 0;  // samples since the quantiles were computed
     mutable LatencyEstimate cached;
   };
   static int ClassOf(int batch_size);
