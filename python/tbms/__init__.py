@@ -13,44 +13,9 @@ PEP 8 API: :class:`Client`, :func:`model_list`, :func:`try_models`
 (returns a :class:`TryResult`).
 """
 
-from .client import (
-    ACCESS_ID_HEADER,
-    DEFAULT_HEALTH_TIMEOUT_S,
-    DEFAULT_TIMEOUT_MARGIN_S,
-    Attempt,
-    Client,
-    ModelSpec,
-    TbmsBadRequest,
-    TbmsError,
-    TbmsHTTPError,
-    TbmsTimeout,
-    TbmsTransportError,
-    TryResult,
-    model_list,
-    tbmsClient,
-    tbmsList,
-    tbmsTry,
-    try_models,
-)
+from . import client as _client
+from .client import *  # noqa: F401,F403  (the public names are client.__all__)
 
-__all__ = [
-    "ACCESS_ID_HEADER",
-    "DEFAULT_HEALTH_TIMEOUT_S",
-    "DEFAULT_TIMEOUT_MARGIN_S",
-    "Attempt",
-    "Client",
-    "ModelSpec",
-    "TbmsBadRequest",
-    "TbmsError",
-    "TbmsHTTPError",
-    "TbmsTimeout",
-    "TbmsTransportError",
-    "TryResult",
-    "model_list",
-    "tbmsClient",
-    "tbmsList",
-    "tbmsTry",
-    "try_models",
-]
+__all__ = list(_client.__all__)
 
 __version__ = "0.1.0"
