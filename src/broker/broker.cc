@@ -8,6 +8,9 @@ namespace {
 constexpr int kMemberBits = 16;
 constexpr uint64_t Token(uint64_t id, size_t member) { return (id << kMemberBits) | member; }
 constexpr Duration kTick{1};  // "overdue" and "passed" are strict: one tick after
+// Bounds that keep time arithmetic far from overflow.
+constexpr Duration kMaxBudget = std::chrono::hours(1);
+constexpr int kMaxCrossRequest = 1000;
 }  // namespace
 
 // The state of one accepted try. Invariants: `in_flight` counts attempts in
@@ -28,6 +31,7 @@ struct Broker::Pending {
   int held = -1;
   Reason last_failure = Reason::kNone;
   TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer};
+  TimePoint planned[kTimerKinds];  // when each armed timer is due
 
   int size() const { return static_cast<int>(attempts.size()); }
   int CandidateOf(size_t member) const {
@@ -61,9 +65,15 @@ Broker::Pending* Broker::Find(uint64_t id) {
 }
 
 Status Broker::Submit(TryRequest request, Done done) {
-  if (request.tloc <= Duration(0)) return InvalidArgument("tloc must be > 0");
-  if (request.cross_request < 0) return InvalidArgument("crossRequest must be >= 0");
-  if (request.cross_lag < Duration(0)) return InvalidArgument("crossLag must be >= 0");
+  if (request.tloc <= Duration(0) || request.tloc > kMaxBudget) {
+    return InvalidArgument("tloc must be in (0, 1 h]");
+  }
+  if (request.cross_request < 0 || request.cross_request > kMaxCrossRequest) {
+    return InvalidArgument("crossRequest must be in [0, " + std::to_string(kMaxCrossRequest) + "]");
+  }
+  if (request.cross_lag < Duration(0) || request.cross_lag > kMaxBudget) {
+    return InvalidArgument("crossLag must be in [0, 1 h]");
+  }
   if (request.candidates.empty()) return InvalidArgument("at least one candidate is needed");
   if (request.candidates.size() > options_.max_candidates) {
     return InvalidArgument("at most " + std::to_string(options_.max_candidates) + " candidates");
@@ -101,10 +111,15 @@ Status Broker::Submit(TryRequest request, Done done) {
 
 void Broker::SetTimer(Pending& p, TimerKind kind, TimePoint at) {
   clock_->Cancel(p.timers[kind]);
-  p.timers[kind] = clock_->Schedule(at, [this, id = p.id, kind, at] {
-    if (Pending* q = Find(id)) {
-      q->timers[kind] = kNoTimer;
-      OnTimer(*q, kind, at);
+  // A due time already past means "now", not "as of then" (see OnTimer).
+  p.planned[kind] = std::max(at, clock_->Now());
+  // Two words, trivially copyable: std::function keeps it inline, no allocation.
+  const uint64_t key = (p.id << 2) | kind;
+  p.timers[kind] = clock_->Schedule(at, [this, key] {
+    const auto fired = static_cast<TimerKind>(key & 3);
+    if (Pending* q = Find(key >> 2)) {
+      q->timers[fired] = kNoTimer;
+      OnTimer(*q, fired, q->planned[fired]);
     }
   });
 }
@@ -166,11 +181,15 @@ void Broker::Start(Pending& p) {
     }
   }
   p.next = p.size();
-  if (now + cheapest_e.expected <= p.deadline && Launch(p, cheapest, cheapest_e)) {
+  if (now + cheapest_e.expected > p.deadline) {
+    Finish(p, Reason::kInfeasible);
+    return;
+  }
+  if (Launch(p, cheapest, cheapest_e)) {
     p.next = p.size();  // nothing ranks below a last resort
     return;
   }
-  Finish(p, Reason::kInfeasible);
+  Finish(p, p.last_failure);
 }
 
 void Broker::Skip(Pending& p, int c, TimePoint now) {
@@ -239,7 +258,7 @@ void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
       ScheduleNext(p);
       return;
     }
-    if (p.in_flight >= 1 + p.request.cross_request) {
+    if (p.in_flight > p.request.cross_request) {  // at the cap of 1 + crossRequest
       const int victim = MostOverdue(p, now);
       if (victim < 0) {
         // Wait for a free slot (a failure re-runs this) until the candidate's

@@ -43,6 +43,18 @@ void TimerQueue::Cancel(TimerId id) {
   const auto gen = static_cast<uint32_t>(id);
   if (id == kNoTimer || slot >= slots_.size()) return;
   if (slots_[slot].live && slots_[slot].gen == gen) Release(slot);
+  // Cancelled entries wait in the heap until they reach the top; a try
+  // answered early leaves its deadline entry for up to tloc. Rebuild when they
+  // outnumber the live ones, so the heap stays O(live) (amortised O(1)).
+  if (heap_.size() > 2 * live_ + 1024) Compact();
+}
+
+void TimerQueue::Compact() {
+  std::erase_if(heap_, [this](const Entry& e) {
+    const Slot& s = slots_[e.slot];
+    return !s.live || s.gen != e.gen;
+  });
+  std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
 }
 
 void TimerQueue::DropDeadTop() {

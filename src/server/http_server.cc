@@ -4,6 +4,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -51,11 +52,11 @@ bool ValidInstanceName(std::string_view name) {
 // the engine's core and is posted back to this session's strand.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer* server, tcp::socket socket)
-      : server_(server), stream_(asio::make_strand(socket.get_executor())) {
+  Session(std::shared_ptr<State> state, tcp::socket socket)
+      : state_(std::move(state)), stream_(asio::make_strand(socket.get_executor())) {
     stream_.socket() = std::move(socket);
   }
-  ~Session() { server_->connections_.fetch_sub(1); }
+  ~Session() { state_->connections.fetch_sub(1); }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
@@ -64,9 +65,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
  private:
   void Read() {
     parser_.emplace();
-    parser_->body_limit(server_->options_.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(server_->options_.max_header_bytes));
-    stream_.expires_after(server_->options_.idle_timeout);
+    parser_->body_limit(state_->options.max_body_bytes);
+    parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
+    stream_.expires_after(state_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -76,15 +77,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
       return Close();
     }
-    server_->active_.fetch_add(1);  // until the response is written
+    state_->active.fetch_add(1);  // until the response is written
     stream_.expires_never();        // a try may take up to its tloc
     if (ec == http::error::body_limit) {
       return ReplyError(413, "request body is larger than " +
-                                 std::to_string(server_->options_.max_body_bytes) + " bytes", false);
+                                 std::to_string(state_->options.max_body_bytes) + " bytes", false);
     }
     if (ec == http::error::header_limit) {
       return ReplyError(431, "request headers are larger than " +
-                                 std::to_string(server_->options_.max_header_bytes) + " bytes", false);
+                                 std::to_string(state_->options.max_header_bytes) + " bytes", false);
     }
     if (ec) return ReplyError(400, "bad HTTP request: " + ec.message(), false);
     Handle(parser_->release());
@@ -93,10 +94,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void Handle(http::request<http::string_body> req) {
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_only_ = req.method() == http::verb::head;
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method(), true);
-    if (path == "/v2/health/ready") return ReplyHealth(req.method(), !server_->draining());
+    if (path == "/v2/health/ready") return ReplyHealth(req.method(), !state_->draining.load());
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
       const std::string_view instance =
@@ -118,11 +120,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Try(const std::string& body) {
-    if (server_->draining()) return ReplyError(503, "server is shutting down");
-    Engine* engine = server_->engine_;
+    if (state_->draining.load()) return ReplyError(503, "server is shutting down");
+    Engine* engine = state_->engine;
     StatusOr<TryRequest> request = ParseTryRequest(
         body, [engine](std::string_view name) { return engine->FindModel(name); },
-        server_->options_.limits);
+        state_->options.limits);
     if (!request.ok()) return ReplyStatus(request.status());
     Status s = engine->Submit(std::move(request).value(), [self = shared_from_this()](TryResult r) {
       // Under the core lock: hand off to this connection's strand at once.
@@ -147,7 +149,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   // same four fields, and Beast's generic serializer cost more than the
   // broker itself in the overhead benchmark.
   void Reply(int status, std::string body) {
-    const bool keep = keep_alive_ && !server_->draining();
+    const bool keep = keep_alive_ && !state_->draining.load();
     head_.clear();
     head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     head_ += std::to_string(status);
@@ -161,11 +163,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     head_ += keep ? (version_ == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")
                   : "\r\nConnection: close\r\n\r\n";
     body_ = std::move(body);
-    stream_.expires_after(server_->options_.idle_timeout);  // a client that will not read
+    stream_.expires_after(state_->options.idle_timeout);  // a client that will not read
+    if (head_only_) body_.clear();  // Content-Length still says what GET would send
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers,
                       [self = shared_from_this(), keep](beast::error_code ec, size_t) {
-                        self->server_->active_.fetch_sub(1);
+                        self->state_->active.fetch_sub(1);
                         if (ec || !keep) return self->Close();
                         self->Read();
                       });
@@ -177,30 +180,34 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ignored);
   }
 
-  HttpServer* const server_;
+  const std::shared_ptr<State> state_;  // co-owned: a session may outlive the server
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string head_;  // the response being written: head and body
   std::string body_;
   bool keep_alive_ = true;
+  bool head_only_ = false;  // a HEAD request: the response has no body
   unsigned version_ = 11;
 };
 
 HttpServer::HttpServer(Options options, Engine* engine, asio::io_context* ioc)
-    : options_(std::move(options)), engine_(engine), ioc_(ioc), acceptor_(*ioc) {}
+    : state_(std::make_shared<State>(std::move(options), engine)),
+      ioc_(ioc),
+      acceptor_(*ioc),
+      accept_retry_(*ioc) {}
 
 Status HttpServer::Listen() {
   beast::error_code ec;
-  const auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) return InvalidArgument("bad --host '" + options_.host + "': " + ec.message());
-  const tcp::endpoint endpoint(address, options_.port);
+  const auto address = asio::ip::make_address(state_->options.host, ec);
+  if (ec) return InvalidArgument("bad --host '" + state_->options.host + "': " + ec.message());
+  const tcp::endpoint endpoint(address, state_->options.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+    return Unavailable("cannot listen on " + state_->options.host + ":" + std::to_string(state_->options.port) +
                        ": " + ec.message());
   }
   port_ = acceptor_.local_endpoint().port();
@@ -212,20 +219,25 @@ void HttpServer::Start() { Accept(); }
 void HttpServer::Accept() {
   acceptor_.async_accept(asio::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (connections_.fetch_add(1) >= options_.max_connections) {
-        connections_.fetch_sub(1);
+    if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code) { Accept(); });
+      return;
+    }
+    {
+      if (state_->connections.fetch_add(1) >= state_->options.max_connections) {
+        state_->connections.fetch_sub(1);
         beast::error_code ignored;
         socket.close(ignored);  // over the limit: refuse by closing at once
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(this, std::move(socket))->Run();
+        std::make_shared<Session>(state_, std::move(socket))->Run();
       }
     }
     Accept();
   });
 }
 
-void HttpServer::Drain() { draining_.store(true); }
+void HttpServer::Drain() { state_->draining.store(true); }
 
 }  // namespace tbms

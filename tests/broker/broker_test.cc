@@ -168,6 +168,22 @@ TEST_F(BrokerTest, WorkedExampleTopModelHangsKeysearchAtDeadline) {
   EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
 }
 
+// Regression: a rule-2 due time computed in the past (after a skip at the
+// cap) means "now". keysearch, due at 34 = 50 - 16 but looked at only after
+// 35, must be skipped; it must not cancel the overdue embedding, whose
+// answer at 40 then wins.
+TEST_F(BrokerTest, PastDueTimeIsJudgedAsNow) {
+  AddTalkModels(40, 1000, 15, 5);
+  Submit(Request({{"embedding", 35}, {"svm", 25}, {"bayes", 15}, {"keysearch", 16}}, 50, 1, 0));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(40));
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_EQ(Attempt("bayes").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("keysearch").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+}
+
 // Rule 1: better candidates that cannot finish in time are skipped up front.
 TEST_F(BrokerTest, StartSkipsPredictedLate) {
   AddTalkModels(35, 25, 15, 5);
@@ -393,6 +409,8 @@ TEST_F(BrokerTest, RejectsMalformedRequests) {
     return broker_->Submit(std::move(r), [](TryResult) {}).code();
   };
   EXPECT_EQ(bad([](TryRequest& r) { r.tloc = Duration(0); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.tloc = Duration::max(); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.cross_request = INT32_MAX; }), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](TryRequest& r) { r.cross_request = -1; }), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](TryRequest& r) { r.cross_lag = Millis(-1); }), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](TryRequest& r) { r.candidates.clear(); }), StatusCode::kInvalidArgument);

@@ -32,6 +32,23 @@ int RunDue(TimerQueue& q, TimePoint now) {
 
 // ---------------------------------------------------------------- TimerQueue
 
+// Regression: cancelled far-future entries (a try's deadline timer) must not
+// pile up in the heap until their time comes.
+TEST(TimerQueueTest, CancelledEntriesDoNotAccumulate) {
+  TimerQueue q;
+  std::vector<TimerId> ids;
+  int fired = 0;
+  for (int i = 0; i < 100000; ++i) {
+    ids.push_back(q.Schedule(AtMillis(1000 + i), [&] { ++fired; }));
+    if (i % 10 != 0) q.Cancel(ids.back());
+  }
+  EXPECT_EQ(q.live(), 10000u);
+  EXPECT_LE(q.TEST_heap_size(), 2 * q.live() + 1024);
+  while (auto due = q.PopDue(AtMillis(1e9))) due->fn();
+  EXPECT_EQ(fired, 10000);
+  EXPECT_EQ(q.live(), 0u);
+}
+
 TEST(TimerQueueTest, EmptyQueueHasNothingDue) {
   TimerQueue q;
   EXPECT_FALSE(q.NextDue().has_value());

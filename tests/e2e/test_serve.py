@@ -188,6 +188,13 @@ class BadInputTest(unittest.TestCase):
         resp = conn.getresponse()
         self.assertEqual(resp.status, 405)
         self.assertIn("use POST", json.loads(resp.read())["error"])
+        # HEAD gets no body, so the next response on the connection is intact.
+        conn.request("HEAD", "/v1/nothing")
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 404)
+        self.assertEqual(resp.read(), b"")
+        conn.request("GET", "/v2/health/live")
+        self.assertEqual(conn.getresponse().status, 200)
         conn.close()
 
 

@@ -1,8 +1,9 @@
 // TimerQueue: a min-heap of one-shot timers, the engine behind every Clock.
 //
-// Cancel is O(1): the slot is freed at once and its heap entry is skipped
-// when it reaches the top (slots carry a generation, so a reused slot never
-// fires a stale entry). Thread-compatible.
+// Cancel is O(1) amortised: the slot is freed at once and its heap entry is
+// skipped when it reaches the top, or dropped when the heap is rebuilt (slots
+// carry a generation, so a reused slot never fires a stale entry).
+// Thread-compatible.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@ class TimerQueue {
   // is due. The caller runs it, so a callback may schedule or cancel freely.
   std::optional<Due> PopDue(TimePoint now);
   size_t live() const { return live_; }
+  size_t TEST_heap_size() const { return heap_.size(); }
 
  private:
   struct Entry {
@@ -43,6 +45,7 @@ class TimerQueue {
     bool live = false;
   };
   void Release(uint32_t slot);
+  void Compact();
   void DropDeadTop();
 
   std::vector<Entry> heap_;  // std::push_heap with greater-than: min at front

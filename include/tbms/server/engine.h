@@ -30,8 +30,9 @@ struct ModelEntry {
   std::string name;
   std::string version = "1";
   Duration default_est{0};  // the prior when a try gives no est
-  std::unique_ptr<Executor> executor;
+  // Declared before the executor so the executor (and its threads) goes first.
   std::unique_ptr<Batcher> batcher;
+  std::unique_ptr<Executor> executor;
 };
 
 // A model to serve with the simulated backend.

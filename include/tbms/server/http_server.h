@@ -15,6 +15,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 
@@ -44,24 +45,29 @@ class HttpServer {
   void Start();
   // Stops admitting: readiness false, new tries get 503. One-way.
   void Drain();
-  bool draining() const { return draining_.load(); }
+  bool draining() const { return state_->draining.load(); }
   // Requests being handled right now.
-  size_t active_requests() const { return active_.load(); }
+  size_t active_requests() const { return state_->active.load(); }
 
  private:
   class Session;
+  // What sessions share with the server; co-owned, so a session destroyed
+  // after the server (with the io_context) still finds it.
+  struct State {
+    State(Options o, Engine* e) : options(std::move(o)), engine(e) {}
+    const Options options;
+    Engine* const engine;
+    std::atomic<bool> draining{false};  // one-way
+    std::atomic<size_t> active{0};
+    std::atomic<size_t> connections{0};
+  };
   void Accept();
 
-  // Constant after construction.
-  const Options options_;
-  Engine* const engine_;
+  const std::shared_ptr<State> state_;
   boost::asio::io_context* const ioc_;
-
-  boost::asio::ip::tcp::acceptor acceptor_;  // only on the io threads
+  boost::asio::ip::tcp::acceptor acceptor_;   // only on the io threads
+  boost::asio::steady_timer accept_retry_;   // only on the io threads
   uint16_t port_ = 0;
-  std::atomic<bool> draining_{false};
-  std::atomic<size_t> active_{0};
-  std::atomic<size_t> connections_{0};
 };
 
 // Maps a canonical status to its HTTP status code.
