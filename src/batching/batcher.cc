@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tbms/report/stats.h"
+
 namespace tbms {
 
 StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock,
@@ -45,6 +47,7 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
                              std::to_string(options_.max_queue_size) + " items)");
   }
   if (now + service_times_.Estimate(1, item.est).expected > item.deadline) {
+    if (options_.stats) AddRelaxed<uint64_t>(options_.stats->late_drops, 1);
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
   const ItemId id{item.priority, item.deadline, seq_++};
@@ -137,6 +140,7 @@ void Batcher::DropLate(TimePoint now) {
   ScanNearDeadline(now, [&](QueueIt it) {
     if (now < LateAt(*it)) return std::next(it);
     ReportLater(it->token, DeadlineExceeded(options_.model + ": dropped, too late to finish"));
+    if (options_.stats) AddRelaxed<uint64_t>(options_.stats->late_drops, 1);
     return Erase(it);
   });
 }
@@ -207,8 +211,12 @@ void Batcher::Start(int instance, size_t count) {
   in.batch_size = static_cast<int>(count);
   in.tokens.clear();
   in.batch.items.clear();
+  if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
   for (size_t i = 0; i < count; ++i) {
     auto first = queue_.begin();
+    if (options_.stats) {
+      options_.stats->queue_wait.Observe(std::chrono::duration<double>(in.started - first->enqueued).count());
+    }
     in.tokens.push_back(first->token);
     in.batch.items.push_back(first->inputs);
     Erase(first);
@@ -221,6 +229,7 @@ void Batcher::Start(int instance, size_t count) {
 void Batcher::OnBatchDone(int instance, BatchResult result) {
   Instance& in = instances_[static_cast<size_t>(instance)];
   service_times_.Observe(in.batch_size, result.service_time);
+  if (options_.stats) RecordBatch(in, result);
   // The instance stays busy while the sink hears the results, so a sink
   // callback that enqueues here cannot reuse it under our feet.
   for (size_t i = 0; i < in.tokens.size(); ++i) {
@@ -234,6 +243,20 @@ void Batcher::OnBatchDone(int instance, BatchResult result) {
   --busy_;
   in.batch.items.clear();
   Dispatch();
+}
+
+void Batcher::RecordBatch(const Instance& in, const BatchResult& result) {
+  ModelStats& s = *options_.stats;
+  const double busy = std::chrono::duration<double>(result.service_time).count();
+  s.service_time.Observe(busy);
+  s.service_fine.Observe(busy);
+  AddRelaxed<uint64_t>(s.batches, 1);
+  AddRelaxed<uint64_t>(s.items, static_cast<uint64_t>(in.batch_size));
+  AddRelaxed(s.busy_seconds, busy);
+  s.busy.Add(clock_->Now(), 1, busy);
+  uint64_t errors = 0;
+  for (const auto& a : result.answers) errors += !a.ok();
+  if (errors) AddRelaxed(s.errors, errors);
 }
 
 void Batcher::ReportLater(uint64_t token, Status status) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tbms/report/stats.h"
+
 namespace tbms {
 namespace {
 // A token names one member of one try: the try's id and the member's index.
@@ -392,6 +394,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
     r.attempts.push_back(AttemptReport{p.request.candidates[static_cast<size_t>(c)].name, c,
                                        a.state, a.launched - p.t0, a.latency});
   }
+  if (p.request.stats != nullptr) p.request.stats->Record(r, clock_->Now());
   auto node = pending_.extract(p.id);
   Done done = std::move(node.mapped()->done);
   done(std::move(r));

@@ -21,6 +21,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options,
   auto broker = Broker::Create(options.broker, &engine->clock_);
   if (!broker.ok()) return broker.status();
   engine->broker_ = std::move(broker).value();
+  engine->started_ = engine->clock_.Now();
+  if (options.metrics) {
+    const auto unix_now = std::chrono::duration_cast<Duration>(
+        std::chrono::system_clock::now().time_since_epoch());
+    engine->stats_ = std::make_unique<StatsRegistry>(256, unix_now - engine->started_.time_since_epoch());
+  }
   if (options.simulated.empty()) return InvalidArgument("no models to serve");
   for (SimulatedModelSpec& spec : options.simulated) {
     TBMS_RETURN_IF_ERROR(engine->AddSimulated(std::move(spec)));
@@ -38,6 +44,7 @@ Status Engine::AddSimulated(SimulatedModelSpec spec) {
   if (!executor.ok()) return executor.status();
   entry->executor = std::move(executor).value();
   spec.batching.model = name;
+  if (stats_) spec.batching.stats = stats_->AddModel(name, entry->version, "cpu", entry->executor->instances());
   auto batcher = Batcher::Create(std::move(spec.batching), &clock_, entry->executor.get(), broker_.get());
   if (!batcher.ok()) return batcher.status();
   entry->batcher = std::move(batcher).value();
@@ -51,8 +58,9 @@ const ModelEntry* Engine::FindModel(std::string_view name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-Status Engine::Submit(TryRequest request, Broker::Done done) {
+Status Engine::Submit(std::string_view instance, TryRequest request, Broker::Done done) {
   std::lock_guard lock(core_mu_);
+  if (stats_) request.stats = stats_->Task(instance, request);
   Status s = broker_->Submit(std::move(request), std::move(done));
   clock_.Poll();
   return s;
@@ -61,6 +69,15 @@ Status Engine::Submit(TryRequest request, Broker::Done done) {
 size_t Engine::pending() const {
   std::lock_guard lock(core_mu_);
   return broker_->pending();
+}
+
+ReportContext Engine::ReportNow() const {
+  ReportContext ctx;
+  ctx.now = clock_.Now();  // steady_clock: safe without the lock
+  ctx.wall = std::chrono::system_clock::now();
+  ctx.uptime_s = std::chrono::duration<double>(ctx.now - started_).count();
+  ctx.pending_tries = pending();
+  return ctx;
 }
 
 void Engine::PostToCore(std::function<void()> task) {

@@ -1,6 +1,9 @@
 #include "tbms/server/http_server.h"
 
+#include "tbms/server/assets.h"
+
 #include <array>
+#include <fstream>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/post.hpp>
@@ -35,6 +38,15 @@ int HttpStatusOf(StatusCode code) {
 namespace {
 constexpr std::string_view kTryPrefix = "/v1/instances/";
 constexpr std::string_view kTrySuffix = "/try";
+
+// Debian's Chart.js (libjs-chart.js), read once; empty if not installed.
+const std::string& ChartJs() {
+  static const std::string content = [] {
+    std::ifstream in("/usr/share/javascript/chart.js/chart.min.js", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  return content;
+}
 
 bool ValidInstanceName(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
@@ -98,6 +110,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method(), true);
+    if (path == "/metrics" || path == "/v1/report") return ReplyReport(req.method(), path);
+    if (path == "/dashboard/" ) return ReplyAsset(req.method(), "/dashboard");
+    if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);
     if (path == "/v2/health/ready") return ReplyHealth(req.method(), !state_->draining.load());
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
@@ -107,7 +122,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         return ReplyError(400, "instance name must be 1-128 characters of [A-Za-z0-9._-]");
       }
       if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
-      return Try(req.body());
+      return Try(instance, req.body());
     }
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
@@ -119,14 +134,43 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     Reply(ok ? 200 : 503, {});
   }
 
-  void Try(const std::string& body) {
+  void ReplyReport(http::verb method, std::string_view path) {
+    if (method != http::verb::get && method != http::verb::head) return ReplyError(405, "use GET");
+    Engine* engine = state_->engine;
+    if (engine->stats() == nullptr) return ReplyError(404, "metrics are off (--metrics off)");
+    std::string out;
+    out.reserve(16 << 10);
+    if (path == "/metrics") {
+      WritePrometheus(*engine->stats(), engine->ReportNow(), out);
+      return Reply(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
+    }
+    WriteReportJson(*engine->stats(), engine->ReportNow(), out);
+    Reply(200, std::move(out), "application/json", "Cache-Control: no-store\r\n");
+  }
+
+  void ReplyAsset(http::verb method, std::string_view path) {
+    if (method != http::verb::get && method != http::verb::head) return ReplyError(405, "use GET");
+    if (path == "/dashboard/chart.js") {
+      const std::string& chart = ChartJs();
+      if (chart.empty()) {
+        return ReplyError(404, "chart.js is not installed: apt-get install libjs-chart.js");
+      }
+      return Reply(200, chart, "text/javascript; charset=utf-8");
+    }
+    for (const Asset& a : EmbeddedAssets()) {
+      if (a.path == path) return Reply(200, std::string(a.body), a.content_type);
+    }
+    ReplyError(404, "no such endpoint: " + std::string(path));
+  }
+
+  void Try(std::string_view instance, const std::string& body) {
     if (state_->draining.load()) return ReplyError(503, "server is shutting down");
     Engine* engine = state_->engine;
     StatusOr<TryRequest> request = ParseTryRequest(
         body, [engine](std::string_view name) { return engine->FindModel(name); },
         state_->options.limits);
     if (!request.ok()) return ReplyStatus(request.status());
-    Status s = engine->Submit(std::move(request).value(), [self = shared_from_this()](TryResult r) {
+    Status s = engine->Submit(instance, std::move(request).value(), [self = shared_from_this()](TryResult r) {
       // Under the core lock: hand off to this connection's strand at once.
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
         std::string out;
@@ -148,7 +192,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   // Writes the response. The head is formatted by hand: it is always the
   // same four fields, and Beast's generic serializer cost more than the
   // broker itself in the overhead benchmark.
-  void Reply(int status, std::string body) {
+  void Reply(int status, std::string body, std::string_view content_type = "application/json",
+             std::string_view extra_headers = {}) {
     const bool keep = keep_alive_ && !state_->draining.load();
     head_.clear();
     head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -157,7 +202,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const auto reason = http::obsolete_reason(static_cast<http::status>(status));
     head_.append(reason.data(), reason.size());
     head_ += "\r\nServer: tbms\r\n";
-    if (!body.empty()) head_ += "Content-Type: application/json\r\n";
+    head_.append(extra_headers.data(), extra_headers.size());
+    if (!body.empty()) {
+      head_ += "Content-Type: ";
+      head_.append(content_type.data(), content_type.size());
+      head_ += "\r\n";
+    }
     head_ += "Content-Length: ";
     head_ += std::to_string(body.size());
     head_ += keep ? (version_ == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")

@@ -8,6 +8,7 @@ namespace tbms::tools {
 
 void AddServe(CLI::App& app);
 void AddTry(CLI::App& app);
+void AddReport(CLI::App& app);
 void SetExitCode(int code);
 int ExitCode();
 

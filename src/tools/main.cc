@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tbms 0.1.0");
   tbms::tools::AddServe(app);
   tbms::tools::AddTry(app);
+  tbms::tools::AddReport(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

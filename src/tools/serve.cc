@@ -31,11 +31,12 @@ struct ServeFlags {
   double failure_rate = 0;
   double hang_rate = 0;
   uint64_t seed = 1;
-  double guard_ms = 0;
+  double guard_ms = 1;
   size_t max_pending = 100000;
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 4096;
   double idle_timeout_s = 30;
+  bool metrics = true;
 };
 
 int Fail(const Status& s) {
@@ -63,6 +64,7 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   options.broker.guard = Millis(f.guard_ms);
   options.broker.max_pending = f.max_pending;
   options.simulated = std::move(models).value();
+  options.metrics = f.metrics;
   return options;
 }
 
@@ -149,7 +151,8 @@ void AddServe(CLI::App& app) {
   cmd->add_option("--hang-rate", flags->hang_rate, "Share of executions that hang (10 s)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--seed", flags->seed, "Random seed of the simulator")->capture_default_str();
-  cmd->add_option("--guard-ms", flags->guard_ms, "Safety margin before each deadline")
+  cmd->add_option("--guard-ms", flags->guard_ms,
+                  "Margin kept before each deadline for timer lateness and the response write")
       ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
   cmd->add_option("--max-pending", flags->max_pending, "Tries in flight at once (then 429)")
       ->check(CLI::Range(1, 10000000))->capture_default_str();
@@ -159,6 +162,8 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  cmd->add_option("--metrics", flags->metrics,
+                  "Count for /metrics, /v1/report and /dashboard (on/off)")->capture_default_str();
   cmd->callback([flags] { SetExitCode(Serve(*flags)); });
 }
 

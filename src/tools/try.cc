@@ -1,25 +1,16 @@
 // tbms try: asks a server for the best answer within a time budget and prints
 // it. Exit 0 with a result (an answer or "no answer"), 1 on transport or HTTP
 // errors, 2 on bad flags.
-#include <utility>  // before Asio (see real_clock.h)
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <charconv>
 #include <iostream>
 #include <simdjson.h>
 
 #include "commands.h"
+#include "http_client.h"
 #include "tbms/common/json_writer.h"
 
 namespace tbms::tools {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 
 struct TryFlags {
   std::string url = "http://127.0.0.1:8000";
@@ -35,21 +26,6 @@ struct TryFlags {
   bool json = false;
   std::string question;
 };
-
-struct Url {
-  std::string host, port;
-};
-
-bool ParseUrl(const std::string& url, Url* out) {
-  constexpr std::string_view kScheme = "http://";
-  if (!std::string_view(url).starts_with(kScheme)) return false;
-  std::string rest = url.substr(kScheme.size());
-  rest = rest.substr(0, rest.find('/'));
-  const size_t colon = rest.rfind(':');
-  out->host = rest.substr(0, colon);
-  out->port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
-  return !out->host.empty() && !out->port.empty();
-}
 
 // "embedding:35,svm:25" -> [{"name": "embedding", "est": 35}, ...]
 bool WriteModels(std::string_view spec, JsonWriter& w, std::string* error) {
@@ -116,11 +92,6 @@ void PrintResult(const std::string& body) {
 }
 
 int RunTry(const TryFlags& f) {
-  Url url;
-  if (!ParseUrl(f.url, &url)) {
-    std::cerr << "tbms try: --url must look like http://HOST:PORT\n";
-    return 2;
-  }
   std::string body, error;
   JsonWriter w(body);
   w.BeginObject().Key("inputs").BeginObject().Key("question").String(f.question).EndObject();
@@ -133,45 +104,20 @@ int RunTry(const TryFlags& f) {
   w.Key("crossLag").Number(f.cross_lag).Key("priority").Int(f.priority).EndObject();
 
   const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.tloc + 1000;
-  try {
-    asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::microseconds(static_cast<int64_t>(timeout_ms * 1000)));
-    stream.connect(asio::ip::tcp::resolver(ioc).resolve(url.host, url.port));
-    http::request<http::string_body> req{http::verb::post,
-                                         "/v1/instances/" + f.instance + "/try", 11};
-    req.set(http::field::host, url.host);
-    req.set(http::field::content_type, "application/json");
-    if (!f.access_id.empty()) req.set("X-TBMS-Access-Id", f.access_id);
-    req.body() = body;
-    req.prepare_payload();
-    // Sync calls on a tcp_stream ignore its timer; run them as async ops.
-    beast::error_code ec;
-    http::async_write(stream, req, [&](beast::error_code e, size_t) { ec = e; });
-    ioc.run();
-    if (ec) throw beast::system_error(ec);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    ioc.restart();
-    http::async_read(stream, buffer, res, [&](beast::error_code e, size_t) { ec = e; });
-    ioc.run();
-    if (ec == beast::error::timeout) {
-      std::cerr << "tbms try: no response within " << timeout_ms << " ms\n";
-      return 1;
-    }
-    if (ec) throw beast::system_error(ec);
-    if (res.result_int() != 200) {
-      std::cerr << "tbms try: HTTP " << res.result_int() << ": " << res.body() << "\n";
-      return 1;
-    }
-    if (f.json) {
-      std::cout << res.body() << "\n";
-    } else {
-      PrintResult(res.body());
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "tbms try: cannot reach " << f.url << ": " << e.what() << "\n";
+  auto res = HttpCall(f.url, "POST", "/v1/instances/" + f.instance + "/try", body,
+                      Millis(timeout_ms), f.access_id);
+  if (!res.ok()) {
+    std::cerr << "tbms try: " << res.status().message() << "\n";
+    return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (res->status != 200) {
+    std::cerr << "tbms try: HTTP " << res->status << ": " << res->body << "\n";
     return 1;
+  }
+  if (f.json) {
+    std::cout << res->body << "\n";
+  } else {
+    PrintResult(res->body);
   }
   return 0;
 }

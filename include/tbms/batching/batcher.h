@@ -31,6 +31,8 @@
 
 namespace tbms {
 
+struct ModelStats;
+
 // Receives the outcome of each queued item: an answer, DEADLINE_EXCEEDED
 // when dropped as late, or the backend's error.
 class ItemSink {
@@ -63,6 +65,7 @@ class Batcher {
     Duration max_queue_delay{0};
     size_t max_queue_size = 1024;
     ServiceTimeModel::Options service_time;
+    ModelStats* stats = nullptr;  // counters for the report channel, if any
   };
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
@@ -129,6 +132,7 @@ class Batcher {
   size_t BatchSize(size_t count) const;
   void Start(int instance, size_t count);
   void OnBatchDone(int instance, BatchResult result);
+  void RecordBatch(const Instance& in, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
 

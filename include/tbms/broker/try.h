@@ -13,6 +13,7 @@
 namespace tbms {
 
 class Batcher;
+struct TaskStats;
 
 // One model a candidate runs, with the caller's estimate of its latency
 // (the prior until the model's service time has been learned).
@@ -37,6 +38,7 @@ struct TryRequest {
   int cross_request = 0;
   Duration cross_lag{0};
   int priority = 0;
+  TaskStats* stats = nullptr;  // where the outcome is counted, if anywhere
 
   // Appends a single-model candidate.
   void AddModel(std::string_view name, Batcher* batcher, Duration est);

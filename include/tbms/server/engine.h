@@ -21,6 +21,8 @@
 #include "tbms/backends/simulated.h"
 #include "tbms/batching/batcher.h"
 #include "tbms/broker/broker.h"
+#include "tbms/report/exposition.h"
+#include "tbms/report/stats.h"
 #include "tbms/server/real_clock.h"
 
 namespace tbms {
@@ -47,6 +49,7 @@ class Engine {
   struct Options {
     Broker::Options broker;
     std::vector<SimulatedModelSpec> simulated;
+    bool metrics = true;  // count for the report channel (/metrics, /v1/report)
   };
   static StatusOr<std::unique_ptr<Engine>> Create(Options options,
                                                   boost::asio::any_io_executor executor);
@@ -56,9 +59,15 @@ class Engine {
   const ModelEntry* FindModel(std::string_view name) const;
   const std::vector<std::unique_ptr<ModelEntry>>& models() const { return models_; }
 
-  // Broker::Submit under the core lock; `done` runs under it too.
-  Status Submit(TryRequest request, Broker::Done done);
+  // Broker::Submit under the core lock; `done` runs under it too. The try
+  // is counted under (instance, its candidate list) when metrics are on.
+  Status Submit(std::string_view instance, TryRequest request, Broker::Done done);
   size_t pending() const;
+
+  // The report channel's counters (nullptr with metrics off); safe to read
+  // without the lock. ReportNow pairs the engine clock with the wall clock.
+  const StatsRegistry* stats() const { return stats_.get(); }
+  ReportContext ReportNow() const;
   // Runs `task` in the core's context: on an io thread, under the core lock.
   // Thread-pool executors hand their completions back through this.
   void PostToCore(std::function<void()> task);
@@ -74,6 +83,8 @@ class Engine {
   mutable std::mutex core_mu_;
   RealClock clock_;                                    // guarded by core_mu_
   std::unique_ptr<Broker> broker_;                     // guarded by core_mu_
+  std::unique_ptr<StatsRegistry> stats_;               // constant pointer; counters are atomic
+  TimePoint started_;                                  // constant after Create
   std::vector<std::unique_ptr<ModelEntry>> models_;    // constant after Create
   std::map<std::string, ModelEntry*, std::less<>> by_name_;  // constant after Create
 };

@@ -1,0 +1,29 @@
+// The report channel's outputs: Prometheus text (/metrics) and the JSON
+// report (/v1/report) with the talk's three tables. Both read a
+// StatsRegistry without the core lock. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "tbms/report/stats.h"
+
+namespace tbms {
+
+// What the registry cannot know by itself.
+struct ReportContext {
+  TimePoint now;                                 // the engine clock's time
+  std::chrono::system_clock::time_point wall;    // the same instant on the wall clock
+  double uptime_s = 0;
+  size_t pending_tries = 0;
+};
+
+// Prometheus text exposition format 0.0.4: names prefixed tbms_, base units,
+// counters ending in _total, HELP and TYPE for every metric.
+void WritePrometheus(const StatsRegistry& stats, const ReportContext& ctx, std::string& out);
+
+// The JSON report: QPS, per-second series, downgrade %, lag windows,
+// occupancy and per-model figures (schema in docs/api.md).
+void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out);
+
+}  // namespace tbms

@@ -1,0 +1,113 @@
+// The report channel's counters: per (instance, task), per model, and per
+// second. One writer — the core, under the engine's lock — records with
+// relaxed atomics; readers (/metrics, /v1/report) read without that lock, so
+// reporting never slows the broker. Label sets are bounded: past max_tasks,
+// new (instance, task) pairs share one "other" entry.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tbms/broker/try.h"
+#include "tbms/report/histogram.h"
+
+namespace tbms {
+
+inline constexpr int kReasonCount = static_cast<int>(Reason::kInfeasible) + 1;
+
+// Per-second count and sum for the last two minutes (QPS, average lag, busy time).
+class SecondRing {
+ public:
+  static constexpr int kSeconds = 120;
+  void Add(TimePoint now, double count, double sum);  // writer only
+  struct Point {
+    int64_t second;  // since the clock's epoch
+    double count, sum;
+  };
+  // The complete seconds before now's (at most kSeconds - 1), oldest first;
+  // seconds with nothing recorded are zeros.
+  std::vector<Point> Read(TimePoint now, int seconds = kSeconds) const;
+
+ private:
+  struct Slot {
+    std::atomic<int64_t> second{-1};
+    std::atomic<double> count{0}, sum{0};
+  };
+  std::array<Slot, kSeconds> slots_;
+};
+
+// One (instance, task): a task is a ranked candidate list, labelled by its
+// model names joined with '>' (for example "embedding>svm>bayes>keysearch").
+struct TaskStats {
+  static constexpr int kWindows = 6;  // 10-minute lag windows: the last hour
+  static constexpr Duration kWindow = std::chrono::minutes(10);
+
+  TaskStats(std::string instance, std::string task, std::vector<std::string> models,
+            SecondRing* all_tries, Duration wall_offset = Duration(0));
+  void Record(const TryResult& result, TimePoint now);  // writer only
+
+  const std::string instance, task;
+  const std::vector<std::string> models;  // rank order
+  SecondRing* const all_tries;            // the registry's, for global QPS and lag
+  const Duration wall_offset;             // clock time + offset = Unix time: windows align to it
+
+  std::atomic<uint64_t> tries{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> answered;  // by rank
+  std::array<std::atomic<uint64_t>, kReasonCount> downgrades{};  // answered below rank 0, by reason
+  std::array<std::atomic<uint64_t>, kReasonCount> no_answer{};
+  std::atomic<uint64_t> extra_attempts{0};  // launches beyond the first: the cost of hedging
+  Histogram lag{Histogram::LatencyBounds()};
+  struct Window {
+    std::atomic<int64_t> id{-1};  // Unix time / kWindow
+    Histogram lag{Histogram::FineLatencyBounds()};
+  };
+  std::array<Window, kWindows> windows;
+};
+
+// One model (version), with the device its instances run on.
+struct ModelStats {
+  ModelStats(std::string model, std::string version, std::string device, int instances);
+
+  const std::string model, version, device;
+  const int instances;
+  Histogram queue_wait{Histogram::LatencyBounds()};
+  Histogram batch_size{Histogram::SizeBounds()};
+  Histogram service_time{Histogram::LatencyBounds()};
+  Histogram service_fine{Histogram::FineLatencyBounds()};  // for reported quantiles
+  std::atomic<uint64_t> batches{0}, items{0}, late_drops{0}, errors{0};
+  std::atomic<double> busy_seconds{0};
+  SecondRing busy;  // busy seconds per second: occupancy
+};
+
+class StatsRegistry {
+ public:
+  // `wall_offset` maps the core's clock to Unix time (clock + offset), so lag
+  // windows start at wall-clock ten-minute marks.
+  explicit StatsRegistry(size_t max_tasks = 256, Duration wall_offset = Duration(0))
+      : max_tasks_(max_tasks), wall_offset_(wall_offset) {}
+
+  // Writer side, under the core lock.
+  TaskStats* Task(std::string_view instance, const TryRequest& request);
+  ModelStats* AddModel(std::string model, std::string version, std::string device, int instances);
+
+  // Reader side: pointers stay valid for the registry's lifetime.
+  std::vector<const TaskStats*> tasks() const;
+  std::vector<const ModelStats*> models() const;
+  const SecondRing& all_tries() const { return all_tries_; }
+
+ private:
+  const size_t max_tasks_;
+  const Duration wall_offset_;
+  SecondRing all_tries_;
+  mutable std::mutex mu_;  // guards the containers' structure, not the counters
+  std::map<std::string, std::unique_ptr<TaskStats>, std::less<>> tasks_;
+  std::vector<std::unique_ptr<ModelStats>> models_;
+  std::unique_ptr<TaskStats> other_;  // past max_tasks; guarded by mu_
+};
+
+}  // namespace tbms

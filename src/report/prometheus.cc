@@ -1,0 +1,180 @@
+#include <charconv>
+#include <cmath>
+
+#include "tbms/report/exposition.h"
+
+namespace tbms {
+namespace {
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError, Reason::kDroppedLate,
+                               Reason::kDeadline, Reason::kInfeasible};
+
+// The shortest text that reads back as `v` (0.025, not 0.025000000000000001),
+// so le="0.025" selects the bucket it names.
+std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
+  return std::string(buf, end);
+}
+
+// A label set, {k="v",...}, with values escaped as the format requires.
+class Labels {
+ public:
+  Labels& Add(std::string_view key, std::string_view value) {
+    text_ += text_.empty() ? "{" : ",";
+    text_.append(key);
+    text_ += "=\"";
+    for (char c : value) {
+      if (c == '\\') text_ += "\\\\";
+      else if (c == '"') text_ += "\\\"";
+      else if (c == '\n') text_ += "\\n";
+      else text_ += c;
+    }
+    text_ += '"';
+    return *this;
+  }
+  std::string Close() const { return text_.empty() ? "" : text_ + "}"; }
+  std::string With(std::string_view key, std::string_view value) const {
+    Labels copy = *this;
+    return copy.Add(key, value).Close();
+  }
+
+ private:
+  std::string text_;
+};
+
+void Header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void Sample(std::string& out, std::string_view name, const std::string& labels, double value) {
+  out += name;
+  out += labels;
+  out += ' ';
+  out += Number(value);
+  out += '\n';
+}
+
+void HistogramSamples(std::string& out, std::string_view name, const Labels& labels,
+                      const Histogram& h) {
+  const Histogram::Snapshot s = h.Read();
+  const std::string bucket = std::string(name) + "_bucket";
+  for (size_t i = 0; i < s.bounds.size(); ++i) {
+    Sample(out, bucket, labels.With("le", Number(s.bounds[i])), static_cast<double>(s.cumulative[i]));
+  }
+  Sample(out, bucket, labels.With("le", "+Inf"), static_cast<double>(s.count()));
+  Sample(out, std::string(name) + "_sum", labels.Close(), s.sum);
+  Sample(out, std::string(name) + "_count", labels.Close(), static_cast<double>(s.count()));
+}
+
+Labels TaskLabels(const TaskStats& t) {
+  Labels l;
+  l.Add("instance", t.instance).Add("task", t.task);
+  return l;
+}
+
+Labels ModelLabels(const ModelStats& m) {
+  Labels l;
+  l.Add("model", m.model).Add("version", m.version);
+  return l;
+}
+
+void WriteTasks(const std::vector<const TaskStats*>& tasks, std::string& out) {
+  Header(out, "tbms_tries_total", "counter", "Tries answered, with or without an answer.");
+  for (const TaskStats* t : tasks) Sample(out, "tbms_tries_total", TaskLabels(*t).Close(), t->tries.load(kRelaxed));
+
+  Header(out, "tbms_answers_total", "counter", "Tries answered, by the model and rank that answered.");
+  for (const TaskStats* t : tasks) {
+    for (size_t r = 0; r < t->models.size(); ++r) {
+      Labels l = TaskLabels(*t);
+      l.Add("model", t->models[r]);
+      Sample(out, "tbms_answers_total", l.With("rank", std::to_string(r)), t->answered[r].load(kRelaxed));
+    }
+  }
+  Header(out, "tbms_downgrades_total", "counter",
+         "Tries answered below rank 0, by why rank 0 did not answer.");
+  for (const TaskStats* t : tasks) {
+    for (Reason r : kReasons) {
+      Sample(out, "tbms_downgrades_total", TaskLabels(*t).With("reason", ReasonName(r)),
+             t->downgrades[static_cast<size_t>(r)].load(kRelaxed));
+    }
+  }
+  Header(out, "tbms_no_answer_total", "counter", "Tries with no answer in time, by reason.");
+  for (const TaskStats* t : tasks) {
+    for (Reason r : kReasons) {
+      Sample(out, "tbms_no_answer_total", TaskLabels(*t).With("reason", ReasonName(r)),
+             t->no_answer[static_cast<size_t>(r)].load(kRelaxed));
+    }
+  }
+  Header(out, "tbms_extra_attempts_total", "counter",
+         "Attempts launched beyond the first of each try: the cost of hedging and fallbacks.");
+  for (const TaskStats* t : tasks) {
+    Sample(out, "tbms_extra_attempts_total", TaskLabels(*t).Close(), t->extra_attempts.load(kRelaxed));
+  }
+  Header(out, "tbms_try_duration_seconds", "histogram", "End-to-end lag of a try, receipt to answer.");
+  for (const TaskStats* t : tasks) HistogramSamples(out, "tbms_try_duration_seconds", TaskLabels(*t), t->lag);
+}
+
+void WriteModels(const std::vector<const ModelStats*>& models, std::string& out) {
+  struct Counter {
+    const char* name;
+    const char* help;
+    const std::atomic<uint64_t> ModelStats::*field;
+  };
+  const Counter counters[] = {
+      {"tbms_batches_total", "Batches executed.", &ModelStats::batches},
+      {"tbms_batch_items_total", "Items executed in batches.", &ModelStats::items},
+      {"tbms_late_drops_total", "Items dropped by the batcher: they could no longer finish in time.",
+       &ModelStats::late_drops},
+      {"tbms_backend_errors_total", "Items the backend failed.", &ModelStats::errors},
+  };
+  for (const Counter& c : counters) {
+    Header(out, c.name, "counter", c.help);
+    for (const ModelStats* m : models) Sample(out, c.name, ModelLabels(*m).Close(), (m->*c.field).load(kRelaxed));
+  }
+  Header(out, "tbms_queue_wait_seconds", "histogram", "Time an item waited in its model's queue.");
+  for (const ModelStats* m : models) HistogramSamples(out, "tbms_queue_wait_seconds", ModelLabels(*m), m->queue_wait);
+  Header(out, "tbms_batch_size", "histogram", "Items per executed batch.");
+  for (const ModelStats* m : models) HistogramSamples(out, "tbms_batch_size", ModelLabels(*m), m->batch_size);
+  Header(out, "tbms_service_time_seconds", "histogram", "Execution time of a batch.");
+  for (const ModelStats* m : models) {
+    HistogramSamples(out, "tbms_service_time_seconds", ModelLabels(*m), m->service_time);
+  }
+  Header(out, "tbms_device_busy_seconds_total", "counter",
+         "Time instances of a model were busy on a device; occupancy is its rate over instances.");
+  for (const ModelStats* m : models) {
+    Labels l;
+    l.Add("device", m->device);
+    Sample(out, "tbms_device_busy_seconds_total", l.With("model", m->model), m->busy_seconds.load(kRelaxed));
+  }
+  Header(out, "tbms_model_instances", "gauge", "Instances of a model on a device.");
+  for (const ModelStats* m : models) {
+    Labels l;
+    l.Add("device", m->device);
+    Sample(out, "tbms_model_instances", l.With("model", m->model), m->instances);
+  }
+}
+
+}  // namespace
+
+void WritePrometheus(const StatsRegistry& stats, const ReportContext& ctx, std::string& out) {
+  WriteTasks(stats.tasks(), out);
+  WriteModels(stats.models(), out);
+  Header(out, "tbms_pending_tries", "gauge", "Tries in flight now.");
+  Sample(out, "tbms_pending_tries", "", static_cast<double>(ctx.pending_tries));
+  Header(out, "tbms_uptime_seconds", "gauge", "Seconds since the server started.");
+  Sample(out, "tbms_uptime_seconds", "", ctx.uptime_s);
+}
+
+}  // namespace tbms

@@ -1,0 +1,158 @@
+#include <algorithm>
+#include <ctime>
+
+#include "tbms/common/json_writer.h"
+#include "tbms/report/exposition.h"
+
+namespace tbms {
+namespace {
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr int kOccupancySeconds = 60;
+
+double SteadySeconds(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+// Maps engine-clock seconds to Unix seconds through the context's paired instants.
+double UnixSeconds(const ReportContext& ctx, double steady_s) {
+  const double wall_now = std::chrono::duration<double>(ctx.wall.time_since_epoch()).count();
+  return wall_now - (SteadySeconds(ctx.now) - steady_s);
+}
+
+std::string Iso(double unix_s) {
+  const auto t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double Pct(uint64_t part, uint64_t whole) {
+  return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+void WriteSeries(const StatsRegistry& stats, const ReportContext& ctx, JsonWriter& w) {
+  auto points = stats.all_tries().Read(ctx.now);
+  // Seconds before the server started are not zeros: they are not there.
+  const double start_s = SteadySeconds(ctx.now) - ctx.uptime_s;
+  std::erase_if(points, [&](const SecondRing::Point& p) { return static_cast<double>(p.second) + 1 < start_s; });
+  w.Key("qps").BeginObject();
+  w.Key("last_1s").Number(points.empty() ? 0 : points.back().count);
+  double last60 = 0;
+  const size_t from = points.size() > kOccupancySeconds ? points.size() - kOccupancySeconds : 0;
+  for (size_t i = from; i < points.size(); ++i) last60 += points[i].count;
+  const double span = std::min<double>(kOccupancySeconds, std::max(ctx.uptime_s, 1.0));
+  w.Key("last_60s").Number(last60 / span);
+  w.EndObject();
+  w.Key("series").BeginObject();
+  w.Key("t").BeginArray();
+  for (const auto& p : points) w.Int(static_cast<long long>(UnixSeconds(ctx, static_cast<double>(p.second))));
+  w.EndArray().Key("qps").BeginArray();
+  for (const auto& p : points) w.Number(p.count);
+  w.EndArray().Key("lag_avg_ms").BeginArray();
+  for (const auto& p : points) {
+    if (p.count > 0) w.Number(1000 * p.sum / p.count); else w.Null();  // no tries: no lag
+  }
+  w.EndArray().EndObject();
+}
+
+void WriteDowngrade(const TaskStats& t, JsonWriter& w) {
+  const uint64_t tries = t.tries.load(kRelaxed);
+  w.BeginObject().Key("instance").String(t.instance).Key("task").String(t.task);
+  w.Key("tries").Int(static_cast<long long>(tries));
+  w.Key("answered").BeginArray();
+  for (size_t r = 0; r < t.models.size(); ++r) {
+    const uint64_t n = t.answered[r].load(kRelaxed);
+    w.BeginObject().Key("model").String(t.models[r]).Key("rank").Int(static_cast<long long>(r));
+    w.Key("count").Int(static_cast<long long>(n)).Key("pct").Number(Pct(n, tries)).EndObject();
+  }
+  w.EndArray();
+  uint64_t none = 0;
+  for (const auto& c : t.no_answer) none += c.load(kRelaxed);
+  w.Key("no_answer").BeginObject().Key("count").Int(static_cast<long long>(none));
+  w.Key("pct").Number(Pct(none, tries)).EndObject();
+  w.Key("reasons").BeginObject();
+  for (int r = 1; r < kReasonCount; ++r) {
+    const auto i = static_cast<size_t>(r);
+    w.Key(ReasonName(static_cast<Reason>(r)))
+        .Int(static_cast<long long>(t.downgrades[i].load(kRelaxed) + t.no_answer[i].load(kRelaxed)));
+  }
+  w.EndObject();
+  w.Key("extra_attempts").Int(static_cast<long long>(t.extra_attempts.load(kRelaxed)));
+  w.EndObject();
+}
+
+void WriteLag(const TaskStats& t, const ReportContext& ctx, JsonWriter& w) {
+  const int64_t current =
+      std::chrono::duration_cast<Duration>(ctx.wall.time_since_epoch()) / TaskStats::kWindow;
+  std::vector<const TaskStats::Window*> windows;
+  for (const auto& win : t.windows) {
+    const int64_t id = win.id.load(kRelaxed);
+    if (id >= 0 && id > current - TaskStats::kWindows) windows.push_back(&win);
+  }
+  std::sort(windows.begin(), windows.end(),
+            [](auto* a, auto* b) { return a->id.load(kRelaxed) > b->id.load(kRelaxed); });
+  w.BeginObject().Key("instance").String(t.instance).Key("task").String(t.task);
+  w.Key("windows").BeginArray();
+  for (const TaskStats::Window* win : windows) {
+    const Histogram::Snapshot s = win->lag.Read();
+    const double start = static_cast<double>(win->id.load(kRelaxed)) *
+                         std::chrono::duration<double>(TaskStats::kWindow).count();
+    w.BeginObject().Key("start").String(Iso(start));  // window ids are in Unix time
+    w.Key("count").Int(static_cast<long long>(s.count()));
+    w.Key("avg_ms").Number(1000 * s.Mean());
+    w.Key("p50_ms").Number(1000 * s.Quantile(0.5));
+    w.Key("p99_ms").Number(1000 * s.Quantile(0.99)).EndObject();
+  }
+  w.EndArray().EndObject();
+}
+
+void WriteModels(const std::vector<const ModelStats*>& models, const ReportContext& ctx, JsonWriter& w) {
+  const double span = std::min<double>(kOccupancySeconds, std::max(ctx.uptime_s, 1.0));
+  w.Key("occupancy").BeginArray();
+  for (const ModelStats* m : models) {
+    double busy = 0;
+    for (const auto& p : m->busy.Read(ctx.now, kOccupancySeconds)) busy += p.sum;
+    w.BeginObject().Key("device").String(m->device).Key("model").String(m->model);
+    w.Key("instances").Int(m->instances);
+    w.Key("pct").Number(std::min(100.0, 100 * busy / (span * m->instances))).EndObject();
+  }
+  w.EndArray();
+  w.Key("models").BeginArray();
+  for (const ModelStats* m : models) {
+    const auto wait = m->queue_wait.Read();
+    const auto service = m->service_fine.Read();
+    w.BeginObject().Key("model").String(m->model).Key("version").String(m->version);
+    w.Key("batches").Int(static_cast<long long>(m->batches.load(kRelaxed)));
+    w.Key("items").Int(static_cast<long long>(m->items.load(kRelaxed)));
+    w.Key("late_drops").Int(static_cast<long long>(m->late_drops.load(kRelaxed)));
+    w.Key("errors").Int(static_cast<long long>(m->errors.load(kRelaxed)));
+    w.Key("queue_wait_p50_ms").Number(1000 * wait.Quantile(0.5));
+    w.Key("service_p50_ms").Number(1000 * service.Quantile(0.5));
+    w.Key("service_p99_ms").Number(1000 * service.Quantile(0.99));
+    w.Key("batch_size_avg").Number(m->batch_size.Read().Mean()).EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("now").String(Iso(std::chrono::duration<double>(ctx.wall.time_since_epoch()).count()));
+  w.Key("uptime_s").Number(ctx.uptime_s);
+  w.Key("pending_tries").Int(static_cast<long long>(ctx.pending_tries));
+  WriteSeries(stats, ctx, w);
+  const auto tasks = stats.tasks();
+  w.Key("downgrade").BeginArray();
+  for (const TaskStats* t : tasks) WriteDowngrade(*t, w);
+  w.EndArray();
+  w.Key("lag").BeginArray();
+  for (const TaskStats* t : tasks) WriteLag(*t, ctx, w);
+  w.EndArray();
+  WriteModels(stats.models(), ctx, w);
+  w.EndObject();
+}
+
+}  // namespace tbms

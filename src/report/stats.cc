@@ -1,0 +1,129 @@
+#include "tbms/report/stats.h"
+
+
+namespace tbms {
+namespace {
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+int64_t SecondOf(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+void SecondRing::Add(TimePoint now, double count, double sum) {
+  const int64_t second = SecondOf(now);
+  Slot& slot = slots_[static_cast<size_t>(second % kSeconds)];
+  if (slot.second.load(kRelaxed) != second) {
+    slot.count.store(0, kRelaxed);
+    slot.sum.store(0, kRelaxed);
+    slot.second.store(second, kRelaxed);
+  }
+  AddRelaxed<double>(slot.count, count);
+  AddRelaxed<double>(slot.sum, sum);
+}
+
+std::vector<SecondRing::Point> SecondRing::Read(TimePoint now, int seconds) const {
+  const int64_t last = SecondOf(now) - 1;  // the current second is still filling
+  std::vector<Point> out;
+  for (int64_t s = last - std::min(seconds, kSeconds - 1) + 1; s <= last; ++s) {
+    if (s < 0) continue;
+    const Slot& slot = slots_[static_cast<size_t>(s % kSeconds)];
+    if (slot.second.load(kRelaxed) == s) {
+      out.push_back({s, slot.count.load(kRelaxed), slot.sum.load(kRelaxed)});
+    } else {
+      out.push_back({s, 0, 0});
+    }
+  }
+  return out;
+}
+
+TaskStats::TaskStats(std::string instance_name, std::string task_name,
+                     std::vector<std::string> model_names, SecondRing* all, Duration offset)
+    : instance(std::move(instance_name)),
+      task(std::move(task_name)),
+      models(std::move(model_names)),
+      all_tries(all),
+      wall_offset(offset),
+      answered(new std::atomic<uint64_t>[models.size()]) {
+  for (size_t i = 0; i < models.size(); ++i) answered[i].store(0, kRelaxed);
+}
+
+void TaskStats::Record(const TryResult& r, TimePoint now) {
+  const double lag_s = std::chrono::duration<double>(r.elapsed).count();
+  AddRelaxed<uint64_t>(tries, 1);
+  if (r.answer) {
+    // "other" has no candidate list: it counts downgrades but not ranks.
+    if (r.rank >= 0 && static_cast<size_t>(r.rank) < models.size()) AddRelaxed<uint64_t>(answered[r.rank], 1);
+    if (r.downgraded) AddRelaxed<uint64_t>(downgrades[static_cast<size_t>(r.reason)], 1);
+  } else {
+    AddRelaxed<uint64_t>(no_answer[static_cast<size_t>(r.reason)], 1);
+  }
+  int launched = 0;
+  for (const AttemptReport& a : r.attempts) launched += a.state != AttemptState::kSkipped;
+  if (launched > 1) AddRelaxed<uint64_t>(extra_attempts, static_cast<uint64_t>(launched - 1));
+  lag.Observe(lag_s);
+  const int64_t id = (now.time_since_epoch() + wall_offset) / kWindow;  // wall-clock aligned
+  Window& w = windows[static_cast<size_t>(id % kWindows)];
+  if (w.id.load(kRelaxed) != id) {
+    w.lag.Reset();
+    w.id.store(id, kRelaxed);
+  }
+  w.lag.Observe(lag_s);
+  all_tries->Add(now, 1, lag_s);
+}
+
+ModelStats::ModelStats(std::string m, std::string v, std::string d, int n)
+    : model(std::move(m)), version(std::move(v)), device(std::move(d)), instances(n) {}
+
+TaskStats* StatsRegistry::Task(std::string_view instance, const TryRequest& request) {
+  thread_local std::string key;  // "instance\ntask", reused: no allocation once warm
+  key.assign(instance);
+  key += '\n';
+  const size_t task_at = key.size();
+  for (size_t c = 0; c < request.candidates.size(); ++c) {
+    if (c) key += '>';
+    key += request.candidates[c].name;
+  }
+  if (auto it = tasks_.find(key); it != tasks_.end()) return it->second.get();
+
+  std::lock_guard lock(mu_);
+  if (tasks_.size() >= max_tasks_) {
+    if (other_ == nullptr) {
+      other_ = std::make_unique<TaskStats>("other", "other", std::vector<std::string>{}, &all_tries_,
+                                           wall_offset_);
+    }
+    return other_.get();
+  }
+  std::vector<std::string> models;
+  for (const Candidate& c : request.candidates) models.emplace_back(c.name);
+  auto stats = std::make_unique<TaskStats>(std::string(instance), key.substr(task_at),
+                                           std::move(models), &all_tries_, wall_offset_);
+  TaskStats* raw = stats.get();
+  tasks_.emplace(key, std::move(stats));
+  return raw;
+}
+
+ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std::string device,
+                                    int instances) {
+  std::lock_guard lock(mu_);
+  models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version),
+                                                 std::move(device), instances));
+  return models_.back().get();
+}
+
+std::vector<const TaskStats*> StatsRegistry::tasks() const {
+  std::lock_guard lock(mu_);
+  std::vector<const TaskStats*> out;
+  for (const auto& [key, stats] : tasks_) out.push_back(stats.get());
+  if (other_) out.push_back(other_.get());
+  return out;
+}
+
+std::vector<const ModelStats*> StatsRegistry::models() const {
+  std::lock_guard lock(mu_);
+  std::vector<const ModelStats*> out;
+  for (const auto& m : models_) out.push_back(m.get());
+  return out;
+}
+
+}  // namespace tbms

@@ -1,0 +1,24 @@
+// A minimal blocking HTTP/1.1 client for the CLI (tbms try, tbms report):
+// one request per connection, with a timeout over the whole exchange.
+#pragma once
+
+#include <string>
+
+#include "tbms/common/status.h"
+#include "tbms/common/time.h"
+
+namespace tbms::tools {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// `url` is http://HOST[:PORT][/...] (its path is ignored; `target` is used).
+// INVALID_ARGUMENT for a bad URL, DEADLINE_EXCEEDED on timeout, UNAVAILABLE
+// when the server cannot be reached.
+StatusOr<HttpResponse> HttpCall(const std::string& url, std::string_view method,
+                                const std::string& target, const std::string& body,
+                                Duration timeout, const std::string& access_id = "");
+
+}  // namespace tbms::tools
