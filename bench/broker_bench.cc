@@ -7,12 +7,13 @@
 #include "tbms/backends/simulated.h"
 #include "tbms/broker/broker.h"
 #include "tbms/common/virtual_clock.h"
+#include "tbms/report/stats.h"
 
 namespace tbms {
 namespace {
 
 struct Core {
-  explicit Core(std::vector<double> service_ms, int max_batch = 8) {
+  explicit Core(std::vector<double> service_ms, int max_batch = 8, StatsRegistry* stats = nullptr) {
     broker = std::move(Broker::Create({.max_pending = 10'000'000}, &clock)).value();
     for (size_t i = 0; i < service_ms.size(); ++i) {
       SimulatedExecutor::Options so;
@@ -23,6 +24,7 @@ struct Core {
       bo.model = so.model;
       bo.max_batch_size = max_batch;
       bo.max_queue_size = 10'000'000;
+      if (stats) bo.stats = stats->AddModel(so.model, "1", "cpu", 1);
       batchers.push_back(
           std::move(Batcher::Create(bo, &clock, executors.back().get(), broker.get())).value());
     }
@@ -60,6 +62,25 @@ void BM_TryTopModelAnswers(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TryTopModelAnswers);
+
+// The same with the report channel counting (task, model and per-second
+// counters): its cost per try.
+void BM_TryTopModelAnswersWithStats(benchmark::State& state) {
+  StatsRegistry stats;
+  Core core({0, 0, 0, 0}, 8, &stats);
+  const TryRequest proto = core.Request({35, 25, 15, 5}, 50);
+  for (auto _ : state) {
+    TryRequest r = proto;
+    r.stats = stats.Task("bench", r);
+    (void)core.broker->Submit(std::move(r), [](TryResult res) { benchmark::DoNotOptimize(res); });
+    core.clock.AdvanceTo(core.clock.Now());
+  }
+  if (stats.tasks().front()->tries.load() != static_cast<uint64_t>(state.iterations())) {
+    state.SkipWithError("tries were not counted");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TryTopModelAnswersWithStats);
 
 // The top model takes 1 s: the first tries hedge, wait at the cap, skip and
 // cancel it as overdue; once its slowness is learned it is skipped up front
