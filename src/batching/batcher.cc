@@ -36,7 +36,9 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
       executor_(executor),
       sink_(sink),
       instances_(static_cast<size_t>(executor->instances())),
-      service_times_(options_.service_time) {}
+      service_times_(options_.service_time) {
+  for (int i = static_cast<int>(instances_.size()) - 1; i >= 0; --i) free_.push_back(i);  // 0 first
+}
 
 Batcher::~Batcher() { clock_->Cancel(timer_); }
 
@@ -46,7 +48,8 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
     return ResourceExhausted(options_.model + ": queue is full (" +
                              std::to_string(options_.max_queue_size) + " items)");
   }
-  if (now + service_times_.Estimate(1, item.est).expected > item.deadline) {
+  if (!options_.drop_only_expired &&
+      now + service_times_.Estimate(1, item.est).expected > item.deadline) {
     if (options_.stats) AddRelaxed<uint64_t>(options_.stats->late_drops, 1);
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
@@ -92,12 +95,12 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     // Time until the first busy instance frees. A batch already past its
     // expected time is assumed to need that long again: it is a straggler.
     Duration first_free = Duration::max();
-    for (const Instance& in : instances_) {
-      if (!in.busy) continue;
-      const Duration e = service_times_.Estimate(in.batch_size, prior).expected;
-      Duration left = in.started + e - now;
-      if (left <= Duration(0)) left = e;
-      first_free = std::min(first_free, left);
+    for (const auto& [end, i] : busy_until_) {
+      if (end > now) {
+        first_free = std::min(first_free, end - now);
+        break;  // the rest end later
+      }
+      first_free = std::min(first_free, instances_[static_cast<size_t>(i)].expected);
     }
     if (first_free == Duration::max()) first_free = Duration(0);
     const size_t rounds = ahead / (max_batch * n);
@@ -111,6 +114,7 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
 }
 
 TimePoint Batcher::LateAt(const Queued& q) const {
+  if (options_.drop_only_expired) return q.deadline + Duration(1);
   return q.deadline - service_times_.Estimate(1, q.est).expected + Duration(1);
 }
 
@@ -126,7 +130,8 @@ Batcher::QueueIt Batcher::NextLevel(QueueIt it) const {
 template <typename Visit>
 void Batcher::ScanNearDeadline(TimePoint by, Visit visit) {
   // No item needs more than this to finish a batch of one.
-  const Duration longest = service_times_.Estimate(1, max_prior_).expected;
+  const Duration longest =
+      options_.drop_only_expired ? Duration(0) : service_times_.Estimate(1, max_prior_).expected;
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (it->deadline - longest > by) {  // the rest of this level is safe
       it = NextLevel(it);
@@ -197,8 +202,8 @@ void Batcher::Dispatch() {
       ArmTimer(recheck);
       return;
     }
-    int free = 0;
-    while (instances_[static_cast<size_t>(free)].busy) ++free;
+    const int free = free_.back();
+    free_.pop_back();
     Start(free, BatchSize(queue_.size()));
   }
   if (!queue_.empty()) ArmTimer(FirstLate());  // all busy: wake when the next item turns late
@@ -209,6 +214,8 @@ void Batcher::Start(int instance, size_t count) {
   in.busy = true;
   in.started = clock_->Now();
   in.batch_size = static_cast<int>(count);
+  in.expected = service_times_.Estimate(in.batch_size, queue_.begin()->est).expected;
+  busy_until_.emplace(in.started + in.expected, instance);
   in.tokens.clear();
   in.batch.items.clear();
   if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
@@ -241,6 +248,8 @@ void Batcher::OnBatchDone(int instance, BatchResult result) {
   }
   in.busy = false;
   --busy_;
+  busy_until_.erase({in.started + in.expected, instance});
+  free_.push_back(instance);
   in.batch.items.clear();
   Dispatch();
 }

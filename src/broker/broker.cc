@@ -106,7 +106,7 @@ Status Broker::Submit(TryRequest request, Done done) {
   pending_.emplace(p.id, std::move(owned));
   // The deadline passes one tick after D, so an answer arriving exactly at D
   // still counts (as "overdue" does, it is strict).
-  SetTimer(p, kDeadlineTimer, p.deadline + kTick);
+  SetTimer(p, kDeadlineTimer, (options_.wait_past_deadline ? p.t0 + kMaxBudget : p.deadline) + kTick);
   Start(p);
   return OkStatus();
 }
@@ -164,6 +164,14 @@ bool Broker::Feasible(const Pending& p, const LatencyEstimate& e, TimePoint now)
 // can still finish before D; else answer at once with no answer.
 void Broker::Start(Pending& p) {
   const TimePoint now = clock_->Now();
+  if (options_.launch_predicted_late) {  // a baseline: no prediction, no skipping
+    if (Launch(p, 0, Predict(p, 0))) {
+      ScheduleNext(p);
+    } else {
+      LaunchNext(p, /*at_once=*/true, now);
+    }
+    return;
+  }
   int cheapest = -1;
   LatencyEstimate cheapest_e;
   for (int c = 0; c < p.size(); ++c) {

@@ -14,10 +14,24 @@ Engine::~Engine() {
   models_.clear();
 }
 
+StatusOr<Policy> ParsePolicy(std::string_view name) {
+  if (name == "tbms") return Policy::kTbms;
+  if (name == "single") return Policy::kSingle;
+  if (name == "default-on-miss") return Policy::kDefaultOnMiss;
+  if (name == "drop-late") return Policy::kDropLate;
+  return InvalidArgument("unknown policy '" + std::string(name) +
+                         "' (expected tbms, single, default-on-miss or drop-late)");
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options,
                                                  boost::asio::any_io_executor executor) {
   std::unique_ptr<Engine> engine(new Engine(std::move(executor)));
   std::lock_guard lock(engine->core_mu_);
+  engine->policy_ = options.policy;
+  const bool baseline_launch = options.policy == Policy::kSingle || options.policy == Policy::kDefaultOnMiss;
+  options.broker.launch_predicted_late = baseline_launch;
+  options.broker.wait_past_deadline = options.policy == Policy::kSingle;
+  for (SimulatedModelSpec& spec : options.simulated) spec.batching.drop_only_expired = baseline_launch;
   auto broker = Broker::Create(options.broker, &engine->clock_);
   if (!broker.ok()) return broker.status();
   engine->broker_ = std::move(broker).value();
@@ -59,6 +73,10 @@ const ModelEntry* Engine::FindModel(std::string_view name) const {
 }
 
 Status Engine::Submit(std::string_view instance, TryRequest request, Broker::Done done) {
+  if (policy_ != Policy::kTbms && request.candidates.size() > 1) {  // baselines: top model only
+    request.candidates.resize(1);
+    request.members.resize(request.candidates[0].first + request.candidates[0].count);
+  }
   std::lock_guard lock(core_mu_);
   if (stats_) request.stats = stats_->Task(instance, request);
   Status s = broker_->Submit(std::move(request), std::move(done));

@@ -37,6 +37,7 @@ struct ServeFlags {
   size_t max_connections = 4096;
   double idle_timeout_s = 30;
   bool metrics = true;
+  std::string policy = "tbms";
 };
 
 int Fail(const Status& s) {
@@ -65,6 +66,9 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   options.broker.max_pending = f.max_pending;
   options.simulated = std::move(models).value();
   options.metrics = f.metrics;
+  auto policy = ParsePolicy(f.policy);
+  if (!policy.ok()) return policy.status();
+  options.policy = *policy;
   return options;
 }
 
@@ -102,7 +106,7 @@ int Serve(const ServeFlags& f) {
   for (const auto& m : (*engine)->models()) names += (names.empty() ? "" : ", ") + m->name;
   std::cout << "tbms: serving " << (*engine)->models().size() << " simulated models (" << names
             << ") on http://" << f.host << ":" << server.port() << " with " << f.threads
-            << " thread(s)" << std::endl;
+            << " thread(s), policy " << f.policy << std::endl;
 
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
   boost::asio::steady_timer drain_timer(ioc);
@@ -164,6 +168,10 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   cmd->add_option("--metrics", flags->metrics,
                   "Count for /metrics, /v1/report and /dashboard (on/off)")->capture_default_str();
+  cmd->add_option("--policy", flags->policy,
+                  "tbms (the broker), or a baseline for benchmarks: single (Triton-like), "
+                  "default-on-miss (Clipper-like), drop-late (Clockwork-like)")
+      ->capture_default_str();
   cmd->callback([flags] { SetExitCode(Serve(*flags)); });
 }
 

@@ -358,6 +358,22 @@ TEST_F(BatcherTest, DeadlineLaunchUsesEarliestDeadlineAndPOfTheWholeBatch) {
 
 // ------------------------------------------------------------------ late drops
 
+// Baselines (drop_only_expired): an item goes only once its deadline passed.
+TEST_F(BatcherTest, DropOnlyExpiredKeepsItemsUntilTheirDeadline) {
+  auto o = LearnFast();
+  o.drop_only_expired = true;
+  Make(o);
+  executor_->base = Millis(50);
+  executor_->reported = Millis(10);
+  Seed(1, {10});
+  MustEnqueue(1, 1000);  // runs 0..50
+  MustEnqueue(2, 45);    // could not finish after 35, but is kept until 45
+  clock_.AdvanceTo(At(45));
+  EXPECT_TRUE(sink_.outcomes.empty());
+  clock_.AdvanceTo(At(45.001));
+  EXPECT_EQ(sink_.outcomes, Strings({"2@45.001:DEADLINE_EXCEEDED"}));
+}
+
 TEST_F(BatcherTest, ItemsTurningLateWhileInstancesAreBusyAreDroppedWhenTheyTurn) {
   auto o = LearnFast();
   Make(o);

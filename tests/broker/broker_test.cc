@@ -39,6 +39,7 @@ class BrokerTest : public ::testing::Test {
     Batcher::Options bo;
     bo.model = name;
     bo.max_batch_size = 4;
+    bo.drop_only_expired = baseline_batching_;
     m.batcher = std::move(Batcher::Create(bo, &clock_, m.executor.get(), broker_.get())).value();
     models_[name] = std::move(m);
   }
@@ -92,6 +93,7 @@ class BrokerTest : public ::testing::Test {
   }
 
   VirtualClock clock_;
+  bool baseline_batching_ = false;  // batchers of the baseline policies
   std::unique_ptr<Broker> broker_;
   std::map<std::string, Model> models_;
   std::optional<TryResult> result_;
@@ -389,6 +391,34 @@ TEST_F(BrokerTest, LearnedSlownessSkipsModelUpFront) {
   ASSERT_TRUE(result_);
   EXPECT_EQ(result_->reason, Reason::kPredictedLate);
   EXPECT_EQ(answered_at_, clock_.Now() - Millis(100) + Millis(10));
+}
+
+// Baselines (tbms serve --policy): Clipper-like default-on-miss launches the
+// top model though it is predicted late, and answers nothing at D.
+TEST_F(BrokerTest, BaselineDefaultOnMissLaunchesAndMissesAtDeadline) {
+  broker_ = std::move(Broker::Create({.launch_predicted_late = true}, &clock_)).value();
+  baseline_batching_ = true;
+  AddModel("svm", 25);
+  Submit(Request({{"svm", 25}}, 10));
+  EXPECT_FALSE(result_);  // not answered at once as infeasible
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(10) + kTick);
+  EXPECT_FALSE(result_->answer);
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+}
+
+// Triton-like single: no end-to-end deadline, the answer comes when it comes.
+TEST_F(BrokerTest, BaselineSingleWaitsPastDeadline) {
+  broker_ = std::move(Broker::Create({.launch_predicted_late = true, .wait_past_deadline = true},
+                                     &clock_)).value();
+  baseline_batching_ = true;
+  AddModel("svm", 25);
+  Submit(Request({{"svm", 25}}, 10));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(25));
+  EXPECT_EQ(result_->model, "svm");
 }
 
 // Limits: too many pending tries is RESOURCE_EXHAUSTED, and the request

@@ -66,6 +66,9 @@ class Batcher {
     size_t max_queue_size = 1024;
     ServiceTimeModel::Options service_time;
     ModelStats* stats = nullptr;  // counters for the report channel, if any
+    // Baselines: drop an item only once its deadline has passed (expired),
+    // not when it can no longer finish (the default, and TBMS's rule).
+    bool drop_only_expired = false;
   };
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
@@ -109,6 +112,7 @@ class Batcher {
     bool busy = false;
     TimePoint started;
     int batch_size = 0;
+    Duration expected{0};  // E of this batch, fixed when it started
     std::vector<uint64_t> tokens;
     Batch batch;
   };
@@ -147,6 +151,10 @@ class Batcher {
   Duration max_prior_{0};  // largest est ever queued: bounds every item's E(1)
   std::vector<Instance> instances_;
   int busy_ = 0;
+  std::vector<int> free_;  // instances not busy (a stack)
+  // Busy instances by expected end: Predict finds the first to free in
+  // O(overdue + log n), not by walking thousands of instances.
+  std::set<std::pair<TimePoint, int>> busy_until_;
   uint64_t seq_ = 0;
   ServiceTimeModel service_times_;
   TimerId timer_ = kNoTimer;

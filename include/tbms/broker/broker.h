@@ -28,6 +28,9 @@ class Broker final : public ItemSink {
     Duration guard{0};           // safety margin subtracted from every deadline
     size_t max_pending = 100000; // tries in flight at once
     size_t max_candidates = 32;
+    // Baseline policies (tbms serve --policy) turn the broker's rules off:
+    bool launch_predicted_late = false;  // rule 1 launches the top candidate regardless
+    bool wait_past_deadline = false;     // no end-to-end deadline: D only bounds queueing
   };
   // Called exactly once per accepted try, in the core's context; it may run
   // before Submit returns (a try with no feasible candidate is answered at once).

@@ -27,6 +27,16 @@
 
 namespace tbms {
 
+// How tries are served. `tbms` is the broker; the others are baselines
+// modelled on the servers users would otherwise run, for benchmarks:
+//   single          Triton-like: top model only, queue timeout = tloc, answers
+//                   whenever the model does (no end-to-end deadline)
+//   default-on-miss Clipper-like: top model only, no answer at the deadline
+//   drop-late       Clockwork-like: top model only, EDF, drop what cannot
+//                   finish in time
+enum class Policy { kTbms, kSingle, kDefaultOnMiss, kDropLate };
+StatusOr<Policy> ParsePolicy(std::string_view name);
+
 // One served model (version). Constant after the engine is created.
 struct ModelEntry {
   std::string name;
@@ -50,6 +60,7 @@ class Engine {
     Broker::Options broker;
     std::vector<SimulatedModelSpec> simulated;
     bool metrics = true;  // count for the report channel (/metrics, /v1/report)
+    Policy policy = Policy::kTbms;
   };
   static StatusOr<std::unique_ptr<Engine>> Create(Options options,
                                                   boost::asio::any_io_executor executor);
@@ -84,6 +95,7 @@ class Engine {
   RealClock clock_;                                    // guarded by core_mu_
   std::unique_ptr<Broker> broker_;                     // guarded by core_mu_
   std::unique_ptr<StatsRegistry> stats_;               // constant pointer; counters are atomic
+  Policy policy_ = Policy::kTbms;                      // constant after Create
   TimePoint started_;                                  // constant after Create
   std::vector<std::unique_ptr<ModelEntry>> models_;    // constant after Create
   std::map<std::string, ModelEntry*, std::less<>> by_name_;  // constant after Create
