@@ -172,6 +172,15 @@ size_t Batcher::BatchSize(size_t count) const {
   return count;
 }
 
+// The batch size for the queue, shrunk until the most urgent item (the
+// head) can still finish: a full batch that makes its head late helps no one.
+size_t Batcher::DeadlineCappedBatchSize(TimePoint now) const {
+  size_t b = BatchSize(queue_.size());
+  const Queued& head = *queue_.begin();
+  while (b > 1 && now + service_times_.Estimate(static_cast<int>(b), head.est).expected > head.deadline) --b;
+  return b;
+}
+
 bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const {
   if (count >= static_cast<size_t>(options_.max_batch_size)) return true;
   if (options_.max_queue_delay == Duration(0)) return true;
@@ -204,7 +213,7 @@ void Batcher::Dispatch() {
     }
     const int free = free_.back();
     free_.pop_back();
-    Start(free, BatchSize(queue_.size()));
+    Start(free, DeadlineCappedBatchSize(now));
   }
   if (!queue_.empty()) ArmTimer(FirstLate());  // all busy: wake when the next item turns late
 }

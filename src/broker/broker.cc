@@ -47,7 +47,9 @@ struct Broker::Pending {
 
 StatusOr<std::unique_ptr<Broker>> Broker::Create(Options options, Clock* clock) {
   if (clock == nullptr) return InvalidArgument("broker needs a clock");
-  if (options.guard < Duration(0)) return InvalidArgument("guard must be >= 0");
+  if (options.guard < Duration(0) || options.grace < Duration(0)) {
+    return InvalidArgument("guard and grace must be >= 0");
+  }
   if (options.max_pending < 1) return InvalidArgument("max_pending must be >= 1");
   if (options.max_candidates < 1 || options.max_candidates > 256) {
     return InvalidArgument("max_candidates must be in [1, 256]");
@@ -294,7 +296,7 @@ int Broker::MostOverdue(const Pending& p, TimePoint now) const {
   for (int c = 0; c < p.size(); ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
     if (a.state != AttemptState::kInFlight) continue;
-    const TimePoint due = a.launched + a.predicted.high;
+    const TimePoint due = a.launched + a.predicted.high + options_.grace;
     if (now > due && due < earliest) {
       earliest = due;
       victim = c;
@@ -309,7 +311,7 @@ TimePoint Broker::EarliestOverdue(const Pending& p, int below) const {
   for (int c = 0; c < below; ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
     if (a.state == AttemptState::kInFlight) {
-      earliest = std::min(earliest, a.launched + a.predicted.high + kTick);
+      earliest = std::min(earliest, a.launched + a.predicted.high + options_.grace + kTick);
     }
   }
   return earliest;

@@ -9,6 +9,8 @@ namespace tbms::tools {
 void AddServe(CLI::App& app);
 void AddTry(CLI::App& app);
 void AddReport(CLI::App& app);
+void AddBench(CLI::App& app);
+void AddSim(CLI::App& app);
 void SetExitCode(int code);
 int ExitCode();
 

@@ -12,10 +12,13 @@ int main(int argc, char** argv) {
   tbms::tools::AddServe(app);
   tbms::tools::AddTry(app);
   tbms::tools::AddReport(app);
+  tbms::tools::AddBench(app);
+  tbms::tools::AddSim(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version exit 0; any bad flag exits 2, as every command documents.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return tbms::tools::ExitCode();
 }

@@ -63,6 +63,8 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   if (!models.ok()) return models.status();
   Engine::Options options;
   options.broker.guard = Millis(f.guard_ms);
+  options.broker.grace = Millis(f.guard_ms);  // the same margin for "overdue"
+
   options.broker.max_pending = f.max_pending;
   options.simulated = std::move(models).value();
   options.metrics = f.metrics;

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "http_client.h"
+#include "try_body.h"
 #include "tbms/common/json_writer.h"
 
 namespace tbms::tools {
@@ -26,35 +27,6 @@ struct TryFlags {
   bool json = false;
   std::string question;
 };
-
-// "embedding:35,svm:25" -> [{"name": "embedding", "est": 35}, ...]
-bool WriteModels(std::string_view spec, JsonWriter& w, std::string* error) {
-  w.BeginArray();
-  while (!spec.empty()) {
-    const std::string_view item = spec.substr(0, spec.find(','));
-    const size_t colon = item.find(':');
-    w.BeginObject().Key("name").String(item.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      double est;
-      const std::string_view text = item.substr(colon + 1);
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), est);
-      if (ec != std::errc() || p != text.data() + text.size() || est <= 0) {
-        *error = "bad estimate in '" + std::string(item) + "' (NAME:MS, MS > 0)";
-        return false;
-      }
-      w.Key("est").Number(est);
-    }
-    if (item.empty() || colon == 0) {
-      *error = "empty model name in --models";
-      return false;
-    }
-    w.EndObject();
-    if (item.size() == spec.size()) break;
-    spec.remove_prefix(item.size() + 1);
-  }
-  w.EndArray();
-  return true;
-}
 
 void PrintResult(const std::string& body) {
   simdjson::dom::parser parser;
@@ -92,17 +64,13 @@ void PrintResult(const std::string& body) {
 }
 
 int RunTry(const TryFlags& f) {
-  std::string body, error;
-  JsonWriter w(body);
-  w.BeginObject().Key("inputs").BeginObject().Key("question").String(f.question).EndObject();
-  w.Key("models");
-  if (!WriteModels(f.models, w, &error)) {
-    std::cerr << "tbms try: " << error << "\n";
+  auto models = ParseModels(f.models);
+  if (!models.ok()) {
+    std::cerr << "tbms try: " << models.status().message() << "\n";
     return 2;
   }
-  w.Key("tloc").Number(f.tloc).Key("crossRequest").Int(f.cross_request);
-  w.Key("crossLag").Number(f.cross_lag).Key("priority").Int(f.priority).EndObject();
-
+  const std::string body =
+      TryBody(f.question, *models, f.tloc, f.cross_request, f.cross_lag, f.priority);
   const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.tloc + 1000;
   auto res = HttpCall(f.url, "POST", "/v1/instances/" + f.instance + "/try", body,
                       Millis(timeout_ms), f.access_id);

@@ -236,6 +236,23 @@ TEST_F(BatcherTest, CreateAcceptsEdgeOptions) {
 
 // ------------------------------------------------------------------ when a batch goes
 
+// A batch is shrunk until its most urgent item can still finish: with
+// E(1) = 10 and E(3-4) = 40 ms, the head due at 30 goes in a batch of 2 (E 20).
+TEST_F(BatcherTest, BatchIsCappedByTheHeadsDeadline) {
+  auto o = LearnFast();
+  o.max_queue_delay = Millis(100);
+  o.preferred_batch_sizes = {4};
+  Make(o);
+  Seed(1, {10});
+  Seed(2, {20});
+  Seed(4, {40});
+  MustEnqueue(1, 30);
+  MustEnqueue(2, 1000);
+  MustEnqueue(3, 1000);
+  MustEnqueue(4, 1000);  // a preferred batch of 4 is ready, but 0 + 40 > 30
+  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1,q2]"}));
+}
+
 TEST_F(BatcherTest, FullBatchDispatchesAtOnce) {
   auto o = DefaultOptions();
   o.max_queue_delay = Millis(100);

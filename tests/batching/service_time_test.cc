@@ -110,8 +110,8 @@ TEST(ServiceTimeModelTest, FallbackTakesTheNearestClassEvenIfSmaller) {
   ServiceTimeModel m(Opts(2, 128));
   ObserveN(m, 2, Millis(2), 2);      // class of 2
   ObserveN(m, 256, Millis(256), 2);  // class 129-256, far above
-  // Distances in classes (1, 2, 3-4, 5-8, ..., 129-256, 257+) decide.
-  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(2), Millis(2)));
+  // Distances in classes (1, 2, 3-4, 5-8, ..., 129-256, 257+) decide; a
+  // single item with no data of its own keeps the prior (next test).
   EXPECT_TRUE(Is(m.Estimate(4, kPrior), Millis(2), Millis(2)));
   EXPECT_TRUE(Is(m.Estimate(16, kPrior), Millis(2), Millis(2)));      // 3 below vs 4 above
   EXPECT_TRUE(Is(m.Estimate(32, kPrior), Millis(256), Millis(256)));  // 3 above vs 4 below
@@ -122,8 +122,18 @@ TEST(ServiceTimeModelTest, FallbackIgnoresClassesBelowMinSamples) {
   ServiceTimeModel m(Opts(3, 128));
   ObserveN(m, 2, Millis(2), 2);   // not enough
   ObserveN(m, 16, Millis(16), 3);  // enough, farther away
-  EXPECT_TRUE(Is(m.Estimate(1, kPrior), Millis(16), Millis(16)));
   EXPECT_TRUE(Is(m.Estimate(2, kPrior), Millis(16), Millis(16)));
+}
+
+// Regression (found by tbms sim): a single item with no data of its own must
+// not borrow a larger batch's slower time, or a model predicted late from
+// the start is never run and never learned.
+TEST(ServiceTimeModelTest, SingleItemWithoutDataKeepsThePrior) {
+  ServiceTimeModel m(Opts(2, 128));
+  ObserveN(m, 8, Millis(60), 2);
+  EXPECT_TRUE(Is(m.Estimate(1, kPrior), kPrior, kPrior));
+  EXPECT_TRUE(Is(m.Estimate(8, kPrior), Millis(60), Millis(60)));
+  EXPECT_TRUE(Is(m.Estimate(1, Duration(0)), Millis(60), Millis(60)));  // no prior: borrow
 }
 
 TEST(ServiceTimeModelTest, WindowIsARingReplacingTheOldestSample) {

@@ -268,6 +268,21 @@ TEST_F(BrokerTest, CapCancelsOverdueAttempt) {
   EXPECT_EQ(answered_at_, At(20) + kTick);
 }
 
+// Grace: with crossRequest 0 the fallback would cancel the top attempt the
+// moment it is overdue; a grace of 1 ms lets one finishing 0.5 ms after its
+// prediction answer (the server sets grace to its guard).
+TEST_F(BrokerTest, GraceKeepsAnAttemptFinishingJustAfterItsPrediction) {
+  broker_ = std::move(Broker::Create({.grace = Millis(1)}, &clock_)).value();
+  AddModel("embedding", 35.5);
+  AddModel("svm", 5);
+  Submit(Request({{"embedding", 35}, {"svm", 5}}, 100, 0, 0));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_EQ(answered_at_, At(35.5));
+  EXPECT_FALSE(Ran("svm"));
+}
+
 // Rule 4: a worse answer is held while a better attempt is in flight and
 // not overdue, and the better answer wins when it comes.
 TEST_F(BrokerTest, BetterAnswerWinsOverHeldOne) {

@@ -134,6 +134,7 @@ class Batcher {
   QueueIt NextLevel(QueueIt it) const;  // the first item of the next priority level
   bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
   size_t BatchSize(size_t count) const;
+  size_t DeadlineCappedBatchSize(TimePoint now) const;
   void Start(int instance, size_t count);
   void OnBatchDone(int instance, BatchResult result);
   void RecordBatch(const Instance& in, const BatchResult& result);

@@ -26,6 +26,10 @@ class Broker final : public ItemSink {
  public:
   struct Options {
     Duration guard{0};           // safety margin subtracted from every deadline
+    // An attempt is overdue only this long after t_a + P_a. A real clock fires
+    // timers late by microseconds: an attempt finishing right at its
+    // prediction must not be cancelled for that (the server uses its guard).
+    Duration grace{0};
     size_t max_pending = 100000; // tries in flight at once
     size_t max_candidates = 32;
     // Baseline policies (tbms serve --policy) turn the broker's rules off:

@@ -1,0 +1,409 @@
+#include "tbms/sim/fleet_sim.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+
+#include "tbms/batching/batcher.h"
+#include "tbms/broker/broker.h"
+#include "tbms/common/virtual_clock.h"
+#include "tbms/loadgen/arrivals.h"
+
+namespace tbms {
+namespace {
+
+static_assert(static_cast<size_t>(Reason::kInfeasible) + 1 == std::tuple_size_v<decltype(SimResult::no_answer)>);
+
+double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Counts what a model's executor runs: batches, items, busy time, and the
+// fastest service time relative to nominal (the floor the offline bound needs
+// when service times jitter).
+class CountingExecutor final : public Executor {
+ public:
+  CountingExecutor(Executor* inner, Duration base, Duration per_item)
+      : inner_(inner), base_(base), per_item_(per_item) {}
+  int instances() const override { return inner_->instances(); }
+  void Run(int instance, const Batch& batch, Done done) override {
+    ++batches;
+    const auto n = static_cast<int64_t>(batch.items.size());
+    items += static_cast<uint64_t>(n);
+    inner_->Run(instance, batch, [this, n, done = std::move(done)](BatchResult r) mutable {
+      busy += r.service_time;
+      const Duration nominal = base_ + per_item_ * n;
+      if (nominal > Duration(0)) {
+        min_factor = std::min(min_factor, static_cast<double>(r.service_time.count()) /
+                                              static_cast<double>(nominal.count()));
+      }
+      done(std::move(r));
+    });
+  }
+
+  uint64_t batches = 0, items = 0;
+  Duration busy{0};
+  double min_factor = 1.0;  // never above 1: the nominal time is the reference
+
+ private:
+  Executor* const inner_;
+  const Duration base_, per_item_;
+};
+
+// One TBMS server: a broker and, per model, an executor and its batcher.
+// Members are destroyed bottom-up: batchers before the executors they use.
+struct Server {
+  std::unique_ptr<Broker> broker;
+  std::vector<std::unique_ptr<SimulatedExecutor>> sims;
+  std::vector<std::unique_ptr<CountingExecutor>> counters;
+  std::vector<std::unique_ptr<Batcher>> batchers;
+  TryRequest proto;  // every model, ranked; copied per try
+};
+
+// What the tries' outcomes add up to.
+struct Collector {
+  explicit Collector(const FleetOptions& o) : quality(o.models.size()), answered_by(o.models.size()) {
+    for (size_t m = 0; m < o.models.size(); ++m) quality[m] = o.models[m].quality;
+    latency_us.reserve(o.trace.empty() ? o.requests : o.trace.size());
+  }
+  void Add(const TryResult& r, TimePoint now) {
+    latency_us.push_back(r.elapsed.count());
+    last_done = std::max(last_done, now);
+    if (r.answer) {
+      ++answered;
+      ++answered_by[static_cast<size_t>(r.rank)];
+      quality_sum += quality[static_cast<size_t>(r.rank)];
+      if (r.downgraded) ++downgraded[static_cast<size_t>(r.reason)];
+    } else {
+      ++no_answer[static_cast<size_t>(r.reason)];
+    }
+    int launched = 0;
+    for (const AttemptReport& a : r.attempts) launched += a.state != AttemptState::kSkipped;
+    if (launched > 1) extra_attempts += static_cast<uint64_t>(launched - 1);
+  }
+
+  std::vector<double> quality;
+  std::vector<int64_t> latency_us;
+  std::vector<uint64_t> answered_by;
+  uint64_t answered = 0, extra_attempts = 0;
+  std::array<uint64_t, 6> no_answer{}, downgraded{};
+  double quality_sum = 0;
+  TimePoint last_done{};
+};
+
+Status Validate(const FleetOptions& o) {
+  auto rate_ok = [](double r) { return std::isfinite(r) && r >= 0.0 && r <= 1.0; };
+  if (o.models.empty()) return InvalidArgument("name at least one model");
+  if (o.models.size() > 32) return InvalidArgument("at most 32 models");
+  for (const FleetModel& m : o.models) {
+    if (m.name.empty()) return InvalidArgument("a model has no name");
+    const std::string& n = m.name;
+    for (double v : {m.est_ms, m.base_ms, m.per_item_ms}) {
+      if (!std::isfinite(v) || v < 0 || v > 600'000) {
+        return InvalidArgument(n + ": est, base and per-item times must be in [0, 600000] ms");
+      }
+    }
+    if (m.instances < 1 || m.instances > 100000) return InvalidArgument(n + ": instances must be in [1, 100000]");
+    if (m.max_batch < 1 || m.max_batch > 4096) return InvalidArgument(n + ": max batch must be in [1, 4096]");
+    if (!std::isfinite(m.quality) || m.quality < 0) return InvalidArgument(n + ": quality must be >= 0");
+  }
+  if (o.servers < 1 || o.servers > 1'000'000) return InvalidArgument("servers must be in [1, 1000000]");
+  int64_t gpus = 0;
+  for (const FleetModel& m : o.models) gpus += m.instances;
+  if (gpus * o.servers > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
+  if (o.trace.empty()) {
+    if (Status s = ValidateArrivalOptions({o.rate_qps, o.cv, o.seed}); !s.ok()) return s;
+    if (o.requests < 1 || o.requests > 1'000'000'000) return InvalidArgument("requests must be in [1, 1e9]");
+  } else {
+    if (o.trace.size() > 1'000'000'000) return InvalidArgument("at most 1e9 requests in a trace");
+    if (o.trace.front() < Duration(0) || !std::is_sorted(o.trace.begin(), o.trace.end())) {
+      return InvalidArgument("trace: arrival times must be >= 0 and ascending");
+    }
+  }
+  if (!std::isfinite(o.tloc_ms) || o.tloc_ms <= 0 || o.tloc_ms > 3'600'000) {
+    return InvalidArgument("tloc must be in (0, 3600000] ms");
+  }
+  if (o.cross_request < 0 || o.cross_request > 1000) return InvalidArgument("crossRequest must be in [0, 1000]");
+  for (double v : {o.cross_lag_ms, o.guard_ms, o.max_queue_delay_ms}) {
+    if (!std::isfinite(v) || v < 0 || v > 3'600'000) {
+      return InvalidArgument("crossLag, guard and max queue delay must be in [0, 3600000] ms");
+    }
+  }
+  if (o.max_queue < 1) return InvalidArgument("max queue must be >= 1");
+  if (!std::isfinite(o.jitter_spread) || o.jitter_spread < 0 || o.jitter_spread > 10) {
+    return InvalidArgument("jitter spread must be in [0, 10]");
+  }
+  if (!rate_ok(o.straggler_rate) || !rate_ok(o.failure_rate)) {
+    return InvalidArgument("straggler and failure rates must be in [0, 1]");
+  }
+  if (!std::isfinite(o.straggler_factor) || o.straggler_factor < 1) {
+    return InvalidArgument("straggler factor must be >= 1");
+  }
+  return OkStatus();
+}
+
+// Exact quantiles (the smallest value with at least q of the samples at or
+// below it). Latencies are bounded by tloc, so counting is cheaper than
+// selecting when tloc is short; nth_element otherwise.
+std::vector<double> Quantiles(std::vector<int64_t>& v, const std::vector<double>& qs) {
+  std::vector<double> out(qs.size(), 0.0);
+  if (v.empty()) return out;
+  auto rank = [&](double q) {
+    const auto k = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return std::clamp<size_t>(k, 1, v.size());  // 1-based
+  };
+  const int64_t lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+  if (lo >= 0 && hi <= 4'000'000) {
+    std::vector<uint32_t> count(static_cast<size_t>(hi) + 1, 0);
+    for (int64_t x : v) ++count[static_cast<size_t>(x)];
+    for (size_t i = 0; i < qs.size(); ++i) {
+      const size_t want = rank(qs[i]);
+      size_t seen = 0;
+      for (size_t x = 0; x < count.size(); ++x) {
+        seen += count[x];
+        if (seen >= want) {
+          out[i] = static_cast<double>(x) / 1000.0;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+  for (size_t i = 0; i < qs.size(); ++i) {
+    const size_t k = rank(qs[i]) - 1;
+    std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(k), v.end());
+    out[i] = static_cast<double>(v[k]) / 1000.0;
+  }
+  return out;
+}
+
+StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* clock,
+                            const std::shared_ptr<const Inputs>& inputs) {
+  Server s;
+  Broker::Options bo;
+  bo.guard = Millis(o.guard_ms);
+  bo.max_pending = 100'000'000;  // the fleet never refuses a try: it answers null instead
+  auto broker = Broker::Create(bo, clock);
+  if (!broker.ok()) return broker.status();
+  s.broker = std::move(broker).value();
+  const size_t n = o.models.size();
+  for (size_t m = 0; m < n; ++m) {
+    const FleetModel& fm = o.models[m];
+    SimulatedExecutor::Options so;
+    so.model = fm.name;
+    so.base = Millis(fm.base_ms);
+    so.per_item = Millis(fm.per_item_ms);
+    so.jitter = o.jitter;
+    so.jitter_spread = o.jitter_spread;
+    so.straggler_rate = o.straggler_rate;
+    so.straggler_factor = o.straggler_factor;
+    so.failure_rate = o.failure_rate;
+    so.instances = fm.instances;
+    so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * n + m + 1;
+    auto sim = SimulatedExecutor::Create(so, clock);
+    if (!sim.ok()) return sim.status();
+    s.sims.push_back(std::move(sim).value());
+    s.counters.push_back(std::make_unique<CountingExecutor>(s.sims.back().get(), so.base, so.per_item));
+    Batcher::Options bat;
+    bat.model = fm.name;
+    bat.max_batch_size = fm.max_batch;
+    bat.max_queue_delay = Millis(o.max_queue_delay_ms);
+    bat.max_queue_size = o.max_queue;
+    auto batcher = Batcher::Create(bat, clock, s.counters.back().get(), s.broker.get());
+    if (!batcher.ok()) return batcher.status();
+    s.batchers.push_back(std::move(batcher).value());
+  }
+  s.proto.inputs = inputs;
+  for (size_t m = 0; m < n; ++m) {
+    s.proto.AddModel(s.batchers[m]->model(), s.batchers[m].get(), Millis(o.models[m].est_ms));
+  }
+  s.proto.tloc = Millis(o.tloc_ms);
+  s.proto.cross_request = o.cross_request;
+  s.proto.cross_lag = Millis(o.cross_lag_ms);
+  return s;
+}
+
+}  // namespace
+
+StatusOr<Balance> ParseBalance(std::string_view name) {
+  if (name == "round-robin") return Balance::kRoundRobin;
+  if (name == "least-loaded") return Balance::kLeastLoaded;
+  return InvalidArgument("unknown balance '" + std::string(name) + "' (expected round-robin or least-loaded)");
+}
+
+double CapacityQps(const FleetModel& m, int instances, double tloc_ms) {
+  int b = m.max_batch;
+  auto t = [&](int n) { return m.base_ms + m.per_item_ms * n; };
+  while (b >= 1 && tloc_ms > 0 && t(b) > tloc_ms) --b;
+  if (b < 1) return 0;
+  if (t(b) <= 0) return std::numeric_limits<double>::infinity();
+  return instances * b * 1000.0 / t(b);
+}
+
+std::vector<Duration> FleetTrace(const FleetOptions& o) {
+  if (!o.trace.empty()) return o.trace;
+  return Trace(ArrivalOptions{o.rate_qps, o.cv, o.seed}, o.requests);
+}
+
+StatusOr<SimResult> RunFleet(const FleetOptions& o) {
+  if (Status s = Validate(o); !s.ok()) return s;
+  using WallClock = std::chrono::steady_clock;
+  SimResult out;
+  out.servers = o.servers;
+  for (const FleetModel& m : o.models) out.gpus += m.instances * o.servers;
+
+  auto t0 = WallClock::now();
+  const std::vector<Duration> generated = o.trace.empty() ? FleetTrace(o) : std::vector<Duration>{};
+  const std::vector<Duration>& trace = o.trace.empty() ? generated : o.trace;
+  if (trace.empty()) return InvalidArgument("the trace is empty");
+  out.trace_wall_s = Seconds(WallClock::now() - t0);
+  out.requests = trace.size();
+  const Duration span = trace.back() - trace.front();
+  out.offered_qps = span > Duration(0) ? static_cast<double>(trace.size() - 1) / ToMillis(span) * 1000.0 : 0;
+
+  t0 = WallClock::now();
+  {
+    VirtualClock clock;
+    const auto inputs = std::make_shared<const Inputs>(Inputs{"q"});
+    std::vector<Server> servers;
+    servers.reserve(static_cast<size_t>(o.servers));
+    for (int i = 0; i < o.servers; ++i) {
+      auto s = MakeServer(o, i, &clock, inputs);
+      if (!s.ok()) return s.status();
+      servers.push_back(std::move(s).value());
+    }
+    Collector collector(o);
+    Collector* c = &collector;
+    VirtualClock* vc = &clock;
+    std::mt19937_64 pick(o.seed ^ 0xB5AD4ECEDA1CE2A9ULL);
+    std::uniform_int_distribution<size_t> any(0, servers.size() - 1);
+    size_t next_server = 0;
+    // The arrivals each server got, for the routed bound.
+    std::vector<std::vector<Duration>> routed(o.offline_bound && servers.size() > 1 ? servers.size() : 0);
+    const size_t every = std::max<size_t>(1, o.progress_every);
+    for (size_t k = 0; k < trace.size(); ++k) {
+      clock.AdvanceTo(TimePoint(trace[k]));
+      size_t target = next_server;
+      if (o.balance == Balance::kRoundRobin) {
+        next_server = next_server + 1 == servers.size() ? 0 : next_server + 1;
+      } else if (servers.size() > 1) {  // the less loaded of two random picks
+        const size_t a = any(pick), b = any(pick);
+        target = servers[b].broker->pending() < servers[a].broker->pending() ? b : a;
+      }
+      Server& s = servers[target];
+      if (!routed.empty()) routed[target].push_back(trace[k]);
+      Status st = s.broker->Submit(s.proto, [c, vc](TryResult r) { c->Add(r, vc->Now()); });
+      if (!st.ok()) return st;  // unreachable: the request is well formed, max_pending is huge
+      if (o.progress && (k + 1) % every == 0) o.progress(k + 1, trace.size(), clock.Now().time_since_epoch());
+    }
+    if (!clock.RunUntilIdle(std::numeric_limits<size_t>::max())) {
+      return Internal("the simulation did not settle");
+    }
+    if (o.progress && trace.size() % every != 0) {
+      o.progress(trace.size(), trace.size(), clock.Now().time_since_epoch());
+    }
+    if (collector.latency_us.size() != trace.size()) return Internal("a try got no result");
+
+    const auto n = static_cast<double>(trace.size());
+    out.answered = collector.answered;
+    out.top_answered = collector.answered_by[0];
+    out.answered_pct = 100.0 * static_cast<double>(collector.answered) / n;
+    out.top_pct = 100.0 * static_cast<double>(out.top_answered) / n;
+    out.effective_quality = collector.quality_sum / n;
+    out.extra_attempts_pct = 100.0 * static_cast<double>(collector.extra_attempts) / n;
+    out.no_answer = collector.no_answer;
+    out.downgraded = collector.downgraded;
+    double sum = 0;
+    for (int64_t v : collector.latency_us) sum += static_cast<double>(v);
+    out.mean_ms = sum / n / 1000.0;
+    const std::vector<double> q = Quantiles(collector.latency_us, {0.50, 0.99, 0.999});
+    out.p50_ms = q[0];
+    out.p99_ms = q[1];
+    out.p999_ms = q[2];
+    out.simulated_s = ToMillis(collector.last_done.time_since_epoch()) / 1000.0;
+    // GPUs are busy until the last batch ends, which may be after the last
+    // answer (a batch whose results were no longer wanted).
+    const double busy_span_s = std::max(ToMillis(clock.Now().time_since_epoch()) / 1000.0, 1e-9);
+    double top_floor = 1.0;
+    for (size_t m = 0; m < o.models.size(); ++m) {
+      ModelResult r;
+      r.name = o.models[m].name;
+      r.gpus = o.models[m].instances * o.servers;
+      r.answered = collector.answered_by[m];
+      Duration busy{0};
+      for (const Server& s : servers) {
+        const CountingExecutor& e = *s.counters[m];
+        r.batches += e.batches;
+        r.items += e.items;
+        busy += e.busy;
+        if (m == 0) top_floor = std::min(top_floor, e.min_factor);
+      }
+      r.busy_s = ToMillis(busy) / 1000.0;
+      r.utilization = r.busy_s / (r.gpus * busy_span_s);
+      r.mean_batch = r.batches ? static_cast<double>(r.items) / static_cast<double>(r.batches) : 0;
+      out.models.push_back(std::move(r));
+    }
+    // A hair below the floor, so that rounding in the double arithmetic can
+    // never lift the bound's service times above a batch that really ran.
+    out.bound_floor = top_floor < 1.0 ? top_floor * (1 - 1e-12) : 1.0;
+    if (!routed.empty()) {
+      const auto bound_start = WallClock::now();
+      TopModelShape shape;
+      shape.base = Millis(o.models[0].base_ms);
+      shape.per_item = Millis(o.models[0].per_item_ms);
+      shape.max_batch = o.models[0].max_batch;
+      shape.instances = o.models[0].instances;
+      OfflineBound sum;
+      for (const std::vector<Duration>& arrivals : routed) {
+        auto b = ComputeOfflineBound(arrivals, Millis(o.tloc_ms), shape);
+        if (!b.ok()) return b.status();
+        sum.requests += b->requests;
+        sum.usable_batch = b->usable_batch;
+        sum.capacity_bound += b->capacity_bound;
+        sum.upper_bound += b->upper_bound;
+        sum.greedy += b->greedy;
+        sum.greedy_batches += b->greedy_batches;
+      }
+      out.routed_bound = sum;
+      if (sum.upper_bound) {
+        out.top_vs_routed = static_cast<double>(out.top_answered) / static_cast<double>(sum.upper_bound);
+      }
+      out.bound_wall_s += Seconds(WallClock::now() - bound_start);
+    }
+  }  // servers (batchers first), then the clock
+  out.wall_s = Seconds(WallClock::now() - t0) - out.bound_wall_s;
+
+  if (o.offline_bound) {
+    t0 = WallClock::now();
+    const FleetModel& top = o.models[0];
+    TopModelShape shape;
+    shape.max_batch = top.max_batch;
+    shape.instances = top.instances * o.servers;
+    shape.base = Millis(top.base_ms);
+    shape.per_item = Millis(top.per_item_ms);
+    auto nominal = ComputeOfflineBound(trace, Millis(o.tloc_ms), shape);
+    if (!nominal.ok()) return nominal.status();
+    out.bound = *nominal;
+    if (out.bound_floor < 1.0) {
+      // Every top-model batch of this run took at least floor x nominal:
+      // bound the schedules whose batches are that fast (rounded down).
+      shape.base = Duration(static_cast<int64_t>(std::floor(shape.base.count() * out.bound_floor)));
+      shape.per_item = Duration(static_cast<int64_t>(std::floor(shape.per_item.count() * out.bound_floor)));
+      auto fastest = ComputeOfflineBound(trace, Millis(o.tloc_ms), shape);
+      if (!fastest.ok()) return fastest.status();
+      out.fastest_bound = *fastest;
+    } else {
+      out.fastest_bound = *nominal;
+    }
+    auto ratio = [&](size_t bound) {
+      return bound ? static_cast<double>(out.top_answered) / static_cast<double>(bound) : 0.0;
+    };
+    out.top_vs_bound = ratio(out.bound->upper_bound);
+    out.top_vs_fastest = ratio(out.fastest_bound->upper_bound);
+    out.bound_wall_s += Seconds(WallClock::now() - t0);
+  }
+  return out;
+}
+
+}  // namespace tbms
