@@ -53,6 +53,10 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
     if (options_.stats) AddRelaxed<uint64_t>(options_.stats->late_drops, 1);
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
+  if (last_enqueue_ != TimePoint{}) {  // an EWMA of the gap between arrivals
+    mean_gap_ = mean_gap_ == Duration(0) ? now - last_enqueue_ : (mean_gap_ * 7 + (now - last_enqueue_)) / 8;
+  }
+  last_enqueue_ = now;
   const ItemId id{item.priority, item.deadline, seq_++};
   Insert(Queued{id.priority, id.deadline, id.seq, now, item.token, item.est, std::move(item.inputs)});
   Dispatch();
@@ -87,8 +91,6 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   }
   const auto max_batch = static_cast<size_t>(options_.max_batch_size);
   const size_t n = instances_.size();
-  const int own_batch = static_cast<int>(std::min(ahead % max_batch + 1, max_batch));
-  const LatencyEstimate own = service_times_.Estimate(own_batch, prior);
 
   Duration wait{0};
   if (busy_ == static_cast<int>(n) || ahead >= max_batch * (n - static_cast<size_t>(busy_))) {
@@ -107,9 +109,13 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     const Duration full = service_times_.Estimate(options_.max_batch_size, prior).expected;
     wait = first_free + full * static_cast<int64_t>(rounds);
   }
-  if (options_.max_queue_delay > Duration(0) && static_cast<size_t>(own_batch) < max_batch) {
+  if (options_.max_queue_delay > Duration(0) && ahead % max_batch + 1 < max_batch) {
     wait += options_.max_queue_delay;  // it may wait for the batch to fill
   }
+  // The batch it joins also takes what arrives while it waits.
+  size_t joining = ahead % max_batch + 1;
+  if (wait > Duration(0) && mean_gap_ > Duration(0)) joining += static_cast<size_t>(wait / mean_gap_);
+  const LatencyEstimate own = service_times_.Estimate(static_cast<int>(std::min(joining, max_batch)), prior);
   return {wait + own.expected, wait + own.high};
 }
 

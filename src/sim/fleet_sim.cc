@@ -183,6 +183,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* cloc
   Server s;
   Broker::Options bo;
   bo.guard = Millis(o.guard_ms);
+  bo.grace = Millis(o.guard_ms);  // as tbms serve
   bo.max_pending = 100'000'000;  // the fleet never refuses a try: it answers null instead
   auto broker = Broker::Create(bo, clock);
   if (!broker.ok()) return broker.status();

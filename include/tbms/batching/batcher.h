@@ -150,6 +150,8 @@ class Batcher {
   std::set<Queued, Order> queue_;
   std::map<int, size_t, std::greater<>> per_priority_;  // queued items by priority
   Duration max_prior_{0};  // largest est ever queued: bounds every item's E(1)
+  TimePoint last_enqueue_;  // for mean_gap_
+  Duration mean_gap_{0};    // between enqueues (EWMA): what joins a batch while it waits
   std::vector<Instance> instances_;
   int busy_ = 0;
   std::vector<int> free_;  // instances not busy (a stack)
