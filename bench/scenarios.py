@@ -111,7 +111,7 @@ def scenarios(quick):
     out = []
     for x in loads:
         out.append(("load %gx (%.0f QPS)" % (x, x * cap), dict(rate=x * cap, tloc=50)))
-    out.append(("1%% stragglers, 1x", dict(rate=cap, tloc=50, server_flags=("--straggler-rate", "0.01"))))
+    out.append(("1% stragglers, 1x", dict(rate=cap, tloc=50, server_flags=("--straggler-rate", "0.01"))))
     for cv in ([1, 2, 4] if not quick else [4]):
         out.append(("burst CV %g, 0.8x" % cv, dict(rate=0.8 * cap, tloc=50, cv=cv)))
     for k in ([1, 2, 4, 10] if not quick else [1]):
