@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "model_flags.h"
 #include "tbms/server/http_server.h"
 #include "tbms/server/simulate_spec.h"
 
@@ -17,21 +18,13 @@ namespace tbms::tools {
 namespace {
 
 struct ServeFlags {
+  ModelFlags model;  // batching, simulator shape, guard
   std::string host = "127.0.0.1";
   uint16_t port = 8000;
   int threads = 1;
   std::string simulate;
-  int max_batch = 8;
-  double max_queue_delay_ms = 0;
-  size_t max_queue = 1024;
   int instances = 1;
-  std::string jitter = "none";
-  double jitter_spread = 0.1;
-  double straggler_rate = 0;
-  double failure_rate = 0;
   double hang_rate = 0;
-  uint64_t seed = 1;
-  double guard_ms = 1;
   size_t max_pending = 100000;
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 4096;
@@ -47,23 +40,23 @@ int Fail(const Status& s) {
 
 StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   SimulateDefaults d;
-  d.batching.max_batch_size = f.max_batch;
-  d.batching.max_queue_delay = Millis(f.max_queue_delay_ms);
-  d.batching.max_queue_size = f.max_queue;
-  auto jitter = ParseJitter(f.jitter);
+  d.batching.max_batch_size = f.model.max_batch;
+  d.batching.max_queue_delay = Millis(f.model.max_queue_delay_ms);
+  d.batching.max_queue_size = f.model.max_queue;
+  auto jitter = ParseJitter(f.model.jitter);
   if (!jitter.ok()) return jitter.status();
   d.shape.jitter = *jitter;
-  d.shape.jitter_spread = f.jitter_spread;
-  d.shape.straggler_rate = f.straggler_rate;
-  d.shape.failure_rate = f.failure_rate;
+  d.shape.jitter_spread = f.model.jitter_spread;
+  d.shape.straggler_rate = f.model.straggler_rate;
+  d.shape.failure_rate = f.model.failure_rate;
   d.shape.hang_rate = f.hang_rate;
   d.shape.instances = f.instances;
-  d.shape.seed = f.seed;
+  d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();
   Engine::Options options;
-  options.broker.guard = Millis(f.guard_ms);
-  options.broker.grace = Millis(f.guard_ms);  // the same margin for "overdue"
+  options.broker.guard = Millis(f.model.guard_ms);
+  options.broker.grace = Millis(f.model.guard_ms);  // the same margin for "overdue"
 
   options.broker.max_pending = f.max_pending;
   options.simulated = std::move(models).value();
@@ -139,27 +132,10 @@ void AddServe(CLI::App& app) {
                   "embedding=35,svm=25,bayes=15,keysearch=5 (MS: single-item service time; "
                   "PER_ITEM_MS: added per extra batch item, default MS/10)")
       ->required();
-  cmd->add_option("--max-batch", flags->max_batch, "Max batch size per model")
-      ->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd->add_option("--max-queue-delay-ms", flags->max_queue_delay_ms,
-                  "How long a batch may wait to fill")->check(CLI::Range(0.0, 60000.0))->capture_default_str();
-  cmd->add_option("--max-queue", flags->max_queue, "Queued items per model")
-      ->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--instances", flags->instances, "Instances per model")
       ->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd->add_option("--jitter", flags->jitter, "Service-time jitter: none, uniform, lognormal")->capture_default_str();
-  cmd->add_option("--jitter-spread", flags->jitter_spread, "uniform: +-fraction; lognormal: sigma")
-      ->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  cmd->add_option("--straggler-rate", flags->straggler_rate, "Share of executions 10x slower")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--failure-rate", flags->failure_rate, "Share of executions that fail")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--hang-rate", flags->hang_rate, "Share of executions that hang (10 s)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--seed", flags->seed, "Random seed of the simulator")->capture_default_str();
-  cmd->add_option("--guard-ms", flags->guard_ms,
-                  "Margin kept before each deadline for timer lateness and the response write")
-      ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
   cmd->add_option("--max-pending", flags->max_pending, "Tries in flight at once (then 429)")
       ->check(CLI::Range(1, 10000000))->capture_default_str();
   cmd->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body (then 413)")
@@ -174,6 +150,7 @@ void AddServe(CLI::App& app) {
                   "tbms (the broker), or a baseline for benchmarks: single (Triton-like), "
                   "default-on-miss (Clipper-like), drop-late (Clockwork-like)")
       ->capture_default_str();
+  AddModelFlags(cmd, flags->model);
   cmd->callback([flags] { SetExitCode(Serve(*flags)); });
 }
 

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "model_flags.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
@@ -27,6 +28,7 @@ namespace tbms::tools {
 namespace {
 
 struct SimFlags {
+  ModelFlags model{.jitter = "lognormal"};  // batching, simulator shape, guard
   std::string models = "embedding=35,svm=25,bayes=15,keysearch=5";
   std::string quality;    // NAME=Q,...; unnamed models: 1, 0.8, 0.6, ... by rank
   int gpus = 1000;
@@ -42,15 +44,6 @@ struct SimFlags {
   double tloc = 50;
   int cross_request = 1;
   double cross_lag = 10;
-  double guard_ms = 1;
-  int max_batch = 8;
-  double max_queue_delay_ms = 0;
-  size_t max_queue = 1024;
-  std::string jitter = "lognormal";
-  double jitter_spread = 0.1;
-  double straggler_rate = 0;
-  double failure_rate = 0;
-  uint64_t seed = 1;
   bool no_bound = false;
   bool json = false;
   bool quiet = false;
@@ -153,7 +146,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     m.est_ms = ToMillis(s.default_est);
     m.base_ms = ToMillis(s.simulated.base);
     m.per_item_ms = ToMillis(s.simulated.per_item);
-    m.max_batch = f.max_batch;
+    m.max_batch = f.model.max_batch;
     m.quality = std::max(0.0, 1.0 - 0.2 * static_cast<double>(i));
     o.models.push_back(std::move(m));
   }
@@ -207,16 +200,16 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   o.tloc_ms = f.tloc;
   o.cross_request = f.cross_request;
   o.cross_lag_ms = f.cross_lag;
-  o.guard_ms = f.guard_ms;
-  o.max_queue = f.max_queue;
-  o.max_queue_delay_ms = f.max_queue_delay_ms;
-  auto jitter = ParseJitter(f.jitter);
+  o.guard_ms = f.model.guard_ms;
+  o.max_queue = f.model.max_queue;
+  o.max_queue_delay_ms = f.model.max_queue_delay_ms;
+  auto jitter = ParseJitter(f.model.jitter);
   if (!jitter.ok()) return jitter.status();
   o.jitter = *jitter;
-  o.jitter_spread = f.jitter_spread;
-  o.straggler_rate = f.straggler_rate;
-  o.failure_rate = f.failure_rate;
-  o.seed = f.seed;
+  o.jitter_spread = f.model.jitter_spread;
+  o.straggler_rate = f.model.straggler_rate;
+  o.failure_rate = f.model.failure_rate;
+  o.seed = f.model.seed;
   o.offline_bound = !f.no_bound;
   return o;
 }
@@ -433,25 +426,10 @@ void AddSim(CLI::App& app) {
       ->check(CLI::Range(0, 1000))->capture_default_str();
   cmd->add_option("--cross-lag", flags->cross_lag, "Least time between launches, ms")
       ->check(CLI::Range(0.0, 3600000.0))->capture_default_str();
-  cmd->add_option("--guard-ms", flags->guard_ms, "Margin kept before each deadline (as tbms serve)")
-      ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
-  cmd->add_option("--max-batch", flags->max_batch, "Max batch size per model")
-      ->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd->add_option("--max-queue-delay-ms", flags->max_queue_delay_ms, "How long a batch may wait to fill")
-      ->check(CLI::Range(0.0, 60000.0))->capture_default_str();
-  cmd->add_option("--max-queue", flags->max_queue, "Queued items per model per server")
-      ->check(CLI::Range(size_t{1}, size_t{100'000'000}))->capture_default_str();
-  cmd->add_option("--jitter", flags->jitter, "Service-time jitter: none, uniform, lognormal")->capture_default_str();
-  cmd->add_option("--jitter-spread", flags->jitter_spread, "uniform: +-fraction; lognormal: sigma")
-      ->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  cmd->add_option("--straggler-rate", flags->straggler_rate, "Share of executions 10x slower")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--failure-rate", flags->failure_rate, "Share of executions that fail")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--seed", flags->seed, "Seed of the trace, the simulator and the balancer")->capture_default_str();
   cmd->add_flag("--no-bound", flags->no_bound, "Skip the offline bound");
   cmd->add_flag("--json", flags->json, "Print the figures as JSON");
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");
+  AddModelFlags(cmd, flags->model);
   cmd->callback([flags] { SetExitCode(RunSim(*flags)); });
 }
 

@@ -140,7 +140,13 @@ class BenchTest(unittest.TestCase):
         proc = subprocess.Popen([TBMS_BIN, "bench", "--url", self.server.endpoint, "--models",
                                  "keysearch:5", "--rate", "50", "--requests", "100000", "--json", "-"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1)
+        # Interrupt once it is sending: its first progress update (each second) says so.
+        seen = ""
+        while not seen.endswith(("\r", "\n")) and len(seen) < 10000:  # bounded; no sleep
+            char = proc.stderr.read(1)
+            if not char:
+                break
+            seen += char
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 0, err)

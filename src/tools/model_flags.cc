@@ -1,0 +1,25 @@
+#include "model_flags.h"
+
+namespace tbms::tools {
+
+void AddModelFlags(CLI::App* cmd, ModelFlags& f) {
+  cmd->add_option("--max-batch", f.max_batch, "Max batch size per model")
+      ->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--max-queue-delay-ms", f.max_queue_delay_ms, "How long a batch may wait to fill")
+      ->check(CLI::Range(0.0, 60000.0))->capture_default_str();
+  cmd->add_option("--max-queue", f.max_queue, "Queued items per model")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  cmd->add_option("--jitter", f.jitter, "Service-time jitter: none, uniform, lognormal")->capture_default_str();
+  cmd->add_option("--jitter-spread", f.jitter_spread, "uniform: +-fraction; lognormal: sigma")
+      ->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  cmd->add_option("--straggler-rate", f.straggler_rate, "Share of executions 10x slower")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--failure-rate", f.failure_rate, "Share of executions that fail")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--seed", f.seed, "Random seed of the simulator")->capture_default_str();
+  cmd->add_option("--guard-ms", f.guard_ms,
+                  "Margin kept before each deadline for timer lateness and the response write")
+      ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
+}
+
+}  // namespace tbms::tools

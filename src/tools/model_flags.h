@@ -1,0 +1,26 @@
+// Flags shared by the commands that run simulated models (serve, sim): how
+// each model batches, what the simulator's timing looks like, the broker's
+// guard. One definition, so the two commands cannot drift apart.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace tbms::tools {
+
+struct ModelFlags {
+  int max_batch = 8;
+  double max_queue_delay_ms = 0;
+  size_t max_queue = 1024;
+  std::string jitter = "none";
+  double jitter_spread = 0.1;
+  double straggler_rate = 0;
+  double failure_rate = 0;
+  uint64_t seed = 1;
+  double guard_ms = 1;
+};
+
+void AddModelFlags(CLI::App* cmd, ModelFlags& f);
+
+}  // namespace tbms::tools
