@@ -27,12 +27,17 @@ struct Broker::Pending {
   TimePoint deadline;
   std::vector<Attempt> attempts;  // one per candidate
   std::vector<ItemId> items;      // one per member, valid while in flight
+  // Mixes only (empty otherwise): each member's outcome and answer.
+  enum MemberState : uint8_t { kOut, kAnswered, kFailed };
+  std::vector<MemberState> member_state;
+  std::vector<Answer> member_answers;
+  Reason mix_failure = Reason::kError;
   int next = 0;
   int last = -1;
   int in_flight = 0;
   int held = -1;
   Reason last_failure = Reason::kNone;
-  TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer};
+  TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer, kNoTimer};
   TimePoint planned[kTimerKinds];  // when each armed timer is due
 
   int size() const { return static_cast<int>(attempts.size()); }
@@ -84,8 +89,8 @@ Status Broker::Submit(TryRequest request, Done done) {
   }
   if (request.members.size() >= (size_t{1} << kMemberBits)) return InvalidArgument("too many members");
   for (const Candidate& c : request.candidates) {
-    if (c.count != 1 || c.first + c.count > request.members.size()) {
-      return InvalidArgument("a candidate must name exactly one model");
+    if (c.count < 1 || c.first + c.count > request.members.size()) {
+      return InvalidArgument("a candidate must name at least one model");
     }
   }
   for (const Member& m : request.members) {
@@ -103,6 +108,10 @@ Status Broker::Submit(TryRequest request, Done done) {
   p.deadline = p.t0 + request.tloc;
   p.attempts.resize(request.candidates.size());
   p.items.resize(request.members.size());
+  if (request.members.size() > request.candidates.size()) {  // it has mixes
+    p.member_state.assign(request.members.size(), Pending::kOut);
+    p.member_answers.resize(request.members.size());
+  }
   p.request = std::move(request);
   p.done = std::move(done);
   pending_.emplace(p.id, std::move(owned));
@@ -142,6 +151,7 @@ void Broker::OnTimer(Pending& p, TimerKind kind, TimePoint planned) {
     case kLaunchTimer: LaunchNext(p, /*at_once=*/false, planned); break;
     case kDeadlineTimer: Finish(p, Reason::kDeadline); break;  // rule 6
     case kHoldTimer: CheckHeld(p); break;
+    case kMixTimer: OnMixTimer(p); break;
     case kTimerKinds: break;
   }
 }
@@ -216,6 +226,8 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
   a.state = AttemptState::kInFlight;
   a.launched = clock_->Now();
   a.latency = Duration(0);
+  a.members_left = cand.count;
+  a.members_answered = 0;
   a.predicted = e;
   p.last = c;
   p.next = c + 1;
@@ -235,7 +247,9 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
       return false;
     }
     p.items[m] = *item;
+    if (!p.member_state.empty()) p.member_state[m] = Pending::kOut;
   }
+  if (cand.count > 1) ArmMixTimer(p);
   return true;
 }
 
@@ -334,10 +348,20 @@ void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
   Pending* found = Find(token >> kMemberBits);
   if (found == nullptr) return;  // the try has already answered
   Pending& p = *found;
-  const int c = p.CandidateOf(token & ((uint64_t{1} << kMemberBits) - 1));
+  const size_t member = token & ((uint64_t{1} << kMemberBits) - 1);
+  const int c = p.CandidateOf(member);
   if (c < 0) return;
+  if (p.attempts[static_cast<size_t>(c)].state != AttemptState::kInFlight) return;  // cancelled (rule 7)
+  if (p.request.candidates[static_cast<size_t>(c)].count > 1) {
+    if (!MemberDone(p, c, member, std::move(result))) return;  // the mix waits for more
+    result = CombineMix(p, c);
+  }
+  AttemptDone(p, c, std::move(result));
+}
+
+// An attempt (a model, or a whole mix) has its outcome.
+void Broker::AttemptDone(Pending& p, int c, StatusOr<Answer> result) {
   Attempt& a = p.attempts[static_cast<size_t>(c)];
-  if (a.state != AttemptState::kInFlight) return;  // cancelled: ignore (rule 7)
   a.latency = clock_->Now() - a.launched;
   --p.in_flight;
   if (result.ok()) {
@@ -357,6 +381,74 @@ void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
   } else {
     LaunchNext(p, /*at_once=*/true, clock_->Now());  // rule 5: the next launch is due at once
   }
+}
+
+// Rule 8: records one member's outcome; true when the mix is complete — every
+// member is back, or its expected time has passed and one has answered.
+bool Broker::MemberDone(Pending& p, int c, size_t member, StatusOr<Answer> result) {
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  if (p.member_state[member] != Pending::kOut) return false;
+  --a.members_left;
+  if (result.ok()) {
+    p.member_state[member] = Pending::kAnswered;
+    p.member_answers[member] = std::move(result).value();
+    ++a.members_answered;
+  } else {
+    p.member_state[member] = Pending::kFailed;
+    p.mix_failure = result.status().code() == StatusCode::kDeadlineExceeded ? Reason::kDroppedLate
+                                                                             : Reason::kError;
+  }
+  const bool expected_time_passed = clock_->Now() >= a.launched + a.predicted.expected;
+  return a.members_left == 0 || (expected_time_passed && a.members_answered > 0);
+}
+
+// The mix's answer from the members that answered; members still out are
+// cancelled (rule 7). A mix with no answer fails as its last member did.
+StatusOr<Answer> Broker::CombineMix(Pending& p, int c) {
+  const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+  std::vector<const Answer*> answers;
+  for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
+    if (p.member_state[m] == Pending::kAnswered) answers.push_back(&p.member_answers[m]);
+    if (p.member_state[m] == Pending::kOut) {
+      p.request.members[m].batcher->Cancel(p.items[m]);
+      p.member_state[m] = Pending::kFailed;
+    }
+  }
+  if (answers.empty()) {
+    return p.mix_failure == Reason::kDroppedLate ? Status(DeadlineExceeded("every member was late"))
+                                                 : Status(Unavailable("every member failed"));
+  }
+  return Aggregate(cand.aggregator, answers);
+}
+
+// Wakes at the earliest expected time of a mix in flight that has not passed.
+void Broker::ArmMixTimer(Pending& p) {
+  const TimePoint now = clock_->Now();
+  TimePoint next = TimePoint::max();
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    const TimePoint expected = a.launched + a.predicted.expected;
+    if (a.state == AttemptState::kInFlight && a.members_left > 0 &&
+        p.request.candidates[static_cast<size_t>(c)].count > 1 && expected > now) {
+      next = std::min(next, expected);
+    }
+  }
+  if (next != TimePoint::max()) SetTimer(p, kMixTimer, next);
+}
+
+// Rule 8: a mix past its expected time answers with the members that did.
+void Broker::OnMixTimer(Pending& p) {
+  const TimePoint now = clock_->Now();
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight || p.request.candidates[static_cast<size_t>(c)].count < 2) continue;
+    if (a.members_answered > 0 && now >= a.launched + a.predicted.expected) {
+      const uint64_t id = p.id;
+      AttemptDone(p, c, CombineMix(p, c));
+      if (Find(id) == nullptr) return;  // that finished the try
+    }
+  }
+  ArmMixTimer(p);
 }
 
 // Rule 4: respond with the held answer once every better-ranked attempt still

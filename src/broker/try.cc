@@ -7,6 +7,19 @@ void TryRequest::AddModel(std::string_view name, Batcher* batcher, Duration est)
   members.push_back(Member{batcher, est});
 }
 
+void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator) {
+  candidates.push_back(Candidate{name, static_cast<uint16_t>(members.size()),
+                                 static_cast<uint16_t>(mix.size()), aggregator});
+  members.insert(members.end(), mix.begin(), mix.end());
+}
+
+StatusOr<Aggregator> ParseAggregator(std::string_view name) {
+  if (name == "max") return Aggregator::kMax;
+  if (name == "avg") return Aggregator::kAvg;
+  if (name == "vote") return Aggregator::kVote;
+  return InvalidArgument("unknown aggregator '" + std::string(name) + "' (expected max, avg or vote)");
+}
+
 std::string_view AttemptStateName(AttemptState state) {
   switch (state) {
     case AttemptState::kNotRun: return "not_run";

@@ -65,6 +65,21 @@ class BrokerTest : public ::testing::Test {
     return r;
   }
 
+  // A mix of `mix` (names with estimates) combined by vote, then `then`.
+  TryRequest MixRequest(std::vector<std::pair<std::string, double>> mix, double tloc,
+                        std::vector<std::pair<std::string, double>> then = {}) {
+    TryRequest r = Request(then.empty() ? mix : then, tloc);
+    std::vector<Member> members;
+    for (auto& [name, est] : mix) members.push_back({models_.at(name).batcher.get(), Millis(est)});
+    r.candidates.clear();
+    r.members.clear();
+    r.AddMix("mix", members, Aggregator::kVote);
+    for (auto& [name, est] : then) {
+      r.AddModel(models_.at(name).batcher->model(), models_.at(name).batcher.get(), Millis(est));
+    }
+    return r;
+  }
+
   TryRequest TalkRequest() {
     return Request({{"embedding", 35}, {"svm", 25}, {"bayes", 15}, {"keysearch", 5}}, 50);
   }
@@ -434,6 +449,78 @@ TEST_F(BrokerTest, BaselineSingleWaitsPastDeadline) {
   ASSERT_TRUE(result_);
   EXPECT_EQ(answered_at_, At(25));
   EXPECT_EQ(result_->model, "svm");
+}
+
+// ---- Rule 8: mixes ----------------------------------------------------------
+
+// All members answer before the mix's expected time: it answers when the
+// last one does.
+TEST_F(BrokerTest, MixAnswersWhenEveryMemberHas) {
+  AddModel("a", 5);
+  AddModel("b", 20);
+  Submit(MixRequest({{"a", 5}, {"b", 25}}, 100));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(20));
+  EXPECT_EQ(result_->model, "mix");
+  EXPECT_EQ(*result_->answer, "\"a answer to: q\"");  // votes tie: the better-ranked member's
+}
+
+// At its expected time (the slowest member's E, 10) the mix answers with the
+// members that did, and the rest is cancelled.
+TEST_F(BrokerTest, MixAnswersAtItsExpectedTimeWithTheMembersThatDid) {
+  AddModel("fast", 5);
+  AddModel("slow", 100);
+  Submit(MixRequest({{"fast", 5}, {"slow", 10}}, 200));
+  clock_.AdvanceTo(At(300));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(10));
+  EXPECT_EQ(*result_->answer, "\"fast answer to: q\"");
+}
+
+// No member by the expected time: the mix answers with the first that does.
+TEST_F(BrokerTest, MixPastItsExpectedTimeAnswersWithTheFirstMember) {
+  AddModel("a", 30);
+  AddModel("b", 40);
+  Submit(MixRequest({{"a", 10}, {"b", 10}}, 200));
+  clock_.AdvanceTo(At(300));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(30));
+  EXPECT_EQ(*result_->answer, "\"a answer to: q\"");
+}
+
+// Every member fails: the mix fails, and the next candidate is due at once (rule 5).
+TEST_F(BrokerTest, MixWithEveryMemberFailedFallsBack) {
+  AddModel("a", 3, /*fail=*/true);
+  AddModel("b", 4, /*fail=*/true);
+  AddModel("c", 5);
+  Submit(MixRequest({{"a", 10}, {"b", 10}}, 100, {{"c", 5}}));
+  clock_.AdvanceTo(At(200));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "c");
+  EXPECT_EQ(answered_at_, At(9));
+  EXPECT_EQ(Attempt("mix").state, AttemptState::kFailed);
+  EXPECT_EQ(result_->reason, Reason::kError);
+}
+
+TEST(AggregateTest, MaxAvgVote) {
+  auto agg = [](Aggregator a, std::vector<std::string> answers) {
+    std::vector<const Answer*> ptrs;
+    for (const auto& s : answers) ptrs.push_back(&s);
+    return Aggregate(a, ptrs);
+  };
+  EXPECT_EQ(*agg(Aggregator::kMax, {"0.2", "0.9", "0.5"}), "0.9");
+  EXPECT_EQ(*agg(Aggregator::kMax, {R"({"label":"a","score":0.4})", R"({"label":"b","score":0.7})"}),
+            R"({"label":"b","score":0.7})");
+  EXPECT_EQ(*agg(Aggregator::kAvg, {"1", "2", "6"}), "3");
+  EXPECT_EQ(*agg(Aggregator::kAvg, {"[1, 2]", "[3, 4]"}), "[2,3]");
+  EXPECT_EQ(*agg(Aggregator::kAvg, {R"({"a": 1, "b": 2})", R"({"a": 3})"}), R"({"a":2,"b":2})");
+  EXPECT_EQ(*agg(Aggregator::kVote, {R"("x")", R"("y")", R"( "y" )"}), R"("y")");
+  EXPECT_EQ(*agg(Aggregator::kVote, {R"("x")", R"("y")"}), R"("x")");  // tie: the best-ranked
+  EXPECT_EQ(agg(Aggregator::kMax, {R"("x")", R"("y")"}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(agg(Aggregator::kAvg, {"[1]", "[1, 2]"}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(agg(Aggregator::kAvg, {"1", "[1]"}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*agg(Aggregator::kAvg, {R"("only one")"}), R"("only one")");
 }
 
 // Limits: too many pending tries is RESOURCE_EXHAUSTED, and the request

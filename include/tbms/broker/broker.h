@@ -58,9 +58,12 @@ class Broker final : public ItemSink {
     LatencyEstimate predicted;  // at launch
     Duration latency{0};
     Answer answer;
+    // Mixes (rule 8): members still out, members that answered.
+    int members_left = 0;
+    int members_answered = 0;
   };
   struct Pending;
-  enum TimerKind { kLaunchTimer, kDeadlineTimer, kHoldTimer, kTimerKinds };
+  enum TimerKind { kLaunchTimer, kDeadlineTimer, kHoldTimer, kMixTimer, kTimerKinds };
 
   Broker(Options options, Clock* clock);
   void Start(Pending& p);
@@ -74,6 +77,11 @@ class Broker final : public ItemSink {
   TimePoint EarliestOverdue(const Pending& p, int below) const;
   void CancelAttempt(Pending& p, int c, AttemptState state);
   void CheckHeld(Pending& p);
+  void AttemptDone(Pending& p, int c, StatusOr<Answer> result);
+  bool MemberDone(Pending& p, int c, size_t member, StatusOr<Answer> result);
+  StatusOr<Answer> CombineMix(Pending& p, int c);
+  void ArmMixTimer(Pending& p);
+  void OnMixTimer(Pending& p);
   void Finish(Pending& p, Reason no_answer_reason);
   Pending* Find(uint64_t id);
   void SetTimer(Pending& p, TimerKind kind, TimePoint at);

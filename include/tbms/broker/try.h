@@ -22,12 +22,19 @@ struct Member {
   Duration est{0};
 };
 
+// How a mix combines its members' answers (rule 8): `max` keeps the answer
+// with the highest score (a number, or an object's "score"); `avg` averages
+// numbers, arrays of numbers element-wise, or objects of numbers key-wise;
+// `vote` keeps the most common answer (ties: the best-ranked member's).
+enum class Aggregator : uint8_t { kMax, kAvg, kVote };
+
 // A candidate is a model, or a group of models run together (a mix): a span
 // of TryRequest::members. Its rank is its index in TryRequest::candidates.
 struct Candidate {
-  std::string_view name;  // must outlive the try (it is a model's own name)
+  std::string_view name;  // must outlive the try (a model's or a mix's own name)
   uint16_t first = 0;
   uint16_t count = 1;
+  Aggregator aggregator = Aggregator::kVote;  // for mixes (count > 1)
 };
 
 struct TryRequest {
@@ -42,6 +49,8 @@ struct TryRequest {
 
   // Appends a single-model candidate.
   void AddModel(std::string_view name, Batcher* batcher, Duration est);
+  // Appends a mix of `members` (in their rank order) combined by `aggregator`.
+  void AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator);
 };
 
 enum class AttemptState : uint8_t {
@@ -65,6 +74,11 @@ enum class Reason : uint8_t {
 };
 
 std::string_view AttemptStateName(AttemptState state);
+StatusOr<Aggregator> ParseAggregator(std::string_view name);
+
+// Combines a mix's answers (JSON texts, in member rank order; at least one).
+// INVALID_ARGUMENT when they cannot be combined by `aggregator`.
+StatusOr<Answer> Aggregate(Aggregator aggregator, const std::vector<const Answer*>& answers);
 std::string_view ReasonName(Reason reason);
 
 struct AttemptReport {
