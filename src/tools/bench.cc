@@ -69,13 +69,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct BenchFlags {
-  std::string url = "http://127.0.0.1:8000";
-  std::string instance = "bench";
-  std::string models;
-  double tloc = 50;
-  int cross_request = 0;
-  double cross_lag = 0;
-  int priority = 0;
+  TryParams call{.instance = "bench"};  // --url, --instance, --models, --tloc, --cross-*, --priority
   double rate = 0;
   double cv = 1;
   int64_t requests = 10000;
@@ -268,7 +262,7 @@ class Bench {
         break;
       }
     }
-    if (ec) return Unavailable("cannot connect to " + c_.flags.url + ": " + ec.message());
+    if (ec) return Unavailable("cannot connect to " + c_.flags.call.url + ": " + ec.message());
     conn->stream.socket().set_option(tcp::no_delay(true), ec);
     live_.insert(conn);
     idle_.push_back(conn);
@@ -517,7 +511,7 @@ class Bench {
     if (doc["model"].get_string().get(model) != simdjson::SUCCESS) model = "?";
     if (doc["rank"].get_int64().get(rank) != simdjson::SUCCESS) rank = -1;
     ++r_.by_model[std::string(model)];
-    if (latency > Millis(c_.flags.tloc)) {
+    if (latency > Millis(c_.flags.call.tloc)) {
       ++r_.late_answers;
       return;
     }
@@ -614,9 +608,9 @@ std::string Json(const Config& c, const Results& r) {
   std::string out;
   JsonWriter w(out);
   w.BeginObject();
-  w.Key("url").String(f.url).Key("instance").String(f.instance).Key("models").String(ModelsSpec(c.models));
-  w.Key("tloc").Number(f.tloc).Key("cross_request").Int(f.cross_request).Key("cross_lag").Number(f.cross_lag);
-  w.Key("priority").Int(f.priority).Key("rate_qps").Number(f.rate).Key("cv").Number(f.cv);
+  w.Key("url").String(f.call.url).Key("instance").String(f.call.instance).Key("models").String(ModelsSpec(c.models));
+  w.Key("tloc").Number(f.call.tloc).Key("cross_request").Int(f.call.cross_request).Key("cross_lag").Number(f.call.cross_lag);
+  w.Key("priority").Int(f.call.priority).Key("rate_qps").Number(f.rate).Key("cv").Number(f.cv);
   w.Key("requests").Int(f.requests).Key("duration_s").Number(f.duration_s);
   w.Key("connections").Int(f.connections).Key("seed").Int(static_cast<long long>(f.seed));
   w.Key("quality").BeginObject();
@@ -680,9 +674,9 @@ void PrintTable(const Config& c, const Results& r, std::ostream& out) {
   const BenchFlags& f = c.flags;
   const Summary s = Summarize(r);
   out << "tbms bench: " << f.requests << " requests at " << Fixed(f.rate) << " qps (cv " << Fixed(f.cv, 2)
-      << ", seed " << f.seed << ") to " << f.url << ", instance " << f.instance << "\n"
-      << "models " << ModelsSpec(c.models) << ", tloc " << Fixed(f.tloc) << " ms, crossRequest "
-      << f.cross_request << ", crossLag " << Fixed(f.cross_lag) << " ms\n";
+      << ", seed " << f.seed << ") to " << f.call.url << ", instance " << f.call.instance << "\n"
+      << "models " << ModelsSpec(c.models) << ", tloc " << Fixed(f.call.tloc) << " ms, crossRequest "
+      << f.call.cross_request << ", crossLag " << Fixed(f.call.cross_lag) << " ms\n";
   if (r.timed_out) out << "stopped at the --duration-s bound (" << Fixed(f.duration_s) << " s)\n";
   if (r.interrupted) out << "interrupted\n";
   out << "\n";
@@ -723,10 +717,10 @@ int Bad(const std::string& message) {
 }
 
 int RunBench(const BenchFlags& f) {
-  auto target = ParseLoopbackUrl(f.url);
+  auto target = ParseLoopbackUrl(f.call.url);
   if (!target.ok()) return Bad(target.status().message());
-  if (!ValidInstance(f.instance)) return Bad("--instance must be 1-128 characters of [A-Za-z0-9._-]");
-  auto models = ParseModels(f.models);
+  if (!ValidInstance(f.call.instance)) return Bad("--instance must be 1-128 characters of [A-Za-z0-9._-]");
+  auto models = ParseModels(f.call.models);
   if (!models.ok()) return Bad(models.status().message());
   auto quality = ParseQuality(f.quality, *models);
   if (!quality.ok()) return Bad(quality.status().message());
@@ -735,8 +729,8 @@ int RunBench(const BenchFlags& f) {
 
   Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(), ""};
   std::string body =
-      TryBody(f.question, c.models, f.tloc, f.cross_request, f.cross_lag, f.priority);
-  c.request = "POST /v1/instances/" + f.instance + "/try HTTP/1.1\r\nHost: " + c.target.host + ":" +
+      TryBody(f.question, c.models, f.call);
+  c.request = "POST /v1/instances/" + f.call.instance + "/try HTTP/1.1\r\nHost: " + c.target.host + ":" +
               c.target.port + "\r\nUser-Agent: tbms-bench\r\nContent-Type: application/json\r\n" +
               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 
@@ -782,21 +776,7 @@ void AddBench(CLI::App& app) {
       "bench",
       "Open-loop load on a loopback TBMS server: requests at --rate (Poisson, or bursty with "
       "--cv > 1), latency from each request's intended send time");
-  cmd->add_option("--url", flags->url, "Server URL: loopback only (127.0.0.0/8, localhost, [::1])")
-      ->capture_default_str();
-  cmd->add_option("--instance", flags->instance, "Instance name")->capture_default_str();
-  cmd->add_option("--models", flags->models,
-                  "Ranked candidates, best first: NAME[:EST_MS],... e.g. "
-                  "embedding:35,svm:25,bayes:15,keysearch:5")
-      ->required();
-  cmd->add_option("--tloc", flags->tloc, "Time budget in ms")
-      ->check(CLI::Range(0.001, 600000.0))->capture_default_str();
-  cmd->add_option("--cross-request", flags->cross_request, "Extra attempts allowed in flight")
-      ->check(CLI::Range(0, 16))->capture_default_str();
-  cmd->add_option("--cross-lag", flags->cross_lag, "Minimum ms between launches")
-      ->check(CLI::Range(0.0, 600000.0))->capture_default_str();
-  cmd->add_option("--priority", flags->priority, "Priority of every request")
-      ->check(CLI::Range(-1000, 1000))->capture_default_str();
+  AddTryParams(cmd, flags->call, "Server URL: loopback only (127.0.0.0/8, localhost, [::1])");
   cmd->add_option("--rate", flags->rate, "Target arrival rate, requests per second")
       ->check(CLI::Range(0.001, 1e6))->required();
   cmd->add_option("--cv", flags->cv,

@@ -14,13 +14,7 @@ namespace tbms::tools {
 namespace {
 
 struct TryFlags {
-  std::string url = "http://127.0.0.1:8000";
-  std::string instance = "default";
-  std::string models;
-  double tloc = 50;
-  int cross_request = 0;
-  double cross_lag = 0;
-  int priority = 0;
+  TryParams call;  // --url, --instance, --models, --tloc, --cross-*, --priority
   std::string access_id;
   std::string access_key;
   double timeout_ms = 0;  // 0: tloc + 1 s
@@ -64,15 +58,15 @@ void PrintResult(const std::string& body) {
 }
 
 int RunTry(const TryFlags& f) {
-  auto models = ParseModels(f.models);
+  auto models = ParseModels(f.call.models);
   if (!models.ok()) {
     std::cerr << "tbms try: " << models.status().message() << "\n";
     return 2;
   }
   const std::string body =
-      TryBody(f.question, *models, f.tloc, f.cross_request, f.cross_lag, f.priority);
-  const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.tloc + 1000;
-  auto res = HttpCall(f.url, "POST", "/v1/instances/" + f.instance + "/try", body,
+      TryBody(f.question, *models, f.call);
+  const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
+  auto res = HttpCall(f.call.url, "POST", "/v1/instances/" + f.call.instance + "/try", body,
                       Millis(timeout_ms), f.access_id);
   if (!res.ok()) {
     std::cerr << "tbms try: " << res.status().message() << "\n";
@@ -95,18 +89,7 @@ int RunTry(const TryFlags& f) {
 void AddTry(CLI::App& app) {
   auto flags = std::make_shared<TryFlags>();
   CLI::App* cmd = app.add_subcommand("try", "Ask a TBMS server for the best answer within tloc");
-  cmd->add_option("--url", flags->url, "Server URL")->capture_default_str();
-  cmd->add_option("--instance", flags->instance, "Instance name")->capture_default_str();
-  cmd->add_option("--models", flags->models,
-                  "Ranked candidates, best first: NAME[:EST_MS],... e.g. "
-                  "embedding:35,svm:25,bayes:15,keysearch:5")->required();
-  cmd->add_option("--tloc", flags->tloc, "Time budget in ms")->check(CLI::Range(0.001, 600000.0))->capture_default_str();
-  cmd->add_option("--cross-request", flags->cross_request, "Extra attempts allowed in flight")
-      ->check(CLI::Range(0, 16))->capture_default_str();
-  cmd->add_option("--cross-lag", flags->cross_lag, "Minimum ms between launches")
-      ->check(CLI::Range(0.0, 600000.0))->capture_default_str();
-  cmd->add_option("--priority", flags->priority, "Higher is more urgent")
-      ->check(CLI::Range(-1000, 1000))->capture_default_str();
+  AddTryParams(cmd, flags->call);
   cmd->add_option("--access-id", flags->access_id, "Access id of the instance");
   cmd->add_option("--access-key", flags->access_key, "Access key (signing arrives with auth)");
   cmd->add_option("--timeout-ms", flags->timeout_ms, "Client timeout (default: tloc + 1000)");

@@ -35,8 +35,24 @@ StatusOr<std::vector<ModelSpec>> ParseModels(std::string_view spec) {
   return out;
 }
 
-std::string TryBody(std::string_view question, const std::vector<ModelSpec>& models, double tloc_ms,
-                    int cross_request, double cross_lag_ms, int priority) {
+void AddTryParams(CLI::App* cmd, TryParams& p, const std::string& url_help) {
+  cmd->add_option("--url", p.url, url_help)->capture_default_str();
+  cmd->add_option("--instance", p.instance, "Instance name")->capture_default_str();
+  cmd->add_option("--models", p.models,
+                  "Ranked candidates, best first: NAME[:EST_MS],... e.g. "
+                  "embedding:35,svm:25,bayes:15,keysearch:5")->required();
+  cmd->add_option("--tloc", p.tloc, "Time budget in ms")
+      ->check(CLI::Range(0.001, 600000.0))->capture_default_str();
+  cmd->add_option("--cross-request", p.cross_request, "Extra attempts allowed in flight")
+      ->check(CLI::Range(0, 16))->capture_default_str();
+  cmd->add_option("--cross-lag", p.cross_lag, "Minimum ms between launches")
+      ->check(CLI::Range(0.0, 600000.0))->capture_default_str();
+  cmd->add_option("--priority", p.priority, "Higher is more urgent")
+      ->check(CLI::Range(-1000, 1000))->capture_default_str();
+}
+
+std::string TryBody(std::string_view question, const std::vector<ModelSpec>& models,
+                    const TryParams& params) {
   std::string body;
   JsonWriter w(body);
   w.BeginObject().Key("inputs").BeginObject().Key("question").String(question).EndObject();
@@ -47,8 +63,8 @@ std::string TryBody(std::string_view question, const std::vector<ModelSpec>& mod
     w.EndObject();
   }
   w.EndArray();
-  w.Key("tloc").Number(tloc_ms).Key("crossRequest").Int(cross_request);
-  w.Key("crossLag").Number(cross_lag_ms).Key("priority").Int(priority).EndObject();
+  w.Key("tloc").Number(params.tloc).Key("crossRequest").Int(params.cross_request);
+  w.Key("crossLag").Number(params.cross_lag).Key("priority").Int(params.priority).EndObject();
   return body;
 }
 

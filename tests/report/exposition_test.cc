@@ -22,47 +22,14 @@
 #include <string>
 #include <vector>
 
+#include "report_test_util.h"
+
 namespace tbms {
 namespace {
 
+using namespace report_test;  // NOLINT: the shared builders
+
 using simdjson::dom::element;
-
-TimePoint AtSeconds(double s) { return TimePoint(Millis(s * 1000)); }
-
-TryRequest Names(std::vector<std::string_view> names) {
-  TryRequest r;
-  for (std::string_view n : names) r.AddModel(n, nullptr, Millis(1));
-  return r;
-}
-
-AttemptReport Att(std::string_view model, int rank, AttemptState state) {
-  AttemptReport a;
-  a.model = model;
-  a.rank = rank;
-  a.state = state;
-  return a;
-}
-
-TryResult Answered(int rank, std::string_view model, Reason reason, double elapsed_ms,
-                   std::vector<AttemptReport> attempts = {}) {
-  TryResult r;
-  r.answer = "\"an answer\"";
-  r.rank = rank;
-  r.model = model;
-  r.downgraded = rank > 0;
-  r.reason = reason;
-  r.elapsed = Millis(elapsed_ms);
-  r.attempts = std::move(attempts);
-  return r;
-}
-
-TryResult NoAnswer(Reason reason, double elapsed_ms, std::vector<AttemptReport> attempts = {}) {
-  TryResult r;
-  r.reason = reason;
-  r.elapsed = Millis(elapsed_ms);
-  r.attempts = std::move(attempts);
-  return r;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;

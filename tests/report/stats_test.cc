@@ -13,44 +13,18 @@
 #include "tbms/broker/broker.h"
 #include "tbms/common/virtual_clock.h"
 
+#include "report_test_util.h"
+
 namespace tbms {
 namespace {
+
+using namespace report_test;  // NOLINT: the shared builders
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 size_t R(Reason r) { return static_cast<size_t>(r); }
 
-TimePoint AtSeconds(double s) { return TimePoint(Millis(s * 1000)); }
 TimePoint AtMinutes(double m) { return AtSeconds(m * 60); }
-
-AttemptReport Att(std::string_view model, int rank, AttemptState state) {
-  AttemptReport a;
-  a.model = model;
-  a.rank = rank;
-  a.state = state;
-  return a;
-}
-
-TryResult Answered(int rank, std::string_view model, Reason reason, double elapsed_ms,
-                   std::vector<AttemptReport> attempts) {
-  TryResult r;
-  r.answer = "\"an answer\"";
-  r.rank = rank;
-  r.model = model;
-  r.downgraded = rank > 0;
-  r.reason = reason;
-  r.elapsed = Millis(elapsed_ms);
-  r.attempts = std::move(attempts);
-  return r;
-}
-
-TryResult NoAnswer(Reason reason, double elapsed_ms, std::vector<AttemptReport> attempts) {
-  TryResult r;
-  r.reason = reason;
-  r.elapsed = Millis(elapsed_ms);
-  r.attempts = std::move(attempts);
-  return r;
-}
 
 uint64_t Sum(const std::array<std::atomic<uint64_t>, kReasonCount>& counts) {
   uint64_t total = 0;
@@ -305,12 +279,6 @@ TEST(SecondRingTest, OldSlotsAreNotReported) {
 }
 
 // ------------------------------------------------------------- StatsRegistry
-
-TryRequest Names(std::vector<std::string_view> names) {
-  TryRequest r;
-  for (std::string_view n : names) r.AddModel(n, nullptr, Millis(1));
-  return r;
-}
 
 TEST(StatsRegistryTest, SameInstanceAndCandidatesIsTheSameEntry) {
   StatsRegistry reg;
