@@ -93,7 +93,7 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   const size_t n = instances_.size();
 
   Duration wait{0};
-  if (busy_ == static_cast<int>(n) || ahead >= max_batch * (n - static_cast<size_t>(busy_))) {
+  if (ahead >= max_batch * free_.size()) {  // every instance busy, or the free ones are spoken for
     // Time until the first busy instance frees. A batch already past its
     // expected time is assumed to need that long again: it is a straggler.
     Duration first_free = Duration::max();
@@ -211,7 +211,7 @@ bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const
 void Batcher::Dispatch() {
   const TimePoint now = clock_->Now();
   DropLate(now);
-  while (busy_ < static_cast<int>(instances_.size()) && !queue_.empty()) {
+  while (!free_.empty() && !queue_.empty()) {
     TimePoint recheck;
     if (!ShouldStart(now, queue_.size(), &recheck)) {
       ArmTimer(recheck);
@@ -243,7 +243,6 @@ void Batcher::Start(int instance, size_t count) {
     in.batch.items.push_back(first->inputs);
     Erase(first);
   }
-  ++busy_;
   executor_->Run(instance, in.batch,
                  [this, instance](BatchResult result) { OnBatchDone(instance, std::move(result)); });
 }
@@ -262,7 +261,6 @@ void Batcher::OnBatchDone(int instance, BatchResult result) {
     }
   }
   in.busy = false;
-  --busy_;
   busy_until_.erase({in.started + in.expected, instance});
   free_.push_back(instance);
   in.batch.items.clear();

@@ -86,7 +86,7 @@ class Batcher {
 
   const std::string& model() const { return options_.model; }
   size_t queued() const { return queue_.size(); }
-  int busy_instances() const { return busy_; }
+  int busy_instances() const { return static_cast<int>(instances_.size() - free_.size()); }
   ServiceTimeModel& service_times() { return service_times_; }
 
  private:
@@ -153,7 +153,6 @@ class Batcher {
   TimePoint last_enqueue_;  // for mean_gap_
   Duration mean_gap_{0};    // between enqueues (EWMA): what joins a batch while it waits
   std::vector<Instance> instances_;
-  int busy_ = 0;
   std::vector<int> free_;  // instances not busy (a stack)
   // Busy instances by expected end: Predict finds the first to free in
   // O(overdue + log n), not by walking thousands of instances.
