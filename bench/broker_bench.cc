@@ -31,7 +31,7 @@ struct Core {
   }
   TryRequest Request(std::vector<double> est_ms, double tloc_ms) const {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"what is a broker?"});
+    r.inputs = std::make_shared<Inputs>(Inputs{"what is a broker?", {}});
     for (size_t i = 0; i < est_ms.size(); ++i) {
       r.AddModel(batchers[i]->model(), batchers[i].get(), Millis(est_ms[i]));
     }
@@ -71,7 +71,7 @@ void BM_TryTopModelAnswersWithStats(benchmark::State& state) {
   const TryRequest proto = core.Request({35, 25, 15, 5}, 50);
   for (auto _ : state) {
     TryRequest r = proto;
-    r.stats = stats.Task("bench", r);
+    r.stats = stats.Task("bench", "", r);
     (void)core.broker->Submit(std::move(r), [](TryResult res) { benchmark::DoNotOptimize(res); });
     core.clock.AdvanceTo(core.clock.Now());
   }

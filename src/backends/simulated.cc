@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tbms/common/json_writer.h"
+#include "tbms/common/tensor_json.h"
 
 namespace tbms {
 
@@ -38,6 +39,22 @@ StatusOr<std::unique_ptr<SimulatedExecutor>> SimulatedExecutor::Create(Options o
 SimulatedExecutor::SimulatedExecutor(Options options, Clock* clock)
     : options_(std::move(options)), clock_(clock), rng_(options_.seed) {}
 
+Answer SimulatedExecutor::AnswerFor(const Inputs& in) const {
+  std::string answer;
+  if (options_.echo && !in.tensors.empty()) {
+    AppendTensorData(in.tensors[0], answer, /*nested=*/true);
+    return answer;
+  }
+  if (options_.score < 0) {
+    AppendJsonString(answer, options_.model + " answer to: " + in.question);
+    return answer;
+  }
+  JsonWriter w(answer);
+  w.BeginObject().Key("answer").String(options_.model + " answer to: " + in.question);
+  w.Key("score").Number(options_.score).EndObject();
+  return answer;
+}
+
 void SimulatedExecutor::Run(int /*instance*/, const Batch& batch, Done done) {
   const int n = static_cast<int>(batch.items.size());
   double factor = 1.0;
@@ -68,9 +85,7 @@ void SimulatedExecutor::Run(int /*instance*/, const Batch& batch, Done done) {
       result.answers.emplace_back(Unavailable(options_.model + (hang ? ": hung" : ": failed")));
       continue;
     }
-    std::string answer;
-    AppendJsonString(answer, options_.model + " answer to: " + in->question);
-    result.answers.emplace_back(std::move(answer));
+    result.answers.emplace_back(AnswerFor(*in));
   }
   clock_->Schedule(clock_->Now() + service,
                    [done = std::move(done), result = std::move(result)]() mutable {

@@ -69,22 +69,40 @@ StatusOr<Answer> Avg(const std::vector<element>& docs) {
     w.EndArray();
     return out;
   }
-  if (type == element_type::OBJECT) {  // key-wise, over the members that have the key
+  if (type == element_type::OBJECT) {
+    // Numbers are averaged key-wise over the members that have the key; any
+    // other value (a label, a text) is the best-ranked member's.
     std::map<std::string, std::pair<double, int>> acc;
+    std::map<std::string, std::string> other;
+    std::vector<std::string> order;  // keys in first-seen order
     for (element d : docs) {
       simdjson::dom::object obj;
       if (d.get_object().get(obj) != simdjson::SUCCESS) return InvalidArgument("avg: mixed answer types");
       for (auto [key, value] : obj) {
+        const std::string k(key);
+        if (acc.count(k) == 0 && other.count(k) == 0) order.push_back(k);
         double v;
-        if (!AsNumber(value, &v)) return InvalidArgument("avg: objects must map keys to numbers");
-        auto& [total, n] = acc[std::string(key)];
-        total += v;
-        ++n;
+        if (AsNumber(value, &v)) {
+          if (other.count(k) != 0) return InvalidArgument("avg: key '" + k + "' is a number in some answers only");
+          auto& [total, n] = acc[k];
+          total += v;
+          ++n;
+        } else if (acc.count(k) != 0) {
+          return InvalidArgument("avg: key '" + k + "' is a number in some answers only");
+        } else if (other.count(k) == 0) {
+          other[k] = simdjson::minify(value);
+        }
       }
     }
     JsonWriter w(out);
     w.BeginObject();
-    for (const auto& [key, tn] : acc) w.Key(key).Number(tn.first / tn.second);
+    for (const std::string& key : order) {
+      if (auto it = acc.find(key); it != acc.end()) {
+        w.Key(key).Number(it->second.first / it->second.second);
+      } else {
+        w.Key(key).Raw(other[key]);
+      }
+    }
     w.EndObject();
     return out;
   }

@@ -1,6 +1,7 @@
 #include "tbms/broker/broker.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "tbms/report/stats.h"
 
@@ -13,6 +14,24 @@ constexpr Duration kTick{1};  // "overdue" and "passed" are strict: one tick aft
 // Bounds that keep time arithmetic far from overflow.
 constexpr Duration kMaxBudget = std::chrono::hours(1);
 constexpr int kMaxCrossRequest = 1000;
+
+// A mix's steps must name its own members and leave exactly one result.
+Status CheckSteps(const TryRequest& r, const Candidate& c) {
+  if (!c.is_mix()) return c.count == 1 ? OkStatus() : InvalidArgument("a group of models needs mix steps");
+  if (c.steps_first + c.steps_count > r.mix_steps.size()) return InvalidArgument("mix steps out of range");
+  int depth = 0;
+  for (size_t i = c.steps_first; i < static_cast<size_t>(c.steps_first + c.steps_count); ++i) {
+    const MixStep& step = r.mix_steps[i];
+    if (step.kind == MixStep::kMember) {
+      if (step.value >= c.count) return InvalidArgument("a mix step names a member out of range");
+      ++depth;
+    } else {
+      if (step.value < 1 || step.value > depth) return InvalidArgument("a mix step combines too many results");
+      depth -= step.value - 1;
+    }
+  }
+  return depth == 1 ? OkStatus() : InvalidArgument("mix steps must leave one result");
+}
 }  // namespace
 
 // The state of one accepted try. Invariants: `in_flight` counts attempts in
@@ -92,6 +111,7 @@ Status Broker::Submit(TryRequest request, Done done) {
     if (c.count < 1 || c.first + c.count > request.members.size()) {
       return InvalidArgument("a candidate must name at least one model");
     }
+    TBMS_RETURN_IF_ERROR(CheckSteps(request, c));
   }
   for (const Member& m : request.members) {
     if (m.batcher == nullptr) return InvalidArgument("a candidate has no model");
@@ -108,7 +128,7 @@ Status Broker::Submit(TryRequest request, Done done) {
   p.deadline = p.t0 + request.tloc;
   p.attempts.resize(request.candidates.size());
   p.items.resize(request.members.size());
-  if (request.members.size() > request.candidates.size()) {  // it has mixes
+  if (!request.mix_steps.empty()) {  // it has mixes
     p.member_state.assign(request.members.size(), Pending::kOut);
     p.member_answers.resize(request.members.size());
   }
@@ -249,7 +269,7 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
     p.items[m] = *item;
     if (!p.member_state.empty()) p.member_state[m] = Pending::kOut;
   }
-  if (cand.count > 1) ArmMixTimer(p);
+  if (cand.is_mix()) ArmMixTimer(p);
   return true;
 }
 
@@ -352,7 +372,7 @@ void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
   const int c = p.CandidateOf(member);
   if (c < 0) return;
   if (p.attempts[static_cast<size_t>(c)].state != AttemptState::kInFlight) return;  // cancelled (rule 7)
-  if (p.request.candidates[static_cast<size_t>(c)].count > 1) {
+  if (p.request.candidates[static_cast<size_t>(c)].is_mix()) {
     if (!MemberDone(p, c, member, std::move(result))) return;  // the mix waits for more
     result = CombineMix(p, c);
   }
@@ -398,27 +418,47 @@ bool Broker::MemberDone(Pending& p, int c, size_t member, StatusOr<Answer> resul
     p.mix_failure = result.status().code() == StatusCode::kDeadlineExceeded ? Reason::kDroppedLate
                                                                              : Reason::kError;
   }
-  const bool expected_time_passed = clock_->Now() >= a.launched + a.predicted.expected;
+  const bool expected_time_passed = clock_->Now() >= a.launched + a.predicted.expected + options_.grace;
   return a.members_left == 0 || (expected_time_passed && a.members_answered > 0);
 }
 
-// The mix's answer from the members that answered; members still out are
-// cancelled (rule 7). A mix with no answer fails as its last member did.
+// The mix's answer from the members that answered, combined by its steps;
+// members still out are cancelled (rule 7). A mix with no answer fails as its
+// last member did.
 StatusOr<Answer> Broker::CombineMix(Pending& p, int c) {
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
-  std::vector<const Answer*> answers;
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
-    if (p.member_state[m] == Pending::kAnswered) answers.push_back(&p.member_answers[m]);
     if (p.member_state[m] == Pending::kOut) {
       p.request.members[m].batcher->Cancel(p.items[m]);
       p.member_state[m] = Pending::kFailed;
     }
   }
-  if (answers.empty()) {
-    return p.mix_failure == Reason::kDroppedLate ? Status(DeadlineExceeded("every member was late"))
-                                                 : Status(Unavailable("every member failed"));
+  std::vector<std::optional<Answer>> stack;  // checked by CheckSteps: never underflows
+  for (size_t i = cand.steps_first; i < static_cast<size_t>(cand.steps_first + cand.steps_count); ++i) {
+    const MixStep& step = p.request.mix_steps[i];
+    if (step.kind == MixStep::kMember) {
+      const size_t m = cand.first + step.value;
+      stack.push_back(p.member_state[m] == Pending::kAnswered ? std::optional(p.member_answers[m])
+                                                              : std::nullopt);
+      continue;
+    }
+    const size_t base = stack.size() - step.value;
+    std::vector<const Answer*> present;
+    for (size_t k = base; k < stack.size(); ++k) {
+      if (stack[k]) present.push_back(&*stack[k]);
+    }
+    std::optional<Answer> combined;
+    if (!present.empty()) {
+      StatusOr<Answer> r = Aggregate(step.aggregator, present);
+      if (!r.ok()) return r.status();
+      combined = std::move(r).value();
+    }
+    stack.resize(base);
+    stack.push_back(std::move(combined));
   }
-  return Aggregate(cand.aggregator, answers);
+  if (stack.back()) return std::move(*stack.back());
+  return p.mix_failure == Reason::kDroppedLate ? Status(DeadlineExceeded("every member was late"))
+                                               : Status(Unavailable("every member failed"));
 }
 
 // Wakes at the earliest expected time of a mix in flight that has not passed.
@@ -427,9 +467,9 @@ void Broker::ArmMixTimer(Pending& p) {
   TimePoint next = TimePoint::max();
   for (int c = 0; c < p.size(); ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
-    const TimePoint expected = a.launched + a.predicted.expected;
+    const TimePoint expected = a.launched + a.predicted.expected + options_.grace;
     if (a.state == AttemptState::kInFlight && a.members_left > 0 &&
-        p.request.candidates[static_cast<size_t>(c)].count > 1 && expected > now) {
+        p.request.candidates[static_cast<size_t>(c)].is_mix() && expected > now) {
       next = std::min(next, expected);
     }
   }
@@ -441,8 +481,8 @@ void Broker::OnMixTimer(Pending& p) {
   const TimePoint now = clock_->Now();
   for (int c = 0; c < p.size(); ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
-    if (a.state != AttemptState::kInFlight || p.request.candidates[static_cast<size_t>(c)].count < 2) continue;
-    if (a.members_answered > 0 && now >= a.launched + a.predicted.expected) {
+    if (a.state != AttemptState::kInFlight || !p.request.candidates[static_cast<size_t>(c)].is_mix()) continue;
+    if (a.members_answered > 0 && now >= a.launched + a.predicted.expected + options_.grace) {
       const uint64_t id = p.id;
       AttemptDone(p, c, CombineMix(p, c));
       if (Find(id) == nullptr) return;  // that finished the try
@@ -477,6 +517,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
     r.answer = std::move(best.answer);
     r.rank = p.held;
     r.model = p.request.candidates[static_cast<size_t>(p.held)].name;
+    r.version = p.request.candidates[static_cast<size_t>(p.held)].version;
     r.downgraded = p.held > 0;
     if (r.downgraded) {
       switch (p.attempts[0].state) {
@@ -493,10 +534,11 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
   for (int c = 0; c < p.size(); ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
     if (a.state == AttemptState::kNotRun) continue;
-    r.attempts.push_back(AttemptReport{p.request.candidates[static_cast<size_t>(c)].name, c,
-                                       a.state, a.launched - p.t0, a.latency});
+    const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+    r.attempts.push_back(AttemptReport{cand.name, cand.version, c, a.state, a.launched - p.t0, a.latency});
   }
   if (p.request.stats != nullptr) p.request.stats->Record(r, clock_->Now());
+  r.owner = std::move(p.request.owner);
   auto node = pending_.extract(p.id);
   Done done = std::move(node.mapped()->done);
   done(std::move(r));

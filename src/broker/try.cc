@@ -2,15 +2,37 @@
 
 namespace tbms {
 
-void TryRequest::AddModel(std::string_view name, Batcher* batcher, Duration est) {
-  candidates.push_back(Candidate{name, static_cast<uint16_t>(members.size()), 1});
+void TryRequest::AddModel(std::string_view name, Batcher* batcher, Duration est,
+                          std::string_view version) {
+  Candidate c;
+  c.name = name;
+  c.version = version;
+  c.first = static_cast<uint16_t>(members.size());
+  candidates.push_back(c);
   members.push_back(Member{batcher, est});
 }
 
 void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator) {
-  candidates.push_back(Candidate{name, static_cast<uint16_t>(members.size()),
-                                 static_cast<uint16_t>(mix.size()), aggregator});
+  std::vector<MixStep> steps;
+  steps.reserve(mix.size() + 1);
+  for (size_t m = 0; m < mix.size(); ++m) {
+    steps.push_back(MixStep{MixStep::kMember, aggregator, static_cast<uint16_t>(m)});
+  }
+  steps.push_back(MixStep{MixStep::kCombine, aggregator, static_cast<uint16_t>(mix.size())});
+  AddMix(name, mix, steps);
+}
+
+void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix,
+                        const std::vector<MixStep>& steps) {
+  Candidate c;
+  c.name = name;
+  c.first = static_cast<uint16_t>(members.size());
+  c.count = static_cast<uint16_t>(mix.size());
+  c.steps_first = static_cast<uint16_t>(mix_steps.size());
+  c.steps_count = static_cast<uint16_t>(steps.size());
+  candidates.push_back(c);
   members.insert(members.end(), mix.begin(), mix.end());
+  mix_steps.insert(mix_steps.end(), steps.begin(), steps.end());
 }
 
 StatusOr<Aggregator> ParseAggregator(std::string_view name) {

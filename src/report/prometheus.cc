@@ -162,7 +162,7 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
   for (const ModelStats* m : models) {
     Labels l;
     l.Add("device", m->device);
-    Sample(out, "tbms_model_instances", l.With("model", m->model), m->instances);
+    Sample(out, "tbms_model_instances", l.With("model", m->model), m->instances.load());
   }
 }
 

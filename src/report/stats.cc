@@ -75,12 +75,14 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
 ModelStats::ModelStats(std::string m, std::string v, std::string d, int n)
     : model(std::move(m)), version(std::move(v)), device(std::move(d)), instances(n) {}
 
-TaskStats* StatsRegistry::Task(std::string_view instance, const TryRequest& request) {
+TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
+                               const TryRequest& request) {
   thread_local std::string key;  // "instance\ntask", reused: no allocation once warm
   key.assign(instance);
   key += '\n';
   const size_t task_at = key.size();
-  for (size_t c = 0; c < request.candidates.size(); ++c) {
+  key += task;
+  for (size_t c = 0; task.empty() && c < request.candidates.size(); ++c) {
     if (c) key += '>';
     key += request.candidates[c].name;
   }
@@ -106,6 +108,13 @@ TaskStats* StatsRegistry::Task(std::string_view instance, const TryRequest& requ
 ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std::string device,
                                     int instances) {
   std::lock_guard lock(mu_);
+  for (const auto& m : models_) {
+    if (m->model == model && m->version == version && m->device == device) {
+      m->instances.store(instances);
+      return m.get();
+    }
+  }
+  if (models_.size() >= kMaxModels) return nullptr;
   models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version),
                                                  std::move(device), instances));
   return models_.back().get();

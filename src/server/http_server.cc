@@ -114,6 +114,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (path == "/dashboard/" ) return ReplyAsset(req.method(), "/dashboard");
     if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);
     if (path == "/v2/health/ready") return ReplyHealth(req.method(), !state_->draining.load());
+    if (V2Api::Owns(path)) return V2(std::string_view(req.method_string().data(), req.method_string().size()), path, req.body());
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
       const std::string_view instance =
@@ -163,14 +164,23 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
 
+  void V2(std::string_view method, std::string_view path, std::string_view body) {
+    if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
+    state_->v2.Handle(method, path, body, [self = shared_from_this()](HttpReply r) {
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+        self->Reply(r.status, std::move(r.body));
+      });
+    });
+  }
+
   void Try(std::string_view instance, const std::string& body) {
     if (state_->draining.load()) return ReplyError(503, "server is shutting down");
     Engine* engine = state_->engine;
-    StatusOr<TryRequest> request = ParseTryRequest(
-        body, [engine](std::string_view name) { return engine->FindModel(name); },
-        state_->options.limits);
-    if (!request.ok()) return ReplyStatus(request.status());
-    Status s = engine->Submit(instance, std::move(request).value(), [self = shared_from_this()](TryResult r) {
+    std::shared_ptr<const ModelTable> table = engine->table();
+    if (Status s = table->CheckInstance(instance); !s.ok()) return ReplyStatus(s);
+    StatusOr<ParsedTry> parsed = ParseTryRequest(body, std::move(table), instance, state_->options.limits);
+    if (!parsed.ok()) return ReplyStatus(parsed.status());
+    Status s = engine->Submit(instance, parsed->task, std::move(parsed->request), [self = shared_from_this()](TryResult r) {
       // Under the core lock: hand off to this connection's strand at once.
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
         std::string out;
@@ -241,8 +251,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
 };
 
-HttpServer::HttpServer(Options options, Engine* engine, asio::io_context* ioc)
-    : state_(std::make_shared<State>(std::move(options), engine)),
+HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, asio::io_context* ioc)
+    : state_(std::make_shared<State>(std::move(options), engine, loader)),
       ioc_(ioc),
       acceptor_(*ioc),
       accept_retry_(*ioc) {}

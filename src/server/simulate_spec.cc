@@ -56,6 +56,11 @@ StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spe
     const size_t comma = spec.find(',');
     auto one = ParseOne(spec.substr(0, comma), defaults);
     if (!one.ok()) return one.status();
+    for (const SimulatedModelSpec& seen : out) {
+      if (seen.simulated.model == one->simulated.model) {
+        return InvalidArgument("--simulate: model '" + seen.simulated.model + "' is given twice");
+      }
+    }
     one->simulated.seed = defaults.shape.seed + out.size();
     out.push_back(std::move(one).value());
     if (comma == std::string_view::npos) break;
@@ -65,6 +70,26 @@ StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spe
   if (out.empty()) return InvalidArgument("--simulate: name at least one model, e.g. svm=25");
   if (out.size() > 256) return InvalidArgument("--simulate: at most 256 models");
   return out;
+}
+
+HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs) {
+  HouseConfig house;
+  for (const SimulatedModelSpec& spec : specs) {
+    ModelConfig m;
+    m.name = spec.simulated.model;
+    m.backend = "simulated";
+    m.est = spec.default_est;
+    m.instances = spec.simulated.instances;
+    m.batching = spec.batching;
+    m.inputs = {TensorSpec{"question", DataType::kBytes, {1}}};
+    m.outputs = {TensorSpec{"answer", DataType::kBytes, {1}}};
+    VersionConfig v;
+    v.number = 1;
+    v.simulated = spec.simulated;
+    m.versions.push_back(std::move(v));
+    house.models.push_back(std::move(m));
+  }
+  return house;
 }
 
 }  // namespace tbms

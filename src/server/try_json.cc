@@ -3,8 +3,11 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <deque>
+#include <optional>
 
 #include "tbms/common/json_writer.h"
+#include "tbms/server/json_fields.h"
 
 namespace tbms {
 namespace {
@@ -13,51 +16,29 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-std::string Num(double v) {
-  std::string out;
-  AppendJsonNumber(out, v);
-  return out;
-}
-
-// A finite number in [lo, hi], integer or not.
-Status ReadNumber(element e, std::string_view field, double lo, double hi, double* out) {
-  double v;
-  switch (e.type()) {
-    case element_type::DOUBLE: v = e.get_double().value_unsafe(); break;
-    case element_type::INT64: v = static_cast<double>(e.get_int64().value_unsafe()); break;
-    case element_type::UINT64: v = static_cast<double>(e.get_uint64().value_unsafe()); break;
-    default: return InvalidArgument(std::string(field) + " must be a number");
-  }
-  if (!std::isfinite(v) || v < lo || v > hi) {
-    return InvalidArgument(std::string(field) + " must be in [" + Num(lo) + ", " + Num(hi) +
-                           "], got " + Num(v));
-  }
-  *out = v;
-  return OkStatus();
-}
-
-Status ReadInt(element e, std::string_view field, int lo, int hi, int* out) {
-  int64_t v;
-  if (e.type() == element_type::INT64) {
-    v = e.get_int64().value_unsafe();
-  } else if (e.type() == element_type::UINT64) {
-    v = INT64_MAX;
-  } else {
-    return InvalidArgument(std::string(field) + " must be an integer");
-  }
-  if (v < lo || v > hi) {
-    return InvalidArgument(std::string(field) + " must be in [" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "]");
-  }
-  *out = static_cast<int>(v);
-  return OkStatus();
-}
-
+// The inputs of a try: {"question": "..."} or a list of v2 tensors, where a
+// one-element BYTES tensor named "question" also gives the question.
 Status ReadInputs(element e, const TryLimits& limits, Inputs* inputs) {
+  simdjson::dom::array tensors;
+  if (e.get_array().get(tensors) == simdjson::SUCCESS) {
+    if (tensors.size() == 0) return InvalidArgument("inputs must not be empty");
+    if (tensors.size() > limits.tensors.max_tensors) {
+      return InvalidArgument("inputs has more than " + std::to_string(limits.tensors.max_tensors) + " tensors");
+    }
+    size_t i = 0;
+    for (element t : tensors) {
+      Tensor& tensor = inputs->tensors.emplace_back();
+      TBMS_RETURN_IF_ERROR(ReadTensor(t, "inputs[" + std::to_string(i++) + "]", limits.tensors, &tensor));
+      if (tensor.name == "question" && tensor.datatype == DataType::kBytes && tensor.ElementCount() == 1) {
+        inputs->question.assign(tensor.Strings()[0]);
+      }
+    }
+    return OkStatus();
+  }
   object obj;
-  if (e.get_object().get(obj) != simdjson::SUCCESS) return InvalidArgument("inputs must be an object");
+  if (e.get_object().get(obj) != simdjson::SUCCESS) {
+    return InvalidArgument("inputs must be an object like {\"question\": \"...\"} or a list of tensors");
+  }
   bool has_question = false;
   for (auto [key, value] : obj) {
     if (key != "question") continue;  // other inputs are carried for backends that read them
@@ -76,26 +57,30 @@ Status ReadInputs(element e, const TryLimits& limits, Inputs* inputs) {
   return OkStatus();
 }
 
-Status ReadModel(element e, size_t index, const FindModelFn& find, const TryLimits& limits,
-                 TryRequest* request) {
-  const std::string at = "models[" + std::to_string(index) + "]";
+// {"name": "svm", "est": 25, "version": "2"}: a model (or a house mix).
+struct ModelRef {
+  std::string_view name, version;
+  std::optional<Duration> est;
+};
+
+Status ReadModelRef(element e, const std::string& at, const TryLimits& limits, ModelRef* out) {
   object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) {
     return InvalidArgument(at + " must be an object like {\"name\": \"svm\", \"est\": 25}");
   }
-  std::string_view name, version;
   bool has_name = false;
-  double est_ms = -1;
   for (auto [key, value] : obj) {
     if (key == "name") {
-      if (value.get_string().get(name) != simdjson::SUCCESS || name.empty()) {
+      if (value.get_string().get(out->name) != simdjson::SUCCESS || out->name.empty()) {
         return InvalidArgument(at + ".name must be a non-empty string");
       }
       has_name = true;
     } else if (key == "est") {
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, at + ".est", 0, limits.max_est_ms, &est_ms));
+      double ms;
+      TBMS_RETURN_IF_ERROR(ReadNumber(value, at + ".est", 0, limits.max_est_ms, &ms));
+      out->est = Millis(ms);
     } else if (key == "version") {
-      if (value.get_string().get(version) != simdjson::SUCCESS) {
+      if (value.get_string().get(out->version) != simdjson::SUCCESS) {
         return InvalidArgument(at + ".version must be a string");
       }
     } else {
@@ -103,38 +88,113 @@ Status ReadModel(element e, size_t index, const FindModelFn& find, const TryLimi
     }
   }
   if (!has_name) return InvalidArgument(at + ".name is required");
-  const ModelEntry* model = find(name);
-  if (model == nullptr) return NotFound("unknown model " + Quote(name));
-  if (!version.empty() && version != model->version) {
-    return NotFound("model " + Quote(name) + " has no version " + Quote(version));
-  }
-  const Duration est = est_ms >= 0 ? Millis(est_ms) : model->default_est;
-  request->AddModel(model->name, model->batcher.get(), est);
   return OkStatus();
 }
 
-Status ReadModels(element e, const FindModelFn& find, const TryLimits& limits, TryRequest* request) {
-  simdjson::dom::array arr;
-  if (e.get_array().get(arr) != simdjson::SUCCESS) {
-    return InvalidArgument("models must be an array of {\"name\", \"est\"} objects");
+// A list of candidates: "models" (model or mix names) or "mixes" (ad hoc).
+Status ReadList(element e, std::string_view field, const TryLimits& limits, simdjson::dom::array* out) {
+  if (e.get_array().get(*out) != simdjson::SUCCESS) {
+    return InvalidArgument(std::string(field) + " must be an array");
   }
-  const size_t n = arr.size();
-  if (n == 0) return InvalidArgument("models must not be empty");
+  const size_t n = out->size();
+  if (n == 0) return InvalidArgument(std::string(field) + " must not be empty");
   if (n > limits.max_candidates) {
-    return InvalidArgument("models has " + std::to_string(n) + " entries, at most " +
+    return InvalidArgument(std::string(field) + " has " + std::to_string(n) + " entries, at most " +
                            std::to_string(limits.max_candidates) + " are allowed");
   }
-  request->members.reserve(n);
-  request->candidates.reserve(n);
+  return OkStatus();
+}
+
+Status ReadModels(element e, const ModelTable& table, const TryLimits& limits, TryRequest* request) {
+  simdjson::dom::array arr;
+  TBMS_RETURN_IF_ERROR(ReadList(e, "models", limits, &arr));
   size_t i = 0;
-  for (element m : arr) TBMS_RETURN_IF_ERROR(ReadModel(m, i++, find, limits, request));
+  for (element m : arr) {
+    ModelRef ref;
+    TBMS_RETURN_IF_ERROR(ReadModelRef(m, "models[" + std::to_string(i++) + "]", limits, &ref));
+    TBMS_RETURN_IF_ERROR(table.AddCandidate(ref.name, ref.version, ref.est, request));
+  }
+  return OkStatus();
+}
+
+// Names given in the request that candidates point to (ad hoc mixes).
+struct TryOwner {
+  std::shared_ptr<const ModelTable> table;
+  std::deque<std::string> names;  // a deque: adding never moves the others
+};
+
+// {"name": "mix1", "members": [{"name": "embedding", "est": 35}, ...], "aggregator": "max"}
+Status ReadMix(element e, const std::string& at, const ModelTable& table, const TryLimits& limits,
+               TryOwner* owner, TryRequest* request) {
+  object obj;
+  if (e.get_object().get(obj) != simdjson::SUCCESS) {
+    return InvalidArgument(at + " must be an object like {\"name\": \"mix1\", \"members\": [...], "
+                                "\"aggregator\": \"max\"}");
+  }
+  std::string_view name;
+  std::vector<ModelTable::MixMember> members;
+  std::optional<Aggregator> aggregator;
+  for (auto [key, value] : obj) {
+    if (key == "name") {
+      if (value.get_string().get(name) != simdjson::SUCCESS || name.empty() || name.size() > 128) {
+        return InvalidArgument(at + ".name must be a string of 1-128 bytes");
+      }
+    } else if (key == "aggregator") {
+      std::string_view agg;
+      if (value.get_string().get(agg) != simdjson::SUCCESS) return InvalidArgument(at + ".aggregator must be a string");
+      auto parsed = ParseAggregator(agg);
+      if (!parsed.ok()) return InvalidArgument(at + ".aggregator: " + parsed.status().message());
+      aggregator = *parsed;
+    } else if (key == "members") {
+      simdjson::dom::array arr;
+      if (value.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0 ||
+          arr.size() > limits.max_mix_members) {
+        return InvalidArgument(at + ".members must be an array of 1-" + std::to_string(limits.max_mix_members) +
+                               " models");
+      }
+      size_t i = 0;
+      for (element m : arr) {
+        ModelRef ref;
+        TBMS_RETURN_IF_ERROR(ReadModelRef(m, at + ".members[" + std::to_string(i++) + "]", limits, &ref));
+        members.push_back({ref.name, ref.version, ref.est});
+      }
+    } else {
+      return InvalidArgument(at + ": unknown field " + Quote(key) + " (expected name, members, aggregator)");
+    }
+  }
+  if (name.empty()) return InvalidArgument(at + ".name is required");
+  if (members.empty()) return InvalidArgument(at + ".members is required");
+  if (!aggregator) return InvalidArgument(at + ".aggregator is required (max, avg or vote)");
+  const std::string& owned = owner->names.emplace_back(name);
+  return table.AddMix(owned, members, *aggregator, request);
+}
+
+Status ReadMixes(element e, const ModelTable& table, const TryLimits& limits, TryOwner* owner,
+                 TryRequest* request) {
+  simdjson::dom::array arr;
+  TBMS_RETURN_IF_ERROR(ReadList(e, "mixes", limits, &arr));
+  size_t i = 0;
+  for (element m : arr) TBMS_RETURN_IF_ERROR(ReadMix(m, "mixes[" + std::to_string(i++) + "]", table, limits, owner, request));
+  return OkStatus();
+}
+
+// A task's candidates and defaults; fields the try gave win.
+Status ApplyTask(const TaskConfig& task, const ModelTable& table, bool has_tloc, bool has_cross_request,
+                 bool has_cross_lag, bool has_priority, TryRequest* request) {
+  for (const std::string& name : task.models) {
+    TBMS_RETURN_IF_ERROR(table.AddCandidate(name, {}, std::nullopt, request));
+  }
+  if (!has_tloc) request->tloc = task.tloc;
+  if (!has_cross_request) request->cross_request = task.cross_request;
+  if (!has_cross_lag) request->cross_lag = task.cross_lag;
+  if (!has_priority) request->priority = task.priority;
   return OkStatus();
 }
 
 }  // namespace
 
-StatusOr<TryRequest> ParseTryRequest(std::string_view body, const FindModelFn& find,
-                                     const TryLimits& limits) {
+StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
+                                    std::string_view instance, const TryLimits& limits) {
   thread_local simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(body.data(), body.size()).get(root); err != simdjson::SUCCESS) {
@@ -144,16 +204,29 @@ StatusOr<TryRequest> ParseTryRequest(std::string_view body, const FindModelFn& f
   if (root.get_object().get(obj) != simdjson::SUCCESS) {
     return InvalidArgument("the body must be a JSON object");
   }
-  TryRequest request;
+  ParsedTry parsed;
+  TryRequest& request = parsed.request;
   auto inputs = std::make_shared<Inputs>();
-  bool has_inputs = false, has_models = false, has_tloc = false;
+  std::shared_ptr<TryOwner> owner;
+  bool has_inputs = false, has_tloc = false, has_cross_request = false, has_cross_lag = false,
+       has_priority = false;
+  int candidate_lists = 0;
   for (auto [key, value] : obj) {
     if (key == "inputs") {
       TBMS_RETURN_IF_ERROR(ReadInputs(value, limits, inputs.get()));
       has_inputs = true;
     } else if (key == "models") {
-      TBMS_RETURN_IF_ERROR(ReadModels(value, find, limits, &request));
-      has_models = true;
+      TBMS_RETURN_IF_ERROR(ReadModels(value, *table, limits, &request));
+      ++candidate_lists;
+    } else if (key == "mixes") {
+      if (!owner) owner = std::make_shared<TryOwner>(TryOwner{table, {}});
+      TBMS_RETURN_IF_ERROR(ReadMixes(value, *table, limits, owner.get(), &request));
+      ++candidate_lists;
+    } else if (key == "task") {
+      std::string_view task;
+      if (value.get_string().get(task) != simdjson::SUCCESS) return InvalidArgument("task must be a string");
+      parsed.task.assign(task);
+      ++candidate_lists;
     } else if (key == "tloc") {
       double ms;
       TBMS_RETURN_IF_ERROR(ReadNumber(value, "tloc", 0, limits.max_tloc_ms, &ms));
@@ -163,23 +236,39 @@ StatusOr<TryRequest> ParseTryRequest(std::string_view body, const FindModelFn& f
     } else if (key == "crossRequest") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "crossRequest", 0, limits.max_cross_request,
                                    &request.cross_request));
+      has_cross_request = true;
     } else if (key == "crossLag") {
       double ms;
       TBMS_RETURN_IF_ERROR(ReadNumber(value, "crossLag", 0, limits.max_tloc_ms, &ms));
       request.cross_lag = Millis(ms);
+      has_cross_lag = true;
     } else if (key == "priority") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "priority", -limits.max_priority, limits.max_priority,
                                    &request.priority));
+      has_priority = true;
     } else {
       return InvalidArgument("unknown field " + Quote(key) +
-                             " (expected inputs, models, tloc, crossRequest, crossLag, priority)");
+                             " (expected inputs, models, mixes, task, tloc, crossRequest, crossLag, priority)");
     }
   }
   if (!has_inputs) return InvalidArgument("inputs is required, e.g. {\"question\": \"...\"}");
-  if (!has_models) return InvalidArgument("models is required");
-  if (!has_tloc) return InvalidArgument("tloc is required (milliseconds)");
+  if (candidate_lists == 0) return InvalidArgument("models is required (or mixes, or a task)");
+  if (candidate_lists > 1) return InvalidArgument("give one of models, mixes and task");
+  if (!parsed.task.empty()) {
+    auto task = table->FindTask(instance, parsed.task);
+    if (!task.ok()) return task.status();
+    TBMS_RETURN_IF_ERROR(ApplyTask(**task, *table, has_tloc, has_cross_request, has_cross_lag, has_priority,
+                                   &request));
+  } else if (!has_tloc) {
+    return InvalidArgument("tloc is required (milliseconds)");
+  }
   request.inputs = std::move(inputs);
-  return request;
+  if (owner) {
+    request.owner = std::move(owner);
+  } else {
+    request.owner = std::move(table);
+  }
+  return parsed;
 }
 
 void WriteTryResult(const TryResult& r, std::string& out) {
@@ -189,6 +278,7 @@ void WriteTryResult(const TryResult& r, std::string& out) {
   if (r.answer) w.Raw(*r.answer); else w.Null();
   w.Key("model");
   if (r.rank >= 0) w.String(r.model); else w.Null();
+  if (!r.version.empty()) w.Key("version").String(r.version);
   w.Key("rank");
   if (r.rank >= 0) w.Int(r.rank); else w.Null();
   w.Key("downgraded").Bool(r.downgraded);
@@ -199,6 +289,7 @@ void WriteTryResult(const TryResult& r, std::string& out) {
   for (const AttemptReport& a : r.attempts) {
     w.BeginObject();
     w.Key("model").String(a.model);
+    if (!a.version.empty()) w.Key("version").String(a.version);
     w.Key("rank").Int(a.rank);
     w.Key("state").String(AttemptStateName(a.state));
     w.Key("started_ms").Number(ToMillis(a.started));

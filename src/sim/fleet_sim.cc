@@ -266,7 +266,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
   t0 = WallClock::now();
   {
     VirtualClock clock;
-    const auto inputs = std::make_shared<const Inputs>(Inputs{"q"});
+    const auto inputs = std::make_shared<const Inputs>(Inputs{"q", {}});
     std::vector<Server> servers;
     servers.reserve(static_cast<size_t>(o.servers));
     for (int i = 0; i < o.servers; ++i) {

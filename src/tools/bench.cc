@@ -69,7 +69,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct BenchFlags {
-  TryParams call{.instance = "bench"};  // --url, --instance, --models, --tloc, --cross-*, --priority
+  TryParams call;  // --url, --instance (default "bench"), --models, --tloc, --cross-*, --priority
   double rate = 0;
   double cv = 1;
   int64_t requests = 10000;
@@ -776,6 +776,7 @@ void AddBench(CLI::App& app) {
       "bench",
       "Open-loop load on a loopback TBMS server: requests at --rate (Poisson, or bursty with "
       "--cv > 1), latency from each request's intended send time");
+  flags->call.instance = "bench";
   AddTryParams(cmd, flags->call, "Server URL: loopback only (127.0.0.0/8, localhost, [::1])");
   cmd->add_option("--rate", flags->rate, "Target arrival rate, requests per second")
       ->check(CLI::Range(0.001, 1e6))->required();

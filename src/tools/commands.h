@@ -11,6 +11,7 @@ void AddTry(CLI::App& app);
 void AddReport(CLI::App& app);
 void AddBench(CLI::App& app);
 void AddSim(CLI::App& app);
+void AddHouse(CLI::App& app);
 void SetExitCode(int code);
 int ExitCode();
 

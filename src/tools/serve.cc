@@ -1,4 +1,5 @@
-// tbms serve: runs the HTTP server over simulated models until SIGTERM/SIGINT,
+// tbms serve: runs the HTTP server over a model house (or simulated models)
+// until SIGTERM/SIGINT,
 // then drains (readiness false, no new requests, in-flight tries finish by
 // their deadlines) and exits 0.
 #include <utility>  // before Asio (see real_clock.h)
@@ -11,6 +12,7 @@
 
 #include "commands.h"
 #include "model_flags.h"
+#include "tbms/server/house_loader.h"
 #include "tbms/server/http_server.h"
 #include "tbms/server/simulate_spec.h"
 
@@ -23,6 +25,9 @@ struct ServeFlags {
   uint16_t port = 8000;
   int threads = 1;
   std::string simulate;
+  std::string house;
+  std::string model_control = "none";
+  double poll_interval_s = 5;
   int instances = 1;
   double hang_rate = 0;
   size_t max_pending = 100000;
@@ -38,7 +43,13 @@ int Fail(const Status& s) {
   return 1;
 }
 
-StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
+// The models to serve: the house at --house, or --simulate's models.
+StatusOr<HouseScan> InitialModels(const ServeFlags& f) {
+  if (!f.house.empty()) {
+    auto house = LoadHouse(f.house);
+    if (!house.ok()) return house.status();
+    return HouseScan{std::move(house).value(), {}};
+  }
   SimulateDefaults d;
   d.batching.max_batch_size = f.model.max_batch;
   d.batching.max_queue_delay = Millis(f.model.max_queue_delay_ms);
@@ -54,12 +65,15 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();
+  return HouseScan{SimulatedHouse(*models), {}};
+}
+
+StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   Engine::Options options;
   options.broker.guard = Millis(f.model.guard_ms);
   options.broker.grace = Millis(f.model.guard_ms);  // the same margin for "overdue"
 
   options.broker.max_pending = f.max_pending;
-  options.simulated = std::move(models).value();
   options.metrics = f.metrics;
   auto policy = ParsePolicy(f.policy);
   if (!policy.ok()) return policy.status();
@@ -85,22 +99,33 @@ void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& e
 int Serve(const ServeFlags& f) {
   auto options = EngineOptions(f);
   if (!options.ok()) return Fail(options.status());
+  auto control = ParseModelControl(f.model_control);
+  if (!control.ok()) return Fail(control.status());
+  auto models = InitialModels(f);
+  if (!models.ok()) return Fail(models.status());
   boost::asio::io_context ioc(f.threads);
   auto engine = Engine::Create(std::move(options).value(), ioc.get_executor());
   if (!engine.ok()) return Fail(engine.status());
+  if (Status s = (*engine)->Apply(*models, {}, false); !s.ok()) return Fail(s);
+  std::unique_ptr<HouseLoader> loader;
+  if (!f.house.empty()) {
+    loader = std::make_unique<HouseLoader>(engine->get(), f.house, *control, Millis(f.poll_interval_s * 1000));
+  }
   HttpServer::Options so;
   so.host = f.host;
   so.port = f.port;
   so.max_body_bytes = f.max_body_bytes;
   so.max_connections = f.max_connections;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
-  HttpServer server(so, engine->get(), &ioc);
+  HttpServer server(so, engine->get(), loader.get(), &ioc);
   if (Status s = server.Listen(); !s.ok()) return Fail(s);
 
   std::string names;
-  for (const auto& m : (*engine)->models()) names += (names.empty() ? "" : ", ") + m->name;
-  std::cout << "tbms: serving " << (*engine)->models().size() << " simulated models (" << names
-            << ") on http://" << f.host << ":" << server.port() << " with " << f.threads
+  const auto table = (*engine)->table();
+  for (const auto& [name, m] : table->models) names += (names.empty() ? "" : ", ") + name;
+  std::cout << "tbms: serving " << table->models.size() << " models (" << names << ")"
+            << (f.house.empty() ? "" : " from " + f.house + ", model control " + f.model_control)
+            << " on http://" << f.host << ":" << server.port() << " with " << f.threads
             << " thread(s), policy " << f.policy << std::endl;
 
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
@@ -116,6 +141,7 @@ int Serve(const ServeFlags& f) {
   for (int i = 1; i < f.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  loader.reset();  // before the engine: it applies changes to it
   return 0;
 }
 
@@ -130,8 +156,16 @@ void AddServe(CLI::App& app) {
   cmd->add_option("--simulate", flags->simulate,
                   "Serve simulated models: NAME=MS[:PER_ITEM_MS],... e.g. "
                   "embedding=35,svm=25,bayes=15,keysearch=5 (MS: single-item service time; "
-                  "PER_ITEM_MS: added per extra batch item, default MS/10)")
-      ->required();
+                  "PER_ITEM_MS: added per extra batch item, default MS/10)");
+  cmd->add_option("--house", flags->house,
+                  "Serve the model house in this folder (see docs/house.md; check it with tbms house check)")
+      ->excludes("--simulate");
+  cmd->add_option("--model-control", flags->model_control,
+                  "With --house: none (load once), poll (rescan every --poll-interval-s and apply "
+                  "changes), explicit (load/unload via /v2/repository/models/{m}/load|unload)")
+      ->check(CLI::IsMember({"none", "poll", "explicit"}))->capture_default_str();
+  cmd->add_option("--poll-interval-s", flags->poll_interval_s, "How often poll mode rescans the house")
+      ->check(CLI::Range(0.05, 86400.0))->capture_default_str();
   cmd->add_option("--instances", flags->instances, "Instances per model")
       ->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--hang-rate", flags->hang_rate, "Share of executions that hang (10 s)")
@@ -151,7 +185,13 @@ void AddServe(CLI::App& app) {
                   "default-on-miss (Clipper-like), drop-late (Clockwork-like)")
       ->capture_default_str();
   AddModelFlags(cmd, flags->model);
-  cmd->callback([flags] { SetExitCode(Serve(*flags)); });
+  cmd->callback([flags] {
+    if (flags->simulate.empty() && flags->house.empty()) {
+      std::cerr << "tbms serve: give --house DIR or --simulate MODELS (see tbms serve --help)\n";
+      return SetExitCode(2);
+    }
+    SetExitCode(Serve(*flags));
+  });
 }
 
 }  // namespace tbms::tools

@@ -83,7 +83,7 @@ class Short : public Backend {
 
 Batch MakeBatch(std::vector<std::string> questions) {
   Batch b;
-  for (auto& q : questions) b.items.push_back(std::make_shared<Inputs>(Inputs{q}));
+  for (auto& q : questions) b.items.push_back(std::make_shared<Inputs>(Inputs{q, {}}));
   return b;
 }
 

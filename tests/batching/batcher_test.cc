@@ -142,7 +142,7 @@ class BatcherTest : public ::testing::Test {
   StatusOr<ItemId> Enqueue(uint64_t token, double deadline_ms, int priority = 0) {
     WorkItem item;
     item.token = token;
-    item.inputs = std::make_shared<Inputs>(Inputs{"q" + std::to_string(token)});
+    item.inputs = std::make_shared<Inputs>(Inputs{"q" + std::to_string(token), {}});
     item.deadline = At(deadline_ms);
     item.priority = priority;
     sink_.in_call = true;

@@ -55,7 +55,7 @@ class BrokerTest : public ::testing::Test {
   TryRequest Request(std::vector<std::pair<std::string, double>> candidates, double tloc,
                      int cross_request = 1, double cross_lag = 10) {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q"});
+    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
     for (auto& [name, est] : candidates) {
       r.AddModel(models_.at(name).batcher->model(), models_.at(name).batcher.get(), Millis(est));
     }
@@ -503,6 +503,77 @@ TEST_F(BrokerTest, MixWithEveryMemberFailedFallsBack) {
   EXPECT_EQ(result_->reason, Reason::kError);
 }
 
+// An executor answering a fixed JSON value after `ms` (fails with "fail").
+class ConstExecutor final : public Executor {
+ public:
+  ConstExecutor(Clock* clock, double ms, std::string answer) : clock_(clock), ms_(ms), answer_(std::move(answer)) {}
+  int instances() const override { return 1; }
+  void Run(int, const Batch& batch, Done done) override {
+    BatchResult r;
+    r.service_time = Millis(ms_);
+    for (size_t i = 0; i < batch.items.size(); ++i) {
+      r.answers.push_back(answer_ == "fail" ? StatusOr<Answer>(Unavailable("failed")) : StatusOr<Answer>(answer_));
+    }
+    clock_->Schedule(clock_->Now() + Millis(ms_), [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  }
+
+ private:
+  Clock* clock_;
+  double ms_;
+  std::string answer_;
+};
+
+// max(avg(a, b), c): members run together, the inner mix is combined first,
+// and a member that fails is left out of its own mix only.
+TEST_F(BrokerTest, NestedMixCombinesTheInnerMixFirst) {
+  struct Case {
+    const char *a, *b, *c, *want;
+  };
+  for (const Case& k : {Case{"1", "3", "2.5", "2.5"}, Case{"1", "3", "1.5", "2"}, Case{"1", "fail", "1.5", "1.5"},
+                        Case{"fail", "fail", "0.5", "0.5"}}) {
+    std::vector<std::unique_ptr<ConstExecutor>> executors;
+    std::vector<std::unique_ptr<Batcher>> batchers;
+    std::vector<Member> members;
+    for (const char* answer : {k.a, k.b, k.c}) {
+      executors.push_back(std::make_unique<ConstExecutor>(&clock_, 5, answer));
+      Batcher::Options bo;
+      bo.model = "m";
+      batchers.push_back(std::move(Batcher::Create(bo, &clock_, executors.back().get(), broker_.get())).value());
+      members.push_back({batchers.back().get(), Millis(10)});  // all back before the mix's E
+    }
+    TryRequest r;
+    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.tloc = Millis(100);
+    r.AddMix("nested", members,
+             {{MixStep::kMember, Aggregator::kAvg, 0}, {MixStep::kMember, Aggregator::kAvg, 1},
+              {MixStep::kCombine, Aggregator::kAvg, 2}, {MixStep::kMember, Aggregator::kMax, 2},
+              {MixStep::kCombine, Aggregator::kMax, 2}});
+    result_.reset();
+    Submit(std::move(r));
+    clock_.AdvanceTo(clock_.Now() + Millis(50));
+    ASSERT_TRUE(result_);
+    ASSERT_TRUE(result_->answer) << k.a << k.b << k.c;
+    EXPECT_EQ(*result_->answer, k.want) << k.a << " " << k.b << " " << k.c;
+  }
+}
+
+TEST_F(BrokerTest, MalformedMixStepsAreRejected) {
+  AddModel("a", 5);
+  std::vector<Member> members{{models_.at("a").batcher.get(), Millis(5)}};
+  const std::vector<std::vector<MixStep>> bad = {
+      {{MixStep::kMember, Aggregator::kMax, 1}, {MixStep::kCombine, Aggregator::kMax, 1}},  // no member 1
+      {{MixStep::kMember, Aggregator::kMax, 0}, {MixStep::kCombine, Aggregator::kMax, 2}},  // pops 2 of 1
+      {{MixStep::kMember, Aggregator::kMax, 0}, {MixStep::kMember, Aggregator::kMax, 0}},   // leaves 2
+  };
+  for (const auto& steps : bad) {
+    TryRequest r;
+    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.tloc = Millis(100);
+    r.AddMix("m", members, steps);
+    EXPECT_EQ(broker_->Submit(std::move(r), [](TryResult) {}).code(), StatusCode::kInvalidArgument);
+  }
+}
+
 TEST(AggregateTest, MaxAvgVote) {
   auto agg = [](Aggregator a, std::vector<std::string> answers) {
     std::vector<const Answer*> ptrs;
@@ -515,6 +586,10 @@ TEST(AggregateTest, MaxAvgVote) {
   EXPECT_EQ(*agg(Aggregator::kAvg, {"1", "2", "6"}), "3");
   EXPECT_EQ(*agg(Aggregator::kAvg, {"[1, 2]", "[3, 4]"}), "[2,3]");
   EXPECT_EQ(*agg(Aggregator::kAvg, {R"({"a": 1, "b": 2})", R"({"a": 3})"}), R"({"a":2,"b":2})");
+  // Answers with a text and a score: the score is averaged, the text is the best-ranked member's.
+  EXPECT_EQ(*agg(Aggregator::kAvg, {R"({"answer": "x", "score": 0.5})", R"({"answer": "y", "score": 0.7})"}),
+            R"({"answer":"x","score":0.6})");
+  EXPECT_EQ(agg(Aggregator::kAvg, {R"({"a": 1})", R"({"a": "one"})"}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(*agg(Aggregator::kVote, {R"("x")", R"("y")", R"( "y" )"}), R"("y")");
   EXPECT_EQ(*agg(Aggregator::kVote, {R"("x")", R"("y")"}), R"("x")");  // tie: the best-ranked
   EXPECT_EQ(agg(Aggregator::kMax, {R"("x")", R"("y")"}).status().code(), StatusCode::kInvalidArgument);

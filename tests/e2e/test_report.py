@@ -173,7 +173,7 @@ class ReportChannelTest(unittest.TestCase):
             self.assertLess(w["avg_ms"], 2)
 
     def test_report_models_and_occupancy(self):
-        names = ["embedding", "svm", "bayes", "keysearch"]
+        names = ["bayes", "embedding", "keysearch", "svm"]  # registered in name order
         self.assertEqual([m["model"] for m in self.report["models"]], names)
         self.assertEqual([o["model"] for o in self.report["occupancy"]], names)
         launches = collections.Counter()

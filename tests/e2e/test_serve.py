@@ -21,11 +21,13 @@ TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15},
 
 
 class Server:
-    """A tbms server on a free port; stopped (SIGKILL if need be) on close."""
+    """A tbms server on a free port; stopped (SIGKILL if need be) on close.
+    `simulate` is --simulate's value, or None when `flags` name a --house."""
 
     def __init__(self, simulate, *flags):
+        models = ["--simulate", simulate] if simulate else []
         self.proc = subprocess.Popen(
-            [TBMS_BIN, "serve", "--port", "0", "--simulate", simulate, *flags],
+            [TBMS_BIN, "serve", "--port", "0", *models, *flags],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # the server prints its address once listening
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
@@ -38,16 +40,21 @@ class Server:
     def client(self):
         return tbms.Client(self.endpoint, "e2e", "e2e-key", "e2e")
 
-    def post(self, path, body, headers=None):
-        """A raw POST; returns (status, parsed JSON body or None)."""
+    def post(self, path, body, headers=None, method="POST"):
+        """A raw request; returns (status, parsed JSON body or None)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            conn.request("POST", path, body=body, headers=headers or {})
+            if not isinstance(body, (str, bytes)) and body is not None:
+                body = json.dumps(body)
+            conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, (json.loads(data) if data else None)
         finally:
             conn.close()
+
+    def get(self, path):
+        return self.post(path, None, method="GET")
 
     def close(self):
         if self.proc.poll() is None:

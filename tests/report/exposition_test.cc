@@ -254,7 +254,7 @@ class PrometheusTest : public ::testing::Test {
     model_->service_time.Observe(0.5);
     model_->busy_seconds = 0.75;
     model_->queue_wait.Observe(0);
-    task_ = reg_.Task("a", Names({"svm", "bayes"}));
+    task_ = reg_.Task("a", "", Names({"svm", "bayes"}));
     task_->Record(Answered(0, "svm", Reason::kNone, 250,
                            {Att("svm", 0, AttemptState::kSucceeded), Att("bayes", 1, AttemptState::kCancelled)}),
                   AtSeconds(1));
@@ -374,7 +374,7 @@ TEST(PrometheusEscapingTest, LabelValuesAreEscaped) {
   const std::string model = "m\"1\\";
   StatsRegistry reg;
   reg.AddModel(model, "v\n2", "gpu\"0", 1);
-  TaskStats* t = reg.Task(instance, Names({model, "svm"}));
+  TaskStats* t = reg.Task(instance, "", Names({model, "svm"}));
   t->Record(Answered(0, model, Reason::kNone, 1), AtSeconds(1));
   ReportContext ctx;
   ctx.now = AtSeconds(2);
@@ -412,7 +412,7 @@ TEST_F(PrometheusTest, BoundsAndValuesPrintShortest) {
 TEST_F(PrometheusTest, PromtoolAccepts) {
   if (!std::filesystem::exists("/usr/bin/promtool")) GTEST_SKIP() << "promtool not installed";
   // A second task with awkward label values, to check the escapes too.
-  reg_.Task("x\"y\\z\nw", Names({"svm"}))->Record(Answered(0, "svm", Reason::kNone, 3), AtSeconds(1));
+  reg_.Task("x\"y\\z\nw", "", Names({"svm"}))->Record(Answered(0, "svm", Reason::kNone, 3), AtSeconds(1));
   const std::string text = Write();
   char path[] = "/tmp/tbms_promtool_XXXXXX";
   const int fd = mkstemp(path);
@@ -458,7 +458,7 @@ class ReportJsonTest : public ::testing::Test {
     svm_ = reg_.AddModel("svm", "1", "cpu", 1);
     reg_.AddModel("bayes", "1", "cpu", 1);
 
-    TaskStats* a = reg_.Task("a", Names({"embedding", "svm"}));
+    TaskStats* a = reg_.Task("a", "", Names({"embedding", "svm"}));
     a->Record(Answered(0, "embedding", Reason::kNone, 10,
                        {Att("embedding", 0, AttemptState::kSucceeded), Att("svm", 1, AttemptState::kCancelled)}),
               AtSeconds(100));  // window 0
@@ -470,7 +470,7 @@ class ReportJsonTest : public ::testing::Test {
     a->Record(NoAnswer(Reason::kInfeasible, 0,
                        {Att("embedding", 0, AttemptState::kSkipped), Att("svm", 1, AttemptState::kSkipped)}),
               AtSeconds(1497.6));
-    TaskStats* b = reg_.Task("b", Names({"svm"}));
+    TaskStats* b = reg_.Task("b", "", Names({"svm"}));
     b->Record(Answered(0, "svm", Reason::kNone, 20), AtSeconds(1499.5));
     b->Record(Answered(0, "svm", Reason::kNone, 40), AtSeconds(1500.2));  // the current second
 
@@ -560,7 +560,7 @@ TEST_F(ReportJsonTest, DowngradeSharesReasonsAndExtraAttempts) {
 }
 
 TEST_F(ReportJsonTest, PercentagesOfThirds) {
-  TaskStats* c = reg_.Task("c", Names({"svm", "bayes"}));
+  TaskStats* c = reg_.Task("c", "", Names({"svm", "bayes"}));
   c->Record(Answered(0, "svm", Reason::kNone, 1), AtSeconds(1));
   c->Record(Answered(1, "bayes", Reason::kPredictedLate, 1), AtSeconds(1));
   c->Record(NoAnswer(Reason::kError, 1), AtSeconds(1));
@@ -608,7 +608,7 @@ TEST_F(ReportJsonTest, LagWindowsNewestFirstOnTheWallClock) {
 TEST_F(ReportJsonTest, WindowsOlderThanAnHourAreLeftOut) {
   ctx_.now = AtSeconds(75 * 60);  // Unix 1700000000.5, in the window of 22:10:00
   StatsRegistry reg(256, WallOffset(ctx_));
-  TaskStats* t = reg.Task("a", Names({"svm"}));
+  TaskStats* t = reg.Task("a", "", Names({"svm"}));
   t->Record(Answered(0, "svm", Reason::kNone, 1), AtSeconds(15 * 60));  // 21:30 window: too old
   t->Record(Answered(0, "svm", Reason::kNone, 2), AtSeconds(45 * 60));  // 21:40 window
   std::string out;
@@ -698,7 +698,7 @@ TEST_F(ReportJsonTest, QpsAndPerSecondSeries) {
 }
 
 TEST_F(ReportJsonTest, EscapesNames) {
-  reg_.Task("x\"y\\z\nw", Names({"svm"}))->Record(Answered(0, "svm", Reason::kNone, 1), AtSeconds(1));
+  reg_.Task("x\"y\\z\nw", "", Names({"svm"}))->Record(Answered(0, "svm", Reason::kNone, 1), AtSeconds(1));
   element r = Parse();
   EXPECT_EQ(S(A(r["downgrade"])[2]["instance"]), "x\"y\\z\nw");
 }

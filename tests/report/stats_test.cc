@@ -282,16 +282,16 @@ TEST(SecondRingTest, OldSlotsAreNotReported) {
 
 TEST(StatsRegistryTest, SameInstanceAndCandidatesIsTheSameEntry) {
   StatsRegistry reg;
-  TaskStats* a = reg.Task("i", Names({"embedding", "svm"}));
+  TaskStats* a = reg.Task("i", "", Names({"embedding", "svm"}));
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->instance, "i");
   EXPECT_EQ(a->task, "embedding>svm");
   EXPECT_EQ(a->models, (std::vector<std::string>{"embedding", "svm"}));
-  EXPECT_EQ(reg.Task("i", Names({"embedding", "svm"})), a);
+  EXPECT_EQ(reg.Task("i", "", Names({"embedding", "svm"})), a);
   // A different list, order, or instance is a different task.
-  TaskStats* b = reg.Task("i", Names({"svm", "embedding"}));
-  TaskStats* c = reg.Task("i", Names({"embedding"}));
-  TaskStats* d = reg.Task("j", Names({"embedding", "svm"}));
+  TaskStats* b = reg.Task("i", "", Names({"svm", "embedding"}));
+  TaskStats* c = reg.Task("i", "", Names({"embedding"}));
+  TaskStats* d = reg.Task("j", "", Names({"embedding", "svm"}));
   EXPECT_NE(b, a);
   EXPECT_NE(c, a);
   EXPECT_NE(c, b);
@@ -300,13 +300,30 @@ TEST(StatsRegistryTest, SameInstanceAndCandidatesIsTheSameEntry) {
   EXPECT_EQ(c->task, "embedding");
   EXPECT_EQ(d->instance, "j");
   EXPECT_EQ(reg.tasks().size(), 4u);
-  EXPECT_EQ(reg.Task("j", Names({"embedding", "svm"})), d);
+  EXPECT_EQ(reg.Task("j", "", Names({"embedding", "svm"})), d);
+}
+
+TEST(StatsRegistryTest, ANamedTaskIsCountedUnderItsName) {
+  StatsRegistry reg;
+  TaskStats* qa = reg.Task("i", "qa", Names({"embedding", "svm"}));
+  EXPECT_EQ(qa->task, "qa");
+  EXPECT_EQ(qa->models, (std::vector<std::string>{"embedding", "svm"}));
+  EXPECT_NE(reg.Task("i", "", Names({"embedding", "svm"})), qa);
+}
+
+TEST(StatsRegistryTest, AModelVersionKeepsItsCountersAcrossReloads) {
+  StatsRegistry reg;
+  ModelStats* v1 = reg.AddModel("svm", "1", "cpu", 2);
+  EXPECT_EQ(reg.AddModel("svm", "1", "cpu", 0), v1);  // unloaded: same series, 0 instances
+  EXPECT_EQ(v1->instances.load(), 0);
+  EXPECT_NE(reg.AddModel("svm", "2", "cpu", 1), v1);
+  EXPECT_EQ(reg.models().size(), 2u);
 }
 
 TEST(StatsRegistryTest, EntriesShareTheRegistryRing) {
   StatsRegistry reg;
-  TaskStats* a = reg.Task("i", Names({"svm"}));
-  TaskStats* b = reg.Task("j", Names({"svm"}));
+  TaskStats* a = reg.Task("i", "", Names({"svm"}));
+  TaskStats* b = reg.Task("j", "", Names({"svm"}));
   EXPECT_EQ(a->all_tries, &reg.all_tries());
   EXPECT_EQ(b->all_tries, &reg.all_tries());
   a->Record(NoAnswer(Reason::kDeadline, 10, {}), AtSeconds(1.5));
@@ -319,19 +336,19 @@ TEST(StatsRegistryTest, EntriesShareTheRegistryRing) {
 
 TEST(StatsRegistryTest, PastMaxTasksNewPairsShareOther) {
   StatsRegistry reg(2);
-  TaskStats* a = reg.Task("i", Names({"svm"}));
-  TaskStats* b = reg.Task("i", Names({"bayes"}));
-  TaskStats* other = reg.Task("j", Names({"svm"}));
+  TaskStats* a = reg.Task("i", "", Names({"svm"}));
+  TaskStats* b = reg.Task("i", "", Names({"bayes"}));
+  TaskStats* other = reg.Task("j", "", Names({"svm"}));
   EXPECT_NE(other, a);
   EXPECT_NE(other, b);
   EXPECT_EQ(other->instance, "other");
   EXPECT_EQ(other->task, "other");
   EXPECT_TRUE(other->models.empty());
-  EXPECT_EQ(reg.Task("k", Names({"keysearch", "svm"})), other);
-  EXPECT_EQ(reg.Task("j", Names({"svm"})), other);
+  EXPECT_EQ(reg.Task("k", "", Names({"keysearch", "svm"})), other);
+  EXPECT_EQ(reg.Task("j", "", Names({"svm"})), other);
   // Known pairs keep their own entries.
-  EXPECT_EQ(reg.Task("i", Names({"svm"})), a);
-  EXPECT_EQ(reg.Task("i", Names({"bayes"})), b);
+  EXPECT_EQ(reg.Task("i", "", Names({"svm"})), a);
+  EXPECT_EQ(reg.Task("i", "", Names({"bayes"})), b);
   EXPECT_EQ(reg.tasks().size(), 3u);  // two, and other
 
   // "other" counts tries and no-answers; it has no per-model rows.
@@ -347,7 +364,7 @@ TEST(StatsRegistryTest, PastMaxTasksNewPairsShareOther) {
 // rank: "other" has no per-model rows, so its downgrades are lost today.
 TEST(StatsRegistryTest, OtherCountsDowngradeReasons) {
   StatsRegistry reg(0);
-  TaskStats* other = reg.Task("i", Names({"svm", "bayes"}));
+  TaskStats* other = reg.Task("i", "", Names({"svm", "bayes"}));
   ASSERT_EQ(other->task, "other");
   other->Record(Answered(1, "bayes", Reason::kDeadline, 50,
                          {Att("svm", 0, AttemptState::kCancelled), Att("bayes", 1, AttemptState::kSucceeded)}),
@@ -358,9 +375,9 @@ TEST(StatsRegistryTest, OtherCountsDowngradeReasons) {
 
 TEST(StatsRegistryTest, NoTasksWithMaxTasksZero) {
   StatsRegistry reg(0);
-  TaskStats* t = reg.Task("i", Names({"svm"}));
+  TaskStats* t = reg.Task("i", "", Names({"svm"}));
   EXPECT_EQ(t->task, "other");
-  EXPECT_EQ(reg.Task("j", Names({"bayes"})), t);
+  EXPECT_EQ(reg.Task("j", "", Names({"bayes"})), t);
   EXPECT_EQ(reg.tasks().size(), 1u);
 }
 
@@ -381,9 +398,9 @@ TEST(StatsRegistryTest, ListsModelsInOrderAndTasksByInstanceThenTask) {
   EXPECT_EQ(s->batches.load(), 0u);
   EXPECT_EQ(s->busy_seconds.load(), 0);
 
-  TaskStats* b = reg.Task("b", Names({"svm"}));
-  TaskStats* a2 = reg.Task("a", Names({"svm"}));
-  TaskStats* a1 = reg.Task("a", Names({"embedding", "svm"}));
+  TaskStats* b = reg.Task("b", "", Names({"svm"}));
+  TaskStats* a2 = reg.Task("a", "", Names({"svm"}));
+  TaskStats* a1 = reg.Task("a", "", Names({"embedding", "svm"}));
   const auto tasks = reg.tasks();
   ASSERT_EQ(tasks.size(), 3u);
   EXPECT_EQ(tasks[0], a1);
@@ -423,7 +440,7 @@ class BrokerStatsTest : public ::testing::Test {
   // embedding (est 35, takes 40) > svm (est 10, takes 10) > keysearch (est 2, takes 2).
   TryRequest Request(double tloc) {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q"});
+    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
     static constexpr std::pair<const char*, double> kCandidates[] = {
         {"embedding", 35}, {"svm", 10}, {"keysearch", 2}};
     for (auto [name, est] : kCandidates) {
@@ -433,7 +450,7 @@ class BrokerStatsTest : public ::testing::Test {
     r.tloc = Millis(tloc);
     r.cross_request = 1;
     r.cross_lag = Millis(10);
-    r.stats = registry_.Task("i", r);
+    r.stats = registry_.Task("i", "", r);
     return r;
   }
 
@@ -536,7 +553,7 @@ TEST_F(BrokerStatsTest, CountsKnownOutcomesExactly) {
   // counted as a late drop.
   Batcher& ks = *models_["keysearch"].batcher;
   const StatusOr<ItemId> refused = ks.Enqueue(WorkItem{
-      1, std::make_shared<Inputs>(Inputs{"q"}), clock_.Now() + Millis(1), 0, Millis(2)});
+      1, std::make_shared<Inputs>(Inputs{"q", {}}), clock_.Now() + Millis(1), 0, Millis(2)});
   EXPECT_EQ(refused.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(k.late_drops.load(), 1u);
   EXPECT_EQ(k.batches.load(), 0u);
@@ -550,10 +567,10 @@ TEST_F(BrokerStatsTest, DroppedWhileQueuedIsALateDrop) {
   AddModel("keysearch", 2);
   Batcher& svm = *models_["svm"].batcher;
   // Occupy svm's only instance until 10 with an item from no try.
-  ASSERT_TRUE(svm.Enqueue(WorkItem{1, std::make_shared<Inputs>(Inputs{"q"}), AtMillis(100), 0, Millis(10)}).ok());
+  ASSERT_TRUE(svm.Enqueue(WorkItem{1, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(100), 0, Millis(10)}).ok());
   // Queued behind it, an item due at 12 turns late at 12 - 10 (its E) + 1 us,
   // while the instance is still busy.
-  ASSERT_TRUE(svm.Enqueue(WorkItem{2, std::make_shared<Inputs>(Inputs{"q"}), AtMillis(12), 0, Millis(10)}).ok());
+  ASSERT_TRUE(svm.Enqueue(WorkItem{2, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(12), 0, Millis(10)}).ok());
   EXPECT_EQ(svm.queued(), 1u);
   clock_.AdvanceTo(AtMillis(5));
   EXPECT_EQ(svm.queued(), 0u);

@@ -5,36 +5,77 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace tbms {
 namespace {
 
+// A table of served models without executors: parsing only needs names,
+// versions and estimates.
+void Serve(ModelTable& table, const std::string& name, double est_ms, std::vector<std::string> versions,
+           std::map<int64_t, int> weights = {}) {
+  auto config = std::make_shared<ModelConfig>();
+  config->name = name;
+  config->backend = "simulated";
+  config->est = Millis(est_ms);
+  config->weights = std::move(weights);
+  ServedModel& m = table.models[name];
+  m.config = config;
+  int64_t sum = 0;
+  for (const std::string& v : versions) {
+    auto version = std::make_shared<ModelVersion>();
+    version->name = name;
+    version->version = v;
+    m.versions.push_back(version);
+    auto w = config->weights.find(std::stoll(v));
+    sum += config->weights.empty() ? (&v == &versions.back()) : (w == config->weights.end() ? 0 : w->second);
+    m.cumulative_weights.push_back(sum);
+  }
+}
+
+void ServeMix(ModelTable& table, const std::string& name, std::vector<std::string> members, Aggregator agg) {
+  auto config = std::make_shared<ModelConfig>();
+  config->name = name;
+  config->backend = "mix";
+  config->members = std::move(members);
+  config->aggregator = agg;
+  table.models[name].config = config;
+}
+
 class TryJsonTest : public ::testing::Test {
  protected:
-  TryJsonTest() {
-    svm_.name = "svm";
-    svm_.default_est = Millis(25);
-    bayes_.name = "bayes";
-    bayes_.default_est = Millis(15);
+  TryJsonTest() : table_(std::make_shared<ModelTable>()) {
+    Serve(*table_, "svm", 25, {"1"});
+    Serve(*table_, "bayes", 15, {"1", "2"});
+    ServeMix(*table_, "mix2", {"bayes", "svm"}, Aggregator::kAvg);
+    ServeMix(*table_, "mix3", {"mix2", "svm"}, Aggregator::kMax);
+    InstanceConfig qa;
+    qa.name = "nianjianQA";
+    TaskConfig task;
+    task.name = "qa";
+    task.models = {"svm", "bayes"};
+    task.tloc = Millis(50);
+    task.cross_request = 1;
+    task.cross_lag = Millis(10);
+    qa.tasks.emplace("qa", task);
+    table_->instances.push_back(qa);
+    table_->instances_declared = true;
   }
-  FindModelFn Find() {
-    return [this](std::string_view name) -> const ModelEntry* {
-      if (name == "svm") return &svm_;
-      if (name == "bayes") return &bayes_;
-      return nullptr;
-    };
+  StatusOr<ParsedTry> Parse(std::string_view body, const TryLimits& limits = {}) {
+    return ParseTryRequest(body, table_, "nianjianQA", limits);
   }
-  Status Error(std::string_view body) { return ParseTryRequest(body, Find()).status(); }
+  Status Error(std::string_view body) { return Parse(body).status(); }
 
-  ModelEntry svm_, bayes_;
+  std::shared_ptr<ModelTable> table_;
 };
 
 TEST_F(TryJsonTest, ParsesAFullRequest) {
-  auto r = ParseTryRequest(
+  auto parsed = Parse(
       R"({"inputs": {"question": "why?", "lang": "en"}, "models": [{"name": "svm", "est": 20},
           {"name": "bayes", "version": "1"}], "tloc": 50.5, "crossRequest": 1, "crossLag": 10,
-          "priority": -3})",
-      Find());
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+          "priority": -3})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const TryRequest* r = &parsed->request;
   EXPECT_EQ(r->inputs->question, "why?");
   ASSERT_EQ(r->candidates.size(), 2u);
   EXPECT_EQ(r->candidates[0].name, "svm");
@@ -44,12 +85,14 @@ TEST_F(TryJsonTest, ParsesAFullRequest) {
   EXPECT_EQ(r->cross_request, 1);
   EXPECT_EQ(r->cross_lag, Millis(10));
   EXPECT_EQ(r->priority, -3);
+  EXPECT_EQ(r->candidates[1].version, "1");  // pinned
+  EXPECT_NE(r->owner, nullptr);              // holds the table
 }
 
 TEST_F(TryJsonTest, DefaultsForOptionalFields) {
-  auto r = ParseTryRequest(R"({"inputs": {"question": ""}, "models": [{"name": "svm"}], "tloc": 5})",
-                           Find());
-  ASSERT_TRUE(r.ok());
+  auto parsed = Parse(R"({"inputs": {"question": ""}, "models": [{"name": "svm"}], "tloc": 5})");
+  ASSERT_TRUE(parsed.ok());
+  const TryRequest* r = &parsed->request;
   EXPECT_EQ(r->cross_request, 0);
   EXPECT_EQ(r->cross_lag, Duration(0));
   EXPECT_EQ(r->priority, 0);
@@ -65,13 +108,14 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
       {"{", StatusCode::kInvalidArgument, "malformed JSON"},
       {"3", StatusCode::kInvalidArgument, "the body must be a JSON object"},
       {R"({"models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument, "inputs is required"},
-      {R"({"inputs": {"question": "q"}, "tloc": 5})", StatusCode::kInvalidArgument, "models is required"},
+      {R"({"inputs": {"question": "q"}, "tloc": 5})", StatusCode::kInvalidArgument,
+       "models is required (or mixes, or a task)"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}]})", StatusCode::kInvalidArgument,
        "tloc is required"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "nn"}], "tloc": 5})", StatusCode::kNotFound,
        "unknown model 'nn'"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm", "version": "2"}], "tloc": 5})",
-       StatusCode::kNotFound, "model 'svm' has no version '2'"},
+       StatusCode::kNotFound, "model 'svm' has no version '2' loaded"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 0})",
        StatusCode::kInvalidArgument, "tloc must be > 0"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 700000})",
@@ -80,8 +124,37 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
        StatusCode::kInvalidArgument, "crossRequest must be in [0, 16]"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "priority": "hi"})",
        StatusCode::kInvalidArgument, "priority must be an integer"},
-      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "mixes": []})",
-       StatusCode::kInvalidArgument, "unknown field 'mixes'"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "mode": 1})",
+       StatusCode::kInvalidArgument, "unknown field 'mode'"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "task": "qa"})",
+       StatusCode::kInvalidArgument, "give one of models, mixes and task"},
+      {R"({"inputs": {"question": "q"}, "task": "chat"})", StatusCode::kNotFound,
+       "instance 'nianjianQA' has no task 'chat'"},
+      {R"({"inputs": {"question": "q"}, "task": 3})", StatusCode::kInvalidArgument, "task must be a string"},
+      {R"({"inputs": {"question": "q"}, "mixes": [], "tloc": 5})", StatusCode::kInvalidArgument,
+       "mixes must not be empty"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"members": [{"name": "svm"}], "aggregator": "max"}],
+          "tloc": 5})", StatusCode::kInvalidArgument, "mixes[0].name is required"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "aggregator": "max"}], "tloc": 5})",
+       StatusCode::kInvalidArgument, "mixes[0].members is required"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [{"name": "svm"}]}], "tloc": 5})",
+       StatusCode::kInvalidArgument, "mixes[0].aggregator is required (max, avg or vote)"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [{"name": "svm"}],
+          "aggregator": "median"}], "tloc": 5})", StatusCode::kInvalidArgument,
+       "mixes[0].aggregator: unknown aggregator 'median' (expected max, avg or vote)"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [{"name": "nn"}],
+          "aggregator": "max"}], "tloc": 5})", StatusCode::kNotFound, "unknown model 'nn'"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [], "aggregator": "max"}],
+          "tloc": 5})", StatusCode::kInvalidArgument, "mixes[0].members must be an array of 1-32 models"},
+      {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [{"name": "svm", "x": 1}],
+          "aggregator": "max"}], "tloc": 5})", StatusCode::kInvalidArgument,
+       "mixes[0].members[0]: unknown field 'x' (expected name, est, version)"},
+      {R"({"inputs": [], "models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument,
+       "inputs must not be empty"},
+      {R"({"inputs": [{"name": "question", "datatype": "BYTES", "shape": [2], "data": ["a"]}],
+          "models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument, "inputs[0].data"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "mix2", "version": "1"}], "tloc": 5})",
+       StatusCode::kInvalidArgument, "mix 'mix2' has no versions"},
   };
   for (const Case& c : cases) {
     Status s = Error(c.body);
@@ -93,9 +166,87 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
 TEST_F(TryJsonTest, QuestionLengthIsLimited) {
   TryLimits limits;
   limits.max_question_bytes = 4;
-  auto r = ParseTryRequest(R"({"inputs": {"question": "hello"}, "models": [{"name": "svm"}], "tloc": 5})",
-                           Find(), limits);
+  auto r = Parse(R"({"inputs": {"question": "hello"}, "models": [{"name": "svm"}], "tloc": 5})", limits);
   EXPECT_EQ(r.status().message(), "inputs.question is longer than 4 bytes");
+}
+
+TEST_F(TryJsonTest, ATaskGivesCandidatesAndDefaultsTheTryMayOverride) {
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "task": "qa", "crossLag": 5})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const TryRequest& r = parsed->request;
+  EXPECT_EQ(parsed->task, "qa");
+  ASSERT_EQ(r.candidates.size(), 2u);
+  EXPECT_EQ(r.candidates[0].name, "svm");
+  EXPECT_EQ(r.members[1].est, Millis(15));  // bayes's own est
+  EXPECT_EQ(r.tloc, Millis(50));
+  EXPECT_EQ(r.cross_request, 1);
+  EXPECT_EQ(r.cross_lag, Millis(5));  // the try's
+}
+
+TEST_F(TryJsonTest, HouseMixesExpandIntoStepsAndNest) {
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "mix3"}, {"name": "svm"}], "tloc": 50})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const TryRequest& r = parsed->request;
+  ASSERT_EQ(r.candidates.size(), 2u);
+  const Candidate& mix = r.candidates[0];
+  EXPECT_EQ(mix.name, "mix3");
+  EXPECT_TRUE(mix.is_mix());
+  EXPECT_EQ(mix.count, 3);  // bayes, svm (of mix2), svm
+  // Postfix: bayes svm avg(2) svm max(2)
+  ASSERT_EQ(mix.steps_count, 5);
+  const MixStep* s = &r.mix_steps[mix.steps_first];
+  EXPECT_EQ(s[0].kind, MixStep::kMember);
+  EXPECT_EQ(s[0].value, 0);
+  EXPECT_EQ(s[1].value, 1);
+  EXPECT_EQ(s[2].kind, MixStep::kCombine);
+  EXPECT_EQ(s[2].aggregator, Aggregator::kAvg);
+  EXPECT_EQ(s[2].value, 2);
+  EXPECT_EQ(s[3].value, 2);
+  EXPECT_EQ(s[4].aggregator, Aggregator::kMax);
+  EXPECT_EQ(r.members[0].est, Millis(15));
+  EXPECT_FALSE(r.candidates[1].is_mix());
+}
+
+TEST_F(TryJsonTest, AdHocMixesOwnTheirNames) {
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "mixes": [
+      {"name": "fast", "members": [{"name": "bayes", "est": 12}, {"name": "mix2"}], "aggregator": "vote"},
+      {"name": "one", "members": [{"name": "svm"}], "aggregator": "max"}], "tloc": 50})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  TryRequest r = std::move(parsed->request);
+  ASSERT_EQ(r.candidates.size(), 2u);
+  EXPECT_EQ(r.candidates[0].name, "fast");
+  EXPECT_EQ(r.candidates[0].count, 3);
+  EXPECT_EQ(r.members[0].est, Millis(12));
+  EXPECT_EQ(r.candidates[1].name, "one");
+  EXPECT_TRUE(r.candidates[1].is_mix());
+}
+
+TEST_F(TryJsonTest, TensorInputsCarryTheQuestion) {
+  auto parsed = Parse(R"({"inputs": [{"name": "question", "datatype": "BYTES", "shape": [1], "data": ["why?"]},
+      {"name": "x", "datatype": "FP32", "shape": [2], "data": [1.5, 2]}], "models": [{"name": "svm"}], "tloc": 5})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const Inputs& in = *parsed->request.inputs;
+  EXPECT_EQ(in.question, "why?");
+  ASSERT_EQ(in.tensors.size(), 2u);
+  EXPECT_EQ(in.tensors[1].Values<float>()[0], 1.5f);
+}
+
+TEST_F(TryJsonTest, ASplitRoutesExactlyInProportion) {
+  Serve(*table_, "ab", 10, {"1", "2"}, {{1, 90}, {2, 10}});
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 1000; ++i) {
+    auto parsed = Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "ab"}], "tloc": 5})");
+    ASSERT_TRUE(parsed.ok());
+    ++counts[std::string(parsed->request.candidates[0].version)];
+  }
+  EXPECT_EQ(counts["1"], 900);
+  EXPECT_EQ(counts["2"], 100);
+}
+
+TEST_F(TryJsonTest, WithoutWeightsTheLatestVersionServes) {
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "bayes"}], "tloc": 5})");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->request.candidates[0].version, "2");
 }
 
 TEST_F(TryJsonTest, WritesAResult) {
@@ -106,15 +257,16 @@ TEST_F(TryJsonTest, WritesAResult) {
   r.downgraded = true;
   r.reason = Reason::kPredictedLate;
   r.elapsed = Duration(25'125);
-  r.attempts.push_back({"embedding", 0, AttemptState::kSkipped, Duration(0), Duration(0)});
-  r.attempts.push_back({"svm", 1, AttemptState::kSucceeded, Duration(10), Duration(25'000)});
+  r.version = "2";
+  r.attempts.push_back({"embedding", "1", 0, AttemptState::kSkipped, Duration(0), Duration(0)});
+  r.attempts.push_back({"svm", "2", 1, AttemptState::kSucceeded, Duration(10), Duration(25'000)});
   std::string out;
   WriteTryResult(r, out);
   EXPECT_EQ(out,
-            R"({"answer":"svm says \"hi\"","model":"svm","rank":1,"downgraded":true,)"
+            R"({"answer":"svm says \"hi\"","model":"svm","version":"2","rank":1,"downgraded":true,)"
             R"("reason":"predicted_late","elapsed_ms":25.125,"attempts":[)"
-            R"({"model":"embedding","rank":0,"state":"skipped","started_ms":0,"latency_ms":0},)"
-            R"({"model":"svm","rank":1,"state":"succeeded","started_ms":0.01,"latency_ms":25}]})");
+            R"({"model":"embedding","version":"1","rank":0,"state":"skipped","started_ms":0,"latency_ms":0},)"
+            R"({"model":"svm","version":"2","rank":1,"state":"succeeded","started_ms":0.01,"latency_ms":25}]})");
 }
 
 TEST_F(TryJsonTest, WritesNoAnswer) {

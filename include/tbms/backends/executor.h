@@ -13,13 +13,17 @@
 #include <vector>
 
 #include "tbms/common/status.h"
+#include "tbms/common/tensor.h"
 #include "tbms/common/time.h"
 
 namespace tbms {
 
-// The inputs of one try, shared (immutable) by all of its attempts.
+// The inputs of one try or infer, shared (immutable) by all of its attempts:
+// a question, v2 tensors, or both (a one-element BYTES tensor "question" also
+// fills `question`, so text backends read one field).
 struct Inputs {
   std::string question;
+  std::vector<Tensor> tensors;
 };
 
 // An answer is a JSON value, kept as its serialized text.

@@ -5,7 +5,8 @@
 // fail, or hang (keep the instance busy for hang_time, then fail). Executions
 // complete on the injected Clock's timers, so one process can simulate
 // thousands of instances on a virtual clock, or serve a demo on the real one.
-// The answer is a string naming the model and echoing the question.
+// The answer names the model and echoes the question (see Options::score and
+// Options::echo).
 // Thread-compatible: runs in the core's context.
 #pragma once
 
@@ -34,6 +35,13 @@ class SimulatedExecutor final : public Executor {
     Duration hang_time = std::chrono::seconds(10);
     int instances = 1;
     uint64_t seed = 1;
+    // An identity model: answers with its first input tensor's data (a JSON
+    // array), for protocol conformance tests.
+    bool echo = false;
+    // When >= 0 the answer is {"answer": "<model> answer to: <question>",
+    // "score": score} (what QA models answer, and what mixes aggregate);
+    // else just that string.
+    double score = -1;
   };
   static StatusOr<std::unique_ptr<SimulatedExecutor>> Create(Options options, Clock* clock);
 
@@ -45,6 +53,7 @@ class SimulatedExecutor final : public Executor {
 
  private:
   SimulatedExecutor(Options options, Clock* clock);
+  Answer AnswerFor(const Inputs& in) const;
 
   // Constant after construction.
   const Options options_;

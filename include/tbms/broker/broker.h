@@ -29,6 +29,7 @@ class Broker final : public ItemSink {
     // An attempt is overdue only this long after t_a + P_a. A real clock fires
     // timers late by microseconds: an attempt finishing right at its
     // prediction must not be cancelled for that (the server uses its guard).
+    // A mix's expected time (rule 8) gets the same allowance.
     Duration grace{0};
     size_t max_pending = 100000; // tries in flight at once
     size_t max_candidates = 32;

@@ -28,29 +28,51 @@ struct Member {
 // `vote` keeps the most common answer (ties: the best-ranked member's).
 enum class Aggregator : uint8_t { kMax, kAvg, kVote };
 
+// How a mix combines its members, as postfix steps (so a mix may contain
+// a mix): a member step pushes that member's answer (or "missing"), a combine
+// step pops `value` results and pushes their aggregate over those present
+// ("missing" when none is). Member indexes are relative to the candidate's
+// first member.
+struct MixStep {
+  enum Kind : uint8_t { kMember, kCombine };
+  Kind kind = kMember;
+  Aggregator aggregator = Aggregator::kMax;  // kCombine
+  uint16_t value = 0;                        // kMember: member index; kCombine: arity
+};
+
 // A candidate is a model, or a group of models run together (a mix): a span
-// of TryRequest::members. Its rank is its index in TryRequest::candidates.
+// of TryRequest::members, combined by a span of TryRequest::mix_steps. Its
+// rank is its index in TryRequest::candidates.
 struct Candidate {
-  std::string_view name;  // must outlive the try (a model's or a mix's own name)
+  std::string_view name;     // must outlive the try (see TryRequest::owner)
+  std::string_view version;  // the model version that runs it; empty for a mix
   uint16_t first = 0;
   uint16_t count = 1;
-  Aggregator aggregator = Aggregator::kVote;  // for mixes (count > 1)
+  uint16_t steps_first = 0;
+  uint16_t steps_count = 0;  // 0: a single model, not a mix
+  bool is_mix() const { return steps_count > 0; }
 };
 
 struct TryRequest {
   std::shared_ptr<const Inputs> inputs;
   std::vector<Member> members;
   std::vector<Candidate> candidates;  // rank order, 0 is best
+  std::vector<MixStep> mix_steps;
   Duration tloc{0};
   int cross_request = 0;
   Duration cross_lag{0};
   int priority = 0;
   TaskStats* stats = nullptr;  // where the outcome is counted, if anywhere
+  // Keeps alive what names and batchers point into (the server's model table,
+  // names given in the request); handed on to the TryResult.
+  std::shared_ptr<const void> owner;
 
   // Appends a single-model candidate.
-  void AddModel(std::string_view name, Batcher* batcher, Duration est);
-  // Appends a mix of `members` (in their rank order) combined by `aggregator`.
+  void AddModel(std::string_view name, Batcher* batcher, Duration est, std::string_view version = {});
+  // Appends a flat mix of `members` (in their rank order) combined by `aggregator`.
   void AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator);
+  // Appends a mix with its own steps (members relative to its first member).
+  void AddMix(std::string_view name, const std::vector<Member>& mix, const std::vector<MixStep>& steps);
 };
 
 enum class AttemptState : uint8_t {
@@ -83,6 +105,7 @@ std::string_view ReasonName(Reason reason);
 
 struct AttemptReport {
   std::string_view model;
+  std::string_view version;
   int rank = 0;
   AttemptState state = AttemptState::kNotRun;
   Duration started{0};  // launch time, from the start of the try
@@ -93,10 +116,12 @@ struct TryResult {
   std::optional<Answer> answer;  // nullopt: no answer
   int rank = -1;
   std::string_view model;
+  std::string_view version;
   bool downgraded = false;
   Reason reason = Reason::kNone;
   Duration elapsed{0};
   std::vector<AttemptReport> attempts;  // every candidate that was launched or skipped
+  std::shared_ptr<const void> owner;    // the request's: keeps the names above alive
 };
 
 }  // namespace tbms

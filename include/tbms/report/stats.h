@@ -74,7 +74,7 @@ struct ModelStats {
   ModelStats(std::string model, std::string version, std::string device, int instances);
 
   const std::string model, version, device;
-  const int instances;
+  std::atomic<int> instances;  // 0 once unloaded
   Histogram queue_wait{Histogram::LatencyBounds()};
   Histogram batch_size{Histogram::SizeBounds()};
   Histogram service_time{Histogram::LatencyBounds()};
@@ -90,9 +90,13 @@ class StatsRegistry {
   // windows start at wall-clock ten-minute marks.
   explicit StatsRegistry(size_t max_tasks = 256, Duration wall_offset = Duration(0))
       : max_tasks_(max_tasks), wall_offset_(wall_offset) {}
+  static constexpr size_t kMaxModels = 4096;
 
   // Writer side, under the core lock.
-  TaskStats* Task(std::string_view instance, const TryRequest& request);
+  // `task` is the task's name, or empty: then the candidates' names joined by '>'.
+  TaskStats* Task(std::string_view instance, std::string_view task, const TryRequest& request);
+  // The counters of (model, version, device): the same ones again when a
+  // version is reloaded, so series continue. At most max_models, then nullptr.
   ModelStats* AddModel(std::string model, std::string version, std::string device, int instances);
 
   // Reader side: pointers stay valid for the registry's lifetime.

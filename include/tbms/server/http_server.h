@@ -2,7 +2,8 @@
 // connection on an io_context run by `threads` threads.
 //
 // Routes: POST /v1/instances/{instance}/try, GET /v2/health/live,
-// GET /v2/health/ready. Every error is {"error": "..."} with a 4xx/5xx status.
+// GET /v2/health/ready, the rest of KServe v2 (see v2_api.h), /metrics,
+// /v1/report, /dashboard. Every error is {"error": "..."} with a 4xx/5xx status.
 // Limits: header and body size, connections, idle time (each with a clear
 // error or close). Drain(): readiness goes false and new tries get 503 (the
 // listener stays open so probes see it); tries in flight finish by their
@@ -22,6 +23,7 @@
 #include "tbms/common/status.h"
 #include "tbms/server/engine.h"
 #include "tbms/server/try_json.h"
+#include "tbms/server/v2_api.h"
 
 namespace tbms {
 
@@ -35,8 +37,10 @@ class HttpServer {
     size_t max_connections = 4096;
     Duration idle_timeout = std::chrono::seconds(30);
     TryLimits limits;
+    V2Api::Options v2;
   };
-  HttpServer(Options options, Engine* engine, boost::asio::io_context* ioc);
+  // `loader` may be null: a server without a model house.
+  HttpServer(Options options, Engine* engine, HouseLoader* loader, boost::asio::io_context* ioc);
 
   // Binds and listens; INVALID_ARGUMENT or UNAVAILABLE with the OS's reason.
   Status Listen();
@@ -54,9 +58,11 @@ class HttpServer {
   // What sessions share with the server; co-owned, so a session destroyed
   // after the server (with the io_context) still finds it.
   struct State {
-    State(Options o, Engine* e) : options(std::move(o)), engine(e) {}
+    State(Options o, Engine* e, HouseLoader* loader)
+        : options(std::move(o)), engine(e), v2(options.v2, e, loader) {}
     const Options options;
     Engine* const engine;
+    const V2Api v2;
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
     std::atomic<size_t> connections{0};

@@ -7,9 +7,18 @@
 #include <string_view>
 #include <vector>
 
-#include "tbms/server/engine.h"
+#include "tbms/backends/simulated.h"
+#include "tbms/batching/batcher.h"
+#include "tbms/house/config.h"
 
 namespace tbms {
+
+// A model to serve with the simulated backend.
+struct SimulatedModelSpec {
+  Duration default_est{0};
+  Batcher::Options batching;
+  SimulatedExecutor::Options simulated;
+};
 
 struct SimulateDefaults {
   Batcher::Options batching;           // max batch size, delay, queue size
@@ -19,4 +28,10 @@ struct SimulateDefaults {
 StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spec,
                                                             const SimulateDefaults& defaults);
 
+}  // namespace tbms
+
+namespace tbms {
+// The models as a house held in memory: each a simulated model with one
+// version ("1"), no instances declared (any instance name is accepted).
+HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs);
 }  // namespace tbms

@@ -9,7 +9,8 @@
 
 #include "tbms/broker/try.h"
 #include "tbms/common/status.h"
-#include "tbms/server/engine.h"
+#include "tbms/server/model_table.h"
+#include "tbms/server/v2_json.h"
 
 namespace tbms {
 
@@ -20,14 +21,22 @@ struct TryLimits {
   int max_cross_request = 16;
   int max_priority = 1000;          // priorities are in [-max, max]
   size_t max_question_bytes = 64 * 1024;
+  size_t max_mix_members = 32;
+  TensorLimits tensors;
 };
 
-using FindModelFn = std::function<const ModelEntry*(std::string_view name)>;
+struct ParsedTry {
+  TryRequest request;
+  std::string task;  // the task it named, if any
+};
 
-// INVALID_ARGUMENT naming the offending field, or NOT_FOUND for an unknown
-// model or version.
-StatusOr<TryRequest> ParseTryRequest(std::string_view body, const FindModelFn& find,
-                                     const TryLimits& limits = {});
+// Parses a try against `table` (which the request then holds, see
+// TryRequest::owner) for `instance`: candidates from "models", "mixes" or a
+// "task" of the instance (whose tloc, crossRequest, crossLag and priority the
+// try may override). INVALID_ARGUMENT naming the offending field; NOT_FOUND
+// for an unknown model, version or task; UNAVAILABLE for a model not loaded.
+StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
+                                    std::string_view instance, const TryLimits& limits = {});
 
 // Appends the result as the response body.
 void WriteTryResult(const TryResult& result, std::string& out);

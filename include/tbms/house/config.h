@@ -1,0 +1,129 @@
+// The model house: a folder of models, versions and mixes, and the
+// instances and tasks that use them (design brief, section 6).
+//
+//   house/
+//     instances.toml         instances and their named tasks
+//     embedding/model.toml   backend, batching, instances, est, lag target,
+//                            labels, inputs/outputs, version policy, A/B weights
+//     embedding/1/...        version 1 artifacts
+//     mix1/model.toml        backend = "mix", members, aggregator
+//
+// LoadHouse reads and validates everything and reports every error it finds
+// as "file:line:column: message" (not only the first), so `tbms house check`
+// and the server's refusal to start say the same thing. The file format is
+// documented in docs/house.md. Pure functions over the file system;
+// thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tbms/backends/simulated.h"
+#include "tbms/batching/batcher.h"
+#include "tbms/broker/try.h"
+#include "tbms/common/status.h"
+#include "tbms/common/tensor.h"
+
+namespace tbms {
+
+struct TensorSpec {
+  std::string name;
+  DataType datatype = DataType::kBytes;
+  std::vector<int64_t> shape;  // -1: any size
+};
+
+// Which of a model's version folders are served (Triton's version_policy).
+struct VersionPolicy {
+  enum class Kind { kLatest, kAll, kSpecific };
+  Kind kind = Kind::kLatest;
+  int latest = 1;                 // kLatest: the N highest versions
+  std::vector<int64_t> specific;  // kSpecific: exactly these
+};
+
+// One version folder of a model, with what its backend needs to load it.
+struct VersionConfig {
+  int64_t number = 0;
+  std::filesystem::path dir;
+  SimulatedExecutor::Options simulated;  // backend "simulated": from <v>/simulated.toml
+  // A digest of the folder's files (names, sizes, mtimes): a change means reload.
+  uint64_t fingerprint = 0;
+};
+
+struct ModelConfig {
+  std::string name;  // the folder's name
+  std::filesystem::path dir;
+  std::string backend;  // "simulated" or "mix" (real backends come with their own names)
+  Duration est{0};          // the prior when a try gives no est
+  Duration lag_target{0};   // 0: none
+  int instances = 1;
+  std::string device = "cpu";
+  std::map<std::string, std::string> labels;
+  Batcher::Options batching;  // model name filled in
+  std::vector<TensorSpec> inputs, outputs;
+  VersionPolicy version_policy;
+  std::map<int64_t, int> weights;       // A/B split between served versions; empty: the latest
+  std::vector<VersionConfig> versions;  // the served ones (after the policy), ascending
+  // backend = "mix":
+  std::vector<std::string> members;  // model or mix names, in rank order
+  Aggregator aggregator = Aggregator::kMax;
+  // A digest of model.toml: a change means reload.
+  uint64_t fingerprint = 0;
+};
+
+struct TaskConfig {
+  std::string name;
+  std::vector<std::string> models;  // model or mix names, rank order (0 is best)
+  Duration tloc{0};
+  int cross_request = 0;
+  Duration cross_lag{0};
+  int priority = 0;
+};
+
+struct InstanceConfig {
+  std::string name;
+  std::map<std::string, TaskConfig, std::less<>> tasks;
+};
+
+struct HouseConfig {
+  std::filesystem::path dir;
+  std::vector<ModelConfig> models;  // by name
+  std::vector<InstanceConfig> instances;
+};
+
+struct HouseLimits {
+  size_t max_file_bytes = 1 << 20;
+  size_t max_models = 1024;
+  size_t max_versions = 64;       // served per model
+  int max_instances_per_model = 256;
+};
+
+// One problem found in the house. `model` is empty for instances.toml and
+// house-wide problems; `version` is 0 for problems of the model as a whole.
+struct HouseError {
+  std::string model;
+  int64_t version = 0;
+  std::string message;  // "file:line:column: what is wrong" (line/column when known)
+};
+
+// What a scan found: the valid part of the house, and every problem.
+// config.models holds only models without model-wide errors, each with only
+// its valid versions; a mix whose members are in error is in error too.
+// Tasks naming a model in error are in error (instances.toml).
+struct HouseScan {
+  HouseConfig config;
+  std::vector<HouseError> errors;
+};
+
+// Reads and validates the house at `dir`, reporting every error it finds.
+// The server's reloader uses the valid part and shows the rest per model.
+HouseScan ScanHouse(const std::filesystem::path& dir, const HouseLimits& limits = {});
+
+// ScanHouse, all or nothing: INVALID_ARGUMENT listing every error, one per
+// line, when there is any (what `tbms house check` prints and what stops
+// the server from starting).
+StatusOr<HouseConfig> LoadHouse(const std::filesystem::path& dir, const HouseLimits& limits = {});
+
+}  // namespace tbms

@@ -1,0 +1,62 @@
+// HouseLoader: keeps the engine's models in line with the model house folder,
+// in Triton's two modes:
+//   poll      rescans the house every `poll_interval` and applies what changed
+//             (new, changed and removed models and versions);
+//   explicit  changes only on request: Load(model) rereads the house and
+//             (re)loads that model, Unload(model) retires it;
+//   none      the house is loaded once at startup.
+// Loads run on the loader's own thread, never on the core or an io thread;
+// it also sweeps retired versions once their in-flight work is done.
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "tbms/server/engine.h"
+
+namespace tbms {
+
+enum class ModelControl { kNone, kPoll, kExplicit };
+StatusOr<ModelControl> ParseModelControl(std::string_view name);
+
+class HouseLoader {
+ public:
+  using Done = std::function<void(Status)>;
+  HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval);
+  ~HouseLoader();  // stops the thread after the job in progress
+
+  ModelControl mode() const { return mode_; }
+  // Explicit mode only (FAILED_PRECONDITION otherwise). `done` runs on the
+  // loader's thread when the model is ready or failed to load.
+  void Load(std::string model, Done done);
+  void Unload(std::string model, Done done);
+
+ private:
+  struct Job {
+    bool load = true;
+    std::string model;
+    Done done;
+  };
+  void Enqueue(Job job);
+  void Run();
+  Status DoJob(const Job& job);
+
+  Engine* const engine_;
+  const std::filesystem::path dir_;
+  const ModelControl mode_;
+  const Duration poll_interval_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;  // guarded by mu_; bounded by kMaxJobs
+  bool stop_ = false;     // guarded by mu_
+  std::string last_poll_error_;  // only on the loader's thread: log a failure once
+  std::thread thread_;
+};
+
+}  // namespace tbms

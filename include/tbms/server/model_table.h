@@ -1,0 +1,84 @@
+// ModelTable: what the server serves right now — loaded model versions, the
+// house's mixes, instances and tasks — as one immutable snapshot. A reload
+// builds a new table and swaps it in; a try holds the table it was parsed
+// against (TryRequest::owner), so the versions it names stay alive until it
+// is answered, whatever reloads happen meanwhile.
+// Thread-safe: immutable but for the A/B routing counters (atomic).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tbms/backends/executor.h"
+#include "tbms/batching/batcher.h"
+#include "tbms/broker/try.h"
+#include "tbms/house/config.h"
+
+namespace tbms {
+
+// One loaded version of a model. Only the core touches batcher and executor.
+struct ModelVersion {
+  std::string name;
+  std::string version;  // "1", "2", ...
+  std::shared_ptr<const ModelConfig> config;
+  uint64_t fingerprint = 0;  // model.toml and the version folder, as loaded
+  // Declared before the executor so the executor (and its threads) goes first.
+  std::unique_ptr<Batcher> batcher;
+  std::unique_ptr<Executor> executor;
+};
+
+// A model (or a mix) by name, with the versions that serve it.
+struct ServedModel {
+  std::shared_ptr<const ModelConfig> config;
+  std::vector<std::shared_ptr<ModelVersion>> versions;  // ascending; empty for a mix
+  std::vector<int64_t> cumulative_weights;              // A/B routing, parallel to versions
+  mutable std::atomic<uint64_t> routed{0};
+
+  bool is_mix() const { return config->backend == "mix"; }
+  // The version that runs a call: `pinned` if given (NOT_FOUND if it is not
+  // served), else by the A/B weights — exactly in proportion over every
+  // sum-of-weights consecutive calls, interleaved.
+  StatusOr<const ModelVersion*> Route(std::string_view pinned) const;
+};
+
+class ModelTable {
+ public:
+  // A member of an ad hoc mix given in a try.
+  struct MixMember {
+    std::string_view name;
+    std::string_view version;
+    std::optional<Duration> est;
+  };
+
+  const ServedModel* Find(std::string_view name) const;
+  // NOT_FOUND for an instance the house does not declare (a house with no
+  // instances.toml, or a server of simulated models, takes any name).
+  Status CheckInstance(std::string_view instance) const;
+  // NOT_FOUND for an unknown task.
+  StatusOr<const TaskConfig*> FindTask(std::string_view instance, std::string_view task) const;
+
+  // Appends `name` as a candidate: a model (its routed or pinned version), or
+  // a house mix expanded into its members. `est` overrides the model's est
+  // (for a mix: each member's).
+  Status AddCandidate(std::string_view name, std::string_view version, std::optional<Duration> est,
+                      TryRequest* request) const;
+  // Appends an ad hoc mix; `name` must outlive the try.
+  Status AddMix(std::string_view name, const std::vector<MixMember>& members, Aggregator aggregator,
+                TryRequest* request) const;
+
+  std::map<std::string, ServedModel, std::less<>> models;
+  std::vector<InstanceConfig> instances;
+  bool instances_declared = false;
+
+ private:
+  Status Expand(const ServedModel& model, std::string_view version, std::optional<Duration> est,
+                int depth, std::vector<Member>* members, std::vector<MixStep>* steps,
+                std::string_view* version_out) const;
+};
+
+}  // namespace tbms

@@ -1,0 +1,53 @@
+// The KServe v2 REST API (Open Inference Protocol) but for health, which the
+// HTTP server answers itself: server metadata (/v2), model metadata and
+// readiness (/v2/models/{m}[/versions/{v}][/ready]), inference (.../infer),
+// and the repository extension (/v2/repository/index,
+// /v2/repository/models/{m}/load|unload). Errors are {"error": "..."} with
+// 400, 404, 405, 500 or 503. An infer runs through the broker as a try of
+// one candidate, so it has a deadline (parameters.tloc, default
+// Options::default_tloc) and is batched with the model's tries.
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "tbms/server/engine.h"
+#include "tbms/server/house_loader.h"
+#include "tbms/server/v2_json.h"
+
+namespace tbms {
+
+struct HttpReply {
+  int status = 200;
+  std::string body;  // JSON; empty for a bodiless 200
+};
+
+class V2Api {
+ public:
+  struct Options {
+    TensorLimits tensors;
+    Duration default_tloc = std::chrono::seconds(10);
+  };
+  using Reply = std::function<void(HttpReply)>;
+  // `loader` may be null (no house: the repository is read-only).
+  V2Api(Options options, Engine* engine, HouseLoader* loader);
+
+  // True if `path` is one of its routes (else the caller answers 404).
+  static bool Owns(std::string_view path);
+  // Calls `reply` exactly once: at once, or from the core (infer) or the
+  // loader's thread (load, unload).
+  void Handle(std::string_view method, std::string_view path, std::string_view body, Reply reply) const;
+
+ private:
+  void Model(std::string_view method, std::string_view rest, std::string_view body, Reply reply) const;
+  void Infer(const ServedModel& model, std::string_view version, std::string_view body, Reply reply) const;
+  void Repository(std::string_view method, std::string_view rest, Reply reply) const;
+
+  const Options options_;
+  Engine* const engine_;
+  HouseLoader* const loader_;
+};
+
+}  // namespace tbms

@@ -1,0 +1,69 @@
+// The JSON edge of the KServe v2 (Open Inference Protocol) REST API: infer
+// requests and responses with JSON tensors of every datatype of the spec.
+// Shapes and datatypes are checked; every error is INVALID_ARGUMENT naming
+// the field (e.g. "inputs[0].data: expected 6 elements for shape [2,3], got 5").
+// Thread-safe (a parser per thread).
+#pragma once
+
+#include <simdjson.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tbms/common/status.h"
+#include "tbms/common/tensor.h"
+#include "tbms/common/tensor_json.h"
+
+namespace tbms {
+
+struct TensorLimits {
+  size_t max_tensors = 64;
+  size_t max_elements = 1 << 20;  // per tensor
+  size_t max_rank = 8;
+  size_t max_bytes = 64 << 20;    // per tensor, in its internal form
+};
+
+struct InferRequest {
+  std::string id;                    // echoed in the response when given
+  std::vector<Tensor> inputs;
+  std::vector<std::string> outputs;  // requested output names; empty: all
+  // TBMS's parameters ("parameters": {"tloc": 50, "priority": 1}): the
+  // request's time budget (0: the server's default) and priority.
+  double tloc_ms = 0;
+  int priority = 0;
+};
+
+// One v2 tensor object: {"name", "shape", "datatype", "data", "parameters"?}.
+// `data` may be flat or nested (row-major); it must hold exactly
+// product(shape) elements of the datatype's range. `at` prefixes errors.
+// Integer types also take integral numbers written as 2.0 or 1e3, up to
+// 2^53; FP16 and FP32 round to nearest even, and a value that would round
+// to infinity is an error. (JSON has no NaN or infinity.) The tensor's
+// "parameters" are accepted and ignored.
+Status ReadTensor(simdjson::dom::element e, std::string_view at, const TensorLimits& limits,
+                  Tensor* out);
+
+StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits = {});
+
+// Appends a tensor object {"name","datatype","shape","data"}: flat data,
+// written by AppendTensorData (tensor_json.h). NaN and infinities, which
+// JSON cannot carry, are written as null, so such a tensor does not read back.
+void AppendTensorJson(const Tensor& t, std::string& out);
+
+// A model's answer (a JSON value) as an output tensor of `datatype`: a
+// number or boolean becomes shape [1], a (nested) array of them a tensor of
+// the array's shape. For BYTES, a string or (nested) array of strings does
+// likewise, and any other value becomes one element holding its JSON text.
+// INVALID_ARGUMENT when it does not fit (or is not JSON).
+StatusOr<Tensor> AnswerTensor(std::string_view answer_json, std::string name, DataType datatype);
+
+struct InferResponse {
+  std::string model_name;
+  std::string model_version;
+  std::string id;  // omitted when empty
+  std::vector<Tensor> outputs;
+};
+void WriteInferResponse(const InferResponse& r, std::string& out);
+
+}  // namespace tbms

@@ -1,0 +1,89 @@
+#include "tbms/server/house_loader.h"
+
+#include <iostream>
+
+namespace tbms {
+namespace {
+constexpr size_t kMaxJobs = 64;
+constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+}  // namespace
+
+StatusOr<ModelControl> ParseModelControl(std::string_view name) {
+  if (name == "none") return ModelControl::kNone;
+  if (name == "poll") return ModelControl::kPoll;
+  if (name == "explicit") return ModelControl::kExplicit;
+  return InvalidArgument("unknown model control '" + std::string(name) + "' (expected none, poll or explicit)");
+}
+
+HouseLoader::HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval)
+    : engine_(engine), dir_(std::move(dir)), mode_(mode), poll_interval_(poll_interval),
+      thread_([this] { Run(); }) {}
+
+HouseLoader::~HouseLoader() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void HouseLoader::Load(std::string model, Done done) { Enqueue({true, std::move(model), std::move(done)}); }
+void HouseLoader::Unload(std::string model, Done done) { Enqueue({false, std::move(model), std::move(done)}); }
+
+void HouseLoader::Enqueue(Job job) {
+  if (mode_ != ModelControl::kExplicit) {
+    return job.done(FailedPrecondition("models are loaded and unloaded on request only with "
+                                       "--model-control explicit"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (jobs_.size() < kMaxJobs) {
+      jobs_.push_back(std::move(job));
+      wake_.notify_all();
+      return;
+    }
+  }
+  job.done(ResourceExhausted("too many load and unload requests waiting"));
+}
+
+Status HouseLoader::DoJob(const Job& job) {
+  if (!job.load) return engine_->Unload(job.model);
+  HouseScan scan = ScanHouse(dir_);
+  bool known = false;
+  for (const ModelConfig& m : scan.config.models) known = known || m.name == job.model;
+  for (const HouseError& e : scan.errors) known = known || e.model == job.model;
+  if (!known) return NotFound("the house has no model '" + job.model + "'");
+  return engine_->Apply(scan, job.model, /*remove_missing=*/false);
+}
+
+void HouseLoader::Run() {
+  auto next_poll = std::chrono::steady_clock::now() + poll_interval_;
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    const auto now = std::chrono::steady_clock::now();
+    auto wake_at = mode_ == ModelControl::kPoll ? next_poll : now + std::chrono::hours(1);
+    if (engine_->has_retired()) wake_at = std::min(wake_at, now + kSweepEvery);
+    if (jobs_.empty()) wake_.wait_until(lock, wake_at, [this] { return stop_ || !jobs_.empty(); });
+    if (stop_) break;
+    if (!jobs_.empty()) {
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job.done(DoJob(job));
+      lock.lock();
+    } else if (mode_ == ModelControl::kPoll && std::chrono::steady_clock::now() >= next_poll) {
+      lock.unlock();
+      Status s = engine_->Apply(ScanHouse(dir_), {}, /*remove_missing=*/true);
+      if (s.message() != last_poll_error_ && !s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
+      last_poll_error_ = s.message();
+      next_poll = std::chrono::steady_clock::now() + poll_interval_;
+      lock.lock();
+    }
+    lock.unlock();
+    engine_->Sweep();
+    lock.lock();
+  }
+}
+
+}  // namespace tbms

@@ -1,0 +1,330 @@
+"""End to end: `tbms serve --house DIR` — tasks, mixes, versions and A/B,
+hot reload under traffic (poll and explicit), the repository API, the
+KServe v2 REST API with tensors of every datatype, and `tbms house check`.
+Needs TBMS_BIN and PYTHONPATH=python (ctest sets both)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import tbms
+from test_serve import Server, TBMS_BIN
+
+DATATYPES = {
+    "BOOL": [[True, False, True], [False, False, True]],
+    "UINT8": [[0, 1, 255], [7, 8, 9]],
+    "UINT16": [[0, 65535, 2], [3, 4, 5]],
+    "UINT32": [[0, 4294967295, 2], [3, 4, 5]],
+    "UINT64": [[0, 18446744073709551615, 2], [3, 4, 5]],
+    "INT8": [[-128, 127, 0], [1, 2, 3]],
+    "INT16": [[-32768, 32767, 0], [1, 2, 3]],
+    "INT32": [[-2147483648, 2147483647, 0], [1, 2, 3]],
+    "INT64": [[-9223372036854775808, 9223372036854775807, 0], [1, 2, 3]],
+    "FP16": [[0.5, -2.0, 65504.0], [1.0, 0.25, 0.0]],
+    "FP32": [[0.5, -2.5, 3.25], [1e-3, 1e30, 0.0]],
+    "FP64": [[0.1, -2.5, 1e300], [5e-324, 1.0, 0.0]],
+    "BYTES": [["a", "bc", ""], ["ü", "x y", "z"]],
+}
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def simulated_model(house, name, est, versions, extra=""):
+    """A simulated model with `versions` = {number: simulated.toml text}."""
+    write(os.path.join(house, name, "model.toml"),
+          'backend = "simulated"\nest = %s\n%s' % (est, extra))
+    for number, text in versions.items():
+        write(os.path.join(house, name, str(number), "simulated.toml"), text)
+
+
+def make_house(root):
+    house = os.path.join(root, "house")
+    simulated_model(house, "svm", 25, {1: "base_ms = 4\nscore = 0.8\n"})
+    simulated_model(house, "bayes", 15, {1: "base_ms = 2\nscore = 0.6\n"})
+    write(os.path.join(house, "mix1", "model.toml"),
+          'backend = "mix"\nmembers = ["svm", "bayes"]\naggregator = "max"\n')
+    write(os.path.join(house, "instances.toml"),
+          '[instances.nianjianQA.tasks.qa]\nmodels = ["svm", "bayes"]\ntloc = 200\n'
+          'crossRequest = 1\ncrossLag = 10\n')
+    return house
+
+
+def answer_of(result):
+    answer = result["answer"]
+    return answer if isinstance(answer, dict) else {"answer": answer}
+
+
+class HouseTest(unittest.TestCase):
+    """Poll mode: tasks, mixes, versions and A/B, and reloads under traffic."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tbms-house-")
+        self.house = make_house(self.root)
+        self.server = Server(None, "--house", self.house, "--model-control", "poll",
+                             "--poll-interval-s", "0.1")
+
+    def tearDown(self):
+        self.server.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def try_(self, body, instance="nianjianQA"):
+        return self.server.post("/v1/instances/%s/try" % instance, body)
+
+    def test_a_task_names_the_candidates_and_their_defaults(self):
+        status, got = self.try_({"inputs": {"question": "q"}, "task": "qa"})
+        self.assertEqual(status, 200, got)
+        self.assertEqual(got["model"], "svm")
+        self.assertEqual(got["version"], "1")
+        self.assertEqual(answer_of(got)["score"], 0.8)
+        status, got = self.try_({"inputs": {"question": "q"}, "task": "chat"})
+        self.assertEqual((status, got["error"]), (404, "instance 'nianjianQA' has no task 'chat'"))
+        status, got = self.try_({"inputs": {"question": "q"}, "task": "qa"}, instance="other")
+        self.assertEqual((status, got["error"]), (404, "unknown instance 'other'"))
+
+    def test_house_and_ad_hoc_mixes(self):
+        status, got = self.try_({"inputs": {"question": "q"}, "models": [{"name": "mix1"}], "tloc": 200})
+        self.assertEqual(status, 200, got)
+        self.assertEqual(got["model"], "mix1")
+        self.assertEqual(answer_of(got)["score"], 0.8)  # max
+        client = tbms.tbmsClient(self.server.endpoint, "e2e", "e2e-key", "nianjianQA")
+        mixes = tbms.tbmsMixList({"fast": [{"svm": {"est": 25}}, {"bayes": {"est": 15}}, {"mix": "avg"}]})
+        answer = tbms.tbmsMixTry(client, mixes, "what?", tloc=200, crossRequest=1, crossLag=10)
+        self.assertAlmostEqual(answer["score"], 0.7)  # avg of 0.8 and 0.6
+        self.assertIn("svm answer to: what?", answer["answer"])  # the better-ranked member's text
+        client.close()
+
+    def wait_for(self, predicate, what, timeout_s=10):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        self.fail("timed out waiting for " + what)
+
+    def index(self):
+        status, got = self.server.post("/v2/repository/index", "")
+        self.assertEqual(status, 200)
+        return {(m["name"], m.get("version")): m for m in got}
+
+    def test_versions_swap_under_traffic_and_no_request_fails(self):
+        seen, failures, stop = [], [], threading.Event()
+
+        def traffic():
+            for _ in range(5000):  # bounded in count, and by the test's own steps
+                if stop.is_set():
+                    return
+                status, got = self.try_({"inputs": {"question": "q"}, "models": [{"name": "svm"}],
+                                         "tloc": 500})
+                if status != 200 or got["answer"] is None:
+                    failures.append((status, got))
+                else:
+                    seen.append(got["version"])
+
+        thread = threading.Thread(target=traffic)
+        thread.start()
+        try:
+            svm = os.path.join(self.house, "svm")
+            # A new version: the default policy serves the latest only.
+            write(os.path.join(svm, "2", "simulated.toml"), "base_ms = 3\nscore = 0.9\n")
+            self.wait_for(lambda: seen and seen[-1] == "2", "version 2 to serve")
+            # An A/B split between both.
+            write(os.path.join(svm, "model.toml"), 'backend = "simulated"\nest = 25\n'
+                  '[version_policy]\nall = true\n[weights]\n1 = 50\n2 = 50\n')
+            mark = len(seen)
+            self.wait_for(lambda: {"1", "2"} <= set(seen[mark:]), "both versions to serve")
+            # A broken version: the others keep serving, the index says why.
+            write(os.path.join(svm, "3", "simulated.toml"), "base_ms = oops\n")
+            self.wait_for(lambda: self.index().get(("svm", "3"), {}).get("state") == "UNAVAILABLE",
+                          "version 3 to be reported")
+            mark = len(seen)
+            self.wait_for(lambda: len(seen) > mark + 50, "traffic after the failed load")
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        self.assertEqual(failures, [])
+        self.assertNotIn("3", seen)
+        tail = seen[-100:]
+        self.assertTrue(35 <= tail.count("1") <= 65, tail)  # a 50/50 split
+        v3 = self.index()[("svm", "3")]
+        self.assertIn("simulated.toml", v3["reason"])
+        self.assertEqual(self.index()[("svm", "2")]["state"], "READY")
+
+    def test_load_api_needs_explicit_mode(self):
+        status, got = self.server.post("/v2/repository/models/svm/load", "")
+        self.assertEqual(status, 400)
+        self.assertIn("--model-control explicit", got["error"])
+
+
+class ExplicitControlTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tbms-house-")
+        self.house = make_house(self.root)
+        self.server = Server(None, "--house", self.house, "--model-control", "explicit")
+
+    def tearDown(self):
+        self.server.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def try_svm(self):
+        return self.server.post("/v1/instances/nianjianQA/try",
+                                {"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 200})
+
+    def test_unload_load_and_a_failed_load(self):
+        self.assertEqual(self.server.post("/v2/repository/models/svm/unload", "")[0], 200)
+        status, got = self.try_svm()
+        self.assertEqual((status, got["error"]), (404, "unknown model 'svm'"))
+        status, got = self.server.get("/v2/models/svm/ready")
+        self.assertEqual(status, 400)
+        self.assertEqual(self.server.post("/v2/repository/models/svm/load", "")[0], 200)
+        self.assertEqual(self.try_svm()[0], 200)
+        # A change that does not load leaves version 1 serving.
+        write(os.path.join(self.house, "svm", "1", "simulated.toml"), "base_ms = -1\n")
+        status, got = self.server.post("/v2/repository/models/svm/load", "")
+        self.assertEqual(status, 400, got)
+        self.assertIn("simulated.toml:1", got["error"])
+        status, got = self.try_svm()
+        self.assertEqual((status, got["version"]), (200, "1"))
+        status, got = self.server.post("/v2/repository/models/nothere/load", "")
+        self.assertEqual((status, got["error"]), (404, "the house has no model 'nothere'"))
+        self.assertEqual(self.server.post("/v2/repository/models/svm/fold", "")[0], 404)
+        self.assertEqual(self.server.get("/v2/repository/models/svm/load")[0], 405)
+
+
+class KServeV2Test(unittest.TestCase):
+    """The Open Inference Protocol's REST API, from the public specification."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="tbms-house-")
+        house = make_house(cls.root)
+        for datatype in DATATYPES:  # identity models: what goes in comes out
+            spec = '[[inputs]]\nname = "x"\ndatatype = "%s"\nshape = [-1, -1]\n' \
+                   '[[outputs]]\nname = "y"\ndatatype = "%s"\nshape = [-1, -1]\n' % (datatype, datatype)
+            simulated_model(house, "echo_" + datatype.lower(), 1, {1: "base_ms = 0\necho = true\n"}, spec)
+        cls.server = Server(None, "--house", house)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_server_metadata_and_health(self):
+        status, got = self.server.get("/v2")
+        self.assertEqual(status, 200)
+        self.assertEqual(got["name"], "tbms")
+        self.assertIn("model_repository", got["extensions"])
+        self.assertEqual(self.server.get("/v2/health/live")[0], 200)
+        self.assertEqual(self.server.get("/v2/health/ready")[0], 200)
+
+    def test_model_metadata_and_readiness(self):
+        status, got = self.server.get("/v2/models/svm")
+        self.assertEqual(status, 200)
+        self.assertEqual(got["name"], "svm")
+        self.assertEqual(got["versions"], ["1"])
+        self.assertEqual(got["inputs"], [{"name": "question", "datatype": "BYTES", "shape": [1]}])
+        self.assertEqual(self.server.get("/v2/models/svm/versions/1")[1]["versions"], ["1"])
+        self.assertEqual(self.server.get("/v2/models/svm/ready")[0], 200)
+        self.assertEqual(self.server.get("/v2/models/svm/versions/1/ready")[0], 200)
+        self.assertEqual(self.server.get("/v2/models/svm/versions/9/ready")[0], 400)
+        self.assertEqual(self.server.get("/v2/models/nope/ready")[0], 404)
+        self.assertEqual(self.server.get("/v2/models/nope")[0], 404)
+        self.assertEqual(self.server.get("/v2/models/svm/versions/9")[0], 404)
+        self.assertEqual(self.server.get("/v2/models/svm/explain")[0], 404)
+
+    def test_infer_a_question_and_the_id_is_echoed(self):
+        body = {"id": "req-7", "inputs": [{"name": "question", "datatype": "BYTES", "shape": [1],
+                                           "data": ["what?"]}]}
+        status, got = self.server.post("/v2/models/svm/infer", body)
+        self.assertEqual(status, 200, got)
+        self.assertEqual((got["model_name"], got["model_version"], got["id"]), ("svm", "1", "req-7"))
+        [out] = got["outputs"]
+        self.assertEqual((out["name"], out["datatype"], out["shape"]), ("answer", "BYTES", [1]))
+        self.assertEqual(json.loads(out["data"][0])["answer"], "svm answer to: what?")
+        status, got = self.server.post("/v2/models/svm/versions/1/infer", body)
+        self.assertEqual(status, 200, got)
+
+    def test_every_datatype_round_trips(self):
+        for datatype, data in DATATYPES.items():
+            with self.subTest(datatype=datatype):
+                body = {"inputs": [{"name": "x", "datatype": datatype, "shape": [2, 3], "data": data}]}
+                status, got = self.server.post("/v2/models/echo_%s/infer" % datatype.lower(), body)
+                self.assertEqual(status, 200, got)
+                [out] = got["outputs"]
+                self.assertEqual((out["name"], out["datatype"], out["shape"]), ("y", datatype, [2, 3]))
+                flat = [x for row in data for x in row]
+                if datatype == "FP32":
+                    for a, b in zip(out["data"], flat):
+                        self.assertAlmostEqual(a, b, delta=abs(b) * 1e-6)
+                else:
+                    self.assertEqual(out["data"], flat)
+                flat_body = {"inputs": [{"name": "x", "datatype": datatype, "shape": [2, 3], "data": flat}]}
+                self.assertEqual(self.server.post("/v2/models/echo_%s/infer" % datatype.lower(),
+                                                  flat_body)[1], got)
+
+    def test_bad_inferences_get_400_with_an_error(self):
+        x = {"name": "x", "datatype": "INT32", "shape": [2, 2], "data": [1, 2, 3, 4]}
+        cases = [
+            ("not json", "malformed JSON"),
+            ({"inputs": []}, "inputs"),
+            ({"inputs": [dict(x, datatype="INT33")]}, "unknown datatype 'INT33'"),
+            ({"inputs": [dict(x, shape=[2, 3])]}, "expected 6 elements"),
+            ({"inputs": [dict(x, data=[1, 2, 3, 1e10])]}, "out of range for INT32"),
+            ({"inputs": [dict(x, datatype="FP32")]}, "input 'x' must be INT32, got FP32"),
+            ({"inputs": [dict(x, name="z")]}, "model 'echo_int32' has no input 'z'"),
+            ({"inputs": [dict(x, shape=[4])], }, "input 'x' must have shape [-1,-1]"),
+            ({"inputs": [x], "outputs": [{"name": "w"}]}, "model 'echo_int32' has no output 'w'"),
+            ({"inputs": [x], "extra": 1}, "unknown"),
+        ]
+        for body, message in cases:
+            with self.subTest(body=body):
+                status, got = self.server.post("/v2/models/echo_int32/infer", body)
+                self.assertEqual(status, 400, got)
+                self.assertIn(message, got["error"])
+        self.assertEqual(self.server.get("/v2/models/echo_int32/infer")[0], 405)
+        self.assertEqual(self.server.post("/v2/models/nope/infer", {"inputs": [x]})[0], 404)
+
+    def test_a_try_may_carry_tensors(self):
+        body = {"inputs": [{"name": "question", "datatype": "BYTES", "shape": [1], "data": ["why?"]}],
+                "task": "qa"}
+        status, got = self.server.post("/v1/instances/nianjianQA/try", body)
+        self.assertEqual(status, 200, got)
+        self.assertEqual(answer_of(got)["answer"], "svm answer to: why?")
+
+
+class HouseCheckTest(unittest.TestCase):
+    def run_tbms(self, *args):
+        return subprocess.run([TBMS_BIN, *args], capture_output=True, text=True, timeout=30)
+
+    def test_check_reports_every_error_and_serve_refuses(self):
+        root = tempfile.mkdtemp(prefix="tbms-house-")
+        try:
+            house = make_house(root)
+            got = self.run_tbms("house", "check", house)
+            self.assertEqual(got.returncode, 0, got.stderr)
+            self.assertIn("house OK", got.stdout)
+            write(os.path.join(house, "svm", "model.toml"), 'backend = "simulated"\nest = 25\nbatchsize = 4\n')
+            write(os.path.join(house, "bayes", "1", "simulated.toml"), "base_ms = 'slow'\n")
+            got = self.run_tbms("house", "check", house)
+            self.assertEqual(got.returncode, 1)
+            self.assertIn("svm/model.toml:3:1", got.stderr)
+            self.assertIn("batchsize", got.stderr)
+            self.assertIn("bayes/1/simulated.toml:1", got.stderr)
+            got = self.run_tbms("serve", "--port", "0", "--house", house)
+            self.assertEqual(got.returncode, 1)
+            self.assertIn("batchsize", got.stderr)
+            self.assertEqual(self.run_tbms("house", "check").returncode, 2)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,719 @@
+// The model house: what each valid house becomes, and the exact message
+// (file:line:column) of every error the scan can report.
+#include "tbms/house/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+
+namespace tbms {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Relative path -> contents; a path ending in '/' is an empty folder.
+using Files = std::map<std::string, std::string>;
+
+// A house in a fresh temporary folder, removed at the end of the test.
+class TempHouse {
+ public:
+  explicit TempHouse(const Files& files) : dir_(UniqueDir()) {
+    fs::create_directories(dir_);
+    for (const auto& [path, text] : files) Write(path, text);
+  }
+  ~TempHouse() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void Write(const std::string& path, std::string_view text) const {
+    const fs::path full = dir_ / path;
+    if (path.ends_with('/')) {
+      fs::create_directories(full);
+      return;
+    }
+    fs::create_directories(full.parent_path());
+    std::ofstream(full, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+  const fs::path& dir() const { return dir_; }
+
+  // The messages, with the house's folder shown as "house".
+  std::vector<std::string> Errors(const HouseScan& scan) const {
+    std::vector<std::string> out;
+    for (const HouseError& e : scan.errors) {
+      std::string m = e.message;
+      if (m.starts_with(dir_.string())) m.replace(0, dir_.string().size(), "house");
+      out.push_back(m);
+    }
+    return out;
+  }
+
+ private:
+  static fs::path UniqueDir() {
+    static std::atomic<int> next{0};
+    return fs::temp_directory_path() /
+           ("tbms_house_test_" + std::to_string(getpid()) + "_" + std::to_string(next++));
+  }
+
+  const fs::path dir_;
+};
+
+// One valid simulated model, svm, with version 1.
+Files Base() {
+  return {{"svm/model.toml", "backend = \"simulated\"\nest = 25\n"},
+          {"svm/1/simulated.toml", "base_ms = 22.5\nper_item_ms = 2.5\n"}};
+}
+
+Files With(Files files, const Files& more) {
+  for (const auto& [path, text] : more) files[path] = text;
+  return files;
+}
+
+const ModelConfig* Find(const HouseConfig& house, std::string_view name) {
+  for (const ModelConfig& m : house.models) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<int64_t> Versions(const ModelConfig& m) {
+  std::vector<int64_t> out;
+  for (const VersionConfig& v : m.versions) out.push_back(v.number);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Valid houses
+
+// The demo house of the talk, written out in full.
+Files Demo() {
+  Files f;
+  const std::pair<const char*, const char*> models[] = {
+      {"embedding", "35"}, {"svm", "25"}, {"bayes", "15"}, {"keysearch", "5"}};
+  for (const auto& [name, est] : models) {
+    f[std::string(name) + "/model.toml"] = "backend = \"simulated\"\nest = " + std::string(est) + "\n";
+    f[std::string(name) + "/1/simulated.toml"] = "base_ms = 1\n";
+  }
+  f["embedding/model.toml"] +=
+      "lag_target_ms = 40\ninstances = 2\ndevice = \"gpu:1\"\nlabels = { team = \"search\" }\n"
+      "[batching]\nmax_batch_size = 16\npreferred_batch_sizes = [4, 8]\n"
+      "max_queue_delay_ms = 2.5\nmax_queue_size = 100\n";
+  f["embedding/1/simulated.toml"] =
+      "base_ms = 31.5\nper_item_ms = 3.5\njitter = \"lognormal\"\njitter_spread = 0.2\n"
+      "straggler_rate = 0.01\nstraggler_factor = 4\nfailure_rate = 0.02\nhang_rate = 0.03\n"
+      "hang_ms = 500\nseed = 7\necho = true\n";
+  f["embedding/README.md"] = "files next to model.toml are fine\n";
+  f["mix1/model.toml"] = "backend = \"mix\"\nmembers = [\"embedding\", \"svm\"]\naggregator = \"max\"\n";
+  f["mix2/model.toml"] = "backend = \"mix\"\nmembers = [\"bayes\", \"keysearch\"]\naggregator = \"avg\"\n";
+  f["instances.toml"] =
+      "[instances.nianjianQA.tasks.qa]\nmodels = [\"embedding\", \"svm\", \"mix2\", \"keysearch\"]\n"
+      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\n\n[instances.other]\n";
+  return f;
+}
+
+TEST(HouseTest, ReadsTheDemoHouse) {
+  TempHouse house(Demo());
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const HouseConfig& c = scan.config;
+  EXPECT_EQ(c.dir, house.dir());
+  std::vector<std::string> names;
+  for (const ModelConfig& m : c.models) names.push_back(m.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"bayes", "embedding", "keysearch", "mix1", "mix2", "svm"}));
+
+  const ModelConfig& e = *Find(c, "embedding");
+  EXPECT_EQ(e.dir, house.dir() / "embedding");
+  EXPECT_EQ(e.backend, "simulated");
+  EXPECT_EQ(e.est, Millis(35));
+  EXPECT_EQ(e.lag_target, Millis(40));
+  EXPECT_EQ(e.instances, 2);
+  EXPECT_EQ(e.device, "gpu:1");
+  EXPECT_EQ(e.labels, (std::map<std::string, std::string>{{"team", "search"}}));
+  EXPECT_EQ(e.batching.model, "embedding");
+  EXPECT_EQ(e.batching.max_batch_size, 16);
+  EXPECT_EQ(e.batching.preferred_batch_sizes, (std::vector<int>{4, 8}));
+  EXPECT_EQ(e.batching.max_queue_delay, Millis(2.5));
+  EXPECT_EQ(e.batching.max_queue_size, 100u);
+  EXPECT_NE(e.fingerprint, 0u);
+  ASSERT_EQ(e.versions.size(), 1u);
+  const VersionConfig& v = e.versions[0];
+  EXPECT_EQ(v.number, 1);
+  EXPECT_EQ(v.dir, house.dir() / "embedding" / "1");
+  EXPECT_NE(v.fingerprint, 0u);
+  const SimulatedExecutor::Options& s = v.simulated;
+  EXPECT_EQ(s.model, "embedding");
+  EXPECT_EQ(s.instances, 2);
+  EXPECT_EQ(s.base, Millis(31.5));
+  EXPECT_EQ(s.per_item, Millis(3.5));
+  EXPECT_EQ(s.jitter, SimulatedExecutor::Jitter::kLognormal);
+  EXPECT_DOUBLE_EQ(s.jitter_spread, 0.2);
+  EXPECT_DOUBLE_EQ(s.straggler_rate, 0.01);
+  EXPECT_DOUBLE_EQ(s.straggler_factor, 4);
+  EXPECT_DOUBLE_EQ(s.failure_rate, 0.02);
+  EXPECT_DOUBLE_EQ(s.hang_rate, 0.03);
+  EXPECT_EQ(s.hang_time, Millis(500));
+  EXPECT_EQ(s.seed, 7u);
+  EXPECT_TRUE(s.echo);
+
+  const ModelConfig& mix = *Find(c, "mix2");
+  EXPECT_EQ(mix.backend, "mix");
+  EXPECT_EQ(mix.members, (std::vector<std::string>{"bayes", "keysearch"}));
+  EXPECT_EQ(mix.aggregator, Aggregator::kAvg);
+  EXPECT_TRUE(mix.versions.empty());
+  EXPECT_EQ(mix.est, Duration(0));  // the broker derives it from the members
+
+  ASSERT_EQ(c.instances.size(), 2u);
+  EXPECT_EQ(c.instances[0].name, "nianjianQA");
+  EXPECT_TRUE(c.instances[1].tasks.empty());
+  const TaskConfig& qa = c.instances[0].tasks.at("qa");
+  EXPECT_EQ(qa.name, "qa");
+  EXPECT_EQ(qa.models, (std::vector<std::string>{"embedding", "svm", "mix2", "keysearch"}));
+  EXPECT_EQ(qa.tloc, Millis(50));
+  EXPECT_EQ(qa.cross_request, 1);
+  EXPECT_EQ(qa.cross_lag, Millis(10));
+  EXPECT_EQ(qa.priority, -3);
+}
+
+TEST(HouseTest, Defaults) {
+  TempHouse house(Base());
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_TRUE(scan.config.instances.empty());  // no instances.toml
+  const ModelConfig& m = *Find(scan.config, "svm");
+  EXPECT_EQ(m.lag_target, Duration(0));
+  EXPECT_EQ(m.instances, 1);
+  EXPECT_EQ(m.device, "cpu");
+  EXPECT_TRUE(m.labels.empty());
+  EXPECT_EQ(m.batching.model, "svm");
+  EXPECT_EQ(m.batching.max_batch_size, Batcher::Options{}.max_batch_size);
+  ASSERT_EQ(m.inputs.size(), 1u);
+  EXPECT_EQ(m.inputs[0].name, "question");
+  EXPECT_EQ(m.inputs[0].datatype, DataType::kBytes);
+  EXPECT_EQ(m.inputs[0].shape, std::vector<int64_t>{1});
+  ASSERT_EQ(m.outputs.size(), 1u);
+  EXPECT_EQ(m.outputs[0].name, "answer");
+  EXPECT_EQ(m.version_policy.kind, VersionPolicy::Kind::kLatest);
+  EXPECT_TRUE(m.weights.empty());
+  const SimulatedExecutor::Options& s = m.versions.at(0).simulated;
+  EXPECT_EQ(s.jitter, SimulatedExecutor::Jitter::kNone);
+  EXPECT_EQ(s.hang_time, SimulatedExecutor::Options{}.hang_time);
+  EXPECT_FALSE(s.echo);
+}
+
+TEST(HouseTest, TensorSpecs) {
+  TempHouse house(With(Base(), {{"svm/model.toml",
+                                 "backend = \"simulated\"\nest = 25\n"
+                                 "[[inputs]]\nname = \"x\"\ndatatype = \"FP32\"\nshape = [-1, 3]\n"
+                                 "[[inputs]]\nname = \"mask\"\ndatatype = \"BOOL\"\nshape = []\n"
+                                 "[[outputs]]\nname = \"y\"\ndatatype = \"INT64\"\nshape = [1]\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const ModelConfig& m = *Find(scan.config, "svm");
+  ASSERT_EQ(m.inputs.size(), 2u);
+  EXPECT_EQ(m.inputs[0].datatype, DataType::kFp32);
+  EXPECT_EQ(m.inputs[0].shape, (std::vector<int64_t>{-1, 3}));
+  EXPECT_EQ(m.inputs[1].name, "mask");
+  EXPECT_TRUE(m.inputs[1].shape.empty());
+  ASSERT_EQ(m.outputs.size(), 1u);
+  EXPECT_EQ(m.outputs[0].datatype, DataType::kInt64);
+}
+
+TEST(HouseTest, VersionPolicies) {
+  struct Case {
+    const char* policy;
+    std::vector<int64_t> served;
+  };
+  const Case cases[] = {
+      {"", {10}},  // the default: the latest one (10 > 2: numeric, not text order)
+      {"[version_policy]\nlatest = 2\n", {2, 10}},
+      {"[version_policy]\nlatest = 9\n", {1, 2, 10}},  // fewer exist: all of them
+      {"[version_policy]\nall = true\n", {1, 2, 10}},
+      {"[version_policy]\nspecific = [10, 1]\n", {1, 10}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.policy);
+    Files files = With(Base(), {{"svm/model.toml", "backend = \"simulated\"\nest = 25\n" + std::string(c.policy)}});
+    for (const char* v : {"2", "10"}) files["svm/" + std::string(v) + "/simulated.toml"] = "base_ms = 1\n";
+    TempHouse house(files);
+    HouseScan scan = ScanHouse(house.dir());
+    ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+    EXPECT_EQ(Versions(*Find(scan.config, "svm")), c.served);
+  }
+}
+
+TEST(HouseTest, Weights) {
+  TempHouse house(With(Base(), {{"svm/model.toml",
+                                 "backend = \"simulated\"\nest = 25\n"
+                                 "[version_policy]\nall = true\n[weights]\n1 = 90\n2 = 10\n"},
+                                {"svm/2/simulated.toml", "base_ms = 1\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const ModelConfig& m = *Find(scan.config, "svm");
+  EXPECT_EQ(m.weights, (std::map<int64_t, int>{{1, 90}, {2, 10}}));
+  EXPECT_EQ(m.version_policy.kind, VersionPolicy::Kind::kAll);
+}
+
+TEST(HouseTest, NestedMixes) {
+  TempHouse house(With(Base(), {{"bayes/model.toml", "backend = \"simulated\"\nest = 15\n"},
+                                {"bayes/1/simulated.toml", "base_ms = 1\n"},
+                                {"inner/model.toml", "backend = \"mix\"\nmembers = [\"svm\", \"bayes\"]\n"},
+                                {"outer/model.toml",
+                                 "backend = \"mix\"\nmembers = [\"inner\", \"svm\"]\naggregator = \"vote\"\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_EQ(Find(scan.config, "inner")->aggregator, Aggregator::kMax);  // the default
+  EXPECT_EQ(Find(scan.config, "outer")->aggregator, Aggregator::kVote);
+  EXPECT_EQ(Find(scan.config, "outer")->members, (std::vector<std::string>{"inner", "svm"}));
+}
+
+TEST(HouseTest, IgnoresHiddenFoldersAndLooseFiles) {
+  TempHouse house(With(Base(), {{".git/config", "x"},
+                                {"README.md", "# my house\n"},
+                                {"svm/.cache/", ""},
+                                {"svm/notes.txt", "x"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  EXPECT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_EQ(scan.config.models.size(), 1u);
+}
+
+TEST(HouseTest, FingerprintsFollowTheFiles) {
+  TempHouse house(Base());
+  const HouseScan before = ScanHouse(house.dir());
+  const ModelConfig& m0 = before.config.models.at(0);
+  EXPECT_EQ(ScanHouse(house.dir()).config.models.at(0).fingerprint, m0.fingerprint);  // stable
+
+  house.Write("svm/1/weights.bin", "new artifact");
+  const ModelConfig m1 = ScanHouse(house.dir()).config.models.at(0);
+  EXPECT_EQ(m1.fingerprint, m0.fingerprint);
+  EXPECT_NE(m1.versions.at(0).fingerprint, m0.versions.at(0).fingerprint);
+
+  house.Write("svm/model.toml", "backend = \"simulated\"\nest = 26\n");
+  EXPECT_NE(ScanHouse(house.dir()).config.models.at(0).fingerprint, m0.fingerprint);
+}
+
+TEST(HouseTest, SymlinkLoopsEnd) {
+  TempHouse house(Base());
+  fs::create_directory_symlink("..", house.dir() / "svm/1/up");
+  fs::create_directory_symlink(house.dir() / "svm", house.dir() / "alias");  // a linked model
+  HouseScan scan = ScanHouse(house.dir());
+  EXPECT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_EQ(scan.config.models.size(), 2u);
+}
+
+TEST(HouseTest, LoadHouseIsAllOrNothing) {
+  TempHouse good(Base());
+  auto ok = LoadHouse(good.dir());
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->models.size(), 1u);
+
+  TempHouse bad(With(Base(), {{"svm/model.toml", "backend = \"simulated\"\n"},
+                              {"instances.toml", "x = 1\n"}}));
+  auto no = LoadHouse(bad.dir());
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.status().code(), StatusCode::kInvalidArgument);
+  const std::string d = bad.dir().string();
+  EXPECT_EQ(no.status().message(),
+            d + "/svm/model.toml: missing key 'est' in model.toml\n" + d +
+                "/instances.toml:1:1: unknown key 'x' in instances.toml (expected instances)");
+}
+
+TEST(HouseTest, TheRepositorysDemoHouseIsValid) {
+  const fs::path demo = fs::path(__FILE__).parent_path().parent_path().parent_path() / "house/demo";
+  if (!fs::exists(demo)) GTEST_SKIP() << demo << " not found";
+  auto house = LoadHouse(demo);
+  ASSERT_TRUE(house.ok()) << house.status().message();
+  EXPECT_EQ(house->models.size(), 6u);
+  EXPECT_EQ(house->instances.at(0).tasks.at("qa").models,
+            (std::vector<std::string>{"embedding", "svm", "bayes", "keysearch"}));
+}
+
+// ---------------------------------------------------------------------------
+// Errors: one row per message. Each row's files go over Base().
+
+struct ErrorCase {
+  const char* what;
+  Files files;
+  std::vector<std::string> errors;
+  HouseLimits limits = {};
+};
+
+void ExpectErrors(const std::vector<ErrorCase>& cases) {
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    TempHouse house(With(Base(), c.files));
+    EXPECT_EQ(house.Errors(ScanHouse(house.dir(), c.limits)), c.errors);
+  }
+}
+
+std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 25\n" + std::string(more); }
+
+constexpr const char* kModelKeys =
+    "backend, est, lag_target_ms, instances, device, labels, batching, version_policy, weights, "
+    "inputs, outputs, members, aggregator";
+
+TEST(HouseErrorTest, ModelToml) {
+  const std::string m = "house/svm/model.toml";
+  ExpectErrors({
+      {"unknown key", {{"svm/model.toml", Svm("batchsize = 8\n")}},
+       {m + ":3:1: unknown key 'batchsize' in model.toml (expected " + kModelKeys + ")"}},
+      {"missing backend", {{"svm/model.toml", "est = 25\n"}},
+       {m + ": missing key 'backend' in model.toml"}},
+      {"unknown backend", {{"svm/model.toml", "backend = \"onnx\"\nest = 25\n"}},
+       {m + ":1:11: unknown backend 'onnx' (expected simulated or mix)"}},
+      {"backend not a string", {{"svm/model.toml", "backend = 1\nest = 25\n"}},
+       {m + ":1:11: 'backend' must be a string, not an integer"}},
+      {"missing est", {{"svm/model.toml", "backend = \"simulated\"\n"}},
+       {m + ": missing key 'est' in model.toml"}},
+      {"est out of range", {{"svm/model.toml", "backend = \"simulated\"\nest = 700000\n"}},
+       {m + ":2:7: 'est' must be in [0, 600000], not 700000"}},
+      {"est negative", {{"svm/model.toml", "backend = \"simulated\"\nest = -0.5\n"}},
+       {m + ":2:7: 'est' must be in [0, 600000], not -0.5"}},
+      {"est nan", {{"svm/model.toml", "backend = \"simulated\"\nest = nan\n"}},
+       {m + ":2:7: 'est' must be in [0, 600000], not nan"}},
+      {"est not a number", {{"svm/model.toml", "backend = \"simulated\"\nest = \"35\"\n"}},
+       {m + ":2:7: 'est' must be a number, not a string"}},
+      {"lag target", {{"svm/model.toml", Svm("lag_target_ms = -1\n")}},
+       {m + ":3:17: 'lag_target_ms' must be in [0, 600000], not -1"}},
+      {"instances zero", {{"svm/model.toml", Svm("instances = 0\n")}},
+       {m + ":3:13: 'instances' must be in [1, 256], not 0"}},
+      {"instances over the limit", {{"svm/model.toml", Svm("instances = 3\n")}},
+       {m + ":3:13: 'instances' must be in [1, 2], not 3"}, {.max_instances_per_model = 2}},
+      {"instances float", {{"svm/model.toml", Svm("instances = 1.5\n")}},
+       {m + ":3:13: 'instances' must be an integer, not a float"}},
+      {"device", {{"svm/model.toml", Svm("device = \"tpu\"\n")}},
+       {m + ":3:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
+      {"device gpu:", {{"svm/model.toml", Svm("device = \"gpu:x\"\n")}},
+       {m + ":3:10: unknown device 'gpu:x' (expected cpu, gpu or gpu:N)"}},
+      {"labels not a table", {{"svm/model.toml", Svm("labels = 3\n")}},
+       {m + ":3:10: 'labels' must be a table, not an integer"}},
+      {"label not a string", {{"svm/model.toml", Svm("labels = { team = 1 }\n")}},
+       {m + ":3:19: label 'team' must be a string, not an integer"}},
+      {"two errors, both reported", {{"svm/model.toml", Svm("instances = 0\ndevice = \"tpu\"\n")}},
+       {m + ":3:13: 'instances' must be in [1, 256], not 0",
+        m + ":4:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
+      {"members on a simulated model", {{"svm/model.toml", Svm("members = [\"x\"]\n")}},
+       {m + ":3:11: 'members' applies only to a mix (backend = \"mix\")"}},
+  });
+}
+
+TEST(HouseErrorTest, Batching) {
+  const std::string m = "house/svm/model.toml";
+  ExpectErrors({
+      {"unknown key", {{"svm/model.toml", Svm("[batching]\nsize = 8\n")}},
+       {m + ":4:1: unknown key 'size' in [batching] (expected max_batch_size, preferred_batch_sizes, "
+            "max_queue_delay_ms, max_queue_size)"}},
+      {"not a table", {{"svm/model.toml", Svm("batching = 8\n")}},
+       {m + ":3:12: 'batching' must be a table, not an integer"}},
+      {"max batch size", {{"svm/model.toml", Svm("[batching]\nmax_batch_size = 0\n")}},
+       {m + ":4:18: 'max_batch_size' must be in [1, 4096], not 0"}},
+      {"preferred size above the max",
+       {{"svm/model.toml", Svm("[batching]\nmax_batch_size = 8\npreferred_batch_sizes = [4, 16]\n")}},
+       {m + ":5:29: an item of 'preferred_batch_sizes' must be in [1, 8], not 16"}},
+      {"preferred sizes not an array", {{"svm/model.toml", Svm("[batching]\npreferred_batch_sizes = 4\n")}},
+       {m + ":4:25: 'preferred_batch_sizes' must be an array, not an integer"}},
+      {"queue delay", {{"svm/model.toml", Svm("[batching]\nmax_queue_delay_ms = 60001\n")}},
+       {m + ":4:22: 'max_queue_delay_ms' must be in [0, 60000], not 60001"}},
+      {"queue size", {{"svm/model.toml", Svm("[batching]\nmax_queue_size = 0\n")}},
+       {m + ":4:18: 'max_queue_size' must be in [1, 1000000], not 0"}},
+  });
+}
+
+TEST(HouseErrorTest, VersionPolicyAndWeights) {
+  const std::string m = "house/svm/model.toml";
+  const Files v2 = {{"svm/2/simulated.toml", "base_ms = 1\n"}};
+  ExpectErrors({
+      {"two policies", {{"svm/model.toml", Svm("[version_policy]\nlatest = 1\nall = true\n")}},
+       {m + ":3:1: [version_policy] needs exactly one of latest, all, specific"}},
+      {"no policy", {{"svm/model.toml", Svm("[version_policy]\n")}},
+       {m + ":3:1: [version_policy] needs exactly one of latest, all, specific"}},
+      {"unknown key", {{"svm/model.toml", Svm("[version_policy]\nnewest = 1\n")}},
+       {m + ":4:1: unknown key 'newest' in [version_policy] (expected latest, all, specific)",
+        m + ":3:1: [version_policy] needs exactly one of latest, all, specific"}},
+      {"latest zero", {{"svm/model.toml", Svm("[version_policy]\nlatest = 0\n")}},
+       {m + ":4:10: 'latest' must be in [1, 64], not 0"}},
+      {"all false", {{"svm/model.toml", Svm("[version_policy]\nall = false\n")}},
+       {m + ":4:7: 'all' must be true (for the latest only, use latest = 1)"}},
+      {"all over the limit", With(v2, {{"svm/model.toml", Svm("[version_policy]\nall = true\n")}}),
+       {m + ":4:7: 'all' serves 2 versions, more than the limit of 1"}, {.max_versions = 1}},
+      {"specific empty", {{"svm/model.toml", Svm("[version_policy]\nspecific = []\n")}},
+       {m + ":4:12: 'specific' must list 1 to 64 versions"}},
+      {"specific without folder", {{"svm/model.toml", Svm("[version_policy]\nspecific = [1, 3]\n")}},
+       {m + ":4:16: version 3 has no folder"}},
+      {"specific twice", {{"svm/model.toml", Svm("[version_policy]\nspecific = [1, 1]\n")}},
+       {m + ":4:16: version 1 is listed twice"}},
+      {"specific zero", {{"svm/model.toml", Svm("[version_policy]\nspecific = [0]\n")}},
+       {m + ":4:13: an item of 'specific' must be in [1, 9223372036854775807], not 0"}},
+      {"weights key", {{"svm/model.toml", Svm("[weights]\nv1 = 1\n")}},
+       {m + ":4:1: bad version 'v1' in [weights]"}},
+      {"weight zero", {{"svm/model.toml", Svm("[weights]\n1 = 0\n")}},
+       {m + ":4:5: the weight of version 1 must be in [1, 1000000], not 0"}},
+      {"weight of a version not served", With(v2, {{"svm/model.toml", Svm("[weights]\n1 = 5\n")}}),
+       {m + ":4:1: version 1 in [weights] is not served"}},
+  });
+}
+
+TEST(HouseErrorTest, Tensors) {
+  const std::string m = "house/svm/model.toml";
+  ExpectErrors({
+      {"not an array", {{"svm/model.toml", Svm("inputs = 1\n")}},
+       {m + ":3:10: 'inputs' must be an array, not an integer"}},
+      {"empty", {{"svm/model.toml", Svm("outputs = []\n")}},
+       {m + ":3:11: 'outputs' must list 1 to 64 tensors"}},
+      {"item not a table", {{"svm/model.toml", Svm("inputs = [1]\n")}},
+       {m + ":3:11: an item of 'inputs' must be a table, not an integer"}},
+      {"unknown key", {{"svm/model.toml", Svm("[[inputs]]\nname = \"q\"\ndatatype = \"BYTES\"\nshape = [1]\ndims = 1\n")}},
+       {m + ":7:1: unknown key 'dims' in [[inputs]] (expected name, datatype, shape)"}},
+      {"missing keys", {{"svm/model.toml", Svm("[[inputs]]\n")}},
+       {m + ":3:1: missing key 'name' in [[inputs]]", m + ":3:1: missing key 'datatype' in [[inputs]]",
+        m + ":3:1: missing key 'shape' in [[inputs]]"}},
+      {"datatype", {{"svm/model.toml", Svm("[[inputs]]\nname = \"q\"\ndatatype = \"TEXT\"\nshape = [1]\n")}},
+       {m + ":5:12: unknown datatype 'TEXT' (expected BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, "
+            "INT32, INT64, FP16, FP32, FP64, BYTES)"}},
+      {"shape item", {{"svm/model.toml", Svm("[[inputs]]\nname = \"q\"\ndatatype = \"BYTES\"\nshape = [-2]\n")}},
+       {m + ":6:10: an item of 'shape' must be in [-1, 2147483647], not -2"}},
+      {"rank", {{"svm/model.toml", Svm("[[inputs]]\nname = \"q\"\ndatatype = \"BYTES\"\nshape = [1,1,1,1,1,1,1,1,1]\n")}},
+       {m + ":6:9: 'shape' has more than 8 dimensions"}},
+      {"same name twice",
+       {{"svm/model.toml", Svm("[[outputs]]\nname = \"a\"\ndatatype = \"BYTES\"\nshape = [1]\n"
+                               "[[outputs]]\nname = \"a\"\ndatatype = \"BYTES\"\nshape = [1]\n")}},
+       {m + ":7:1: tensor 'a' is listed twice in 'outputs'"}},
+  });
+}
+
+TEST(HouseErrorTest, Folders) {
+  ExpectErrors({
+      {"bad model name", {{"a b/model.toml", "backend = \"mix\"\nmembers = [\"svm\"]\n"}},
+       {"house/a b: bad model name 'a b' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"model name too long", {{std::string(129, 'm') + "/", ""}},
+       {"house/" + std::string(129, 'm') + ": bad model name '" + std::string(129, 'm') +
+        "' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"no model.toml", {{"bayes/1/", ""}},
+       {"house/bayes/model.toml: missing file (every model folder needs one)"}},
+      {"model.toml is a folder", {{"bayes/model.toml/", ""}},
+       {"house/bayes/model.toml: not a regular file"}},
+      {"too many models", {{"a/model.toml", "backend = \"mix\"\nmembers = [\"svm\"]\n"}},
+       {"house: more than 1 model folders"}, {.max_models = 1}},
+      {"bad version folder", {{"svm/v2/", ""}},
+       {"house/svm: bad version folder 'v2' (version folders are positive integers: 1, 2, ...)"}},
+      {"leading zero", {{"svm/01/", ""}},
+       {"house/svm: bad version folder '01' (version folders are positive integers: 1, 2, ...)"}},
+      {"no version folder", {{"bayes/model.toml", "backend = \"simulated\"\nest = 1\n"}},
+       {"house/bayes: no version folder (versions are folders named 1, 2, ...)"}},
+  });
+}
+
+TEST(HouseErrorTest, Versions) {
+  const std::string s = "house/svm/1/simulated.toml";
+  const std::string none = "house/svm: no loadable version";
+  ExpectErrors({
+      {"missing artifact", {{"svm/2/", ""}},
+       {"house/svm/2/simulated.toml: missing artifact (a simulated version needs one)", none}},
+      {"unknown key", {{"svm/1/simulated.toml", "base_ms = 1\nbase = 2\n"}},
+       {s + ":2:1: unknown key 'base' in simulated.toml (expected base_ms, per_item_ms, jitter, "
+            "jitter_spread, straggler_rate, straggler_factor, failure_rate, hang_rate, hang_ms, seed, echo, score)",
+        none}},
+      {"missing base", {{"svm/1/simulated.toml", "per_item_ms = 1\n"}},
+       {s + ": missing key 'base_ms' in simulated.toml", none}},
+      {"base range", {{"svm/1/simulated.toml", "base_ms = 600001\n"}},
+       {s + ":1:11: 'base_ms' must be in [0, 600000], not 600001", none}},
+      {"per item", {{"svm/1/simulated.toml", "base_ms = 1\nper_item_ms = -1\n"}},
+       {s + ":2:15: 'per_item_ms' must be in [0, 600000], not -1", none}},
+      {"jitter", {{"svm/1/simulated.toml", "base_ms = 1\njitter = \"gauss\"\n"}},
+       {s + ":2:10: unknown jitter 'gauss' (expected none, uniform or lognormal)", none}},
+      {"jitter spread", {{"svm/1/simulated.toml", "base_ms = 1\njitter_spread = 11\n"}},
+       {s + ":2:17: 'jitter_spread' must be in [0, 10], not 11", none}},
+      {"straggler rate", {{"svm/1/simulated.toml", "base_ms = 1\nstraggler_rate = 1.5\n"}},
+       {s + ":2:18: 'straggler_rate' must be in [0, 1], not 1.5", none}},
+      {"straggler factor", {{"svm/1/simulated.toml", "base_ms = 1\nstraggler_factor = 0.5\n"}},
+       {s + ":2:20: 'straggler_factor' must be in [1, 1000], not 0.5", none}},
+      {"failure rate", {{"svm/1/simulated.toml", "base_ms = 1\nfailure_rate = -0.1\n"}},
+       {s + ":2:16: 'failure_rate' must be in [0, 1], not -0.1", none}},
+      {"hang rate", {{"svm/1/simulated.toml", "base_ms = 1\nhang_rate = 2\n"}},
+       {s + ":2:13: 'hang_rate' must be in [0, 1], not 2", none}},
+      {"hang time", {{"svm/1/simulated.toml", "base_ms = 1\nhang_ms = 1e9\n"}},
+       {s + ":2:11: 'hang_ms' must be in [0, 600000], not 1000000000", none}},
+      {"seed", {{"svm/1/simulated.toml", "base_ms = 1\nseed = -1\n"}},
+       {s + ":2:8: 'seed' must be in [0, 9223372036854775807], not -1", none}},
+      {"echo", {{"svm/1/simulated.toml", "base_ms = 1\necho = 1\n"}},
+       {s + ":2:8: 'echo' must be a boolean, not an integer", none}},
+  });
+}
+
+TEST(HouseErrorTest, ABadVersionLeavesTheOthers) {
+  TempHouse house(With(Base(), {{"svm/model.toml", Svm("[version_policy]\nall = true\n[weights]\n1 = 1\n2 = 3\n")},
+                                {"svm/2/simulated.toml", "base_ms = -1\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan),
+            std::vector<std::string>{"house/svm/2/simulated.toml:1:11: 'base_ms' must be in [0, 600000], not -1"});
+  EXPECT_EQ(scan.errors[0].model, "svm");
+  EXPECT_EQ(scan.errors[0].version, 2);
+  const ModelConfig* m = Find(scan.config, "svm");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(Versions(*m), std::vector<int64_t>{1});
+  EXPECT_EQ(m->weights, (std::map<int64_t, int>{{1, 1}}));  // no weight for a version left out
+}
+
+TEST(HouseErrorTest, ModelWideErrorsLeaveTheModelOut) {
+  TempHouse house(With(Base(), {{"svm/model.toml", Svm("instances = 0\n")}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(scan.errors.size(), 1u);
+  EXPECT_EQ(scan.errors[0].model, "svm");
+  EXPECT_EQ(scan.errors[0].version, 0);
+  EXPECT_TRUE(scan.config.models.empty());
+}
+
+Files Mix(const std::string& name, const std::string& members, const std::string& more = "") {
+  return {{name + "/model.toml", "backend = \"mix\"\nmembers = " + members + "\n" + more}};
+}
+
+TEST(HouseErrorTest, Mixes) {
+  ExpectErrors({
+      {"est on a mix", Mix("mix1", "[\"svm\"]", "est = 5\n"),
+       {"house/mix1/model.toml:3:7: 'est' does not apply to a mix"}},
+      {"batching on a mix", Mix("mix1", "[\"svm\"]", "[batching]\nmax_batch_size = 2\n"),
+       {"house/mix1/model.toml:3:1: 'batching' does not apply to a mix"}},
+      {"missing members", {{"mix1/model.toml", "backend = \"mix\"\n"}},
+       {"house/mix1/model.toml: missing key 'members' in model.toml"}},
+      {"no members", Mix("mix1", "[]"), {"house/mix1/model.toml:2:11: 'members' must list 1 to 32 names"}},
+      {"member twice", Mix("mix1", "[\"svm\", \"svm\"]"),
+       {"house/mix1/model.toml:2:19: 'svm' is listed twice in 'members'"}},
+      {"member not a string", Mix("mix1", "[1]"),
+       {"house/mix1/model.toml:2:12: an item of 'members' must be a string, not an integer"}},
+      {"aggregator", Mix("mix1", "[\"svm\"]", "aggregator = \"min\"\n"),
+       {"house/mix1/model.toml:3:14: unknown aggregator 'min' (expected max, avg or vote)"}},
+      {"version folder in a mix", With(Mix("mix1", "[\"svm\"]"), {{"mix1/1/", ""}}),
+       {"house/mix1: a mix has no version folders (found '1')"}},
+      {"missing member", Mix("mix1", "[\"svm\", \"nope\"]"),
+       {"house/mix1/model.toml:2:19: member 'nope' is not in the house"}},
+      {"member in error",
+       With(Mix("mix1", "[\"bayes\", \"svm\"]"), {{"bayes/model.toml", "est = 1\n"}, {"bayes/1/", ""}}),
+       {"house/bayes/model.toml: missing key 'backend' in model.toml",
+        "house/mix1/model.toml:2:12: member 'bayes' has errors"}},
+      {"self", Mix("mix1", "[\"mix1\"]"), {"house/mix1/model.toml:2:12: mix cycle: mix1 -> mix1"}},
+      {"cycle", With(Mix("mix1", "[\"svm\", \"mix2\"]"), Mix("mix2", "[\"mix1\"]")),
+       {"house/mix1/model.toml:2:19: mix cycle: mix1 -> mix2 -> mix1",
+        "house/mix2/model.toml:2:12: mix cycle: mix2 -> mix1 -> mix2"}},
+      {"a mix of a mix in error", With(Mix("mix1", "[\"nope\"]"), Mix("mix2", "[\"svm\", \"mix1\"]")),
+       {"house/mix1/model.toml:2:12: member 'nope' is not in the house",
+        "house/mix2/model.toml:2:19: member 'mix1' has errors"}},
+  });
+}
+
+TEST(HouseErrorTest, Instances) {
+  const std::string i = "house/instances.toml";
+  auto task = [](std::string_view body) {
+    return Files{{"instances.toml", "[instances.a.tasks.qa]\n" + std::string(body)}};
+  };
+  ExpectErrors({
+      {"unknown root key", {{"instances.toml", "instance = 1\n"}},
+       {i + ":1:1: unknown key 'instance' in instances.toml (expected instances)"}},
+      {"instances not a table", {{"instances.toml", "instances = 1\n"}},
+       {i + ":1:13: 'instances' must be a table, not an integer"}},
+      {"bad instance name", {{"instances.toml", "[instances.\"a b\"]\n"}},
+       {i + ":1:12: bad instance name 'a b' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"instance not a table", {{"instances.toml", "[instances]\na = 1\n"}},
+       {i + ":2:5: instance 'a' must be a table, not an integer"}},
+      {"unknown instance key", {{"instances.toml", "[instances.a]\nquota = 1\n"}},
+       {i + ":2:1: unknown key 'quota' in instance 'a' (expected tasks)"}},
+      {"tasks not a table", {{"instances.toml", "[instances.a]\ntasks = 1\n"}},
+       {i + ":2:9: 'tasks' must be a table, not an integer"}},
+      {"bad task name", {{"instances.toml", "[instances.a.tasks.\"q/a\"]\nmodels = [\"svm\"]\ntloc = 5\n"}},
+       {i + ":1:20: bad task name 'q/a' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"task not a table", {{"instances.toml", "[instances.a.tasks]\nqa = 1\n"}},
+       {i + ":2:6: task 'qa' must be a table, not an integer"}},
+      {"unknown task key", task("models = [\"svm\"]\ntloc = 5\ncross_request = 1\n"),
+       {i + ":4:1: unknown key 'cross_request' in task 'qa' (expected models, tloc, crossRequest, "
+            "crossLag, priority)"}},
+      {"missing models and tloc", task(""),
+       {i + ":1:1: missing key 'models' in task 'qa'", i + ":1:1: missing key 'tloc' in task 'qa'"}},
+      {"no models", task("models = []\ntloc = 5\n"), {i + ":2:10: 'models' must list 1 to 32 names"}},
+      {"model twice", task("models = [\"svm\", \"svm\"]\ntloc = 5\n"),
+       {i + ":2:18: 'svm' is listed twice in 'models'"}},
+      {"model not in the house", task("models = [\"svm\", \"nope\"]\ntloc = 5\n"),
+       {i + ":2:18: model 'nope' is not in the house"}},
+      {"model in error",
+       With(task("models = [\"bayes\"]\ntloc = 5\n"), {{"bayes/model.toml", "est = 1\n"}, {"bayes/1/", ""}}),
+       {"house/bayes/model.toml: missing key 'backend' in model.toml", i + ":2:11: model 'bayes' has errors"}},
+      {"tloc zero", task("models = [\"svm\"]\ntloc = 0\n"), {i + ":3:8: 'tloc' must be more than 0"}},
+      {"tloc too long", task("models = [\"svm\"]\ntloc = 600001\n"),
+       {i + ":3:8: 'tloc' must be in [0, 600000], not 600001"}},
+      {"crossRequest", task("models = [\"svm\"]\ntloc = 5\ncrossRequest = 17\n"),
+       {i + ":4:16: 'crossRequest' must be in [0, 16], not 17"}},
+      {"crossLag", task("models = [\"svm\"]\ntloc = 5\ncrossLag = -1\n"),
+       {i + ":4:12: 'crossLag' must be in [0, 600000], not -1"}},
+      {"priority", task("models = [\"svm\"]\ntloc = 5\npriority = 1001\n"),
+       {i + ":4:12: 'priority' must be in [-1000, 1000], not 1001"}},
+  });
+}
+
+TEST(HouseErrorTest, ATaskInErrorIsLeftOut) {
+  TempHouse house(With(Base(), {{"instances.toml",
+                                 "[instances.a.tasks.bad]\nmodels = [\"nope\"]\ntloc = 5\n"
+                                 "[instances.a.tasks.good]\nmodels = [\"svm\"]\ntloc = 5\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(scan.errors.size(), 1u);
+  EXPECT_EQ(scan.errors[0].model, "");
+  ASSERT_EQ(scan.config.instances.size(), 1u);
+  EXPECT_EQ(scan.config.instances[0].tasks.size(), 1u);
+  EXPECT_TRUE(scan.config.instances[0].tasks.contains("good"));
+}
+
+TEST(HouseErrorTest, TheHouseItself) {
+  const fs::path missing = fs::temp_directory_path() / "tbms_house_test_no_such_house";
+  HouseScan scan = ScanHouse(missing);
+  ASSERT_EQ(scan.errors.size(), 1u);
+  EXPECT_EQ(scan.errors[0].message, missing.string() + ": no such directory");
+
+  TempHouse house(Files{{"file", "x"}});
+  scan = ScanHouse(house.dir() / "file");
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{"house/file: not a directory"});
+}
+
+// ---------------------------------------------------------------------------
+// Hostile files: each is refused with one clean error, nothing crashes.
+
+TEST(HouseErrorTest, HostileFiles) {
+  const std::string m = "house/svm/model.toml";
+  const std::string deep_array = "x = " + std::string(100'000, '[');
+  std::string deep_key = "a";
+  for (int i = 0; i < 50'000; ++i) deep_key += ".a";  // toml++ alone overflows the stack on this
+  std::string deep_header = "[a";
+  for (int i = 0; i < 50'000; ++i) deep_header += ".a";
+  std::string deep_inline = "x = ";
+  for (int i = 0; i < 1000; ++i) deep_inline += "{a.a = ";
+  ExpectErrors({
+      {"huge", {{"svm/model.toml", Svm(std::string(2 << 20, '#'))}},
+       {m + ": file is larger than 1048576 bytes"}},
+      {"over a small limit", {{"svm/model.toml", Svm("")}},
+       {m + ": file is larger than 10 bytes"}, {.max_file_bytes = 10}},
+      {"binary", {{"svm/model.toml", std::string("backend = \"mix\"\0\x01\x02", 18)}},
+       {m + ": not a text file"}},
+      {"invalid utf-8", {{"svm/model.toml", Svm("labels = { team = \"\xff\" }\n")}},
+       {m + ":3:19: Encountered invalid utf-8 sequence"}},
+      {"malformed", {{"svm/model.toml", "backend = \"simulated\"\nest = \n"}},
+       {m + ":2:7: Error while parsing key-value pair: expected value, saw '\\n'"}},
+      {"deep arrays", {{"svm/model.toml", deep_array}}, {m + ":1:69: nested deeper than 64 levels"}},
+      {"deep dotted key", {{"svm/model.toml", deep_key + " = 1\n"}},
+       {m + ":1:130: nested deeper than 64 levels"}},
+      {"deep table header", {{"svm/model.toml", deep_header + "]\n"}},
+       {m + ":1:129: nested deeper than 64 levels"}},
+      {"deep inline tables", {{"svm/model.toml", deep_inline}},
+       {m + ":1:" + std::to_string(5 + 7 * 32) + ": nested deeper than 64 levels"}},
+      {"dots in strings and comments do not count",
+       {{"svm/model.toml", Svm("labels = { a = \"" + std::string(100, '.') + "\" } # " +
+                               std::string(100, '.') + "\n")}},
+       {}},
+  });
+}
+
+TEST(HouseErrorTest, TooManyFilesInAVersion) {
+  TempHouse house(Base());
+  for (int i = 0; i < 10'000; ++i) house.Write("svm/1/f" + std::to_string(i), "");
+  EXPECT_EQ(house.Errors(ScanHouse(house.dir())),
+            (std::vector<std::string>{"house/svm/1: more than 10000 entries", "house/svm: no loadable version"}));
+}
+
+}  // namespace
+}  // namespace tbms

@@ -1,0 +1,128 @@
+// The engine's model lifecycle: loading a house scan, swapping versions,
+// keeping what serves when a reload fails, retiring and sweeping. Traffic
+// during reloads is tested end to end (tests/e2e/test_house.py).
+#include "tbms/server/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+namespace tbms {
+namespace {
+
+ModelConfig Simulated(const std::string& name, std::vector<int64_t> versions, uint64_t fingerprint = 1) {
+  ModelConfig m;
+  m.name = name;
+  m.backend = "simulated";
+  m.est = Millis(10);
+  m.fingerprint = fingerprint;
+  for (int64_t n : versions) {
+    VersionConfig v;
+    v.number = n;
+    v.fingerprint = static_cast<uint64_t>(n);
+    v.simulated.base = Millis(5);
+    m.versions.push_back(v);
+  }
+  return m;
+}
+
+HouseScan Scan(std::vector<ModelConfig> models, std::vector<HouseError> errors = {}) {
+  HouseScan scan;
+  scan.config.models = std::move(models);
+  scan.errors = std::move(errors);
+  return scan;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() : engine_(std::move(Engine::Create({}, ioc_.get_executor())).value()) {}
+
+  std::vector<std::string> Versions(const std::string& model) {
+    std::vector<std::string> out;
+    const ServedModel* m = engine_->table()->Find(model);
+    for (const auto& v : m ? m->versions : std::vector<std::shared_ptr<ModelVersion>>{}) out.push_back(v->version);
+    return out;
+  }
+  std::string State(const std::string& model, const std::string& version) {
+    for (const ModelState& s : engine_->states()) {
+      if (s.name == model && s.version == version) return s.state + (s.reason.empty() ? "" : ": " + s.reason);
+    }
+    return "none";
+  }
+
+  boost::asio::io_context ioc_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, LoadsVersionsAndReusesUnchangedOnes) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  EXPECT_EQ(Versions("svm"), std::vector<std::string>{"1"});
+  EXPECT_EQ(State("svm", "1"), "READY");
+  const ModelVersion* v1 = engine_->table()->Find("svm")->versions[0].get();
+
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1, 2})}), {}, false).ok());
+  EXPECT_EQ(Versions("svm"), (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(engine_->table()->Find("svm")->versions[0].get(), v1);  // unchanged: not reloaded
+  EXPECT_FALSE(engine_->has_retired());
+
+  // model.toml changed: every version reloads, the old ones retire.
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {2}, /*fingerprint=*/7)}), {}, false).ok());
+  EXPECT_EQ(Versions("svm"), std::vector<std::string>{"2"});
+  EXPECT_TRUE(engine_->has_retired());
+  engine_->Sweep();  // nothing refers to them and they are idle
+  EXPECT_FALSE(engine_->has_retired());
+}
+
+TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  ModelConfig broken = Simulated("svm", {});
+  Status s = engine_->Apply(
+      Scan({}, {{"svm", 2, "house/svm/2/simulated.toml:1:1: unknown key 'bse_ms'"},
+                {"svm", 0, "house/svm: no loadable version"}}),
+      {}, true);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Versions("svm"), std::vector<std::string>{"1"});
+  EXPECT_EQ(State("svm", "2"), "UNAVAILABLE: house/svm/2/simulated.toml:1:1: unknown key 'bse_ms'");
+  EXPECT_EQ(State("svm", "1"), "READY: serving what was loaded before: the reload failed");
+}
+
+TEST_F(EngineTest, PollRemovesModelsGoneFromTheHouseExplicitLoadTouchesOneModel) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}), Simulated("bayes", {1})}), {}, false).ok());
+  // Explicit load of bayes: svm's absence from the scan does not matter.
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("bayes", {1, 2})}), "bayes", false).ok());
+  EXPECT_EQ(Versions("svm"), std::vector<std::string>{"1"});
+  EXPECT_EQ(Versions("bayes"), (std::vector<std::string>{"1", "2"}));
+  // Poll: svm is gone from the house.
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("bayes", {1, 2})}), {}, true).ok());
+  EXPECT_EQ(engine_->table()->Find("svm"), nullptr);
+  EXPECT_EQ(State("svm", ""), "UNAVAILABLE: unloaded");
+}
+
+TEST_F(EngineTest, RetiredVersionsLiveWhileATryHoldsTheirTable) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  std::shared_ptr<const ModelTable> held = engine_->table();  // as a pending try does
+  ASSERT_TRUE(engine_->Unload("svm").ok());
+  EXPECT_EQ(engine_->table()->Find("svm"), nullptr);
+  engine_->Sweep();
+  EXPECT_TRUE(engine_->has_retired());
+  ASSERT_NE(held->Find("svm")->versions[0]->batcher, nullptr);  // still usable
+  held.reset();
+  engine_->Sweep();
+  EXPECT_FALSE(engine_->has_retired());
+  EXPECT_EQ(engine_->Unload("svm").code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, MixesServeByName) {
+  ModelConfig mix;
+  mix.name = "mix1";
+  mix.backend = "mix";
+  mix.members = {"svm", "bayes"};
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}), Simulated("bayes", {1}), mix}), {}, false).ok());
+  const ServedModel* m = engine_->table()->Find("mix1");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(m->is_mix());
+  EXPECT_EQ(State("mix1", ""), "READY");
+}
+
+}  // namespace
+}  // namespace tbms
