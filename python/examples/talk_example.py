@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Reproduce the TBMS talk example: answer a question within 50 ms.
 
+The question is asked twice, as in the talk: first with the ranked model
+list (embedding, svm, bayes, keysearch), then with the two mixes
+(mix1 = max of embedding and svm, mix2 = avg of bayes and keysearch).
+
 Usage:
     python3 examples/talk_example.py "What is the capital of China?"
     python3 examples/talk_example.py --endpoint http://127.0.0.1:8000 \\
         --instance nianjianQA --access-id demo --access-key demo-key "..."
 
-Prints the answer, or "human assist" when no model answered in time.
+Prints two lines: the answer of the model list, then the answer of the
+mixes; each is "human assist" when nothing answered in time.  A server
+that serves the talk's models: `tbms serve --simulate
+embedding=35,svm=25,bayes=15,keysearch=5`.
 """
 
 import argparse
@@ -15,14 +22,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tbms import TbmsError, tbmsClient, tbmsList, tbmsTry  # noqa: E402
+from tbms import (  # noqa: E402
+    TbmsError,
+    tbmsClient,
+    tbmsList,
+    tbmsMixList,
+    tbmsMixTry,
+    tbmsTry,
+)
 
 
 def parse_args(argv=None):
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        description="Ask TBMS a question with the talk's model list "
-                    "(tloc=50 ms, crossRequest=1, crossLag=10).")
+        description="Ask TBMS a question with the talk's model list, then "
+                    "with its mixes (tloc=50 ms, crossRequest=1, "
+                    "crossLag=10).")
     parser.add_argument("question", nargs="+", help="the question to ask")
     parser.add_argument("--endpoint", default="http://127.0.0.1:8000",
                         help="server URL (default: %(default)s)")
@@ -45,13 +60,21 @@ def main(argv=None):
     with tbmsClient(ENDPOINT, ACCESSID, ACCESSKEY, INSTANCENAME) as client:
         models = tbmsList({"embedding": {"est": 35}, "svm": {"est": 25},
                            "bayes": {"est": 15}, "keysearch": {"est": 5}})
+        mixes = tbmsMixList(
+            {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
+                      {"mix": "max"}],
+             "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
+                      {"mix": "avg"}]})
         try:
             answer = tbmsTry(client, models, question, tloc=50,
                              crossRequest=1, crossLag=10, priority=0)
+            print(answer if answer else "human assist")
+            answer = tbmsMixTry(client, mixes, question, tloc=50,
+                                crossRequest=1, crossLag=10)
+            print(answer if answer else "human assist")
         except TbmsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    print(answer if answer else "human assist")
     return 0
 
 

@@ -2,15 +2,21 @@
 
 Talk-style API::
 
-    from tbms import tbmsClient, tbmsList, tbmsTry
+    from tbms import (tbmsClient, tbmsList, tbmsMixList, tbmsMixTry,
+                      tbmsTaskTry, tbmsTry)
 
     client = tbmsClient("http://127.0.0.1:8000", "demo", "demo-key",
                         "nianjianQA")
     models = tbmsList({"embedding": {"est": 35}, "svm": {"est": 25}})
     answer = tbmsTry(client, models, "question?", tloc=50)
+    mixes = tbmsMixList({"mix1": [{"embedding": {"est": 35}},
+                                  {"svm": {"est": 25}}, {"mix": "max"}]})
+    answer = tbmsMixTry(client, mixes, "question?", tloc=50)
+    answer = tbmsTaskTry(client, "qa", "question?")  # a server-side task
 
-PEP 8 API: :class:`Client`, :func:`model_list`, :func:`try_models`
-(returns a :class:`TryResult`).
+PEP 8 API: :class:`Client`, :func:`model_list`, :func:`mix_list`,
+:func:`try_models`, :func:`try_mixes`, :func:`try_task` (the tries return a
+:class:`TryResult`).
 """
 
 from . import client as _client

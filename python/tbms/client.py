@@ -1,16 +1,41 @@
 """Python client for TBMS (time-based model serving).
 
-The server receives a question together with a ranked list of models and a
-time limit (``tloc``, milliseconds).  It answers with the best model result
+The server receives a question together with a ranked list of candidates
+and a time limit (``tloc``, milliseconds).  It answers with the best result
 that fits in the time limit, or with no answer at all (``answer`` is
-``null``) when nothing could be produced in time.
+``null``) when nothing could be produced in time.  The candidates are one of:
+
+* models (``"models"``): single models, best first;
+* mixes (``"mixes"``): ensembles whose members run together and whose
+  outputs are combined by an aggregator (``max``, ``avg`` or ``vote``);
+* a task (``"task"``): a candidate list configured on the server, whose
+  ``tloc``, ``crossRequest``, ``crossLag`` and ``priority`` the call may
+  override.
 
 Two flavours of the same API are provided:
 
-* the names used in the talk: :data:`tbmsClient`, :func:`tbmsList` and
-  :func:`tbmsTry` (returns just the answer, ``""`` when there is none);
-* PEP 8 names: :class:`Client`, :func:`model_list` and :func:`try_models`
-  (returns a full :class:`TryResult`).
+* the names used in the talk: :data:`tbmsClient`, :func:`tbmsList`,
+  :func:`tbmsMixList`, :func:`tbmsTry`, :func:`tbmsMixTry` and
+  :func:`tbmsTaskTry` (the tries return just the answer, ``""`` when there
+  is none);
+* PEP 8 names: :class:`Client`, :func:`model_list`, :func:`mix_list`,
+  :func:`try_models`, :func:`try_mixes` and :func:`try_task` (the tries
+  return a full :class:`TryResult`).
+
+The talk's example::
+
+    client = tbmsClient(ENDPOINT, ACCESSID, ACCESSKEY, INSTANCENAME)
+    models = tbmsList({"embedding": {"est": 35}, "svm": {"est": 25},
+                       "bayes": {"est": 15}, "keysearch": {"est": 5}})
+    answer = tbmsTry(client, models, question, tloc=50, crossRequest=1,
+                     crossLag=10, priority=0)
+    mixes = tbmsMixList(
+        {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
+                  {"mix": "max"}],
+         "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
+                  {"mix": "avg"}]})
+    answer = tbmsMixTry(client, mixes, question, tloc=50, crossRequest=1,
+                        crossLag=10)
 
 Only the Python standard library is used.
 """
@@ -28,9 +53,13 @@ from typing import Any, Iterable, Mapping, Optional, Union
 __all__ = [
     "ACCESS_ID_HEADER",
     "DEFAULT_HEALTH_TIMEOUT_S",
+    "DEFAULT_TASK_TIMEOUT_S",
     "DEFAULT_TIMEOUT_MARGIN_S",
+    "MAX_MIX_MEMBERS",
+    "MIX_AGGREGATORS",
     "Attempt",
     "Client",
+    "MixSpec",
     "ModelSpec",
     "TbmsBadRequest",
     "TbmsError",
@@ -38,11 +67,17 @@ __all__ = [
     "TbmsTimeout",
     "TbmsTransportError",
     "TryResult",
+    "mix_list",
     "model_list",
     "tbmsClient",
     "tbmsList",
+    "tbmsMixList",
+    "tbmsMixTry",
+    "tbmsTaskTry",
     "tbmsTry",
+    "try_mixes",
     "try_models",
+    "try_task",
 ]
 
 #: Header carrying the caller's access id.
@@ -54,9 +89,20 @@ DEFAULT_TIMEOUT_MARGIN_S = 1.0
 #: Timeout (seconds) of health checks when the client has no explicit timeout.
 DEFAULT_HEALTH_TIMEOUT_S = 5.0
 
+#: Timeout (seconds) of a task try that gives no ``tloc`` when the client has
+#: no explicit timeout: the task's own ``tloc`` is known only to the server.
+DEFAULT_TASK_TIMEOUT_S = 10.0
+
+#: Aggregators that combine the outputs of a mix's members.
+MIX_AGGREGATORS = ("max", "avg", "vote")
+
+#: Most members a mix may have (the server's limit).
+MAX_MIX_MEMBERS = 32
+
 _USER_AGENT = "tbms-python/0.1"
 _MAX_ERROR_BODY_CHARS = 200
 _MODEL_KEYS = frozenset({"name", "est", "version"})
+_MIX_KEY = "mix"
 
 
 # --------------------------------------------------------------------------
@@ -101,24 +147,54 @@ class TbmsBadRequest(TbmsHTTPError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One entry of a ranked model list.
+    """One entry of a ranked model list, or one member of a mix.
 
     Attributes:
         name: model name known to the server, e.g. ``"svm"``.
-        est: estimated latency of the model in milliseconds (> 0).
+        est: estimated latency of the model in milliseconds.  Required
+            (> 0) in a ranked model list; optional (>= 0) for a mix member,
+            where ``None`` lets the server use the model's configured est.
         version: optional model version.
     """
 
     name: str
-    est: Union[int, float]
+    est: Optional[Union[int, float]] = None
     version: Optional[str] = None
 
     def to_json(self) -> dict:
-        """Return the wire representation of this model."""
-        item = {"name": self.name, "est": self.est}
+        """Return the wire representation of this model (``"est"`` and
+        ``"version"`` only when set)."""
+        item: dict = {"name": self.name}
+        if self.est is not None:
+            item["est"] = self.est
         if self.version is not None:
             item["version"] = self.version
         return item
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    """One mix (ensemble): its members run together and their outputs are
+    combined by the aggregator.  Build mixes with :func:`mix_list`.
+
+    Attributes:
+        name: name of the mix, reported as the attempt's model.
+        members: the member models, a tuple of :class:`ModelSpec`.
+        aggregator: one of :data:`MIX_AGGREGATORS` (``"max"``, ``"avg"``,
+            ``"vote"``).
+    """
+
+    name: str
+    members: tuple
+    aggregator: str
+
+    def to_json(self) -> dict:
+        """Return the wire representation of this mix."""
+        return {
+            "name": self.name,
+            "members": [member.to_json() for member in self.members],
+            "aggregator": self.aggregator,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,13 +202,14 @@ class Attempt:
     """What happened to one model while serving a request.
 
     Attributes:
-        model: model name.
+        model: model (or mix) name.
         rank: position of the model in the ranked list (0 = best).
         state: ``"succeeded"``, ``"failed"``, ``"dropped_late"``,
             ``"cancelled"``, ``"skipped"`` (predicted late) or ``"in_flight"``.
         latency_ms: time from launch to outcome (0 when skipped).
         started_ms: when it was launched (or skipped), from the start of the
             request.
+        version: the model version that ran, when the server reports one.
     """
 
     model: Optional[str]
@@ -140,6 +217,7 @@ class Attempt:
     state: Optional[str]
     latency_ms: Optional[float]
     started_ms: Optional[float] = None
+    version: Optional[str] = None  # last: positional construction still works
 
     @classmethod
     def from_json(cls, item: Any) -> "Attempt":
@@ -152,6 +230,7 @@ class Attempt:
             state=item.get("state"),
             latency_ms=item.get("latency_ms"),
             started_ms=item.get("started_ms"),
+            version=item.get("version"),
         )
 
 
@@ -163,7 +242,7 @@ class TryResult:
         answer: the answer (usually a string, possibly any JSON value) or
             ``None`` when no answer could be produced in time.  ``None`` is
             a normal outcome, not an error.
-        model: name of the model that produced the answer, if any.
+        model: name of the model (or mix) that produced the answer, if any.
         rank: rank of that model in the submitted list, if any.
         downgraded: ``True`` when a lower-ranked model than the best one
             produced the answer.
@@ -172,6 +251,8 @@ class TryResult:
         elapsed_ms: server-side time spent on the request.
         attempts: per-model details, see :class:`Attempt`.
         raw: the decoded JSON response, unmodified.
+        version: version of the model that produced the answer, when the
+            server reports one.
     """
 
     answer: Any
@@ -182,6 +263,7 @@ class TryResult:
     elapsed_ms: Optional[float] = None
     attempts: list = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    version: Optional[str] = None  # last: positional construction still works
 
     @property
     def ok(self) -> bool:
@@ -209,6 +291,7 @@ class TryResult:
             elapsed_ms=data.get("elapsed_ms"),
             attempts=[Attempt.from_json(item) for item in attempts],
             raw=dict(data),
+            version=data.get("version"),
         )
 
 
@@ -233,20 +316,53 @@ def _check_positive_number(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
-def _check_try_args(question: Any, tloc: Any, cross_request: Any,
-                    cross_lag: Any, priority: Any) -> None:
-    """Validate the scalar arguments of a try request."""
+def _check_question(question: Any) -> None:
     if not isinstance(question, str):
         raise ValueError(
             f"question must be a string, got {type(question).__name__}")
-    _check_positive_number("tloc", tloc)
+
+
+def _check_cross_request(cross_request: Any) -> None:
     if not _is_int(cross_request) or cross_request < 0:
         raise ValueError(
             f"crossRequest must be an integer >= 0, got {cross_request!r}")
+
+
+def _check_cross_lag(cross_lag: Any) -> None:
     if not _is_number(cross_lag) or cross_lag < 0:
         raise ValueError(f"crossLag must be a number >= 0, got {cross_lag!r}")
+
+
+def _check_priority(priority: Any) -> None:
     if not _is_int(priority):
         raise ValueError(f"priority must be an integer, got {priority!r}")
+
+
+def _check_try_args(question: Any, tloc: Any, cross_request: Any,
+                    cross_lag: Any, priority: Any) -> None:
+    """Validate the scalar arguments of a try request."""
+    _check_question(question)
+    _check_positive_number("tloc", tloc)
+    _check_cross_request(cross_request)
+    _check_cross_lag(cross_lag)
+    _check_priority(priority)
+
+
+def _check_task_try_args(task: Any, question: Any, tloc: Any,
+                         cross_request: Any, cross_lag: Any,
+                         priority: Any) -> None:
+    """Validate the arguments of a task try; ``None`` means "not given"."""
+    if not isinstance(task, str) or not task.strip():
+        raise ValueError(f"task must be a non-empty string, got {task!r}")
+    _check_question(question)
+    if tloc is not None:
+        _check_positive_number("tloc", tloc)
+    if cross_request is not None:
+        _check_cross_request(cross_request)
+    if cross_lag is not None:
+        _check_cross_lag(cross_lag)
+    if priority is not None:
+        _check_priority(priority)
 
 
 def _check_timeout(timeout: Any) -> None:
@@ -354,6 +470,175 @@ def model_list(models: Any) -> list:
 
 #: Talk-style alias of :func:`model_list`.
 tbmsList = model_list
+
+
+# --------------------------------------------------------------------------
+# Mix lists
+# --------------------------------------------------------------------------
+
+def _check_mix_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"mix name must be a non-empty string, got {name!r}")
+
+
+def _make_member(mix: str, name: Any, est: Any = None,
+                 version: Any = None) -> ModelSpec:
+    """Validate one member of mix ``mix``; ``est`` may be omitted."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            f"mix {mix!r}: model name must be a non-empty string, "
+            f"got {name!r}")
+    if est is not None and (not _is_number(est) or est < 0):
+        raise ValueError(
+            f"mix {mix!r}: model {name!r}: est must be a number >= 0 of "
+            f"milliseconds, got {est!r}")
+    if version is not None and not isinstance(version, str):
+        raise ValueError(
+            f"mix {mix!r}: model {name!r}: version must be a string, "
+            f"got {version!r}")
+    return ModelSpec(name=name, est=est, version=version)
+
+
+def _member_from_entry(mix: str, name: Any, value: Any) -> ModelSpec:
+    """Build a member from ``{name: {"est": .., "version": ..}}`` (both
+    optional) or the shorthand ``{name: est}``."""
+    if isinstance(value, Mapping):
+        allowed = _MODEL_KEYS - {"name"}
+        unknown = sorted(str(key) for key in value if key not in allowed)
+        if unknown:
+            raise ValueError(
+                f"mix {mix!r}: model {name!r}: unknown field(s) {unknown}")
+        return _make_member(mix, name, value.get("est"), value.get("version"))
+    if value is None:
+        raise ValueError(
+            f"mix {mix!r}: model {name!r} must map to {{'est': ms}} "
+            "(or to {} to use the server's est), got None")
+    return _make_member(mix, name, value)
+
+
+def _make_mix(name: str, members: list, aggregator: Any) -> MixSpec:
+    """Check the member count and the aggregator of a mix."""
+    if not members:
+        raise ValueError(f"mix {name!r} has no models")
+    if len(members) > MAX_MIX_MEMBERS:
+        raise ValueError(
+            f"mix {name!r} has {len(members)} models, at most "
+            f"{MAX_MIX_MEMBERS} are allowed")
+    if not isinstance(aggregator, str) or aggregator not in MIX_AGGREGATORS:
+        raise ValueError(
+            f"mix {name!r}: aggregator must be one of "
+            f"{', '.join(MIX_AGGREGATORS)}, got {aggregator!r}")
+    return MixSpec(name=name, members=tuple(members), aggregator=aggregator)
+
+
+def _mix_from_entries(name: Any, entries: Any) -> MixSpec:
+    """Build a mix from the talk's list of one-key dicts, e.g.
+    ``[{"svm": {"est": 25}}, {"bayes": {"est": 15}}, {"mix": "max"}]``."""
+    _check_mix_name(name)
+    if isinstance(entries, (str, bytes, Mapping)) or not isinstance(
+            entries, Iterable):
+        raise ValueError(
+            f"mix {name!r} must be a list like [{{'svm': {{'est': 25}}}}, "
+            f"..., {{'mix': 'max'}}], got {type(entries).__name__}")
+    members = []
+    aggregators = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or len(entry) != 1:
+            raise ValueError(
+                f"mix {name!r}: each entry must be a one-key dict, "
+                f"{{model: {{'est': ms}}}} or {{'mix': aggregator}}, "
+                f"got {entry!r}")
+        ((key, value),) = entry.items()
+        if key == _MIX_KEY:
+            aggregators.append(value)
+        else:
+            members.append(_member_from_entry(name, key, value))
+    if len(aggregators) != 1:
+        raise ValueError(
+            f"mix {name!r} needs exactly one {{'mix': aggregator}} entry, "
+            f"got {len(aggregators)}")
+    return _make_mix(name, members, aggregators[0])
+
+
+def _mix_from_spec(spec: Any) -> MixSpec:
+    """Re-validate a :class:`MixSpec` (e.g. one built by hand)."""
+    if not isinstance(spec, MixSpec):
+        raise ValueError(
+            "a list of mixes must hold MixSpec items (use mix_list), "
+            f"got {spec!r}")
+    _check_mix_name(spec.name)
+    if isinstance(spec.members, (str, bytes)) or not isinstance(
+            spec.members, Iterable):
+        raise ValueError(f"mix {spec.name!r}: members must be a tuple")
+    members = []
+    for member in spec.members:
+        if not isinstance(member, ModelSpec):
+            raise ValueError(
+                f"mix {spec.name!r}: members must be ModelSpec items, "
+                f"got {member!r}")
+        members.append(_make_member(spec.name, member.name, member.est,
+                                    member.version))
+    return _make_mix(spec.name, members, spec.aggregator)
+
+
+def mix_list(spec: Any) -> list:
+    """Build a ranked list of mixes (best mix first).
+
+    Accepted forms (the order given is the rank order):
+
+    * the talk's dict of mixes, each a list of one-key dicts: model entries
+      ``{name: {"est": ms, "version": "2"}}`` (``est`` and ``version``
+      optional; a bare number is accepted as ``est``: ``{"svm": 25}``) and
+      exactly one ``{"mix": aggregator}`` entry, anywhere in the list::
+
+          {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
+                    {"mix": "max"}],
+           "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
+                    {"mix": "avg"}]}
+
+    * a list of :class:`MixSpec` (e.g. the result of this function).
+
+    A member without ``est`` is sent without it; the server then uses the
+    model's configured est.  The key ``"mix"`` always names the
+    aggregator, so a model called ``"mix"`` cannot be a member here.
+
+    Args:
+        spec: the mixes in one of the forms above.
+
+    Returns:
+        A new list of :class:`MixSpec`.
+
+    Raises:
+        ValueError: if the list is empty, a mix or model name is not a
+            non-empty string, an entry is not a one-key dict, a mix has no
+            models or more than :data:`MAX_MIX_MEMBERS`, an ``est`` is not
+            a number >= 0, a version is not a string, a model field is
+            unknown, a mix does not have exactly one ``"mix"`` entry, the
+            aggregator is not one of :data:`MIX_AGGREGATORS`, or a mix
+            name is repeated.
+    """
+    if isinstance(spec, Mapping):
+        mixes = [_mix_from_entries(name, entries)
+                 for name, entries in spec.items()]
+    elif isinstance(spec, (str, bytes)) or not isinstance(spec, Iterable):
+        raise ValueError(
+            "mixes must be a dict like {'mix1': [{'svm': {'est': 25}}, "
+            "{'mix': 'max'}]} or a list of MixSpec, "
+            f"got {type(spec).__name__}")
+    else:
+        mixes = [_mix_from_spec(item) for item in spec]
+    if not mixes:
+        raise ValueError("mix list is empty")
+    seen = set()
+    for mix in mixes:
+        if mix.name in seen:
+            raise ValueError(f"duplicate mix {mix.name!r} in mix list")
+        seen.add(mix.name)
+    return mixes
+
+
+#: Talk-style alias of :func:`mix_list`.
+tbmsMixList = mix_list
 
 
 # --------------------------------------------------------------------------
@@ -505,22 +790,92 @@ class Client:
             TbmsBadRequest: the server answered 4xx.
             TbmsHTTPError: the server answered 5xx.
         """
-        specs = model_list(models)
+        return self._try_candidates("models", model_list(models), question, tloc, cross_request,
+                                    cross_lag, priority, inputs, timeout)
+
+    def try_mixes(self, mixes: Any, question: str, tloc: Union[int, float],
+                  cross_request: int = 0, cross_lag: Union[int, float] = 0,
+                  priority: int = 0, inputs: Optional[Mapping] = None,
+                  timeout: Optional[float] = None) -> TryResult:
+        """Like :meth:`try_models`, with ranked mixes as the candidates.
+
+        Each mix runs its members together and combines their outputs with
+        its aggregator; the result's ``model`` is the name of the mix that
+        answered.
+
+        Args:
+            mixes: ranked mixes, in any form accepted by :func:`mix_list`.
+            question, tloc, cross_request, cross_lag, priority, inputs,
+            timeout: as for :meth:`try_models`.
+
+        Returns:
+            A :class:`TryResult`, as for :meth:`try_models`.
+
+        Raises:
+            The same exceptions as :meth:`try_models`.
+        """
+        return self._try_candidates("mixes", mix_list(mixes), question, tloc, cross_request,
+                                    cross_lag, priority, inputs, timeout)
+
+    def _try_candidates(self, key: str, specs: list, question: str, tloc: Union[int, float],
+                        cross_request: int, cross_lag: Union[int, float], priority: int,
+                        inputs: Optional[Mapping], timeout: Optional[float]) -> TryResult:
+        """Sends a try whose candidates are `specs` under `key` ("models" or "mixes")."""
         _check_try_args(question, tloc, cross_request, cross_lag, priority)
         _check_timeout(timeout)
         body = {
             "inputs": self._build_inputs(question, inputs),
-            "models": [spec.to_json() for spec in specs],
+            key: [spec.to_json() for spec in specs],
             "tloc": tloc,
             "crossRequest": cross_request,
             "crossLag": cross_lag,
             "priority": priority,
         }
-        instance = urllib.parse.quote(self.instance, safe="")
-        path = f"/v1/instances/{instance}/try"
-        status, data = self._request(
-            "POST", path, body, self._try_timeout(tloc, timeout))
-        return self._parse_try_response(status, data)
+        return self._post_try(body, self._try_timeout(tloc, timeout))
+
+    def try_task(self, task: str, question: str,
+                 tloc: Optional[Union[int, float]] = None,
+                 cross_request: Optional[int] = None,
+                 cross_lag: Optional[Union[int, float]] = None,
+                 priority: Optional[int] = None,
+                 inputs: Optional[Mapping] = None,
+                 timeout: Optional[float] = None) -> TryResult:
+        """Answer ``question`` with the candidates of a server-side task.
+
+        The task (configured on the server for this instance) supplies the
+        ranked candidates and the defaults of ``tloc``, ``crossRequest``,
+        ``crossLag`` and ``priority``; only the arguments given here (not
+        ``None``) are sent, and they override the task's defaults.
+
+        Args:
+            task: task name, e.g. ``"qa"``.
+            question: the question text.
+            tloc: time limit in milliseconds (> 0), or ``None``.
+            cross_request: ``crossRequest`` (int >= 0), or ``None``.
+            cross_lag: ``crossLag`` in milliseconds (>= 0), or ``None``.
+            priority: request priority (int), or ``None``.
+            inputs: extra input fields sent next to ``"question"``.
+            timeout: client-side timeout in seconds for this call.  When
+                ``None``: the client's timeout, else ``tloc / 1000 +``
+                :data:`DEFAULT_TIMEOUT_MARGIN_S` when ``tloc`` is given,
+                else :data:`DEFAULT_TASK_TIMEOUT_S`.
+
+        Returns:
+            A :class:`TryResult`, as for :meth:`try_models`.
+
+        Raises:
+            The same exceptions as :meth:`try_models`; an unknown task is
+            a :class:`TbmsBadRequest` (404).
+        """
+        _check_task_try_args(task, question, tloc, cross_request, cross_lag,
+                             priority)
+        _check_timeout(timeout)
+        body = {"inputs": self._build_inputs(question, inputs), "task": task}
+        for key, value in (("tloc", tloc), ("crossRequest", cross_request),
+                           ("crossLag", cross_lag), ("priority", priority)):
+            if value is not None:
+                body[key] = value
+        return self._post_try(body, self._try_timeout(tloc, timeout))
 
     def live(self) -> bool:
         """Return True if the server reports itself live (HTTP 200).
@@ -552,12 +907,16 @@ class Client:
             raise ValueError("pass the question as 'question', not in inputs")
         return {"question": question, **inputs}
 
-    def _try_timeout(self, tloc: float, timeout: Optional[float]) -> float:
-        """Client-side timeout (seconds) of a try request."""
+    def _try_timeout(self, tloc: Optional[float],
+                     timeout: Optional[float]) -> float:
+        """Client-side timeout (seconds) of a try request; ``tloc`` is
+        ``None`` for a task try that leaves it to the task."""
         if timeout is not None:
             return timeout
         if self.timeout is not None:
             return self.timeout
+        if tloc is None:
+            return DEFAULT_TASK_TIMEOUT_S
         return tloc / 1000.0 + DEFAULT_TIMEOUT_MARGIN_S
 
     def _sign(self, method: str, path: str, body: bytes) -> dict:
@@ -570,6 +929,13 @@ class Client:
         return {ACCESS_ID_HEADER: self.access_id}
 
     # -- response handling -------------------------------------------------
+
+    def _post_try(self, body: dict, timeout: float) -> TryResult:
+        """Send a try body to this client's instance; parse the result."""
+        instance = urllib.parse.quote(self.instance, safe="")
+        path = f"/v1/instances/{instance}/try"
+        status, data = self._request("POST", path, body, timeout)
+        return self._parse_try_response(status, data)
 
     @staticmethod
     def _parse_try_response(status: int, data: bytes) -> TryResult:
@@ -723,4 +1089,73 @@ def tbmsTry(client: Client, models: Any, question: str,  # noqa: N802
     result = try_models(client, models, question, tloc=tloc,
                         cross_request=crossRequest, cross_lag=crossLag,
                         priority=priority)
+    return _answer_or_empty(result)
+
+
+def try_mixes(client: Client, mixes: Any, question: str,
+              tloc: Union[int, float] = 50, cross_request: int = 0,
+              cross_lag: Union[int, float] = 0, priority: int = 0,
+              timeout: Optional[float] = None) -> TryResult:
+    """Run a try over mixes with ``client``; see :meth:`Client.try_mixes`."""
+    return client.try_mixes(mixes, question, tloc,
+                            cross_request=cross_request,
+                            cross_lag=cross_lag, priority=priority,
+                            timeout=timeout)
+
+
+def tbmsMixTry(client: Client, mixes: Any, question: str,  # noqa: N802
+               tloc: Union[int, float] = 50,
+               crossRequest: int = 0,  # noqa: N803
+               crossLag: Union[int, float] = 0,  # noqa: N803
+               priority: int = 0) -> Any:
+    """Talk-style try over mixes: return just the answer.
+
+    Returns:
+        The answer as :func:`tbmsTry` returns it, ``""`` when there is none.
+
+    Raises:
+        The same exceptions as :meth:`Client.try_mixes`.
+    """
+    result = try_mixes(client, mixes, question, tloc=tloc,
+                       cross_request=crossRequest, cross_lag=crossLag,
+                       priority=priority)
+    return _answer_or_empty(result)
+
+
+def try_task(client: Client, task: str, question: str,
+             tloc: Optional[Union[int, float]] = None,
+             cross_request: Optional[int] = None,
+             cross_lag: Optional[Union[int, float]] = None,
+             priority: Optional[int] = None,
+             timeout: Optional[float] = None) -> TryResult:
+    """Run a task try with ``client``; see :meth:`Client.try_task`."""
+    return client.try_task(task, question, tloc=tloc,
+                           cross_request=cross_request, cross_lag=cross_lag,
+                           priority=priority, timeout=timeout)
+
+
+def tbmsTaskTry(client: Client, task: str, question: str,  # noqa: N802
+                tloc: Optional[Union[int, float]] = None,
+                crossRequest: Optional[int] = None,  # noqa: N803
+                crossLag: Optional[Union[int, float]] = None,  # noqa: N803
+                priority: Optional[int] = None) -> Any:
+    """Talk-style task try: return just the answer.
+
+    Only the arguments given (not ``None``) are sent; the server fills in
+    the task's defaults for the others.
+
+    Returns:
+        The answer as :func:`tbmsTry` returns it, ``""`` when there is none.
+
+    Raises:
+        The same exceptions as :meth:`Client.try_task`.
+    """
+    result = try_task(client, task, question, tloc=tloc,
+                      cross_request=crossRequest, cross_lag=crossLag,
+                      priority=priority)
+    return _answer_or_empty(result)
+
+
+def _answer_or_empty(result: TryResult) -> Any:
+    """The talk's convention: the answer, or ``""`` when there is none."""
     return "" if result.answer is None else result.answer

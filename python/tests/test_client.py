@@ -19,8 +19,10 @@ if PYTHON_DIR not in sys.path:
 
 import tbms  # noqa: E402
 from tbms import (  # noqa: E402
+    DEFAULT_TASK_TIMEOUT_S,
     Attempt,
     Client,
+    MixSpec,
     ModelSpec,
     TbmsBadRequest,
     TbmsError,
@@ -28,11 +30,17 @@ from tbms import (  # noqa: E402
     TbmsTimeout,
     TbmsTransportError,
     TryResult,
+    mix_list,
     model_list,
     tbmsClient,
     tbmsList,
+    tbmsMixList,
+    tbmsMixTry,
+    tbmsTaskTry,
     tbmsTry,
+    try_mixes,
     try_models,
+    try_task,
 )
 
 INSTANCE = "nianjianQA"
@@ -42,6 +50,18 @@ READY_PATH = "/v2/health/ready"
 BLOCK_LIMIT_S = 10  # upper bound for a blocked handler, never reached
 TALK_MODELS = {"embedding": {"est": 35}, "svm": {"est": 25},
                "bayes": {"est": 15}, "keysearch": {"est": 5}}
+TALK_MIXES = {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
+                       {"mix": "max"}],
+              "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
+                       {"mix": "avg"}]}
+TALK_MIXES_JSON = [
+    {"name": "mix1", "members": [{"name": "embedding", "est": 35},
+                                 {"name": "svm", "est": 25}],
+     "aggregator": "max"},
+    {"name": "mix2", "members": [{"name": "bayes", "est": 15},
+                                 {"name": "keysearch", "est": 5}],
+     "aggregator": "avg"},
+]
 
 FULL_RESPONSE = {
     "answer": "Beijing",
@@ -59,6 +79,22 @@ FULL_RESPONSE = {
 NULL_RESPONSE = {
     "answer": None, "model": None, "rank": None, "downgraded": False,
     "reason": "deadline", "elapsed_ms": 50.1, "attempts": [],
+}
+VERSION_RESPONSE = {
+    "answer": "Beijing", "model": "svm", "version": "2", "rank": 1,
+    "downgraded": True, "reason": "predicted_late", "elapsed_ms": 25.1,
+    "attempts": [
+        {"model": "embedding", "version": "1", "rank": 0,
+         "state": "skipped", "started_ms": 0.002, "latency_ms": 0},
+        {"model": "svm", "version": "2", "rank": 1, "state": "succeeded",
+         "started_ms": 0.003, "latency_ms": 25.06},
+    ],
+}
+MIX_RESPONSE = {
+    "answer": "Beijing", "model": "mix1", "rank": 0, "downgraded": False,
+    "reason": None, "elapsed_ms": 35.2,
+    "attempts": [{"model": "mix1", "rank": 0, "state": "succeeded",
+                  "started_ms": 0.001, "latency_ms": 35.1}],
 }
 
 
@@ -289,6 +325,159 @@ class TryResponseTest(ServerTestCase):
         self.assertEqual(result.reason, "deadline")
         self.assertEqual(result.attempts, [])
 
+    def test_versions_are_parsed(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=VERSION_RESPONSE)
+        result = self.client.try_models(TALK_MODELS, "q", 50)
+        self.assertEqual((result.model, result.version), ("svm", "2"))
+        self.assertEqual(result.attempts, [
+            Attempt("embedding", 0, "skipped", 0, 0.002, version="1"),
+            Attempt("svm", 1, "succeeded", 25.06, 0.003, version="2"),
+        ])
+
+    def test_versions_default_to_none(self) -> None:
+        result = self.client.try_models(TALK_MODELS, "q", 50)
+        self.assertIsNone(result.version)
+        self.assertEqual([a.version for a in result.attempts], [None, None])
+
+
+class MixTryTest(ServerTestCase):
+    """tbmsMixTry / try_mixes: request bodies and answers."""
+
+    def test_talk_mix_request_body(self) -> None:
+        mixes = tbmsMixList(TALK_MIXES)
+        tbmsMixTry(self.client, mixes, "question?", tloc=50, crossRequest=1,
+                   crossLag=10)
+        request = self.only_request()
+        self.assertEqual((request.method, request.path), ("POST", TRY_PATH))
+        self.assertEqual(request.json(), {
+            "inputs": {"question": "question?"},
+            "mixes": TALK_MIXES_JSON,
+            "tloc": 50,
+            "crossRequest": 1,
+            "crossLag": 10,
+            "priority": 0,
+        })
+        self.assertEqual(request.headers["X-TBMS-Access-Id"], "demo")
+
+    def test_member_without_est_and_with_version(self) -> None:
+        self.client.try_mixes(
+            {"m": [{"mix": "vote"}, {"svm": {}},
+                   {"bayes": {"est": 0, "version": "2"}}]},
+            "q", 80, priority=3, inputs={"lang": "zh"})
+        self.assertEqual(self.only_request().json(), {
+            "inputs": {"question": "q", "lang": "zh"},
+            "mixes": [{"name": "m",
+                       "members": [{"name": "svm"},
+                                   {"name": "bayes", "est": 0,
+                                    "version": "2"}],
+                       "aggregator": "vote"}],
+            "tloc": 80, "crossRequest": 0, "crossLag": 0, "priority": 3,
+        })
+
+    def test_tbms_mix_try_returns_answer(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=MIX_RESPONSE)
+        self.assertEqual(tbmsMixTry(self.client, TALK_MIXES, "q"), "Beijing")
+
+    def test_tbms_mix_try_returns_empty_string_for_null_answer(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=NULL_RESPONSE)
+        self.assertEqual(tbmsMixTry(self.client, TALK_MIXES, "q"), "")
+
+    def test_try_mixes_returns_result(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=MIX_RESPONSE)
+        result = try_mixes(self.client, tbmsMixList(TALK_MIXES), "q",
+                           tloc=50, cross_request=1, cross_lag=10)
+        self.assertIsInstance(result, TryResult)
+        self.assertTrue(result.ok)
+        self.assertEqual((result.model, result.rank, result.version),
+                         ("mix1", 0, None))
+        self.assertEqual(result.attempts,
+                         [Attempt("mix1", 0, "succeeded", 35.1, 0.001)])
+
+    def test_invalid_arguments_send_nothing(self) -> None:
+        cases = {
+            "bad mixes": (dict(mixes={"m": [{"svm": {}}]}), "exactly one"),
+            "model list": (dict(mixes=tbmsList(TALK_MODELS)), "MixSpec"),
+            "zero tloc": (dict(tloc=0), "tloc"),
+            "negative crossLag": (dict(crossLag=-1), "crossLag"),
+            "float priority": (dict(priority=0.5), "priority"),
+            "int question": (dict(question=1), "question"),
+        }
+        for label, (overrides, message) in cases.items():
+            args = dict(client=self.client, mixes=TALK_MIXES, question="q",
+                        tloc=50)
+            args.update(overrides)
+            with self.subTest(label):
+                with self.assertRaisesRegex(ValueError, message):
+                    tbmsMixTry(**args)
+        with self.assertRaisesRegex(ValueError, "timeout"):
+            self.client.try_mixes(TALK_MIXES, "q", 50, timeout=-1)
+        self.assertEqual(self.fake.requests, [])
+
+
+class TaskTryTest(ServerTestCase):
+    """tbmsTaskTry / try_task: only the given fields are sent."""
+
+    def test_task_only_body(self) -> None:
+        tbmsTaskTry(self.client, "qa", "question?")
+        self.assertEqual(self.only_request().json(), {
+            "inputs": {"question": "question?"}, "task": "qa"})
+
+    def test_overrides_are_sent(self) -> None:
+        tbmsTaskTry(self.client, "qa", "q", tloc=50, crossRequest=1,
+                    crossLag=10, priority=0)
+        self.assertEqual(self.only_request().json(), {
+            "inputs": {"question": "q"}, "task": "qa", "tloc": 50,
+            "crossRequest": 1, "crossLag": 10, "priority": 0})
+
+    def test_some_overrides_and_inputs(self) -> None:
+        self.client.try_task("qa", "q", cross_lag=5, priority=-2,
+                             inputs={"lang": "zh"})
+        self.assertEqual(self.only_request().json(), {
+            "inputs": {"question": "q", "lang": "zh"}, "task": "qa",
+            "crossLag": 5, "priority": -2})
+
+    def test_answer_and_empty_answer(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=VERSION_RESPONSE)
+        self.assertEqual(tbmsTaskTry(self.client, "qa", "q"), "Beijing")
+        result = try_task(self.client, "qa", "q", tloc=50)
+        self.assertEqual((result.model, result.version), ("svm", "2"))
+        self.fake.route("POST", TRY_PATH, body=NULL_RESPONSE)
+        self.assertEqual(tbmsTaskTry(self.client, "qa", "q"), "")
+
+    def test_unknown_task_raises_bad_request(self) -> None:
+        self.fake.route("POST", TRY_PATH, status=404,
+                        body={"error": "unknown task 'qa2'"})
+        with self.assertRaises(TbmsBadRequest) as caught:
+            tbmsTaskTry(self.client, "qa2", "q")
+        self.assertEqual(caught.exception.status, 404)
+
+    def test_timeout_without_tloc(self) -> None:
+        self.assertEqual(self.client._try_timeout(None, None),
+                         DEFAULT_TASK_TIMEOUT_S)
+        self.assertEqual(self.client._try_timeout(None, 0.3), 0.3)
+        client = Client(self.fake.endpoint, "demo", "k", INSTANCE, timeout=2)
+        self.assertEqual(client._try_timeout(None, None), 2)
+
+    def test_invalid_arguments_send_nothing(self) -> None:
+        cases = {
+            "empty task": (dict(task=""), "task"),
+            "blank task": (dict(task=" "), "task"),
+            "int task": (dict(task=1), "task"),
+            "None question": (dict(question=None), "question"),
+            "zero tloc": (dict(tloc=0), "tloc"),
+            "string tloc": (dict(tloc="50"), "tloc"),
+            "negative crossRequest": (dict(crossRequest=-1), "crossRequest"),
+            "nan crossLag": (dict(crossLag=math.nan), "crossLag"),
+            "bool priority": (dict(priority=True), "priority"),
+        }
+        for label, (overrides, message) in cases.items():
+            args = dict(client=self.client, task="qa", question="q")
+            args.update(overrides)
+            with self.subTest(label):
+                with self.assertRaisesRegex(ValueError, message):
+                    tbmsTaskTry(**args)
+        self.assertEqual(self.fake.requests, [])
+
 
 class ErrorTest(ServerTestCase):
     """Error statuses and transport failures."""
@@ -450,6 +639,13 @@ class ModelListTest(unittest.TestCase):
                          {"name": "svm", "est": 25})
         self.assertEqual(ModelSpec("svm", 25, "2").to_json(),
                          {"name": "svm", "est": 25, "version": "2"})
+        self.assertEqual(ModelSpec("svm").to_json(), {"name": "svm"})
+        self.assertEqual(ModelSpec("svm", version="2").to_json(),
+                         {"name": "svm", "version": "2"})
+
+    def test_model_list_still_requires_est(self) -> None:
+        with self.assertRaisesRegex(ValueError, "est must be a positive"):
+            model_list([ModelSpec("svm")])
 
     def test_invalid_lists(self) -> None:
         cases = {
@@ -474,6 +670,124 @@ class ModelListTest(unittest.TestCase):
             with self.subTest(label):
                 with self.assertRaisesRegex(ValueError, message):
                     tbmsList(models)
+
+
+class MixListTest(unittest.TestCase):
+    """tbmsMixList / mix_list."""
+
+    def test_talk_mixes(self) -> None:
+        mixes = tbmsMixList(TALK_MIXES)
+        self.assertEqual(mixes, [
+            MixSpec("mix1", (ModelSpec("embedding", 35), ModelSpec("svm", 25)),
+                    "max"),
+            MixSpec("mix2", (ModelSpec("bayes", 15),
+                             ModelSpec("keysearch", 5)), "avg"),
+        ])
+        self.assertEqual([mix.to_json() for mix in mixes], TALK_MIXES_JSON)
+
+    def test_accepted_forms_are_equivalent(self) -> None:
+        expected = [MixSpec("m", (ModelSpec("svm", 25),
+                                  ModelSpec("bayes", None, "2"),
+                                  ModelSpec("keysearch", 0)), "vote")]
+        forms = [
+            {"m": [{"svm": {"est": 25}}, {"bayes": {"version": "2"}},
+                   {"keysearch": {"est": 0}}, {"mix": "vote"}]},
+            {"m": ({"mix": "vote"}, {"svm": 25}, {"bayes": {"version": "2"}},
+                   {"keysearch": 0})},
+            expected,
+        ]
+        for form in forms:
+            with self.subTest(form=form):
+                self.assertEqual(mix_list(form), expected)
+
+    def test_member_without_est_is_sent_without_est(self) -> None:
+        (mix,) = mix_list({"m": [{"svm": {}}, {"mix": "max"}]})
+        self.assertIsNone(mix.members[0].est)
+        self.assertEqual(mix.to_json(), {
+            "name": "m", "members": [{"name": "svm"}], "aggregator": "max"})
+
+    def test_thirty_two_members_allowed(self) -> None:
+        entries = [{f"m{i}": {"est": i}} for i in range(32)]
+        (mix,) = mix_list({"big": entries + [{"mix": "avg"}]})
+        self.assertEqual(len(mix.members), 32)
+
+    def test_invalid_mixes(self) -> None:
+        too_many = [{f"m{i}": {"est": 1}} for i in range(33)]
+        cases = {
+            "empty": ({}, "mix list is empty"),
+            "empty list": ([], "mix list is empty"),
+            "string": ("mix1", "mixes must be"),
+            "number": (5, "mixes must be"),
+            "list of dicts": ([{"mix1": []}], "MixSpec"),
+            "empty mix name": ({"": [{"svm": {}}, {"mix": "max"}]},
+                               "mix name must be a non-empty string"),
+            "int mix name": ({1: [{"svm": {}}, {"mix": "max"}]},
+                             "mix name must be a non-empty string"),
+            "mix not a list": ({"m": {"svm": {}, "mix": "max"}},
+                               "must be a list"),
+            "mix a string": ({"m": "svm"}, "must be a list"),
+            "no models": ({"m": [{"mix": "max"}]}, "has no models"),
+            "no entries": ({"m": []}, "exactly one"),
+            "33 models": ({"m": too_many + [{"mix": "max"}]},
+                          "33 models, at most 32"),
+            "two-key entry": ({"m": [{"svm": {}, "bayes": {}},
+                                     {"mix": "max"}]}, "one-key dict"),
+            "empty entry": ({"m": [{}, {"mix": "max"}]}, "one-key dict"),
+            "string entry": ({"m": ["svm", {"mix": "max"}]}, "one-key dict"),
+            "no mix entry": ({"m": [{"svm": {}}]}, "exactly one .* got 0"),
+            "two mix entries": ({"m": [{"svm": {}}, {"mix": "max"},
+                                       {"mix": "avg"}]},
+                                "exactly one .* got 2"),
+            "unknown aggregator": ({"m": [{"svm": {}}, {"mix": "min"}]},
+                                   "aggregator must be one of max, avg, "
+                                   "vote, got 'min'"),
+            "aggregator case": ({"m": [{"svm": {}}, {"mix": "MAX"}]},
+                                "aggregator"),
+            "aggregator dict": ({"m": [{"svm": {}}, {"mix": {"est": 1}}]},
+                                "aggregator"),
+            "empty model name": ({"m": [{"": {}}, {"mix": "max"}]},
+                                 "model name must be a non-empty string"),
+            "blank model name": ({"m": [{" ": {}}, {"mix": "max"}]},
+                                 "model name must be a non-empty string"),
+            "int model name": ({"m": [{3: {}}, {"mix": "max"}]},
+                               "model name must be a non-empty string"),
+            "negative est": ({"m": [{"svm": {"est": -1}}, {"mix": "max"}]},
+                             "est must be a number >= 0"),
+            "string est": ({"m": [{"svm": {"est": "25"}}, {"mix": "max"}]},
+                           "est must be a number >= 0"),
+            "bool est": ({"m": [{"svm": {"est": True}}, {"mix": "max"}]},
+                         "est must be a number >= 0"),
+            "inf est": ({"m": [{"svm": {"est": math.inf}}, {"mix": "max"}]},
+                        "est must be a number >= 0"),
+            "shorthand string est": ({"m": [{"svm": "25"}, {"mix": "max"}]},
+                                     "est must be a number >= 0"),
+            "None model": ({"m": [{"svm": None}, {"mix": "max"}]},
+                           "must map to"),
+            "unknown field": ({"m": [{"svm": {"ets": 5}}, {"mix": "max"}]},
+                              r"unknown field\(s\) \['ets'\]"),
+            "name field": ({"m": [{"svm": {"name": "x"}}, {"mix": "max"}]},
+                           "unknown field"),
+            "bad version": ({"m": [{"svm": {"version": 2}}, {"mix": "max"}]},
+                            "version must be a string"),
+            "duplicate spec": ([MixSpec("m", (ModelSpec("svm"),), "max")] * 2,
+                               "duplicate mix 'm'"),
+            "spec bad member": ([MixSpec("m", ("svm",), "max")],
+                                "ModelSpec"),
+            "spec bad aggregator": ([MixSpec("m", (ModelSpec("svm"),), "x")],
+                                    "aggregator"),
+        }
+        for label, (spec, message) in cases.items():
+            with self.subTest(label):
+                with self.assertRaisesRegex(ValueError, message):
+                    tbmsMixList(spec)
+
+    def test_errors_name_the_mix_and_model(self) -> None:
+        with self.assertRaises(ValueError) as caught:
+            mix_list({"mix2": [{"bayes": {"est": -1}}, {"mix": "avg"}]})
+        self.assertEqual(
+            str(caught.exception),
+            "mix 'mix2': model 'bayes': est must be a number >= 0 of "
+            "milliseconds, got -1")
 
 
 class ArgumentValidationTest(ServerTestCase):
@@ -534,6 +848,7 @@ class ApiTest(unittest.TestCase):
     def test_aliases(self) -> None:
         self.assertIs(tbms.tbmsClient, tbms.Client)
         self.assertIs(tbms.tbmsList, tbms.model_list)
+        self.assertIs(tbms.tbmsMixList, tbms.mix_list)
         for name in tbms.__all__:
             self.assertTrue(hasattr(tbms, name), name)
 
@@ -548,22 +863,35 @@ class TalkExampleTest(ServerTestCase):
             [sys.executable, self.SCRIPT, *args], capture_output=True,
             text=True, timeout=30, check=False)
 
-    def test_prints_answer(self) -> None:
+    def test_prints_answers_of_models_then_mixes(self) -> None:
         done = self.run_example("--endpoint", self.fake.endpoint,
                                 "What", "is", "the", "capital?")
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(done.stdout.strip(), "Beijing")
-        body = self.only_request().json()
-        self.assertEqual(body["inputs"], {"question": "What is the capital?"})
-        self.assertEqual((body["tloc"], body["crossRequest"],
-                          body["crossLag"], body["priority"]), (50, 1, 10, 0))
-        self.assertEqual(len(body["models"]), 4)
+        self.assertEqual(done.stdout.splitlines(), ["Beijing", "Beijing"])
+        models, mixes = [r.json() for r in self.fake.requests]
+        for body in (models, mixes):
+            self.assertEqual(body["inputs"],
+                             {"question": "What is the capital?"})
+            self.assertEqual((body["tloc"], body["crossRequest"],
+                              body["crossLag"], body["priority"]),
+                             (50, 1, 10, 0))
+        self.assertEqual(len(models["models"]), 4)
+        self.assertEqual(mixes["mixes"], TALK_MIXES_JSON)
+        self.assertNotIn("models", mixes)
 
     def test_prints_human_assist_without_answer(self) -> None:
         self.fake.route("POST", TRY_PATH, body=NULL_RESPONSE)
         done = self.run_example("--endpoint", self.fake.endpoint, "q")
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertEqual(done.stdout.strip(), "human assist")
+        self.assertEqual(done.stdout.splitlines(),
+                         ["human assist", "human assist"])
+
+    def test_server_error_exits_1(self) -> None:
+        self.fake.route("POST", TRY_PATH, status=400,
+                        body={"error": "unknown model 'embedding'"})
+        done = self.run_example("--endpoint", self.fake.endpoint, "q")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("TBMS 400: unknown model 'embedding'", done.stderr)
 
     def test_help(self) -> None:
         done = self.run_example("--help")
