@@ -1,16 +1,37 @@
 #include "tbms/backends/registry.h"
 
 #include "tbms/backends/simulated.h"
+#include "tbms/backends/text/text_model.h"
 
 namespace tbms {
+namespace {
 
-const std::vector<std::string_view>& BackendNames() {
-  static const std::vector<std::string_view> names = {"simulated"};
-  return names;
+StatusOr<std::unique_ptr<text::TextModel>> LoadText(const ModelConfig& model, const VersionConfig& version) {
+  if (model.backend == "keysearch") return text::LoadKeysearch(version.dir);
+  if (model.backend == "bayes") return text::LoadBayes(version.dir);
+  if (model.backend == "svm") return text::LoadSvm(version.dir);
+  if (model.backend == "embedding") return text::LoadEmbedding(version.dir);
+  return InvalidArgument("model '" + model.name + "': unknown backend '" + model.backend + "'");
 }
 
+// One question through the model before it takes traffic: the first call
+// pays for lazily loaded pages and caches, and a model that cannot answer
+// fails its load instead of its first request.
+Status WarmUp(text::TextModel& backend, const std::string& name) {
+  Batch batch;
+  batch.items.push_back(std::make_shared<const Inputs>(Inputs{"a small warm-up question", {}}));
+  std::vector<StatusOr<Answer>> answers = backend.Process(batch);
+  if (answers.size() != 1 || !answers[0].ok()) {
+    return FailedPrecondition("model '" + name + "' failed its warm-up: " +
+                              (answers.empty() ? "no answer" : answers[0].status().message()));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const VersionConfig& version,
-                                                Clock* clock) {
+                                                Clock* clock, ThreadPoolExecutor::Post post) {
   if (model.backend == "simulated") {
     SimulatedExecutor::Options options = version.simulated;
     options.model = model.name;
@@ -19,7 +40,13 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());
   }
-  return InvalidArgument("model '" + model.name + "': unknown backend '" + model.backend + "'");
+  auto loaded = LoadText(model, version);
+  if (!loaded.ok()) return loaded.status();
+  std::shared_ptr<text::TextModel> backend = std::move(loaded).value();
+  TBMS_RETURN_IF_ERROR(WarmUp(*backend, model.name));
+  auto executor = ThreadPoolExecutor::Create({model.name, model.instances}, std::move(backend), std::move(post));
+  if (!executor.ok()) return executor.status();
+  return std::unique_ptr<Executor>(std::move(executor).value());
 }
 
 }  // namespace tbms

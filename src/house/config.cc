@@ -731,6 +731,19 @@ void ReadMix(const Fields& f, Diag& diag, ModelConfig* m, MixSource* source) {
   }
 }
 
+// What each backend needs in a version folder (the simulator: its timing
+// profile; the text models: the files their Train* functions write).
+const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() {
+  static const std::map<std::string, std::vector<std::string>, std::less<>> artifacts = {
+      {"simulated", {"simulated.toml"}},
+      {"keysearch", {"index"}},
+      {"bayes", {"bayes.model"}},
+      {"svm", {"svm.model", "features.txt", "labels.txt"}},
+      {"embedding", {"embedding.bin", "vectors.f32", "labels.txt"}},
+  };
+  return artifacts;
+}
+
 void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
                Diag& diag, ModelConfig* m, MixSource* mix) {
   Fields f(table, "model.toml", diag, /*is_file=*/true);
@@ -738,8 +751,12 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
                "version_policy", "weights", "inputs", "outputs", "members", "aggregator"});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
-      if (*b == "simulated" || *b == "mix") m->backend = *b;
-      else diag.At(f.Get("backend")->source(), "unknown backend '" + *b + "' (expected simulated or mix)");
+      if (*b == "mix" || Artifacts().count(*b) != 0) {
+        m->backend = *b;
+      } else {
+        diag.At(f.Get("backend")->source(),
+                "unknown backend '" + *b + "' (expected simulated, keysearch, bayes, svm, embedding or mix)");
+      }
     }
   }
   const bool is_mix = m->backend == "mix";
@@ -796,7 +813,17 @@ bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelC
   Diag diag = model_diag.ForVersion(v->number, Shown(artifact));
   v->simulated.model = m.name;
   v->simulated.instances = m.instances;
-  if (m.backend == "simulated") ReadSimulated(artifact, limits, diag, &v->simulated);
+  if (m.backend == "simulated") {
+    ReadSimulated(artifact, limits, diag, &v->simulated);
+  } else if (auto it = Artifacts().find(m.backend); it != Artifacts().end()) {
+    for (const std::string& name : it->second) {  // the backend checks their contents when it loads
+      std::error_code ec;
+      if (!fs::exists(v->dir / name, ec)) {
+        model_diag.ForVersion(v->number, Shown(v->dir / name)).Here("missing artifact (a " + m.backend + " version needs it)");
+        return false;
+      }
+    }
+  }
   return folder.count() + diag.count() == 0;
 }
 

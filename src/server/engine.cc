@@ -105,7 +105,7 @@ void Engine::LoadModel(const ModelConfig& config, const ServedModel* current, Lo
       out->versions.push_back(std::move(reuse));
       continue;
     }
-    auto executor = LoadBackend(config, vc, &clock_);
+    auto executor = LoadBackend(config, vc, &clock_, [this](std::function<void()> task) { PostToCore(std::move(task)); });
     if (!executor.ok()) {
       out->failures.push_back({config.name, version, "UNAVAILABLE", executor.status().message()});
       continue;

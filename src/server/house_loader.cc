@@ -6,6 +6,23 @@ namespace tbms {
 namespace {
 constexpr size_t kMaxJobs = 64;
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+// What a scan found, in short: equal digests mean nothing to apply.
+std::string Digest(const HouseScan& scan, const std::filesystem::path& dir) {
+  std::string d;
+  for (const ModelConfig& m : scan.config.models) {
+    d += m.name + ':' + std::to_string(m.fingerprint);
+    for (const VersionConfig& v : m.versions) d += ',' + std::to_string(v.number) + '=' + std::to_string(v.fingerprint);
+    d += ';';
+  }
+  for (const HouseError& e : scan.errors) d += e.message + '\n';
+  std::error_code ec;
+  const auto instances = dir / "instances.toml";
+  const auto size = std::filesystem::file_size(instances, ec);
+  const auto mtime = std::filesystem::last_write_time(instances, ec);
+  d += std::to_string(ec ? 0 : size) + '@' + std::to_string(ec ? 0 : mtime.time_since_epoch().count());
+  return d;
+}
+
 }  // namespace
 
 StatusOr<ModelControl> ParseModelControl(std::string_view name) {
@@ -57,6 +74,16 @@ Status HouseLoader::DoJob(const Job& job) {
   return engine_->Apply(scan, job.model, /*remove_missing=*/false);
 }
 
+// Applies the house as it is now, unless nothing changed since the last poll.
+void HouseLoader::Poll() {
+  const HouseScan scan = ScanHouse(dir_);
+  std::string digest = Digest(scan, dir_);
+  if (digest == last_digest_) return;
+  last_digest_ = std::move(digest);
+  Status s = engine_->Apply(scan, {}, /*remove_missing=*/true);
+  if (!s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
+}
+
 void HouseLoader::Run() {
   auto next_poll = std::chrono::steady_clock::now() + poll_interval_;
   std::unique_lock lock(mu_);
@@ -74,9 +101,7 @@ void HouseLoader::Run() {
       lock.lock();
     } else if (mode_ == ModelControl::kPoll && std::chrono::steady_clock::now() >= next_poll) {
       lock.unlock();
-      Status s = engine_->Apply(ScanHouse(dir_), {}, /*remove_missing=*/true);
-      if (s.message() != last_poll_error_ && !s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
-      last_poll_error_ = s.message();
+      Poll();
       next_poll = std::chrono::steady_clock::now() + poll_interval_;
       lock.lock();
     }

@@ -46,6 +46,7 @@ Status ReadInputs(element e, const TryLimits& limits, Inputs* inputs) {
     if (value.get_string().get(q) != simdjson::SUCCESS) {
       return InvalidArgument("inputs.question must be a string");
     }
+    if (q.empty()) return InvalidArgument("inputs.question must not be empty");
     if (q.size() > limits.max_question_bytes) {
       return InvalidArgument("inputs.question is longer than " +
                              std::to_string(limits.max_question_bytes) + " bytes");

@@ -12,6 +12,7 @@ void AddReport(CLI::App& app);
 void AddBench(CLI::App& app);
 void AddSim(CLI::App& app);
 void AddHouse(CLI::App& app);
+void AddHouseBuild(CLI::App* house);  // tbms house build
 void SetExitCode(int code);
 int ExitCode();
 

@@ -57,6 +57,7 @@ void AddHouse(CLI::App& app) {
   check->add_option("DIR", *dir, "The house folder (holding instances.toml and one folder per model)")
       ->required();
   check->callback([dir] { SetExitCode(RunCheck(*dir)); });
+  AddHouseBuild(house);
 }
 
 }  // namespace tbms::tools

@@ -361,7 +361,7 @@ TEST(HouseErrorTest, ModelToml) {
       {"missing backend", {{"svm/model.toml", "est = 25\n"}},
        {m + ": missing key 'backend' in model.toml"}},
       {"unknown backend", {{"svm/model.toml", "backend = \"onnx\"\nest = 25\n"}},
-       {m + ":1:11: unknown backend 'onnx' (expected simulated or mix)"}},
+       {m + ":1:11: unknown backend 'onnx' (expected simulated, keysearch, bayes, svm, embedding or mix)"}},
       {"backend not a string", {{"svm/model.toml", "backend = 1\nest = 25\n"}},
        {m + ":1:11: 'backend' must be a string, not an integer"}},
       {"missing est", {{"svm/model.toml", "backend = \"simulated\"\n"}},

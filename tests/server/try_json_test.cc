@@ -90,7 +90,7 @@ TEST_F(TryJsonTest, ParsesAFullRequest) {
 }
 
 TEST_F(TryJsonTest, DefaultsForOptionalFields) {
-  auto parsed = Parse(R"({"inputs": {"question": ""}, "models": [{"name": "svm"}], "tloc": 5})");
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5})");
   ASSERT_TRUE(parsed.ok());
   const TryRequest* r = &parsed->request;
   EXPECT_EQ(r->cross_request, 0);
@@ -149,6 +149,10 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
       {R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "members": [{"name": "svm", "x": 1}],
           "aggregator": "max"}], "tloc": 5})", StatusCode::kInvalidArgument,
        "mixes[0].members[0]: unknown field 'x' (expected name, est, version)"},
+      {R"({"inputs": {"question": ""}, "models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument,
+       "inputs.question must not be empty"},
+      {"{\"inputs\": {\"question\": \"\xff\"}, \"models\": [{\"name\": \"svm\"}], \"tloc\": 5}",
+       StatusCode::kInvalidArgument, "malformed JSON"},  // not UTF-8
       {R"({"inputs": [], "models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument,
        "inputs must not be empty"},
       {R"({"inputs": [{"name": "question", "datatype": "BYTES", "shape": [2], "data": ["a"]}],

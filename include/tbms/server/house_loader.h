@@ -45,6 +45,7 @@ class HouseLoader {
   void Enqueue(Job job);
   void Run();
   Status DoJob(const Job& job);
+  void Poll();
 
   Engine* const engine_;
   const std::filesystem::path dir_;
@@ -55,7 +56,7 @@ class HouseLoader {
   std::condition_variable wake_;
   std::deque<Job> jobs_;  // guarded by mu_; bounded by kMaxJobs
   bool stop_ = false;     // guarded by mu_
-  std::string last_poll_error_;  // only on the loader's thread: log a failure once
+  std::string last_digest_;  // only on the loader's thread: what the last poll applied
   std::thread thread_;
 };
 
