@@ -49,7 +49,7 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
                              std::to_string(options_.max_queue_size) + " items)");
   }
   if (!options_.drop_only_expired &&
-      now + service_times_.Estimate(1, item.est).expected > item.deadline) {
+      now + Estimate(1, item.est).expected > item.deadline) {
     if (options_.stats) AddRelaxed<uint64_t>(options_.stats->late_drops, 1);
     return DeadlineExceeded(options_.model + ": cannot finish before the deadline");
   }
@@ -106,7 +106,7 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     }
     if (first_free == Duration::max()) first_free = Duration(0);
     const size_t rounds = ahead / (max_batch * n);
-    const Duration full = service_times_.Estimate(options_.max_batch_size, prior).expected;
+    const Duration full = Estimate(options_.max_batch_size, prior).expected;
     wait = first_free + full * static_cast<int64_t>(rounds);
   }
   if (options_.max_queue_delay > Duration(0) && ahead % max_batch + 1 < max_batch) {
@@ -115,13 +115,13 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   // The batch it joins also takes what arrives while it waits.
   size_t joining = ahead % max_batch + 1;
   if (wait > Duration(0) && mean_gap_ > Duration(0)) joining += static_cast<size_t>(wait / mean_gap_);
-  const LatencyEstimate own = service_times_.Estimate(static_cast<int>(std::min(joining, max_batch)), prior);
+  const LatencyEstimate own = Estimate(static_cast<int>(std::min(joining, max_batch)), prior);
   return {wait + own.expected, wait + own.high};
 }
 
 TimePoint Batcher::LateAt(const Queued& q) const {
   if (options_.drop_only_expired) return q.deadline + Duration(1);
-  return q.deadline - service_times_.Estimate(1, q.est).expected + Duration(1);
+  return q.deadline - Estimate(1, q.est).expected + Duration(1);
 }
 
 Batcher::QueueIt Batcher::NextLevel(QueueIt it) const {
@@ -137,7 +137,7 @@ template <typename Visit>
 void Batcher::ScanNearDeadline(TimePoint by, Visit visit) {
   // No item needs more than this to finish a batch of one.
   const Duration longest =
-      options_.drop_only_expired ? Duration(0) : service_times_.Estimate(1, max_prior_).expected;
+      options_.drop_only_expired ? Duration(0) : Estimate(1, max_prior_).expected;
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (it->deadline - longest > by) {  // the rest of this level is safe
       it = NextLevel(it);
@@ -183,7 +183,7 @@ size_t Batcher::BatchSize(size_t count) const {
 size_t Batcher::DeadlineCappedBatchSize(TimePoint now) const {
   size_t b = BatchSize(queue_.size());
   const Queued& head = *queue_.begin();
-  while (b > 1 && now + service_times_.Estimate(static_cast<int>(b), head.est).expected > head.deadline) --b;
+  while (b > 1 && now + Estimate(static_cast<int>(b), head.est).expected > head.deadline) --b;
   return b;
 }
 
@@ -201,8 +201,8 @@ bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const
   const TimePoint by_delay = oldest + options_.max_queue_delay;
   // Never later than the moment the item would be dropped as late.
   const Duration service =
-      std::max(service_times_.Estimate(static_cast<int>(count), most_urgent->est).high,
-               service_times_.Estimate(1, most_urgent->est).expected);
+      std::max(Estimate(static_cast<int>(count), most_urgent->est).high,
+               Estimate(1, most_urgent->est).expected);
   const TimePoint by_deadline = most_urgent->deadline - service;
   *recheck = std::min(by_delay, by_deadline);
   return *recheck <= now;
@@ -229,7 +229,7 @@ void Batcher::Start(int instance, size_t count) {
   in.busy = true;
   in.started = clock_->Now();
   in.batch_size = static_cast<int>(count);
-  in.expected = service_times_.Estimate(in.batch_size, queue_.begin()->est).expected;
+  in.expected = Estimate(in.batch_size, queue_.begin()->est).expected;
   busy_until_.emplace(in.started + in.expected, instance);
   in.tokens.clear();
   in.batch.items.clear();
@@ -249,7 +249,7 @@ void Batcher::Start(int instance, size_t count) {
 
 void Batcher::OnBatchDone(int instance, BatchResult result) {
   Instance& in = instances_[static_cast<size_t>(instance)];
-  service_times_.Observe(in.batch_size, result.service_time);
+  service_times_.Observe(in.batch_size, result.service_time, clock_->Now());
   if (options_.stats) RecordBatch(in, result);
   // The instance stays busy while the sink hears the results, so a sink
   // callback that enqueues here cannot reuse it under our feet.

@@ -16,8 +16,13 @@ int ServiceTimeModel::ClassOf(int batch_size) {
   return std::min(c, kClasses - 1);
 }
 
-void ServiceTimeModel::Observe(int batch_size, Duration service_time) {
+void ServiceTimeModel::Observe(int batch_size, Duration service_time, TimePoint at) {
   Ring& ring = rings_[ClassOf(batch_size)];
+  if (at - ring.newest > options_.max_age) {  // what it knew is stale: start over
+    ring.samples.clear();
+    ring.next = 0;
+  }
+  ring.newest = std::max(ring.newest, at);
   const int64_t us = std::max<int64_t>(service_time.count(), 0);
   if (ring.samples.size() < static_cast<size_t>(options_.window)) {
     ring.samples.push_back(us);
@@ -45,10 +50,12 @@ const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
   return ring.cached;
 }
 
-LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior) const {
+LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior, TimePoint now) const {
   const int want = ClassOf(batch_size);
   auto enough = [&](int c) {
-    return rings_[c].samples.size() >= static_cast<size_t>(options_.min_samples);
+    const Ring& ring = rings_[c];
+    const bool stale = now != TimePoint::max() && now - ring.newest > options_.max_age;
+    return !stale && ring.samples.size() >= static_cast<size_t>(options_.min_samples);
   };
   if (enough(want)) return Quantiles(rings_[want]);
   // A single item with no data of its own: the caller's estimate, not a larger

@@ -205,3 +205,29 @@ TEST(ServiceTimeModelTest, MinSamplesIsClampedToWindowAndAtLeastOne) {
 
 }  // namespace
 }  // namespace tbms
+
+namespace tbms {
+namespace {
+
+// A model predicted late is never launched, so it would never learn that a
+// burst is over: samples older than max_age are forgotten and the prior
+// (the caller's est) launches it again.
+TEST(ServiceTimeModelTest, StaleSamplesAreForgotten) {
+  ServiceTimeModel::Options o;
+  o.min_samples = 2;
+  o.max_age = std::chrono::seconds(10);
+  ServiceTimeModel m(o);
+  const TimePoint t0{std::chrono::seconds(100)};
+  for (int i = 0; i < 4; ++i) m.Observe(1, Millis(40), t0);
+  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + std::chrono::seconds(10)).expected, Millis(40));
+  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + std::chrono::seconds(11)).expected, Millis(3));  // stale: the prior
+  EXPECT_EQ(m.Estimate(1, Millis(3)).expected, Millis(40));  // no clock: age is ignored
+  // A new sample after the gap starts the class over: the old ones are gone.
+  const TimePoint later = t0 + std::chrono::seconds(20);
+  m.Observe(1, Millis(2), later);
+  m.Observe(1, Millis(2), later);
+  EXPECT_EQ(m.Estimate(1, Millis(3), later).high, Millis(2));
+}
+
+}  // namespace
+}  // namespace tbms

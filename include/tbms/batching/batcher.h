@@ -134,6 +134,10 @@ class Batcher {
   QueueIt NextLevel(QueueIt it) const;  // the first item of the next priority level
   bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
   size_t BatchSize(size_t count) const;
+  // The service-time model's estimate as of now (stale samples forgotten).
+  LatencyEstimate Estimate(int batch_size, Duration prior) const {
+    return service_times_.Estimate(batch_size, prior, clock_->Now());
+  }
   size_t DeadlineCappedBatchSize(TimePoint now) const;
   void Start(int instance, size_t count);
   void OnBatchDone(int instance, BatchResult result);

@@ -7,6 +7,10 @@
 // a busy model pays for a selection every few batches, not every batch. Until a class has `min_samples`, the nearest class that has enough
 // stands in (larger classes first: a bigger batch is never faster), and with
 // no data at all the caller's prior (`est`) is used for both E and P.
+// A class whose newest sample is older than `max_age` counts as having no
+// data: a model predicted late under a burst is never launched, so it never
+// learns that the burst is over; forgetting lets the prior launch it again
+// (at most one probe per max_age while it stays slow).
 // Thread-compatible.
 #pragma once
 
@@ -27,6 +31,7 @@ struct ServiceTimeOptions {
   double quantile = 0.99;  // P is this quantile
   int min_samples = 8;     // per batch-size class before the prior is dropped
   int window = 128;        // most recent samples kept per class
+  Duration max_age = std::chrono::seconds(10);  // samples older than this are forgotten
 };
 
 class ServiceTimeModel {
@@ -34,8 +39,10 @@ class ServiceTimeModel {
   using Options = ServiceTimeOptions;
   explicit ServiceTimeModel(Options options = {});
 
-  void Observe(int batch_size, Duration service_time);
-  LatencyEstimate Estimate(int batch_size, Duration prior) const;
+  // `at` is when the batch finished; `now` is when the estimate is for
+  // (TimePoint::max(): ignore age, for callers without a clock).
+  void Observe(int batch_size, Duration service_time, TimePoint at = {});
+  LatencyEstimate Estimate(int batch_size, Duration prior, TimePoint now = TimePoint::max()) const;
   int64_t observations() const { return observations_; }
 
  private:
@@ -43,6 +50,7 @@ class ServiceTimeModel {
   struct Ring {
     std::vector<int64_t> samples;  // microseconds, at most window
     size_t next = 0;
+    TimePoint newest;  // when the latest sample was observed
     mutable size_t fresh = 0;  // samples since the quantiles were computed
     mutable LatencyEstimate cached;
   };
