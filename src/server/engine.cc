@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 #include "tbms/backends/registry.h"
 
 namespace tbms {
@@ -120,6 +122,20 @@ void Engine::LoadModel(const ModelConfig& config, const ServedModel* current, Lo
   }
 }
 
+// A version that fails to reload keeps serving as it was loaded before.
+void Engine::KeepFailedVersions(const ServedModel* current, Loaded* l) {
+  if (current == nullptr) return;
+  for (const ModelState& f : l->failures) {
+    for (const auto& v : current->versions) {
+      const bool have = std::any_of(l->versions.begin(), l->versions.end(),
+                                    [&](const auto& w) { return w->version == v->version; });
+      if (v->version == f.version && !have) l->versions.push_back(v);
+    }
+  }
+  std::sort(l->versions.begin(), l->versions.end(),
+            [](const auto& a, const auto& b) { return std::stoll(a->version) < std::stoll(b->version); });
+}
+
 // Under the core lock: gives fresh versions their batchers.
 Status Engine::Install(Loaded& loaded) {
   const bool baseline = policy_ == Policy::kSingle || policy_ == Policy::kDefaultOnMiss;
@@ -179,9 +195,10 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
   }
   for (const ModelConfig& config : scan.config.models) {
     if (!only.empty() && config.name != only) continue;
-    LoadModel(config, current->Find(config.name), &loaded[config.name]);
+    Loaded& l = loaded[config.name];
+    LoadModel(config, current->Find(config.name), &l);
+    KeepFailedVersions(current->Find(config.name), &l);
   }
-  Status result;
   auto next = std::make_shared<ModelTable>();
   std::lock_guard core_lock(core_mu_);
   for (auto& [name, l] : loaded) {
@@ -190,6 +207,8 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
     if (l.versions.empty() && l.config->backend != "mix") {
       l.status = FailedPrecondition("model '" + name + "': no version could be loaded: " + JoinReasons(l.failures));
       l.keep_current = current->Find(name) != nullptr;
+    } else if (!l.failures.empty()) {
+      l.status = FailedPrecondition("model '" + name + "': " + JoinReasons(l.failures));
     }
   }
   for (const auto& [name, model] : current->models) {  // what stays as it was
@@ -211,29 +230,50 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
     next->instances = current->instances;
   }
   next->instances_declared = !next->instances.empty();
-  {
-    std::lock_guard states_lock(states_mu_);
-    for (auto& [name, l] : loaded) {
-      std::vector<ModelState>& states = states_[name];
-      states = l.failures;
-      if (auto b = broken.find(name); b != broken.end()) states.insert(states.end(), b->second.begin(), b->second.end());
-      if (!l.status.ok() && result.ok()) result = l.status;
-    }
-    for (auto& [name, failures] : broken) {
-      if (loaded.count(name) == 0) states_[name] = failures;
-      if (result.ok()) result = FailedPrecondition(JoinReasons(states_[name]));
-    }
-    for (const auto& [name, model] : next->models) {
-      std::vector<ModelState>& states = states_[name];
-      const std::string note = states.empty() ? "" : "serving what was loaded before: the reload failed";
-      if (model.versions.empty()) states.push_back({name, "", "READY", note});
-      for (const auto& v : model.versions) states.push_back({name, v->version, "READY", note});
-    }
-    for (const auto& [name, model] : current->models) {
-      if (next->Find(name) == nullptr) states_[name] = {{name, "", "UNAVAILABLE", "unloaded"}};
-    }
-  }
+  const Status result = RecordStates(loaded, broken, *next, *current);
   Swap(std::move(next), *current);
+  return result;
+}
+
+// The repository index after a load: what serves is READY (with the reason
+// when its reload failed), what failed and does not serve is UNAVAILABLE.
+// Returns the first failure.
+Status Engine::RecordStates(const std::map<std::string, Loaded, std::less<>>& loaded,
+                            const std::map<std::string, std::vector<ModelState>, std::less<>>& broken,
+                            const ModelTable& next, const ModelTable& current) {
+  Status result;
+  std::lock_guard lock(states_mu_);
+  for (const auto& [name, l] : loaded) {
+    std::vector<ModelState>& states = states_[name];
+    states = l.failures;
+    if (auto b = broken.find(name); b != broken.end()) states.insert(states.end(), b->second.begin(), b->second.end());
+    if (!l.status.ok() && result.ok()) result = l.status;
+  }
+  for (const auto& [name, failures] : broken) {
+    if (loaded.count(name) == 0) states_[name] = failures;
+    if (result.ok()) result = FailedPrecondition(JoinReasons(states_[name]));
+  }
+  for (const auto& [name, model] : next.models) {
+    std::vector<ModelState>& states = states_[name];
+    const std::string kept = "the reload failed; serving what was loaded before";
+    std::vector<std::string> versions;
+    for (const auto& v : model.versions) versions.push_back(v->version);
+    if (versions.empty()) versions.push_back("");  // a mix
+    std::vector<ModelState> ready;
+    for (const std::string& v : versions) {
+      std::string reason = broken.count(name) ? kept : "";
+      auto failed = std::find_if(states.begin(), states.end(), [&](const ModelState& s) { return s.version == v && !v.empty(); });
+      if (failed != states.end()) {
+        reason = "the reload failed (" + failed->reason + "); serving what was loaded before";
+        states.erase(failed);
+      }
+      ready.push_back({name, v, "READY", reason});
+    }
+    states.insert(states.end(), ready.begin(), ready.end());
+  }
+  for (const auto& [name, model] : current.models) {
+    if (next.Find(name) == nullptr) states_[name] = {{name, "", "UNAVAILABLE", "unloaded"}};
+  }
   return result;
 }
 

@@ -5,10 +5,12 @@ Needs TBMS_BIN and PYTHONPATH=python (ctest sets both)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.request
 import time
 import unittest
 
@@ -157,6 +159,16 @@ class HouseTest(unittest.TestCase):
         v3 = self.index()[("svm", "3")]
         self.assertIn("simulated.toml", v3["reason"])
         self.assertEqual(self.index()[("svm", "2")]["state"], "READY")
+        # Each version is counted apart in the metrics.
+        with urllib.request.urlopen(self.server.endpoint + "/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        items = {}
+        for version in ("1", "2"):
+            match = re.search(r'tbms_batch_items_total\{model="svm",version="%s"[^}]*\} (\d+)' % version, metrics)
+            self.assertIsNotNone(match, version)
+            items[version] = int(match.group(1))
+        self.assertGreater(items["1"], 0)
+        self.assertGreater(items["2"], 0)
 
     def test_load_api_needs_explicit_mode(self):
         status, got = self.server.post("/v2/repository/models/svm/load", "")

@@ -237,11 +237,11 @@ class DrainTest(unittest.TestCase):
 
             worker = threading.Thread(target=slow_try)
             worker.start()
-            # Sent after the slow try on the same single I/O thread, so once
-            # this is answered the slow try has been admitted.
-            with server.client() as client:
-                self.assertTrue(client.try_models(tbms.tbmsList({"fast": {"est": 1}}), "q",
-                                                  tloc=50).ok)
+            # Wait until the server holds the slow try (bounded), then signal.
+            deadline = time.monotonic() + 10
+            while server.get("/v1/report")[1]["pending_tries"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self.assertEqual(server.get("/v1/report")[1]["pending_tries"], 1)
             server.proc.send_signal(signal.SIGTERM)
             with server.client() as client:
                 deadline = time.monotonic() + 5

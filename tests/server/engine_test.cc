@@ -83,7 +83,20 @@ TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(Versions("svm"), std::vector<std::string>{"1"});
   EXPECT_EQ(State("svm", "2"), "UNAVAILABLE: house/svm/2/simulated.toml:1:1: unknown key 'bse_ms'");
-  EXPECT_EQ(State("svm", "1"), "READY: serving what was loaded before: the reload failed");
+  EXPECT_EQ(State("svm", "1"), "READY: the reload failed; serving what was loaded before");
+}
+
+// A version that served and whose files then break keeps serving as loaded.
+TEST_F(EngineTest, AVersionWhoseReloadFailsKeepsServing) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1, 2})}), {}, false).ok());
+  const ModelVersion* v2 = engine_->table()->Find("svm")->versions[1].get();
+  Status s = engine_->Apply(Scan({Simulated("svm", {1})}, {{"svm", 2, "house/svm/2/simulated.toml:1:11: bad"}}), {}, true);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);  // reported, and yet serving
+  EXPECT_EQ(Versions("svm"), (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(engine_->table()->Find("svm")->versions[1].get(), v2);
+  EXPECT_EQ(State("svm", "2"),
+            "READY: the reload failed (house/svm/2/simulated.toml:1:11: bad); serving what was loaded before");
+  EXPECT_EQ(State("svm", "1"), "READY");
 }
 
 TEST_F(EngineTest, PollRemovesModelsGoneFromTheHouseExplicitLoadTouchesOneModel) {

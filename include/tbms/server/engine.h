@@ -100,7 +100,11 @@ class Engine {
   explicit Engine(boost::asio::any_io_executor executor);
   struct Loaded;
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out);
+  static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
   Status Install(Loaded& loaded);
+  Status RecordStates(const std::map<std::string, Loaded, std::less<>>& loaded,
+                      const std::map<std::string, std::vector<ModelState>, std::less<>>& broken,
+                      const ModelTable& next, const ModelTable& current);
   void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current);
 
   const boost::asio::any_io_executor executor_;

@@ -1,0 +1,321 @@
+// Reading one model's files: model.toml (backend, batching, version policy,
+// weights, tensors, labels, or a mix's members) and a simulated version's
+// simulated.toml. See model_config.h; the format is in docs/house.md.
+#include "model_config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <span>
+
+namespace tbms::house_detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxList = 32;  // models of a task, members of a mix
+constexpr size_t kMaxTensors = 64;
+constexpr size_t kMaxRank = 8;
+
+void ReadBatching(const toml::table& table, Diag& diag, Batcher::Options* out) {
+  Fields f(table, "[batching]", diag);
+  f.AllowOnly({"max_batch_size", "preferred_batch_sizes", "max_queue_delay_ms", "max_queue_size"});
+  if (auto v = f.Int("max_batch_size", 1, 4096)) out->max_batch_size = static_cast<int>(*v);
+  if (const toml::array* sizes = f.Array("preferred_batch_sizes")) {
+    for (const toml::node& n : *sizes) {
+      auto v = IntValue(n, ItemOf("preferred_batch_sizes"), 1, out->max_batch_size, diag);
+      if (v) out->preferred_batch_sizes.push_back(static_cast<int>(*v));
+    }
+  }
+  if (auto v = f.Number("max_queue_delay_ms", 0, 60'000)) out->max_queue_delay = Millis(*v);
+  if (auto v = f.Int("max_queue_size", 1, 1'000'000)) out->max_queue_size = static_cast<size_t>(*v);
+}
+
+// Whether the ascending `versions` hold `v`.
+bool HasVersion(const std::vector<int64_t>& versions, int64_t v) {
+  return std::binary_search(versions.begin(), versions.end(), v);
+}
+
+void ReadSpecific(const toml::array& list, const std::vector<int64_t>& available,
+                  const HouseLimits& limits, Diag& diag, VersionPolicy* out) {
+  if (list.empty() || list.size() > limits.max_versions) {
+    diag.At(list.source(), "'specific' must list 1 to " + std::to_string(limits.max_versions) +
+                               " versions");
+    return;
+  }
+  for (const toml::node& n : list) {
+    auto v = IntValue(n, ItemOf("specific"), 1, INT64_MAX, diag);
+    if (!v) continue;
+    if (std::find(out->specific.begin(), out->specific.end(), *v) != out->specific.end()) {
+      diag.At(n.source(), "version " + std::to_string(*v) + " is listed twice");
+    } else if (!HasVersion(available, *v)) {
+      diag.At(n.source(), "version " + std::to_string(*v) + " has no folder");
+    } else {
+      out->specific.push_back(*v);
+    }
+  }
+  std::sort(out->specific.begin(), out->specific.end());
+}
+
+void ReadVersionPolicy(const toml::table& table, const std::vector<int64_t>& available,
+                       const HouseLimits& limits, Diag& diag, VersionPolicy* out) {
+  Fields f(table, "[version_policy]", diag);
+  f.AllowOnly({"latest", "all", "specific"});
+  if (f.Has("latest") + f.Has("all") + f.Has("specific") != 1) {
+    diag.At(table.source(), "[version_policy] needs exactly one of latest, all, specific");
+    return;
+  }
+  if (auto n = f.Int("latest", 1, static_cast<int64_t>(limits.max_versions))) {
+    out->kind = VersionPolicy::Kind::kLatest;
+    out->latest = static_cast<int>(*n);
+  } else if (auto all = f.Bool("all")) {
+    out->kind = VersionPolicy::Kind::kAll;
+    if (!*all) diag.At(f.Get("all")->source(), "'all' must be true (for the latest only, use latest = 1)");
+    if (available.size() > limits.max_versions) {
+      diag.At(f.Get("all")->source(), "'all' serves " + std::to_string(available.size()) +
+                                          " versions, more than the limit of " +
+                                          std::to_string(limits.max_versions));
+    }
+  } else if (const toml::array* list = f.Array("specific")) {
+    out->kind = VersionPolicy::Kind::kSpecific;
+    ReadSpecific(*list, available, limits, diag, out);
+  }
+}
+
+// The versions the policy serves, ascending.
+std::vector<int64_t> Served(const VersionPolicy& policy, const std::vector<int64_t>& available) {
+  switch (policy.kind) {
+    case VersionPolicy::Kind::kLatest: {
+      const size_t n = std::min(available.size(), static_cast<size_t>(policy.latest));
+      return {available.end() - static_cast<ptrdiff_t>(n), available.end()};
+    }
+    case VersionPolicy::Kind::kAll: return available;
+    case VersionPolicy::Kind::kSpecific: return policy.specific;
+  }
+  return {};
+}
+
+void ReadWeights(const toml::table& table, const std::vector<int64_t>& served, Diag& diag,
+                 std::map<int64_t, int>* out) {
+  for (const auto& [key, node] : table) {
+    const auto version = VersionNumber(key.str());
+    if (!version) {
+      diag.At(key.source(), "bad version '" + std::string(key.str()) + "' in [weights]");
+      continue;
+    }
+    auto weight = IntValue(node, "the weight of version " + std::string(key.str()), 1, 1'000'000, diag);
+    if (!weight) continue;
+    if (!HasVersion(served, *version)) {
+      diag.At(key.source(), "version " + std::string(key.str()) + " in [weights] is not served");
+      continue;
+    }
+    (*out)[*version] = static_cast<int>(*weight);
+  }
+}
+
+std::optional<TensorSpec> ReadTensor(const toml::node& node, std::string_view key, Diag& diag) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    WrongType(node, ItemOf(key), "a table", diag);
+    return std::nullopt;
+  }
+  const size_t before = diag.count();
+  Fields f(*table, "[[" + std::string(key) + "]]", diag);
+  f.AllowOnly({"name", "datatype", "shape"});
+  TensorSpec spec;
+  if (f.Require("name")) spec.name = f.String("name").value_or("");
+  if (f.Require("datatype")) {
+    if (auto type = Parsed(*f.Get("datatype"), "'datatype'", &ParseDataType, diag)) spec.datatype = *type;
+  }
+  if (f.Require("shape")) {
+    if (const toml::array* dims = f.Array("shape")) {
+      if (dims->size() > kMaxRank) diag.At(dims->source(), "'shape' has more than " + std::to_string(kMaxRank) + " dimensions");
+      for (const toml::node& d : *dims) {
+        if (auto v = IntValue(d, ItemOf("shape"), -1, INT32_MAX, diag)) spec.shape.push_back(*v);
+      }
+    }
+  }
+  if (diag.count() != before) return std::nullopt;
+  return spec;
+}
+
+std::vector<TensorSpec> ReadTensors(const Fields& f, std::string_view key, Diag& diag,
+                                    TensorSpec fallback) {
+  const toml::array* list = f.Array(key);
+  if (list == nullptr) return {fallback};
+  if (list->empty() || list->size() > kMaxTensors) {
+    diag.At(list->source(), Quoted(key) + " must list 1 to " + std::to_string(kMaxTensors) + " tensors");
+    return {};
+  }
+  std::vector<TensorSpec> out;
+  for (const toml::node& n : *list) {
+    auto spec = ReadTensor(n, key, diag);
+    if (!spec) continue;
+    const bool dup = std::any_of(out.begin(), out.end(), [&](const TensorSpec& t) { return t.name == spec->name; });
+    if (dup) diag.At(n.source(), "tensor '" + spec->name + "' is listed twice in '" + std::string(key) + "'");
+    else out.push_back(std::move(*spec));
+  }
+  return out;
+}
+
+bool ValidDevice(std::string_view d) {
+  if (d == "cpu" || d == "gpu") return true;
+  if (!d.starts_with("gpu:") || d.size() == 4 || d.size() > 8) return false;
+  d.remove_prefix(4);
+  return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std::string>* out) {
+  for (const auto& [key, node] : table) {
+    if (auto v = StringValue(node, "label '" + std::string(key.str()) + "'", diag)) {
+      (*out)[std::string(key.str())] = *v;
+    }
+  }
+}
+
+// Keys that belong to the other kind of model.
+void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
+  static constexpr std::string_view kServedOnly[] = {"est", "instances", "device", "batching",
+                                                      "version_policy", "weights"};
+  static constexpr std::string_view kMixOnly[] = {"members", "aggregator"};
+  using Keys = std::span<const std::string_view>;
+  for (std::string_view key : is_mix ? Keys(kServedOnly) : Keys(kMixOnly)) {
+    const toml::node* n = f.Get(key);
+    if (n == nullptr) continue;
+    diag.At(n->source(), Quoted(key) + (is_mix ? " does not apply to a mix"
+                                                : " applies only to a mix (backend = \"mix\")"));
+  }
+}
+
+// The keys of a model that serves version folders (not a mix).
+void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits& limits, Diag& diag,
+                     ModelConfig* m) {
+  if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
+  if (auto v = f.Int("instances", 1, limits.max_instances_per_model)) m->instances = static_cast<int>(*v);
+  if (auto d = f.String("device")) {
+    if (ValidDevice(*d)) m->device = *d;
+    else diag.At(f.Get("device")->source(), "unknown device '" + *d + "' (expected cpu, gpu or gpu:N)");
+  }
+  if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, &m->batching);
+  if (const toml::table* p = f.Table("version_policy")) {
+    ReadVersionPolicy(*p, folders.versions, limits, diag, &m->version_policy);
+  }
+  const std::vector<int64_t> served = Served(m->version_policy, folders.versions);
+  if (const toml::table* w = f.Table("weights")) ReadWeights(*w, served, diag, &m->weights);
+  for (int64_t v : served) {
+    VersionConfig& version = m->versions.emplace_back();
+    version.number = v;
+    version.dir = m->dir / std::to_string(v);
+  }
+}
+
+void ReadMix(const Fields& f, Diag& diag, ModelConfig* m, MixSource* source) {
+  source->file = diag.file();
+  if (f.Require("members")) {
+    if (const toml::array* list = f.Array("members")) {
+      m->members = ReadNames(*list, "members", diag, &source->at);
+    }
+  }
+  if (const toml::node* n = f.Get("aggregator")) {
+    if (auto a = Parsed(*n, "'aggregator'", &ParseAggregator, diag)) m->aggregator = *a;
+  }
+}
+
+}  // namespace
+
+std::optional<int64_t> VersionNumber(std::string_view name) {
+  if (name.empty() || name[0] == '0' || name.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), v);
+  if (ec != std::errc() || end != name.data() + name.size()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> ReadNames(const toml::array& list, std::string_view key, Diag& diag,
+                                   std::vector<toml::source_position>* at) {
+  std::vector<std::string> out;
+  if (list.empty() || list.size() > kMaxList) {
+    diag.At(list.source(), Quoted(key) + " must list 1 to " + std::to_string(kMaxList) + " names");
+    return out;
+  }
+  for (const toml::node& n : list) {
+    auto name = StringValue(n, ItemOf(key), diag);
+    if (!name) continue;
+    if (std::find(out.begin(), out.end(), *name) != out.end()) {
+      diag.At(n.source(), "'" + *name + "' is listed twice in '" + std::string(key) + "'");
+      continue;
+    }
+    out.push_back(std::move(*name));
+    at->push_back(n.source().begin);
+  }
+  return out;
+}
+
+const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() {
+  static const std::map<std::string, std::vector<std::string>, std::less<>> artifacts = {
+      {"simulated", {"simulated.toml"}},
+      {"keysearch", {"index"}},
+      {"bayes", {"bayes.model"}},
+      {"svm", {"svm.model", "features.txt", "labels.txt"}},
+      {"embedding", {"embedding.bin", "vectors.f32", "labels.txt"}},
+  };
+  return artifacts;
+}
+
+void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
+               Diag& diag, ModelConfig* m, MixSource* mix) {
+  Fields f(table, "model.toml", diag, /*is_file=*/true);
+  f.AllowOnly({"backend", "est", "lag_target_ms", "instances", "device", "labels", "batching",
+               "version_policy", "weights", "inputs", "outputs", "members", "aggregator"});
+  if (f.Require("backend")) {
+    if (auto b = f.String("backend")) {
+      if (*b == "mix" || Artifacts().count(*b) != 0) {
+        m->backend = *b;
+      } else {
+        diag.At(f.Get("backend")->source(),
+                "unknown backend '" + *b + "' (expected simulated, keysearch, bayes, svm, embedding or mix)");
+      }
+    }
+  }
+  const bool is_mix = m->backend == "mix";
+  CheckKind(f, is_mix, diag);
+  if (auto v = f.Ms("lag_target_ms")) m->lag_target = *v;
+  if (const toml::table* l = f.Table("labels")) ReadLabels(*l, diag, &m->labels);
+  m->inputs = ReadTensors(f, "inputs", diag, {"question", DataType::kBytes, {1}});
+  m->outputs = ReadTensors(f, "outputs", diag, {"answer", DataType::kBytes, {1}});
+  m->batching.model = m->name;
+  if (is_mix) {
+    ReadMix(f, diag, m, mix);
+  } else {
+    ReadServedModel(f, folders, limits, diag, m);
+  }
+}
+
+void ReadSimulated(const fs::path& file, const HouseLimits& limits, Diag& diag,
+                   SimulatedExecutor::Options* out) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    diag.Here("missing artifact (a simulated version needs one)");
+    return;
+  }
+  auto table = LoadToml(file, limits, diag);
+  if (!table) return;
+  Fields f(*table, "simulated.toml", diag, /*is_file=*/true);
+  f.AllowOnly({"base_ms", "per_item_ms", "jitter", "jitter_spread", "straggler_rate",
+               "straggler_factor", "failure_rate", "hang_rate", "hang_ms", "seed", "echo", "score"});
+  if (f.Require("base_ms")) out->base = f.Ms("base_ms").value_or(Duration(0));
+  if (auto v = f.Ms("per_item_ms")) out->per_item = *v;
+  if (const toml::node* n = f.Get("jitter")) {
+    if (auto j = Parsed(*n, "'jitter'", &ParseJitter, diag)) out->jitter = *j;
+  }
+  if (auto v = f.Number("jitter_spread", 0, 10)) out->jitter_spread = *v;
+  if (auto v = f.Number("straggler_rate", 0, 1)) out->straggler_rate = *v;
+  if (auto v = f.Number("straggler_factor", 1, 1000)) out->straggler_factor = *v;
+  if (auto v = f.Number("failure_rate", 0, 1)) out->failure_rate = *v;
+  if (auto v = f.Number("hang_rate", 0, 1)) out->hang_rate = *v;
+  if (auto v = f.Ms("hang_ms")) out->hang_time = *v;
+  if (auto v = f.Int("seed", 0, INT64_MAX)) out->seed = static_cast<uint64_t>(*v);
+  if (auto v = f.Bool("echo")) out->echo = *v;
+  if (auto v = f.Number("score", 0, 1)) out->score = *v;
+}
+
+}  // namespace tbms::house_detail
