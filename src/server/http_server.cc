@@ -252,7 +252,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 };
 
 HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, asio::io_context* ioc)
-    : state_(std::make_shared<State>(std::move(options), engine, loader)),
+    : state_(std::make_shared<State>(std::move(options), engine, loader, ioc->get_executor())),
       ioc_(ioc),
       acceptor_(*ioc),
       accept_retry_(*ioc) {}

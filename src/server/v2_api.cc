@@ -1,5 +1,7 @@
 #include "tbms/server/v2_api.h"
 
+#include <boost/asio/post.hpp>
+
 #include "tbms/common/json_writer.h"
 #include "tbms/server/http_server.h"
 #include "tbms/server/json_fields.h"
@@ -91,10 +93,33 @@ Status CheckInputs(const ModelConfig& config, const std::vector<Tensor>& inputs)
   return OkStatus();
 }
 
+// The v2 response for a finished infer: its outputs, or why there is none.
+HttpReply InferReply(const TryResult& r, const std::vector<TensorSpec>& outputs, const std::string& id) {
+  if (!r.answer) {
+    const int status = r.reason == Reason::kError ? 500 : 503;
+    return Error(status, "no answer from model " + Quote(r.attempts.empty() ? "" : r.attempts[0].model) +
+                             " within the deadline: " + std::string(ReasonName(r.reason)));
+  }
+  InferResponse response;
+  response.model_name = std::string(r.model);
+  response.model_version = std::string(r.version);
+  response.id = id;
+  for (const TensorSpec& spec : outputs) {
+    auto tensor = AnswerTensor(*r.answer, spec.name, spec.datatype);
+    if (!tensor.ok()) {
+      return Error(500, "the model's answer does not fit output " + Quote(spec.name) + ": " + tensor.status().message());
+    }
+    response.outputs.push_back(std::move(tensor).value());
+  }
+  HttpReply out;
+  WriteInferResponse(response, out.body);
+  return out;
+}
+
 }  // namespace
 
-V2Api::V2Api(Options options, Engine* engine, HouseLoader* loader)
-    : options_(std::move(options)), engine_(engine), loader_(loader) {}
+V2Api::V2Api(Options options, Engine* engine, HouseLoader* loader, boost::asio::any_io_executor io)
+    : options_(std::move(options)), engine_(engine), loader_(loader), io_(std::move(io)) {}
 
 bool V2Api::Owns(std::string_view path) {
   return path == "/v2" || path == "/v2/" || path.starts_with(kModels) || path.starts_with(kRepository);
@@ -174,25 +199,9 @@ void V2Api::Infer(const ServedModel& model, std::string_view version, std::strin
     return reply(ErrorOf(s));
   }
   request.owner = table;
-  auto done = [reply, outputs = std::move(outputs), id = std::move(infer.id)](TryResult r) {
-    if (!r.answer) {
-      const int status = r.reason == Reason::kError ? 500 : 503;
-      return reply(Error(status, "no answer from model " + Quote(r.attempts.empty() ? "" : r.attempts[0].model) +
-                                     " within the deadline: " + std::string(ReasonName(r.reason))));
-    }
-    InferResponse response;
-    response.model_name = std::string(r.model);
-    response.model_version = std::string(r.version);
-    response.id = id;
-    for (const TensorSpec& spec : outputs) {
-      auto tensor = AnswerTensor(*r.answer, spec.name, spec.datatype);
-      if (!tensor.ok()) return reply(Error(500, "the model's answer does not fit output " + Quote(spec.name) +
-                                                    ": " + tensor.status().message()));
-      response.outputs.push_back(std::move(tensor).value());
-    }
-    HttpReply out;
-    WriteInferResponse(response, out.body);
-    reply(std::move(out));
+  // Under the core lock: hand off at once; the response is built on an io thread.
+  auto done = [this, reply, outputs = std::move(outputs), id = std::move(infer.id)](TryResult r) {
+    boost::asio::post(io_, [reply, outputs, id, r = std::move(r)] { reply(InferReply(r, outputs, id)); });
   };
   if (Status s = engine_->Submit(kInstance, model.config->name, std::move(request), std::move(done)); !s.ok()) {
     reply(ErrorOf(s));

@@ -58,8 +58,8 @@ class HttpServer {
   // What sessions share with the server; co-owned, so a session destroyed
   // after the server (with the io_context) still finds it.
   struct State {
-    State(Options o, Engine* e, HouseLoader* loader)
-        : options(std::move(o)), engine(e), v2(options.v2, e, loader) {}
+    State(Options o, Engine* e, HouseLoader* loader, boost::asio::any_io_executor io)
+        : options(std::move(o)), engine(e), v2(options.v2, e, loader, std::move(io)) {}
     const Options options;
     Engine* const engine;
     const V2Api v2;

@@ -9,6 +9,9 @@
 // Thread-safe.
 #pragma once
 
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -31,8 +34,9 @@ class V2Api {
     Duration default_tloc = std::chrono::seconds(10);
   };
   using Reply = std::function<void(HttpReply)>;
-  // `loader` may be null (no house: the repository is read-only).
-  V2Api(Options options, Engine* engine, HouseLoader* loader);
+  // `loader` may be null (no house: the repository is read-only); `io` runs
+  // the work of building responses, off the core lock.
+  V2Api(Options options, Engine* engine, HouseLoader* loader, boost::asio::any_io_executor io);
 
   // True if `path` is one of its routes (else the caller answers 404).
   static bool Owns(std::string_view path);
@@ -48,6 +52,7 @@ class V2Api {
   const Options options_;
   Engine* const engine_;
   HouseLoader* const loader_;
+  const boost::asio::any_io_executor io_;
 };
 
 }  // namespace tbms
