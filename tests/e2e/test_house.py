@@ -105,6 +105,8 @@ class HouseTest(unittest.TestCase):
         client.close()
 
     def wait_for(self, predicate, what, timeout_s=10):
+        """Polls for an event of the real server (a reload of real files: no
+        virtual clock reaches it); the outcome is asserted, not the timing."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if predicate():

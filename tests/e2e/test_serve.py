@@ -240,7 +240,7 @@ class DrainTest(unittest.TestCase):
             # Wait until the server holds the slow try (bounded), then signal.
             deadline = time.monotonic() + 10
             while server.get("/v1/report")[1]["pending_tries"] < 1 and time.monotonic() < deadline:
-                time.sleep(0.005)
+                time.sleep(0.005)  # polls the real server for an event, bounded by the deadline above
             self.assertEqual(server.get("/v1/report")[1]["pending_tries"], 1)
             server.proc.send_signal(signal.SIGTERM)
             with server.client() as client:
