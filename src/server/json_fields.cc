@@ -9,6 +9,22 @@ namespace tbms {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
+Status ParseBody(std::string_view body, element* root) {
+  thread_local simdjson::dom::parser parser = [] {
+    simdjson::dom::parser p;
+    // Grows with the bodies it sees and keeps the depth; if this small first
+    // allocation failed, parse would allocate again and report it.
+    if (p.allocate(simdjson::SIMDJSON_PADDING, kMaxJsonDepth) != simdjson::SUCCESS) return p;
+    return p;
+  }();
+  const auto err = parser.parse(body.data(), body.size()).get(*root);
+  if (err == simdjson::DEPTH_ERROR) {
+    return InvalidArgument("JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (err != simdjson::SUCCESS) return InvalidArgument(std::string("malformed JSON: ") + simdjson::error_message(err));
+  return OkStatus();
+}
+
 std::string Quote(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 namespace {

@@ -196,11 +196,8 @@ Status ApplyTask(const TaskConfig& task, const ModelTable& table, bool has_tloc,
 
 StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
                                     std::string_view instance, const TryLimits& limits) {
-  thread_local simdjson::dom::parser parser;
   element root;
-  if (auto err = parser.parse(body.data(), body.size()).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("malformed JSON: ") + simdjson::error_message(err));
-  }
+  TBMS_RETURN_IF_ERROR(ParseBody(body, &root));
   object obj;
   if (root.get_object().get(obj) != simdjson::SUCCESS) {
     return InvalidArgument("the body must be a JSON object");

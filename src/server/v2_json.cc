@@ -539,11 +539,8 @@ Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limit
 }
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits) {
-  thread_local simdjson::dom::parser parser;
   element root;
-  if (auto err = parser.parse(body.data(), body.size()).get(root); err != SUCCESS) {
-    return InvalidArgument(std::string("malformed JSON: ") + simdjson::error_message(err));
-  }
+  TBMS_RETURN_IF_ERROR(ParseBody(body, &root));
   object obj;
   if (root.get_object().get(obj) != SUCCESS) {
     return InvalidArgument("the body must be a JSON object");

@@ -100,12 +100,15 @@ TEST_F(TryJsonTest, DefaultsForOptionalFields) {
 
 TEST_F(TryJsonTest, ErrorsNameTheField) {
   struct Case {
-    const char* body;
+    std::string body;
     StatusCode code;
     const char* message;
   };
   const Case cases[] = {
       {"{", StatusCode::kInvalidArgument, "malformed JSON"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "x": )" + std::string(40, '[') +
+           std::string(40, ']') + "}",
+       StatusCode::kInvalidArgument, "JSON is nested deeper than 32 levels"},
       {"3", StatusCode::kInvalidArgument, "the body must be a JSON object"},
       {R"({"models": [{"name": "svm"}], "tloc": 5})", StatusCode::kInvalidArgument, "inputs is required"},
       {R"({"inputs": {"question": "q"}, "tloc": 5})", StatusCode::kInvalidArgument,
