@@ -377,8 +377,11 @@ std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::nod
     return std::nullopt;
   }
   Fields f(*table, "instance '" + name + "'", diag);
-  f.AllowOnly({"tasks"});
-  InstanceConfig instance{name, {}};
+  f.AllowOnly({"tasks", "max_concurrent", "max_rps"});
+  InstanceConfig instance;
+  instance.name = name;
+  if (auto v = f.Int("max_concurrent", 1, 1000000)) instance.max_concurrent = static_cast<int>(*v);
+  if (auto v = f.Number("max_rps", 0.001, 1e6)) instance.max_rps = *v;
   if (const toml::table* tasks = f.Table("tasks")) {
     for (const auto& [task_key, task_node] : *tasks) {
       auto task = ReadTask(task_key, task_node, house, found, diag);

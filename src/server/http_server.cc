@@ -177,10 +177,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (state_->draining.load()) return ReplyError(503, "server is shutting down");
     Engine* engine = state_->engine;
     std::shared_ptr<const ModelTable> table = engine->table();
-    if (Status s = table->CheckInstance(instance); !s.ok()) return ReplyStatus(s);
-    StatusOr<ParsedTry> parsed = ParseTryRequest(body, std::move(table), instance, state_->options.limits);
+    StatusOr<const InstanceConfig*> config = table->FindInstance(instance);
+    if (!config.ok()) return ReplyStatus(config.status());
+    StatusOr<ParsedTry> parsed = ParseTryRequest(body, table, instance, state_->options.limits);
     if (!parsed.ok()) return ReplyStatus(parsed.status());
-    Status s = engine->Submit(instance, parsed->task, std::move(parsed->request), [self = shared_from_this()](TryResult r) {
+    const bool quota = *config != nullptr && ((*config)->max_concurrent > 0 || (*config)->max_rps > 0);
+    if (quota) {
+      int retry_after_s = 1;
+      if (Status s = state_->quotas.Acquire(**config, &retry_after_s); !s.ok()) {
+        return Reply(429, ErrorJson(s.message()), "application/json",
+                     "Retry-After: " + std::to_string(retry_after_s) + "\r\n");
+      }
+    }
+    std::string quota_of = quota ? std::string(instance) : std::string();
+    Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
+                              [self = shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
+      if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
       // Under the core lock: hand off to this connection's strand at once.
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
         std::string out;
@@ -189,7 +201,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         self->Reply(200, std::move(out));
       });
     });
-    if (!s.ok()) ReplyStatus(s);
+    if (!s.ok()) {
+      if (quota) state_->quotas.Release(instance);  // not taken: no answer will release it
+      ReplyStatus(s);
+    }
   }
 
   void ReplyStatus(const Status& s) { ReplyError(HttpStatusOf(s.code()), s.message()); }

@@ -38,10 +38,10 @@ const ServedModel* ModelTable::Find(std::string_view name) const {
   return it == models.end() ? nullptr : &it->second;
 }
 
-Status ModelTable::CheckInstance(std::string_view instance) const {
-  if (!instances_declared) return OkStatus();
+StatusOr<const InstanceConfig*> ModelTable::FindInstance(std::string_view instance) const {
+  if (!instances_declared) return static_cast<const InstanceConfig*>(nullptr);
   for (const InstanceConfig& i : instances) {
-    if (i.name == instance) return OkStatus();
+    if (i.name == instance) return &i;
   }
   return NotFound("unknown instance " + Quote(instance));
 }

@@ -3,6 +3,7 @@ hot reload under traffic (poll and explicit), the repository API, the
 KServe v2 REST API with tensors of every datatype, and `tbms house check`.
 Needs TBMS_BIN and PYTHONPATH=python (ctest sets both)."""
 
+import http.client
 import json
 import os
 import re
@@ -56,7 +57,8 @@ def make_house(root):
           'backend = "mix"\nmembers = ["svm", "bayes"]\naggregator = "max"\n')
     write(os.path.join(house, "instances.toml"),
           '[instances.nianjianQA.tasks.qa]\nmodels = ["svm", "bayes"]\ntloc = 200\n'
-          'crossRequest = 1\ncrossLag = 10\n')
+          'crossRequest = 1\ncrossLag = 10\n'
+          '[instances.limited]\nmax_rps = 0.5\n')
     return house
 
 
@@ -171,6 +173,22 @@ class HouseTest(unittest.TestCase):
             items[version] = int(match.group(1))
         self.assertGreater(items["1"], 0)
         self.assertGreater(items["2"], 0)
+
+    def test_an_instance_over_its_quota_gets_429_and_retry_after(self):
+        body = json.dumps({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 200})
+        statuses = []
+        for _ in range(2):  # the bucket holds one request; the next is 2 s away
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+            conn.request("POST", "/v1/instances/limited/try", body=body)
+            resp = conn.getresponse()
+            statuses.append((resp.status, resp.getheader("Retry-After"), json.loads(resp.read())))
+            conn.close()
+        self.assertEqual(statuses[0][0], 200, statuses)
+        status, retry_after, got = statuses[1]
+        self.assertEqual((status, retry_after), (429, "2"))
+        self.assertEqual(got["error"], "instance 'limited' is over its max_rps of 0.5 requests per second")
+        # Other instances are not limited by it.
+        self.assertEqual(self.try_({"inputs": {"question": "q"}, "task": "qa"})[0], 200)
 
     def test_load_api_needs_explicit_mode(self):
         status, got = self.server.post("/v2/repository/models/svm/load", "")

@@ -109,7 +109,7 @@ Files Demo() {
   f["mix2/model.toml"] = "backend = \"mix\"\nmembers = [\"bayes\", \"keysearch\"]\naggregator = \"avg\"\n";
   f["instances.toml"] =
       "[instances.nianjianQA.tasks.qa]\nmodels = [\"embedding\", \"svm\", \"mix2\", \"keysearch\"]\n"
-      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\n\n[instances.other]\n";
+      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\n\n[instances.other]\nmax_concurrent = 8\nmax_rps = 2.5\n";
   return f;
 }
 
@@ -167,6 +167,9 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   ASSERT_EQ(c.instances.size(), 2u);
   EXPECT_EQ(c.instances[0].name, "nianjianQA");
   EXPECT_TRUE(c.instances[1].tasks.empty());
+  EXPECT_EQ(c.instances[1].max_concurrent, 8);  // quotas
+  EXPECT_EQ(c.instances[1].max_rps, 2.5);
+  EXPECT_EQ(c.instances[0].max_concurrent, 0);  // none
   const TaskConfig& qa = c.instances[0].tasks.at("qa");
   EXPECT_EQ(qa.name, "qa");
   EXPECT_EQ(qa.models, (std::vector<std::string>{"embedding", "svm", "mix2", "keysearch"}));
@@ -616,7 +619,11 @@ TEST(HouseErrorTest, Instances) {
       {"instance not a table", {{"instances.toml", "[instances]\na = 1\n"}},
        {i + ":2:5: instance 'a' must be a table, not an integer"}},
       {"unknown instance key", {{"instances.toml", "[instances.a]\nquota = 1\n"}},
-       {i + ":2:1: unknown key 'quota' in instance 'a' (expected tasks)"}},
+       {i + ":2:1: unknown key 'quota' in instance 'a' (expected tasks, max_concurrent, max_rps)"}},
+      {"max_concurrent zero", {{"instances.toml", "[instances.a]\nmax_concurrent = 0\n"}},
+       {i + ":2:18: 'max_concurrent' must be in [1, 1000000], not 0"}},
+      {"max_rps not a number", {{"instances.toml", "[instances.a]\nmax_rps = \"fast\"\n"}},
+       {i + ":2:11: 'max_rps' must be a number, not a string"}},
       {"tasks not a table", {{"instances.toml", "[instances.a]\ntasks = 1\n"}},
        {i + ":2:9: 'tasks' must be a table, not an integer"}},
       {"bad task name", {{"instances.toml", "[instances.a.tasks.\"q/a\"]\nmodels = [\"svm\"]\ntloc = 5\n"}},

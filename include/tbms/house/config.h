@@ -85,6 +85,10 @@ struct TaskConfig {
 struct InstanceConfig {
   std::string name;
   std::map<std::string, TaskConfig, std::less<>> tasks;
+  // Quotas (0: none): tries and infers in flight at once, and per second
+  // (a token bucket holding one second's worth). Over either: 429 + Retry-After.
+  int max_concurrent = 0;
+  double max_rps = 0;
 };
 
 struct HouseConfig {

@@ -22,6 +22,7 @@
 
 #include "tbms/common/status.h"
 #include "tbms/server/engine.h"
+#include "tbms/server/quotas.h"
 #include "tbms/server/try_json.h"
 #include "tbms/server/v2_api.h"
 
@@ -63,6 +64,7 @@ class HttpServer {
     const Options options;
     Engine* const engine;
     const V2Api v2;
+    Quotas quotas;  // per instance, across reloads
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
     std::atomic<size_t> connections{0};

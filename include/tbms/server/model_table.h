@@ -56,9 +56,10 @@ class ModelTable {
   };
 
   const ServedModel* Find(std::string_view name) const;
-  // NOT_FOUND for an instance the house does not declare (a house with no
-  // instances.toml, or a server of simulated models, takes any name).
-  Status CheckInstance(std::string_view instance) const;
+  // The instance's config; NOT_FOUND for one the house does not declare. A
+  // house with no instances.toml, or a server of simulated models, takes any
+  // name: then nullptr (no tasks, no quotas).
+  StatusOr<const InstanceConfig*> FindInstance(std::string_view instance) const;
   // NOT_FOUND for an unknown task.
   StatusOr<const TaskConfig*> FindTask(std::string_view instance, std::string_view task) const;
 
