@@ -16,15 +16,14 @@ void Serve(ModelTable& table, const std::string& name, std::vector<std::string> 
   config->name = name;
   config->backend = "simulated";
   config->est = Millis(10);
-  ServedModel& m = table.models[name];
-  m.config = config;
+  std::vector<std::shared_ptr<ModelVersion>> served;
   for (const std::string& v : versions) {
     auto version = std::make_shared<ModelVersion>();
     version->name = name;
     version->version = v;
-    m.versions.push_back(version);
-    m.cumulative_weights.push_back(static_cast<int64_t>(m.versions.size()));  // even split
+    served.push_back(version);
   }
+  table.models[name].Assign(config, served);  // no weights: the latest serves
 }
 
 void ServeMix(ModelTable& table, const std::string& name, std::vector<std::string> members) {
@@ -32,7 +31,7 @@ void ServeMix(ModelTable& table, const std::string& name, std::vector<std::strin
   config->name = name;
   config->backend = "mix";
   config->members = std::move(members);
-  table.models[name].config = config;
+  table.models[name].Assign(config, {});
 }
 
 std::shared_ptr<const ModelTable> Table() {

@@ -19,29 +19,6 @@ struct Engine::Loaded {
 
 namespace {
 
-std::vector<int64_t> CumulativeWeights(const ModelConfig& config,
-                                       const std::vector<std::shared_ptr<ModelVersion>>& versions) {
-  std::vector<int64_t> out;
-  int64_t sum = 0;
-  for (size_t i = 0; i < versions.size(); ++i) {
-    if (config.weights.empty()) {
-      sum += i + 1 == versions.size() ? 1 : 0;  // no split: the latest takes all
-    } else {
-      auto it = config.weights.find(std::stoll(versions[i]->version));
-      sum += it == config.weights.end() ? 0 : it->second;
-    }
-    out.push_back(sum);
-  }
-  return out;
-}
-
-void Fill(ServedModel& m, std::shared_ptr<const ModelConfig> config,
-          std::vector<std::shared_ptr<ModelVersion>> versions) {
-  m.config = std::move(config);
-  m.versions = std::move(versions);
-  m.cumulative_weights = CumulativeWeights(*m.config, m.versions);
-}
-
 std::string JoinReasons(const std::vector<ModelState>& failures) {
   std::string out;
   for (const ModelState& f : failures) out += (out.empty() ? "" : "; ") + f.reason;
@@ -137,7 +114,7 @@ void Engine::KeepFailedVersions(const ServedModel* current, Loaded* l) {
 }
 
 // Under the core lock: gives fresh versions their batchers.
-Status Engine::Install(Loaded& loaded) {
+void Engine::Install(Loaded& loaded) {
   const bool baseline = policy_ == Policy::kSingle || policy_ == Policy::kDefaultOnMiss;
   for (auto it = loaded.versions.begin(); it != loaded.versions.end();) {
     ModelVersion& v = **it;
@@ -158,7 +135,6 @@ Status Engine::Install(Loaded& loaded) {
     v.batcher = std::move(batcher).value();
     ++it;
   }
-  return OkStatus();
 }
 
 // Under the core lock: versions leaving the table are retired first, so the
@@ -203,7 +179,7 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
   std::lock_guard core_lock(core_mu_);
   for (auto& [name, l] : loaded) {
     if (!l.config) continue;  // only version errors of a model in error: see `broken`
-    TBMS_RETURN_IF_ERROR(Install(l));
+    Install(l);
     if (l.versions.empty() && l.config->backend != "mix") {
       l.status = FailedPrecondition("model '" + name + "': no version could be loaded: " + JoinReasons(l.failures));
       l.keep_current = current->Find(name) != nullptr;
@@ -217,12 +193,12 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
     const bool replaced = it != loaded.end() && it->second.config && !it->second.keep_current;
     const bool gone = in_scope && remove_missing && it == loaded.end() && broken.count(name) == 0;
     if (replaced || gone) continue;
-    Fill(next->models[name], model.config, model.versions);
+    next->models[name].Assign(model.config, model.versions);
   }
   for (auto& [name, l] : loaded) {
     if (!l.config || l.keep_current) continue;
     if (l.config->backend != "mix" && l.versions.empty()) continue;
-    Fill(next->models[name], l.config, l.versions);
+    next->models[name].Assign(l.config, l.versions);
   }
   if (instances_ok) {
     next->instances = scan.config.instances;
@@ -283,7 +259,7 @@ Status Engine::Unload(std::string_view model) {
   if (current->Find(model) == nullptr) return NotFound("model '" + std::string(model) + "' is not loaded");
   auto next = std::make_shared<ModelTable>();
   for (const auto& [name, m] : current->models) {
-    if (name != model) Fill(next->models[name], m.config, m.versions);
+    if (name != model) next->models[name].Assign(m.config, m.versions);
   }
   next->instances = current->instances;
   next->instances_declared = current->instances_declared;

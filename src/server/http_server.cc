@@ -179,7 +179,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<const ModelTable> table = engine->table();
     StatusOr<const InstanceConfig*> config = table->FindInstance(instance);
     if (!config.ok()) return ReplyStatus(config.status());
-    StatusOr<ParsedTry> parsed = ParseTryRequest(body, table, instance, state_->options.limits);
+    StatusOr<ParsedTry> parsed = ParseTryRequest(body, std::move(table), instance, state_->options.limits);
     if (!parsed.ok()) return ReplyStatus(parsed.status());
     const bool quota = *config != nullptr && ((*config)->max_concurrent > 0 || (*config)->max_rps > 0);
     if (quota) {

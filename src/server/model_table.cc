@@ -12,6 +12,26 @@ constexpr size_t kMaxMembers = 256;
 
 }  // namespace
 
+void ServedModel::Assign(std::shared_ptr<const ModelConfig> c, std::vector<std::shared_ptr<ModelVersion>> v) {
+  config = std::move(c);
+  versions = std::move(v);
+  cumulative_weights.clear();
+  int64_t sum = 0;
+  for (size_t i = 0; i < versions.size(); ++i) {
+    if (config->weights.empty()) {
+      sum += i + 1 == versions.size() ? 1 : 0;  // no split: the latest takes all
+    } else {
+      auto it = config->weights.find(std::stoll(versions[i]->version));
+      sum += it == config->weights.end() ? 0 : it->second;
+    }
+    cumulative_weights.push_back(sum);
+  }
+  // Stepping by a stride coprime with the sum visits every slot once per
+  // `sum` calls: exact proportions, versions interleaved.
+  stride = 7919;  // prime
+  while (sum > 0 && std::gcd(stride, sum) != 1) stride += 2;
+}
+
 StatusOr<const ModelVersion*> ServedModel::Route(std::string_view pinned) const {
   if (versions.empty()) return Unavailable("model " + Quote(config->name) + " has no version loaded");
   if (!pinned.empty()) {
@@ -22,10 +42,6 @@ StatusOr<const ModelVersion*> ServedModel::Route(std::string_view pinned) const 
   }
   const int64_t total = cumulative_weights.back();
   if (versions.size() == 1 || total <= 0) return versions.back().get();
-  // Stepping by a stride coprime with the total visits every slot once per
-  // `total` calls: exact proportions, versions interleaved.
-  int64_t stride = 7919;  // prime
-  while (std::gcd(stride, total) != 1) stride += 2;
   const uint64_t n = routed.fetch_add(1, std::memory_order_relaxed) % static_cast<uint64_t>(total);
   // Weights are at most 1e6 each for at most 64 versions: n * stride fits.
   const auto slot = static_cast<int64_t>(n * static_cast<uint64_t>(stride) % static_cast<uint64_t>(total));

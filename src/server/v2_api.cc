@@ -63,12 +63,6 @@ bool ShapeFits(const std::vector<int64_t>& spec, const std::vector<int64_t>& sha
   return true;
 }
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 // The inputs must be the model's: each declared once, of its datatype and shape.
 Status CheckInputs(const ModelConfig& config, const std::vector<Tensor>& inputs) {
   if (config.backend == "mix") return OkStatus();  // each member reads what it needs

@@ -13,14 +13,6 @@
 #include "tbms/server/json_fields.h"
 
 namespace tbms {
-namespace {
-
-using simdjson::SUCCESS;
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
-
 
 std::string ShapeText(std::span<const int64_t> shape) {
   std::string s = "[";
@@ -30,6 +22,16 @@ std::string ShapeText(std::span<const int64_t> shape) {
   }
   return s + "]";
 }
+
+namespace {
+
+using simdjson::SUCCESS;
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+
 
 // simdjson's array::size() saturates at 0xFFFFFF; this counts past it.
 size_t ArraySize(array a) {

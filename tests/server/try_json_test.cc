@@ -19,18 +19,14 @@ void Serve(ModelTable& table, const std::string& name, double est_ms, std::vecto
   config->backend = "simulated";
   config->est = Millis(est_ms);
   config->weights = std::move(weights);
-  ServedModel& m = table.models[name];
-  m.config = config;
-  int64_t sum = 0;
+  std::vector<std::shared_ptr<ModelVersion>> served;
   for (const std::string& v : versions) {
     auto version = std::make_shared<ModelVersion>();
     version->name = name;
     version->version = v;
-    m.versions.push_back(version);
-    auto w = config->weights.find(std::stoll(v));
-    sum += config->weights.empty() ? (&v == &versions.back()) : (w == config->weights.end() ? 0 : w->second);
-    m.cumulative_weights.push_back(sum);
+    served.push_back(version);
   }
+  table.models[name].Assign(config, served);
 }
 
 void ServeMix(ModelTable& table, const std::string& name, std::vector<std::string> members, Aggregator agg) {
@@ -39,7 +35,7 @@ void ServeMix(ModelTable& table, const std::string& name, std::vector<std::strin
   config->backend = "mix";
   config->members = std::move(members);
   config->aggregator = agg;
-  table.models[name].config = config;
+  table.models[name].Assign(config, {});
 }
 
 class TryJsonTest : public ::testing::Test {

@@ -101,7 +101,7 @@ class Engine {
   struct Loaded;
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out);
   static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
-  Status Install(Loaded& loaded);
+  void Install(Loaded& loaded);
   Status RecordStates(const std::map<std::string, Loaded, std::less<>>& loaded,
                       const std::map<std::string, std::vector<ModelState>, std::less<>>& broken,
                       const ModelTable& next, const ModelTable& current);

@@ -34,9 +34,14 @@ struct ModelVersion {
 
 // A model (or a mix) by name, with the versions that serve it.
 struct ServedModel {
+  // Serves `versions` (ascending; none for a mix) under `config`, routing
+  // between them by its A/B weights (none: the latest takes all).
+  void Assign(std::shared_ptr<const ModelConfig> config, std::vector<std::shared_ptr<ModelVersion>> versions);
+
   std::shared_ptr<const ModelConfig> config;
-  std::vector<std::shared_ptr<ModelVersion>> versions;  // ascending; empty for a mix
-  std::vector<int64_t> cumulative_weights;              // A/B routing, parallel to versions
+  std::vector<std::shared_ptr<ModelVersion>> versions;
+  std::vector<int64_t> cumulative_weights;  // A/B routing, parallel to versions
+  int64_t stride = 1;                       // coprime with the weights' sum
   mutable std::atomic<uint64_t> routed{0};
 
   bool is_mix() const { return config->backend == "mix"; }

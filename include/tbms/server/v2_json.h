@@ -7,6 +7,7 @@
 
 #include <simdjson.h>
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,9 @@ Status ReadTensor(simdjson::dom::element e, std::string_view at, const TensorLim
                   Tensor* out);
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits = {});
+
+// "[2,3]": a shape as error messages show it.
+std::string ShapeText(std::span<const int64_t> shape);
 
 // Appends a tensor object {"name","datatype","shape","data"}: flat data,
 // written by AppendTensorData (tensor_json.h). NaN and infinities, which
