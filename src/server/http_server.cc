@@ -26,6 +26,8 @@ int HttpStatusOf(StatusCode code) {
     case StatusCode::kFailedPrecondition: return 400;
     case StatusCode::kNotFound: return 404;
     case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kResourceExhausted: return 429;
     case StatusCode::kCancelled: return 499;
     case StatusCode::kUnavailable: return 503;

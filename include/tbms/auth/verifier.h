@@ -1,0 +1,55 @@
+// Verifier: the server's side of signed requests (docs/security.md). It
+// finds the access key, checks the timestamp window, compares the signature
+// in constant time and, once the signature matched, remembers the nonce
+// so the same request cannot be replayed within the window. The replay
+// cache is bounded; when it is full, signed requests are refused until old
+// nonces expire (never forgotten early: that would open a replay).
+// Thread-safe: the cache is behind a mutex taken once per verified request.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "tbms/auth/signing.h"
+#include "tbms/common/status.h"
+
+namespace tbms {
+
+// The keys a server knows, by access id.
+using AccessKeys = std::map<std::string, AccessKey, std::less<>>;
+
+class Verifier {
+ public:
+  struct Options {
+    int64_t window_s = 300;         // |server clock - Timestamp| at most this
+    size_t max_nonces = 1 << 20;    // remembered at once (~50 bytes each)
+  };
+  struct Request {
+    std::string_view method, target, body, authorization;
+  };
+
+  explicit Verifier(Options options);
+
+  // The key that signed `request`, or UNAUTHENTICATED saying what is wrong
+  // (never a secret), or UNAVAILABLE when the replay cache is full.
+  StatusOr<const AccessKey*> Verify(const Request& request, const AccessKeys& keys, int64_t now_s);
+
+  size_t remembered() const;
+
+ private:
+  // True if (id, nonce) is new (and now remembered); expires at `until_s`.
+  StatusOr<bool> Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s);
+
+  const Options options_;
+  const std::string salt_;  // random per process: nonce hashes are not predictable
+  mutable std::mutex mu_;
+  std::unordered_set<uint64_t> seen_;                // guarded by mu_
+  std::deque<std::pair<int64_t, uint64_t>> expiry_;  // guarded by mu_; (until, hash), until ascending
+};
+
+}  // namespace tbms

@@ -1,0 +1,93 @@
+#include "tbms/auth/verifier.h"
+
+#include <gtest/gtest.h>
+
+namespace tbms {
+namespace {
+
+constexpr int64_t kNow = 1764390000;
+const std::string kSecret = "alpha-secret-0123456789";
+
+class VerifierTest : public ::testing::Test {
+ protected:
+  VerifierTest() {
+    keys_["alpha-1"] = {"alpha-1", kSecret, "alpha"};
+    keys_["ops"] = {"ops", "ops-secret-0123456789ab", ""};
+  }
+
+  StatusOr<const AccessKey*> Send(const std::string& header, std::string_view body = "{}",
+                                  std::string_view target = "/v1/instances/alpha/try", int64_t now = kNow) {
+    return verifier_.Verify({"POST", target, body, header}, keys_, now);
+  }
+  std::string Signed(std::string_view nonce = "nonce-0001", int64_t timestamp = kNow, std::string_view body = "{}",
+                     const std::string& id = "alpha-1") {
+    return AuthorizationHeader(keys_.at(id), "POST", "/v1/instances/alpha/try", body, timestamp, nonce);
+  }
+
+  AccessKeys keys_;
+  Verifier verifier_{{.window_s = 300, .max_nonces = 4}};
+};
+
+void ExpectUnauthenticated(const StatusOr<const AccessKey*>& got, std::string_view message) {
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(got.status().message().find(message), std::string::npos) << got.status().message();
+  EXPECT_EQ(got.status().message().find(kSecret), std::string::npos) << "a secret leaked";
+}
+
+TEST_F(VerifierTest, AcceptsASignedRequestAndNamesItsKey) {
+  auto key = Send(Signed());
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  EXPECT_EQ((*key)->id, "alpha-1");
+  EXPECT_EQ((*key)->instance, "alpha");
+  EXPECT_TRUE((*Send(Signed("nonce-0002", kNow, "{}", "ops")))->admin());
+}
+
+TEST_F(VerifierTest, RefusesAReplayedNonce) {
+  ASSERT_TRUE(Send(Signed()).ok());
+  ExpectUnauthenticated(Send(Signed()), "Nonce 'nonce-0001' of access id 'alpha-1' was already used");
+  // The same nonce signed over another body is still the same nonce.
+  ExpectUnauthenticated(Send(Signed("nonce-0001", kNow, "[]"), "[]"), "already used");
+  EXPECT_TRUE(Send(Signed("nonce-0002")).ok());
+}
+
+TEST_F(VerifierTest, RefusesTimestampsOutsideTheWindowAtItsEdges) {
+  EXPECT_TRUE(Send(Signed("edge-past", kNow - 300)).ok());
+  EXPECT_TRUE(Send(Signed("edge-future", kNow + 300)).ok());
+  ExpectUnauthenticated(Send(Signed("too-old1", kNow - 301)), "is 301 s from the server's clock (at most 300 s)");
+  ExpectUnauthenticated(Send(Signed("too-new1", kNow + 301)), "is 301 s from the server's clock");
+}
+
+TEST_F(VerifierTest, RefusesWhatIsNotSignedByTheKey) {
+  ExpectUnauthenticated(Send(Signed(), "{\"x\":1}"), "signature does not match; the server signed");
+  ExpectUnauthenticated(Send(Signed(), "{}", "/v1/instances/beta/try"), "/v1/instances/beta/try");
+  const std::string old_key = Signed("nonce-0003");
+  keys_["alpha-1"].secret = "another-secret-0123456";  // rotated: the old secret no longer signs
+  ExpectUnauthenticated(Send(old_key), "with the key of access id 'alpha-1'");
+  keys_.erase("alpha-1");
+  keys_["alpha-1x"] = {"alpha-1x", kSecret, "alpha"};
+  auto got = verifier_.Verify({"POST", "/", "", "TBMS-HMAC-SHA256 Credential=nobody, Timestamp=1, Nonce=abcdefgh, "
+                                                 "Signature=" + std::string(64, '0')}, keys_, kNow);
+  ExpectUnauthenticated(got, "unknown access id 'nobody'");
+}
+
+TEST_F(VerifierTest, AFailedSignatureDoesNotSpendTheNonce) {
+  ExpectUnauthenticated(Send(Signed(), "{\"forged\":1}"), "signature does not match");
+  EXPECT_TRUE(Send(Signed()).ok());
+}
+
+TEST_F(VerifierTest, TheReplayCacheIsBoundedAndForgetsOnlyExpiredNonces) {
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Send(Signed("fill-000" + std::to_string(i))).ok());
+  EXPECT_EQ(verifier_.remembered(), 4u);
+  auto full = Send(Signed("fill-0004"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), StatusCode::kUnavailable);
+  // Still inside the window: nothing is forgotten, so a replay stays refused.
+  ExpectUnauthenticated(Send(Signed("fill-0000"), "{}", "/v1/instances/alpha/try", kNow + 300), "already used");
+  // Past it, the old nonces go and new requests (at the new time) are taken.
+  EXPECT_TRUE(Send(Signed("later-01", kNow + 301), "{}", "/v1/instances/alpha/try", kNow + 301).ok());
+  EXPECT_EQ(verifier_.remembered(), 1u);
+}
+
+}  // namespace
+}  // namespace tbms
