@@ -46,7 +46,7 @@ def main():
     args = parser.parse_args()
     subprocess.run(["./scripts/build"], check=True, stdout=subprocess.DEVNULL)
     simulate = ",".join("%s=%g:0" % m for m in MODELS)
-    server = subprocess.Popen([TBMS, "serve", "--port", "0", "--simulate", simulate, "--max-batch", "1"],
+    server = subprocess.Popen([TBMS, "serve", "--port", "0", "--insecure-dev", "--simulate", simulate, "--max-batch", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = "http://127.0.0.1:" + re.search(r":(\d+) ", server.stdout.readline()).group(1)
     stop, memory = threading.Event(), {"peak_mb": 0.0}

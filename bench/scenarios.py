@@ -45,7 +45,7 @@ def top_capacity_qps():
 class Server:
     def __init__(self, policy, simulate, *flags):
         self.proc = subprocess.Popen(
-            [TBMS, "serve", "--port", "0", "--policy", policy, "--simulate", simulate,
+            [TBMS, "serve", "--port", "0", "--insecure-dev", "--policy", policy, "--simulate", simulate,
              "--max-queue", "100000", "--max-pending", "1000000", *flags],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()

@@ -47,8 +47,10 @@ std::shared_ptr<const ModelTable> Table() {
   task.models = {"mix2", "svm"};
   task.tloc = Millis(50);
   qa.tasks.emplace("qa", task);
-  table->instances.push_back(qa);
-  table->instances_declared = true;
+  auto access = std::make_shared<HouseAccess>();
+  access->instances.push_back(qa);
+  access->declared = true;
+  table->access = std::move(access);
   return table;
 }
 

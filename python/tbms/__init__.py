@@ -2,11 +2,13 @@
 
 Talk-style API::
 
+    import os
     from tbms import (tbmsClient, tbmsList, tbmsMixList, tbmsMixTry,
                       tbmsTaskTry, tbmsTry)
 
-    client = tbmsClient("http://127.0.0.1:8000", "demo", "demo-key",
-                        "nianjianQA")
+    client = tbmsClient("http://127.0.0.1:8000",
+                        os.environ["TBMS_ACCESS_ID"],
+                        os.environ["TBMS_ACCESS_KEY"], "nianjianQA")
     models = tbmsList({"embedding": {"est": 35}, "svm": {"est": 25}})
     answer = tbmsTry(client, models, "question?", tloc=50)
     mixes = tbmsMixList({"mix1": [{"embedding": {"est": 35}},
@@ -17,6 +19,10 @@ Talk-style API::
 PEP 8 API: :class:`Client`, :func:`model_list`, :func:`mix_list`,
 :func:`try_models`, :func:`try_mixes`, :func:`try_task` (the tries return a
 :class:`TryResult`).
+
+Every request is signed with the access key (``TBMS-HMAC-SHA256``, see
+``docs/security.md``); ``https://`` endpoints take ``ca_file`` or
+``ssl_context``.
 """
 
 from . import client as _client

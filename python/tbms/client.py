@@ -37,21 +37,33 @@ The talk's example::
     answer = tbmsMixTry(client, mixes, question, tloc=50, crossRequest=1,
                         crossLag=10)
 
+Every request is signed with the access key (``TBMS-HMAC-SHA256``, see
+``docs/security.md``): the key itself is never sent, shown in ``repr()``,
+put in an exception message or logged.  ``https://`` endpoints are
+verified against the system's CAs, or against ``ca_file`` / ``ssl_context``.
+
 Only the Python standard library is used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import math
+import os
+import re
+import secrets
 import select
+import ssl
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Union
 
 __all__ = [
-    "ACCESS_ID_HEADER",
+    "AUTH_SCHEME",
     "DEFAULT_HEALTH_TIMEOUT_S",
     "DEFAULT_TASK_TIMEOUT_S",
     "DEFAULT_TIMEOUT_MARGIN_S",
@@ -61,14 +73,18 @@ __all__ = [
     "Client",
     "MixSpec",
     "ModelSpec",
+    "TbmsAuthError",
     "TbmsBadRequest",
     "TbmsError",
     "TbmsHTTPError",
     "TbmsTimeout",
     "TbmsTransportError",
     "TryResult",
+    "authorization_header",
     "mix_list",
     "model_list",
+    "sign",
+    "string_to_sign",
     "tbmsClient",
     "tbmsList",
     "tbmsMixList",
@@ -80,8 +96,9 @@ __all__ = [
     "try_task",
 ]
 
-#: Header carrying the caller's access id.
-ACCESS_ID_HEADER = "X-TBMS-Access-Id"
+#: Scheme of the ``Authorization`` header and first line of the string to
+#: sign (docs/security.md).
+AUTH_SCHEME = "TBMS-HMAC-SHA256"
 
 #: Extra time (seconds) granted on top of ``tloc`` before the client gives up.
 DEFAULT_TIMEOUT_MARGIN_S = 1.0
@@ -103,6 +120,8 @@ _USER_AGENT = "tbms-python/0.1"
 _MAX_ERROR_BODY_CHARS = 200
 _MODEL_KEYS = frozenset({"name", "est", "version"})
 _MIX_KEY = "mix"
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_NONCE_BYTES = 16  # 32 hex characters
 
 
 # --------------------------------------------------------------------------
@@ -139,6 +158,15 @@ class TbmsHTTPError(TbmsError):
 
 class TbmsBadRequest(TbmsHTTPError):
     """The server rejected the request with a 4xx status."""
+
+
+class TbmsAuthError(TbmsBadRequest):
+    """The server refused the credentials (401) or the access (403).
+
+    Kept apart from other 4xx because the fix is not in the request: an
+    unknown or rotated key, a clock more than the server's window off, or a
+    key of another instance.
+    """
 
 
 # --------------------------------------------------------------------------
@@ -642,6 +670,94 @@ tbmsMixList = mix_list
 
 
 # --------------------------------------------------------------------------
+# Request signing (docs/security.md, "Signed requests")
+# --------------------------------------------------------------------------
+
+def _check_timestamp(timestamp: Any) -> None:
+    """The header and the string to sign must carry the same decimal
+    seconds, so only whole, non-negative ints are accepted."""
+    if not _is_int(timestamp) or timestamp < 0:
+        raise ValueError(
+            f"timestamp must be an integer >= 0 (unix seconds), "
+            f"got {timestamp!r}")
+
+
+def _check_nonce(nonce: Any) -> None:
+    """The server accepts 8-64 characters of A-Z a-z 0-9 _ -; checking
+    here also keeps a caller-supplied nonce from breaking the header."""
+    if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
+        raise ValueError(
+            f"nonce must be 8-64 characters of A-Z a-z 0-9 _ -, "
+            f"got {nonce!r}")
+
+
+def _key_bytes(access_key: str) -> bytes:
+    """The HMAC key: the access key's UTF-8 bytes.
+
+    A key that cannot be encoded raises a ValueError that does not carry
+    the key: a UnicodeEncodeError holds all of it in ``.object``, so it is
+    not even chained (raised after the ``except`` block, not inside it).
+    """
+    try:
+        return access_key.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    raise ValueError("access_key must be encodable as UTF-8")
+
+
+def string_to_sign(method: str, target: str, timestamp: int, nonce: str,
+                   body: bytes) -> str:
+    """Return the six ``\\n``-joined lines a request signature covers.
+
+    Method, target and body hash bind the signature to this one request;
+    timestamp and nonce let the server refuse stale and replayed copies.
+
+    Args:
+        method: HTTP method (upper-cased here).
+        target: the path and query exactly as sent, endpoint prefix
+            included, e.g. ``"/v1/instances/nianjianQA/try"``.
+        timestamp: unix seconds, the same as in the header.
+        nonce: 8-64 characters of ``A-Z a-z 0-9 _ -``.
+        body: the exact bytes sent (``b""`` when there is no body).
+
+    Raises:
+        ValueError: a bad timestamp or nonce.
+    """
+    _check_timestamp(timestamp)
+    _check_nonce(nonce)
+    return "\n".join((AUTH_SCHEME, method.upper(), target, str(timestamp),
+                      nonce, hashlib.sha256(body).hexdigest()))
+
+
+def sign(access_key: str, method: str, target: str, timestamp: int,
+         nonce: str, body: bytes) -> str:
+    """Return the lower-case hex HMAC-SHA256 of :func:`string_to_sign`,
+    keyed with the access key's UTF-8 bytes."""
+    message = string_to_sign(method, target, timestamp, nonce, body)
+    return hmac.new(_key_bytes(access_key), message.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def authorization_header(access_id: str, access_key: str, method: str,
+                         target: str, body: bytes,
+                         timestamp: Optional[int] = None,
+                         nonce: Optional[str] = None) -> str:
+    """Return the ``Authorization`` header value of one request.
+
+    ``timestamp`` defaults to now and ``nonce`` to 32 fresh random hex
+    characters, so that each request is unique; pass both only to
+    reproduce a known signature (e.g. the documented test vector).
+    """
+    if timestamp is None:
+        timestamp = int(time.time())
+    if nonce is None:
+        nonce = secrets.token_hex(_NONCE_BYTES)
+    signature = sign(access_key, method, target, timestamp, nonce, body)
+    return (f"{AUTH_SCHEME} Credential={access_id}, Timestamp={timestamp}, "
+            f"Nonce={nonce}, Signature={signature}")
+
+
+# --------------------------------------------------------------------------
 # HTTP plumbing
 # --------------------------------------------------------------------------
 
@@ -663,6 +779,35 @@ def _parse_endpoint(endpoint: Any) -> tuple:
     except ValueError as exc:
         raise ValueError(f"invalid port in endpoint {endpoint!r}") from exc
     return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
+
+
+def _tls_context(scheme: str, ssl_context: Any,
+                 ca_file: Any) -> Optional[ssl.SSLContext]:
+    """Return the TLS context of an ``https`` endpoint, ``None`` for http.
+
+    TLS settings given with an ``http://`` endpoint are refused: silently
+    ignoring them would let a caller believe a plain-text link is
+    protected.
+    """
+    if scheme != "https":
+        if ssl_context is not None or ca_file is not None:
+            raise ValueError(
+                "ssl_context and ca_file need an https:// endpoint")
+        return None
+    if ssl_context is not None and ca_file is not None:
+        raise ValueError("give ssl_context or ca_file, not both")
+    if ssl_context is not None:
+        if not isinstance(ssl_context, ssl.SSLContext):
+            raise ValueError(
+                "ssl_context must be an ssl.SSLContext, "
+                f"got {type(ssl_context).__name__}")
+        return ssl_context
+    if ca_file is not None:
+        if not isinstance(ca_file, (str, os.PathLike)) or not os.fspath(
+                ca_file):
+            raise ValueError(f"ca_file must be a file path, got {ca_file!r}")
+        return ssl.create_default_context(cafile=ca_file)
+    return ssl.create_default_context()
 
 
 def _socket_is_stale(sock: Any) -> bool:
@@ -707,25 +852,50 @@ class Client:
     thread, or guard a shared client with a ``threading.Lock`` (which
     serializes the requests).
 
+    Every request (tries and health checks alike) is signed with the
+    access key (:data:`AUTH_SCHEME`, see :func:`authorization_header`); the
+    key is never sent and never appears in ``repr()``, in exception
+    messages or in logs.  Read it from the environment or a file rather
+    than writing it in code.
+
     Use it as a context manager, or call :meth:`close` when done::
 
-        with Client("http://127.0.0.1:8000", "demo", "demo-key",
-                    "nianjianQA") as client:
+        with Client("https://tbms.example:8443", "nianjianQA-1",
+                    os.environ["TBMS_ACCESS_KEY"], "nianjianQA",
+                    ca_file="tbms-ca.pem") as client:
             result = client.try_models({"svm": {"est": 25}}, "hi", tloc=50)
 
     Args:
-        endpoint: server base URL, e.g. ``"http://127.0.0.1:8000"``.
+        endpoint: server base URL, ``http://host:port`` or
+            ``https://host:port``, optionally with a path prefix.
         access_id: access id, sent with every request.
-        access_key: access key (kept for request signing, not sent).
+        access_key: access key; only signs requests, is never sent.
         instance: name of the serving instance.
         timeout: client-side timeout in seconds for every request.  When
             ``None``, a try request waits ``tloc / 1000 +``
             :data:`DEFAULT_TIMEOUT_MARGIN_S` seconds and a health check
             :data:`DEFAULT_HEALTH_TIMEOUT_S` seconds.
+        ssl_context: TLS settings of an ``https`` endpoint (keyword only).
+            Default: ``ssl.create_default_context()``, which checks the
+            server's certificate against the system's CAs and its host name.
+        ca_file: path of a PEM CA certificate, or of the server's own
+            self-signed certificate, to trust instead of the system's CAs
+            (keyword only); the host name is still checked, so the
+            certificate must name the endpoint's host (subjectAltName).
+            A shortcut for ``ssl_context=ssl.create_default_context(
+            cafile=ca_file)``.
+
+    Raises:
+        ValueError: a bad endpoint, id, key, instance or timeout; TLS
+            settings with an ``http://`` endpoint; both ``ssl_context`` and
+            ``ca_file``.
+        OSError, ssl.SSLError: ``ca_file`` cannot be read or parsed.
     """
 
     def __init__(self, endpoint: str, access_id: str, access_key: str,
-                 instance: str, timeout: Optional[float] = None) -> None:
+                 instance: str, timeout: Optional[float] = None, *,
+                 ssl_context: Optional[ssl.SSLContext] = None,
+                 ca_file: Optional[str] = None) -> None:
         self._scheme, self._host, self._port, self._prefix = (
             _parse_endpoint(endpoint))
         for label, value in (("access_id", access_id),
@@ -736,7 +906,9 @@ class Client:
             if any(ord(char) < 32 or ord(char) == 127 for char in value):
                 raise ValueError(
                     f"{label} must not contain control characters")
+        _key_bytes(access_key)
         _check_timeout(timeout)
+        self._ssl_context = _tls_context(self._scheme, ssl_context, ca_file)
         self.endpoint = endpoint.rstrip("/")
         self.access_id = access_id
         self._access_key = access_key
@@ -922,11 +1094,13 @@ class Client:
     def _sign(self, method: str, path: str, body: bytes) -> dict:
         """Return the authentication headers of a request.
 
-        This is the single place where credentials are attached.  For now
-        it only sends the access id; signing with the access key will be
-        added here.
+        This is the single place where credentials are attached: one
+        ``Authorization`` header, signed over ``path`` (the full request
+        target as sent) and the exact ``body`` bytes, with a fresh
+        timestamp and nonce so that no two requests share a signature.
         """
-        return {ACCESS_ID_HEADER: self.access_id}
+        return {"Authorization": authorization_header(
+            self.access_id, self._access_key, method, path, body)}
 
     # -- response handling -------------------------------------------------
 
@@ -965,23 +1139,24 @@ class Client:
         """
         full_path = self._prefix + path
         body = None if payload is None else json.dumps(payload).encode("utf-8")
-        headers = self._headers(method, full_path, body)
-        status, reason, data = self._send(method, full_path, body, headers,
-                                          timeout)
+        status, reason, data = self._send(method, full_path, body, timeout)
         if raise_for_status and status >= 400:
             self._raise_http_error(status, reason, data)
         return status, data
 
     def _send(self, method: str, path: str, body: Optional[bytes],
-              headers: dict, timeout: float) -> tuple:
+              timeout: float) -> tuple:
         """Perform the exchange; return ``(status, reason, body_bytes)``.
 
         A request that fails with a connection error on a *reused*
         keep-alive connection (the server closed it while idle) is retried
-        once on a fresh connection.  Any other failure is raised as
-        :class:`TbmsTimeout` or :class:`TbmsTransportError`.
+        once on a fresh connection.  Each attempt is signed afresh: had the
+        server recorded the first nonce, a resend of it would be refused
+        as a replay.  Any other failure is raised as :class:`TbmsTimeout`
+        or :class:`TbmsTransportError`.
         """
         for attempt in (1, 2):
+            headers = self._headers(method, path, body)
             conn, reused = self._connection(timeout)
             try:
                 return self._exchange(conn, method, path, body, headers)
@@ -1021,7 +1196,8 @@ class Client:
         """Create (but do not open) a connection to the server."""
         if self._scheme == "https":
             return http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout)
+                self._host, self._port, timeout=timeout,
+                context=self._ssl_context)
         return http.client.HTTPConnection(
             self._host, self._port, timeout=timeout)
 
@@ -1049,6 +1225,8 @@ class Client:
     def _raise_http_error(status: int, reason: str, data: bytes) -> None:
         """Raise the error matching an HTTP error status."""
         message = _error_message(data, reason)
+        if status in (401, 403):
+            raise TbmsAuthError(status, message)
         if 400 <= status < 500:
             raise TbmsBadRequest(status, message)
         raise TbmsHTTPError(status, message)

@@ -1,12 +1,19 @@
 """Tests of the TBMS Python client against an in-process fake server."""
 
+import hashlib
+import hmac
 import json
 import math
 import os
+import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import unittest
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,19 +26,24 @@ if PYTHON_DIR not in sys.path:
 
 import tbms  # noqa: E402
 from tbms import (  # noqa: E402
+    AUTH_SCHEME,
     DEFAULT_TASK_TIMEOUT_S,
     Attempt,
     Client,
     MixSpec,
     ModelSpec,
+    TbmsAuthError,
     TbmsBadRequest,
     TbmsError,
     TbmsHTTPError,
     TbmsTimeout,
     TbmsTransportError,
     TryResult,
+    authorization_header,
     mix_list,
     model_list,
+    sign,
+    string_to_sign,
     tbmsClient,
     tbmsList,
     tbmsMixList,
@@ -98,6 +110,44 @@ MIX_RESPONSE = {
 }
 
 
+AUTH_WINDOW_S = 300
+_AUTH_RE = re.compile(
+    r"TBMS-HMAC-SHA256 Credential=(?P<id>[^,\s]+), Timestamp=(?P<ts>[0-9]+), "
+    r"Nonce=(?P<nonce>[A-Za-z0-9_-]{8,64}), Signature=(?P<sig>[0-9a-f]{64})")
+
+
+def parse_authorization(value: Optional[str]) -> Optional[dict]:
+    """The fields of an Authorization header, or None if malformed."""
+    match = _AUTH_RE.fullmatch(value or "")
+    return match.groupdict() if match else None
+
+
+def auth_problem(method: str, target: str, headers: Any, body: bytes,
+                 keys: dict, now: Optional[float] = None) -> Optional[str]:
+    """Check a received request as docs/security.md says the server does.
+
+    Written from the document, apart from the client's code, so that a
+    client bug is not mirrored here.  Returns None when the request is
+    valid, else why not.  (No replay cache: the tests check the nonces.)
+    """
+    fields = parse_authorization(headers.get("Authorization"))
+    if fields is None:
+        return f"malformed Authorization: {headers.get('Authorization')!r}"
+    if fields["id"] not in keys:
+        return f"unknown access id {fields['id']!r}"
+    now = time.time() if now is None else now
+    if abs(now - int(fields["ts"])) > AUTH_WINDOW_S:
+        return "stale timestamp"
+    lines = ["TBMS-HMAC-SHA256", method, target, fields["ts"],
+             fields["nonce"], hashlib.sha256(body).hexdigest()]
+    expected = hmac.new(keys[fields["id"]].encode("utf-8"),
+                        "\n".join(lines).encode("utf-8"),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, fields["sig"]):
+        return "bad signature"
+    return None
+
+
 @dataclass
 class Reply:
     """Canned reply of the fake server."""
@@ -122,19 +172,34 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def auth_problem(self, keys: dict) -> Optional[str]:
+        return auth_problem(self.method, self.path, self.headers, self.body,
+                            keys)
+
 
 class FakeTbms:
-    """Threaded HTTP server returning canned replies and recording requests."""
+    """Threaded HTTP server returning canned replies and recording requests.
 
-    def __init__(self) -> None:
+    With ``keys`` ({access id: key}) set, requests that fail
+    :func:`auth_problem` get a 401 instead of their route's reply; with
+    ``tls`` it serves https.
+    """
+
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.routes = {}
         self.requests = []
         self.connections = 0
+        self.keys = {}
         self.release = threading.Event()
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0),
                                           self._handler_class())
         self.server.handle_error = lambda request, address: None
+        self.scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket,
+                                                 server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05},
                                        daemon=True)
@@ -142,7 +207,7 @@ class FakeTbms:
     @property
     def endpoint(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def start(self) -> "FakeTbms":
         self.thread.start()
@@ -160,6 +225,10 @@ class FakeTbms:
     def _record(self, request: Recorded) -> Reply:
         with self._lock:
             self.requests.append(request)
+        if self.keys:
+            problem = request.auth_problem(self.keys)
+            if problem is not None:
+                return Reply(401, {"error": problem})
         return self.routes.get((request.method, request.path),
                                Reply(404, {"error": "no such route"}))
 
@@ -246,7 +315,8 @@ class TryRequestTest(ServerTestCase):
             "crossLag": 10,
             "priority": 0,
         })
-        self.assertEqual(request.headers["X-TBMS-Access-Id"], "demo")
+        self.assertIsNone(request.auth_problem({"demo": "demo-key"}))
+        self.assertNotIn("X-TBMS-Access-Id", request.headers)
         self.assertEqual(request.headers["Content-Type"], "application/json")
         self.assertNotIn("demo-key", str(request.headers))
 
@@ -277,7 +347,7 @@ class TryRequestTest(ServerTestCase):
         with SigningClient(self.fake.endpoint, "demo", "k", INSTANCE) as c:
             c.try_models({"svm": 25}, "q", 50)
         request = self.only_request()
-        self.assertEqual(request.headers["X-TBMS-Access-Id"], "demo")
+        self.assertIsNone(request.auth_problem({"demo": "k"}))
         self.assertEqual(request.headers["X-Test-Signature"],
                          f"POST {TRY_PATH} {len(request.body)}")
 
@@ -357,7 +427,7 @@ class MixTryTest(ServerTestCase):
             "crossLag": 10,
             "priority": 0,
         })
-        self.assertEqual(request.headers["X-TBMS-Access-Id"], "demo")
+        self.assertIsNone(request.auth_problem({"demo": "demo-key"}))
 
     def test_member_without_est_and_with_version(self) -> None:
         self.client.try_mixes(
@@ -599,8 +669,8 @@ class HealthTest(ServerTestCase):
         self.assertEqual([r.path for r in self.fake.requests],
                          [LIVE_PATH, READY_PATH])
         self.assertEqual(self.fake.requests[0].method, "GET")
-        self.assertEqual(self.fake.requests[0].headers["X-TBMS-Access-Id"],
-                         "demo")
+        for request in self.fake.requests:
+            self.assertIsNone(request.auth_problem({"demo": "demo-key"}))
 
     def test_ready_false_when_draining(self) -> None:
         self.fake.route("GET", LIVE_PATH, body={})
@@ -609,6 +679,390 @@ class HealthTest(ServerTestCase):
         self.assertFalse(self.client.ready())
         self.assertTrue(self.client.live())
         self.assertEqual(self.fake.connections, 1)
+
+
+# docs/security.md, "Worked example".
+VECTOR_ID = "demo-id"
+VECTOR_KEY = "demo-secret-key-0123456789"
+VECTOR_TARGET = "/v1/instances/nianjianQA/try"
+VECTOR_TIMESTAMP = 1764390000
+VECTOR_NONCE = "4f3c2a1b9d8e7f60"
+VECTOR_BODY = (b'{"inputs":{"question":"What is the capital of China?"},'
+               b'"task":"qa"}')
+VECTOR_STRING_TO_SIGN = (
+    "TBMS-HMAC-SHA256\n"
+    "POST\n"
+    "/v1/instances/nianjianQA/try\n"
+    "1764390000\n"
+    "4f3c2a1b9d8e7f60\n"
+    "e1cde46df15cae344a2c5ad090a20a11231bb3e75d99718029b28627437db959")
+VECTOR_SIGNATURE = (
+    "7bad50815413ff8d8c90f81d54bde9d9e95a19d624e2129799121ad9e3ca2575")
+EMPTY_SHA256 = (
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+SECRET = "s3cret-key-that-must-never-show"
+
+
+class SigningTest(unittest.TestCase):
+    """The pure signing functions against docs/security.md."""
+
+    def test_documented_test_vector(self) -> None:
+        self.assertEqual(
+            string_to_sign("POST", VECTOR_TARGET, VECTOR_TIMESTAMP,
+                           VECTOR_NONCE, VECTOR_BODY),
+            VECTOR_STRING_TO_SIGN)
+        self.assertEqual(
+            sign(VECTOR_KEY, "POST", VECTOR_TARGET, VECTOR_TIMESTAMP,
+                 VECTOR_NONCE, VECTOR_BODY),
+            VECTOR_SIGNATURE)
+
+    def test_documented_header(self) -> None:
+        self.assertEqual(AUTH_SCHEME, "TBMS-HMAC-SHA256")
+        self.assertEqual(
+            authorization_header(VECTOR_ID, VECTOR_KEY, "POST",
+                                 VECTOR_TARGET, VECTOR_BODY,
+                                 timestamp=VECTOR_TIMESTAMP,
+                                 nonce=VECTOR_NONCE),
+            f"TBMS-HMAC-SHA256 Credential=demo-id, Timestamp=1764390000, "
+            f"Nonce=4f3c2a1b9d8e7f60, Signature={VECTOR_SIGNATURE}")
+
+    def test_client_sign_reproduces_the_vector(self) -> None:
+        client = Client("http://127.0.0.1:1", VECTOR_ID, VECTOR_KEY, INSTANCE)
+        with mock.patch("tbms.client.time.time",
+                        return_value=VECTOR_TIMESTAMP + 0.9), \
+                mock.patch("tbms.client.secrets.token_hex",
+                           return_value=VECTOR_NONCE) as token_hex:
+            headers = client._sign("POST", VECTOR_TARGET, VECTOR_BODY)
+        token_hex.assert_called_once_with(16)
+        fields = parse_authorization(headers["Authorization"])
+        self.assertEqual(list(headers), ["Authorization"])
+        self.assertEqual((fields["id"], fields["ts"], fields["nonce"],
+                          fields["sig"]),
+                         (VECTOR_ID, str(VECTOR_TIMESTAMP), VECTOR_NONCE,
+                          VECTOR_SIGNATURE))
+
+    def test_empty_body_and_method_case(self) -> None:
+        text = string_to_sign("get", "/v2/health/live?x=1", 5, "nonce-01",
+                              b"")
+        self.assertEqual(text.split("\n"), [
+            "TBMS-HMAC-SHA256", "GET", "/v2/health/live?x=1", "5",
+            "nonce-01", EMPTY_SHA256])
+        body = b" {}\n"  # hashed byte for byte, whitespace included
+        self.assertEqual(
+            string_to_sign("POST", "/", 5, "nonce-01", body).split("\n")[-1],
+            hashlib.sha256(body).hexdigest())
+
+    def test_fresh_timestamp_and_nonce(self) -> None:
+        before = int(time.time())
+        first = parse_authorization(
+            authorization_header("id", "key", "GET", "/", b""))
+        second = parse_authorization(
+            authorization_header("id", "key", "GET", "/", b""))
+        self.assertLessEqual(before, int(first["ts"]))
+        self.assertLessEqual(int(first["ts"]), time.time())
+        self.assertRegex(first["nonce"], r"\A[0-9a-f]{32}\Z")
+        self.assertNotEqual(first["nonce"], second["nonce"])
+
+    def test_bad_timestamp_or_nonce(self) -> None:
+        cases = {
+            "float timestamp": dict(timestamp=1.5),
+            "negative timestamp": dict(timestamp=-1),
+            "bool timestamp": dict(timestamp=True),
+            "short nonce": dict(nonce="abc"),
+            "long nonce": dict(nonce="a" * 65),
+            "comma in nonce": dict(nonce="abcdefgh, Signature=00"),
+        }
+        for label, overrides in cases.items():
+            args = dict(timestamp=1, nonce="abcdefgh")
+            args.update(overrides)
+            with self.subTest(label):
+                with self.assertRaises(ValueError):
+                    authorization_header("id", "key", "GET", "/", b"",
+                                         **args)
+
+    def test_verifier_rejects_tampering(self) -> None:
+        """The test's verifier must fail on a wrong key, body or target,
+        or the signed-request tests below would prove nothing."""
+        header = authorization_header(VECTOR_ID, VECTOR_KEY, "POST",
+                                      VECTOR_TARGET, VECTOR_BODY)
+        headers = {"Authorization": header}
+        keys = {VECTOR_ID: VECTOR_KEY}
+        self.assertIsNone(auth_problem("POST", VECTOR_TARGET, headers,
+                                       VECTOR_BODY, keys))
+        cases = {
+            "wrong key": ("POST", VECTOR_TARGET, VECTOR_BODY,
+                          {VECTOR_ID: VECTOR_KEY + "x"}),
+            "other id": ("POST", VECTOR_TARGET, VECTOR_BODY, {"x": "y"}),
+            "body": ("POST", VECTOR_TARGET, VECTOR_BODY + b" ", keys),
+            "target": ("POST", VECTOR_TARGET + "?a=1", VECTOR_BODY, keys),
+            "method": ("GET", VECTOR_TARGET, VECTOR_BODY, keys),
+        }
+        for label, (method, target, body, case_keys) in cases.items():
+            with self.subTest(label):
+                self.assertIsNotNone(auth_problem(method, target, headers,
+                                                  body, case_keys))
+        self.assertEqual(auth_problem("POST", VECTOR_TARGET, headers,
+                                      VECTOR_BODY, keys,
+                                      now=time.time() + 301),
+                         "stale timestamp")
+
+
+class SignedRequestTest(ServerTestCase):
+    """Every request the client sends carries a valid signature."""
+
+    KEYS = {"demo": "demo-key"}
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.fake.keys = dict(self.KEYS)  # the fake now answers 401 if bad
+        self.fake.route("GET", LIVE_PATH, body={})
+        self.fake.route("GET", READY_PATH, body={})
+
+    def assert_all_signed(self, expected_count: int) -> None:
+        self.assertEqual(len(self.fake.requests), expected_count)
+        for request in self.fake.requests:
+            with self.subTest(method=request.method, path=request.path):
+                self.assertIsNone(request.auth_problem(self.KEYS))
+                self.assertNotIn("X-TBMS-Access-Id", request.headers)
+
+    def test_every_kind_of_request_is_signed(self) -> None:
+        self.assertTrue(self.client.try_models(TALK_MODELS, "q", 50).ok)
+        self.assertTrue(self.client.try_mixes(TALK_MIXES, "q", 50).ok)
+        self.assertTrue(self.client.try_task("qa", "q").ok)
+        self.assertEqual(tbmsTry(self.client, TALK_MODELS, "q"), "Beijing")
+        self.assertTrue(self.client.live())
+        self.assertTrue(self.client.ready())
+        self.assert_all_signed(6)
+        self.assertEqual([r.method for r in self.fake.requests],
+                         ["POST"] * 4 + ["GET"] * 2)
+
+    def test_target_includes_prefix_and_quoted_instance(self) -> None:
+        path = "/tbms/v1/instances/my%20qa%2F1/try"
+        self.fake.route("POST", path, body=FULL_RESPONSE)
+        with Client(self.fake.endpoint + "/tbms/", "demo", "demo-key",
+                    "my qa/1") as client:
+            self.assertTrue(client.try_models({"svm": 25}, "q", 50).ok)
+        self.assertEqual(self.only_request().path, path)
+        self.assert_all_signed(1)
+
+    def test_reconnect_is_signed(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=FULL_RESPONSE, close=True)
+        self.client.try_models(TALK_MODELS, "q1", 50)
+        self.client.try_models(TALK_MODELS, "q2", 50)
+        self.assert_all_signed(2)
+
+    def test_retry_on_stale_connection_is_signed_afresh(self) -> None:
+        self.fake.route("POST", TRY_PATH, body=FULL_RESPONSE, close=True)
+        nonces = iter(["nonce-first", "nonce-lost", "nonce-retry"])
+        with mock.patch("tbms.client._socket_is_stale", return_value=False), \
+                mock.patch("tbms.client.secrets.token_hex",
+                           side_effect=lambda _: next(nonces)):
+            self.assertTrue(self.client.try_models(TALK_MODELS, "q1", 50).ok)
+            self.assertTrue(self.client.try_models(TALK_MODELS, "q2", 50).ok)
+        self.assert_all_signed(2)  # the lost attempt never reached it
+        self.assertEqual(
+            [parse_authorization(r.headers["Authorization"])["nonce"]
+             for r in self.fake.requests], ["nonce-first", "nonce-retry"])
+
+    def test_each_request_has_its_own_nonce(self) -> None:
+        self.client.try_models(TALK_MODELS, "q", 50)
+        self.client.try_models(TALK_MODELS, "q", 50)
+        first, second = [parse_authorization(r.headers["Authorization"])
+                         for r in self.fake.requests]
+        self.assertNotEqual(first["nonce"], second["nonce"])
+        self.assertNotEqual(first["sig"], second["sig"])
+
+    def test_wrong_key_is_refused(self) -> None:
+        with Client(self.fake.endpoint, "demo", "other-key",
+                    INSTANCE) as client:
+            with self.assertRaises(TbmsAuthError) as caught:
+                client.try_models(TALK_MODELS, "q", 50)
+        self.assertEqual(str(caught.exception), "TBMS 401: bad signature")
+
+
+class AuthErrorTest(ServerTestCase):
+    """401 and 403 raise TbmsAuthError, other 4xx TbmsBadRequest."""
+
+    def test_401_and_403(self) -> None:
+        for status, message in ((401, "unknown access id 'demo'"),
+                                (403, "key not valid for instance 'x'")):
+            self.fake.route("POST", TRY_PATH, status=status,
+                            body={"error": message})
+            with self.subTest(status):
+                with self.assertRaises(TbmsAuthError) as caught:
+                    tbmsTry(self.client, TALK_MODELS, "q")
+                self.assertIsInstance(caught.exception, TbmsBadRequest)
+                self.assertEqual(caught.exception.status, status)
+                self.assertEqual(caught.exception.message, message)
+
+    def test_other_4xx_is_not_an_auth_error(self) -> None:
+        self.fake.route("POST", TRY_PATH, status=429,
+                        body={"error": "too many requests"})
+        with self.assertRaises(TbmsBadRequest) as caught:
+            self.client.try_models(TALK_MODELS, "q", 50)
+        self.assertNotIsInstance(caught.exception, TbmsAuthError)
+
+    def test_health_check_refused_is_false(self) -> None:
+        self.fake.route("GET", LIVE_PATH, status=401,
+                        body={"error": "bad signature"})
+        self.assertFalse(self.client.live())
+
+
+class SecretTest(ServerTestCase):
+    """The access key is never shown."""
+
+    def assert_hidden(self, text: str) -> None:
+        self.assertNotIn(SECRET, text)
+        self.assertNotIn(SECRET[:12], text)
+
+    def test_repr_and_str(self) -> None:
+        client = Client(self.fake.endpoint, "demo", SECRET, INSTANCE)
+        self.assert_hidden(repr(client))
+        self.assert_hidden(str(client))
+        self.assertIn("demo", repr(client))
+
+    def test_not_sent(self) -> None:
+        with Client(self.fake.endpoint, "demo", SECRET, INSTANCE) as client:
+            client.try_models(TALK_MODELS, "q", 50)
+        request = self.only_request()
+        self.assert_hidden(str(request.headers))
+        self.assert_hidden(request.body.decode())
+
+    def raised_by(self, endpoint: str, **kwargs: Any) -> TbmsError:
+        with Client(endpoint, "demo", SECRET, INSTANCE) as client:
+            with self.assertRaises(TbmsError) as caught:
+                client.try_models(TALK_MODELS, "q", 50, **kwargs)
+        return caught.exception
+
+    def test_error_messages(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            refused = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        errors = {"refused": self.raised_by(refused)}
+        self.fake.route("POST", TRY_PATH, status=401,
+                        body={"error": "bad signature"})
+        errors["401"] = self.raised_by(self.fake.endpoint)
+        self.fake.route("POST", TRY_PATH, block=True)
+        errors["timeout"] = self.raised_by(self.fake.endpoint, timeout=0.1)
+        for label, error in errors.items():
+            with self.subTest(label):
+                self.assert_hidden(str(error))
+                self.assert_hidden(repr(error))
+        self.assertIsInstance(errors["timeout"], TbmsTimeout)
+        self.assertIsInstance(errors["401"], TbmsAuthError)
+
+    def test_bad_key_errors_do_not_echo_it(self) -> None:
+        for key in (SECRET + "\n", SECRET + "\udc80"):
+            with self.subTest(repr(key[-1])):
+                with self.assertRaises(ValueError) as caught:
+                    Client(self.fake.endpoint, "demo", key, INSTANCE)
+                self.assertIn("access_key", str(caught.exception))
+                self.assert_hidden(str(caught.exception))
+                self.assertIsNone(caught.exception.__context__)
+        with self.assertRaises(ValueError) as caught:
+            Client(self.fake.endpoint, "de\nmo", SECRET, INSTANCE)
+        self.assert_hidden(str(caught.exception))
+
+
+class TlsArgumentTest(unittest.TestCase):
+    """ssl_context / ca_file need an https endpoint."""
+
+    def test_refused_with_http(self) -> None:
+        for kwargs in (dict(ssl_context=ssl.create_default_context()),
+                       dict(ca_file="ca.pem")):
+            with self.subTest(list(kwargs)):
+                with self.assertRaisesRegex(ValueError, "https://"):
+                    Client("http://127.0.0.1:1", "demo", "k", INSTANCE,
+                           **kwargs)
+
+    def test_bad_combinations(self) -> None:
+        with self.assertRaisesRegex(ValueError, "not both"):
+            Client("https://h:1", "demo", "k", INSTANCE,
+                   ssl_context=ssl.create_default_context(), ca_file="x")
+        with self.assertRaisesRegex(ValueError, "SSLContext"):
+            Client("https://h:1", "demo", "k", INSTANCE, ssl_context="yes")
+        with self.assertRaisesRegex(ValueError, "ca_file"):
+            Client("https://h:1", "demo", "k", INSTANCE, ca_file="")
+        with self.assertRaises(FileNotFoundError):
+            Client("https://h:1", "demo", "k", INSTANCE,
+                   ca_file="/nonexistent/ca.pem")
+
+    def test_https_verifies_by_default(self) -> None:
+        client = Client("https://h:1", "demo", "k", INSTANCE)
+        context = client._ssl_context
+        self.assertEqual(context.verify_mode, ssl.CERT_REQUIRED)
+        self.assertTrue(context.check_hostname)
+        own = ssl.create_default_context()
+        client = Client("https://h:1", "demo", "k", INSTANCE,
+                        ssl_context=own)
+        self.assertIs(client._ssl_context, own)
+        self.assertIsNone(Client("http://h:1", "demo", "k",
+                                 INSTANCE)._ssl_context)
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class HttpsTest(unittest.TestCase):
+    """A signed try over TLS to a fake server with a self-signed cert."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.cert = os.path.join(cls.tmp.name, "cert.pem")
+        key = os.path.join(cls.tmp.name, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext",
+             "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out",
+             cls.cert], check=True, capture_output=True, timeout=30)
+        cls.server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cls.server_tls.load_cert_chain(cls.cert, key)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.tmp.cleanup()
+
+    def setUp(self) -> None:
+        self.fake = FakeTbms(tls=self.server_tls).start()
+        self.addCleanup(self.fake.stop)
+        self.fake.keys = {"demo": "demo-key"}
+        self.fake.route("POST", TRY_PATH, body=FULL_RESPONSE)
+        self.assertTrue(self.fake.endpoint.startswith("https://"))
+
+    def test_ca_file_trusts_self_signed_certificate(self) -> None:
+        with Client(self.fake.endpoint, "demo", "demo-key", INSTANCE,
+                    ca_file=self.cert) as client:
+            self.assertEqual(tbmsTry(client, TALK_MODELS, "q"), "Beijing")
+            self.assertTrue(client.try_models(TALK_MODELS, "q", 50).ok)
+        self.assertEqual(self.fake.connections, 1)
+        for request in self.fake.requests:
+            self.assertIsNone(request.auth_problem(self.fake.keys))
+
+    def test_ssl_context(self) -> None:
+        context = ssl.create_default_context(cafile=self.cert)
+        with Client(self.fake.endpoint, "demo", "demo-key", INSTANCE,
+                    ssl_context=context) as client:
+            self.assertTrue(client.try_models(TALK_MODELS, "q", 50).ok)
+
+    def test_talk_example_with_ca_file(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("TBMS_")}
+        env.update(TalkExampleTest.CREDENTIALS)
+        done = subprocess.run(
+            [sys.executable, TalkExampleTest.SCRIPT, "--endpoint",
+             self.fake.endpoint, "--ca-file", self.cert, "q"],
+            capture_output=True, text=True, timeout=30, check=False,
+            env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.splitlines(), ["Beijing", "Beijing"])
+
+    def test_unknown_certificate_is_refused(self) -> None:
+        with Client(self.fake.endpoint, "demo", "demo-key",
+                    INSTANCE) as client:
+            with self.assertRaisesRegex(TbmsTransportError,
+                                        "CERTIFICATE_VERIFY_FAILED"):
+                client.try_models(TALK_MODELS, "q", 50)
+        self.assertEqual(self.fake.requests, [])
 
 
 class ModelListTest(unittest.TestCase):
@@ -854,14 +1308,32 @@ class ApiTest(unittest.TestCase):
 
 
 class TalkExampleTest(ServerTestCase):
-    """examples/talk_example.py end to end."""
+    """examples/talk_example.py end to end (the fake checks signatures)."""
 
     SCRIPT = os.path.join(PYTHON_DIR, "examples", "talk_example.py")
+    CREDENTIALS = {"TBMS_ACCESS_ID": "demo", "TBMS_ACCESS_KEY": "demo-key"}
 
-    def run_example(self, *args: str) -> subprocess.CompletedProcess:
+    def setUp(self) -> None:
+        super().setUp()
+        self.fake.keys = {"demo": "demo-key"}
+
+    def run_example(self, *args: str,
+                    env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        """Run the example with ``env`` (default: the demo credentials) as
+        its only TBMS_ variables, whatever the caller's environment."""
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith("TBMS_")}
+        clean.update(self.CREDENTIALS if env is None else env)
         return subprocess.run(
             [sys.executable, self.SCRIPT, *args], capture_output=True,
-            text=True, timeout=30, check=False)
+            text=True, timeout=30, check=False, env=clean)
+
+    def key_file(self, content: str) -> str:
+        handle, path = tempfile.mkstemp(prefix="tbms-key-")
+        self.addCleanup(os.remove, path)
+        with os.fdopen(handle, "w", encoding="utf-8") as key_file:
+            key_file.write(content)
+        return path
 
     def test_prints_answers_of_models_then_mixes(self) -> None:
         done = self.run_example("--endpoint", self.fake.endpoint,
@@ -894,9 +1366,83 @@ class TalkExampleTest(ServerTestCase):
         self.assertIn("TBMS 400: unknown model 'embedding'", done.stderr)
 
     def test_help(self) -> None:
-        done = self.run_example("--help")
+        done = self.run_example("--help", env={"TBMS_ACCESS_KEY": SECRET})
         self.assertEqual(done.returncode, 0)
-        self.assertIn("--endpoint", done.stdout)
+        for flag in ("--endpoint", "--access-key-file", "--ca-file",
+                     "TBMS_ACCESS_KEY"):
+            self.assertIn(flag, done.stdout)
+        self.assertNotIn(SECRET, done.stdout)
+
+    def test_missing_credentials_are_usage_errors(self) -> None:
+        cases = {
+            "no key": ({"TBMS_ACCESS_ID": "demo"}, "no access key"),
+            "empty key": ({"TBMS_ACCESS_ID": "demo", "TBMS_ACCESS_KEY": ""},
+                          "no access key"),
+            "no id": ({"TBMS_ACCESS_KEY": "demo-key"}, "no access id"),
+        }
+        for label, (env, message) in cases.items():
+            with self.subTest(label):
+                done = self.run_example("--endpoint", self.fake.endpoint,
+                                        "q", env=env)
+                self.assertEqual(done.returncode, 2)
+                self.assertIn(message, done.stderr)
+        self.assertEqual(self.fake.requests, [])
+
+    def test_arguments_override_environment(self) -> None:
+        done = self.run_example(
+            "--endpoint", self.fake.endpoint, "--access-id", "demo",
+            "--access-key", "demo-key", "q",
+            env={"TBMS_ACCESS_ID": "other", "TBMS_ACCESS_KEY": "wrong"})
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_key_file(self) -> None:
+        path = self.key_file("demo-key\n")
+        done = self.run_example("--endpoint", self.fake.endpoint,
+                                "--access-key-file", path, "q",
+                                env={"TBMS_ACCESS_ID": "demo",
+                                     "TBMS_ACCESS_KEY": "wrong"})
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout.splitlines(), ["Beijing", "Beijing"])
+
+    def test_bad_key_files(self) -> None:
+        cases = {
+            "missing": (os.path.join(PYTHON_DIR, "no-such.key"),
+                        "cannot read --access-key-file"),
+            "empty": (self.key_file("\n"), "is empty"),
+        }
+        for label, (path, message) in cases.items():
+            with self.subTest(label):
+                done = self.run_example("--endpoint", self.fake.endpoint,
+                                        "--access-key-file", path, "q")
+                self.assertEqual(done.returncode, 2)
+                self.assertIn(message, done.stderr)
+                self.assertIn(path, done.stderr)
+        done = self.run_example("--access-key", "k", "--access-key-file",
+                                cases["empty"][0], "q")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("not allowed with", done.stderr)
+
+    def test_refused_key_exits_1_without_showing_it(self) -> None:
+        done = self.run_example("--endpoint", self.fake.endpoint, "q",
+                                env={"TBMS_ACCESS_ID": "demo",
+                                     "TBMS_ACCESS_KEY": SECRET})
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("TBMS 401: bad signature", done.stderr)
+        self.assertNotIn(SECRET, done.stderr + done.stdout)
+
+    def test_ca_file_with_http_endpoint(self) -> None:
+        done = self.run_example("--endpoint", self.fake.endpoint,
+                                "--ca-file", "ca.pem", "q")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("need an https:// endpoint", done.stderr)
+        self.assertNotIn("Traceback", done.stderr)
+
+    def test_unreadable_ca_file(self) -> None:
+        done = self.run_example("--endpoint", "https://127.0.0.1:1",
+                                "--ca-file", "/nonexistent/ca.pem", "q")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("cannot load --ca-file /nonexistent/ca.pem",
+                      done.stderr)
 
 
 if __name__ == "__main__":

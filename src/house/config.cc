@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "keys.h"
 #include "model_config.h"
 #include "toml_fields.h"
 
@@ -312,11 +313,16 @@ void CheckMixes(HouseScan* scan, Found* found) {
   found->broken.insert(bad.begin(), bad.end());
 }
 
-void CheckTaskModels(const TaskConfig& task, const std::vector<toml::source_position>& at,
-                     const HouseConfig& house, const Found& found, Diag& diag) {
-  for (size_t i = 0; i < task.models.size(); ++i) {
-    const std::string& name = task.models[i];
-    if (found.broken.contains(name)) {
+// Each name must be a model of the house without errors and, when the
+// instance lists its models (`allowed` not empty), one of them.
+void CheckModelNames(const std::vector<std::string>& names, const std::vector<toml::source_position>& at,
+                     const HouseConfig& house, const Found& found, const std::vector<std::string>& allowed,
+                     Diag& diag) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      diag.At(at[i], "model '" + name + "' is not among the instance's models");
+    } else if (found.broken.contains(name)) {
       diag.At(at[i], "model '" + name + "' has errors");
     } else if (std::none_of(house.models.begin(), house.models.end(),
                             [&](const ModelConfig& m) { return m.name == name; })) {
@@ -326,8 +332,8 @@ void CheckTaskModels(const TaskConfig& task, const std::vector<toml::source_posi
 }
 
 // A task, or nullopt when it has errors (reported).
-std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
-                                   const HouseConfig& house, const Found& found, Diag& diag) {
+std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node, const HouseConfig& house,
+                                   const Found& found, const std::vector<std::string>& allowed, Diag& diag) {
   const std::string name(key.str());
   if (!ValidName(name)) {
     diag.At(key.source(), "bad task name '" + name + "' (" + std::string(kNameRule) + ")");
@@ -347,7 +353,7 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
     if (const toml::array* list = f.Array("models")) {
       std::vector<toml::source_position> at;
       task.models = ReadNames(*list, "models", diag, &at);
-      CheckTaskModels(task, at, house, found, diag);
+      CheckModelNames(task.models, at, house, found, allowed, diag);
     }
   }
   if (f.Require("tloc")) {
@@ -364,8 +370,8 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
 }
 
 // An instance with its valid tasks, or nullopt when it is in error itself.
-std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::node& node,
-                                           const HouseConfig& house, const Found& found, Diag& diag) {
+std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::node& node, const HouseConfig& house,
+                                           const Found& found, Diag& diag, std::set<std::string>* ids) {
   const std::string name(key.str());
   if (!ValidName(name)) {
     diag.At(key.source(), "bad instance name '" + name + "' (" + std::string(kNameRule) + ")");
@@ -377,14 +383,22 @@ std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::nod
     return std::nullopt;
   }
   Fields f(*table, "instance '" + name + "'", diag);
-  f.AllowOnly({"tasks", "max_concurrent", "max_rps"});
+  f.AllowOnly({"models", "keys", "tasks", "max_concurrent", "max_rps"});
   InstanceConfig instance;
   instance.name = name;
+  if (const toml::array* list = f.Array("models")) {
+    std::vector<toml::source_position> at;
+    instance.models = ReadNames(*list, "models", diag, &at);
+    CheckModelNames(instance.models, at, house, found, {}, diag);
+  }
+  if (const toml::array* list = f.Array("keys")) {
+    instance.keys = house_detail::ReadKeys(*list, name, house.dir, diag, ids);
+  }
   if (auto v = f.Int("max_concurrent", 1, 1000000)) instance.max_concurrent = static_cast<int>(*v);
   if (auto v = f.Number("max_rps", 0.001, 1e6)) instance.max_rps = *v;
   if (const toml::table* tasks = f.Table("tasks")) {
     for (const auto& [task_key, task_node] : *tasks) {
-      auto task = ReadTask(task_key, task_node, house, found, diag);
+      auto task = ReadTask(task_key, task_node, house, found, instance.models, diag);
       if (task) instance.tasks.emplace(task->name, std::move(*task));
     }
   }
@@ -400,11 +414,19 @@ void ScanInstances(const fs::path& house, const HouseLimits& limits, const Found
   auto table = LoadToml(file, limits, diag);
   if (!table) return;
   Fields f(*table, "instances.toml", diag, /*is_file=*/true);
-  f.AllowOnly({"instances"});
+  f.AllowOnly({"admin", "instances"});
+  std::set<std::string> ids;  // access ids are unique across the house
+  if (const toml::table* admin = f.Table("admin")) {
+    Fields a(*admin, "[admin]", diag);
+    a.AllowOnly({"keys"});
+    if (const toml::array* list = a.Array("keys")) {
+      scan->config.admin_keys = house_detail::ReadKeys(*list, "", house, diag, &ids);
+    }
+  }
   const toml::table* instances = f.Table("instances");
   if (instances == nullptr) return;
   for (const auto& [key, node] : *instances) {
-    auto instance = ReadInstance(key, node, scan->config, found, diag);
+    auto instance = ReadInstance(key, node, scan->config, found, diag, &ids);
     if (instance) scan->config.instances.push_back(std::move(*instance));
   }
 }

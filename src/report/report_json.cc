@@ -107,7 +107,9 @@ void WriteLag(const TaskStats& t, const ReportContext& ctx, JsonWriter& w) {
   w.EndArray().EndObject();
 }
 
-void WriteModels(const std::vector<const ModelStats*>& models, const ReportContext& ctx, JsonWriter& w) {
+void WriteModels(std::vector<const ModelStats*> models, const ReportContext& ctx, const ReportScope* scope,
+                 JsonWriter& w) {
+  if (scope != nullptr) std::erase_if(models, [&](const ModelStats* m) { return !scope->Shows(m->model); });
   const double span = std::min<double>(kOccupancySeconds, std::max(ctx.uptime_s, 1.0));
   w.Key("occupancy").BeginArray();
   for (const ModelStats* m : models) {
@@ -137,21 +139,31 @@ void WriteModels(const std::vector<const ModelStats*>& models, const ReportConte
 
 }  // namespace
 
-void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out) {
+bool ReportScope::Shows(std::string_view model) const {
+  return models == nullptr || models->empty() || std::find(models->begin(), models->end(), model) != models->end();
+}
+
+void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out,
+                     const ReportScope* scope) {
   JsonWriter w(out);
   w.BeginObject();
   w.Key("now").String(Iso(std::chrono::duration<double>(ctx.wall.time_since_epoch()).count()));
   w.Key("uptime_s").Number(ctx.uptime_s);
-  w.Key("pending_tries").Int(static_cast<long long>(ctx.pending_tries));
-  WriteSeries(stats, ctx, w);
-  const auto tasks = stats.tasks();
+  auto tasks = stats.tasks();
+  if (scope == nullptr) {
+    w.Key("pending_tries").Int(static_cast<long long>(ctx.pending_tries));
+    WriteSeries(stats, ctx, w);
+  } else {
+    w.Key("instance").String(scope->instance);
+    std::erase_if(tasks, [&](const TaskStats* t) { return t->instance != scope->instance; });
+  }
   w.Key("downgrade").BeginArray();
   for (const TaskStats* t : tasks) WriteDowngrade(*t, w);
   w.EndArray();
   w.Key("lag").BeginArray();
   for (const TaskStats* t : tasks) WriteLag(*t, ctx, w);
   w.EndArray();
-  WriteModels(stats.models(), ctx, w);
+  WriteModels(stats.models(), ctx, scope, w);
   w.EndObject();
 }
 

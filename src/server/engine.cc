@@ -200,12 +200,7 @@ Status Engine::Apply(const HouseScan& scan, std::string_view only, bool remove_m
     if (l.config->backend != "mix" && l.versions.empty()) continue;
     next->models[name].Assign(l.config, l.versions);
   }
-  if (instances_ok) {
-    next->instances = scan.config.instances;
-  } else {
-    next->instances = current->instances;
-  }
-  next->instances_declared = !next->instances.empty();
+  next->access = instances_ok ? std::make_shared<const HouseAccess>(scan.config) : current->access;
   const Status result = RecordStates(loaded, broken, *next, *current);
   Swap(std::move(next), *current);
   return result;
@@ -261,8 +256,7 @@ Status Engine::Unload(std::string_view model) {
   for (const auto& [name, m] : current->models) {
     if (name != model) next->models[name].Assign(m.config, m.versions);
   }
-  next->instances = current->instances;
-  next->instances_declared = current->instances_declared;
+  next->access = current->access;
   {
     std::lock_guard states_lock(states_mu_);
     states_[std::string(model)] = {{std::string(model), "", "UNAVAILABLE", "unloaded"}};

@@ -66,8 +66,8 @@ bool ValidInstanceName(std::string_view name) {
 // the engine's core and is posted back to this session's strand.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<State> state, tcp::socket socket)
-      : state_(std::move(state)), stream_(asio::make_strand(socket.get_executor())) {
+  Session(std::shared_ptr<State> state, tcp::socket socket, bool metrics_only)
+      : state_(std::move(state)), stream_(asio::make_strand(socket.get_executor())), metrics_only_(metrics_only) {
     stream_.socket() = std::move(socket);
   }
   ~Session() { state_->connections.fetch_sub(1); }
@@ -112,11 +112,20 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method(), true);
-    if (path == "/metrics" || path == "/v1/report") return ReplyReport(req.method(), path);
-    if (path == "/dashboard/" ) return ReplyAsset(req.method(), "/dashboard");
-    if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);
     if (path == "/v2/health/ready") return ReplyHealth(req.method(), !state_->draining.load());
-    if (V2Api::Owns(path)) return V2(std::string_view(req.method_string().data(), req.method_string().size()), path, req.body());
+    if (path == "/dashboard/") return ReplyAsset(req.method(), "/dashboard");
+    if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);  // static files
+    const bool report = path == "/metrics" || path == "/v1/report";
+    if (metrics_only_) {
+      if (report) return ReplyReport(req.method(), path, Caller::Anyone());
+      return ReplyError(404, "this address serves only /metrics, /v1/report, /dashboard and health");
+    }
+    const StatusOr<Caller> caller = Authenticate(req, target);
+    if (!caller.ok()) return ReplyStatus(caller.status());
+    if (report) return ReplyReport(req.method(), path, *caller);
+    if (V2Api::Owns(path)) {
+      return V2(*caller, std::string_view(req.method_string().data(), req.method_string().size()), path, req.body());
+    }
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
       const std::string_view instance =
@@ -125,9 +134,28 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         return ReplyError(400, "instance name must be 1-128 characters of [A-Za-z0-9._-]");
       }
       if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
+      if (!caller->admin && caller->instance != instance) {
+        return ReplyError(403, "this access key opens instance '" + caller->instance + "', not '" +
+                                   std::string(instance) + "'");
+      }
       return Try(instance, req.body());
     }
     ReplyError(404, "no such endpoint: " + std::string(path));
+  }
+
+  // The caller its signature proves (any caller with --insecure-dev).
+  StatusOr<Caller> Authenticate(const http::request<http::string_body>& req, std::string_view target) {
+    if (state_->options.insecure_dev) return Caller::Anyone();
+    const auto header = req[http::field::authorization];
+    const auto method = req.method_string();
+    const std::shared_ptr<const ModelTable> table = state_->engine->table();  // holds the keys
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    StatusOr<const AccessKey*> key = state_->verifier.Verify(
+        {{method.data(), method.size()}, target, req.body(), {header.data(), header.size()}},
+        table->access->keys, now.count());
+    if (!key.ok()) return key.status();
+    return Caller{(*key)->admin(), (*key)->instance};
   }
 
   void ReplyHealth(http::verb method, bool ok) {
@@ -137,15 +165,27 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     Reply(ok ? 200 : 503, {});
   }
 
-  void ReplyReport(http::verb method, std::string_view path) {
+  // /metrics is the whole server's: an admin's (or the metrics address's).
+  // /v1/report for an instance's key shows only that instance.
+  void ReplyReport(http::verb method, std::string_view path, const Caller& caller) {
     if (method != http::verb::get && method != http::verb::head) return ReplyError(405, "use GET");
     Engine* engine = state_->engine;
     if (engine->stats() == nullptr) return ReplyError(404, "metrics are off (--metrics off)");
     std::string out;
     out.reserve(16 << 10);
     if (path == "/metrics") {
+      if (!caller.admin) {
+        return ReplyError(403, "/metrics needs an admin key; scrape the metrics address (--metrics-address) instead");
+      }
       WritePrometheus(*engine->stats(), engine->ReportNow(), out);
       return Reply(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (!caller.admin) {
+      const std::shared_ptr<const ModelTable> table = engine->table();
+      const auto instance = table->FindInstance(caller.instance);
+      const ReportScope scope{caller.instance, instance.ok() && *instance ? &(*instance)->models : nullptr};
+      WriteReportJson(*engine->stats(), engine->ReportNow(), out, &scope);
+      return Reply(200, std::move(out), "application/json", "Cache-Control: no-store\r\n");
     }
     WriteReportJson(*engine->stats(), engine->ReportNow(), out);
     Reply(200, std::move(out), "application/json", "Cache-Control: no-store\r\n");
@@ -166,9 +206,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
 
-  void V2(std::string_view method, std::string_view path, std::string_view body) {
+  void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
     if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
-    state_->v2.Handle(method, path, body, [self = shared_from_this()](HttpReply r) {
+    state_->v2.Handle(caller, method, path, body, [self = shared_from_this()](HttpReply r) {
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
         self->Reply(r.status, std::move(r.body));
       });
@@ -178,15 +218,13 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void Try(std::string_view instance, const std::string& body) {
     if (state_->draining.load()) return ReplyError(503, "server is shutting down");
     Engine* engine = state_->engine;
-    std::shared_ptr<const ModelTable> table = engine->table();
-    StatusOr<const InstanceConfig*> config = table->FindInstance(instance);
-    if (!config.ok()) return ReplyStatus(config.status());
-    StatusOr<ParsedTry> parsed = ParseTryRequest(body, std::move(table), instance, state_->options.limits);
+    StatusOr<ParsedTry> parsed = ParseTryRequest(body, engine->table(), instance, state_->options.limits);
     if (!parsed.ok()) return ReplyStatus(parsed.status());
-    const bool quota = *config != nullptr && ((*config)->max_concurrent > 0 || (*config)->max_rps > 0);
+    const InstanceConfig* config = parsed->instance;  // lives as long as the request's table
+    const bool quota = config != nullptr && (config->max_concurrent > 0 || config->max_rps > 0);
     if (quota) {
       int retry_after_s = 1;
-      if (Status s = state_->quotas.Acquire(**config, &retry_after_s); !s.ok()) {
+      if (Status s = state_->quotas.Acquire(*config, &retry_after_s); !s.ok()) {
         return Reply(429, ErrorJson(s.message()), "application/json",
                      "Retry-After: " + std::to_string(retry_after_s) + "\r\n");
       }
@@ -209,7 +247,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void ReplyStatus(const Status& s) { ReplyError(HttpStatusOf(s.code()), s.message()); }
+  void ReplyStatus(const Status& s) {
+    if (s.code() == StatusCode::kUnauthenticated) {  // RFC 9110: a 401 names the scheme to use
+      return Reply(401, ErrorJson(s.message()), "application/json", "WWW-Authenticate: TBMS-HMAC-SHA256\r\n");
+    }
+    ReplyError(HttpStatusOf(s.code()), s.message());
+  }
 
   void ReplyError(int status, std::string message, bool keep_alive = true) {
     if (!keep_alive) keep_alive_ = false;
@@ -259,6 +302,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   const std::shared_ptr<State> state_;  // co-owned: a session may outlive the server
   beast::tcp_stream stream_;
+  const bool metrics_only_;  // accepted on the metrics address
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string head_;  // the response being written: head and body
@@ -271,47 +315,55 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, asio::io_context* ioc)
     : state_(std::make_shared<State>(std::move(options), engine, loader, ioc->get_executor())),
       ioc_(ioc),
-      acceptor_(*ioc),
-      accept_retry_(*ioc) {}
+      main_(*ioc, false),
+      metrics_(*ioc, true) {}
 
-Status HttpServer::Listen() {
+namespace {
+// Binds and listens on host:port; *port receives the port bound.
+Status ListenOn(tcp::acceptor& acceptor, const std::string& host, uint16_t wanted, uint16_t* port) {
   beast::error_code ec;
-  const auto address = asio::ip::make_address(state_->options.host, ec);
-  if (ec) return InvalidArgument("bad --host '" + state_->options.host + "': " + ec.message());
-  const tcp::endpoint endpoint(address, state_->options.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Unavailable("cannot listen on " + state_->options.host + ":" + std::to_string(state_->options.port) +
-                       ": " + ec.message());
-  }
-  port_ = acceptor_.local_endpoint().port();
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return InvalidArgument("bad host '" + host + "': " + ec.message());
+  const tcp::endpoint endpoint(address, wanted);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("cannot listen on " + host + ":" + std::to_string(wanted) + ": " + ec.message());
+  *port = acceptor.local_endpoint().port();
   return OkStatus();
 }
+}  // namespace
 
-void HttpServer::Start() { Accept(); }
+Status HttpServer::Listen() {
+  const Options& o = state_->options;
+  TBMS_RETURN_IF_ERROR(ListenOn(main_.acceptor, o.host, o.port, &main_.port));
+  if (o.metrics_host.empty()) return OkStatus();
+  return ListenOn(metrics_.acceptor, o.metrics_host, o.metrics_port, &metrics_.port);
+}
 
-void HttpServer::Accept() {
-  acceptor_.async_accept(asio::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+void HttpServer::Start() {
+  Accept(main_);
+  if (metrics_.acceptor.is_open()) Accept(metrics_);
+}
+
+void HttpServer::Accept(Listener& listener) {
+  listener.acceptor.async_accept(asio::make_strand(*ioc_), [this, &listener](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
     if (ec) {  // e.g. out of file descriptors: back off instead of spinning
-      accept_retry_.expires_after(std::chrono::milliseconds(50));
-      accept_retry_.async_wait([this](beast::error_code) { Accept(); });
+      listener.retry.expires_after(std::chrono::milliseconds(50));
+      listener.retry.async_wait([this, &listener](beast::error_code) { Accept(listener); });
       return;
     }
-    {
-      if (state_->connections.fetch_add(1) >= state_->options.max_connections) {
-        state_->connections.fetch_sub(1);
-        beast::error_code ignored;
-        socket.close(ignored);  // over the limit: refuse by closing at once
-      } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(state_, std::move(socket))->Run();
-      }
+    if (state_->connections.fetch_add(1) >= state_->options.max_connections) {
+      state_->connections.fetch_sub(1);
+      beast::error_code ignored;
+      socket.close(ignored);  // over the limit: refuse by closing at once
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(state_, std::move(socket), listener.metrics_only)->Run();
     }
-    Accept();
+    Accept(listener);
   });
 }
 

@@ -54,16 +54,24 @@ const ServedModel* ModelTable::Find(std::string_view name) const {
   return it == models.end() ? nullptr : &it->second;
 }
 
+HouseAccess::HouseAccess(const HouseConfig& house)
+    : instances(house.instances), declared(!house.instances.empty()) {
+  for (const AccessKey& k : house.admin_keys) keys.emplace(k.id, k);
+  for (const InstanceConfig& i : house.instances) {
+    for (const AccessKey& k : i.keys) keys.emplace(k.id, k);
+  }
+}
+
 StatusOr<const InstanceConfig*> ModelTable::FindInstance(std::string_view instance) const {
-  if (!instances_declared) return static_cast<const InstanceConfig*>(nullptr);
-  for (const InstanceConfig& i : instances) {
+  if (!access->declared) return static_cast<const InstanceConfig*>(nullptr);
+  for (const InstanceConfig& i : access->instances) {
     if (i.name == instance) return &i;
   }
   return NotFound("unknown instance " + Quote(instance));
 }
 
 StatusOr<const TaskConfig*> ModelTable::FindTask(std::string_view instance, std::string_view task) const {
-  for (const InstanceConfig& i : instances) {
+  for (const InstanceConfig& i : access->instances) {
     if (i.name != instance) continue;
     auto it = i.tasks.find(task);
     if (it != i.tasks.end()) return &it->second;

@@ -106,13 +106,23 @@ Status ReadList(element e, std::string_view field, const TryLimits& limits, simd
   return OkStatus();
 }
 
-Status ReadModels(element e, const ModelTable& table, const TryLimits& limits, TryRequest* request) {
+// PERMISSION_DENIED for a model the instance may not name (instances.toml
+// `models`); a house mix it may name opens its members through the mix.
+Status CheckAllowed(const InstanceConfig* instance, std::string_view model) {
+  if (instance == nullptr || instance->Allows(model)) return OkStatus();
+  return PermissionDenied("instance " + Quote(instance->name) + " may not use model " + Quote(model) +
+                          " (not among its models in instances.toml)");
+}
+
+Status ReadModels(element e, const ModelTable& table, const InstanceConfig* instance, const TryLimits& limits,
+                  TryRequest* request) {
   simdjson::dom::array arr;
   TBMS_RETURN_IF_ERROR(ReadList(e, "models", limits, &arr));
   size_t i = 0;
   for (element m : arr) {
     ModelRef ref;
     TBMS_RETURN_IF_ERROR(ReadModelRef(m, "models[" + std::to_string(i++) + "]", limits, &ref));
+    TBMS_RETURN_IF_ERROR(CheckAllowed(instance, ref.name));
     TBMS_RETURN_IF_ERROR(table.AddCandidate(ref.name, ref.version, ref.est, request));
   }
   return OkStatus();
@@ -125,8 +135,8 @@ struct TryOwner {
 };
 
 // {"name": "mix1", "members": [{"name": "embedding", "est": 35}, ...], "aggregator": "max"}
-Status ReadMix(element e, const std::string& at, const ModelTable& table, const TryLimits& limits,
-               TryOwner* owner, TryRequest* request) {
+Status ReadMix(element e, const std::string& at, const ModelTable& table, const InstanceConfig* instance,
+               const TryLimits& limits, TryOwner* owner, TryRequest* request) {
   object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) {
     return InvalidArgument(at + " must be an object like {\"name\": \"mix1\", \"members\": [...], "
@@ -157,6 +167,7 @@ Status ReadMix(element e, const std::string& at, const ModelTable& table, const 
       for (element m : arr) {
         ModelRef ref;
         TBMS_RETURN_IF_ERROR(ReadModelRef(m, at + ".members[" + std::to_string(i++) + "]", limits, &ref));
+        TBMS_RETURN_IF_ERROR(CheckAllowed(instance, ref.name));
         members.push_back({ref.name, ref.version, ref.est});
       }
     } else {
@@ -170,12 +181,14 @@ Status ReadMix(element e, const std::string& at, const ModelTable& table, const 
   return table.AddMix(owned, members, *aggregator, request);
 }
 
-Status ReadMixes(element e, const ModelTable& table, const TryLimits& limits, TryOwner* owner,
-                 TryRequest* request) {
+Status ReadMixes(element e, const ModelTable& table, const InstanceConfig* instance, const TryLimits& limits,
+                 TryOwner* owner, TryRequest* request) {
   simdjson::dom::array arr;
   TBMS_RETURN_IF_ERROR(ReadList(e, "mixes", limits, &arr));
   size_t i = 0;
-  for (element m : arr) TBMS_RETURN_IF_ERROR(ReadMix(m, "mixes[" + std::to_string(i++) + "]", table, limits, owner, request));
+  for (element m : arr) {
+    TBMS_RETURN_IF_ERROR(ReadMix(m, "mixes[" + std::to_string(i++) + "]", table, instance, limits, owner, request));
+  }
   return OkStatus();
 }
 
@@ -203,6 +216,9 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
     return InvalidArgument("the body must be a JSON object");
   }
   ParsedTry parsed;
+  StatusOr<const InstanceConfig*> config = table->FindInstance(instance);
+  if (!config.ok()) return config.status();
+  parsed.instance = *config;
   TryRequest& request = parsed.request;
   auto inputs = std::make_shared<Inputs>();
   std::shared_ptr<TryOwner> owner;
@@ -214,11 +230,11 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
       TBMS_RETURN_IF_ERROR(ReadInputs(value, limits, inputs.get()));
       has_inputs = true;
     } else if (key == "models") {
-      TBMS_RETURN_IF_ERROR(ReadModels(value, *table, limits, &request));
+      TBMS_RETURN_IF_ERROR(ReadModels(value, *table, parsed.instance, limits, &request));
       ++candidate_lists;
     } else if (key == "mixes") {
       if (!owner) owner = std::make_shared<TryOwner>(TryOwner{table, {}});
-      TBMS_RETURN_IF_ERROR(ReadMixes(value, *table, limits, owner.get(), &request));
+      TBMS_RETURN_IF_ERROR(ReadMixes(value, *table, parsed.instance, limits, owner.get(), &request));
       ++candidate_lists;
     } else if (key == "task") {
       std::string_view task;

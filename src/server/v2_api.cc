@@ -119,16 +119,21 @@ bool V2Api::Owns(std::string_view path) {
   return path == "/v2" || path == "/v2/" || path.starts_with(kModels) || path.starts_with(kRepository);
 }
 
-void V2Api::Handle(std::string_view method, std::string_view path, std::string_view body, Reply reply) const {
+void V2Api::Handle(const Caller& caller, std::string_view method, std::string_view path, std::string_view body,
+                   Reply reply) const {
   if (path == "/v2" || path == "/v2/") {
     if (method != "GET" && method != "HEAD") return reply(Error(405, "use GET for /v2"));
     return reply({200, R"({"name":"tbms","version":"0.1.0","extensions":["model_repository","tbms_try"]})"});
   }
-  if (path.starts_with(kRepository)) return Repository(method, path.substr(kRepository.size()), std::move(reply));
-  Model(method, path.substr(kModels.size()), body, std::move(reply));
+  if (path.starts_with(kRepository)) {
+    if (!caller.admin) return reply(Error(403, "the repository API needs an admin key ([admin] keys in instances.toml)"));
+    return Repository(method, path.substr(kRepository.size()), std::move(reply));
+  }
+  Model(caller, method, path.substr(kModels.size()), body, std::move(reply));
 }
 
-void V2Api::Model(std::string_view method, std::string_view rest, std::string_view body, Reply reply) const {
+void V2Api::Model(const Caller& caller, std::string_view method, std::string_view rest, std::string_view body,
+                  Reply reply) const {
   const std::vector<std::string_view> parts = Split(rest);
   std::string_view version, action;
   if (parts.size() == 2) {
@@ -143,6 +148,13 @@ void V2Api::Model(std::string_view method, std::string_view rest, std::string_vi
     return reply(Error(404, "no such endpoint: /v2/models/" + std::string(rest)));
   }
   const std::shared_ptr<const ModelTable> table = engine_->table();
+  if (!caller.admin) {
+    const auto instance = table->FindInstance(caller.instance);
+    if (instance.ok() && *instance != nullptr && !(*instance)->Allows(parts[0])) {
+      return reply(Error(403, "instance " + Quote(caller.instance) + " may not use model " + Quote(parts[0]) +
+                                  " (not among its models in instances.toml)"));
+    }
+  }
   const ServedModel* model = table->Find(parts[0]);
   const bool get = method == "GET" || method == "HEAD";
   if (action == "infer" ? method != "POST" : !get) {
@@ -160,10 +172,11 @@ void V2Api::Model(std::string_view method, std::string_view rest, std::string_vi
   }
   if (action == "ready") return reply({200, {}});
   if (action.empty()) return reply({200, Metadata(*model, version)});
-  Infer(*model, version, body, std::move(reply));
+  Infer(caller, *model, version, body, std::move(reply));
 }
 
-void V2Api::Infer(const ServedModel& model, std::string_view version, std::string_view body, Reply reply) const {
+void V2Api::Infer(const Caller& caller, const ServedModel& model, std::string_view version, std::string_view body,
+                  Reply reply) const {
   auto parsed = ParseInferRequest(body, options_.tensors);
   if (!parsed.ok()) return reply(ErrorOf(parsed.status()));
   InferRequest& infer = *parsed;
@@ -197,7 +210,8 @@ void V2Api::Infer(const ServedModel& model, std::string_view version, std::strin
   auto done = [this, reply, outputs = std::move(outputs), id = std::move(infer.id)](TryResult r) {
     boost::asio::post(io_, [reply, outputs, id, r = std::move(r)] { reply(InferReply(r, outputs, id)); });
   };
-  if (Status s = engine_->Submit(kInstance, model.config->name, std::move(request), std::move(done)); !s.ok()) {
+  const std::string_view counted_as = caller.admin ? std::string_view(kInstance) : caller.instance;
+  if (Status s = engine_->Submit(counted_as, model.config->name, std::move(request), std::move(done)); !s.ok()) {
     reply(ErrorOf(s));
   }
 }

@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "credentials.h"
 #include "try_body.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/loadgen/arrivals.h"
@@ -80,6 +81,7 @@ struct BenchFlags {
   std::string quality;
   std::string question = "what is a broker?";
   bool quiet = false;
+  CredentialFlags credentials;
 };
 
 TimePoint Now() {
@@ -212,7 +214,9 @@ struct Config {
   Target target;
   std::vector<ModelSpec> models;
   std::map<std::string, double> quality;
-  std::string request;  // the whole HTTP request, the same for every send
+  std::string head;  // the HTTP request up to its Authorization field
+  std::string body;
+  std::optional<AccessKey> key;  // none: unsigned requests
 };
 
 struct Results {
@@ -305,6 +309,7 @@ class Bench {
   struct Conn {
     explicit Conn(asio::io_context& ioc) : stream(ioc) {}
     beast::tcp_stream stream;
+    std::string wire;  // the request being sent: signed afresh each time
     beast::flat_buffer buffer;
     std::optional<http::response_parser<http::string_body>> parser;
     Request req;
@@ -411,9 +416,24 @@ class Bench {
     });
   }
 
+  // The whole request; signed requests carry a fresh timestamp and nonce.
+  void Wire(std::string& out) const {
+    out = c_.head;
+    if (c_.key) {
+      const auto now = std::chrono::system_clock::now().time_since_epoch();
+      out += "Authorization: " +
+             AuthorizationHeader(*c_.key, "POST", "/v1/instances/" + c_.flags.call.instance + "/try", c_.body,
+                                 std::chrono::duration_cast<std::chrono::seconds>(now).count(), NewNonce()) +
+             "\r\n";
+    }
+    out += "\r\n";
+    out += c_.body;
+  }
+
   void Send(const ConnPtr& conn, Request req) {
     conn->req = req;
-    asio::async_write(conn->stream, asio::buffer(c_.request),
+    Wire(conn->wire);
+    asio::async_write(conn->stream, asio::buffer(conn->wire),
                       [this, conn](beast::error_code ec, size_t) {
                         if (stopped_ || conn->dead) return;
                         if (ec) return Failed(conn, ec);
@@ -727,12 +747,16 @@ int RunBench(const BenchFlags& f) {
   auto gen = ArrivalGenerator::Create({.rate_qps = f.rate, .cv = f.cv, .seed = f.seed});
   if (!gen.ok()) return Bad(gen.status().message());
 
-  Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(), ""};
-  std::string body =
-      TryBody(f.question, c.models, f.call);
-  c.request = "POST /v1/instances/" + f.call.instance + "/try HTTP/1.1\r\nHost: " + c.target.host + ":" +
-              c.target.port + "\r\nUser-Agent: tbms-bench\r\nContent-Type: application/json\r\n" +
-              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto key = LoadCredentials(f.credentials);
+  if (!key.ok()) {
+    std::cerr << "tbms bench: " << key.status().message() << "\n";
+    return 2;
+  }
+  Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(), "", "", *key};
+  c.body = TryBody(f.question, c.models, f.call);
+  c.head = "POST /v1/instances/" + f.call.instance + "/try HTTP/1.1\r\nHost: " + c.target.host + ":" +
+           c.target.port + "\r\nUser-Agent: tbms-bench\r\nContent-Type: application/json\r\n" +
+           "Content-Length: " + std::to_string(c.body.size()) + "\r\n";
 
   std::ofstream json_file;
   if (!f.json.empty() && f.json != "-") {
@@ -802,6 +826,7 @@ void AddBench(CLI::App& app) {
                   "per rank, at least 0.2)");
   cmd->add_option("--question", flags->question, "inputs.question of every request")->capture_default_str();
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");
+  AddCredentialFlags(cmd, flags->credentials);
   cmd->callback([flags] { SetExitCode(RunBench(*flags)); });
 }
 

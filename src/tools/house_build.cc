@@ -18,6 +18,12 @@
 namespace tbms::tools {
 namespace {
 
+// The demo's access keys: secrets from the server's environment, which
+// ./scripts/run fills from build/keys/ (docs/security.md).
+constexpr std::string_view kKeysToml =
+    "[admin]\nkeys = [{ id = \"admin\", secret_env = \"TBMS_ADMIN_KEY\" }]\n\n"
+    "[instances.nianjianQA]\nkeys = [{ id = \"nianjianQA\", secret_env = \"TBMS_NIANJIANQA_KEY\" }]\n";
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -140,8 +146,9 @@ Status WriteHouse(const BuildFlags& f, std::vector<Measured> measured) {
   std::string models;
   for (const Measured& m : measured) models += (models.empty() ? "\"" : ", \"") + m.name + "\"";
   return WriteFile(out / "instances.toml",
-                   "# The talk's instance. Task qa ranks the models by measured top-1 accuracy.\n"
-                   "[instances.nianjianQA.tasks.qa]\nmodels = [" + models + "]\ntloc = 50\ncrossRequest = 1\ncrossLag = 10\n");
+                   "# The talk's instance. Task qa ranks the models by measured top-1 accuracy.\n" +
+                       std::string(kKeysToml) + "\n[instances.nianjianQA.tasks.qa]\nmodels = [" + models +
+                       "]\ntloc = 50\ncrossRequest = 1\ncrossLag = 10\n");
 }
 
 int Build(const BuildFlags& f) {

@@ -29,7 +29,7 @@ bool ParseUrl(const std::string& url, std::string* host, std::string* port) {
 
 StatusOr<HttpResponse> HttpCall(const std::string& url, std::string_view method,
                                 const std::string& target, const std::string& body,
-                                Duration timeout, const std::string& access_id) {
+                                Duration timeout, const AccessKey* key) {
   std::string host, port;
   if (!ParseUrl(url, &host, &port)) return InvalidArgument("--url must look like http://HOST:PORT");
   asio::io_context ioc;
@@ -47,7 +47,12 @@ StatusOr<HttpResponse> HttpCall(const std::string& url, std::string_view method,
   http::request<http::string_body> req{http::string_to_verb({method.data(), method.size()}), target, 11};
   req.set(http::field::host, host);
   if (!body.empty()) req.set(http::field::content_type, "application/json");
-  if (!access_id.empty()) req.set("X-TBMS-Access-Id", access_id);
+  if (key != nullptr) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    req.set(http::field::authorization,
+            AuthorizationHeader(*key, method, target, body, std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+                                NewNonce()));
+  }
   req.body() = body;
   req.prepare_payload();
   beast::flat_buffer buffer;

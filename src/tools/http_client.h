@@ -1,9 +1,11 @@
 // A minimal blocking HTTP/1.1 client for the CLI (tbms try, tbms report):
+// signed when given a key;
 // one request per connection, with a timeout over the whole exchange.
 #pragma once
 
 #include <string>
 
+#include "tbms/auth/signing.h"
 #include "tbms/common/status.h"
 #include "tbms/common/time.h"
 
@@ -16,9 +18,10 @@ struct HttpResponse {
 
 // `url` is http://HOST[:PORT][/...] (its path is ignored; `target` is used).
 // INVALID_ARGUMENT for a bad URL, DEADLINE_EXCEEDED on timeout, UNAVAILABLE
-// when the server cannot be reached.
+// when the server cannot be reached. With a `key`, the request is signed
+// (docs/security.md).
 StatusOr<HttpResponse> HttpCall(const std::string& url, std::string_view method,
                                 const std::string& target, const std::string& body,
-                                Duration timeout, const std::string& access_id = "");
+                                Duration timeout, const AccessKey* key = nullptr);
 
 }  // namespace tbms::tools

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "credentials.h"
 #include "http_client.h"
 
 namespace tbms::tools {
@@ -24,6 +25,7 @@ struct ReportFlags {
   bool watch = false;
   double interval_s = 2;
   int count = 0;  // with --watch: stop after this many refreshes (0: until interrupted)
+  CredentialFlags credentials;
 };
 
 std::string Fixed(double v, int decimals = 1) {
@@ -138,8 +140,8 @@ void PrintOccupancy(element report, std::ostream& out) {
   table.Print(out);
 }
 
-int PrintOnce(const ReportFlags& f, bool clear) {
-  auto res = HttpCall(f.url, "GET", "/v1/report", "", std::chrono::seconds(5));
+int PrintOnce(const ReportFlags& f, const AccessKey* key, bool clear) {
+  auto res = HttpCall(f.url, "GET", "/v1/report", "", std::chrono::seconds(5), key);
   if (!res.ok()) {
     std::cerr << "tbms report: " << res.status().message() << "\n";
     return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -157,10 +159,15 @@ int PrintOnce(const ReportFlags& f, bool clear) {
   std::ostringstream out;  // drawn at once, so --watch does not flicker
   if (clear) out << "\x1b[H\x1b[2J";
   out << "TBMS report from " << f.url << " at " << report["now"].get_string().value_unsafe() << ", up "
-      << Fixed(report["uptime_s"].get_double().value_unsafe(), 0) << " s, QPS "
-      << Fixed(report["qps"]["last_1s"].get_double().value_unsafe()) << " (1 s) "
-      << Fixed(report["qps"]["last_60s"].get_double().value_unsafe()) << " (60 s), pending "
-      << report["pending_tries"].get_int64().value_unsafe() << "\n\n";
+      << Fixed(report["uptime_s"].get_double().value_unsafe(), 0) << " s, ";
+  std::string_view instance;
+  if (report["instance"].get_string().get(instance) == simdjson::SUCCESS) {  // an instance's key: its part only
+    out << "instance " << instance << "\n\n";
+  } else {
+    out << "QPS " << Fixed(report["qps"]["last_1s"].get_double().value_unsafe()) << " (1 s) "
+        << Fixed(report["qps"]["last_60s"].get_double().value_unsafe()) << " (60 s), pending "
+        << report["pending_tries"].get_int64().value_unsafe() << "\n\n";
+  }
   PrintDowngrade(report, out);
   out << "\n";
   PrintLag(report, out);
@@ -171,10 +178,16 @@ int PrintOnce(const ReportFlags& f, bool clear) {
 }
 
 int RunReport(const ReportFlags& f) {
-  if (!f.watch) return PrintOnce(f, false);
+  auto key = LoadCredentials(f.credentials);
+  if (!key.ok()) {
+    std::cerr << "tbms report: " << key.status().message() << "\n";
+    return 2;
+  }
+  const AccessKey* signer = key->has_value() ? &**key : nullptr;
+  if (!f.watch) return PrintOnce(f, signer, false);
   for (int i = 0; f.count == 0 || i < f.count; ++i) {
     if (i) std::this_thread::sleep_for(std::chrono::duration<double>(f.interval_s));
-    if (int rc = PrintOnce(f, true); rc != 0) return rc;
+    if (int rc = PrintOnce(f, signer, true); rc != 0) return rc;
   }
   return 0;
 }
@@ -191,6 +204,7 @@ void AddReport(CLI::App& app) {
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   cmd->add_option("--count", flags->count, "With --watch: stop after this many redraws (0: never)")
       ->check(CLI::Range(0, 1000000));
+  AddCredentialFlags(cmd, flags->credentials);
   cmd->callback([flags] { SetExitCode(RunReport(*flags)); });
 }
 

@@ -36,6 +36,10 @@ struct ServeFlags {
   double idle_timeout_s = 30;
   bool metrics = true;
   std::string policy = "tbms";
+  bool insecure_dev = false;
+  int64_t auth_window_s = 300;
+  size_t replay_cache = 1 << 20;
+  std::string metrics_address;  // HOST:PORT
 };
 
 int Fail(const Status& s) {
@@ -81,6 +85,38 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   return options;
 }
 
+// HOST:PORT into its parts (the last ':' splits, so IPv6 hosts work).
+Status SplitAddress(const std::string& address, std::string* host, uint16_t* port) {
+  const size_t colon = address.rfind(':');
+  unsigned long value = 0;
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size() ||
+      address.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+      (value = std::stoul(address.substr(colon + 1))) > 65535) {
+    return InvalidArgument("--metrics-address must be HOST:PORT, e.g. 127.0.0.1:9100, not '" + address + "'");
+  }
+  *host = address.substr(0, colon);
+  *port = static_cast<uint16_t>(value);
+  return OkStatus();
+}
+
+// Without keys nobody could call; with --insecure-dev everybody can, loudly.
+Status CheckAccess(const ServeFlags& f, const ModelTable& table) {
+  if (f.insecure_dev) {
+    std::cerr << "tbms: WARNING: --insecure-dev: requests are NOT authenticated. Anyone who can reach " << f.host
+              << ":" << f.port << " can use every model, every instance, the repository API and the report.\n"
+              << "tbms: WARNING: use it only for local experiments; give the house access keys "
+                 "(docs/security.md) for anything else."
+              << std::endl;
+    return OkStatus();
+  }
+  if (!table.access->keys.empty()) return OkStatus();
+  return FailedPrecondition(
+      std::string(f.house.empty() ? "--simulate serves without a model house, so without access keys"
+                                  : "the house declares no access keys (instances.toml: [admin] keys, "
+                                    "[instances.NAME] keys; docs/security.md)") +
+      ": nobody could call this server. Add keys, or pass --insecure-dev for a local experiment.");
+}
+
 // Polls until nothing is in flight, then stops the engine and the io_context.
 void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& engine,
                  boost::asio::io_context& ioc) {
@@ -107,6 +143,7 @@ int Serve(const ServeFlags& f) {
   auto engine = Engine::Create(std::move(options).value(), ioc.get_executor());
   if (!engine.ok()) return Fail(engine.status());
   if (Status s = (*engine)->Apply(*models, {}, false); !s.ok()) return Fail(s);
+  if (Status s = CheckAccess(f, *(*engine)->table()); !s.ok()) return Fail(s);
   std::unique_ptr<HouseLoader> loader;
   if (!f.house.empty()) {
     loader = std::make_unique<HouseLoader>(engine->get(), f.house, *control, Millis(f.poll_interval_s * 1000));
@@ -117,6 +154,11 @@ int Serve(const ServeFlags& f) {
   so.max_body_bytes = f.max_body_bytes;
   so.max_connections = f.max_connections;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
+  so.insecure_dev = f.insecure_dev;
+  so.auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache};
+  if (!f.metrics_address.empty()) {
+    if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
+  }
   HttpServer server(so, engine->get(), loader.get(), &ioc);
   if (Status s = server.Listen(); !s.ok()) return Fail(s);
 
@@ -126,7 +168,12 @@ int Serve(const ServeFlags& f) {
   std::cout << "tbms: serving " << table->models.size() << " models (" << names << ")"
             << (f.house.empty() ? "" : " from " + f.house + ", model control " + f.model_control)
             << " on http://" << f.host << ":" << server.port() << " with " << f.threads
-            << " thread(s), policy " << f.policy << std::endl;
+            << " thread(s), policy " << f.policy
+            << (f.insecure_dev ? ", NO authentication (--insecure-dev)" : ", signed requests only") << std::endl;
+  if (!so.metrics_host.empty()) {
+    std::cout << "tbms: metrics, report and dashboard without keys on http://" << so.metrics_host << ":"
+              << server.metrics_port() << std::endl;
+  }
 
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
   boost::asio::steady_timer drain_timer(ioc);
@@ -184,6 +231,16 @@ void AddServe(CLI::App& app) {
                   "tbms (the broker), or a baseline for benchmarks: single (Triton-like), "
                   "default-on-miss (Clipper-like), drop-late (Clockwork-like)")
       ->capture_default_str();
+  cmd->add_flag("--insecure-dev", flags->insecure_dev,
+                "Serve without authentication (local experiments only; warns loudly at start-up)");
+  cmd->add_option("--auth-window-s", flags->auth_window_s,
+                  "How far a signed request's timestamp may be from the server's clock")
+      ->check(CLI::Range(1, 3600))->capture_default_str();
+  cmd->add_option("--replay-cache", flags->replay_cache,
+                  "Nonces remembered within the window (about 50 bytes each); when full, signed requests get 503")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  cmd->add_option("--metrics-address", flags->metrics_address,
+                  "Also serve /metrics, /v1/report and /dashboard, without keys, on HOST:PORT (e.g. 127.0.0.1:9100)");
   AddModelFlags(cmd, flags->model);
   cmd->callback([flags] {
     if (flags->simulate.empty() && flags->house.empty()) {

@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include "commands.h"
+#include "credentials.h"
 #include "http_client.h"
 #include "try_body.h"
 #include "tbms/common/json_writer.h"
@@ -15,8 +16,7 @@ namespace {
 
 struct TryFlags {
   TryParams call;  // --url, --instance, --models, --tloc, --cross-*, --priority
-  std::string access_id;
-  std::string access_key;
+  CredentialFlags credentials;
   double timeout_ms = 0;  // 0: tloc + 1 s
   bool json = false;
   std::string question;
@@ -63,11 +63,15 @@ int RunTry(const TryFlags& f) {
     std::cerr << "tbms try: " << models.status().message() << "\n";
     return 2;
   }
-  const std::string body =
-      TryBody(f.question, *models, f.call);
+  auto key = LoadCredentials(f.credentials);
+  if (!key.ok()) {
+    std::cerr << "tbms try: " << key.status().message() << "\n";
+    return 2;
+  }
+  const std::string body = TryBody(f.question, *models, f.call);
   const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
   auto res = HttpCall(f.call.url, "POST", "/v1/instances/" + f.call.instance + "/try", body,
-                      Millis(timeout_ms), f.access_id);
+                      Millis(timeout_ms), key->has_value() ? &**key : nullptr);
   if (!res.ok()) {
     std::cerr << "tbms try: " << res.status().message() << "\n";
     return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -90,8 +94,7 @@ void AddTry(CLI::App& app) {
   auto flags = std::make_shared<TryFlags>();
   CLI::App* cmd = app.add_subcommand("try", "Ask a TBMS server for the best answer within tloc");
   AddTryParams(cmd, flags->call);
-  cmd->add_option("--access-id", flags->access_id, "Access id of the instance");
-  cmd->add_option("--access-key", flags->access_key, "Access key (signing arrives with auth)");
+  AddCredentialFlags(cmd, flags->credentials);
   cmd->add_option("--timeout-ms", flags->timeout_ms, "Client timeout (default: tloc + 1000)");
   cmd->add_flag("--json", flags->json, "Print the raw JSON response");
   cmd->add_option("question", flags->question, "The question")->required();

@@ -32,7 +32,7 @@ const WAIT_MS = 10000;
 
 // Starts the server; resolves once its first stdout line names the address.
 function startServer() {
-  const proc = spawn(TBMS_BIN, ['serve', '--port', '0', '--simulate', SIMULATE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(TBMS_BIN, ['serve', '--port', '0', '--simulate', SIMULATE, '--insecure-dev'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => { if (stderr.length < 20000) stderr += d; });
   const ready = new Promise((resolveUrl, reject) => {

@@ -14,6 +14,9 @@ import unittest
 import tbms
 from test_serve import Server, TBMS_BIN
 
+# The built house's keys come from the environment (tbms house build writes
+# secret_env names; ./scripts/run fills them from build/keys/).
+KEYS = {"TBMS_NIANJIANQA_KEY": "demo-instance-secret-0123456789", "TBMS_ADMIN_KEY": "demo-admin-secret-0123456789"}
 TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15}, "keysearch": {"est": 5}}
 MODELS = ["keysearch", "bayes", "svm", "embedding"]
 
@@ -27,7 +30,8 @@ class DemoPipelineTest(unittest.TestCase):
                                    capture_output=True, text=True, timeout=300)
         if cls.build.returncode != 0:
             raise RuntimeError("house build failed: " + cls.build.stderr)
-        cls.server = Server(None, "--house", cls.house)
+        cls.server = Server(None, "--house", cls.house, env=KEYS,
+                            key=("nianjianQA", KEYS["TBMS_NIANJIANQA_KEY"]))
 
     @classmethod
     def tearDownClass(cls):
@@ -46,11 +50,12 @@ class DemoPipelineTest(unittest.TestCase):
         with open(os.path.join(self.house, "instances.toml"), encoding="utf-8") as f:
             ranked = re.search(r"models = \[(.*)\]", f.read()).group(1).replace('"', "").split(", ")
         self.assertEqual(ranked, sorted(MODELS, key=lambda m: -top1[m]))
-        check = subprocess.run([TBMS_BIN, "house", "check", self.house], capture_output=True, text=True)
+        check = subprocess.run([TBMS_BIN, "house", "check", self.house], capture_output=True, text=True,
+                               env={**os.environ, **KEYS})
         self.assertEqual(check.returncode, 0, check.stderr)
 
     def test_the_talks_example_runs_unchanged(self):
-        client = tbms.tbmsClient(self.server.endpoint, "demo", "demo-key", "nianjianQA")
+        client = tbms.tbmsClient(self.server.endpoint, "nianjianQA", KEYS["TBMS_NIANJIANQA_KEY"], "nianjianQA")
         models = tbms.tbmsList(TALK)
         question = "a domesticated carnivorous mammal that barks"
         answer = tbms.tbmsTry(client, models, question, tloc=500, crossRequest=1, crossLag=10, priority=0)
@@ -87,11 +92,12 @@ class DemoPipelineTest(unittest.TestCase):
                 with open(os.path.join(broken, model, "1", artifact), "r+b") as f:
                     f.truncate(7)
                 got = subprocess.run([TBMS_BIN, "serve", "--port", "0", "--house", broken],
-                                     capture_output=True, text=True, timeout=60)
+                                     capture_output=True, text=True, timeout=60, env={**os.environ, **KEYS})
                 self.assertEqual(got.returncode, 1)
                 self.assertIn(artifact, got.stderr)
                 os.remove(os.path.join(broken, model, "1", artifact))
-                got = subprocess.run([TBMS_BIN, "house", "check", broken], capture_output=True, text=True)
+                got = subprocess.run([TBMS_BIN, "house", "check", broken], capture_output=True, text=True,
+                                     env={**os.environ, **KEYS})
                 self.assertEqual(got.returncode, 1)
                 self.assertIn("missing artifact", got.stderr)
                 shutil.rmtree(broken)

@@ -22,13 +22,19 @@ TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15},
 
 class Server:
     """A tbms server on a free port; stopped (SIGKILL if need be) on close.
-    `simulate` is --simulate's value, or None when `flags` name a --house."""
+    `simulate` is --simulate's value, or None when `flags` name a --house.
+    Without `env` (the server's environment, holding the house's key
+    secrets) it runs with --insecure-dev: these tests are about serving;
+    test_security is about keys."""
 
-    def __init__(self, simulate, *flags):
+    def __init__(self, simulate, *flags, env=None, key=None):
+        self.key = key  # (access id, secret): post() and get() sign with it
         models = ["--simulate", simulate] if simulate else []
+        insecure = [] if env is not None else ["--insecure-dev"]
         self.proc = subprocess.Popen(
-            [TBMS_BIN, "serve", "--port", "0", *models, *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [TBMS_BIN, "serve", "--port", "0", *models, *flags, *insecure],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=None if env is None else {**os.environ, **env})
         line = self.proc.stdout.readline()  # the server prints its address once listening
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         if not match:
@@ -37,8 +43,9 @@ class Server:
         self.port = int(match.group(1))
         self.endpoint = "http://127.0.0.1:%d" % self.port
 
-    def client(self):
-        return tbms.Client(self.endpoint, "e2e", "e2e-key", "e2e")
+    def client(self, instance="e2e"):
+        access_id, secret = self.key or ("e2e", "e2e-key-0123456789")
+        return tbms.Client(self.endpoint, access_id, secret, instance)
 
     def post(self, path, body, headers=None, method="POST"):
         """A raw request; returns (status, parsed JSON body or None)."""
@@ -46,7 +53,11 @@ class Server:
         try:
             if not isinstance(body, (str, bytes)) and body is not None:
                 body = json.dumps(body)
-            conn.request(method, path, body=body, headers=headers or {})
+            headers = dict(headers or {})
+            if self.key and "Authorization" not in headers:
+                data = body.encode() if isinstance(body, str) else (body or b"")
+                headers["Authorization"] = tbms.authorization_header(*self.key, method, path, data)
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, (json.loads(data) if data else None)

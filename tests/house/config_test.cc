@@ -44,7 +44,7 @@ class TempHouse {
     std::vector<std::string> out;
     for (const HouseError& e : scan.errors) {
       std::string m = e.message;
-      if (m.starts_with(dir_.string())) m.replace(0, dir_.string().size(), "house");
+      for (size_t at; (at = m.find(dir_.string())) != std::string::npos;) m.replace(at, dir_.string().size(), "house");
       out.push_back(m);
     }
     return out;
@@ -319,12 +319,14 @@ TEST(HouseTest, LoadHouseIsAllOrNothing) {
   const std::string d = bad.dir().string();
   EXPECT_EQ(no.status().message(),
             d + "/svm/model.toml: missing key 'est' in model.toml\n" + d +
-                "/instances.toml:1:1: unknown key 'x' in instances.toml (expected instances)");
+                "/instances.toml:1:1: unknown key 'x' in instances.toml (expected admin, instances)");
 }
 
 TEST(HouseTest, TheRepositorysDemoHouseIsValid) {
   const fs::path demo = fs::path(__FILE__).parent_path().parent_path().parent_path() / "house/demo";
   if (!fs::exists(demo)) GTEST_SKIP() << demo << " not found";
+  ::setenv("TBMS_ADMIN_KEY", "admin-secret-0123456789", 1);  // its keys come from the environment
+  ::setenv("TBMS_NIANJIANQA_KEY", "instance-secret-0123456789", 1);
   auto house = LoadHouse(demo);
   ASSERT_TRUE(house.ok()) << house.status().message();
   EXPECT_EQ(house->models.size(), 6u);
@@ -611,7 +613,7 @@ TEST(HouseErrorTest, Instances) {
   };
   ExpectErrors({
       {"unknown root key", {{"instances.toml", "instance = 1\n"}},
-       {i + ":1:1: unknown key 'instance' in instances.toml (expected instances)"}},
+       {i + ":1:1: unknown key 'instance' in instances.toml (expected admin, instances)"}},
       {"instances not a table", {{"instances.toml", "instances = 1\n"}},
        {i + ":1:13: 'instances' must be a table, not an integer"}},
       {"bad instance name", {{"instances.toml", "[instances.\"a b\"]\n"}},
@@ -619,7 +621,7 @@ TEST(HouseErrorTest, Instances) {
       {"instance not a table", {{"instances.toml", "[instances]\na = 1\n"}},
        {i + ":2:5: instance 'a' must be a table, not an integer"}},
       {"unknown instance key", {{"instances.toml", "[instances.a]\nquota = 1\n"}},
-       {i + ":2:1: unknown key 'quota' in instance 'a' (expected tasks, max_concurrent, max_rps)"}},
+       {i + ":2:1: unknown key 'quota' in instance 'a' (expected models, keys, tasks, max_concurrent, max_rps)"}},
       {"max_concurrent zero", {{"instances.toml", "[instances.a]\nmax_concurrent = 0\n"}},
        {i + ":2:18: 'max_concurrent' must be in [1, 1000000], not 0"}},
       {"max_rps not a number", {{"instances.toml", "[instances.a]\nmax_rps = \"fast\"\n"}},
@@ -653,6 +655,91 @@ TEST(HouseErrorTest, Instances) {
       {"priority", task("models = [\"svm\"]\ntloc = 5\npriority = 1001\n"),
        {i + ":4:12: 'priority' must be in [-1000, 1000], not 1001"}},
   });
+}
+
+TEST(HouseErrorTest, InstanceModels) {
+  const std::string i = "house/instances.toml";
+  ExpectErrors({
+      {"not an array", {{"instances.toml", "[instances.a]\nmodels = \"svm\"\n"}},
+       {i + ":2:10: 'models' must be an array, not a string"}},
+      {"not in the house", {{"instances.toml", "[instances.a]\nmodels = [\"svm\", \"gpt\"]\n"}},
+       {i + ":2:18: model 'gpt' is not in the house"}},
+      {"a task outside them",
+       {{"instances.toml", "[instances.a]\nmodels = [\"svm\"]\n[instances.a.tasks.qa]\nmodels = [\"svm\", \"mix\"]\n"
+                           "tloc = 5\n"}},
+       {i + ":4:18: model 'mix' is not among the instance's models"}},
+  });
+}
+
+// Key files are made owner-only here: TempHouse writes with the umask's mode.
+TEST(HouseErrorTest, Keys) {
+  const std::string i = "house/instances.toml";
+  ::setenv("TBMS_TEST_SHORT_SECRET", "short", 1);
+  ::setenv("TBMS_TEST_SECRET", "test-secret-0123456789", 1);
+  ::unsetenv("TBMS_TEST_UNSET_SECRET");
+  auto keys = [](std::string_view list) {
+    return Files{{"instances.toml", "[instances.a]\nkeys = " + std::string(list) + "\n"}};
+  };
+  ExpectErrors({
+      {"not an array", keys("1"), {i + ":2:8: 'keys' must be an array, not an integer"}},
+      {"not a table", keys("[1]"), {i + ":2:9: an item of 'keys' must be a table { id = ..., secret_file = ... }, not an integer"}},
+      {"unknown field", keys("[{ id = \"a1\", secret = \"x\", secret_env = \"TBMS_TEST_SECRET\" }]"),
+       {i + ":2:22: unknown key 'secret' in a key (expected id, secret_file, secret_env)"}},
+      {"no id", keys("[{ secret_env = \"TBMS_TEST_SECRET\" }]"), {i + ":2:9: missing key 'id' in a key"}},
+      {"bad id", keys("[{ id = \"a 1\", secret_env = \"TBMS_TEST_SECRET\" }]"),
+       {i + ":2:16: bad access id 'a 1' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"no secret", keys("[{ id = \"a1\" }]"),
+       {i + ":2:9: key 'a1' needs exactly one of 'secret_file' and 'secret_env'"}},
+      {"two secrets", keys("[{ id = \"a1\", secret_env = \"TBMS_TEST_SECRET\", secret_file = \"k\" }]"),
+       {i + ":2:9: key 'a1' needs exactly one of 'secret_file' and 'secret_env'"}},
+      {"unset variable", keys("[{ id = \"a1\", secret_env = \"TBMS_TEST_UNSET_SECRET\" }]"),
+       {i + ":2:35: secret_env 'TBMS_TEST_UNSET_SECRET' is not set in the environment"}},
+      {"short secret", keys("[{ id = \"a1\", secret_env = \"TBMS_TEST_SHORT_SECRET\" }]"),
+       {i + ":2:35: secret_env 'TBMS_TEST_SHORT_SECRET' holds a secret shorter than 16 bytes"}},
+      {"missing file", keys("[{ id = \"a1\", secret_file = \".keys/a1.key\" }]"),
+       {i + ":2:36: secret_file 'house/.keys/a1.key' is not a readable file"}},
+      {"absolute path", keys("[{ id = \"a1\", secret_file = \"/nonexistent/a1.key\" }]"),
+       {i + ":2:36: secret_file '/nonexistent/a1.key' is not a readable file"}},
+      {"file readable by others",
+       With(keys("[{ id = \"a1\", secret_file = \".keys/a1.key\" }]"), {{".keys/a1.key", "0123456789abcdef0123\n"}}),
+       {i + ":2:36: secret_file 'house/.keys/a1.key' may be read by group or others: chmod 600 it"}},
+      {"an id twice",
+       {{"instances.toml", "[admin]\nkeys = [{ id = \"k\", secret_env = \"TBMS_TEST_SECRET\" }]\n"
+                           "[instances.a]\nkeys = [{ id = \"k\", secret_env = \"TBMS_TEST_SECRET\" }]\n"}},
+       {i + ":4:16: access id 'k' is used twice"}},
+      {"unknown admin key", {{"instances.toml", "[admin]\nusers = 1\n"}},
+       {i + ":2:1: unknown key 'users' in [admin] (expected keys)"}},
+  });
+}
+
+TEST(HouseTest, KeysReadTheirSecretsAndNeverShowThem) {
+  TempHouse house(With(Base(), {{"instances.toml",
+                                 "[admin]\nkeys = [{ id = \"ops\", secret_file = \".keys/ops.key\" }]\n"
+                                 "[instances.a]\nmodels = [\"svm\"]\n"
+                                 "keys = [{ id = \"a1\", secret_env = \"TBMS_TEST_A1_SECRET\" }]\n"},
+                                {".keys/ops.key", "ops-secret-0123456789\r\n"}}));
+  fs::permissions(house.dir() / ".keys/ops.key", fs::perms::owner_read | fs::perms::owner_write);
+  ::setenv("TBMS_TEST_A1_SECRET", "a1-secret-0123456789", 1);
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  ASSERT_EQ(scan.config.admin_keys.size(), 1u);
+  EXPECT_EQ(scan.config.admin_keys[0].id, "ops");
+  EXPECT_EQ(scan.config.admin_keys[0].secret, "ops-secret-0123456789");
+  EXPECT_TRUE(scan.config.admin_keys[0].admin());
+  const InstanceConfig& a = scan.config.instances.at(0);
+  ASSERT_EQ(a.keys.size(), 1u);
+  EXPECT_EQ(a.keys[0].secret, "a1-secret-0123456789");
+  EXPECT_EQ(a.keys[0].instance, "a");
+  EXPECT_TRUE(a.Allows("svm"));
+  EXPECT_FALSE(a.Allows("mix"));
+
+  // A secret too short is reported by its file's name, never its content.
+  house.Write(".keys/ops.key", "tiny-secret");
+  fs::permissions(house.dir() / ".keys/ops.key", fs::perms::owner_read | fs::perms::owner_write);
+  scan = ScanHouse(house.dir());
+  ASSERT_EQ(scan.errors.size(), 1u);
+  EXPECT_EQ(scan.errors[0].message.find("tiny-secret"), std::string::npos) << scan.errors[0].message;
+  EXPECT_NE(scan.errors[0].message.find(".keys/ops.key' holds a secret shorter than 16 bytes"), std::string::npos);
 }
 
 TEST(HouseErrorTest, ATaskInErrorIsLeftOut) {

@@ -54,8 +54,10 @@ class TryJsonTest : public ::testing::Test {
     task.cross_request = 1;
     task.cross_lag = Millis(10);
     qa.tasks.emplace("qa", task);
-    table_->instances.push_back(qa);
-    table_->instances_declared = true;
+    auto access = std::make_shared<HouseAccess>();
+    access->instances.push_back(qa);
+    access->declared = true;
+    table_->access = std::move(access);
   }
   StatusOr<ParsedTry> Parse(std::string_view body, const TryLimits& limits = {}) {
     return ParseTryRequest(body, table_, "nianjianQA", limits);
@@ -283,6 +285,43 @@ TEST_F(TryJsonTest, WritesNoAnswer) {
 
 TEST(ErrorJsonTest, EscapesTheMessage) {
   EXPECT_EQ(ErrorJson("bad \"x\"\n"), R"({"error":"bad \"x\"\n"})");
+}
+
+}  // namespace
+}  // namespace tbms
+
+namespace tbms {
+namespace {
+
+// An instance that lists its models may name only those; a house mix it
+// lists opens its members through the mix, not one by one.
+TEST_F(TryJsonTest, AnInstanceUsesOnlyItsModels) {
+  auto access = std::make_shared<HouseAccess>(*table_->access);
+  InstanceConfig narrow;
+  narrow.name = "narrow";
+  narrow.models = {"svm", "mix2"};
+  access->instances.push_back(narrow);
+  table_->access = std::move(access);
+  auto parse = [&](std::string_view body) { return ParseTryRequest(body, table_, "narrow"); };
+  EXPECT_TRUE(parse(R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}, {"name": "mix2"}], "tloc": 5})").ok());
+  const std::string_view denied[] = {
+      R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}, {"name": "bayes"}], "tloc": 5})",
+      R"({"inputs": {"question": "q"}, "models": [{"name": "mix3"}], "tloc": 5})",
+      R"({"inputs": {"question": "q"}, "mixes": [{"name": "m", "aggregator": "max",
+          "members": [{"name": "svm"}, {"name": "bayes"}]}], "tloc": 5})",
+  };
+  for (std::string_view body : denied) {
+    auto got = parse(body);
+    ASSERT_FALSE(got.ok()) << body;
+    EXPECT_EQ(got.status().code(), StatusCode::kPermissionDenied) << body;
+    EXPECT_NE(got.status().message().find("instance 'narrow' may not use model '"), std::string::npos)
+        << got.status().message();
+  }
+  // Another instance's task is not this one's.
+  auto task = parse(R"({"inputs": {"question": "q"}, "task": "qa"})");
+  EXPECT_EQ(task.status().code(), StatusCode::kNotFound);
+  // An instance without a list may name any model.
+  EXPECT_TRUE(Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "bayes"}], "tloc": 5})").ok());
 }
 
 }  // namespace

@@ -15,12 +15,14 @@
 // thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "tbms/auth/signing.h"
 #include "tbms/backends/simulated.h"
 #include "tbms/batching/batcher.h"
 #include "tbms/broker/try.h"
@@ -85,6 +87,14 @@ struct TaskConfig {
 struct InstanceConfig {
   std::string name;
   std::map<std::string, TaskConfig, std::less<>> tasks;
+  // The models and mixes its callers may name (a house mix opens its
+  // members through it); empty: every model of the house.
+  std::vector<std::string> models;
+  std::vector<AccessKey> keys;  // secrets read from files or the environment
+
+  bool Allows(std::string_view model) const {
+    return models.empty() || std::find(models.begin(), models.end(), model) != models.end();
+  }
   // Quotas (0: none): tries and infers in flight at once, and per second
   // (a token bucket holding one second's worth). Over either: 429 + Retry-After.
   int max_concurrent = 0;
@@ -95,6 +105,7 @@ struct HouseConfig {
   std::filesystem::path dir;
   std::vector<ModelConfig> models;  // by name
   std::vector<InstanceConfig> instances;
+  std::vector<AccessKey> admin_keys;  // [admin] keys: every endpoint, the repository API
 };
 
 struct HouseLimits {

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tbms/report/stats.h"
 
@@ -22,8 +24,20 @@ struct ReportContext {
 // counters ending in _total, HELP and TYPE for every metric.
 void WritePrometheus(const StatsRegistry& stats, const ReportContext& ctx, std::string& out);
 
+// What one instance's key may read of the report: its own tasks' rows and
+// the models it may use (`models` empty: all); not the server-wide QPS,
+// series and pending count.
+struct ReportScope {
+  std::string_view instance;
+  const std::vector<std::string>* models = nullptr;
+
+  bool Shows(std::string_view model) const;
+};
+
 // The JSON report: QPS, per-second series, downgrade %, lag windows,
-// occupancy and per-model figures (schema in docs/api.md).
-void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out);
+// occupancy and per-model figures (schema in docs/api.md); `scope`, when
+// given, narrows it to one instance.
+void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::string& out,
+                     const ReportScope* scope = nullptr);
 
 }  // namespace tbms

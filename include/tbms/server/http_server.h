@@ -4,6 +4,12 @@
 // Routes: POST /v1/instances/{instance}/try, GET /v2/health/live,
 // GET /v2/health/ready, the rest of KServe v2 (see v2_api.h), /metrics,
 // /v1/report, /dashboard. Every error is {"error": "..."} with a 4xx/5xx status.
+// Every request but health and the dashboard's files must be signed by an
+// access key (docs/security.md): 401 when the signature is missing or
+// wrong, 403 when the key does not open what it asks for. An instance's
+// key opens that instance's tries, the models it may use and its part of
+// /v1/report; an admin key opens everything. An optional second address
+// serves /metrics, /v1/report and /dashboard without keys.
 // Limits: header and body size, connections, idle time (each with a clear
 // error or close). Drain(): readiness goes false and new tries get 503 (the
 // listener stays open so probes see it); tries in flight finish by their
@@ -20,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "tbms/auth/verifier.h"
 #include "tbms/common/status.h"
 #include "tbms/server/engine.h"
 #include "tbms/server/quotas.h"
@@ -39,13 +46,18 @@ class HttpServer {
     Duration idle_timeout = std::chrono::seconds(30);
     TryLimits limits;
     V2Api::Options v2;
+    bool insecure_dev = false;  // no keys: anyone may call anything
+    Verifier::Options auth;
+    std::string metrics_host;  // empty: no metrics address
+    uint16_t metrics_port = 0;  // 0: any free port (see metrics_port())
   };
   // `loader` may be null: a server without a model house.
   HttpServer(Options options, Engine* engine, HouseLoader* loader, boost::asio::io_context* ioc);
 
   // Binds and listens; INVALID_ARGUMENT or UNAVAILABLE with the OS's reason.
   Status Listen();
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return main_.port; }
+  uint16_t metrics_port() const { return metrics_.port; }
   // Starts accepting (call once, after Listen).
   void Start();
   // Stops admitting: readiness false, new tries get 503. One-way.
@@ -65,17 +77,25 @@ class HttpServer {
     Engine* const engine;
     const V2Api v2;
     Quotas quotas;  // per instance, across reloads
+    Verifier verifier{options.auth};  // its replay cache outlives reloads
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
     std::atomic<size_t> connections{0};
   };
-  void Accept();
+  // A listening address; used only on the io threads after Listen.
+  struct Listener {
+    Listener(boost::asio::io_context& ioc, bool metrics_only)
+        : acceptor(ioc), retry(ioc), metrics_only(metrics_only) {}
+    boost::asio::ip::tcp::acceptor acceptor;
+    boost::asio::steady_timer retry;  // backs off after a failed accept
+    const bool metrics_only;  // its sessions answer only the report routes, unsigned
+    uint16_t port = 0;
+  };
+  void Accept(Listener& listener);
 
   const std::shared_ptr<State> state_;
   boost::asio::io_context* const ioc_;
-  boost::asio::ip::tcp::acceptor acceptor_;   // only on the io threads
-  boost::asio::steady_timer accept_retry_;   // only on the io threads
-  uint16_t port_ = 0;
+  Listener main_, metrics_;
 };
 
 // Maps a canonical status to its HTTP status code.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tbms/auth/verifier.h"
 #include "tbms/backends/executor.h"
 #include "tbms/batching/batcher.h"
 #include "tbms/broker/try.h"
@@ -51,6 +52,18 @@ struct ServedModel {
   StatusOr<const ModelVersion*> Route(std::string_view pinned) const;
 };
 
+// Who may call what: the house's instances (tasks, allowed models, quotas)
+// and every access key by id. Immutable; tables share it until
+// instances.toml changes.
+struct HouseAccess {
+  HouseAccess() = default;
+  explicit HouseAccess(const HouseConfig& house);
+
+  std::vector<InstanceConfig> instances;
+  AccessKeys keys;        // the instances' keys and the admin keys
+  bool declared = false;  // instances.toml declares instances: no other name is served
+};
+
 class ModelTable {
  public:
   // A member of an ad hoc mix given in a try.
@@ -78,8 +91,7 @@ class ModelTable {
                 TryRequest* request) const;
 
   std::map<std::string, ServedModel, std::less<>> models;
-  std::vector<InstanceConfig> instances;
-  bool instances_declared = false;
+  std::shared_ptr<const HouseAccess> access = std::make_shared<const HouseAccess>();
 
  private:
   Status Expand(const ServedModel& model, std::string_view version, std::optional<Duration> est,

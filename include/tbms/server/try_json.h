@@ -28,13 +28,15 @@ struct TryLimits {
 struct ParsedTry {
   TryRequest request;
   std::string task;  // the task it named, if any
+  const InstanceConfig* instance = nullptr;  // in the table the request holds; null: undeclared
 };
 
 // Parses a try against `table` (which the request then holds, see
 // TryRequest::owner) for `instance`: candidates from "models", "mixes" or a
 // "task" of the instance (whose tloc, crossRequest, crossLag and priority the
 // try may override). INVALID_ARGUMENT naming the offending field; NOT_FOUND
-// for an unknown model, version or task; UNAVAILABLE for a model not loaded.
+// for an unknown instance, model, version or task; PERMISSION_DENIED for a
+// model the instance may not use; UNAVAILABLE for a model not loaded.
 StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
                                     std::string_view instance, const TryLimits& limits = {});
 

@@ -1,0 +1,127 @@
+#include "keys.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+
+namespace tbms::house_detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMinSecret = 16;
+constexpr size_t kMaxSecret = 4096;
+constexpr size_t kMaxKeys = 64;  // per instance
+
+bool ValidId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// A secret read whole: one line, a trailing newline ignored. `where` names
+// the file or variable in messages; the secret is never shown.
+std::optional<std::string> Checked(std::string secret, const std::string& where, const toml::node& at, Diag& diag) {
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.size() < kMinSecret) {
+    diag.At(at.source(), where + " holds a secret shorter than " + std::to_string(kMinSecret) + " bytes");
+    return std::nullopt;
+  }
+  if (secret.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
+    diag.At(at.source(), where + " must hold one line (the secret)");
+    return std::nullopt;
+  }
+  return secret;
+}
+
+std::optional<std::string> SecretFromFile(const std::string& name, const fs::path& house, const toml::node& at,
+                                          Diag& diag) {
+  const fs::path path = fs::path(name).is_absolute() ? fs::path(name) : house / name;
+  const std::string where = "secret_file '" + path.string() + "'";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    diag.At(at.source(), where + " is not a readable file");
+    return std::nullopt;
+  }
+  if ((st.st_mode & 077) != 0) {
+    diag.At(at.source(), where + " may be read by group or others: chmod 600 it");
+    return std::nullopt;
+  }
+  if (static_cast<size_t>(st.st_size) > kMaxSecret) {
+    diag.At(at.source(), where + " is larger than " + std::to_string(kMaxSecret) + " bytes");
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string secret(std::istreambuf_iterator<char>(in), {});
+  if (!in && !in.eof()) {
+    diag.At(at.source(), where + " cannot be read");
+    return std::nullopt;
+  }
+  return Checked(std::move(secret), where, at, diag);
+}
+
+std::optional<std::string> SecretFromEnv(const std::string& name, const toml::node& at, Diag& diag) {
+  const std::string where = "secret_env '" + name + "'";
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) {
+    diag.At(at.source(), where + " is not set in the environment");
+    return std::nullopt;
+  }
+  return Checked(value, where, at, diag);
+}
+
+std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& instance, const fs::path& house,
+                                 Diag& diag, std::set<std::string>* ids) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    WrongType(node, "an item of 'keys'", "a table { id = ..., secret_file = ... }", diag);
+    return std::nullopt;
+  }
+  Fields f(*table, "a key", diag);
+  f.AllowOnly({"id", "secret_file", "secret_env"});
+  AccessKey key;
+  key.instance = instance;
+  if (!f.Require("id")) return std::nullopt;
+  if (auto id = f.String("id")) key.id = *id;
+  if (key.id.empty()) return std::nullopt;  // wrong type, reported
+  if (!ValidId(key.id)) {
+    diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (1-128 characters of A-Z a-z 0-9 . _ -)");
+    return std::nullopt;
+  }
+  if (!ids->insert(key.id).second) {
+    diag.At(f.Get("id")->source(), "access id '" + key.id + "' is used twice");
+    return std::nullopt;
+  }
+  if (f.Has("secret_file") == f.Has("secret_env")) {
+    diag.At(node.source(), "key '" + key.id + "' needs exactly one of 'secret_file' and 'secret_env'");
+    return std::nullopt;
+  }
+  std::optional<std::string> secret;
+  if (auto file = f.String("secret_file")) secret = SecretFromFile(*file, house, *f.Get("secret_file"), diag);
+  if (auto env = f.String("secret_env")) secret = SecretFromEnv(*env, *f.Get("secret_env"), diag);
+  if (!secret) return std::nullopt;
+  key.secret = std::move(*secret);
+  return key;
+}
+
+}  // namespace
+
+std::vector<AccessKey> ReadKeys(const toml::array& list, const std::string& instance, const fs::path& house,
+                                Diag& diag, std::set<std::string>* ids) {
+  std::vector<AccessKey> keys;
+  if (list.size() > kMaxKeys) {
+    diag.At(list.source(), "more than " + std::to_string(kMaxKeys) + " keys");
+    return keys;
+  }
+  for (const toml::node& node : list) {
+    if (auto key = ReadKey(node, instance, house, diag, ids)) keys.push_back(std::move(*key));
+  }
+  return keys;
+}
+
+}  // namespace tbms::house_detail
