@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 namespace tbms {
 
@@ -64,16 +65,30 @@ bool ValidInstanceName(std::string_view name) {
 // One connection: reads requests in order and answers each (HTTP/1.1 has no
 // pipelined reordering). Runs on the io threads; a try's result arrives from
 // the engine's core and is posted back to this session's strand.
-class HttpServer::Session : public std::enable_shared_from_this<Session> {
+//
+// Stream is beast::tcp_stream, or an ssl_stream over one (--tls-cert): TLS
+// adds a handshake first and a close_notify last, nothing in between.
+template <class Stream>
+class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
   Session(std::shared_ptr<State> state, tcp::socket socket, bool metrics_only)
-      : state_(std::move(state)), stream_(asio::make_strand(socket.get_executor())), metrics_only_(metrics_only) {
-    stream_.socket() = std::move(socket);
-  }
+      : state_(std::move(state)), stream_(Open(socket, *state_)), metrics_only_(metrics_only) {}
   ~Session() { state_->connections.fetch_sub(1); }
 
   void Run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Tcp().expires_after(self->state_->options.idle_timeout);  // a client that never finishes it
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->CloseSocket();
+          self->Read();
+        });
+      } else {
+        self->Read();
+      }
+    });
   }
 
  private:
@@ -81,18 +96,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
-    stream_.expires_after(state_->options.idle_timeout);
+    Tcp().expires_after(state_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+        ec == asio::ssl::error::stream_truncated) {
       return Close();
     }
     state_->active.fetch_add(1);  // until the response is written
-    stream_.expires_never();        // a try may take up to its tloc
+    Tcp().expires_never();        // a try may take up to its tloc
     if (ec == http::error::body_limit) {
       return ReplyError(413, "request body is larger than " +
                                  std::to_string(state_->options.max_body_bytes) + " bytes", false);
@@ -208,7 +224,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
     if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
-    state_->v2.Handle(caller, method, path, body, [self = shared_from_this()](HttpReply r) {
+    state_->v2.Handle(caller, method, path, body, [self = this->shared_from_this()](HttpReply r) {
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
         self->Reply(r.status, std::move(r.body));
       });
@@ -231,7 +247,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     }
     std::string quota_of = quota ? std::string(instance) : std::string();
     Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
-                              [self = shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
+                              [self = this->shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
       if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
       // Under the core lock: hand off to this connection's strand at once.
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
@@ -283,25 +299,47 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     head_ += keep ? (version_ == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")
                   : "\r\nConnection: close\r\n\r\n";
     body_ = std::move(body);
-    stream_.expires_after(state_->options.idle_timeout);  // a client that will not read
+    Tcp().expires_after(state_->options.idle_timeout);  // a client that will not read
     if (head_only_) body_.clear();  // Content-Length still says what GET would send
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers,
-                      [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), keep](beast::error_code ec, size_t) {
                         self->state_->active.fetch_sub(1);
                         if (ec || !keep) return self->Close();
                         self->Read();
                       });
   }
 
+  static Stream Open(tcp::socket& socket, State& state) {
+    if constexpr (kTls) {
+      Stream stream(asio::make_strand(socket.get_executor()), *state.tls);
+      beast::get_lowest_layer(stream).socket() = std::move(socket);
+      return stream;
+    } else {
+      (void)state;
+      Stream stream(asio::make_strand(socket.get_executor()));
+      stream.socket() = std::move(socket);
+      return stream;
+    }
+  }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
   void Close() {
+    if constexpr (kTls) {  // close_notify first, bounded by the timer
+      Tcp().expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->CloseSocket(); });
+    } else {
+      CloseSocket();
+    }
+  }
+  void CloseSocket() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Tcp().socket().close(ignored);
   }
 
   const std::shared_ptr<State> state_;  // co-owned: a session may outlive the server
-  beast::tcp_stream stream_;
+  Stream stream_;
   const bool metrics_only_;  // accepted on the metrics address
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -335,8 +373,31 @@ Status ListenOn(tcp::acceptor& acceptor, const std::string& host, uint16_t wante
 }
 }  // namespace
 
+namespace {
+// The server's TLS context: TLS 1.2 and later, the certificate chain and key
+// from PEM files.
+StatusOr<std::shared_ptr<asio::ssl::context>> TlsContext(const std::string& cert, const std::string& key) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  beast::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use, ec);
+  if (!ec) ctx->use_certificate_chain_file(cert, ec);
+  if (ec) return InvalidArgument("cannot use --tls-cert " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);  // also checks it matches the certificate
+  if (ec) return InvalidArgument("cannot use --tls-key " + key + ": " + ec.message());
+  return ctx;
+}
+}  // namespace
+
 Status HttpServer::Listen() {
   const Options& o = state_->options;
+  if (o.tls_cert.empty() != o.tls_key.empty()) return InvalidArgument("TLS needs both --tls-cert and --tls-key");
+  if (!o.tls_cert.empty()) {
+    auto ctx = TlsContext(o.tls_cert, o.tls_key);
+    if (!ctx.ok()) return ctx.status();
+    state_->tls = std::move(ctx).value();
+  }
   TBMS_RETURN_IF_ERROR(ListenOn(main_.acceptor, o.host, o.port, &main_.port));
   if (o.metrics_host.empty()) return OkStatus();
   return ListenOn(metrics_.acceptor, o.metrics_host, o.metrics_port, &metrics_.port);
@@ -361,7 +422,11 @@ void HttpServer::Accept(Listener& listener) {
       socket.close(ignored);  // over the limit: refuse by closing at once
     } else {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(state_, std::move(socket), listener.metrics_only)->Run();
+      if (state_->tls && !listener.metrics_only) {
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(state_, std::move(socket), false)->Run();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(state_, std::move(socket), listener.metrics_only)->Run();
+      }
     }
     Accept(listener);
   });

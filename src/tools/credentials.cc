@@ -9,6 +9,8 @@ void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags) {
   cmd->add_option("--access-id", flags.access_id, "Access id to sign requests with (default: $TBMS_ACCESS_ID)");
   cmd->add_option("--access-key-file", flags.access_key_file,
                   "File holding the access key (default: the key in $TBMS_ACCESS_KEY)");
+  cmd->add_option("--ca-file", flags.ca_file, "With an https --url: trust this CA or self-signed certificate (PEM)")
+      ->check(CLI::ExistingFile);
 }
 
 StatusOr<std::optional<AccessKey>> LoadCredentials(const CredentialFlags& flags) {

@@ -2,6 +2,7 @@
 // TBMS_ACCESS_ID, and the key from --access-key-file or TBMS_ACCESS_KEY (never
 // a flag's value: command lines are visible to every user of the machine).
 // With neither id nor key, requests go unsigned (a server in --insecure-dev).
+// --ca-file is whom an https server must be vouched for by.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@ namespace tbms::tools {
 struct CredentialFlags {
   std::string access_id;
   std::string access_key_file;
+  std::string ca_file;  // https: trust only this CA (or self-signed certificate)
 };
 
 void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags);

@@ -16,12 +16,14 @@ struct HttpResponse {
   std::string body;
 };
 
-// `url` is http://HOST[:PORT][/...] (its path is ignored; `target` is used).
+// `url` is http(s)://HOST[:PORT][/...] (its path is ignored; `target` is
+// used); https verifies the server against the system's CAs or `ca_file`.
 // INVALID_ARGUMENT for a bad URL, DEADLINE_EXCEEDED on timeout, UNAVAILABLE
 // when the server cannot be reached. With a `key`, the request is signed
 // (docs/security.md).
 StatusOr<HttpResponse> HttpCall(const std::string& url, std::string_view method,
                                 const std::string& target, const std::string& body,
-                                Duration timeout, const AccessKey* key = nullptr);
+                                Duration timeout, const AccessKey* key = nullptr,
+                                const std::string& ca_file = "");
 
 }  // namespace tbms::tools

@@ -141,7 +141,7 @@ void PrintOccupancy(element report, std::ostream& out) {
 }
 
 int PrintOnce(const ReportFlags& f, const AccessKey* key, bool clear) {
-  auto res = HttpCall(f.url, "GET", "/v1/report", "", std::chrono::seconds(5), key);
+  auto res = HttpCall(f.url, "GET", "/v1/report", "", std::chrono::seconds(5), key, f.credentials.ca_file);
   if (!res.ok()) {
     std::cerr << "tbms report: " << res.status().message() << "\n";
     return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;

@@ -40,6 +40,7 @@ struct ServeFlags {
   int64_t auth_window_s = 300;
   size_t replay_cache = 1 << 20;
   std::string metrics_address;  // HOST:PORT
+  std::string tls_cert, tls_key;
 };
 
 int Fail(const Status& s) {
@@ -155,6 +156,8 @@ int Serve(const ServeFlags& f) {
   so.max_connections = f.max_connections;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
   so.insecure_dev = f.insecure_dev;
+  so.tls_cert = f.tls_cert;
+  so.tls_key = f.tls_key;
   so.auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache};
   if (!f.metrics_address.empty()) {
     if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
@@ -167,7 +170,7 @@ int Serve(const ServeFlags& f) {
   for (const auto& [name, m] : table->models) names += (names.empty() ? "" : ", ") + name;
   std::cout << "tbms: serving " << table->models.size() << " models (" << names << ")"
             << (f.house.empty() ? "" : " from " + f.house + ", model control " + f.model_control)
-            << " on http://" << f.host << ":" << server.port() << " with " << f.threads
+            << " on " << (f.tls_cert.empty() ? "http" : "https") << "://" << f.host << ":" << server.port() << " with " << f.threads
             << " thread(s), policy " << f.policy
             << (f.insecure_dev ? ", NO authentication (--insecure-dev)" : ", signed requests only") << std::endl;
   if (!so.metrics_host.empty()) {
@@ -241,6 +244,10 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   cmd->add_option("--metrics-address", flags->metrics_address,
                   "Also serve /metrics, /v1/report and /dashboard, without keys, on HOST:PORT (e.g. 127.0.0.1:9100)");
+  cmd->add_option("--tls-cert", flags->tls_cert,
+                  "Serve HTTPS with this PEM certificate chain (with --tls-key); see docs/security.md")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-key", flags->tls_key, "The PEM private key of --tls-cert")->check(CLI::ExistingFile);
   AddModelFlags(cmd, flags->model);
   cmd->callback([flags] {
     if (flags->simulate.empty() && flags->house.empty()) {

@@ -71,7 +71,7 @@ int RunTry(const TryFlags& f) {
   const std::string body = TryBody(f.question, *models, f.call);
   const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
   auto res = HttpCall(f.call.url, "POST", "/v1/instances/" + f.call.instance + "/try", body,
-                      Millis(timeout_ms), key->has_value() ? &**key : nullptr);
+                      Millis(timeout_ms), key->has_value() ? &**key : nullptr, f.credentials.ca_file);
   if (!res.ok()) {
     std::cerr << "tbms try: " << res.status().message() << "\n";
     return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;

@@ -206,6 +206,69 @@ class SignedRequestsTest(unittest.TestCase):
         self.assertEqual(got.returncode, 0, got.stderr)
 
 
+def self_signed(root):
+    """A certificate for 127.0.0.1 and its key, made with the openssl CLI."""
+    cert, key = os.path.join(root, "cert.pem"), os.path.join(root, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    return cert, key
+
+
+class TlsTest(unittest.TestCase):
+    """--tls-cert/--tls-key: the main address speaks TLS; signed requests
+    go through it from the Python client and the CLI, which verify it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="tbms-tls-")
+        cls.house = make_house(cls.root)
+        cls.cert, cls.key = self_signed(cls.root)
+        cls.server = Server(None, "--house", cls.house, "--tls-cert", cls.cert, "--tls-key", cls.key, env=ENV)
+        cls.url = "https://127.0.0.1:%d" % cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_the_python_client_signs_over_tls(self):
+        with tbms.Client(self.url, *A, "a", ca_file=self.cert) as client:
+            self.assertTrue(client.ready())
+            result = client.try_models({"svm": {"est": 25}}, "q", tloc=500)
+            self.assertEqual(result.model, "svm")
+            with self.assertRaises(tbms.TbmsAuthError):
+                client.try_models({"bayes": {"est": 15}}, "q", tloc=500)
+
+    def test_the_cli_verifies_the_server(self):
+        args = [TBMS_BIN, "try", "--url", self.url, "--instance", "a", "--models", "svm", "--tloc", "500", "q"]
+        env = {**os.environ, "TBMS_ACCESS_ID": "a1", "TBMS_ACCESS_KEY": A_SECRET}
+        got = subprocess.run(args + ["--ca-file", self.cert], capture_output=True, text=True, env=env)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        got = subprocess.run(args, capture_output=True, text=True, env=env)  # not signed by a CA it trusts
+        self.assertEqual(got.returncode, 1)
+        self.assertIn("certificate verify failed", got.stderr)
+
+    def test_plain_http_gets_no_answer(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        try:
+            with self.assertRaises((http.client.HTTPException, OSError)):
+                conn.request("GET", "/v2/health/live")
+                conn.getresponse()
+        finally:
+            conn.close()
+
+    def test_a_key_that_does_not_match_the_certificate_stops_the_server(self):
+        other_root = os.path.join(self.root, "other")
+        os.makedirs(other_root)
+        _, other_key = self_signed(other_root)
+        got = subprocess.run([TBMS_BIN, "serve", "--port", "0", "--simulate", "svm=1", "--insecure-dev",
+                              "--tls-cert", self.cert, "--tls-key", other_key], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(got.returncode, 1)
+        self.assertIn("cannot use --tls-key %s: key values mismatch" % other_key, got.stderr)
+
+
 class StartUpTest(unittest.TestCase):
     """A server without keys refuses to start unless told --insecure-dev,
     which it announces loudly; bad key files stop it naming the file."""

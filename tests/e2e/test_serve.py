@@ -36,7 +36,7 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=None if env is None else {**os.environ, **env})
         line = self.proc.stdout.readline()  # the server prints its address once listening
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        match = re.search(r"https?://127\.0\.0\.1:(\d+)", line)
         if not match:
             self.close()
             raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))

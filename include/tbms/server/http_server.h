@@ -22,6 +22,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
@@ -50,6 +51,7 @@ class HttpServer {
     Verifier::Options auth;
     std::string metrics_host;  // empty: no metrics address
     uint16_t metrics_port = 0;  // 0: any free port (see metrics_port())
+    std::string tls_cert, tls_key;  // PEM files: the main address speaks TLS (the metrics address does not)
   };
   // `loader` may be null: a server without a model house.
   HttpServer(Options options, Engine* engine, HouseLoader* loader, boost::asio::io_context* ioc);
@@ -67,6 +69,7 @@ class HttpServer {
   size_t active_requests() const { return state_->active.load(); }
 
  private:
+  template <class Stream>
   class Session;
   // What sessions share with the server; co-owned, so a session destroyed
   // after the server (with the io_context) still finds it.
@@ -78,6 +81,7 @@ class HttpServer {
     const V2Api v2;
     Quotas quotas;  // per instance, across reloads
     Verifier verifier{options.auth};  // its replay cache outlives reloads
+    std::shared_ptr<boost::asio::ssl::context> tls;  // set by Listen; null: plain HTTP
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
     std::atomic<size_t> connections{0};
