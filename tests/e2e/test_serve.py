@@ -231,6 +231,72 @@ class IdleClientTest(unittest.TestCase):
         finally:
             server.close()
 
+    def test_a_trickling_client_is_closed_too(self):
+        """Slowloris: a byte every 50 ms keeps no connection open, since
+        --idle-timeout-s bounds reading the whole request, not each byte."""
+        server = Server("svm=1", "--idle-timeout-s", "0.3")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                head = b"POST /v1/instances/a/try HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200
+                sent = 0
+                with self.assertRaises(OSError):  # reset or broken pipe once the server closed
+                    for sent in range(len(head)):  # bounded: 200 bytes, 10 s at most
+                        s.sendall(head[sent:sent + 1])
+                        time.sleep(0.05)
+                self.assertLess(sent, len(head) - 1, "the server waited for the whole trickle")
+        finally:
+            server.close()
+
+
+class LimitsTest(unittest.TestCase):
+    """The edge's limits, each with its own answer: headers (431), open
+    connections (closed at once), tries in flight in total (429)."""
+
+    def test_headers_connections_and_pending_tries(self):
+        server = Server("slow=300,fast=1", "--max-connections", "3", "--max-pending", "1")
+        try:
+            status, got = server.post("/v1/instances/a/try", "{}", headers={"X-Pad": "a" * 20000})
+            self.assertEqual(status, 431)
+            self.assertIn("request headers are larger than 16384 bytes", got["error"])
+
+            held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+            try:  # a fourth connection is over the limit: closed without a word
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as extra:
+                    extra.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                    try:
+                        self.assertEqual(extra.recv(1024), b"")
+                    except ConnectionResetError:
+                        pass
+            finally:
+                for s in held:
+                    s.close()
+
+            slow = {"inputs": {"question": "q"}, "models": [{"name": "slow", "est": 300}], "tloc": 2000}
+            results = []
+            worker = threading.Thread(target=lambda: results.append(server.post("/v1/instances/a/try", slow)))
+            worker.start()
+            deadline = time.monotonic() + 10
+            # Waits (bounded) until the server holds the slow try: the outcome is asserted, not the timing.
+            while b"tbms_pending_tries 1" not in http_get(server.port, "/metrics"):
+                self.assertLess(time.monotonic(), deadline, "the slow try never reached the server")
+                time.sleep(0.02)
+            status, got = server.post("/v1/instances/a/try", dict(slow, models=[{"name": "fast"}]))
+            self.assertEqual(status, 429)
+            self.assertIn("too many tries in flight (1)", got["error"])
+            worker.join(10)
+            self.assertEqual(results[0][0], 200)
+        finally:
+            server.close()
+
+
+def http_get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
 
 class DrainTest(unittest.TestCase):
     """SIGTERM: readiness goes false, new tries get 503, the try in flight
