@@ -6,11 +6,11 @@ list (embedding, svm, bayes, keysearch), then with the two mixes
 (mix1 = max of embedding and svm, mix2 = avg of bayes and keysearch).
 
 Usage:
-    export TBMS_ACCESS_ID=nianjianQA-1 TBMS_ACCESS_KEY=...   # or a key file:
+    export TBMS_ACCESS_ID=nianjianQA TBMS_ACCESS_KEY=$(cat build/keys/nianjianQA.key)
     python3 examples/talk_example.py "What is the capital of China?"
     python3 examples/talk_example.py --endpoint https://tbms.example:8443 \\
         --ca-file tbms-ca.pem --instance nianjianQA \\
-        --access-id nianjianQA-1 --access-key-file keys/nianjianQA.key "..."
+        --access-id nianjianQA --access-key-file build/keys/nianjianQA.key "..."
 
 Every request is signed with the access key (docs/security.md).  The key
 comes from --access-key, --access-key-file or $TBMS_ACCESS_KEY, in that
@@ -19,8 +19,8 @@ the file: a key on the command line is visible in the process list.
 
 Prints two lines: the answer of the model list, then the answer of the
 mixes; each is "human assist" when nothing answered in time.  A server
-that serves the talk's models: `tbms serve --simulate
-embedding=35,svm=25,bayes=15,keysearch=5`.
+that serves the talk's models with keys: `./scripts/run --simulated`
+(prints the export line above).
 """
 
 import argparse

@@ -15,6 +15,13 @@ std::string Digest(const HouseScan& scan, const std::filesystem::path& dir) {
     d += ';';
   }
   for (const HouseError& e : scan.errors) d += e.message + '\n';
+  // Keys: a key file rewritten in place is a change too (hashed: the digest
+  // holds no secret).
+  auto key_digest = [&d](const AccessKey& k) { d += k.id + '=' + std::to_string(std::hash<std::string>()(k.secret)) + ';'; };
+  for (const AccessKey& k : scan.config.admin_keys) key_digest(k);
+  for (const InstanceConfig& i : scan.config.instances) {
+    for (const AccessKey& k : i.keys) key_digest(k);
+  }
   std::error_code ec;
   const auto instances = dir / "instances.toml";
   const auto size = std::filesystem::file_size(instances, ec);
@@ -82,6 +89,14 @@ void HouseLoader::Poll() {
   last_digest_ = std::move(digest);
   Status s = engine_->Apply(scan, {}, /*remove_missing=*/true);
   if (!s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
+  std::string house_wide;  // the engine keeps the last good instances.toml: say so
+  for (const HouseError& e : scan.errors) {
+    if (e.model.empty()) house_wide += "\n  " + e.message;
+  }
+  if (!house_wide.empty()) {
+    std::cerr << "tbms: reload: instances.toml has errors, so the instances, tasks and keys that served stay:"
+              << house_wide << std::endl;
+  }
 }
 
 void HouseLoader::Run() {

@@ -35,7 +35,8 @@ TEST(SigningTest, NoncesAreFreshHex) {
 
 TEST(SigningTest, ParsesItsOwnHeaderInAnyFieldOrder) {
   const std::string sig(64, 'a');
-  auto c = ParseAuthorization("TBMS-HMAC-SHA256 Signature=" + sig + ",Nonce=abcdefgh,  Timestamp=42, Credential=k.1");
+  const std::string header = "TBMS-HMAC-SHA256 Signature=" + sig + ",Nonce=abcdefgh,  Timestamp=42, Credential=k.1";
+  auto c = ParseAuthorization(header);  // views into `header`
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->access_id, "k.1");
   EXPECT_EQ(c->timestamp_s, 42);

@@ -6,6 +6,7 @@ memory stays bounded. The latency figures of the full 10 s run are in
 docs/benchmarks.md (bench/overload.py); here the bound is loose, since CI
 machines are shared. Needs TBMS_BIN and PYTHONPATH=python."""
 
+import os
 import unittest
 
 from test_bench import bench
@@ -41,7 +42,8 @@ class OverloadTest(unittest.TestCase):
             self.assertGreater(d["answered_pct"], 5)    # the models' capacity is 10% of the load
             self.assertLess(d["answered_pct"], 20)
             self.assertLess(d["latency_ms"]["p99"], TLOC + 100, "answers arrive by tloc, give or take a loaded machine")
-            self.assertLess(peak_rss_mb(server.proc.pid), 64)
+            if not os.environ.get("TBMS_SANITIZE"):  # ASan holds freed memory in a 256 MB quarantine
+                self.assertLess(peak_rss_mb(server.proc.pid), 64)
         finally:
             server.close()
 

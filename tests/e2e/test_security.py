@@ -342,6 +342,13 @@ class KeyRotationTest(unittest.TestCase):
                 status, got, _ = request(server.port, "POST", TRY_B, bayes, key=B)
                 self.assertEqual(status, 401)
                 self.assertIn("unknown access id 'b1'", got["error"])
+                # A key file rewritten in place is a new secret for the same id.
+                new_secret = "b-rotated-0123456789abcdef"
+                write(os.path.join(house, ".keys", "b.key"), new_secret + "\n")
+                while request(server.port, "POST", TRY_B, bayes, key=("b2", new_secret))[0] != 200:
+                    self.assertLess(time.monotonic(), deadline + 10, "the rewritten key file was never read")
+                    time.sleep(0.05)
+                self.assertEqual(request(server.port, "POST", TRY_B, bayes, key=("b2", B_SECRET))[0], 401)
             finally:
                 server.close()
         finally:
