@@ -41,8 +41,8 @@ class OverloadTest(unittest.TestCase):
             self.assertEqual((d["http_errors"], d["transport_errors"], d["unanswered_bench_timeout"]), (0, 0, 0))
             self.assertGreater(d["answered_pct"], 5)    # the models' capacity is 10% of the load
             self.assertLess(d["answered_pct"], 20)
-            self.assertLess(d["latency_ms"]["p99"], TLOC + 100, "answers arrive by tloc, give or take a loaded machine")
-            if not os.environ.get("TBMS_SANITIZE"):  # ASan holds freed memory in a 256 MB quarantine
+            if not os.environ.get("TBMS_SANITIZE"):  # sanitizers: several times slower, ASan keeps freed memory
+                self.assertLess(d["latency_ms"]["p99"], TLOC + 100, "answers by tloc, give or take a loaded machine")
                 self.assertLess(peak_rss_mb(server.proc.pid), 64)
         finally:
             server.close()
