@@ -199,7 +199,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     if (!caller.admin) {
       const std::shared_ptr<const ModelTable> table = engine->table();
       const auto instance = table->FindInstance(caller.instance);
-      const ReportScope scope{caller.instance, instance.ok() && *instance ? &(*instance)->models : nullptr};
+      const std::vector<std::string> visible =  // a listed mix shows its members' rows too
+          instance.ok() && *instance ? table->WithMembers((*instance)->models) : std::vector<std::string>();
+      const ReportScope scope{caller.instance, &visible};
       WriteReportJson(*engine->stats(), engine->ReportNow(), out, &scope);
       return Reply(200, std::move(out), "application/json", "Cache-Control: no-store\r\n");
     }
@@ -224,7 +226,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
 
   void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
     if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
-    state_->v2.Handle(caller, method, path, body, [self = this->shared_from_this()](HttpReply r) {
+    std::string quota_of;  // an instance's infer takes a slot of its quota, as its tries do
+    if (!caller.admin && method == "POST" && path.ends_with("/infer")) {
+      const auto instance = state_->engine->table()->FindInstance(caller.instance);
+      if (instance.ok() && !TakeQuota(*instance, &quota_of)) return;
+    }
+    state_->v2.Handle(caller, method, path, body,
+                      [self = this->shared_from_this(), quota_of = std::move(quota_of)](HttpReply r) {
+      if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
         self->Reply(r.status, std::move(r.body));
       });
@@ -236,16 +245,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     Engine* engine = state_->engine;
     StatusOr<ParsedTry> parsed = ParseTryRequest(body, engine->table(), instance, state_->options.limits);
     if (!parsed.ok()) return ReplyStatus(parsed.status());
-    const InstanceConfig* config = parsed->instance;  // lives as long as the request's table
-    const bool quota = config != nullptr && (config->max_concurrent > 0 || config->max_rps > 0);
-    if (quota) {
-      int retry_after_s = 1;
-      if (Status s = state_->quotas.Acquire(*config, &retry_after_s); !s.ok()) {
-        return Reply(429, ErrorJson(s.message()), "application/json",
-                     "Retry-After: " + std::to_string(retry_after_s) + "\r\n");
-      }
-    }
-    std::string quota_of = quota ? std::string(instance) : std::string();
+    std::string quota_of;
+    if (!TakeQuota(parsed->instance, &quota_of)) return;
+    const bool quota = !quota_of.empty();
     Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
                               [self = this->shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
       if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
@@ -261,6 +263,20 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       if (quota) state_->quotas.Release(instance);  // not taken: no answer will release it
       ReplyStatus(s);
     }
+  }
+
+  // Takes a slot of the instance's quotas (instances.toml max_concurrent,
+  // max_rps), naming it in *taken for the release; false, with 429 and
+  // Retry-After sent, when it is over one. No instance or no quota: true.
+  bool TakeQuota(const InstanceConfig* instance, std::string* taken) {
+    if (instance == nullptr || (instance->max_concurrent == 0 && instance->max_rps == 0)) return true;
+    int retry_after_s = 1;
+    if (Status s = state_->quotas.Acquire(*instance, &retry_after_s); !s.ok()) {
+      Reply(429, ErrorJson(s.message()), "application/json", "Retry-After: " + std::to_string(retry_after_s) + "\r\n");
+      return false;
+    }
+    *taken = instance->name;
+    return true;
   }
 
   void ReplyStatus(const Status& s) {

@@ -70,6 +70,21 @@ StatusOr<const InstanceConfig*> ModelTable::FindInstance(std::string_view instan
   return NotFound("unknown instance " + Quote(instance));
 }
 
+std::vector<std::string> ModelTable::WithMembers(const std::vector<std::string>& names) const {
+  std::vector<std::string> out;
+  std::vector<std::string> todo(names.rbegin(), names.rend());
+  while (!todo.empty()) {  // house mixes have no cycles (the house check refuses them)
+    std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (std::find(out.begin(), out.end(), name) != out.end()) continue;
+    if (const ServedModel* m = Find(name); m != nullptr && m->is_mix()) {
+      todo.insert(todo.end(), m->config->members.rbegin(), m->config->members.rend());
+    }
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
 StatusOr<const TaskConfig*> ModelTable::FindTask(std::string_view instance, std::string_view task) const {
   for (const InstanceConfig& i : access->instances) {
     if (i.name != instance) continue;

@@ -22,7 +22,8 @@ from test_serve import Server, TBMS_BIN
 A_SECRET = "a-secret-0123456789abcdef"
 B_SECRET = "b-secret-0123456789abcdef"
 ADMIN_SECRET = "admin-secret-0123456789ab"
-ENV = {"TBMS_TEST_A_KEY": A_SECRET}
+C_SECRET = "c-secret-0123456789abcdef"
+ENV = {"TBMS_TEST_A_KEY": A_SECRET, "TBMS_TEST_C_KEY": C_SECRET}
 QUESTION = {"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 500}
 
 
@@ -42,7 +43,9 @@ def make_house(root):
           'keys = [{ id = "a1", secret_env = "TBMS_TEST_A_KEY" }]\n'
           '[instances.a.tasks.qa]\nmodels = ["svm"]\ntloc = 500\n'
           '[instances.b]\nmodels = ["bayes"]\n'
-          'keys = [{ id = "b1", secret_file = ".keys/b.key" }]\n')
+          'keys = [{ id = "b1", secret_file = ".keys/b.key" }]\n'
+          '[instances.c]\nmax_rps = 0.5\n'
+          'keys = [{ id = "c1", secret_env = "TBMS_TEST_C_KEY" }]\n')
     return house
 
 
@@ -162,6 +165,10 @@ class SignedRequestsTest(unittest.TestCase):
         self.assertEqual({row["instance"] for row in report["downgrade"]}, {"b"})
         self.assertEqual({m["model"] for m in report["models"]}, {"bayes"})
         self.assertNotIn("qps", report)  # server-wide figures are the admin's
+        mixed = dict(QUESTION, models=[{"name": "mix1"}])
+        self.assertEqual(self.call("POST", TRY_A, mixed, key=A)[0], 200)
+        status, report, _ = self.call("GET", "/v1/report", key=A)
+        self.assertEqual({m["model"] for m in report["models"]}, {"svm", "bayes"})  # mix1 opens bayes
         status, report, _ = self.call("GET", "/v1/report", key=ADMIN)
         self.assertEqual(status, 200)
         self.assertTrue({"a", "b"} <= {row["instance"] for row in report["downgrade"]})
@@ -169,6 +176,15 @@ class SignedRequestsTest(unittest.TestCase):
         status, text, _ = self.call("GET", "/metrics", key=ADMIN)
         self.assertEqual(status, 200)
         self.assertIn('tbms_tries_total{instance="a"', text)
+
+    def test_an_instances_quota_covers_its_v2_infers(self):
+        infer = {"inputs": [{"name": "question", "datatype": "BYTES", "shape": [1], "data": ["q"]}]}
+        self.assertEqual(self.call("POST", "/v2/models/svm/infer", infer, key=("c1", C_SECRET))[0], 200)
+        status, got, headers = self.call("POST", "/v2/models/svm/infer", infer, key=("c1", C_SECRET))
+        self.assertEqual(status, 429, got)
+        self.assertIn("instance 'c' is over its max_rps of 0.5", got["error"])
+        self.assertEqual(headers["Retry-After"], "2")
+        self.assertEqual(self.call("GET", "/v2/models/svm", key=("c1", C_SECRET))[0], 200)  # metadata is free
 
     def test_the_repository_needs_an_admin_key(self):
         self.assert_error(self.call("POST", "/v2/repository/index", key=A), 403, "needs an admin key")

@@ -320,6 +320,9 @@ TEST_F(TryJsonTest, AnInstanceUsesOnlyItsModels) {
   // Another instance's task is not this one's.
   auto task = parse(R"({"inputs": {"question": "q"}, "task": "qa"})");
   EXPECT_EQ(task.status().code(), StatusCode::kNotFound);
+  // What the list may set running: mix2 opens its members.
+  EXPECT_EQ(table_->WithMembers({"svm", "mix2"}), (std::vector<std::string>{"svm", "mix2", "bayes"}));
+  EXPECT_EQ(table_->WithMembers({"mix3"}), (std::vector<std::string>{"mix3", "mix2", "bayes", "svm"}));
   // An instance without a list may name any model.
   EXPECT_TRUE(Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "bayes"}], "tloc": 5})").ok());
 }

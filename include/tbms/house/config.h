@@ -95,7 +95,7 @@ struct InstanceConfig {
   bool Allows(std::string_view model) const {
     return models.empty() || std::find(models.begin(), models.end(), model) != models.end();
   }
-  // Quotas (0: none): tries in flight at once, and per second
+  // Quotas (0: none): tries (and v2 infers by its keys) in flight at once, and per second
   // (a token bucket holding one second's worth). Over either: 429 + Retry-After.
   int max_concurrent = 0;
   double max_rps = 0;

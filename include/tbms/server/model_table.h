@@ -81,6 +81,10 @@ class ModelTable {
   // NOT_FOUND for an unknown task.
   StatusOr<const TaskConfig*> FindTask(std::string_view instance, std::string_view task) const;
 
+  // `names` and, for each house mix among them, its members (and theirs):
+  // what a caller allowed `names` may set running.
+  std::vector<std::string> WithMembers(const std::vector<std::string>& names) const;
+
   // Appends `name` as a candidate: a model (its routed or pinned version), or
   // a house mix expanded into its members. `est` overrides the model's est
   // (for a mix: each member's).
