@@ -117,6 +117,7 @@ MIX_AGGREGATORS = ("max", "avg", "vote")
 MAX_MIX_MEMBERS = 32
 
 _USER_AGENT = "tbms-python/0.1"
+_ACCESS_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _MAX_ERROR_BODY_CHARS = 200
 _MODEL_KEYS = frozenset({"name", "est", "version"})
 _MIX_KEY = "mix"
@@ -906,6 +907,10 @@ class Client:
             if any(ord(char) < 32 or ord(char) == 127 for char in value):
                 raise ValueError(
                     f"{label} must not contain control characters")
+        if not _ACCESS_ID.fullmatch(access_id):
+            raise ValueError(
+                "access_id must be 1-128 characters of A-Z a-z 0-9 . _ - "
+                f"(the server's rule), got {access_id!r}")
         _key_bytes(access_key)
         _check_timeout(timeout)
         self._ssl_context = _tls_context(self._scheme, ssl_context, ca_file)

@@ -964,6 +964,17 @@ class SecretTest(ServerTestCase):
         self.assert_hidden(str(caught.exception))
 
 
+class AccessIdTest(unittest.TestCase):
+    """An access id the header could not carry is refused before sending."""
+
+    def test_ids_outside_the_servers_rule(self) -> None:
+        for bad in ("a b", "a,b", "a=b", "x" * 129, "ü"):
+            with self.subTest(bad):
+                with self.assertRaisesRegex(ValueError, "access_id must be 1-128"):
+                    Client("http://127.0.0.1:1", bad, "k", INSTANCE)
+        Client("http://127.0.0.1:1", "team-a.key_1", "k", INSTANCE).close()
+
+
 class TlsArgumentTest(unittest.TestCase):
     """ssl_context / ca_file need an https endpoint."""
 
