@@ -233,7 +233,9 @@ class IdleClientTest(unittest.TestCase):
 
     def test_a_trickling_client_is_closed_too(self):
         """Slowloris: a byte every 50 ms keeps no connection open, since
-        --idle-timeout-s bounds reading the whole request, not each byte."""
+        --idle-timeout-s bounds reading the whole request, not each byte.
+        The pacing is real time by nature (the server's socket timer); the
+        assertion is the outcome, closed long before the 10 s trickle ends."""
         server = Server("svm=1", "--idle-timeout-s", "0.3")
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
