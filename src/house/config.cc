@@ -371,7 +371,7 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
 
 // An instance with its valid tasks, or nullopt when it is in error itself.
 std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::node& node, const HouseConfig& house,
-                                           const Found& found, Diag& diag, std::set<std::string>* ids) {
+                                           const Found& found, Diag& diag, house_detail::KeyReader& keys) {
   const std::string name(key.str());
   if (!ValidName(name)) {
     diag.At(key.source(), "bad instance name '" + name + "' (" + std::string(kNameRule) + ")");
@@ -392,7 +392,7 @@ std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::nod
     CheckModelNames(instance.models, at, house, found, {}, diag);
   }
   if (const toml::array* list = f.Array("keys")) {
-    instance.keys = house_detail::ReadKeys(*list, name, house.dir, diag, ids);
+    instance.keys = keys.Read(*list, name, diag);
   }
   if (auto v = f.Int("max_concurrent", 1, 1000000)) instance.max_concurrent = static_cast<int>(*v);
   if (auto v = f.Number("max_rps", 0.001, 1e6)) instance.max_rps = *v;
@@ -415,18 +415,16 @@ void ScanInstances(const fs::path& house, const HouseLimits& limits, const Found
   if (!table) return;
   Fields f(*table, "instances.toml", diag, /*is_file=*/true);
   f.AllowOnly({"admin", "instances"});
-  std::set<std::string> ids;  // access ids are unique across the house
+  house_detail::KeyReader keys{house, limits.read_secrets, {}};
   if (const toml::table* admin = f.Table("admin")) {
     Fields a(*admin, "[admin]", diag);
     a.AllowOnly({"keys"});
-    if (const toml::array* list = a.Array("keys")) {
-      scan->config.admin_keys = house_detail::ReadKeys(*list, "", house, diag, &ids);
-    }
+    if (const toml::array* list = a.Array("keys")) scan->config.admin_keys = keys.Read(*list, "", diag);
   }
   const toml::table* instances = f.Table("instances");
   if (instances == nullptr) return;
   for (const auto& [key, node] : *instances) {
-    auto instance = ReadInstance(key, node, scan->config, found, diag, &ids);
+    auto instance = ReadInstance(key, node, scan->config, found, diag, keys);
     if (instance) scan->config.instances.push_back(std::move(*instance));
   }
 }

@@ -75,8 +75,8 @@ std::optional<std::string> SecretFromEnv(const std::string& name, const toml::no
   return Checked(value, where, at, diag);
 }
 
-std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& instance, const fs::path& house,
-                                 Diag& diag, std::set<std::string>* ids) {
+std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& instance, KeyReader& reader,
+                                 Diag& diag) {
   const toml::table* table = node.as_table();
   if (table == nullptr) {
     WrongType(node, "an item of 'keys'", "a table { id = ..., secret_file = ... }", diag);
@@ -93,7 +93,7 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
     diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (1-128 characters of A-Z a-z 0-9 . _ -)");
     return std::nullopt;
   }
-  if (!ids->insert(key.id).second) {
+  if (!reader.ids.insert(key.id).second) {
     diag.At(f.Get("id")->source(), "access id '" + key.id + "' is used twice");
     return std::nullopt;
   }
@@ -102,8 +102,12 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
     return std::nullopt;
   }
   std::optional<std::string> secret;
-  if (auto file = f.String("secret_file")) secret = SecretFromFile(*file, house, *f.Get("secret_file"), diag);
-  if (auto env = f.String("secret_env")) secret = SecretFromEnv(*env, *f.Get("secret_env"), diag);
+  const auto file = f.String("secret_file");
+  const auto env = f.String("secret_env");
+  if (!file && !env) return std::nullopt;  // wrong type, reported
+  if (!reader.read_secrets) return key;     // declared where it should be: enough for this check
+  if (file) secret = SecretFromFile(*file, reader.house, *f.Get("secret_file"), diag);
+  if (env) secret = SecretFromEnv(*env, *f.Get("secret_env"), diag);
   if (!secret) return std::nullopt;
   key.secret = std::move(*secret);
   return key;
@@ -111,15 +115,14 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
 
 }  // namespace
 
-std::vector<AccessKey> ReadKeys(const toml::array& list, const std::string& instance, const fs::path& house,
-                                Diag& diag, std::set<std::string>* ids) {
+std::vector<AccessKey> KeyReader::Read(const toml::array& list, const std::string& instance, Diag& diag) {
   std::vector<AccessKey> keys;
   if (list.size() > kMaxKeys) {
     diag.At(list.source(), "more than " + std::to_string(kMaxKeys) + " keys");
     return keys;
   }
   for (const toml::node& node : list) {
-    if (auto key = ReadKey(node, instance, house, diag, ids)) keys.push_back(std::move(*key));
+    if (auto key = ReadKey(node, instance, *this, diag)) keys.push_back(std::move(*key));
   }
   return keys;
 }

@@ -16,10 +16,16 @@
 
 namespace tbms::house_detail {
 
-// `keys = [{ id = "...", secret_file = "..." }, { id = "...", secret_env = "..." }]`
-// of `instance` (empty: [admin]); each problem is reported where it is
-// written. `ids` holds the access ids seen so far: ids are unique per house.
-std::vector<AccessKey> ReadKeys(const toml::array& list, const std::string& instance,
-                                const std::filesystem::path& house, Diag& diag, std::set<std::string>* ids);
+// Reads the `keys = [{ id = "...", secret_file = "..." }, { id = "...",
+// secret_env = "..." }]` lists of one instances.toml, reporting each problem
+// where it is written. Access ids are unique per house.
+struct KeyReader {
+  std::filesystem::path house;
+  bool read_secrets = true;  // false: check the declarations only (no secret is read)
+  std::set<std::string> ids;  // seen so far
+
+  // The keys of `instance` (empty: [admin]).
+  std::vector<AccessKey> Read(const toml::array& list, const std::string& instance, Diag& diag);
+};
 
 }  // namespace tbms::house_detail

@@ -742,6 +742,19 @@ TEST(HouseTest, KeysReadTheirSecretsAndNeverShowThem) {
   EXPECT_NE(scan.errors[0].message.find(".keys/ops.key' holds a secret shorter than 16 bytes"), std::string::npos);
 }
 
+TEST(HouseTest, NoSecretsChecksTheDeclarationsOnly) {
+  ::unsetenv("TBMS_TEST_ABSENT_SECRET");
+  TempHouse house(With(Base(), {{"instances.toml",
+                                 "[instances.a]\nkeys = [{ id = \"a1\", secret_env = \"TBMS_TEST_ABSENT_SECRET\" },\n"
+                                 "  { id = \"a2\", secret_file = \".keys/absent.key\" }, { id = \"a3\" }]\n"}}));
+  HouseScan scan = ScanHouse(house.dir(), {.read_secrets = false});
+  EXPECT_EQ(house.Errors(scan),  // only what the declarations get wrong
+            std::vector<std::string>{"house/instances.toml:3:52: key 'a3' needs exactly one of 'secret_file' and 'secret_env'"});
+  ASSERT_EQ(scan.config.instances.at(0).keys.size(), 2u);
+  EXPECT_EQ(scan.config.instances.at(0).keys[0].secret, "");
+  EXPECT_EQ(house.Errors(ScanHouse(house.dir())).size(), 3u);  // read: both secrets are missing too
+}
+
 TEST(HouseErrorTest, ATaskInErrorIsLeftOut) {
   TempHouse house(With(Base(), {{"instances.toml",
                                  "[instances.a.tasks.bad]\nmodels = [\"nope\"]\ntloc = 5\n"

@@ -113,6 +113,9 @@ struct HouseLimits {
   size_t max_models = 1024;
   size_t max_versions = 64;       // served per model
   int max_instances_per_model = 256;
+  // false: check where each key's secret is declared, without reading it
+  // (`tbms house check --no-secrets`, where the secrets are not present).
+  bool read_secrets = true;
 };
 
 // One problem found in the house. `model` is empty for instances.toml and
