@@ -96,6 +96,17 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
     }
     return other_.get();
   }
+  size_t& rows = rows_[key.substr(0, task_at - 1)];
+  if (rows >= max_tasks_per_instance_) {  // the instance's own "other" row: "instance\n" (no task is empty)
+    key.resize(task_at);
+    auto [it, added] = tasks_.try_emplace(key);
+    if (added) {
+      it->second = std::make_unique<TaskStats>(std::string(instance), "other", std::vector<std::string>{},
+                                               &all_tries_, wall_offset_);
+    }
+    return it->second.get();
+  }
+  ++rows;
   std::vector<std::string> models;
   for (const Candidate& c : request.candidates) models.emplace_back(c.name);
   auto stats = std::make_unique<TaskStats>(std::string(instance), key.substr(task_at),

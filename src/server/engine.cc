@@ -64,7 +64,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options,
   if (options.metrics) {
     const auto unix_now = std::chrono::duration_cast<Duration>(
         std::chrono::system_clock::now().time_since_epoch());
-    engine->stats_ = std::make_unique<StatsRegistry>(256, unix_now - engine->started_.time_since_epoch());
+    engine->stats_ = std::make_unique<StatsRegistry>(1024, unix_now - engine->started_.time_since_epoch());
   }
   return engine;
 }

@@ -334,6 +334,23 @@ TEST(StatsRegistryTest, EntriesShareTheRegistryRing) {
   EXPECT_DOUBLE_EQ(points[0].sum, 0.030);
 }
 
+TEST(StatsRegistryTest, OneInstanceCannotCrowdOutTheOthers) {
+  StatsRegistry reg(/*max_tasks=*/8, Duration(0), /*max_tasks_per_instance=*/2);
+  TaskStats* a = reg.Task("greedy", "", Names({"svm"}));
+  TaskStats* b = reg.Task("greedy", "", Names({"bayes"}));
+  TaskStats* over = reg.Task("greedy", "", Names({"svm", "bayes"}));
+  EXPECT_NE(over, a);
+  EXPECT_NE(over, b);
+  EXPECT_EQ(over->instance, "greedy");
+  EXPECT_EQ(over->task, "other");
+  for (const char* m : {"keysearch", "embedding", "x", "y", "z"}) EXPECT_EQ(reg.Task("greedy", "", Names({m})), over);
+  // Another instance still gets rows of its own.
+  TaskStats* polite = reg.Task("polite", "qa", Names({"svm"}));
+  EXPECT_EQ(polite->instance, "polite");
+  EXPECT_EQ(polite->task, "qa");
+  EXPECT_EQ(reg.tasks().size(), 4u);
+}
+
 TEST(StatsRegistryTest, PastMaxTasksNewPairsShareOther) {
   StatsRegistry reg(2);
   TaskStats* a = reg.Task("i", "", Names({"svm"}));

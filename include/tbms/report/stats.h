@@ -1,8 +1,10 @@
 // The report channel's counters: per (instance, task), per model, and per
 // second. One writer — the core, under the engine's lock — records with
 // relaxed atomics; readers (/metrics, /v1/report) read without that lock, so
-// reporting never slows the broker. Label sets are bounded: past max_tasks,
-// new (instance, task) pairs share one "other" entry.
+// reporting never slows the broker. Label sets are bounded, and one
+// instance cannot crowd out the others: past max_tasks_per_instance rows,
+// an instance's new tasks share its own (instance, "other") row; past
+// max_tasks rows in all, new pairs share one ("other", "other") row.
 #pragma once
 
 #include <array>
@@ -88,8 +90,9 @@ class StatsRegistry {
  public:
   // `wall_offset` maps the core's clock to Unix time (clock + offset), so lag
   // windows start at wall-clock ten-minute marks.
-  explicit StatsRegistry(size_t max_tasks = 256, Duration wall_offset = Duration(0))
-      : max_tasks_(max_tasks), wall_offset_(wall_offset) {}
+  explicit StatsRegistry(size_t max_tasks = 1024, Duration wall_offset = Duration(0),
+                         size_t max_tasks_per_instance = 64)
+      : max_tasks_(max_tasks), max_tasks_per_instance_(max_tasks_per_instance), wall_offset_(wall_offset) {}
   static constexpr size_t kMaxModels = 4096;
 
   // Writer side, under the core lock.
@@ -106,11 +109,13 @@ class StatsRegistry {
 
  private:
   const size_t max_tasks_;
+  const size_t max_tasks_per_instance_;
   const Duration wall_offset_;
   SecondRing all_tries_;
   mutable std::mutex mu_;  // guards the containers' structure, not the counters
   std::map<std::string, std::unique_ptr<TaskStats>, std::less<>> tasks_;
   std::vector<std::unique_ptr<ModelStats>> models_;
+  std::map<std::string, size_t, std::less<>> rows_;  // task rows per instance; guarded by mu_
   std::unique_ptr<TaskStats> other_;  // past max_tasks; guarded by mu_
 };
 
