@@ -51,8 +51,9 @@ StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, i
   text.append(salt_).append(id).append(1, '\n').append(nonce);
   const uint64_t hash = std::hash<std::string>()(text);
   std::lock_guard lock(mu_);
-  while (!expiry_.empty() && expiry_.front().first < now_s) {
-    seen_.erase(expiry_.front().second);
+  while (!expiry_.empty() && expiry_.front().until_s < now_s) {
+    seen_.erase(expiry_.front().hash);
+    --*expiry_.front().held;
     expiry_.pop_front();
   }
   if (seen_.contains(hash)) return false;
@@ -60,9 +61,16 @@ StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, i
     return Unavailable("the replay cache is full (" + std::to_string(options_.max_nonces) +
                        " nonces within the window): retry later");
   }
+  auto held = held_.find(id);
+  if (held == held_.end()) held = held_.emplace(std::string(id), 0).first;  // ids are the house's: bounded
+  if (held->second >= options_.max_nonces_per_key) {
+    return ResourceExhausted("access id '" + std::string(id) + "' has " + std::to_string(held->second) +
+                             " requests within the window, its share of the replay cache: retry later");
+  }
   seen_.insert(hash);
+  ++held->second;
   // Kept in expiry order: a nonce is kept at least until its timestamp leaves the window.
-  expiry_.emplace_back(expiry_.empty() ? until_s : std::max(until_s, expiry_.back().first), hash);
+  expiry_.push_back({expiry_.empty() ? until_s : std::max(until_s, expiry_.back().until_s), hash, &held->second});
   return true;
 }
 

@@ -39,6 +39,7 @@ struct ServeFlags {
   bool insecure_dev = false;
   int64_t auth_window_s = 300;
   size_t replay_cache = 1 << 20;
+  size_t replay_cache_per_key = 1 << 19;
   std::string metrics_address;  // HOST:PORT
   std::string tls_cert, tls_key;
 };
@@ -158,7 +159,8 @@ int Serve(const ServeFlags& f) {
   so.insecure_dev = f.insecure_dev;
   so.tls_cert = f.tls_cert;
   so.tls_key = f.tls_key;
-  so.auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache};
+  so.auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache,
+             .max_nonces_per_key = f.replay_cache_per_key};
   if (!f.metrics_address.empty()) {
     if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
   }
@@ -241,6 +243,9 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(1, 3600))->capture_default_str();
   cmd->add_option("--replay-cache", flags->replay_cache,
                   "Nonces remembered within the window (about 50 bytes each); when full, signed requests get 503")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  cmd->add_option("--replay-cache-per-key", flags->replay_cache_per_key,
+                  "Of those, how many one access id may hold (then 429), so one key cannot fill it for all")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   cmd->add_option("--metrics-address", flags->metrics_address,
                   "Also serve /metrics, /v1/report and /dashboard, without keys, on HOST:PORT (e.g. 127.0.0.1:9100)");

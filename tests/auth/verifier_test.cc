@@ -25,7 +25,7 @@ class VerifierTest : public ::testing::Test {
   }
 
   AccessKeys keys_;
-  Verifier verifier_{{.window_s = 300, .max_nonces = 4}};
+  Verifier verifier_{{.window_s = 300, .max_nonces = 4, .max_nonces_per_key = 4}};
 };
 
 void ExpectUnauthenticated(const StatusOr<const AccessKey*>& got, std::string_view message) {
@@ -87,6 +87,22 @@ TEST_F(VerifierTest, TheReplayCacheIsBoundedAndForgetsOnlyExpiredNonces) {
   // Past it, the old nonces go and new requests (at the new time) are taken.
   EXPECT_TRUE(Send(Signed("later-01", kNow + 301), "{}", "/v1/instances/alpha/try", kNow + 301).ok());
   EXPECT_EQ(verifier_.remembered(), 1u);
+}
+
+TEST_F(VerifierTest, OneKeyHoldsOnlyItsShareOfTheReplayCache) {
+  Verifier verifier({.window_s = 300, .max_nonces = 4, .max_nonces_per_key = 2});
+  auto send = [&](const std::string& id, std::string_view nonce, int64_t now = kNow) {
+    return verifier.Verify({"POST", "/v1/instances/alpha/try", "{}", Signed(nonce, now, "{}", id)}, keys_, now);
+  };
+  ASSERT_TRUE(send("alpha-1", "alpha-01").ok());
+  ASSERT_TRUE(send("alpha-1", "alpha-02").ok());
+  auto over = send("alpha-1", "alpha-03");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(over.status().message().find("access id 'alpha-1' has 2 requests within the window"), std::string::npos);
+  EXPECT_TRUE(send("ops", "ops-0001").ok());  // another key still gets in
+  // Once its nonces expire, the key has its share back.
+  EXPECT_TRUE(send("alpha-1", "alpha-04", kNow + 301).ok());
 }
 
 }  // namespace

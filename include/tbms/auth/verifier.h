@@ -3,7 +3,9 @@
 // in constant time and, once the signature matched, remembers the nonce
 // so the same request cannot be replayed within the window. The replay
 // cache is bounded; when it is full, signed requests are refused until old
-// nonces expire (never forgotten early: that would open a replay).
+// nonces expire (never forgotten early: that would open a replay). One
+// access id may hold at most max_nonces_per_key of it, so one key's holder
+// cannot fill it for everyone.
 // Thread-safe: the cache is behind a mutex taken once per verified request.
 #pragma once
 
@@ -28,6 +30,7 @@ class Verifier {
   struct Options {
     int64_t window_s = 300;         // |server clock - Timestamp| at most this
     size_t max_nonces = 1 << 20;    // remembered at once (~50 bytes each)
+    size_t max_nonces_per_key = 1 << 19;  // of those, by one access id
   };
   struct Request {
     std::string_view method, target, body, authorization;
@@ -36,7 +39,8 @@ class Verifier {
   explicit Verifier(Options options);
 
   // The key that signed `request`, or UNAUTHENTICATED saying what is wrong
-  // (never a secret), or UNAVAILABLE when the replay cache is full.
+  // (never a secret), RESOURCE_EXHAUSTED when its key holds its share of
+  // the replay cache, or UNAVAILABLE when the cache is full.
   StatusOr<const AccessKey*> Verify(const Request& request, const AccessKeys& keys, int64_t now_s);
 
   size_t remembered() const;
@@ -47,9 +51,15 @@ class Verifier {
 
   const Options options_;
   const std::string salt_;  // random per process: nonce hashes are not predictable
+  struct Entry {
+    int64_t until_s;
+    uint64_t hash;
+    size_t* held;  // its access id's count in held_
+  };
   mutable std::mutex mu_;
-  std::unordered_set<uint64_t> seen_;                // guarded by mu_
-  std::deque<std::pair<int64_t, uint64_t>> expiry_;  // guarded by mu_; (until, hash), until ascending
+  std::unordered_set<uint64_t> seen_;  // guarded by mu_
+  std::deque<Entry> expiry_;           // guarded by mu_; until_s ascending
+  std::map<std::string, size_t, std::less<>> held_;  // guarded by mu_; nonces per access id (nodes are stable)
 };
 
 }  // namespace tbms
