@@ -42,6 +42,14 @@ TEST(SigningTest, ParsesItsOwnHeaderInAnyFieldOrder) {
   EXPECT_EQ(c->timestamp_s, 42);
   EXPECT_EQ(c->nonce, "abcdefgh");
   EXPECT_EQ(c->signature, sig);
+  // Spaces around a field are not part of it (found by the auth fuzz harness:
+  // a nonce "abcdefgh " parses as "abcdefgh", and is signed as such).
+  const std::string spaced = "TBMS-HMAC-SHA256 Credential=k.1 , Timestamp=42, Nonce=abcdefgh , Signature=" + sig + " ";
+  auto d = ParseAuthorization(spaced);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->access_id, "k.1");
+  EXPECT_EQ(d->nonce, "abcdefgh");
+  EXPECT_EQ(d->signature, sig);
 }
 
 TEST(SigningTest, BadHeadersSayWhatIsWrong) {
