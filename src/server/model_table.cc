@@ -70,6 +70,12 @@ StatusOr<const InstanceConfig*> ModelTable::FindInstance(std::string_view instan
   return NotFound("unknown instance " + Quote(instance));
 }
 
+Status CheckAllowed(const InstanceConfig* instance, std::string_view model) {
+  if (instance == nullptr || instance->Allows(model)) return OkStatus();
+  return PermissionDenied("instance " + Quote(instance->name) + " may not use model " + Quote(model) +
+                          " (not among its models in instances.toml)");
+}
+
 std::vector<std::string> ModelTable::WithMembers(const std::vector<std::string>& names) const {
   std::vector<std::string> out;
   std::vector<std::string> todo(names.rbegin(), names.rend());

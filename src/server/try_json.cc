@@ -106,14 +106,6 @@ Status ReadList(element e, std::string_view field, const TryLimits& limits, simd
   return OkStatus();
 }
 
-// PERMISSION_DENIED for a model the instance may not name (instances.toml
-// `models`); a house mix it may name opens its members through the mix.
-Status CheckAllowed(const InstanceConfig* instance, std::string_view model) {
-  if (instance == nullptr || instance->Allows(model)) return OkStatus();
-  return PermissionDenied("instance " + Quote(instance->name) + " may not use model " + Quote(model) +
-                          " (not among its models in instances.toml)");
-}
-
 Status ReadModels(element e, const ModelTable& table, const InstanceConfig* instance, const TryLimits& limits,
                   TryRequest* request) {
   simdjson::dom::array arr;

@@ -150,10 +150,7 @@ void V2Api::Model(const Caller& caller, std::string_view method, std::string_vie
   const std::shared_ptr<const ModelTable> table = engine_->table();
   if (!caller.admin) {
     const auto instance = table->FindInstance(caller.instance);
-    if (instance.ok() && *instance != nullptr && !(*instance)->Allows(parts[0])) {
-      return reply(Error(403, "instance " + Quote(caller.instance) + " may not use model " + Quote(parts[0]) +
-                                  " (not among its models in instances.toml)"));
-    }
+    if (Status s = CheckAllowed(instance.ok() ? *instance : nullptr, parts[0]); !s.ok()) return reply(ErrorOf(s));
   }
   const ServedModel* model = table->Find(parts[0]);
   const bool get = method == "GET" || method == "HEAD";

@@ -64,6 +64,11 @@ struct HouseAccess {
   bool declared = false;  // instances.toml declares instances: no other name is served
 };
 
+// PERMISSION_DENIED for a model `instance` may not name (instances.toml
+// `models`); a house mix it may name opens its members through the mix.
+// A null instance (none declared) may name any.
+Status CheckAllowed(const InstanceConfig* instance, std::string_view model);
+
 class ModelTable {
  public:
   // A member of an ad hoc mix given in a try.
