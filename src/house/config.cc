@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using house_detail::kNameRule, house_detail::ValidName;
 using house_detail::Artifacts, house_detail::Diag, house_detail::Fields, house_detail::Folders,
     house_detail::LoadToml, house_detail::MixSource, house_detail::ReadModel,
     house_detail::ReadNames, house_detail::ReadSimulated, house_detail::Shown,
@@ -83,16 +84,6 @@ std::optional<uint64_t> FolderFingerprint(const fs::path& dir, Diag& diag) {
 
 // ---------------------------------------------------------------------------
 // Names and folders.
-
-bool ValidName(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
-constexpr std::string_view kNameRule = "1-128 characters of A-Z a-z 0-9 . _ -";
 
 // The names of the subfolders of `dir` (links followed) not starting with '.',
 // sorted; nullopt (reported) past `max` of them, or past kMaxEntries entries

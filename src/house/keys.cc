@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -15,14 +14,6 @@ namespace fs = std::filesystem;
 constexpr size_t kMinSecret = 16;
 constexpr size_t kMaxSecret = 4096;
 constexpr size_t kMaxKeys = 64;  // per instance
-
-bool ValidId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
-  }
-  return true;
-}
 
 // A secret read whole: one line, a trailing newline ignored. `where` names
 // the file or variable in messages; the secret is never shown.
@@ -52,14 +43,16 @@ std::optional<std::string> SecretFromFile(const std::string& name, const fs::pat
     diag.At(at.source(), where + " may be read by group or others: chmod 600 it");
     return std::nullopt;
   }
-  if (static_cast<size_t>(st.st_size) > kMaxSecret) {
-    diag.At(at.source(), where + " is larger than " + std::to_string(kMaxSecret) + " bytes");
+  std::ifstream in(path, std::ios::binary);
+  std::string secret(kMaxSecret + 1, '\0');  // at most one byte too many: enough to refuse it
+  in.read(secret.data(), static_cast<std::streamsize>(secret.size()));
+  if (in.bad() || (in.fail() && !in.eof())) {
+    diag.At(at.source(), where + " cannot be read");
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::string secret(std::istreambuf_iterator<char>(in), {});
-  if (!in && !in.eof()) {
-    diag.At(at.source(), where + " cannot be read");
+  secret.resize(static_cast<size_t>(in.gcount()));
+  if (secret.size() > kMaxSecret) {
+    diag.At(at.source(), where + " is larger than " + std::to_string(kMaxSecret) + " bytes");
     return std::nullopt;
   }
   return Checked(std::move(secret), where, at, diag);
@@ -89,8 +82,8 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
   if (!f.Require("id")) return std::nullopt;
   if (auto id = f.String("id")) key.id = *id;
   if (key.id.empty()) return std::nullopt;  // wrong type, reported
-  if (!ValidId(key.id)) {
-    diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (1-128 characters of A-Z a-z 0-9 . _ -)");
+  if (!ValidName(key.id)) {
+    diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
   }
   if (!reader.ids.insert(key.id).second) {

@@ -740,6 +740,14 @@ TEST(HouseTest, KeysReadTheirSecretsAndNeverShowThem) {
   ASSERT_EQ(scan.errors.size(), 1u);
   EXPECT_EQ(scan.errors[0].message.find("tiny-secret"), std::string::npos) << scan.errors[0].message;
   EXPECT_NE(scan.errors[0].message.find(".keys/ops.key' holds a secret shorter than 16 bytes"), std::string::npos);
+
+  // A key file is read bounded.
+  house.Write(".keys/ops.key", std::string(5000, 'k'));
+  fs::permissions(house.dir() / ".keys/ops.key", fs::perms::owner_read | fs::perms::owner_write);
+  scan = ScanHouse(house.dir());
+  ASSERT_EQ(scan.errors.size(), 1u);
+  EXPECT_NE(scan.errors[0].message.find(".keys/ops.key' is larger than 4096 bytes"), std::string::npos)
+      << scan.errors[0].message;
 }
 
 TEST(HouseTest, NoSecretsChecksTheDeclarationsOnly) {
