@@ -242,7 +242,7 @@ void AddServe(CLI::App& app) {
                   "How far a signed request's timestamp may be from the server's clock")
       ->check(CLI::Range(1, 3600))->capture_default_str();
   cmd->add_option("--replay-cache", flags->replay_cache,
-                  "Nonces remembered within the window (about 64 bytes each); when full, signed requests get 503")
+                  "Nonces remembered within the window (about 68 bytes each); when full, signed requests get 503")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   cmd->add_option("--replay-cache-per-key", flags->replay_cache_per_key,
                   "Of those, how many one access id may hold (then 429), so one key cannot fill it for all")

@@ -29,7 +29,7 @@ class Verifier {
  public:
   struct Options {
     int64_t window_s = 300;         // |server clock - Timestamp| at most this
-    size_t max_nonces = 1 << 20;    // remembered at once (~64 bytes each: set node, bucket, queue entry)
+    size_t max_nonces = 1 << 20;    // remembered at once (~68 bytes each: set node, bucket, queue entry)
     size_t max_nonces_per_key = 1 << 19;  // of those, by one access id
   };
   struct Request {
