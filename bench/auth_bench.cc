@@ -3,6 +3,9 @@
 //   taskset -c 1 build/auth_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include <fstream>
+#include <vector>
+
 #include "tbms/auth/verifier.h"
 
 namespace tbms {
@@ -46,6 +49,30 @@ void BM_Hmac(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(Sign("instance-secret-0123456789abcdef", message));
 }
 BENCHMARK(BM_Hmac);
+
+long RssKb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+// What a full replay cache costs: resident bytes per remembered nonce.
+void BM_ReplayCacheMemory(benchmark::State& state) {
+  const AccessKey key{"k", "replay-secret-0123456789abcdef", "i"};
+  AccessKeys keys{{"k", key}};
+  const size_t n = 1 << 20;
+  std::vector<std::string> headers;
+  for (size_t i = 0; i < n; ++i) headers.push_back(AuthorizationHeader(key, "POST", "/t", "", kNow, NewNonce()));
+  for (auto _ : state) {
+    Verifier verifier({.window_s = 300, .max_nonces = n, .max_nonces_per_key = n});
+    const long before = RssKb();
+    for (const std::string& h : headers) benchmark::DoNotOptimize(verifier.Verify({"POST", "/t", "", h}, keys, kNow));
+    state.counters["bytes_per_entry"] = 1024.0 * static_cast<double>(RssKb() - before) / verifier.remembered();
+  }
+}
+BENCHMARK(BM_ReplayCacheMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_ClientHeader(benchmark::State& state) {
   const AccessKey key{"nianjianQA", "instance-secret-0123456789abcdef", "nianjianQA"};
