@@ -373,11 +373,13 @@ HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, asi
       metrics_(*ioc, true) {}
 
 namespace {
-// Binds and listens on host:port; *port receives the port bound.
-Status ListenOn(tcp::acceptor& acceptor, const std::string& host, uint16_t wanted, uint16_t* port) {
+// Binds and listens on host:port; *port receives the port bound. `flag`
+// names the address in messages.
+Status ListenOn(tcp::acceptor& acceptor, std::string_view flag, const std::string& host, uint16_t wanted,
+                uint16_t* port) {
   beast::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (ec) return InvalidArgument("bad host '" + host + "': " + ec.message());
+  if (ec) return InvalidArgument("bad " + std::string(flag) + " '" + host + "': " + ec.message());
   const tcp::endpoint endpoint(address, wanted);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -414,9 +416,9 @@ Status HttpServer::Listen() {
     if (!ctx.ok()) return ctx.status();
     state_->tls = std::move(ctx).value();
   }
-  TBMS_RETURN_IF_ERROR(ListenOn(main_.acceptor, o.host, o.port, &main_.port));
+  TBMS_RETURN_IF_ERROR(ListenOn(main_.acceptor, "--host", o.host, o.port, &main_.port));
   if (o.metrics_host.empty()) return OkStatus();
-  return ListenOn(metrics_.acceptor, o.metrics_host, o.metrics_port, &metrics_.port);
+  return ListenOn(metrics_.acceptor, "--metrics-address host", o.metrics_host, o.metrics_port, &metrics_.port);
 }
 
 void HttpServer::Start() {
