@@ -136,7 +136,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       if (report) return ReplyReport(req.method(), path, Caller::Anyone());
       return ReplyError(404, "this address serves only /metrics, /v1/report, /dashboard and health");
     }
-    const StatusOr<Caller> caller = Authenticate(req, target);
+    std::shared_ptr<const ModelTable> table = state_->engine->table();  // one snapshot: keys and instances
+    const StatusOr<Caller> caller = Authenticate(req, target, *table);
     if (!caller.ok()) return ReplyStatus(caller.status());
     if (report) return ReplyReport(req.method(), path, *caller);
     if (V2Api::Owns(path)) {
@@ -154,22 +155,22 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
         return ReplyError(403, "this access key opens instance '" + caller->instance + "', not '" +
                                    std::string(instance) + "'");
       }
-      return Try(instance, req.body());
+      return Try(instance, req.body(), std::move(table));
     }
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
 
   // The caller its signature proves (any caller with --insecure-dev).
-  StatusOr<Caller> Authenticate(const http::request<http::string_body>& req, std::string_view target) {
+  StatusOr<Caller> Authenticate(const http::request<http::string_body>& req, std::string_view target,
+                                const ModelTable& table) {
     if (state_->options.insecure_dev) return Caller::Anyone();
     const auto header = req[http::field::authorization];
     const auto method = req.method_string();
-    const std::shared_ptr<const ModelTable> table = state_->engine->table();  // holds the keys
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::system_clock::now().time_since_epoch());
     StatusOr<const AccessKey*> key = state_->verifier.Verify(
         {{method.data(), method.size()}, target, req.body(), {header.data(), header.size()}},
-        table->access->keys, now.count());
+        table.access->keys, now.count());
     if (!key.ok()) return key.status();
     return Caller{(*key)->admin(), (*key)->instance};
   }
@@ -240,10 +241,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     });
   }
 
-  void Try(std::string_view instance, const std::string& body) {
+  void Try(std::string_view instance, const std::string& body, std::shared_ptr<const ModelTable> table) {
     if (state_->draining.load()) return ReplyError(503, "server is shutting down");
     Engine* engine = state_->engine;
-    StatusOr<ParsedTry> parsed = ParseTryRequest(body, engine->table(), instance, state_->options.limits);
+    StatusOr<ParsedTry> parsed = ParseTryRequest(body, std::move(table), instance, state_->options.limits);
     if (!parsed.ok()) return ReplyStatus(parsed.status());
     std::string quota_of;
     if (!TakeQuota(parsed->instance, &quota_of)) return;

@@ -214,6 +214,7 @@ struct Config {
   Target target;
   std::vector<ModelSpec> models;
   std::map<std::string, double> quality;
+  std::string path;  // /v1/instances/{instance}/try
   std::string head;  // the HTTP request up to its Authorization field
   std::string body;
   std::optional<AccessKey> key;  // none: unsigned requests
@@ -422,7 +423,7 @@ class Bench {
     if (c_.key) {
       const auto now = std::chrono::system_clock::now().time_since_epoch();
       out += "Authorization: " +
-             AuthorizationHeader(*c_.key, "POST", "/v1/instances/" + c_.flags.call.instance + "/try", c_.body,
+             AuthorizationHeader(*c_.key, "POST", c_.path, c_.body,
                                  std::chrono::duration_cast<std::chrono::seconds>(now).count(), NewNonce()) +
              "\r\n";
     }
@@ -752,9 +753,10 @@ int RunBench(const BenchFlags& f) {
     std::cerr << "tbms bench: " << key.status().message() << "\n";
     return 2;
   }
-  Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(), "", "", *key};
+  Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(),
+           "/v1/instances/" + f.call.instance + "/try", "", "", *key};
   c.body = TryBody(f.question, c.models, f.call);
-  c.head = "POST /v1/instances/" + f.call.instance + "/try HTTP/1.1\r\nHost: " + c.target.host + ":" +
+  c.head = "POST " + c.path + " HTTP/1.1\r\nHost: " + c.target.host + ":" +
            c.target.port + "\r\nUser-Agent: tbms-bench\r\nContent-Type: application/json\r\n" +
            "Content-Length: " + std::to_string(c.body.size()) + "\r\n";
 
