@@ -5,17 +5,17 @@
 namespace tbms {
 
 StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
-    Options options, std::shared_ptr<Backend> backend, Post post) {
-  if (backend == nullptr || !post) return InvalidArgument(options.model + ": needs a backend and a post function");
+    Options options, std::shared_ptr<Backend> backend, CoreRunner* core) {
+  if (backend == nullptr || core == nullptr) return InvalidArgument(options.model + ": needs a backend and a core");
   if (options.instances < 1 || options.instances > 1024) {
     return InvalidArgument(options.model + ": instances must be in [1, 1024]");
   }
   return std::unique_ptr<ThreadPoolExecutor>(
-      new ThreadPoolExecutor(std::move(options), std::move(backend), std::move(post)));
+      new ThreadPoolExecutor(std::move(options), std::move(backend), core));
 }
 
-ThreadPoolExecutor::ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, Post post)
-    : options_(std::move(options)), backend_(std::move(backend)), post_(std::move(post)) {
+ThreadPoolExecutor::ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core)
+    : options_(std::move(options)), backend_(std::move(backend)), core_(core) {
   for (int i = 0; i < options_.instances; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     Slot& slot = *slots_.back();
@@ -61,7 +61,7 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
       result.answers.assign(batch->items.size(),
                             Internal(options_.model + ": backend returned a wrong number of answers"));
     }
-    post_([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+    core_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   }
 }
 

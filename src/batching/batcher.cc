@@ -40,7 +40,12 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
   for (int i = static_cast<int>(instances_.size()) - 1; i >= 0; --i) free_.push_back(i);  // 0 first
 }
 
-Batcher::~Batcher() { clock_->Cancel(timer_); }
+Batcher::~Batcher() { Close(); }
+
+void Batcher::Close() {
+  if (timer_ != kNoTimer) clock_->Cancel(timer_);
+  timer_ = kNoTimer;
+}
 
 StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
   const TimePoint now = clock_->Now();

@@ -92,7 +92,7 @@ Broker::Pending* Broker::Find(uint64_t id) {
   return it == pending_.end() ? nullptr : it->second.get();
 }
 
-Status Broker::Submit(TryRequest request, Done done) {
+Status Broker::Check(const TryRequest& request) const {
   if (request.tloc <= Duration(0) || request.tloc > kMaxBudget) {
     return InvalidArgument("tloc must be in (0, 1 h]");
   }
@@ -117,6 +117,11 @@ Status Broker::Submit(TryRequest request, Done done) {
     if (m.batcher == nullptr) return InvalidArgument("a candidate has no model");
     if (m.est < Duration(0)) return InvalidArgument("est must be >= 0");
   }
+  return OkStatus();
+}
+
+Status Broker::Submit(TryRequest request, Done done) {
+  TBMS_RETURN_IF_ERROR(Check(request));
   if (pending_.size() >= options_.max_pending) {
     return ResourceExhausted("too many tries in flight (" + std::to_string(options_.max_pending) + ")");
   }
@@ -135,6 +140,7 @@ Status Broker::Submit(TryRequest request, Done done) {
   p.request = std::move(request);
   p.done = std::move(done);
   pending_.emplace(p.id, std::move(owned));
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
   // The deadline passes one tick after D, so an answer arriving exactly at D
   // still counts (as "overdue" does, it is strict).
   SetTimer(p, kDeadlineTimer, (options_.wait_past_deadline ? p.t0 + kMaxBudget : p.deadline) + kTick);
@@ -540,6 +546,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
   if (p.request.stats != nullptr) p.request.stats->Record(r, clock_->Now());
   r.owner = std::move(p.request.owner);
   auto node = pending_.extract(p.id);
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
   Done done = std::move(node.mapped()->done);
   done(std::move(r));
 }

@@ -2,8 +2,8 @@
 
 namespace tbms {
 
-RealClock::RealClock(boost::asio::any_io_executor executor, std::mutex* core_mu)
-    : core_mu_(core_mu), timer_(std::move(executor)) {}
+RealClock::RealClock(boost::asio::any_io_executor executor, CoreRunner* core)
+    : core_(core), timer_(std::move(executor)) {}
 
 TimePoint RealClock::Now() const {
   return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
@@ -23,11 +23,10 @@ void RealClock::Poll() {
   timer_.async_wait([this](const boost::system::error_code& ec) { OnTimer(ec); });
 }
 
+// On an io thread: the timer state belongs to the core, so hand it over.
 void RealClock::OnTimer(const boost::system::error_code& ec) {
   if (ec == boost::asio::error::operation_aborted) return;  // re-armed earlier
-  std::lock_guard lock(*core_mu_);
-  armed_ = false;
-  Poll();
+  core_->Post([this] { armed_ = false; });  // the poll after this group re-arms
 }
 
 void RealClock::Stop() {

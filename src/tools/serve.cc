@@ -14,6 +14,7 @@
 #include "model_flags.h"
 #include "tbms/server/house_loader.h"
 #include "tbms/server/http_server.h"
+#include "tbms/server/real_clock.h"
 #include "tbms/server/simulate_spec.h"
 
 namespace tbms::tools {
@@ -120,17 +121,17 @@ Status CheckAccess(const ServeFlags& f, const ModelTable& table) {
 }
 
 // Polls until nothing is in flight, then stops the engine and the io_context.
-void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& engine,
+void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& engine, RealTimeCore& core,
                  boost::asio::io_context& ioc) {
   timer.expires_after(std::chrono::milliseconds(5));
   timer.async_wait([&](const boost::system::error_code&) {
     if (engine.pending() == 0 && server.active_requests() == 0) {
       std::cerr << "tbms: drained, exiting" << std::endl;
-      engine.Stop();
+      core.Stop();
       ioc.stop();
       return;
     }
-    WaitDrained(timer, server, engine, ioc);
+    WaitDrained(timer, server, engine, core, ioc);
   });
 }
 
@@ -142,7 +143,8 @@ int Serve(const ServeFlags& f) {
   auto models = InitialModels(f);
   if (!models.ok()) return Fail(models.status());
   boost::asio::io_context ioc(f.threads);
-  auto engine = Engine::Create(std::move(options).value(), ioc.get_executor());
+  RealTimeCore core(ioc.get_executor());  // before the engine, which posts to it
+  auto engine = Engine::Create(std::move(options).value(), &core.clock, &core.runner);
   if (!engine.ok()) return Fail(engine.status());
   if (Status s = (*engine)->Apply(*models, {}, false); !s.ok()) return Fail(s);
   if (Status s = CheckAccess(f, *(*engine)->table()); !s.ok()) return Fail(s);
@@ -186,7 +188,7 @@ int Serve(const ServeFlags& f) {
     if (ec) return;
     std::cerr << "tbms: signal " << sig << ", draining" << std::endl;
     server.Drain();
-    WaitDrained(drain_timer, server, **engine, ioc);
+    WaitDrained(drain_timer, server, **engine, core, ioc);
   });
   server.Start();
   std::vector<std::thread> threads;

@@ -1,46 +1,38 @@
 // ThreadPoolExecutor: batches run on instance threads, completions come back
-// only through `post`, instances run concurrently, and a wrong-sized backend
+// only through the core's runner, instances run concurrently, and a wrong-sized backend
 // answer becomes an INTERNAL error per item.
 #include "tbms/backends/thread_pool_executor.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <deque>
+#include <thread>
 
 namespace tbms {
 namespace {
 
-// A stand-in for the core's context: posted tasks queue here and run when
-// the test drains them on its own thread.
+// The core: a CoreRunner the executor posts completions to. RunTasks(n)
+// returns once n tasks have run on it, and everything they did is visible
+// to the test (bounded, so a bug fails instead of hanging).
 class CoreQueue {
  public:
-  ThreadPoolExecutor::Post Poster() {
-    return [this](std::function<void()> task) {
-      std::lock_guard lock(mu_);
-      tasks_.push_back(std::move(task));
-      cv_.notify_all();
-    };
-  }
-  // Runs `n` tasks, waiting for each (bounded, so a bug fails instead of hanging).
+  CoreRunner* Poster() { return &runner_; }
   bool RunTasks(int n) {
-    for (int i = 0; i < n; ++i) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mu_);
-        if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !tasks_.empty(); })) return false;
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-      }
-      task();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    target_ += static_cast<uint64_t>(n);
+    while (std::chrono::steady_clock::now() < give_up) {
+      uint64_t ran = 0;
+      runner_.RunAndWait([&] { ran = runner_.tasks_run(); });  // counts the groups before this one
+      if (ran >= target_ + probes_++) return true;
+      std::this_thread::yield();
     }
-    return true;
+    return false;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
+  CoreRunner runner_;
+  uint64_t target_ = 0;
+  uint64_t probes_ = 0;  // RunAndWait's own tasks count too
 };
 
 class Echo : public Backend {

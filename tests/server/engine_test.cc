@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/io_context.hpp>
+#include "tbms/common/virtual_clock.h"
 
 namespace tbms {
 namespace {
@@ -35,7 +35,7 @@ HouseScan Scan(std::vector<ModelConfig> models, std::vector<HouseError> errors =
 
 class EngineTest : public ::testing::Test {
  protected:
-  EngineTest() : engine_(std::move(Engine::Create({}, ioc_.get_executor())).value()) {}
+  EngineTest() : engine_(std::move(Engine::Create({}, &clock_, &core_)).value()) {}
 
   std::vector<std::string> Versions(const std::string& model) {
     std::vector<std::string> out;
@@ -50,7 +50,8 @@ class EngineTest : public ::testing::Test {
     return "none";
   }
 
-  boost::asio::io_context ioc_;
+  VirtualClock clock_;
+  CoreRunner core_;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tbms/common/clock.h"
+#include "tbms/common/core_runner.h"
 #include "tbms/common/status.h"
 #include "tbms/common/tensor.h"
 #include "tbms/common/time.h"
@@ -36,6 +38,14 @@ struct Batch {
 struct BatchResult {
   Duration service_time{0};                 // as measured by the executor
   std::vector<StatusOr<Answer>> answers;    // one per batch item, same order
+};
+
+// What the server gives every executor: the core's clock (a simulated
+// execution is a timer on it) and the core's runner, where work finished on
+// another thread is handed back (CoreRunner::Post).
+struct ExecutorContext {
+  Clock* clock = nullptr;
+  CoreRunner* core = nullptr;
 };
 
 class Executor {

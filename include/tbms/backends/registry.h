@@ -16,10 +16,10 @@
 
 namespace tbms {
 
-// Loads and warms one version. `clock` is the core's (the simulator
-// completes on it); `post` hands CPU backends' completions to the core.
+// Loads and warms one version, to run in `context` (the simulator completes
+// on its clock; CPU backends post their completions to its core).
 // FAILED_PRECONDITION / INVALID_ARGUMENT with the reason when it cannot.
 StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const VersionConfig& version,
-                                                Clock* clock, ThreadPoolExecutor::Post post);
+                                                const ExecutorContext& context);
 
 }  // namespace tbms

@@ -4,9 +4,8 @@
 // instance is a thread with a one-batch mailbox (the batcher never gives a
 // busy instance more work). The service time is the wall time of
 // Backend::Process, measured on the instance thread: real compute time is
-// what this component exists to measure. Completions are handed to the core
-// through `post`, which must run the task in the core's context (the engine
-// posts it to the io_context and runs it under its core lock).
+// what this component exists to measure. Completions are posted to the
+// core's runner, which runs them in the core's context.
 // Thread safety: Run is called from the core's context; the destructor
 // joins the threads and drops completions not yet posted.
 #pragma once
@@ -33,14 +32,13 @@ class Backend {
 
 class ThreadPoolExecutor final : public Executor {
  public:
-  using Post = std::function<void(std::function<void()>)>;
   struct Options {
     std::string model;
     int instances = 1;
   };
   static StatusOr<std::unique_ptr<ThreadPoolExecutor>> Create(Options options,
                                                               std::shared_ptr<Backend> backend,
-                                                              Post post);
+                                                              CoreRunner* core);
   ~ThreadPoolExecutor() override;
 
   int instances() const override { return static_cast<int>(slots_.size()); }
@@ -55,13 +53,13 @@ class ThreadPoolExecutor final : public Executor {
     bool stop = false;             // guarded by mu; one-way
     std::thread thread;
   };
-  ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, Post post);
+  ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core);
   void Loop(Slot& slot);
 
   // Constant after construction.
   const Options options_;
   const std::shared_ptr<Backend> backend_;
-  const Post post_;
+  CoreRunner* const core_;
   std::vector<std::unique_ptr<Slot>> slots_;
 };
 

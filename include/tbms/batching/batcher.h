@@ -13,8 +13,9 @@
 // Thread-compatible: every call, and every executor completion, runs in the
 // core's context. Sink callbacks are never invoked from inside Enqueue or
 // Cancel (drops found there are reported on a timer due at once).
-// Destroy a batcher only once its clock runs no more timers and its executor
-// runs no batch: completions refer to it.
+// Destroy a batcher only once its executor runs no batch (completions refer
+// to it), and after Close if its clock may still run timers or is used from
+// another context (the server destroys retired versions off the core).
 // Tuning and trade-offs: src/batching/README.md.
 #pragma once
 
@@ -73,6 +74,8 @@ class Batcher {
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
   ~Batcher();
+  // Cancels the batcher's pending timer (before it is destroyed off the core).
+  void Close();
 
   // Takes the item iff the result is OK. RESOURCE_EXHAUSTED when the queue is
   // full; DEADLINE_EXCEEDED when it could not finish in time even if started now.

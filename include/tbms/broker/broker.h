@@ -5,10 +5,12 @@
 // docs/semantics.md for the rules and how each is implemented).
 //
 // Thread-compatible: Submit, timers and batch completions must all run in one
-// context (the virtual clock's thread in tests; under the engine's core lock
-// in the server). Performs no I/O and reads time only from its Clock.
+// context (the virtual clock's thread in tests; the core's CoreRunner in the
+// server). Check and pending() are safe from any thread. Performs no I/O and
+// reads time only from its Clock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,12 +47,17 @@ class Broker final : public ItemSink {
   ~Broker() override;
 
   // Takes the request iff the result is OK: INVALID_ARGUMENT for a malformed
-  // request, RESOURCE_EXHAUSTED when max_pending tries are in flight.
+  // request (as Check), RESOURCE_EXHAUSTED when max_pending tries are in flight.
   Status Submit(TryRequest request, Done done);
+  // Submit's INVALID_ARGUMENT, without taking the request; reads only the
+  // options, so the server checks a request before it posts it to the core.
+  Status Check(const TryRequest& request) const;
 
   void OnItemDone(uint64_t token, StatusOr<Answer> result) override;
 
-  size_t pending() const { return pending_.size(); }
+  // Tries in flight, as of the last Submit or answer (any thread).
+  size_t pending() const { return pending_count_.load(std::memory_order_relaxed); }
+  const Options& options() const { return options_; }
 
  private:
   struct Attempt {
@@ -94,6 +101,7 @@ class Broker final : public ItemSink {
   Clock* const clock_;
 
   std::unordered_map<uint64_t, std::unique_ptr<Pending>> pending_;
+  std::atomic<size_t> pending_count_{0};  // pending_.size(), for readers off the core
   uint64_t next_id_ = 1;
 };
 

@@ -1,26 +1,27 @@
 // RealClock: the Clock of a running server, on steady_clock and one Asio timer.
 //
 // Timers live in a TimerQueue; a single asio::steady_timer is armed for the
-// earliest. The engine calls Poll() at the end of every entry into the core
-// (under its core lock), which runs what is due and re-arms the Asio timer;
-// the timer's handler takes the core lock and polls too. So a timer due
-// "now" (a 0 ms simulated model) runs before the entry returns.
-// Thread safety: every method, and Poll, only with the core lock held.
+// earliest. The core runner polls the clock after every group of tasks (see
+// RealTimeCore), which runs what is due and re-arms the Asio timer; the
+// timer's handler posts a poll to the core. So a timer due "now" (a 0 ms
+// simulated model) runs before the Post that scheduled it returns.
+// Thread safety: every method, and Poll, only in the core's context (a
+// CoreRunner task); Now from any thread.
 #pragma once
 
 #include <utility>  // before Asio: std::exchange in awaitable.hpp (Boost 1.74, g++ 12)
 
 #include <boost/asio/steady_timer.hpp>
-#include <mutex>
 
 #include "tbms/common/clock.h"
+#include "tbms/common/core_runner.h"
 #include "tbms/common/timer_queue.h"
 
 namespace tbms {
 
 class RealClock final : public Clock {
  public:
-  RealClock(boost::asio::any_io_executor executor, std::mutex* core_mu);
+  RealClock(boost::asio::any_io_executor executor, CoreRunner* core);
 
   TimePoint Now() const override;
   TimerId Schedule(TimePoint at, Callback fn) override { return timers_.Schedule(at, std::move(fn)); }
@@ -34,12 +35,27 @@ class RealClock final : public Clock {
  private:
   void OnTimer(const boost::system::error_code& ec);
 
-  std::mutex* const core_mu_;
+  CoreRunner* const core_;
   boost::asio::steady_timer timer_;
   TimerQueue timers_;
   bool armed_ = false;
   bool stopped_ = false;
   TimePoint armed_at_;
+};
+
+// The core of a running server: a CoreRunner whose every group of tasks
+// ends with a poll of its RealClock. Create it before, and destroy it after,
+// everything that posts to it (the engine, the executors).
+struct RealTimeCore {
+  explicit RealTimeCore(boost::asio::any_io_executor executor)
+      : runner([this] { clock.Poll(); }), clock(std::move(executor), &runner) {}
+  // Stops the clock (in the core's context) so the io_context can finish.
+  void Stop() {
+    runner.RunAndWait([this] { clock.Stop(); });
+  }
+
+  CoreRunner runner;
+  RealClock clock;
 };
 
 }  // namespace tbms

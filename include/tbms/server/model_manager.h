@@ -1,0 +1,91 @@
+// ModelManager: the model lifecycle of a running server — load, install,
+// swap, retire, sweep.
+//
+// The served set is an immutable ModelTable snapshot, read by any thread
+// without a lock. Apply brings it in line with a scan of the model house:
+// new and changed versions are loaded (and warmed) first, on the caller's
+// thread, then given batchers and swapped in with one task on the core;
+// versions that leave are retired, finish their in-flight work, and are
+// handed back by Sweep once nothing refers to them, to be destroyed (threads
+// joined, model memory freed) on the caller's thread, never on the core.
+//
+// Thread safety: table() and states() from any thread. Apply, Unload and
+// Sweep are serialized by load_mu_ and must not be called from the core
+// (they wait for it); the house loader's thread calls them.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tbms/backends/executor.h"
+#include "tbms/batching/batcher.h"
+#include "tbms/common/mutex.h"
+#include "tbms/house/config.h"
+#include "tbms/report/stats.h"
+#include "tbms/server/model_table.h"
+#include "tbms/server/policy.h"
+
+namespace tbms {
+
+// A model version's state, as the repository index shows it.
+struct ModelState {
+  std::string name;
+  std::string version;  // empty: the model as a whole (a mix, or a model that failed)
+  std::string state;    // READY, UNAVAILABLE
+  std::string reason;   // why it is not ready, or why a reload was refused
+};
+
+class ModelManager {
+ public:
+  struct Options {
+    ExecutorContext context;       // the core's clock and runner, for the executors
+    ItemSink* sink = nullptr;      // where the batchers report (the broker)
+    StatsRegistry* stats = nullptr;  // per-model counters, if any
+    Policy policy = Policy::kTbms;
+  };
+  explicit ModelManager(Options options);
+  ~ModelManager();  // drops the table; call when nothing runs on the core
+
+  // Loads what `scan` holds that is new or changed and swaps it in. `only`
+  // limits the change to one model (the repository API's load); with
+  // `remove_missing`, models gone from the house are retired (poll mode).
+  // A model or version that fails to load leaves what served it before in
+  // place; the failure shows in states(). Returns the first failure of
+  // `only` (OK when only is empty).
+  Status Apply(const HouseScan& scan, std::string_view only, bool remove_missing) EXCLUDES(load_mu_);
+  // Retires every version of `model`; NOT_FOUND if it is not served.
+  Status Unload(std::string_view model) EXCLUDES(load_mu_);
+  // Destroys retired versions nothing uses any more, on this thread.
+  void Sweep() EXCLUDES(load_mu_);
+  bool has_retired() const { return retired_count_.load(std::memory_order_relaxed) > 0; }
+
+  std::shared_ptr<const ModelTable> table() const { return table_.load(); }
+  std::vector<ModelState> states() const EXCLUDES(states_mu_);
+
+ private:
+  struct Loaded;
+  using LoadedModels = std::map<std::string, Loaded, std::less<>>;
+  using Broken = std::map<std::string, std::vector<ModelState>, std::less<>>;
+  void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const;
+  static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
+  void Install(Loaded& loaded);
+  std::shared_ptr<ModelTable> NextTable(LoadedModels& loaded, const Broken& broken, const ModelTable& current,
+                                        std::string_view only, bool remove_missing);
+  Status RecordStates(const LoadedModels& loaded, const Broken& broken, const ModelTable& next,
+                      const ModelTable& current) EXCLUDES(states_mu_);
+  void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current);
+
+  const Options options_;
+  Mutex load_mu_;  // serializes Apply, Unload and Sweep
+  std::atomic<std::shared_ptr<const ModelTable>> table_;
+  // Only in the core's context: versions out of every new table, not yet swept.
+  std::vector<std::shared_ptr<ModelVersion>> retired_;
+  std::atomic<size_t> retired_count_{0};  // retired_.size(), for readers off the core
+  mutable Mutex states_mu_;
+  std::map<std::string, std::vector<ModelState>> states_ GUARDED_BY(states_mu_);
+};
+
+}  // namespace tbms

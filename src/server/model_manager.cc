@@ -1,0 +1,277 @@
+#include "tbms/server/model_manager.h"
+
+#include <algorithm>
+
+#include "tbms/backends/registry.h"
+
+namespace tbms {
+
+// One model's outcome of a load, prepared off the core.
+struct ModelManager::Loaded {
+  std::shared_ptr<const ModelConfig> config;
+  std::vector<std::shared_ptr<ModelVersion>> versions;  // what will serve, ascending
+  std::vector<ModelState> failures;
+  Status status;              // the first failure
+  bool keep_current = false;  // nothing could be loaded: what served before stays
+  std::vector<std::shared_ptr<ModelVersion>> discarded;  // loaded, but no batcher: destroyed off the core
+};
+
+namespace {
+
+std::string JoinReasons(const std::vector<ModelState>& failures) {
+  std::string out;
+  for (const ModelState& f : failures) out += (out.empty() ? "" : "; ") + f.reason;
+  return out;
+}
+
+bool IsMix(const ModelConfig& config) { return config.backend == "mix"; }
+
+}  // namespace
+
+ModelManager::ModelManager(Options options) : options_(std::move(options)) {
+  table_.store(std::make_shared<const ModelTable>());
+}
+
+ModelManager::~ModelManager() {
+  table_.store(nullptr);
+  retired_.clear();
+}
+
+// Off the core: reuses unchanged versions, loads (and warms) the rest.
+void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const {
+  out->config = std::make_shared<const ModelConfig>(config);
+  if (IsMix(config)) return;
+  for (const VersionConfig& vc : config.versions) {
+    const uint64_t fingerprint = config.fingerprint ^ (vc.fingerprint * 0x9E3779B97F4A7C15ull);
+    const std::string version = std::to_string(vc.number);
+    std::shared_ptr<ModelVersion> reuse;
+    for (const auto& v : current ? current->versions : std::vector<std::shared_ptr<ModelVersion>>{}) {
+      if (v->version == version && v->fingerprint == fingerprint) reuse = v;
+    }
+    if (reuse) {
+      out->versions.push_back(std::move(reuse));
+      continue;
+    }
+    auto executor = LoadBackend(config, vc, options_.context);
+    if (!executor.ok()) {
+      out->failures.push_back({config.name, version, "UNAVAILABLE", executor.status().message()});
+      continue;
+    }
+    auto v = std::make_shared<ModelVersion>();
+    v->name = config.name;
+    v->version = version;
+    v->config = out->config;
+    v->fingerprint = fingerprint;
+    v->executor = std::move(executor).value();
+    out->versions.push_back(std::move(v));
+  }
+}
+
+// A version that fails to reload keeps serving as it was loaded before.
+void ModelManager::KeepFailedVersions(const ServedModel* current, Loaded* l) {
+  if (current == nullptr) return;
+  for (const ModelState& f : l->failures) {
+    for (const auto& v : current->versions) {
+      const bool have = std::any_of(l->versions.begin(), l->versions.end(),
+                                    [&](const auto& w) { return w->version == v->version; });
+      if (v->version == f.version && !have) l->versions.push_back(v);
+    }
+  }
+  std::sort(l->versions.begin(), l->versions.end(),
+            [](const auto& a, const auto& b) { return std::stoll(a->version) < std::stoll(b->version); });
+}
+
+// On the core (the stats registry has one writer): gives fresh versions
+// their batchers.
+void ModelManager::Install(Loaded& loaded) {
+  for (auto it = loaded.versions.begin(); it != loaded.versions.end();) {
+    ModelVersion& v = **it;
+    if (v.batcher) {
+      ++it;
+      continue;
+    }
+    Batcher::Options options = BatcherOptionsFor(options_.policy, loaded.config->batching);
+    options.model = v.name;
+    if (options_.stats) {
+      options.stats = options_.stats->AddModel(v.name, v.version, loaded.config->device, v.executor->instances());
+    }
+    auto batcher = Batcher::Create(std::move(options), options_.context.clock, v.executor.get(), options_.sink);
+    if (!batcher.ok()) {
+      loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", batcher.status().message()});
+      loaded.discarded.push_back(std::move(*it));
+      it = loaded.versions.erase(it);
+      continue;
+    }
+    v.batcher = std::move(batcher).value();
+    ++it;
+  }
+  if (loaded.versions.empty() && !IsMix(*loaded.config)) {
+    loaded.status = FailedPrecondition("model '" + loaded.config->name +
+                                       "': no version could be loaded: " + JoinReasons(loaded.failures));
+  } else if (!loaded.failures.empty()) {
+    loaded.status = FailedPrecondition("model '" + loaded.config->name + "': " + JoinReasons(loaded.failures));
+  }
+}
+
+// What serves after the load: what stays as it was, and what was loaded.
+std::shared_ptr<ModelTable> ModelManager::NextTable(LoadedModels& loaded, const Broken& broken,
+                                                    const ModelTable& current, std::string_view only,
+                                                    bool remove_missing) {
+  auto next = std::make_shared<ModelTable>();
+  for (const auto& [name, model] : current.models) {
+    const bool in_scope = only.empty() || name == only;
+    auto it = loaded.find(name);
+    const bool replaced = it != loaded.end() && it->second.config && !it->second.keep_current;
+    const bool gone = in_scope && remove_missing && it == loaded.end() && broken.count(name) == 0;
+    if (replaced || gone) continue;
+    next->models[name].Assign(model.config, model.versions);
+  }
+  for (auto& [name, l] : loaded) {
+    if (!l.config || l.keep_current) continue;
+    if (!IsMix(*l.config) && l.versions.empty()) continue;
+    next->models[name].Assign(l.config, l.versions);
+  }
+  return next;
+}
+
+// On the core: versions leaving the table are retired first, so the last
+// reference to a version is never dropped by a try (see Sweep).
+void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current) {
+  for (const auto& [name, model] : current.models) {
+    const ServedModel* kept = next->Find(name);
+    for (const auto& v : model.versions) {
+      bool stays = false;
+      for (const auto& w : kept ? kept->versions : std::vector<std::shared_ptr<ModelVersion>>{}) {
+        stays = stays || w == v;
+      }
+      if (stays) continue;
+      retired_.push_back(v);
+      if (options_.stats) options_.stats->AddModel(v->name, v->version, v->config->device, 0);
+    }
+  }
+  retired_count_.store(retired_.size(), std::memory_order_relaxed);
+  table_.store(std::move(next));
+}
+
+Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool remove_missing) {
+  MutexLock load_lock(&load_mu_);
+  const std::shared_ptr<const ModelTable> current = table_.load();
+  LoadedModels loaded;
+  Broken broken;  // model-wide errors
+  bool instances_ok = true;
+  for (const HouseError& e : scan.errors) {
+    if (e.model.empty()) instances_ok = false;
+    if (!only.empty() && e.model != only) continue;
+    if (!e.model.empty()) {
+      auto& list = e.version == 0 ? broken[e.model] : loaded[e.model].failures;
+      list.push_back({e.model, e.version ? std::to_string(e.version) : "", "UNAVAILABLE", e.message});
+    }
+  }
+  for (const ModelConfig& config : scan.config.models) {
+    if (!only.empty() && config.name != only) continue;
+    Loaded& l = loaded[config.name];
+    LoadModel(config, current->Find(config.name), &l);
+    KeepFailedVersions(current->Find(config.name), &l);
+  }
+  Status result;
+  options_.context.core->RunAndWait([&] {
+    for (auto& [name, l] : loaded) {
+      if (!l.config) continue;  // only version errors of a model in error: see `broken`
+      Install(l);
+      l.keep_current = l.versions.empty() && !IsMix(*l.config) && current->Find(name) != nullptr;
+    }
+    std::shared_ptr<ModelTable> next = NextTable(loaded, broken, *current, only, remove_missing);
+    next->access = instances_ok ? std::make_shared<const HouseAccess>(scan.config) : current->access;
+    result = RecordStates(loaded, broken, *next, *current);
+    Swap(std::move(next), *current);
+  });
+  return result;  // `loaded` drops its references here, off the core
+}
+
+// The repository index after a load: what serves is READY (with the reason
+// when its reload failed), what failed and does not serve is UNAVAILABLE.
+// Returns the first failure.
+Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& broken, const ModelTable& next,
+                                  const ModelTable& current) {
+  Status result;
+  MutexLock lock(&states_mu_);
+  for (const auto& [name, l] : loaded) {
+    std::vector<ModelState>& states = states_[name];
+    states = l.failures;
+    if (auto b = broken.find(name); b != broken.end()) states.insert(states.end(), b->second.begin(), b->second.end());
+    if (!l.status.ok() && result.ok()) result = l.status;
+  }
+  for (const auto& [name, failures] : broken) {
+    if (loaded.count(name) == 0) states_[name] = failures;
+    if (result.ok()) result = FailedPrecondition(JoinReasons(states_[name]));
+  }
+  for (const auto& [name, model] : next.models) {
+    std::vector<ModelState>& states = states_[name];
+    const std::string kept = "the reload failed; serving what was loaded before";
+    std::vector<std::string> versions;
+    for (const auto& v : model.versions) versions.push_back(v->version);
+    if (versions.empty()) versions.push_back("");  // a mix
+    std::vector<ModelState> ready;
+    for (const std::string& v : versions) {
+      std::string reason = broken.count(name) ? kept : "";
+      auto failed = std::find_if(states.begin(), states.end(), [&](const ModelState& s) { return s.version == v && !v.empty(); });
+      if (failed != states.end()) {
+        reason = "the reload failed (" + failed->reason + "); serving what was loaded before";
+        states.erase(failed);
+      }
+      ready.push_back({name, v, "READY", reason});
+    }
+    states.insert(states.end(), ready.begin(), ready.end());
+  }
+  for (const auto& [name, model] : current.models) {
+    if (next.Find(name) == nullptr) states_[name] = {{name, "", "UNAVAILABLE", "unloaded"}};
+  }
+  return result;
+}
+
+Status ModelManager::Unload(std::string_view model) {
+  MutexLock load_lock(&load_mu_);
+  const std::shared_ptr<const ModelTable> current = table_.load();
+  if (current->Find(model) == nullptr) return NotFound("model '" + std::string(model) + "' is not loaded");
+  auto next = std::make_shared<ModelTable>();
+  for (const auto& [name, m] : current->models) {
+    if (name != model) next->models[name].Assign(m.config, m.versions);
+  }
+  next->access = current->access;
+  {
+    MutexLock states_lock(&states_mu_);
+    states_[std::string(model)] = {{std::string(model), "", "UNAVAILABLE", "unloaded"}};
+  }
+  options_.context.core->RunAndWait([&] { Swap(std::move(next), *current); });
+  return OkStatus();
+}
+
+void ModelManager::Sweep() {
+  MutexLock load_lock(&load_mu_);
+  if (!has_retired()) return;
+  std::vector<std::shared_ptr<ModelVersion>> done;
+  options_.context.core->RunAndWait([&] {
+    for (auto it = retired_.begin(); it != retired_.end();) {
+      ModelVersion& v = **it;
+      // Only retired_ refers to it (no table, so no try), and no work is left.
+      if (it->use_count() == 1 && v.batcher->queued() == 0 && v.batcher->busy_instances() == 0) {
+        v.batcher->Close();  // its timer belongs to the core's clock
+        done.push_back(std::move(*it));
+        it = retired_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    retired_count_.store(retired_.size(), std::memory_order_relaxed);
+  });
+  done.clear();  // here: executors join their threads, models free their memory
+}
+
+std::vector<ModelState> ModelManager::states() const {
+  MutexLock lock(&states_mu_);
+  std::vector<ModelState> out;
+  for (const auto& [name, states] : states_) out.insert(out.end(), states.begin(), states.end());
+  return out;
+}
+
+}  // namespace tbms
