@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include "tbms/backends/simulated.h"
+#include "tbms/batching/batcher.h"
 #include "tbms/broker/broker.h"
 #include "tbms/common/virtual_clock.h"
 #include "tbms/report/stats.h"

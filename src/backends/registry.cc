@@ -35,7 +35,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (model.backend == "simulated") {
     SimulatedExecutor::Options options = version.simulated;
     options.model = model.name;
-    options.instances = model.instances;
+    options.replicas = model.instances;
     auto executor = SimulatedExecutor::Create(std::move(options), context.clock);  // nothing to warm
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());

@@ -30,14 +30,14 @@ StatusOr<std::unique_ptr<SimulatedExecutor>> SimulatedExecutor::Create(Options o
   if (options.jitter_spread < 0.0 || options.straggler_factor < 1.0) {
     return InvalidArgument(options.model + ": jitter spread must be >= 0, straggler factor >= 1");
   }
-  if (options.instances < 1 || options.instances > 100000) {
-    return InvalidArgument(options.model + ": instances must be in [1, 100000]");
+  if (options.replicas < 1 || options.replicas > 100000) {
+    return InvalidArgument(options.model + ": replicas must be in [1, 100000]");
   }
   return std::unique_ptr<SimulatedExecutor>(new SimulatedExecutor(std::move(options), clock));
 }
 
 SimulatedExecutor::SimulatedExecutor(Options options, Clock* clock)
-    : options_(std::move(options)), clock_(clock), rng_(options_.seed) {}
+    : options_(std::move(options)), clock_(clock), rng_(options_.seed), replicas_(options_.replicas) {}
 
 Answer SimulatedExecutor::AnswerFor(const Inputs& in) const {
   std::string answer;
@@ -55,7 +55,7 @@ Answer SimulatedExecutor::AnswerFor(const Inputs& in) const {
   return answer;
 }
 
-void SimulatedExecutor::Run(int /*instance*/, const Batch& batch, Done done) {
+void SimulatedExecutor::Run(int /*replica*/, const Batch& batch, Done done) {
   const int n = static_cast<int>(batch.items.size());
   double factor = 1.0;
   switch (options_.jitter) {

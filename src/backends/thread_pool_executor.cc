@@ -7,8 +7,8 @@ namespace tbms {
 StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
     Options options, std::shared_ptr<Backend> backend, CoreRunner* core) {
   if (backend == nullptr || core == nullptr) return InvalidArgument(options.model + ": needs a backend and a core");
-  if (options.instances < 1 || options.instances > 1024) {
-    return InvalidArgument(options.model + ": instances must be in [1, 1024]");
+  if (options.replicas < 1 || options.replicas > kMaxReplicas) {
+    return InvalidArgument(options.model + ": replicas must be in [1, " + std::to_string(kMaxReplicas) + "]");
   }
   return std::unique_ptr<ThreadPoolExecutor>(
       new ThreadPoolExecutor(std::move(options), std::move(backend), core));
@@ -16,11 +16,31 @@ StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
 
 ThreadPoolExecutor::ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core)
     : options_(std::move(options)), backend_(std::move(backend)), core_(core) {
-  for (int i = 0; i < options_.instances; ++i) {
-    slots_.push_back(std::make_unique<Slot>());
-    Slot& slot = *slots_.back();
-    slot.thread = std::thread([this, &slot] { Loop(slot); });
+  for (int i = 0; i < options_.replicas; ++i) StartSlot();
+}
+
+void ThreadPoolExecutor::StartSlot() {
+  slots_.push_back(std::make_unique<Slot>());
+  Slot& slot = *slots_.back();
+  slot.thread = std::thread([this, &slot] { Loop(slot); });
+}
+
+StatusOr<int> ThreadPoolExecutor::AddReplica() {
+  if (slots_.size() >= static_cast<size_t>(kMaxReplicas)) {
+    return ResourceExhausted(options_.model + ": " + std::to_string(kMaxReplicas) + " replicas ever started");
   }
+  StartSlot();
+  return static_cast<int>(slots_.size()) - 1;
+}
+
+// The thread leaves its loop; the destructor joins it (never the core).
+Status ThreadPoolExecutor::RemoveReplica(int replica) {
+  if (replica < 0 || replica >= replicas()) return InvalidArgument(options_.model + ": no replica " + std::to_string(replica));
+  Slot& slot = *slots_[static_cast<size_t>(replica)];
+  std::lock_guard lock(slot.mu);
+  slot.stop = true;
+  slot.cv.notify_one();
+  return OkStatus();
 }
 
 ThreadPoolExecutor::~ThreadPoolExecutor() {
@@ -32,8 +52,8 @@ ThreadPoolExecutor::~ThreadPoolExecutor() {
   for (auto& slot : slots_) slot->thread.join();
 }
 
-void ThreadPoolExecutor::Run(int instance, const Batch& batch, Done done) {
-  Slot& slot = *slots_[static_cast<size_t>(instance)];
+void ThreadPoolExecutor::Run(int replica, const Batch& batch, Done done) {
+  Slot& slot = *slots_[static_cast<size_t>(replica)];
   std::lock_guard lock(slot.mu);
   slot.batch = &batch;
   slot.done = std::move(done);

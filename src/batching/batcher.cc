@@ -26,7 +26,7 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
     return InvalidArgument(m + ": max_queue_delay must be >= 0");
   }
   if (options.max_queue_size < 1) return InvalidArgument(m + ": max_queue_size must be >= 1");
-  if (executor->instances() < 1) return InvalidArgument(m + ": needs at least one instance");
+  if (executor->replicas() < 1) return InvalidArgument(m + ": needs at least one replica");
   return std::unique_ptr<Batcher>(new Batcher(std::move(options), clock, executor, sink));
 }
 
@@ -35,11 +35,15 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
       clock_(clock),
       executor_(executor),
       sink_(sink),
-      instances_(static_cast<size_t>(executor->instances())),
+      replicas_(static_cast<size_t>(executor->replicas())),
+      serving_(executor->replicas()),
       service_times_(options_.service_time) {
-  for (int i = static_cast<int>(instances_.size()) - 1; i >= 0; --i) free_.push_back(i);  // 0 first
+  for (int i = serving_ - 1; i >= 0; --i) free_.push_back(i);  // 0 first
+  executor_->set_listener(this);
 }
 
+// The executor may be gone already (a ModelVersion destroys it first), so
+// it is not told: it reports nothing once its batcher is destroyed.
 Batcher::~Batcher() { Close(); }
 
 void Batcher::Close() {
@@ -95,11 +99,12 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     ahead += count;
   }
   const auto max_batch = static_cast<size_t>(options_.max_batch_size);
-  const size_t n = instances_.size();
+  const auto n = static_cast<size_t>(serving_);
+  if (n == 0) return {kNever, kNever};  // no replica serves: nothing would finish
 
   Duration wait{0};
-  if (ahead >= max_batch * free_.size()) {  // every instance busy, or the free ones are spoken for
-    // Time until the first busy instance frees. A batch already past its
+  if (ahead >= max_batch * free_.size()) {  // every replica busy, or the free ones are spoken for
+    // Time until the first busy replica frees. A batch already past its
     // expected time is assumed to need that long again: it is a straggler.
     Duration first_free = Duration::max();
     for (const auto& [end, i] : busy_until_) {
@@ -107,7 +112,7 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
         first_free = std::min(first_free, end - now);
         break;  // the rest end later
       }
-      first_free = std::min(first_free, instances_[static_cast<size_t>(i)].expected);
+      first_free = std::min(first_free, replicas_[static_cast<size_t>(i)].expected);
     }
     if (first_free == Duration::max()) first_free = Duration(0);
     const size_t rounds = ahead / (max_batch * n);
@@ -229,15 +234,16 @@ void Batcher::Dispatch() {
   if (!queue_.empty()) ArmTimer(FirstLate());  // all busy: wake when the next item turns late
 }
 
-void Batcher::Start(int instance, size_t count) {
-  Instance& in = instances_[static_cast<size_t>(instance)];
+void Batcher::Start(int replica, size_t count) {
+  Replica& in = replicas_[static_cast<size_t>(replica)];
   in.busy = true;
   in.started = clock_->Now();
   in.batch_size = static_cast<int>(count);
   in.expected = Estimate(in.batch_size, queue_.begin()->est).expected;
-  busy_until_.emplace(in.started + in.expected, instance);
+  busy_until_.emplace(in.started + in.expected, replica);
   in.tokens.clear();
   in.batch.items.clear();
+  in.batch.deadline = queue_.begin()->deadline;  // the queue's order: the earliest of its level
   if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
   for (size_t i = 0; i < count; ++i) {
     auto first = queue_.begin();
@@ -246,17 +252,18 @@ void Batcher::Start(int instance, size_t count) {
     }
     in.tokens.push_back(first->token);
     in.batch.items.push_back(first->inputs);
+    in.batch.deadline = std::min(in.batch.deadline, first->deadline);
     Erase(first);
   }
-  executor_->Run(instance, in.batch,
-                 [this, instance](BatchResult result) { OnBatchDone(instance, std::move(result)); });
+  executor_->Run(replica, in.batch,
+                 [this, replica](BatchResult result) { OnBatchDone(replica, std::move(result)); });
 }
 
-void Batcher::OnBatchDone(int instance, BatchResult result) {
-  Instance& in = instances_[static_cast<size_t>(instance)];
+void Batcher::OnBatchDone(int replica, BatchResult result) {
+  Replica& in = replicas_[static_cast<size_t>(replica)];
   service_times_.Observe(in.batch_size, result.service_time, clock_->Now());
   if (options_.stats) RecordBatch(in, result);
-  // The instance stays busy while the sink hears the results, so a sink
+  // The replica stays busy while the sink hears the results, so a sink
   // callback that enqueues here cannot reuse it under our feet.
   for (size_t i = 0; i < in.tokens.size(); ++i) {
     if (i < result.answers.size()) {
@@ -266,13 +273,70 @@ void Batcher::OnBatchDone(int instance, BatchResult result) {
     }
   }
   in.busy = false;
-  busy_until_.erase({in.started + in.expected, instance});
-  free_.push_back(instance);
+  busy_until_.erase({in.started + in.expected, replica});
   in.batch.items.clear();
+  Idle(replica);
   Dispatch();
 }
 
-void Batcher::RecordBatch(const Instance& in, const BatchResult& result) {
+// A replica with no batch: back to work, or out for good if it drains.
+void Batcher::Idle(int replica) {
+  Replica& r = replicas_[static_cast<size_t>(replica)];
+  if (r.state == ReplicaState::kServing) {
+    free_.push_back(replica);
+  } else if (r.state == ReplicaState::kDraining) {
+    r.state = ReplicaState::kRemoved;
+    (void)executor_->RemoveReplica(replica);  // idle now: an executor that could add it can remove it
+  }
+}
+
+void Batcher::SetState(int replica, ReplicaState state) {
+  Replica& r = replicas_[static_cast<size_t>(replica)];
+  if (r.state == state || r.state == ReplicaState::kRemoved) return;
+  const bool was_serving = r.state == ReplicaState::kServing;
+  r.state = state;
+  serving_ += (state == ReplicaState::kServing) - was_serving;
+  if (was_serving && !r.busy) std::erase(free_, replica);
+  if (!r.busy) Idle(replica);
+  Dispatch();
+}
+
+void Batcher::OnReplicaAvailable(int replica, bool available) {
+  if (replica < 0 || replica >= static_cast<int>(replicas_.size())) return;
+  ReplicaState& state = replicas_[static_cast<size_t>(replica)].state;
+  if (state == ReplicaState::kDraining || state == ReplicaState::kRemoved) return;  // leaving anyway
+  SetState(replica, available ? ReplicaState::kServing : ReplicaState::kUnavailable);
+}
+
+Status Batcher::SetReplicas(int count) {
+  if (count < 0 || count > kMaxReplicas) {
+    return InvalidArgument(options_.model + ": replicas must be in [0, " + std::to_string(kMaxReplicas) + "]");
+  }
+  // Grow: fresh replicas serve at once (with the service times learned so far).
+  while (serving_ < count) {
+    if (replicas_.size() >= static_cast<size_t>(kMaxReplicas)) {
+      return ResourceExhausted(options_.model + ": " + std::to_string(kMaxReplicas) + " replicas ever started");
+    }
+    StatusOr<int> added = executor_->AddReplica();
+    if (!added.ok()) return added.status();
+    replicas_.resize(static_cast<size_t>(*added) + 1);
+    ++serving_;
+    free_.push_back(*added);
+  }
+  // Shrink: the newest serving replicas drain (a busy one finishes its batch).
+  for (int r = static_cast<int>(replicas_.size()) - 1; r >= 0 && serving_ > count; --r) {
+    if (replicas_[static_cast<size_t>(r)].state == ReplicaState::kServing) SetState(r, ReplicaState::kDraining);
+  }
+  Dispatch();
+  return OkStatus();
+}
+
+int Batcher::replicas_in(ReplicaState state) const {
+  return static_cast<int>(std::count_if(replicas_.begin(), replicas_.end(),
+                                        [state](const Replica& r) { return r.state == state; }));
+}
+
+void Batcher::RecordBatch(const Replica& in, const BatchResult& result) {
   ModelStats& s = *options_.stats;
   const double busy = std::chrono::duration<double>(result.service_time).count();
   s.service_time.Observe(busy);

@@ -114,7 +114,7 @@ Status Broker::Check(const TryRequest& request) const {
     TBMS_RETURN_IF_ERROR(CheckSteps(request, c));
   }
   for (const Member& m : request.members) {
-    if (m.batcher == nullptr) return InvalidArgument("a candidate has no model");
+    if (m.queue == nullptr) return InvalidArgument("a candidate has no model");
     if (m.est < Duration(0)) return InvalidArgument("est must be >= 0");
   }
   return OkStatus();
@@ -187,7 +187,7 @@ LatencyEstimate Broker::Predict(const Pending& p, int c) const {
   LatencyEstimate worst;  // a group is as slow as its slowest member (rule 8)
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     const Member& member = p.request.members[m];
-    const LatencyEstimate e = member.batcher->Predict(p.request.priority, member.est);
+    const LatencyEstimate e = member.queue->Predict(p.request.priority, member.est);
     worst.expected = std::max(worst.expected, e.expected);
     worst.high = std::max(worst.high, e.high);
   }
@@ -260,11 +260,11 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
   ++p.in_flight;
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     const Member& member = p.request.members[m];
-    StatusOr<ItemId> item = member.batcher->Enqueue(
+    StatusOr<ItemId> item = member.queue->Enqueue(
         WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority, member.est});
     if (!item.ok()) {
       for (size_t done = cand.first; done < m; ++done) {
-        p.request.members[done].batcher->Cancel(p.items[done]);
+        p.request.members[done].queue->Cancel(p.items[done]);
       }
       --p.in_flight;
       const bool late = item.status().code() == StatusCode::kDeadlineExceeded;
@@ -363,7 +363,7 @@ void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
   Attempt& a = p.attempts[static_cast<size_t>(c)];
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
-    p.request.members[m].batcher->Cancel(p.items[m]);
+    p.request.members[m].queue->Cancel(p.items[m]);
   }
   a.state = state;
   a.latency = clock_->Now() - a.launched;
@@ -435,7 +435,7 @@ StatusOr<Answer> Broker::CombineMix(Pending& p, int c) {
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     if (p.member_state[m] == Pending::kOut) {
-      p.request.members[m].batcher->Cancel(p.items[m]);
+      p.request.members[m].queue->Cancel(p.items[m]);
       p.member_state[m] = Pending::kFailed;
     }
   }

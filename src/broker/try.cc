@@ -2,14 +2,14 @@
 
 namespace tbms {
 
-void TryRequest::AddModel(std::string_view name, Batcher* batcher, Duration est,
+void TryRequest::AddModel(std::string_view name, ModelQueue* queue, Duration est,
                           std::string_view version) {
   Candidate c;
   c.name = name;
   c.version = version;
   c.first = static_cast<uint16_t>(members.size());
   candidates.push_back(c);
-  members.push_back(Member{batcher, est});
+  members.push_back(Member{queue, est});
 }
 
 void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator) {

@@ -157,7 +157,7 @@ bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelC
   const fs::path artifact = v->dir / "simulated.toml";
   Diag diag = model_diag.ForVersion(v->number, Shown(artifact));
   v->simulated.model = m.name;
-  v->simulated.instances = m.instances;
+  v->simulated.replicas = m.instances;
   if (m.backend == "simulated") {
     ReadSimulated(artifact, limits, diag, &v->simulated);
   } else if (auto it = Artifacts().find(m.backend); it != Artifacts().end()) {

@@ -33,6 +33,7 @@ int HttpStatusOf(StatusCode code) {
     case StatusCode::kCancelled: return 499;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDeadlineExceeded: return 504;
+    case StatusCode::kUnimplemented: return 501;
     case StatusCode::kInternal: return 500;
   }
   return 500;

@@ -93,7 +93,7 @@ void ModelManager::Install(Loaded& loaded) {
     Batcher::Options options = BatcherOptionsFor(options_.policy, loaded.config->batching);
     options.model = v.name;
     if (options_.stats) {
-      options.stats = options_.stats->AddModel(v.name, v.version, loaded.config->device, v.executor->instances());
+      options.stats = options_.stats->AddModel(v.name, v.version, loaded.config->device, v.executor->replicas());
     }
     auto batcher = Batcher::Create(std::move(options), options_.context.clock, v.executor.get(), options_.sink);
     if (!batcher.ok()) {
@@ -246,6 +246,23 @@ Status ModelManager::Unload(std::string_view model) {
   return OkStatus();
 }
 
+Status ModelManager::SetReplicas(std::string_view model, int count) {
+  MutexLock load_lock(&load_mu_);
+  const std::shared_ptr<const ModelTable> table = table_.load();
+  const ServedModel* served = table->Find(model);
+  if (served == nullptr) return NotFound("model '" + std::string(model) + "' is not loaded");
+  if (served->is_mix()) return InvalidArgument("'" + std::string(model) + "' is a mix: its members have replicas");
+  Status result;
+  options_.context.core->RunAndWait([&] {
+    for (const auto& v : served->versions) {
+      Status s = v->batcher->SetReplicas(count);
+      if (!s.ok() && result.ok()) result = s;
+      if (options_.stats) options_.stats->AddModel(v->name, v->version, v->config->device, v->batcher->serving_replicas());
+    }
+  });
+  return result;
+}
+
 void ModelManager::Sweep() {
   MutexLock load_lock(&load_mu_);
   if (!has_retired()) return;
@@ -254,7 +271,7 @@ void ModelManager::Sweep() {
     for (auto it = retired_.begin(); it != retired_.end();) {
       ModelVersion& v = **it;
       // Only retired_ refers to it (no table, so no try), and no work is left.
-      if (it->use_count() == 1 && v.batcher->queued() == 0 && v.batcher->busy_instances() == 0) {
+      if (it->use_count() == 1 && v.batcher->queued() == 0 && v.batcher->busy_replicas() == 0) {
         v.batcher->Close();  // its timer belongs to the core's clock
         done.push_back(std::move(*it));
         it = retired_.erase(it);

@@ -136,7 +136,7 @@ Status ModelTable::AddCandidate(std::string_view name, std::string_view version,
   std::string_view routed;
   TBMS_RETURN_IF_ERROR(Expand(*model, version, est, 0, &members, &steps, &routed));
   if (!model->is_mix()) {
-    request->AddModel(model->config->name, members[0].batcher, members[0].est, routed);
+    request->AddModel(model->config->name, members[0].queue, members[0].est, routed);
   } else {
     request->AddMix(model->config->name, members, steps);
   }

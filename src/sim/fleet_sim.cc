@@ -26,7 +26,7 @@ class CountingExecutor final : public Executor {
  public:
   CountingExecutor(Executor* inner, Duration base, Duration per_item)
       : inner_(inner), base_(base), per_item_(per_item) {}
-  int instances() const override { return inner_->instances(); }
+  int replicas() const override { return inner_->replicas(); }
   void Run(int instance, const Batch& batch, Done done) override {
     ++batches;
     const auto n = static_cast<int64_t>(batch.items.size());
@@ -200,7 +200,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* cloc
     so.straggler_rate = o.straggler_rate;
     so.straggler_factor = o.straggler_factor;
     so.failure_rate = o.failure_rate;
-    so.instances = fm.instances;
+    so.replicas = fm.instances;
     so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * n + m + 1;
     auto sim = SimulatedExecutor::Create(so, clock);
     if (!sim.ok()) return sim.status();

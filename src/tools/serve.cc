@@ -68,7 +68,7 @@ StatusOr<HouseScan> InitialModels(const ServeFlags& f) {
   d.shape.straggler_rate = f.model.straggler_rate;
   d.shape.failure_rate = f.model.failure_rate;
   d.shape.hang_rate = f.hang_rate;
-  d.shape.instances = f.instances;
+  d.shape.replicas = f.instances;
   d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();

@@ -147,9 +147,9 @@ TEST(SimulatedExecutorTest, DoneIsNotCalledBeforeServiceTimeElapses) {
 TEST(SimulatedExecutorTest, InstancesRunConcurrently) {
   VirtualClock clock;
   auto o = Basic();
-  o.instances = 2;
+  o.replicas = 2;
   auto e = Make(o, &clock);
-  EXPECT_EQ(e->instances(), 2);
+  EXPECT_EQ(e->replicas(), 2);
   const Batch a = MakeBatch(1, "a");
   const Batch b = MakeBatch(4, "b");
   std::vector<std::pair<std::string, TimePoint>> done;
@@ -350,10 +350,10 @@ TEST(SimulatedExecutorCreateTest, AcceptsValidOptionsIncludingEdges) {
   o.failure_rate = 0.0;
   o.hang_rate = 1.0;
   o.straggler_factor = 1.0;
-  o.instances = 100000;
+  o.replicas = 100000;
   auto e = SimulatedExecutor::Create(o, &clock);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  EXPECT_EQ(e.value()->instances(), 100000);
+  EXPECT_EQ(e.value()->replicas(), 100000);
 }
 
 TEST(SimulatedExecutorCreateTest, RejectsInvalidOptions) {
@@ -373,8 +373,8 @@ TEST(SimulatedExecutorCreateTest, RejectsInvalidOptions) {
       {"hang_rate > 1", [](SimulatedExecutor::Options& o) { o.hang_rate = 1.1; }},
       {"jitter_spread < 0", [](SimulatedExecutor::Options& o) { o.jitter_spread = -0.01; }},
       {"straggler_factor < 1", [](SimulatedExecutor::Options& o) { o.straggler_factor = 0.9; }},
-      {"zero instances", [](SimulatedExecutor::Options& o) { o.instances = 0; }},
-      {"too many instances", [](SimulatedExecutor::Options& o) { o.instances = 100001; }},
+      {"zero replicas", [](SimulatedExecutor::Options& o) { o.replicas = 0; }},
+      {"too many replicas", [](SimulatedExecutor::Options& o) { o.replicas = 100001; }},
   };
   for (const Case& c : cases) {
     auto o = Basic();

@@ -125,5 +125,24 @@ TEST(ThreadPoolExecutorTest, CreateValidates) {
   EXPECT_FALSE(ThreadPoolExecutor::Create({"x", 1}, std::make_shared<Echo>(), nullptr).ok());
 }
 
+
+TEST(ThreadPoolExecutorTest, ReplicasAreAddedAndRemovedWhileServing) {
+  CoreQueue core;
+  auto ex = std::move(ThreadPoolExecutor::Create({"echo", 1}, std::make_shared<Echo>(), core.Poster())).value();
+  StatusOr<int> added = ex->AddReplica();
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(*added, 1);
+  EXPECT_EQ(ex->replicas(), 2);
+  Batch batch = MakeBatch({"on the new replica"});
+  std::optional<BatchResult> got;
+  ex->Run(1, batch, [&](BatchResult r) { got = std::move(r); });
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->answers[0].value(), "\"on the new replica\"");
+  EXPECT_TRUE(ex->RemoveReplica(0).ok());  // its thread stops; the destructor joins it
+  EXPECT_EQ(ex->RemoveReplica(7).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ex->replicas(), 2);  // indexes are not reused
+}
+
 }  // namespace
 }  // namespace tbms

@@ -3,7 +3,8 @@
 // item, deadline - P(batch)), which items it holds (priority, then earliest
 // deadline, then arrival; at most max_batch_size), late drops (reported as
 // DEADLINE_EXCEEDED on a timer, never inside Enqueue), Enqueue's rejections,
-// Cancel, several instances, learning service times, Predict's arithmetic,
+// Cancel, several replicas, replicas added, drained and unavailable while
+// serving, the batch's deadline, learning service times, Predict's arithmetic,
 // and Create's validation.
 //
 // The executor is a test double that records each batch and completes it on a
@@ -40,11 +41,11 @@ class FakeExecutor final : public Executor {
   FakeExecutor(Clock* clock, int instances)
       : clock_(clock), busy_(static_cast<size_t>(instances), false) {}
 
-  int instances() const override { return static_cast<int>(busy_.size()); }
+  int replicas() const override { return static_cast<int>(busy_.size()); }
 
   void Run(int instance, const Batch& batch, Done done) override {
     EXPECT_GE(instance, 0);
-    EXPECT_LT(instance, instances());
+    EXPECT_LT(instance, replicas());
     const auto slot = static_cast<size_t>(instance);
     EXPECT_FALSE(busy_[slot]) << "instance " << instance << " given a batch while busy";
     busy_[slot] = true;
@@ -56,6 +57,7 @@ class FakeExecutor final : public Executor {
     for (size_t i = 0; i < questions.size(); ++i) rec << (i ? "," : "") << questions[i];
     rec << "]";
     runs.push_back(rec.str());
+    deadlines.push_back(batch.deadline);
 
     const Duration service = base + per_item * static_cast<int64_t>(questions.size());
     BatchResult result;
@@ -82,8 +84,22 @@ class FakeExecutor final : public Executor {
                      });
   }
 
+  StatusOr<int> AddReplica() override {
+    busy_.push_back(false);
+    return static_cast<int>(busy_.size()) - 1;
+  }
+  Status RemoveReplica(int replica) override {
+    EXPECT_FALSE(busy_[static_cast<size_t>(replica)]) << "replica " << replica << " removed while busy";
+    removed.push_back(replica);
+    return OkStatus();
+  }
+  // As a failing GPU or a lost endpoint would.
+  void MarkAvailable(int replica, bool available) { ReplicaAvailable(replica, available); }
+
   Duration base = Millis(10);
   Duration per_item{0};
+  std::vector<TimePoint> deadlines;  // each batch's, as handed over
+  std::vector<int> removed;          // replicas removed, in order
   std::optional<Duration> reported;  // service_time in the result, if not the real one
   bool fail = false;                 // every item UNAVAILABLE
   size_t drop_answers = 0;           // return this many answers too few
@@ -231,7 +247,7 @@ TEST_F(BatcherTest, CreateAcceptsEdgeOptions) {
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(b.value()->model(), "m");
   EXPECT_EQ(b.value()->queued(), 0u);
-  EXPECT_EQ(b.value()->busy_instances(), 0);
+  EXPECT_EQ(b.value()->busy_replicas(), 0);
 }
 
 // ------------------------------------------------------------------ when a batch goes
@@ -266,12 +282,12 @@ TEST_F(BatcherTest, FullBatchDispatchesAtOnce) {
   MustEnqueue(4, 1000);
   EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2,q3,q4]"}));
   EXPECT_EQ(batcher_->queued(), 0u);
-  EXPECT_EQ(batcher_->busy_instances(), 1);
+  EXPECT_EQ(batcher_->busy_replicas(), 1);
   clock_.AdvanceTo(At(1000));
   EXPECT_EQ(sink_.outcomes, Strings({"1@11:OK", "2@11:OK", "3@11:OK", "4@11:OK"}));
   EXPECT_EQ(sink_.details, Strings({"a:q1", "a:q2", "a:q3", "a:q4"}));
   EXPECT_EQ(executor_->runs.size(), 1u);
-  EXPECT_EQ(batcher_->busy_instances(), 0);
+  EXPECT_EQ(batcher_->busy_replicas(), 0);
 }
 
 TEST_F(BatcherTest, ZeroDelayDispatchesAtOnceAndBatchesNeverExceedMaxBatchSize) {
@@ -526,7 +542,7 @@ TEST_F(BatcherTest, TwoInstancesRunBatchesConcurrently) {
   Make(o, /*instances=*/2);
   MustEnqueue(1, 1000);
   MustEnqueue(2, 1000);
-  EXPECT_EQ(batcher_->busy_instances(), 2);
+  EXPECT_EQ(batcher_->busy_replicas(), 2);
   MustEnqueue(3, 1000);
   MustEnqueue(4, 1000);
   MustEnqueue(5, 1000);
@@ -536,7 +552,7 @@ TEST_F(BatcherTest, TwoInstancesRunBatchesConcurrently) {
             Strings({"i0@0:[q1]", "i1@0:[q2]", "i0@10:[q3,q4]", "i1@10:[q5]"}));
   EXPECT_EQ(sink_.outcomes,
             Strings({"1@10:OK", "2@10:OK", "3@20:OK", "4@20:OK", "5@20:OK"}));
-  EXPECT_EQ(batcher_->busy_instances(), 0);
+  EXPECT_EQ(batcher_->busy_replicas(), 0);
 }
 
 // ------------------------------------------------------------------ results
@@ -711,6 +727,67 @@ TEST_F(BatcherTest, PredictWithAFreeInstanceAndShortQueueHasNoWait) {
   Seed(1, {10});
   MustEnqueue(1, 1000);  // instance 0 busy, instance 1 free
   EXPECT_EQ(batcher_->Predict(0, Duration(0)).expected, Millis(10));
+}
+
+
+// Replicas come and go while serving: the queue and the learned service
+// times stay; a drained replica finishes its batch before it is removed.
+TEST_F(BatcherTest, ReplicasAreAddedAndDrainedWhileServingKeepingServiceTimes) {
+  Make(LearnFast(), 1);
+  Seed(1, {10});
+  MustEnqueue(1, 1000);
+  MustEnqueue(2, 1000);  // waits: one replica, busy with 1
+  EXPECT_EQ(executor_->runs, (Strings{"i0@0:[q1]"}));
+  ASSERT_TRUE(batcher_->SetReplicas(2).ok());  // the new replica takes 2 at once
+  EXPECT_EQ(executor_->runs, (Strings{"i0@0:[q1]", "i1@0:[q2]"}));
+  EXPECT_EQ(batcher_->serving_replicas(), 2);
+
+  ASSERT_TRUE(batcher_->SetReplicas(1).ok());  // replica 1 drains: busy until 10
+  EXPECT_EQ(batcher_->replicas_in(ReplicaState::kDraining), 1);
+  EXPECT_TRUE(executor_->removed.empty());
+  clock_.AdvanceTo(At(10));
+  EXPECT_EQ(executor_->removed, std::vector<int>{1});
+  EXPECT_EQ(batcher_->replicas_in(ReplicaState::kRemoved), 1);
+  EXPECT_EQ(sink_.outcomes, (Strings{"1@10:OK", "2@10:OK"}));
+  EXPECT_EQ(batcher_->Predict(0, Millis(99)).expected, Millis(10));  // learned, not the prior
+
+  MustEnqueue(3, 1000);  // only replica 0 serves now
+  EXPECT_EQ(executor_->runs.back(), "i0@10:[q3]");
+  EXPECT_EQ(batcher_->SetReplicas(-1).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(BatcherTest, AnUnavailableReplicaGetsNoBatchesUntilItIsBack) {
+  Make(LearnFast(), 2);
+  executor_->MarkAvailable(0, false);
+  MustEnqueue(1, 1000);
+  EXPECT_EQ(executor_->runs, (Strings{"i1@0:[q1]"}));
+  MustEnqueue(2, 1000);  // replica 1 busy, replica 0 out: it waits
+  EXPECT_EQ(executor_->runs.size(), 1u);
+  executor_->MarkAvailable(0, true);
+  EXPECT_EQ(executor_->runs, (Strings{"i1@0:[q1]", "i0@0:[q2]"}));
+}
+
+TEST_F(BatcherTest, WithNoReplicaServingNothingIsPredictedToFinish) {
+  Make(LearnFast(), 1);
+  executor_->MarkAvailable(0, false);
+  EXPECT_EQ(batcher_->serving_replicas(), 0);
+  EXPECT_EQ(batcher_->Predict(0, Millis(1)).expected, Batcher::kNever);
+  ASSERT_TRUE(batcher_->SetReplicas(0).ok());
+  MustEnqueue(1, 20);  // queued, and dropped as late: no replica will take it
+  clock_.AdvanceTo(At(30));
+  EXPECT_EQ(sink_.outcomes, (Strings{"1@20.001:DEADLINE_EXCEEDED"}));  // E(1) = its est, 0
+}
+
+TEST_F(BatcherTest, ABatchCarriesTheEarliestDeadlineOfItsItems) {
+  Batcher::Options o = LearnFast();
+  o.max_queue_delay = Millis(5);
+  Make(o, 1);
+  MustEnqueue(1, 300);
+  MustEnqueue(2, 200);
+  MustEnqueue(3, 250, /*priority=*/1);
+  clock_.AdvanceTo(At(5));
+  ASSERT_EQ(executor_->deadlines.size(), 1u);
+  EXPECT_EQ(executor_->deadlines[0], At(200));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The broker's rules (design brief section 3) on a virtual clock, with exact
 // times. Models are simulated executors with a fixed service time, so the
 // times below are the rules' own arithmetic.
+#include "tbms/batching/batcher.h"
 #include "tbms/broker/broker.h"
 
 #include <gtest/gtest.h>
@@ -33,7 +34,7 @@ class BrokerTest : public ::testing::Test {
     so.model = name;
     so.base = Millis(actual_ms);
     so.failure_rate = fail ? 1.0 : 0.0;
-    so.instances = instances;
+    so.replicas = instances;
     Model m;
     m.executor = std::move(SimulatedExecutor::Create(so, &clock_)).value();
     Batcher::Options bo;
@@ -155,7 +156,7 @@ TEST_F(BrokerTest, WorkedExampleTopModelHangsSvmBackByDeadline) {
   Submit(TalkRequest());
   clock_.AdvanceTo(At(35));
   EXPECT_FALSE(result_);
-  EXPECT_EQ(models_["bayes"].batcher->queued() + models_["bayes"].batcher->busy_instances(), 0u);
+  EXPECT_EQ(models_["bayes"].batcher->queued() + models_["bayes"].batcher->busy_replicas(), 0u);
   clock_.AdvanceTo(At(100));
   ASSERT_TRUE(result_);
   EXPECT_EQ(answered_at_, At(50));
@@ -348,10 +349,10 @@ TEST_F(BrokerTest, FailureFreesSlotForWaitingLaunch) {
   // svm at S = 100 - 30 = 70; bayes due at 70 + 10 = 80, but the cap is full
   // and nothing is overdue (embedding until 90, svm until 100): it waits.
   clock_.AdvanceTo(At(69));
-  EXPECT_EQ(models_["svm"].batcher->busy_instances(), 0);
+  EXPECT_EQ(models_["svm"].batcher->busy_replicas(), 0);
   clock_.AdvanceTo(At(85));
-  EXPECT_EQ(models_["svm"].batcher->busy_instances(), 1);
-  EXPECT_EQ(models_["bayes"].batcher->busy_instances(), 0);
+  EXPECT_EQ(models_["svm"].batcher->busy_replicas(), 1);
+  EXPECT_EQ(models_["bayes"].batcher->busy_replicas(), 0);
   clock_.AdvanceTo(At(200));
   ASSERT_TRUE(result_);
   EXPECT_EQ(Attempt("svm").started, Millis(70));
@@ -507,7 +508,7 @@ TEST_F(BrokerTest, MixWithEveryMemberFailedFallsBack) {
 class ConstExecutor final : public Executor {
  public:
   ConstExecutor(Clock* clock, double ms, std::string answer) : clock_(clock), ms_(ms), answer_(std::move(answer)) {}
-  int instances() const override { return 1; }
+  int replicas() const override { return 1; }
   void Run(int, const Batch& batch, Done done) override {
     BatchResult r;
     r.service_time = Millis(ms_);
@@ -621,7 +622,7 @@ TEST_F(BrokerTest, RejectsMalformedRequests) {
   EXPECT_EQ(bad([](TryRequest& r) { r.cross_request = -1; }), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](TryRequest& r) { r.cross_lag = Millis(-1); }), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](TryRequest& r) { r.candidates.clear(); }), StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad([](TryRequest& r) { r.members[0].batcher = nullptr; }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.members[0].queue = nullptr; }), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -40,8 +40,9 @@ class OverloadTest(unittest.TestCase):
             self.assertEqual(d["completed"], d["sent"], "every request, one response")
             self.assertEqual((d["http_errors"], d["transport_errors"], d["unanswered_bench_timeout"]), (0, 0, 0))
             self.assertGreater(d["answered_pct"], 5)    # the models' capacity is 10% of the load
-            self.assertLess(d["answered_pct"], 20)
             if not os.environ.get("TBMS_SANITIZE"):  # sanitizers: several times slower, ASan keeps freed memory
+                # (a sanitized bench sends over longer than 2 s, so more of it is answered)
+                self.assertLess(d["answered_pct"], 20)
                 self.assertLess(d["latency_ms"]["p99"], TLOC + 100, "answers by tloc, give or take a loaded machine")
                 self.assertLess(peak_rss_mb(server.proc.pid), 64)
         finally:

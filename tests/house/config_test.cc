@@ -144,7 +144,7 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_NE(v.fingerprint, 0u);
   const SimulatedExecutor::Options& s = v.simulated;
   EXPECT_EQ(s.model, "embedding");
-  EXPECT_EQ(s.instances, 2);
+  EXPECT_EQ(s.replicas, 2);
   EXPECT_EQ(s.base, Millis(31.5));
   EXPECT_EQ(s.per_item, Millis(3.5));
   EXPECT_EQ(s.jitter, SimulatedExecutor::Jitter::kLognormal);

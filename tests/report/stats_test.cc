@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "tbms/backends/simulated.h"
+#include "tbms/batching/batcher.h"
 #include "tbms/broker/broker.h"
 #include "tbms/common/virtual_clock.h"
 

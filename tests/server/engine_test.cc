@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "tbms/common/virtual_clock.h"
 
 namespace tbms {
@@ -136,6 +138,45 @@ TEST_F(EngineTest, MixesServeByName) {
   ASSERT_NE(m, nullptr);
   EXPECT_TRUE(m->is_mix());
   EXPECT_EQ(State("mix1", ""), "READY");
+}
+
+
+// Hot plug through the engine: the version, its batcher and what it learned
+// stay; a try after the change is served by the new replica count.
+TEST_F(EngineTest, ReplicasChangeWhileServingWithoutAReload) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  const ModelVersion* v1 = engine_->table()->Find("svm")->versions[0].get();
+  v1->batcher->service_times().Observe(1, Millis(7), clock_.Now());
+  ASSERT_TRUE(engine_->models().SetReplicas("svm", 3).ok());
+  EXPECT_EQ(engine_->table()->Find("svm")->versions[0].get(), v1);
+  EXPECT_EQ(v1->batcher->serving_replicas(), 3);
+  EXPECT_EQ(v1->executor->replicas(), 3);
+  EXPECT_EQ(v1->batcher->service_times().observations(), 1);
+  ASSERT_TRUE(engine_->models().SetReplicas("svm", 1).ok());
+  EXPECT_EQ(v1->batcher->serving_replicas(), 1);
+  EXPECT_EQ(v1->batcher->replicas_in(ReplicaState::kRemoved), 2);  // idle: removed at once
+  EXPECT_EQ(engine_->models().SetReplicas("nope", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->models().SetReplicas("svm", -1).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(engine_->has_retired());
+}
+
+// A try goes through the core runner and is answered on the virtual clock.
+TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  TryRequest request;
+  ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
+  request.inputs = std::make_shared<const Inputs>(Inputs{"a question", {}});
+  request.tloc = Millis(50);
+  request.owner = engine_->table();
+  std::optional<TryResult> result;
+  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
+  EXPECT_EQ(engine_->pending(), 1u);
+  clock_.Advance(Millis(5));  // the simulated model's base
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->answer.has_value());
+  EXPECT_EQ(result->model, "svm");
+  EXPECT_EQ(engine_->pending(), 0u);
+  EXPECT_EQ(result->elapsed, Millis(5));
 }
 
 }  // namespace

@@ -25,11 +25,11 @@ TEST(SimulateSpecTest, SingleItemTimeAndDefaultIncrement) {
 TEST(SimulateSpecTest, CarriesDefaults) {
   SimulateDefaults d;
   d.batching.max_batch_size = 16;
-  d.shape.instances = 3;
+  d.shape.replicas = 3;
   auto specs = ParseSimulateSpec("zero=0", d);
   ASSERT_TRUE(specs.ok());
   EXPECT_EQ((*specs)[0].batching.max_batch_size, 16);
-  EXPECT_EQ((*specs)[0].simulated.instances, 3);
+  EXPECT_EQ((*specs)[0].simulated.replicas, 3);
   EXPECT_EQ((*specs)[0].simulated.base, Duration(0));
 }
 

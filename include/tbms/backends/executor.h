@@ -1,10 +1,12 @@
-// Executor: runs batches of one model on its instances.
+// Executor: runs batches of one model version on its replicas.
 //
-// An executor owns `instances` execution slots (threads, GPU streams, remote
-// connections or simulated timelines). The batcher hands it one batch per
-// free instance and learns the service time from what comes back. Executors
-// for a GPU or a remote server (KServe v2, Triton) implement this same
-// interface.
+// A replica is one execution slot of a model: a thread, a GPU stream, a
+// remote connection or a simulated timeline. ("Instance" is the tenant of
+// the design brief, the INSTANCENAME a try is sent to; a model's copies are
+// replicas.) The batcher hands an executor one batch per free replica and
+// learns the service time from what comes back. Executors for a GPU or a
+// remote server (KServe v2, Triton) implement this same interface.
+// Thread safety: every method in the core's context (ExecutorContext::core).
 #pragma once
 
 #include <functional>
@@ -33,6 +35,9 @@ using Answer = std::string;
 
 struct Batch {
   std::vector<std::shared_ptr<const Inputs>> items;
+  // The earliest deadline of its items: work still running then is wasted,
+  // so an executor that can give up (a remote call's timeout) may.
+  TimePoint deadline = TimePoint::max();
 };
 
 struct BatchResult {
@@ -51,13 +56,38 @@ struct ExecutorContext {
 class Executor {
  public:
   using Done = std::function<void(BatchResult)>;
+  // Hears of replicas that fail and come back (the batcher that feeds the executor).
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void OnReplicaAvailable(int replica, bool available) = 0;
+  };
   virtual ~Executor() = default;
 
-  virtual int instances() const = 0;
-  // Runs `batch` on `instance` (0 <= instance < instances(), and free). The
-  // batch stays alive and unchanged until `done` is called. `done` is called
-  // exactly once, in the core's context, and never from inside Run.
-  virtual void Run(int instance, const Batch& batch, Done done) = 0;
+  // Replicas ever started: indexes 0 .. replicas() - 1 (removed ones included).
+  virtual int replicas() const = 0;
+  // Runs `batch` on `replica` (0 <= replica < replicas(), free and not
+  // removed). The batch stays alive and unchanged until `done` is called.
+  // `done` is called exactly once, in the core's context, never from inside Run.
+  virtual void Run(int replica, const Batch& batch, Done done) = 0;
+
+  // Hot plug. AddReplica starts one more replica and returns its index (the
+  // next one); RemoveReplica stops an idle replica for good (its index is not
+  // reused). UNIMPLEMENTED where an executor's replicas are fixed.
+  virtual StatusOr<int> AddReplica() { return Unimplemented("this executor's replicas are fixed"); }
+  virtual Status RemoveReplica(int /*replica*/) { return Unimplemented("this executor's replicas are fixed"); }
+
+  // Set once by the batcher that feeds this executor, before the first Run.
+  void set_listener(Listener* listener) { listener_ = listener; }
+
+ protected:
+  // A replica failed (false: it gets no more batches) or came back (true).
+  void ReplicaAvailable(int replica, bool available) {
+    if (listener_ != nullptr) listener_->OnReplicaAvailable(replica, available);
+  }
+
+ private:
+  Listener* listener_ = nullptr;
 };
 
 }  // namespace tbms

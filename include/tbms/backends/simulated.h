@@ -33,7 +33,7 @@ class SimulatedExecutor final : public Executor {
     double failure_rate = 0.0;
     double hang_rate = 0.0;
     Duration hang_time = std::chrono::seconds(10);
-    int instances = 1;
+    int replicas = 1;
     uint64_t seed = 1;
     // An identity model: answers with its first input tensor's data (a JSON
     // array), for protocol conformance tests.
@@ -45,8 +45,11 @@ class SimulatedExecutor final : public Executor {
   };
   static StatusOr<std::unique_ptr<SimulatedExecutor>> Create(Options options, Clock* clock);
 
-  int instances() const override { return options_.instances; }
-  void Run(int instance, const Batch& batch, Done done) override;
+  int replicas() const override { return replicas_; }
+  void Run(int replica, const Batch& batch, Done done) override;
+  // A simulated replica is a timeline: adding one is a count, removing none.
+  StatusOr<int> AddReplica() override { return replicas_++; }
+  Status RemoveReplica(int /*replica*/) override { return OkStatus(); }
 
   // The nominal (jitter-free) service time of a batch of `n`.
   Duration Nominal(int n) const { return options_.base + options_.per_item * n; }
@@ -60,6 +63,7 @@ class SimulatedExecutor final : public Executor {
   Clock* const clock_;
 
   std::mt19937_64 rng_;
+  int replicas_;
 };
 
 // Parses a jitter name: none, uniform, lognormal.

@@ -1,13 +1,15 @@
-// ThreadPoolExecutor: runs a Backend's batches on one thread per instance.
+// ThreadPoolExecutor: runs a Backend's batches on one thread per replica.
 //
 // The CPU backends (and anything that blocks while computing) run here. Each
-// instance is a thread with a one-batch mailbox (the batcher never gives a
-// busy instance more work). The service time is the wall time of
+// replica is a thread with a one-batch mailbox (the batcher never gives a
+// busy replica more work). Replicas are added (a new thread) and removed
+// (its thread told to stop) while serving; stopped threads are joined by
+// the destructor, which runs off the core. The service time is the wall time of
 // Backend::Process, measured on the instance thread: real compute time is
 // what this component exists to measure. Completions are posted to the
 // core's runner, which runs them in the core's context.
-// Thread safety: Run is called from the core's context; the destructor
-// joins the threads and drops completions not yet posted.
+// Thread safety: Run, AddReplica and RemoveReplica in the core's context;
+// the destructor joins the threads and drops completions not yet posted.
 #pragma once
 
 #include <condition_variable>
@@ -22,7 +24,7 @@
 namespace tbms {
 
 // A model's compute. Process may be called concurrently from different
-// instances' threads, so an implementation must be safe for concurrent use.
+// replicas' threads, so an implementation must be safe for concurrent use.
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -34,15 +36,18 @@ class ThreadPoolExecutor final : public Executor {
  public:
   struct Options {
     std::string model;
-    int instances = 1;
+    int replicas = 1;  // at start; at most kMaxReplicas ever started
   };
+  static constexpr int kMaxReplicas = 1024;
   static StatusOr<std::unique_ptr<ThreadPoolExecutor>> Create(Options options,
                                                               std::shared_ptr<Backend> backend,
                                                               CoreRunner* core);
   ~ThreadPoolExecutor() override;
 
-  int instances() const override { return static_cast<int>(slots_.size()); }
-  void Run(int instance, const Batch& batch, Done done) override;
+  int replicas() const override { return static_cast<int>(slots_.size()); }
+  void Run(int replica, const Batch& batch, Done done) override;
+  StatusOr<int> AddReplica() override;
+  Status RemoveReplica(int replica) override;
 
  private:
   struct Slot {
@@ -54,6 +59,7 @@ class ThreadPoolExecutor final : public Executor {
     std::thread thread;
   };
   ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core);
+  void StartSlot();
   void Loop(Slot& slot);
 
   // Constant after construction.

@@ -6,9 +6,13 @@
 //   - the oldest item has waited max_queue_delay;
 //   - the earliest deadline needs it now: deadline - P(batch) <= now.
 // Items that cannot make their deadline even if started now (now + E(1) >
-// deadline) are dropped as late, also while every instance is busy (a timer
+// deadline) are dropped as late, also while every replica is busy (a timer
 // fires when the next item becomes late). Service times of finished batches feed the
 // ServiceTimeModel, which Predict() combines with the queue state.
+//
+// Replicas come and go while serving (SetReplicas; the executor marks one
+// unavailable and back): a batcher keeps its queue and its learned service
+// times throughout, and a draining replica finishes its batch first.
 //
 // Thread-compatible: every call, and every executor completion, runs in the
 // core's context. Sink callbacks are never invoked from inside Enqueue or
@@ -19,6 +23,7 @@
 // Tuning and trade-offs: src/batching/README.md.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "tbms/backends/executor.h"
+#include "tbms/batching/model_queue.h"
 #include "tbms/batching/service_time.h"
 #include "tbms/common/clock.h"
 #include "tbms/common/status.h"
@@ -34,31 +40,17 @@ namespace tbms {
 
 struct ModelStats;
 
-// Receives the outcome of each queued item: an answer, DEADLINE_EXCEEDED
-// when dropped as late, or the backend's error.
-class ItemSink {
+enum class ReplicaState : uint8_t {
+  kServing,      // takes batches
+  kUnavailable,  // its executor says it failed: no batches until it is back
+  kDraining,     // finishing its batch, then removed
+  kRemoved,      // gone for good (its index is not reused)
+};
+
+class Batcher final : public ModelQueue, public Executor::Listener {
  public:
-  virtual ~ItemSink() = default;
-  virtual void OnItemDone(uint64_t token, StatusOr<Answer> result) = 0;
-};
-
-struct WorkItem {
-  uint64_t token = 0;  // opaque to the batcher, handed back to the sink
-  std::shared_ptr<const Inputs> inputs;
-  TimePoint deadline;
-  int priority = 0;
-  Duration est{0};  // the caller's estimate: the prior until service times are learned
-};
-
-// Identifies a queued item for Cancel.
-struct ItemId {
-  int priority = 0;
-  TimePoint deadline;
-  uint64_t seq = 0;
-};
-
-class Batcher {
- public:
+  static constexpr int kMaxReplicas = 1024;  // replicas ever started, per batcher
+  static constexpr Duration kNever = std::chrono::hours(24 * 365);  // Predict with no replica
   struct Options {
     std::string model;  // name used in errors, reports and metrics
     int max_batch_size = 8;
@@ -73,23 +65,26 @@ class Batcher {
   };
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
-  ~Batcher();
+  ~Batcher() override;
   // Cancels the batcher's pending timer (before it is destroyed off the core).
   void Close();
 
-  // Takes the item iff the result is OK. RESOURCE_EXHAUSTED when the queue is
-  // full; DEADLINE_EXCEEDED when it could not finish in time even if started now.
-  StatusOr<ItemId> Enqueue(WorkItem item);
-  // Removes a queued item; false if it is not queued (already running or done:
-  // the sink will still hear of it, and the caller ignores that outcome).
-  bool Cancel(const ItemId& id);
-  // Expected (E) and high-quantile (P) latency of an item enqueued now with
-  // `priority`: queue wait plus the service time of the batch it would join.
-  LatencyEstimate Predict(int priority, Duration prior) const;
+  // ModelQueue (see model_queue.h). Predict is kNever with no replica serving.
+  StatusOr<ItemId> Enqueue(WorkItem item) override;
+  bool Cancel(const ItemId& id) override;
+  LatencyEstimate Predict(int priority, Duration prior) const override;
+
+  // Serves with `count` replicas: adds them through the executor, or drains
+  // the newest. INVALID_ARGUMENT outside [0, kMaxReplicas]; the executor's
+  // error (UNIMPLEMENTED: fixed replicas) when it cannot add one.
+  Status SetReplicas(int count);
+  void OnReplicaAvailable(int replica, bool available) override;
 
   const std::string& model() const { return options_.model; }
   size_t queued() const { return queue_.size(); }
-  int busy_instances() const { return static_cast<int>(instances_.size() - free_.size()); }
+  int serving_replicas() const { return serving_; }
+  int replicas_in(ReplicaState state) const;
+  int busy_replicas() const { return static_cast<int>(busy_until_.size()); }
   ServiceTimeModel& service_times() { return service_times_; }
 
  private:
@@ -111,7 +106,8 @@ class Batcher {
       return a.seq < b.seq;
     }
   };
-  struct Instance {
+  struct Replica {
+    ReplicaState state = ReplicaState::kServing;
     bool busy = false;
     TimePoint started;
     int batch_size = 0;
@@ -142,9 +138,11 @@ class Batcher {
     return service_times_.Estimate(batch_size, prior, clock_->Now());
   }
   size_t DeadlineCappedBatchSize(TimePoint now) const;
-  void Start(int instance, size_t count);
-  void OnBatchDone(int instance, BatchResult result);
-  void RecordBatch(const Instance& in, const BatchResult& result);
+  void Start(int replica, size_t count);
+  void OnBatchDone(int replica, BatchResult result);
+  void Idle(int replica);
+  void SetState(int replica, ReplicaState state);
+  void RecordBatch(const Replica& in, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
 
@@ -159,10 +157,13 @@ class Batcher {
   Duration max_prior_{0};  // largest est ever queued: bounds every item's E(1)
   TimePoint last_enqueue_;  // for mean_gap_
   Duration mean_gap_{0};    // between enqueues (EWMA): what joins a batch while it waits
-  std::vector<Instance> instances_;
-  std::vector<int> free_;  // instances not busy (a stack)
-  // Busy instances by expected end: Predict finds the first to free in
-  // O(overdue + log n), not by walking thousands of instances.
+  // By index, as the executor numbers them; a deque, so growing it keeps the
+  // batches that executors hold by reference where they are.
+  std::deque<Replica> replicas_;
+  int serving_ = 0;                // replicas in kServing
+  std::vector<int> free_;          // serving replicas not busy (a stack)
+  // Busy replicas by expected end: Predict finds the first to free in
+  // O(overdue + log n), not by walking thousands of replicas.
   std::set<std::pair<TimePoint, int>> busy_until_;
   uint64_t seq_ = 0;
   ServiceTimeModel service_times_;

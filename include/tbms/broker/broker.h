@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tbms/batching/batcher.h"
+#include "tbms/batching/model_queue.h"
 #include "tbms/broker/try.h"
 #include "tbms/common/clock.h"
 #include "tbms/common/status.h"

@@ -12,13 +12,13 @@
 
 namespace tbms {
 
-class Batcher;
+class ModelQueue;
 struct TaskStats;
 
 // One model a candidate runs, with the caller's estimate of its latency
 // (the prior until the model's service time has been learned).
 struct Member {
-  Batcher* batcher = nullptr;
+  ModelQueue* queue = nullptr;  // in the core's context only
   Duration est{0};
 };
 
@@ -63,12 +63,12 @@ struct TryRequest {
   Duration cross_lag{0};
   int priority = 0;
   TaskStats* stats = nullptr;  // where the outcome is counted, if anywhere
-  // Keeps alive what names and batchers point into (the server's model table,
+  // Keeps alive what names and queues point into (the server's model table,
   // names given in the request); handed on to the TryResult.
   std::shared_ptr<const void> owner;
 
   // Appends a single-model candidate.
-  void AddModel(std::string_view name, Batcher* batcher, Duration est, std::string_view version = {});
+  void AddModel(std::string_view name, ModelQueue* queue, Duration est, std::string_view version = {});
   // Appends a flat mix of `members` (in their rank order) combined by `aggregator`.
   void AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator);
   // Appends a mix with its own steps (members relative to its first member).

@@ -58,6 +58,12 @@ class ModelManager {
   Status Apply(const HouseScan& scan, std::string_view only, bool remove_missing) EXCLUDES(load_mu_);
   // Retires every version of `model`; NOT_FOUND if it is not served.
   Status Unload(std::string_view model) EXCLUDES(load_mu_);
+  // Hot plug: serves every version of `model` with `count` replicas from now
+  // on, keeping its queue and learned service times (extra replicas drain:
+  // a busy one finishes its batch). NOT_FOUND for a model not served,
+  // INVALID_ARGUMENT for a mix or a count out of range, UNIMPLEMENTED for
+  // a backend whose replicas are fixed.
+  Status SetReplicas(std::string_view model, int count) EXCLUDES(load_mu_);
   // Destroys retired versions nothing uses any more, on this thread.
   void Sweep() EXCLUDES(load_mu_);
   bool has_retired() const { return retired_count_.load(std::memory_order_relaxed) > 0; }
