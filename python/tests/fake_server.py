@@ -8,8 +8,10 @@ docs/security.md says the server does.
 import hashlib
 import hmac
 import json
+import os
 import re
 import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -128,10 +130,12 @@ class FakeTbms:
         self.routes = {}
         self.requests = []
         self.connections = 0
+        self.disconnections = 0
         self.keys = {}
         self.release = threading.Event()
         self.barrier: Optional[threading.Barrier] = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0),
                                           self._handler_class())
         self.server.handle_error = lambda request, address: None
@@ -164,9 +168,17 @@ class FakeTbms:
     def route(self, method: str, path: str, **reply: Any) -> None:
         self.routes[(method, path)] = Reply(**reply)
 
+    def wait_until(self, predicate: Any) -> bool:
+        """Wait until ``predicate()`` holds, checked whenever a request
+        arrives or a connection ends; False if it still does not after
+        BLOCK_LIMIT_S."""
+        with self._changed:
+            return self._changed.wait_for(predicate, BLOCK_LIMIT_S)
+
     def _record(self, request: Recorded) -> Reply:
-        with self._lock:
+        with self._changed:
             self.requests.append(request)
+            self._changed.notify_all()
         if self.keys:
             problem = request.auth_problem(self.keys)
             if problem is not None:
@@ -178,6 +190,11 @@ class FakeTbms:
         with self._lock:
             self.connections += 1
 
+    def _count_disconnection(self) -> None:
+        with self._changed:
+            self.disconnections += 1
+            self._changed.notify_all()
+
     def _handler_class(self) -> type:
         fake = self
 
@@ -187,6 +204,10 @@ class FakeTbms:
             def setup(self) -> None:
                 super().setup()
                 fake._count_connection()
+
+            def finish(self) -> None:
+                super().finish()
+                fake._count_disconnection()
 
             def do_GET(self) -> None:  # noqa: N802
                 self._serve()
@@ -220,3 +241,19 @@ class FakeTbms:
                 self.wfile.write(data)
 
         return Handler
+
+
+def self_signed_tls(directory: str) -> tuple:
+    """Make a throw-away certificate for 127.0.0.1 in ``directory`` (needs
+    the openssl command); return its path and a server TLS context."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext",
+         "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=30)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    return cert, server_tls

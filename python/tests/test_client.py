@@ -14,9 +14,11 @@ import unittest
 from typing import Any, Optional
 from unittest import mock
 
-PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PYTHON_DIR not in sys.path:
-    sys.path.insert(0, PYTHON_DIR)
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+PYTHON_DIR = os.path.dirname(TESTS_DIR)
+for _path in (PYTHON_DIR, TESTS_DIR):  # tbms, and the fake_server helper
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import tbms  # noqa: E402
 from tbms import (  # noqa: E402
@@ -61,6 +63,7 @@ from fake_server import (  # noqa: E402
     Recorded,
     auth_problem,
     parse_authorization,
+    self_signed_tls,
 )
 
 TALK_MIXES_JSON = [
@@ -828,16 +831,7 @@ class HttpsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.cert = os.path.join(cls.tmp.name, "cert.pem")
-        key = os.path.join(cls.tmp.name, "key.pem")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-             "-subj", "/CN=127.0.0.1", "-addext",
-             "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out",
-             cls.cert], check=True, capture_output=True, timeout=30)
-        cls.server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cls.server_tls.load_cert_chain(cls.cert, key)
+        cls.cert, cls.server_tls = self_signed_tls(cls.tmp.name)
 
     @classmethod
     def tearDownClass(cls) -> None:
