@@ -266,7 +266,7 @@ class ConnectionTest(AsyncServerTestCase):
         self.assertEqual(self.fake.connections, 2)
         self.assert_all_signed()
 
-    async def test_retries_once_when_stale_connection_is_not_seen(self) -> None:
+    async def test_retries_once_on_unseen_stale_connection(self) -> None:
         self.fake.route("POST", TRY_PATH, body=FULL_RESPONSE, close=True)
         with mock.patch("tbms.aio._Connection.is_stale", return_value=False):
             self.assertTrue((await self.client.try_models(
