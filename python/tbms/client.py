@@ -42,25 +42,36 @@ Every request is signed with the access key (``TBMS-HMAC-SHA256``, see
 put in an exception message or logged.  ``https://`` endpoints are
 verified against the system's CAs, or against ``ca_file`` / ``ssl_context``.
 
+This module holds the sync :class:`Client` and the module-level tries; the
+rest lives in :mod:`tbms.specs`, :mod:`tbms.results`, :mod:`tbms.errors`,
+:mod:`tbms.signing`, :mod:`tbms.transport` and :mod:`tbms.base` (what the
+sync and the async client share), and is re-exported here, so that
+``from tbms.client import ...`` keeps working.  The asyncio flavour is
+:mod:`tbms.aio`.
+
 Only the Python standard library is used.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
-import json
-import math
-import os
-import re
-import secrets
-import select
+# Not used here: kept reachable as tbms.client.secrets and tbms.client.time,
+# which are the modules themselves, so patching their token_hex / time (to
+# pin a signature's nonce and timestamp) reaches tbms.signing.
+import secrets  # noqa: F401
 import ssl
-import time
-import urllib.parse
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Union
+import time  # noqa: F401
+from typing import Any, Mapping, Optional, Union
+
+from .base import (DEFAULT_HEALTH_TIMEOUT_S, DEFAULT_TASK_TIMEOUT_S,
+                   DEFAULT_TIMEOUT_MARGIN_S, _ClientBase, _Request)
+from .errors import (TbmsAuthError, TbmsBadRequest, TbmsError, TbmsHTTPError,
+                     TbmsTimeout, TbmsTransportError)
+from .results import Attempt, TryResult, _answer_or_empty
+from .signing import AUTH_SCHEME, authorization_header, sign, string_to_sign
+from .specs import (MAX_MIX_MEMBERS, MIX_AGGREGATORS, MixSpec, ModelSpec,
+                    mix_list, model_list, tbmsList, tbmsMixList)
+from .transport import _TRANSPORT_FAILURES, _socket_is_stale, _worth_retrying
 
 __all__ = [
     "AUTH_SCHEME",
@@ -96,753 +107,8 @@ __all__ = [
     "try_task",
 ]
 
-#: Scheme of the ``Authorization`` header and first line of the string to
-#: sign (docs/security.md).
-AUTH_SCHEME = "TBMS-HMAC-SHA256"
 
-#: Extra time (seconds) granted on top of ``tloc`` before the client gives up.
-DEFAULT_TIMEOUT_MARGIN_S = 1.0
-
-#: Timeout (seconds) of health checks when the client has no explicit timeout.
-DEFAULT_HEALTH_TIMEOUT_S = 5.0
-
-#: Timeout (seconds) of a task try that gives no ``tloc`` when the client has
-#: no explicit timeout: the task's own ``tloc`` is known only to the server.
-DEFAULT_TASK_TIMEOUT_S = 10.0
-
-#: Aggregators that combine the outputs of a mix's members.
-MIX_AGGREGATORS = ("max", "avg", "vote")
-
-#: Most members a mix may have (the server's limit).
-MAX_MIX_MEMBERS = 32
-
-_USER_AGENT = "tbms-python/0.1"
-_ACCESS_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_MAX_ERROR_BODY_CHARS = 200
-_MODEL_KEYS = frozenset({"name", "est", "version"})
-_MIX_KEY = "mix"
-_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_NONCE_BYTES = 16  # 32 hex characters
-
-
-# --------------------------------------------------------------------------
-# Exceptions
-# --------------------------------------------------------------------------
-
-class TbmsError(Exception):
-    """Base class of every error raised by the TBMS client."""
-
-
-class TbmsTransportError(TbmsError):
-    """The exchange with the server failed (connection refused or reset,
-    unreadable or malformed response, ...)."""
-
-
-class TbmsTimeout(TbmsTransportError):
-    """The server did not answer within the client-side timeout."""
-
-
-class TbmsHTTPError(TbmsError):
-    """The server answered with an HTTP error status (4xx or 5xx).
-
-    Attributes:
-        status: the HTTP status code, e.g. ``500``.
-        message: the server's ``"error"`` string (or the body / reason
-            phrase when the server did not send one).
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(f"TBMS {status}: {message}")
-
-
-class TbmsBadRequest(TbmsHTTPError):
-    """The server rejected the request with a 4xx status."""
-
-
-class TbmsAuthError(TbmsBadRequest):
-    """The server refused the credentials (401) or the access (403).
-
-    Kept apart from other 4xx because the fix is not in the request: an
-    unknown or rotated key, a clock more than the server's window off, or a
-    key of another instance.
-    """
-
-
-# --------------------------------------------------------------------------
-# Data classes
-# --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One entry of a ranked model list, or one member of a mix.
-
-    Attributes:
-        name: model name known to the server, e.g. ``"svm"``.
-        est: estimated latency of the model in milliseconds.  Required
-            (> 0) in a ranked model list; optional (>= 0) for a mix member,
-            where ``None`` lets the server use the model's configured est.
-        version: optional model version.
-    """
-
-    name: str
-    est: Optional[Union[int, float]] = None
-    version: Optional[str] = None
-
-    def to_json(self) -> dict:
-        """Return the wire representation of this model (``"est"`` and
-        ``"version"`` only when set)."""
-        item: dict = {"name": self.name}
-        if self.est is not None:
-            item["est"] = self.est
-        if self.version is not None:
-            item["version"] = self.version
-        return item
-
-
-@dataclass(frozen=True)
-class MixSpec:
-    """One mix (ensemble): its members run together and their outputs are
-    combined by the aggregator.  Build mixes with :func:`mix_list`.
-
-    Attributes:
-        name: name of the mix, reported as the attempt's model.
-        members: the member models, a tuple of :class:`ModelSpec`.
-        aggregator: one of :data:`MIX_AGGREGATORS` (``"max"``, ``"avg"``,
-            ``"vote"``).
-    """
-
-    name: str
-    members: tuple
-    aggregator: str
-
-    def to_json(self) -> dict:
-        """Return the wire representation of this mix."""
-        return {
-            "name": self.name,
-            "members": [member.to_json() for member in self.members],
-            "aggregator": self.aggregator,
-        }
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What happened to one model while serving a request.
-
-    Attributes:
-        model: model (or mix) name.
-        rank: position of the model in the ranked list (0 = best).
-        state: ``"succeeded"``, ``"failed"``, ``"dropped_late"``,
-            ``"cancelled"``, ``"skipped"`` (predicted late) or ``"in_flight"``.
-        latency_ms: time from launch to outcome (0 when skipped).
-        started_ms: when it was launched (or skipped), from the start of the
-            request.
-        version: the model version that ran, when the server reports one.
-    """
-
-    model: Optional[str]
-    rank: Optional[int]
-    state: Optional[str]
-    latency_ms: Optional[float]
-    started_ms: Optional[float] = None
-    version: Optional[str] = None  # last: positional construction still works
-
-    @classmethod
-    def from_json(cls, item: Any) -> "Attempt":
-        """Build an :class:`Attempt` from one item of ``"attempts"``."""
-        if not isinstance(item, Mapping):
-            raise ValueError(f"attempt must be an object, got {item!r}")
-        return cls(
-            model=item.get("model"),
-            rank=item.get("rank"),
-            state=item.get("state"),
-            latency_ms=item.get("latency_ms"),
-            started_ms=item.get("started_ms"),
-            version=item.get("version"),
-        )
-
-
-@dataclass(frozen=True)
-class TryResult:
-    """Outcome of a ``try`` request.
-
-    Attributes:
-        answer: the answer (usually a string, possibly any JSON value) or
-            ``None`` when no answer could be produced in time.  ``None`` is
-            a normal outcome, not an error.
-        model: name of the model (or mix) that produced the answer, if any.
-        rank: rank of that model in the submitted list, if any.
-        downgraded: ``True`` when a lower-ranked model than the best one
-            produced the answer.
-        reason: why the result is downgraded or missing, e.g.
-            ``"predicted_late"``, ``"deadline"``, ``"infeasible"``.
-        elapsed_ms: server-side time spent on the request.
-        attempts: per-model details, see :class:`Attempt`.
-        raw: the decoded JSON response, unmodified.
-        version: version of the model that produced the answer, when the
-            server reports one.
-    """
-
-    answer: Any
-    model: Optional[str] = None
-    rank: Optional[int] = None
-    downgraded: bool = False
-    reason: Optional[str] = None
-    elapsed_ms: Optional[float] = None
-    attempts: list = field(default_factory=list)
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
-    version: Optional[str] = None  # last: positional construction still works
-
-    @property
-    def ok(self) -> bool:
-        """``True`` when the server produced an answer."""
-        return self.answer is not None
-
-    @classmethod
-    def from_json(cls, data: Any) -> "TryResult":
-        """Build a :class:`TryResult` from a decoded response body.
-
-        Raises:
-            ValueError: if the body does not have the expected shape.
-        """
-        if not isinstance(data, Mapping):
-            raise ValueError("response body must be a JSON object")
-        attempts = data.get("attempts") or []
-        if not isinstance(attempts, list):
-            raise ValueError("'attempts' must be a list")
-        return cls(
-            answer=data.get("answer"),
-            model=data.get("model"),
-            rank=data.get("rank"),
-            downgraded=bool(data.get("downgraded", False)),
-            reason=data.get("reason"),
-            elapsed_ms=data.get("elapsed_ms"),
-            attempts=[Attempt.from_json(item) for item in attempts],
-            raw=dict(data),
-            version=data.get("version"),
-        )
-
-
-# --------------------------------------------------------------------------
-# Validation helpers
-# --------------------------------------------------------------------------
-
-def _is_number(value: Any) -> bool:
-    """Return True for finite ints and floats (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return math.isfinite(value)
-
-
-def _is_int(value: Any) -> bool:
-    """Return True for ints (bools excluded)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_positive_number(name: str, value: Any) -> None:
-    if not _is_number(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-def _check_question(question: Any) -> None:
-    if not isinstance(question, str):
-        raise ValueError(
-            f"question must be a string, got {type(question).__name__}")
-
-
-def _check_cross_request(cross_request: Any) -> None:
-    if not _is_int(cross_request) or cross_request < 0:
-        raise ValueError(
-            f"crossRequest must be an integer >= 0, got {cross_request!r}")
-
-
-def _check_cross_lag(cross_lag: Any) -> None:
-    if not _is_number(cross_lag) or cross_lag < 0:
-        raise ValueError(f"crossLag must be a number >= 0, got {cross_lag!r}")
-
-
-def _check_priority(priority: Any) -> None:
-    if not _is_int(priority):
-        raise ValueError(f"priority must be an integer, got {priority!r}")
-
-
-def _check_try_args(question: Any, tloc: Any, cross_request: Any,
-                    cross_lag: Any, priority: Any) -> None:
-    """Validate the scalar arguments of a try request."""
-    _check_question(question)
-    _check_positive_number("tloc", tloc)
-    _check_cross_request(cross_request)
-    _check_cross_lag(cross_lag)
-    _check_priority(priority)
-
-
-def _check_task_try_args(task: Any, question: Any, tloc: Any,
-                         cross_request: Any, cross_lag: Any,
-                         priority: Any) -> None:
-    """Validate the arguments of a task try; ``None`` means "not given"."""
-    if not isinstance(task, str) or not task.strip():
-        raise ValueError(f"task must be a non-empty string, got {task!r}")
-    _check_question(question)
-    if tloc is not None:
-        _check_positive_number("tloc", tloc)
-    if cross_request is not None:
-        _check_cross_request(cross_request)
-    if cross_lag is not None:
-        _check_cross_lag(cross_lag)
-    if priority is not None:
-        _check_priority(priority)
-
-
-def _check_timeout(timeout: Any) -> None:
-    if timeout is not None:
-        _check_positive_number("timeout", timeout)
-
-
-# --------------------------------------------------------------------------
-# Model lists
-# --------------------------------------------------------------------------
-
-def _make_spec(name: Any, est: Any, version: Any = None) -> ModelSpec:
-    """Validate one model entry and return it as a :class:`ModelSpec`."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(
-            f"model name must be a non-empty string, got {name!r}")
-    if not _is_number(est) or est <= 0:
-        raise ValueError(
-            f"model {name!r}: est must be a positive number of "
-            f"milliseconds, got {est!r}")
-    if version is not None and not isinstance(version, str):
-        raise ValueError(
-            f"model {name!r}: version must be a string, got {version!r}")
-    return ModelSpec(name=name, est=est, version=version)
-
-
-def _spec_from_mapping(item: Mapping, name: Any = None) -> ModelSpec:
-    """Build a spec from ``{"est": .., "version": ..}`` (name given apart)
-    or from ``{"name": .., "est": .., "version": ..}``."""
-    allowed = _MODEL_KEYS if name is None else _MODEL_KEYS - {"name"}
-    unknown = sorted(str(key) for key in item if key not in allowed)
-    label = repr(name) if name is not None else repr(item.get("name"))
-    if unknown:
-        raise ValueError(f"model {label}: unknown field(s) {unknown}")
-    if "est" not in item:
-        raise ValueError(f"model {label}: missing 'est'")
-    if name is None:
-        name = item.get("name")
-    return _make_spec(name, item["est"], item.get("version"))
-
-
-def _spec_from_item(item: Any) -> ModelSpec:
-    """Convert one element of a model sequence into a :class:`ModelSpec`."""
-    if isinstance(item, ModelSpec):
-        return _make_spec(item.name, item.est, item.version)
-    if isinstance(item, Mapping):
-        return _spec_from_mapping(item)
-    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
-        return _make_spec(*item)
-    raise ValueError(
-        "each model must be a (name, est) tuple, a (name, est, version) "
-        f"tuple or a dict with 'name' and 'est', got {item!r}")
-
-
-def _specs_from_input(models: Any) -> list:
-    """Turn any accepted model-list form into a list of specs."""
-    if isinstance(models, Mapping):
-        specs = []
-        for name, value in models.items():
-            if isinstance(value, Mapping):
-                specs.append(_spec_from_mapping(value, name=name))
-            else:  # shorthand: {"svm": 25}
-                specs.append(_make_spec(name, value))
-        return specs
-    if isinstance(models, (str, bytes)) or not isinstance(models, Iterable):
-        raise ValueError(
-            "models must be a dict, or a list of (name, est) tuples or of "
-            f"dicts, got {type(models).__name__}")
-    return [_spec_from_item(item) for item in models]
-
-
-def model_list(models: Any) -> list:
-    """Build a ranked model list (best model first).
-
-    Accepted forms (the order given is the rank order):
-
-    * ``{"embedding": {"est": 35}, "svm": {"est": 25, "version": "2"}}``
-      (a bare number is accepted as ``est``: ``{"svm": 25}``);
-    * ``[("embedding", 35), ("svm", 25, "2")]``;
-    * ``[{"name": "embedding", "est": 35}, ...]``;
-    * a list of :class:`ModelSpec` (e.g. the result of this function).
-
-    Args:
-        models: the models in one of the forms above.
-
-    Returns:
-        A new list of :class:`ModelSpec`.
-
-    Raises:
-        ValueError: if the list is empty, a name is not a non-empty string,
-            an ``est`` is not a positive number, a version is not a string,
-            a field is unknown, or a (name, version) pair is repeated.
-    """
-    specs = _specs_from_input(models)
-    if not specs:
-        raise ValueError("model list is empty")
-    seen = set()
-    for spec in specs:
-        key = (spec.name, spec.version)
-        if key in seen:
-            raise ValueError(f"duplicate model {spec.name!r} in model list")
-        seen.add(key)
-    return specs
-
-
-#: Talk-style alias of :func:`model_list`.
-tbmsList = model_list
-
-
-# --------------------------------------------------------------------------
-# Mix lists
-# --------------------------------------------------------------------------
-
-def _check_mix_name(name: Any) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"mix name must be a non-empty string, got {name!r}")
-
-
-def _make_member(mix: str, name: Any, est: Any = None,
-                 version: Any = None) -> ModelSpec:
-    """Validate one member of mix ``mix``; ``est`` may be omitted."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(
-            f"mix {mix!r}: model name must be a non-empty string, "
-            f"got {name!r}")
-    if est is not None and (not _is_number(est) or est < 0):
-        raise ValueError(
-            f"mix {mix!r}: model {name!r}: est must be a number >= 0 of "
-            f"milliseconds, got {est!r}")
-    if version is not None and not isinstance(version, str):
-        raise ValueError(
-            f"mix {mix!r}: model {name!r}: version must be a string, "
-            f"got {version!r}")
-    return ModelSpec(name=name, est=est, version=version)
-
-
-def _member_from_entry(mix: str, name: Any, value: Any) -> ModelSpec:
-    """Build a member from ``{name: {"est": .., "version": ..}}`` (both
-    optional) or the shorthand ``{name: est}``."""
-    if isinstance(value, Mapping):
-        allowed = _MODEL_KEYS - {"name"}
-        unknown = sorted(str(key) for key in value if key not in allowed)
-        if unknown:
-            raise ValueError(
-                f"mix {mix!r}: model {name!r}: unknown field(s) {unknown}")
-        return _make_member(mix, name, value.get("est"), value.get("version"))
-    if value is None:
-        raise ValueError(
-            f"mix {mix!r}: model {name!r} must map to {{'est': ms}} "
-            "(or to {} to use the server's est), got None")
-    return _make_member(mix, name, value)
-
-
-def _make_mix(name: str, members: list, aggregator: Any) -> MixSpec:
-    """Check the member count and the aggregator of a mix."""
-    if not members:
-        raise ValueError(f"mix {name!r} has no models")
-    if len(members) > MAX_MIX_MEMBERS:
-        raise ValueError(
-            f"mix {name!r} has {len(members)} models, at most "
-            f"{MAX_MIX_MEMBERS} are allowed")
-    if not isinstance(aggregator, str) or aggregator not in MIX_AGGREGATORS:
-        raise ValueError(
-            f"mix {name!r}: aggregator must be one of "
-            f"{', '.join(MIX_AGGREGATORS)}, got {aggregator!r}")
-    return MixSpec(name=name, members=tuple(members), aggregator=aggregator)
-
-
-def _mix_from_entries(name: Any, entries: Any) -> MixSpec:
-    """Build a mix from the talk's list of one-key dicts, e.g.
-    ``[{"svm": {"est": 25}}, {"bayes": {"est": 15}}, {"mix": "max"}]``."""
-    _check_mix_name(name)
-    if isinstance(entries, (str, bytes, Mapping)) or not isinstance(
-            entries, Iterable):
-        raise ValueError(
-            f"mix {name!r} must be a list like [{{'svm': {{'est': 25}}}}, "
-            f"..., {{'mix': 'max'}}], got {type(entries).__name__}")
-    members = []
-    aggregators = []
-    for entry in entries:
-        if not isinstance(entry, Mapping) or len(entry) != 1:
-            raise ValueError(
-                f"mix {name!r}: each entry must be a one-key dict, "
-                f"{{model: {{'est': ms}}}} or {{'mix': aggregator}}, "
-                f"got {entry!r}")
-        ((key, value),) = entry.items()
-        if key == _MIX_KEY:
-            aggregators.append(value)
-        else:
-            members.append(_member_from_entry(name, key, value))
-    if len(aggregators) != 1:
-        raise ValueError(
-            f"mix {name!r} needs exactly one {{'mix': aggregator}} entry, "
-            f"got {len(aggregators)}")
-    return _make_mix(name, members, aggregators[0])
-
-
-def _mix_from_spec(spec: Any) -> MixSpec:
-    """Re-validate a :class:`MixSpec` (e.g. one built by hand)."""
-    if not isinstance(spec, MixSpec):
-        raise ValueError(
-            "a list of mixes must hold MixSpec items (use mix_list), "
-            f"got {spec!r}")
-    _check_mix_name(spec.name)
-    if isinstance(spec.members, (str, bytes)) or not isinstance(
-            spec.members, Iterable):
-        raise ValueError(f"mix {spec.name!r}: members must be a tuple")
-    members = []
-    for member in spec.members:
-        if not isinstance(member, ModelSpec):
-            raise ValueError(
-                f"mix {spec.name!r}: members must be ModelSpec items, "
-                f"got {member!r}")
-        members.append(_make_member(spec.name, member.name, member.est,
-                                    member.version))
-    return _make_mix(spec.name, members, spec.aggregator)
-
-
-def mix_list(spec: Any) -> list:
-    """Build a ranked list of mixes (best mix first).
-
-    Accepted forms (the order given is the rank order):
-
-    * the talk's dict of mixes, each a list of one-key dicts: model entries
-      ``{name: {"est": ms, "version": "2"}}`` (``est`` and ``version``
-      optional; a bare number is accepted as ``est``: ``{"svm": 25}``) and
-      exactly one ``{"mix": aggregator}`` entry, anywhere in the list::
-
-          {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
-                    {"mix": "max"}],
-           "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
-                    {"mix": "avg"}]}
-
-    * a list of :class:`MixSpec` (e.g. the result of this function).
-
-    A member without ``est`` is sent without it; the server then uses the
-    model's configured est.  The key ``"mix"`` always names the
-    aggregator, so a model called ``"mix"`` cannot be a member here.
-
-    Args:
-        spec: the mixes in one of the forms above.
-
-    Returns:
-        A new list of :class:`MixSpec`.
-
-    Raises:
-        ValueError: if the list is empty, a mix or model name is not a
-            non-empty string, an entry is not a one-key dict, a mix has no
-            models or more than :data:`MAX_MIX_MEMBERS`, an ``est`` is not
-            a number >= 0, a version is not a string, a model field is
-            unknown, a mix does not have exactly one ``"mix"`` entry, the
-            aggregator is not one of :data:`MIX_AGGREGATORS`, or a mix
-            name is repeated.
-    """
-    if isinstance(spec, Mapping):
-        mixes = [_mix_from_entries(name, entries)
-                 for name, entries in spec.items()]
-    elif isinstance(spec, (str, bytes)) or not isinstance(spec, Iterable):
-        raise ValueError(
-            "mixes must be a dict like {'mix1': [{'svm': {'est': 25}}, "
-            "{'mix': 'max'}]} or a list of MixSpec, "
-            f"got {type(spec).__name__}")
-    else:
-        mixes = [_mix_from_spec(item) for item in spec]
-    if not mixes:
-        raise ValueError("mix list is empty")
-    seen = set()
-    for mix in mixes:
-        if mix.name in seen:
-            raise ValueError(f"duplicate mix {mix.name!r} in mix list")
-        seen.add(mix.name)
-    return mixes
-
-
-#: Talk-style alias of :func:`mix_list`.
-tbmsMixList = mix_list
-
-
-# --------------------------------------------------------------------------
-# Request signing (docs/security.md, "Signed requests")
-# --------------------------------------------------------------------------
-
-def _check_timestamp(timestamp: Any) -> None:
-    """The header and the string to sign must carry the same decimal
-    seconds, so only whole, non-negative ints are accepted."""
-    if not _is_int(timestamp) or timestamp < 0:
-        raise ValueError(
-            f"timestamp must be an integer >= 0 (unix seconds), "
-            f"got {timestamp!r}")
-
-
-def _check_nonce(nonce: Any) -> None:
-    """The server accepts 8-64 characters of A-Z a-z 0-9 _ -; checking
-    here also keeps a caller-supplied nonce from breaking the header."""
-    if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
-        raise ValueError(
-            f"nonce must be 8-64 characters of A-Z a-z 0-9 _ -, "
-            f"got {nonce!r}")
-
-
-def _key_bytes(access_key: str) -> bytes:
-    """The HMAC key: the access key's UTF-8 bytes.
-
-    A key that cannot be encoded raises a ValueError that does not carry
-    the key: a UnicodeEncodeError holds all of it in ``.object``, so it is
-    not even chained (raised after the ``except`` block, not inside it).
-    """
-    try:
-        return access_key.encode("utf-8")
-    except UnicodeEncodeError:
-        pass
-    raise ValueError("access_key must be encodable as UTF-8")
-
-
-def string_to_sign(method: str, target: str, timestamp: int, nonce: str,
-                   body: bytes) -> str:
-    """Return the six ``\\n``-joined lines a request signature covers.
-
-    Method, target and body hash bind the signature to this one request;
-    timestamp and nonce let the server refuse stale and replayed copies.
-
-    Args:
-        method: HTTP method (upper-cased here).
-        target: the path and query exactly as sent, endpoint prefix
-            included, e.g. ``"/v1/instances/nianjianQA/try"``.
-        timestamp: unix seconds, the same as in the header.
-        nonce: 8-64 characters of ``A-Z a-z 0-9 _ -``.
-        body: the exact bytes sent (``b""`` when there is no body).
-
-    Raises:
-        ValueError: a bad timestamp or nonce.
-    """
-    _check_timestamp(timestamp)
-    _check_nonce(nonce)
-    return "\n".join((AUTH_SCHEME, method.upper(), target, str(timestamp),
-                      nonce, hashlib.sha256(body).hexdigest()))
-
-
-def sign(access_key: str, method: str, target: str, timestamp: int,
-         nonce: str, body: bytes) -> str:
-    """Return the lower-case hex HMAC-SHA256 of :func:`string_to_sign`,
-    keyed with the access key's UTF-8 bytes."""
-    message = string_to_sign(method, target, timestamp, nonce, body)
-    return hmac.new(_key_bytes(access_key), message.encode("utf-8"),
-                    hashlib.sha256).hexdigest()
-
-
-def authorization_header(access_id: str, access_key: str, method: str,
-                         target: str, body: bytes,
-                         timestamp: Optional[int] = None,
-                         nonce: Optional[str] = None) -> str:
-    """Return the ``Authorization`` header value of one request.
-
-    ``timestamp`` defaults to now and ``nonce`` to 32 fresh random hex
-    characters, so that each request is unique; pass both only to
-    reproduce a known signature (e.g. the documented test vector).
-    """
-    if timestamp is None:
-        timestamp = int(time.time())
-    if nonce is None:
-        nonce = secrets.token_hex(_NONCE_BYTES)
-    signature = sign(access_key, method, target, timestamp, nonce, body)
-    return (f"{AUTH_SCHEME} Credential={access_id}, Timestamp={timestamp}, "
-            f"Nonce={nonce}, Signature={signature}")
-
-
-# --------------------------------------------------------------------------
-# HTTP plumbing
-# --------------------------------------------------------------------------
-
-def _parse_endpoint(endpoint: Any) -> tuple:
-    """Split ``http(s)://host[:port][/prefix]`` into its parts.
-
-    Returns:
-        ``(scheme, host, port, prefix)``; prefix has no trailing slash.
-    """
-    if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError(
-            f"endpoint must be a non-empty string, got {endpoint!r}")
-    parts = urllib.parse.urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"endpoint must look like http://host:port, got {endpoint!r}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"invalid port in endpoint {endpoint!r}") from exc
-    return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
-
-
-def _tls_context(scheme: str, ssl_context: Any,
-                 ca_file: Any) -> Optional[ssl.SSLContext]:
-    """Return the TLS context of an ``https`` endpoint, ``None`` for http.
-
-    TLS settings given with an ``http://`` endpoint are refused: silently
-    ignoring them would let a caller believe a plain-text link is
-    protected.
-    """
-    if scheme != "https":
-        if ssl_context is not None or ca_file is not None:
-            raise ValueError(
-                "ssl_context and ca_file need an https:// endpoint")
-        return None
-    if ssl_context is not None and ca_file is not None:
-        raise ValueError("give ssl_context or ca_file, not both")
-    if ssl_context is not None:
-        if not isinstance(ssl_context, ssl.SSLContext):
-            raise ValueError(
-                "ssl_context must be an ssl.SSLContext, "
-                f"got {type(ssl_context).__name__}")
-        return ssl_context
-    if ca_file is not None:
-        if not isinstance(ca_file, (str, os.PathLike)) or not os.fspath(
-                ca_file):
-            raise ValueError(f"ca_file must be a file path, got {ca_file!r}")
-        return ssl.create_default_context(cafile=ca_file)
-    return ssl.create_default_context()
-
-
-def _socket_is_stale(sock: Any) -> bool:
-    """Return True if an idle keep-alive socket was closed by the peer.
-
-    An idle connection must have nothing to read; if it is readable the
-    peer either closed it (EOF) or sent garbage, and it cannot be reused.
-    """
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
-
-
-def _error_message(body: bytes, reason: str) -> str:
-    """Extract a human-readable message from an error response body."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, Mapping) and data.get("error") is not None:
-        return str(data["error"])
-    if text:
-        return text[:_MAX_ERROR_BODY_CHARS]
-    return reason or "no error message"
-
-
-# --------------------------------------------------------------------------
-# Client
-# --------------------------------------------------------------------------
-
-class Client:
+class Client(_ClientBase):
     """Connection to one TBMS server instance.
 
     The client keeps a single persistent (keep-alive) HTTP connection,
@@ -893,37 +159,14 @@ class Client:
         OSError, ssl.SSLError: ``ca_file`` cannot be read or parsed.
     """
 
+
     def __init__(self, endpoint: str, access_id: str, access_key: str,
                  instance: str, timeout: Optional[float] = None, *,
                  ssl_context: Optional[ssl.SSLContext] = None,
                  ca_file: Optional[str] = None) -> None:
-        self._scheme, self._host, self._port, self._prefix = (
-            _parse_endpoint(endpoint))
-        for label, value in (("access_id", access_id),
-                             ("access_key", access_key),
-                             ("instance", instance)):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{label} must be a non-empty string")
-            if any(ord(char) < 32 or ord(char) == 127 for char in value):
-                raise ValueError(
-                    f"{label} must not contain control characters")
-        if not _ACCESS_ID.fullmatch(access_id):
-            raise ValueError(
-                "access_id must be 1-128 characters of A-Z a-z 0-9 . _ - "
-                f"(the server's rule), got {access_id!r}")
-        _key_bytes(access_key)
-        _check_timeout(timeout)
-        self._ssl_context = _tls_context(self._scheme, ssl_context, ca_file)
-        self.endpoint = endpoint.rstrip("/")
-        self.access_id = access_id
-        self._access_key = access_key
-        self.instance = instance
-        self.timeout = timeout
+        super().__init__(endpoint, access_id, access_key, instance, timeout,
+                         ssl_context=ssl_context, ca_file=ca_file)
         self._conn: Optional[http.client.HTTPConnection] = None
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(endpoint={self.endpoint!r}, "
-                f"access_id={self.access_id!r}, instance={self.instance!r})")
 
     def __enter__(self) -> "Client":
         return self
@@ -967,8 +210,9 @@ class Client:
             TbmsBadRequest: the server answered 4xx.
             TbmsHTTPError: the server answered 5xx.
         """
-        return self._try_candidates("models", model_list(models), question, tloc, cross_request,
-                                    cross_lag, priority, inputs, timeout)
+        return self._call(self._models_request(
+            models, question, tloc, cross_request, cross_lag, priority,
+            inputs, timeout))
 
     def try_mixes(self, mixes: Any, question: str, tloc: Union[int, float],
                   cross_request: int = 0, cross_lag: Union[int, float] = 0,
@@ -991,24 +235,9 @@ class Client:
         Raises:
             The same exceptions as :meth:`try_models`.
         """
-        return self._try_candidates("mixes", mix_list(mixes), question, tloc, cross_request,
-                                    cross_lag, priority, inputs, timeout)
-
-    def _try_candidates(self, key: str, specs: list, question: str, tloc: Union[int, float],
-                        cross_request: int, cross_lag: Union[int, float], priority: int,
-                        inputs: Optional[Mapping], timeout: Optional[float]) -> TryResult:
-        """Sends a try whose candidates are `specs` under `key` ("models" or "mixes")."""
-        _check_try_args(question, tloc, cross_request, cross_lag, priority)
-        _check_timeout(timeout)
-        body = {
-            "inputs": self._build_inputs(question, inputs),
-            key: [spec.to_json() for spec in specs],
-            "tloc": tloc,
-            "crossRequest": cross_request,
-            "crossLag": cross_lag,
-            "priority": priority,
-        }
-        return self._post_try(body, self._try_timeout(tloc, timeout))
+        return self._call(self._mixes_request(
+            mixes, question, tloc, cross_request, cross_lag, priority,
+            inputs, timeout))
 
     def try_task(self, task: str, question: str,
                  tloc: Optional[Union[int, float]] = None,
@@ -1044,15 +273,9 @@ class Client:
             The same exceptions as :meth:`try_models`; an unknown task is
             a :class:`TbmsBadRequest` (404).
         """
-        _check_task_try_args(task, question, tloc, cross_request, cross_lag,
-                             priority)
-        _check_timeout(timeout)
-        body = {"inputs": self._build_inputs(question, inputs), "task": task}
-        for key, value in (("tloc", tloc), ("crossRequest", cross_request),
-                           ("crossLag", cross_lag), ("priority", priority)):
-            if value is not None:
-                body[key] = value
-        return self._post_try(body, self._try_timeout(tloc, timeout))
+        return self._call(self._task_request(
+            task, question, tloc, cross_request, cross_lag, priority, inputs,
+            timeout))
 
     def live(self) -> bool:
         """Return True if the server reports itself live (HTTP 200).
@@ -1060,7 +283,7 @@ class Client:
         Raises:
             TbmsTransportError: the server could not be reached.
         """
-        return self._health("live")
+        return self._call(self._health_request("live"))
 
     def ready(self) -> bool:
         """Return True if the server is ready to serve (HTTP 200); False
@@ -1069,88 +292,15 @@ class Client:
         Raises:
             TbmsTransportError: the server could not be reached.
         """
-        return self._health("ready")
-
-    # -- request building --------------------------------------------------
-
-    @staticmethod
-    def _build_inputs(question: str, inputs: Optional[Mapping]) -> dict:
-        """Merge the question into the optional extra inputs."""
-        if inputs is None:
-            return {"question": question}
-        if not isinstance(inputs, Mapping):
-            raise ValueError("inputs must be a dict")
-        if "question" in inputs:
-            raise ValueError("pass the question as 'question', not in inputs")
-        return {"question": question, **inputs}
-
-    def _try_timeout(self, tloc: Optional[float],
-                     timeout: Optional[float]) -> float:
-        """Client-side timeout (seconds) of a try request; ``tloc`` is
-        ``None`` for a task try that leaves it to the task."""
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        if tloc is None:
-            return DEFAULT_TASK_TIMEOUT_S
-        return tloc / 1000.0 + DEFAULT_TIMEOUT_MARGIN_S
-
-    def _sign(self, method: str, path: str, body: bytes) -> dict:
-        """Return the authentication headers of a request.
-
-        This is the single place where credentials are attached: one
-        ``Authorization`` header, signed over ``path`` (the full request
-        target as sent) and the exact ``body`` bytes, with a fresh
-        timestamp and nonce so that no two requests share a signature.
-        """
-        return {"Authorization": authorization_header(
-            self.access_id, self._access_key, method, path, body)}
-
-    # -- response handling -------------------------------------------------
-
-    def _post_try(self, body: dict, timeout: float) -> TryResult:
-        """Send a try body to this client's instance; parse the result."""
-        instance = urllib.parse.quote(self.instance, safe="")
-        path = f"/v1/instances/{instance}/try"
-        status, data = self._request("POST", path, body, timeout)
-        return self._parse_try_response(status, data)
-
-    @staticmethod
-    def _parse_try_response(status: int, data: bytes) -> TryResult:
-        """Decode a successful try response into a :class:`TryResult`."""
-        try:
-            return TryResult.from_json(json.loads(data))
-        except ValueError as exc:  # includes json.JSONDecodeError
-            raise TbmsTransportError(
-                f"invalid response from TBMS (HTTP {status}): {exc}") from exc
-
-    def _health(self, which: str) -> bool:
-        """Query ``/v2/health/<which>``; True on 200, False otherwise."""
-        timeout = self.timeout or DEFAULT_HEALTH_TIMEOUT_S
-        status, _ = self._request("GET", f"/v2/health/{which}", None,
-                                  timeout, raise_for_status=False)
-        return status == 200
+        return self._call(self._health_request("ready"))
 
     # -- transport ---------------------------------------------------------
 
-    def _request(self, method: str, path: str, payload: Any, timeout: float,
-                 raise_for_status: bool = True) -> tuple:
-        """Send one request and return ``(status, body_bytes)``.
+    def _call(self, request: _Request) -> Any:
+        """Send ``request``; return what its reply reads as."""
+        return request.read(*self._send(request))
 
-        Raises:
-            TbmsTimeout, TbmsTransportError: see :meth:`_send`.
-            TbmsHTTPError: on a 4xx/5xx status if ``raise_for_status``.
-        """
-        full_path = self._prefix + path
-        body = None if payload is None else json.dumps(payload).encode("utf-8")
-        status, reason, data = self._send(method, full_path, body, timeout)
-        if raise_for_status and status >= 400:
-            self._raise_http_error(status, reason, data)
-        return status, data
-
-    def _send(self, method: str, path: str, body: Optional[bytes],
-              timeout: float) -> tuple:
+    def _send(self, request: _Request) -> tuple:
         """Perform the exchange; return ``(status, reason, body_bytes)``.
 
         A request that fails with a connection error on a *reused*
@@ -1161,25 +311,15 @@ class Client:
         or :class:`TbmsTransportError`.
         """
         for attempt in (1, 2):
-            headers = self._headers(method, path, body)
-            conn, reused = self._connection(timeout)
+            headers = self._headers(request)
+            conn, reused = self._connection(request.timeout)
             try:
-                return self._exchange(conn, method, path, body, headers)
-            except (OSError, http.client.HTTPException) as exc:
+                return self._exchange(conn, request, headers)
+            except _TRANSPORT_FAILURES as exc:
                 self.close()
-                stale = reused and isinstance(exc, ConnectionError)
-                if attempt == 2 or not stale:
-                    raise self._transport_error(
-                        exc, method, path, timeout) from exc
+                if attempt == 2 or not _worth_retrying(exc, reused):
+                    raise self._transport_error(exc, request) from exc
         raise AssertionError("unreachable")
-
-    def _headers(self, method: str, path: str, body: Optional[bytes]) -> dict:
-        """All headers of a request, authentication included."""
-        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        headers.update(self._sign(method, path, body or b""))
-        return headers
 
     def _connection(self, timeout: float) -> tuple:
         """Return ``(connection, reused)`` with ``timeout`` applied."""
@@ -1207,34 +347,14 @@ class Client:
             self._host, self._port, timeout=timeout)
 
     @staticmethod
-    def _exchange(conn: http.client.HTTPConnection, method: str, path: str,
-                  body: Optional[bytes], headers: dict) -> tuple:
+    def _exchange(conn: http.client.HTTPConnection, request: _Request,
+                  headers: dict) -> tuple:
         """Perform one HTTP exchange; return ``(status, reason, body)``."""
-        conn.request(method, path, body=body, headers=headers)
+        conn.request(request.method, request.path, body=request.body,
+                     headers=headers)
         response = conn.getresponse()
         data = response.read()
         return response.status, response.reason, data
-
-    def _transport_error(self, exc: Exception, method: str, path: str,
-                         timeout: float) -> TbmsTransportError:
-        """Translate a low-level exception into a client exception."""
-        if isinstance(exc, TimeoutError):
-            return TbmsTimeout(
-                f"TBMS did not answer {method} {path} within {timeout:g} s")
-        detail = str(exc) or type(exc).__name__
-        return TbmsTransportError(
-            f"TBMS request {method} {path} to {self.endpoint} failed: "
-            f"{detail}")
-
-    @staticmethod
-    def _raise_http_error(status: int, reason: str, data: bytes) -> None:
-        """Raise the error matching an HTTP error status."""
-        message = _error_message(data, reason)
-        if status in (401, 403):
-            raise TbmsAuthError(status, message)
-        if 400 <= status < 500:
-            raise TbmsBadRequest(status, message)
-        raise TbmsHTTPError(status, message)
 
 
 #: Talk-style alias of :class:`Client`.
@@ -1337,8 +457,3 @@ def tbmsTaskTry(client: Client, task: str, question: str,  # noqa: N802
                       cross_request=crossRequest, cross_lag=crossLag,
                       priority=priority)
     return _answer_or_empty(result)
-
-
-def _answer_or_empty(result: TryResult) -> Any:
-    """The talk's convention: the answer, or ``""`` when there is none."""
-    return "" if result.answer is None else result.answer

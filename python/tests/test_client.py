@@ -1,28 +1,24 @@
 """Tests of the TBMS Python client against an in-process fake server."""
 
 import hashlib
-import hmac
-import json
 import math
 import os
-import re
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from unittest import mock
 
-PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PYTHON_DIR not in sys.path:
-    sys.path.insert(0, PYTHON_DIR)
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+PYTHON_DIR = os.path.dirname(TESTS_DIR)
+for _path in (PYTHON_DIR, TESTS_DIR):  # tbms, and the fake_server helper
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import tbms  # noqa: E402
 from tbms import (  # noqa: E402
@@ -54,18 +50,22 @@ from tbms import (  # noqa: E402
     try_models,
     try_task,
 )
+from fake_server import (  # noqa: E402
+    FULL_RESPONSE,
+    INSTANCE,
+    LIVE_PATH,
+    MIX_RESPONSE,
+    READY_PATH,
+    TALK_MIXES,
+    TALK_MODELS,
+    TRY_PATH,
+    FakeTbms,
+    Recorded,
+    auth_problem,
+    parse_authorization,
+    self_signed_tls,
+)
 
-INSTANCE = "nianjianQA"
-TRY_PATH = f"/v1/instances/{INSTANCE}/try"
-LIVE_PATH = "/v2/health/live"
-READY_PATH = "/v2/health/ready"
-BLOCK_LIMIT_S = 10  # upper bound for a blocked handler, never reached
-TALK_MODELS = {"embedding": {"est": 35}, "svm": {"est": 25},
-               "bayes": {"est": 15}, "keysearch": {"est": 5}}
-TALK_MIXES = {"mix1": [{"embedding": {"est": 35}}, {"svm": {"est": 25}},
-                       {"mix": "max"}],
-              "mix2": [{"bayes": {"est": 15}}, {"keysearch": {"est": 5}},
-                       {"mix": "avg"}]}
 TALK_MIXES_JSON = [
     {"name": "mix1", "members": [{"name": "embedding", "est": 35},
                                  {"name": "svm", "est": 25}],
@@ -75,19 +75,6 @@ TALK_MIXES_JSON = [
      "aggregator": "avg"},
 ]
 
-FULL_RESPONSE = {
-    "answer": "Beijing",
-    "model": "svm",
-    "rank": 1,
-    "downgraded": True,
-    "reason": "predicted_late",
-    "elapsed_ms": 12.34,
-    "attempts": [
-        {"model": "embedding", "rank": 0, "state": "cancelled",
-         "latency_ms": 25.0},
-        {"model": "svm", "rank": 1, "state": "done", "latency_ms": 11.5},
-    ],
-}
 NULL_RESPONSE = {
     "answer": None, "model": None, "rank": None, "downgraded": False,
     "reason": "deadline", "elapsed_ms": 50.1, "attempts": [],
@@ -102,180 +89,6 @@ VERSION_RESPONSE = {
          "started_ms": 0.003, "latency_ms": 25.06},
     ],
 }
-MIX_RESPONSE = {
-    "answer": "Beijing", "model": "mix1", "rank": 0, "downgraded": False,
-    "reason": None, "elapsed_ms": 35.2,
-    "attempts": [{"model": "mix1", "rank": 0, "state": "succeeded",
-                  "started_ms": 0.001, "latency_ms": 35.1}],
-}
-
-
-AUTH_WINDOW_S = 300
-_AUTH_RE = re.compile(
-    r"TBMS-HMAC-SHA256 Credential=(?P<id>[^,\s]+), Timestamp=(?P<ts>[0-9]+), "
-    r"Nonce=(?P<nonce>[A-Za-z0-9_-]{8,64}), Signature=(?P<sig>[0-9a-f]{64})")
-
-
-def parse_authorization(value: Optional[str]) -> Optional[dict]:
-    """The fields of an Authorization header, or None if malformed."""
-    match = _AUTH_RE.fullmatch(value or "")
-    return match.groupdict() if match else None
-
-
-def auth_problem(method: str, target: str, headers: Any, body: bytes,
-                 keys: dict, now: Optional[float] = None) -> Optional[str]:
-    """Check a received request as docs/security.md says the server does.
-
-    Written from the document, apart from the client's code, so that a
-    client bug is not mirrored here.  Returns None when the request is
-    valid, else why not.  (No replay cache: the tests check the nonces.)
-    """
-    fields = parse_authorization(headers.get("Authorization"))
-    if fields is None:
-        return f"malformed Authorization: {headers.get('Authorization')!r}"
-    if fields["id"] not in keys:
-        return f"unknown access id {fields['id']!r}"
-    now = time.time() if now is None else now
-    if abs(now - int(fields["ts"])) > AUTH_WINDOW_S:
-        return "stale timestamp"
-    lines = ["TBMS-HMAC-SHA256", method, target, fields["ts"],
-             fields["nonce"], hashlib.sha256(body).hexdigest()]
-    expected = hmac.new(keys[fields["id"]].encode("utf-8"),
-                        "\n".join(lines).encode("utf-8"),
-                        hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, fields["sig"]):
-        return "bad signature"
-    return None
-
-
-@dataclass
-class Reply:
-    """Canned reply of the fake server."""
-
-    status: int = 200
-    body: Any = None
-    raw: Optional[bytes] = None
-    block: bool = False   # wait for FakeTbms.release, then drop the socket
-    close: bool = False   # close the connection without telling the client
-
-
-@dataclass
-class Recorded:
-    """One request received by the fake server."""
-
-    method: str
-    path: str
-    headers: Any
-    body: bytes
-    client_address: tuple
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def auth_problem(self, keys: dict) -> Optional[str]:
-        return auth_problem(self.method, self.path, self.headers, self.body,
-                            keys)
-
-
-class FakeTbms:
-    """Threaded HTTP server returning canned replies and recording requests.
-
-    With ``keys`` ({access id: key}) set, requests that fail
-    :func:`auth_problem` get a 401 instead of their route's reply; with
-    ``tls`` it serves https.
-    """
-
-    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
-        self.routes = {}
-        self.requests = []
-        self.connections = 0
-        self.keys = {}
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                          self._handler_class())
-        self.server.handle_error = lambda request, address: None
-        self.scheme = "http"
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket,
-                                                 server_side=True)
-            self.scheme = "https"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{self.scheme}://{host}:{port}"
-
-    def start(self) -> "FakeTbms":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(BLOCK_LIMIT_S)
-
-    def route(self, method: str, path: str, **reply: Any) -> None:
-        self.routes[(method, path)] = Reply(**reply)
-
-    def _record(self, request: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-        if self.keys:
-            problem = request.auth_problem(self.keys)
-            if problem is not None:
-                return Reply(401, {"error": problem})
-        return self.routes.get((request.method, request.path),
-                               Reply(404, {"error": "no such route"}))
-
-    def _count_connection(self) -> None:
-        with self._lock:
-            self.connections += 1
-
-    def _handler_class(self) -> type:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                fake._count_connection()
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._serve()
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._serve()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                reply = fake._record(Recorded(self.command, self.path,
-                                              self.headers, body,
-                                              self.client_address))
-                if reply.block:
-                    fake.release.wait(BLOCK_LIMIT_S)
-                    self.close_connection = True
-                    return
-                self.close_connection = reply.close
-                data = reply.raw
-                if data is None:
-                    data = json.dumps(reply.body).encode("utf-8")
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
 
 
 class ServerTestCase(unittest.TestCase):
@@ -1018,16 +831,7 @@ class HttpsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.cert = os.path.join(cls.tmp.name, "cert.pem")
-        key = os.path.join(cls.tmp.name, "key.pem")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-             "-subj", "/CN=127.0.0.1", "-addext",
-             "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out",
-             cls.cert], check=True, capture_output=True, timeout=30)
-        cls.server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cls.server_tls.load_cert_chain(cls.cert, key)
+        cls.cert, cls.server_tls = self_signed_tls(cls.tmp.name)
 
     @classmethod
     def tearDownClass(cls) -> None:
