@@ -1,5 +1,7 @@
 #include "tbms/auth/signing.h"
 
+#include "tbms/common/names.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -32,7 +34,6 @@ bool AllOf(std::string_view s, bool (*ok)(char)) {
   return true;
 }
 bool Alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-bool IdChar(char c) { return Alnum(c) || c == '.' || c == '_' || c == '-'; }
 bool NonceChar(char c) { return Alnum(c) || c == '_' || c == '-'; }
 bool LowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 bool Digit(char c) { return c >= '0' && c <= '9'; }
@@ -46,7 +47,7 @@ std::string_view Trim(std::string_view s) {
 
 // Checks each field once it is read; the message names the field.
 Status CheckFields(Credentials* c) {
-  if (c->access_id.empty() || c->access_id.size() > 128 || !AllOf(c->access_id, IdChar)) {
+  if (!IsValidName(c->access_id)) {
     return Unauthenticated("Credential must be an access id of 1-128 characters of [A-Za-z0-9._-]");
   }
   if (c->timestamp.empty() || c->timestamp.size() > 12 || !AllOf(c->timestamp, Digit)) {

@@ -1,5 +1,6 @@
 #include "tbms/server/http_server.h"
 
+#include "tbms/common/names.h"
 #include "tbms/server/assets.h"
 
 #include <array>
@@ -52,15 +53,6 @@ const std::string& ChartJs() {
   return content;
 }
 
-bool ValidInstanceName(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 }  // namespace
 
 // One connection: reads requests in order and answers each (HTTP/1.1 has no
@@ -148,8 +140,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
       const std::string_view instance =
           path.substr(kTryPrefix.size(), path.size() - kTryPrefix.size() - kTrySuffix.size());
-      if (!ValidInstanceName(instance)) {
-        return ReplyError(400, "instance name must be 1-128 characters of [A-Za-z0-9._-]");
+      if (!IsValidName(instance)) {
+        return ReplyError(400, "instance name must be " + std::string(kNameRuleText));
       }
       if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
       if (!caller->admin && caller->instance != instance) {

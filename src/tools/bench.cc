@@ -12,6 +12,9 @@
 // One thread runs one io_context: a steady_timer sends the due requests,
 // each on an idle keep-alive connection, a new one (up to --connections), or
 // else after the requests before it in a FIFO, when a connection frees up.
+// The requests are built, signed and parsed by the client library
+// (tbms/client/http.h, try.h); the connections are scheduled here, since an
+// open-loop sender cannot wait on a blocking call.
 // Output: a table on stdout (stderr with --json -), and with --json the same
 // as one JSON object: the flags, then "sent" (requests whose intended time
 // came before the run stopped: the denominator of every "_pct" and of
@@ -38,7 +41,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <cctype>
@@ -54,10 +56,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "client_flags.h"
 #include "commands.h"
-#include "credentials.h"
-#include "try_body.h"
+#include "tbms/client/http.h"
+#include "tbms/client/try.h"
 #include "tbms/common/json_writer.h"
+#include "tbms/common/names.h"
 #include "tbms/loadgen/arrivals.h"
 #include "tbms/loadgen/latency_histogram.h"
 
@@ -106,7 +110,7 @@ double DefaultQuality(int64_t rank) { return std::max(0.2, 1.0 - 0.2 * static_ca
 
 // "embedding=1,svm=0.8" over the ranked models; unlisted models keep the default.
 StatusOr<std::map<std::string, double>> ParseQuality(std::string_view spec,
-                                                     const std::vector<ModelSpec>& models) {
+                                                     const std::vector<client::Candidate>& models) {
   std::map<std::string, double> q;
   for (size_t i = 0; i < models.size(); ++i) q[models[i].name] = DefaultQuality(static_cast<int64_t>(i));
   while (!spec.empty()) {
@@ -130,16 +134,8 @@ StatusOr<std::map<std::string, double>> ParseQuality(std::string_view spec,
   return q;
 }
 
-bool ValidInstance(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
-
 struct Target {
-  std::string host;       // as written, for the Host header (brackets kept for IPv6)
-  std::string port;
+  client::Url url;
   std::vector<tcp::endpoint> endpoints;  // loopback only
 };
 
@@ -154,56 +150,25 @@ bool IsLoopback(const asio::ip::address& a) {
 // INVALID_ARGUMENT for a malformed URL, FAILED_PRECONDITION for a host that
 // is not loopback (host names other than localhost are refused unresolved).
 StatusOr<Target> ParseLoopbackUrl(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!std::string_view(url).starts_with(kScheme)) {
-    return InvalidArgument("--url must look like http://127.0.0.1:PORT");
-  }
-  std::string authority = url.substr(kScheme.size());
-  authority = authority.substr(0, authority.find_first_of("/?#"));
-  Target t;
-  std::string bare;  // the host without brackets
-  std::string rest;  // after the host: "" or ":PORT"
-  if (authority.starts_with("[")) {
-    const size_t close = authority.find(']');
-    if (close == std::string::npos) return InvalidArgument("--url has an unclosed '[' in its host");
-    bare = authority.substr(1, close - 1);
-    t.host = authority.substr(0, close + 1);
-    rest = authority.substr(close + 1);
-  } else {
-    const size_t colon = authority.find(':');
-    if (colon != std::string::npos && authority.find(':', colon + 1) != std::string::npos) {
-      return InvalidArgument("--url: write an IPv6 host in brackets, e.g. http://[::1]:8000");
-    }
-    bare = t.host = authority.substr(0, colon);
-    rest = colon == std::string::npos ? "" : authority.substr(colon);
-  }
-  if (bare.empty()) return InvalidArgument("--url has no host");
-  if (rest.empty()) {
-    t.port = "80";
-  } else {
-    t.port = rest.substr(1);
-    int port = 0;
-    auto [p, ec] = std::from_chars(t.port.data(), t.port.data() + t.port.size(), port);
-    if (rest[0] != ':' || ec != std::errc() || p != t.port.data() + t.port.size() || port < 1 ||
-        port > 65535) {
-      return InvalidArgument("--url has a bad port '" + rest + "'");
-    }
-  }
+  auto parsed = client::ParseUrl(url);
+  if (!parsed.ok()) return InvalidArgument("--url: " + parsed.status().message());
+  if (parsed->tls) return InvalidArgument("--url must look like http://127.0.0.1:PORT (no TLS)");
+  Target t{std::move(parsed).value(), {}};
+  const std::string& bare = t.url.host;
   const std::string refuse = "refusing to send load to " + bare +
                              ": tbms bench only targets loopback (127.0.0.0/8, localhost, ::1)";
   std::string lower = bare;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  const auto port = static_cast<uint16_t>(std::stoi(t.port));
   if (lower == "localhost" || lower == "localhost.") {
     // Not resolved: localhost is loopback by definition (RFC 6761); try both.
-    t.endpoints = {tcp::endpoint(asio::ip::address_v4::loopback(), port),
-                   tcp::endpoint(asio::ip::address_v6::loopback(), port)};
+    t.endpoints = {tcp::endpoint(asio::ip::address_v4::loopback(), t.url.port),
+                   tcp::endpoint(asio::ip::address_v6::loopback(), t.url.port)};
     return t;
   }
   beast::error_code ec;
   const asio::ip::address address = asio::ip::make_address(bare, ec);
   if (ec || !IsLoopback(address)) return FailedPrecondition(refuse);  // names are not resolved
-  t.endpoints = {tcp::endpoint(address, port)};
+  t.endpoints = {tcp::endpoint(address, t.url.port)};
   return t;
 }
 
@@ -212,10 +177,9 @@ StatusOr<Target> ParseLoopbackUrl(const std::string& url) {
 struct Config {
   BenchFlags flags;
   Target target;
-  std::vector<ModelSpec> models;
+  std::vector<client::Candidate> models;
   std::map<std::string, double> quality;
   std::string path;  // /v1/instances/{instance}/try
-  std::string head;  // the HTTP request up to its Authorization field
   std::string body;
   std::optional<AccessKey> key;  // none: unsigned requests
 };
@@ -419,16 +383,9 @@ class Bench {
 
   // The whole request; signed requests carry a fresh timestamp and nonce.
   void Wire(std::string& out) const {
-    out = c_.head;
-    if (c_.key) {
-      const auto now = std::chrono::system_clock::now().time_since_epoch();
-      out += "Authorization: " +
-             AuthorizationHeader(*c_.key, "POST", c_.path, c_.body,
-                                 std::chrono::duration_cast<std::chrono::seconds>(now).count(), NewNonce()) +
-             "\r\n";
-    }
-    out += "\r\n";
-    out += c_.body;
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    out = client::RequestBytes(c_.target.url, {"POST", c_.path, c_.body, "tbms-bench"}, c_.key ? &*c_.key : nullptr,
+                               std::chrono::duration_cast<std::chrono::seconds>(now).count());
   }
 
   void Send(const ConnPtr& conn, Request req) {
@@ -500,9 +457,8 @@ class Bench {
       if (r_.first_error.empty()) r_.first_error = "HTTP " + std::to_string(status) + ": " + body.substr(0, 200);
       return;
     }
-    simdjson::dom::element doc;
-    simdjson::dom::element answer;
-    if (parser_.parse(body).get(doc) != simdjson::SUCCESS || doc["answer"].get(answer) != simdjson::SUCCESS) {
+    auto doc = client::ParseTryResult(body);
+    if (!doc.ok()) {
       ++r_.http_errors;
       ++r_.http_status["200 (malformed body)"];
       if (r_.first_error.empty()) r_.first_error = "HTTP 200 with a malformed body: " + body.substr(0, 200);
@@ -510,35 +466,23 @@ class Bench {
     }
     ++r_.ok;
     r_.latency.Record(latency);
-    double elapsed_ms;
-    if (doc["elapsed_ms"].get_double().get(elapsed_ms) == simdjson::SUCCESS) {
-      r_.server_elapsed.Record(Millis(elapsed_ms));
-    }
-    std::string_view reason;
-    if (doc["reason"].get_string().get(reason) == simdjson::SUCCESS) ++r_.reasons[std::string(reason)];
-    simdjson::dom::array attempts;
-    if (doc["attempts"].get_array().get(attempts) == simdjson::SUCCESS) {
-      uint64_t launched = 0;
-      for (simdjson::dom::element a : attempts) {
-        std::string_view state;
-        if (a["state"].get_string().get(state) == simdjson::SUCCESS && state != "skipped") ++launched;
-      }
-      if (launched > 1) r_.extra_attempts += launched - 1;
-    }
-    if (answer.is_null()) return;
+    r_.server_elapsed.Record(Millis(doc->elapsed_ms));
+    if (!doc->reason.empty()) ++r_.reasons[doc->reason];
+    const auto launched = static_cast<uint64_t>(std::count_if(
+        doc->attempts.begin(), doc->attempts.end(), [](const client::Attempt& a) { return a.state != "skipped"; }));
+    if (launched > 1) r_.extra_attempts += launched - 1;
+    if (!doc->answer) return;
     ++r_.answered;
-    std::string_view model;
-    int64_t rank = -1;
-    if (doc["model"].get_string().get(model) != simdjson::SUCCESS) model = "?";
-    if (doc["rank"].get_int64().get(rank) != simdjson::SUCCESS) rank = -1;
-    ++r_.by_model[std::string(model)];
+    const std::string model = doc->model.empty() ? "?" : doc->model;
+    const int64_t rank = doc->rank;
+    ++r_.by_model[model];
     if (latency > Millis(c_.flags.call.tloc)) {
       ++r_.late_answers;
       return;
     }
     ++r_.answered_by_tloc;
     if (rank == 0) ++r_.top_by_tloc;
-    auto q = c_.quality.find(std::string(model));
+    auto q = c_.quality.find(model);
     r_.quality_sum += q != c_.quality.end() ? q->second : DefaultQuality(std::max<int64_t>(rank, 0));
   }
 
@@ -567,7 +511,6 @@ class Bench {
   asio::io_context ioc_{1};
   asio::steady_timer tick_, deadline_, progress_;
   asio::signal_set signals_;
-  simdjson::dom::parser parser_;
   tcp::endpoint endpoint_;
   const uint64_t total_;
 
@@ -590,12 +533,12 @@ class Bench {
 
 // ---- output ----------------------------------------------------------------
 
-std::string ModelsSpec(const std::vector<ModelSpec>& models) {
+std::string ModelsSpec(const std::vector<client::Candidate>& models) {
   std::string s;
-  for (const ModelSpec& m : models) {
+  for (const client::Candidate& m : models) {
     if (!s.empty()) s += ',';
     s += m.name;
-    if (m.est) s += ":" + Fixed(*m.est, *m.est == std::floor(*m.est) ? 0 : 3);
+    if (m.est_ms) s += ":" + Fixed(*m.est_ms, *m.est_ms == std::floor(*m.est_ms) ? 0 : 3);
   }
   return s;
 }
@@ -635,7 +578,7 @@ std::string Json(const Config& c, const Results& r) {
   w.Key("requests").Int(f.requests).Key("duration_s").Number(f.duration_s);
   w.Key("connections").Int(f.connections).Key("seed").Int(static_cast<long long>(f.seed));
   w.Key("quality").BeginObject();
-  for (const ModelSpec& m : c.models) w.Key(m.name).Number(c.quality.at(m.name));
+  for (const client::Candidate& m : c.models) w.Key(m.name).Number(c.quality.at(m.name));
   w.EndObject();
   w.Key("sent").Int(static_cast<long long>(r.sent)).Key("completed").Int(static_cast<long long>(r.completed));
   w.Key("http_errors").Int(static_cast<long long>(r.http_errors));
@@ -740,7 +683,7 @@ int Bad(const std::string& message) {
 int RunBench(const BenchFlags& f) {
   auto target = ParseLoopbackUrl(f.call.url);
   if (!target.ok()) return Bad(target.status().message());
-  if (!ValidInstance(f.call.instance)) return Bad("--instance must be 1-128 characters of [A-Za-z0-9._-]");
+  if (!IsValidName(f.call.instance)) return Bad("--instance must be " + std::string(kNameRuleText));
   auto models = ParseModels(f.call.models);
   if (!models.ok()) return Bad(models.status().message());
   auto quality = ParseQuality(f.quality, *models);
@@ -754,11 +697,8 @@ int RunBench(const BenchFlags& f) {
     return 2;
   }
   Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(),
-           "/v1/instances/" + f.call.instance + "/try", "", "", *key};
-  c.body = TryBody(f.question, c.models, f.call);
-  c.head = "POST " + c.path + " HTTP/1.1\r\nHost: " + c.target.host + ":" +
-           c.target.port + "\r\nUser-Agent: tbms-bench\r\nContent-Type: application/json\r\n" +
-           "Content-Length: " + std::to_string(c.body.size()) + "\r\n";
+           client::TryTarget(f.call.instance), "", *key};
+  c.body = client::TryBody(TryRequestOf(f.question, c.models, f.call));
 
   std::ofstream json_file;
   if (!f.json.empty() && f.json != "-") {

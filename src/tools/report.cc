@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "client_flags.h"
 #include "commands.h"
-#include "credentials.h"
-#include "http_client.h"
+#include "tbms/client/client.h"
 
 namespace tbms::tools {
 namespace {
@@ -140,11 +140,12 @@ void PrintOccupancy(element report, std::ostream& out) {
   table.Print(out);
 }
 
-int PrintOnce(const ReportFlags& f, const AccessKey* key, bool clear) {
-  auto res = HttpCall(f.url, "GET", "/v1/report", "", std::chrono::seconds(5), key, f.credentials.ca_file);
+// The raw exchange, so that an HTTP error prints the server's body as sent.
+int PrintOnce(const ReportFlags& f, client::Client& tbms, bool clear) {
+  auto res = tbms.Call("GET", "/v1/report", "", std::chrono::seconds(5));
   if (!res.ok()) {
     std::cerr << "tbms report: " << res.status().message() << "\n";
-    return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    return 1;
   }
   if (res->status != 200) {
     std::cerr << "tbms report: HTTP " << res->status << ": " << res->body << "\n";
@@ -178,16 +179,15 @@ int PrintOnce(const ReportFlags& f, const AccessKey* key, bool clear) {
 }
 
 int RunReport(const ReportFlags& f) {
-  auto key = LoadCredentials(f.credentials);
-  if (!key.ok()) {
-    std::cerr << "tbms report: " << key.status().message() << "\n";
+  auto tbms = MakeClient(f.url, f.credentials, "default", 5000);  // /v1/report names no instance
+  if (!tbms.ok()) {
+    std::cerr << "tbms report: " << tbms.status().message() << "\n";
     return 2;
   }
-  const AccessKey* signer = key->has_value() ? &**key : nullptr;
-  if (!f.watch) return PrintOnce(f, signer, false);
+  if (!f.watch) return PrintOnce(f, **tbms, false);
   for (int i = 0; f.count == 0 || i < f.count; ++i) {
     if (i) std::this_thread::sleep_for(std::chrono::duration<double>(f.interval_s));
-    if (int rc = PrintOnce(f, signer, true); rc != 0) return rc;
+    if (int rc = PrintOnce(f, **tbms, true); rc != 0) return rc;
   }
   return 0;
 }

@@ -1,15 +1,11 @@
 // tbms try: asks a server for the best answer within a time budget and prints
 // it. Exit 0 with a result (an answer or "no answer"), 1 on transport or HTTP
 // errors, 2 on bad flags.
-#include <charconv>
 #include <iostream>
-#include <simdjson.h>
 
+#include "client_flags.h"
 #include "commands.h"
-#include "credentials.h"
-#include "http_client.h"
-#include "try_body.h"
-#include "tbms/common/json_writer.h"
+#include "tbms/client/client.h"
 
 namespace tbms::tools {
 namespace {
@@ -23,37 +19,22 @@ struct TryFlags {
 };
 
 void PrintResult(const std::string& body) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element r;
-  if (parser.parse(body).get(r) != simdjson::SUCCESS) {
+  auto r = client::ParseTryResult(body);
+  if (!r.ok()) {
     std::cout << body << "\n";
     return;
   }
-  auto answer = r["answer"];
-  if (answer.is_null()) {
-    std::cout << "no answer (" << r["reason"].get_string().value_unsafe() << ")\n";
+  if (!r->answer) {
+    std::cout << "no answer (" << r->reason << ")\n";
   } else {
-    std::string_view s;
-    if (answer.get_string().get(s) == simdjson::SUCCESS) {
-      std::cout << s << "\n";
-    } else {
-      std::cout << simdjson::minify(answer.value_unsafe()) << "\n";
-    }
-    std::cout << "model: " << r["model"].get_string().value_unsafe() << " (rank "
-              << r["rank"].get_int64().value_unsafe() << ")";
-    std::string_view reason;
-    if (r["reason"].get_string().get(reason) == simdjson::SUCCESS) std::cout << ", downgraded: " << reason;
+    std::cout << r->answer_text << "\n";
+    std::cout << "model: " << r->model << " (rank " << r->rank << ")";
+    if (!r->reason.empty()) std::cout << ", downgraded: " << r->reason;
     std::cout << "\n";
   }
-  std::cout << "elapsed: " << r["elapsed_ms"].get_double().value_unsafe() << " ms\n";
-  simdjson::dom::array attempts;
-  if (r["attempts"].get_array().get(attempts) == simdjson::SUCCESS) {
-    for (auto a : attempts) {
-      std::cout << "  " << a["model"].get_string().value_unsafe() << ": "
-                << a["state"].get_string().value_unsafe() << " at "
-                << a["started_ms"].get_double().value_unsafe() << " ms, "
-                << a["latency_ms"].get_double().value_unsafe() << " ms\n";
-    }
+  std::cout << "elapsed: " << r->elapsed_ms << " ms\n";
+  for (const client::Attempt& a : r->attempts) {
+    std::cout << "  " << a.model << ": " << a.state << " at " << a.started_ms << " ms, " << a.latency_ms << " ms\n";
   }
 }
 
@@ -63,18 +44,19 @@ int RunTry(const TryFlags& f) {
     std::cerr << "tbms try: " << models.status().message() << "\n";
     return 2;
   }
-  auto key = LoadCredentials(f.credentials);
-  if (!key.ok()) {
-    std::cerr << "tbms try: " << key.status().message() << "\n";
+  const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
+  auto tbms = MakeClient(f.call.url, f.credentials, f.call.instance, timeout_ms);
+  if (!tbms.ok()) {
+    std::cerr << "tbms try: " << tbms.status().message() << "\n";
     return 2;
   }
-  const std::string body = TryBody(f.question, *models, f.call);
-  const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
-  auto res = HttpCall(f.call.url, "POST", "/v1/instances/" + f.call.instance + "/try", body,
-                      Millis(timeout_ms), key->has_value() ? &**key : nullptr, f.credentials.ca_file);
+  // The raw exchange, so that an HTTP error prints the server's body as sent.
+  const client::TryRequest request = TryRequestOf(f.question, *models, f.call);
+  auto res = (*tbms)->Call("POST", client::TryTarget(f.call.instance), client::TryBody(request),
+                           Millis(timeout_ms));
   if (!res.ok()) {
     std::cerr << "tbms try: " << res.status().message() << "\n";
-    return res.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    return 1;
   }
   if (res->status != 200) {
     std::cerr << "tbms try: HTTP " << res->status << ": " << res->body << "\n";

@@ -1,0 +1,230 @@
+#include "tbms/client/client.h"
+
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <chrono>
+#include <cmath>
+
+#include "tbms/common/names.h"
+
+namespace tbms::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// One keep-alive connection with its own io_context, so that calls on
+// different connections run on their callers' threads without sharing one.
+// Used by one call at a time (taken out of the pool for it).
+struct Client::Connection {
+  asio::io_context ioc{1};
+  std::optional<beast::tcp_stream> plain;                  // http://
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;  // https://
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+
+  // Sends `wire` and reads one response, bounded by the stream's timer.
+  beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res) {
+    return secure ? Exchange(*secure, wire, res) : Exchange(*plain, wire, res);
+  }
+
+ private:
+  template <class Stream>
+  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res) {
+    beast::error_code ec;
+    ioc.restart();
+    asio::async_write(stream, asio::buffer(wire), [&](beast::error_code e, size_t) {
+      ec = e;
+      if (!e) http::async_read(stream, buffer, res, [&](beast::error_code e2, size_t) { ec = e2; });
+    });
+    ioc.run();
+    return ec;
+  }
+};
+
+namespace {
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A client TLS context that verifies servers against the system's CAs, or
+// only against `ca_file` when given.
+StatusOr<std::shared_ptr<asio::ssl::context>> ClientTls(const std::string& ca_file) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  beast::error_code ec;
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+  } else {
+    ctx->load_verify_file(ca_file, ec);
+  }
+  if (ec) {
+    return InvalidArgument("cannot use " + (ca_file.empty() ? "the system's CAs" : "ca_file " + ca_file) + ": " +
+                           ec.message());
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+// How a kept-alive connection fails when the server closed it while it
+// was idle: before a single byte of the response.
+bool ClosedWhileIdle(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
+}
+
+// The body of a 2xx response; else its canonical status.
+StatusOr<std::string> BodyOf(StatusOr<HttpResponse> res) {
+  if (!res.ok()) return res.status();
+  TBMS_RETURN_IF_ERROR(StatusFromHttp(res->status, res->body));
+  return std::move(res->body);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
+  auto url = ParseUrl(options.endpoint);
+  if (!url.ok()) return url.status();
+  if (!IsValidName(options.instance)) {
+    return InvalidArgument("instance must be " + std::string(kNameRuleText) + ", got '" + options.instance + "'");
+  }
+  std::optional<AccessKey> key;
+  if (!options.access_id.empty() || !options.access_key.empty()) {
+    if (options.access_id.empty()) return InvalidArgument("an access_key needs its access_id");
+    if (options.access_key.empty()) {
+      return InvalidArgument("access_id '" + options.access_id + "' needs its access_key");
+    }
+    if (!IsValidName(options.access_id)) {
+      return InvalidArgument("access_id must be " + std::string(kNameRuleText));
+    }
+    key = AccessKey{options.access_id, options.access_key, options.instance};
+  }
+  if (!(options.connect_timeout_ms > 0) || !std::isfinite(options.connect_timeout_ms)) {
+    return InvalidArgument("connect_timeout_ms must be > 0");
+  }
+  if (!(options.request_timeout_ms >= 0) || !std::isfinite(options.request_timeout_ms)) {
+    return InvalidArgument("request_timeout_ms must be >= 0 (0: the default)");
+  }
+  std::shared_ptr<asio::ssl::context> tls;
+  if (url->tls) {
+    auto ctx = ClientTls(options.ca_file);
+    if (!ctx.ok()) return ctx.status();
+    tls = std::move(ctx).value();
+  }
+  return std::unique_ptr<Client>(
+      new Client(std::move(options), std::move(url).value(), std::move(key), std::move(tls)));
+}
+
+Client::Client(Options options, Url url, std::optional<AccessKey> key, std::shared_ptr<asio::ssl::context> tls)
+    : options_(std::move(options)), url_(std::move(url)), key_(std::move(key)), tls_(std::move(tls)),
+      try_target_(TryTarget(options_.instance)) {}
+
+Client::~Client() = default;
+
+StatusOr<TryResult> Client::Try(const TryRequest& request) {
+  auto body = BodyOf(Call("POST", try_target_, TryBody(request),
+                          RequestTimeout(request.tloc_ms.value_or(10000) + 1000)));
+  if (!body.ok()) return body.status();
+  return ParseTryResult(*body);
+}
+
+StatusOr<std::string> Client::Report() { return BodyOf(Call("GET", "/v1/report", "", RequestTimeout(5000))); }
+
+StatusOr<std::string> Client::Infer(std::string_view model, std::string_view request_json,
+                                    std::string_view version) {
+  std::string target = "/v2/models/" + std::string(model);
+  if (!version.empty()) target += "/versions/" + std::string(version);
+  target += "/infer";
+  return BodyOf(Call("POST", target, request_json, RequestTimeout(11000)));
+}
+
+StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view target, std::string_view body,
+                                    Duration timeout) {
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<Connection> conn = TakeIdle();
+    const bool reused = conn != nullptr;
+    if (!reused) {
+      auto fresh = Connect();
+      if (!fresh.ok()) return fresh.status();
+      conn = std::move(fresh).value();
+    }
+    // Signed afresh for each send: a resent request carries a new nonce.
+    const std::string wire = RequestBytes(url_, {method, target, body, options_.user_agent},
+                                          key_ ? &*key_ : nullptr, NowUnixSeconds());
+    http::response<http::string_body> res;
+    conn->tcp().expires_after(timeout);
+    const beast::error_code ec = conn->Exchange(wire, res);
+    if (!ec) {
+      conn->tcp().expires_never();
+      if (res.keep_alive()) GiveBack(std::move(conn));
+      return HttpResponse{static_cast<int>(res.result_int()), std::move(res.body())};
+    }
+    // The server closed a pooled connection while it was idle: it never
+    // saw this request, so it is sent once more, on a new connection.
+    if (reused && attempt == 0 && ClosedWhileIdle(ec)) continue;
+    if (ec == beast::error::timeout) {
+      return DeadlineExceeded("no response from " + options_.endpoint + " within " +
+                              std::to_string(ToMillis(timeout)) + " ms");
+    }
+    return Unavailable("request to " + options_.endpoint + " failed: " + ec.message());
+  }
+}
+
+StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
+  auto conn = std::make_unique<Connection>();
+  beast::tcp_stream& tcp = conn->plain.emplace(conn->ioc);
+  beast::error_code ec;
+  asio::ip::tcp::resolver resolver(conn->ioc);
+  const auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
+  if (ec) return Unavailable("cannot resolve " + url_.host + ": " + ec.message());
+  // Asynchronous, so the stream's one timer bounds connect and handshake.
+  const Duration timeout = Millis(options_.connect_timeout_ms);
+  tcp.expires_after(timeout);
+  tcp.async_connect(endpoints, [&](beast::error_code e, auto) { ec = e; });
+  conn->ioc.run();
+  const std::string within = " within " + std::to_string(ToMillis(timeout)) + " ms";
+  if (ec == beast::error::timeout) return DeadlineExceeded("cannot connect to " + options_.endpoint + within);
+  if (ec) return Unavailable("cannot connect to " + options_.endpoint + ": " + ec.message());
+  tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  if (!tls_) return conn;
+
+  auto& secure = conn->secure.emplace(std::move(tcp), *tls_);
+  conn->plain.reset();
+  SSL_set_tlsext_host_name(secure.native_handle(), url_.host.c_str());  // SNI
+  secure.set_verify_callback(asio::ssl::host_name_verification(url_.host));
+  conn->ioc.restart();
+  secure.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+  conn->ioc.run();
+  if (ec == beast::error::timeout) return DeadlineExceeded("TLS handshake with " + options_.endpoint + within);
+  if (ec) return Unavailable("TLS handshake with " + options_.endpoint + " failed: " + ec.message());
+  return conn;
+}
+
+std::unique_ptr<Client::Connection> Client::TakeIdle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_.empty()) return nullptr;
+  std::unique_ptr<Connection> conn = std::move(idle_.back());
+  idle_.pop_back();
+  return conn;
+}
+
+void Client::GiveBack(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(conn));
+}
+
+Duration Client::RequestTimeout(double default_ms) const {
+  return Millis(options_.request_timeout_ms > 0 ? options_.request_timeout_ms : default_ms);
+}
+
+}  // namespace tbms::client
