@@ -10,6 +10,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "tbms/common/names.h"
+
 namespace tbms {
 namespace {
 

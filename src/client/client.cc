@@ -96,7 +96,7 @@ StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
   auto url = ParseUrl(options.endpoint);
   if (!url.ok()) return url.status();
   if (!IsValidName(options.instance)) {
-    return InvalidArgument("instance must be " + std::string(kNameRuleText) + ", got '" + options.instance + "'");
+    return InvalidArgument("instance must be " + std::string(kNameRule) + ", got '" + options.instance + "'");
   }
   std::optional<AccessKey> key;
   if (!options.access_id.empty() || !options.access_key.empty()) {
@@ -105,7 +105,7 @@ StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
       return InvalidArgument("access_id '" + options.access_id + "' needs its access_key");
     }
     if (!IsValidName(options.access_id)) {
-      return InvalidArgument("access_id must be " + std::string(kNameRuleText));
+      return InvalidArgument("access_id must be " + std::string(kNameRule));
     }
     key = AccessKey{options.access_id, options.access_key, options.instance};
   }

@@ -14,6 +14,7 @@
 #include <toml++/toml.h>
 
 #include "keys.h"
+#include "tbms/common/names.h"
 #include "model_config.h"
 #include "toml_fields.h"
 
@@ -22,7 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using house_detail::kNameRule, house_detail::ValidName;
 using house_detail::Artifacts, house_detail::Diag, house_detail::Fields, house_detail::Folders,
     house_detail::LoadToml, house_detail::MixSource, house_detail::ReadModel,
     house_detail::ReadNames, house_detail::ReadSimulated, house_detail::Shown,
@@ -197,7 +197,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   m.name = name;
   m.dir = house / name;
   Diag folder(errors, name, 0, Shown(m.dir));
-  if (!ValidName(name)) {
+  if (!IsValidName(name)) {
     folder.Here("bad model name '" + name + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
   }
@@ -326,7 +326,7 @@ void CheckModelNames(const std::vector<std::string>& names, const std::vector<to
 std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node, const HouseConfig& house,
                                    const Found& found, const std::vector<std::string>& allowed, Diag& diag) {
   const std::string name(key.str());
-  if (!ValidName(name)) {
+  if (!IsValidName(name)) {
     diag.At(key.source(), "bad task name '" + name + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
   }
@@ -364,7 +364,7 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
 std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::node& node, const HouseConfig& house,
                                            const Found& found, Diag& diag, house_detail::KeyReader& keys) {
   const std::string name(key.str());
-  if (!ValidName(name)) {
+  if (!IsValidName(name)) {
     diag.At(key.source(), "bad instance name '" + name + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
   }

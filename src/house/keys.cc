@@ -6,6 +6,8 @@
 #include <fstream>
 #include <optional>
 
+#include "tbms/common/names.h"
+
 namespace tbms::house_detail {
 namespace {
 
@@ -82,7 +84,7 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
   if (!f.Require("id")) return std::nullopt;
   if (auto id = f.String("id")) key.id = *id;
   if (key.id.empty()) return std::nullopt;  // wrong type, reported
-  if (!ValidName(key.id)) {
+  if (!IsValidName(key.id)) {
     diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
   }

@@ -28,11 +28,6 @@
 
 namespace tbms::house_detail {
 
-// Names of models, tasks, instances and access ids: what a URL path and a
-// metric label carry without escaping.
-bool ValidName(std::string_view name);
-inline constexpr std::string_view kNameRule = "1-128 characters of A-Z a-z 0-9 . _ -";
-
 // A path as shown in messages.
 inline std::string Shown(const std::filesystem::path& path) { return path.string(); }
 

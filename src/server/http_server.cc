@@ -141,7 +141,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       const std::string_view instance =
           path.substr(kTryPrefix.size(), path.size() - kTryPrefix.size() - kTrySuffix.size());
       if (!IsValidName(instance)) {
-        return ReplyError(400, "instance name must be " + std::string(kNameRuleText));
+        return ReplyError(400, "instance name must be " + std::string(kNameRule));
       }
       if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
       if (!caller->admin && caller->instance != instance) {

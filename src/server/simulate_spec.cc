@@ -1,7 +1,8 @@
 #include "tbms/server/simulate_spec.h"
 
-#include <cctype>
 #include <charconv>
+
+#include "tbms/common/names.h"
 
 namespace tbms {
 namespace {
@@ -20,9 +21,8 @@ StatusOr<SimulatedModelSpec> ParseOne(std::string_view item, const SimulateDefau
   }
   const std::string_view name = item.substr(0, eq);
   std::string_view times = item.substr(eq + 1);
-  for (char c : name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-    if (!ok) return InvalidArgument("--simulate: bad model name '" + std::string(name) + "'");
+  if (!IsValidName(name)) {
+    return InvalidArgument("--simulate: bad model name '" + std::string(name) + "' (" + std::string(kNameRule) + ")");
   }
   double single_ms, per_item_ms;
   const size_t colon = times.find(':');

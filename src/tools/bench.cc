@@ -683,7 +683,7 @@ int Bad(const std::string& message) {
 int RunBench(const BenchFlags& f) {
   auto target = ParseLoopbackUrl(f.call.url);
   if (!target.ok()) return Bad(target.status().message());
-  if (!IsValidName(f.call.instance)) return Bad("--instance must be " + std::string(kNameRuleText));
+  if (!IsValidName(f.call.instance)) return Bad("--instance must be " + std::string(kNameRule));
   auto models = ParseModels(f.call.models);
   if (!models.ok()) return Bad(models.status().message());
   auto quality = ParseQuality(f.quality, *models);

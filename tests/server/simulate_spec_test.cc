@@ -44,6 +44,7 @@ TEST(SimulateSpecTest, RejectsBadSpecs) {
       {"svm=5:x", "bad per-item time"},
       {"svm=5:6", "per-item time exceeds"},
       {"s v=5", "bad model name"},
+      {"caf\xc3\xa9=5", "bad model name"},  // ASCII only, whatever the locale
       {"svm=5,", "trailing comma"},
   };
   for (const auto& [spec, message] : cases) {
@@ -52,6 +53,16 @@ TEST(SimulateSpecTest, RejectsBadSpecs) {
     EXPECT_NE(r.status().message().find(message), std::string::npos)
         << spec << " -> " << r.status().message();
   }
+}
+
+// The house's name rule (tbms/common/names.h): at most 128 characters, so a
+// --simulate model is a name every route and metric label can carry.
+TEST(SimulateSpecTest, ModelNamesFollowTheHouseRule) {
+  EXPECT_TRUE(ParseSimulateSpec(std::string(128, 'm') + "=5", {}).ok());
+  auto r = ParseSimulateSpec(std::string(129, 'm') + "=5", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bad model name"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("1-128 characters"), std::string::npos) << r.status().message();
 }
 
 }  // namespace
