@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 
 #include "tbms/report/stats.h"
 
@@ -11,9 +12,13 @@ namespace {
 constexpr int kMemberBits = 16;
 constexpr uint64_t Token(uint64_t id, size_t member) { return (id << kMemberBits) | member; }
 constexpr Duration kTick{1};  // "overdue" and "passed" are strict: one tick after
-// Bounds that keep time arithmetic far from overflow.
-constexpr Duration kMaxBudget = std::chrono::hours(1);
-constexpr int kMaxCrossRequest = 1000;
+// With wait_past_deadline a try still gives up this long after it began, so a
+// hung model cannot hold it forever.
+constexpr Duration kLateAnswerBound = std::chrono::hours(1);
+
+std::string Range(int64_t low, int64_t high) {
+  return "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
+}
 
 // A mix's steps must name its own members and leave exactly one result.
 Status CheckSteps(const TryRequest& r, const Candidate& c) {
@@ -93,14 +98,17 @@ Broker::Pending* Broker::Find(uint64_t id) {
 }
 
 Status Broker::Check(const TryRequest& request) const {
-  if (request.tloc <= Duration(0) || request.tloc > kMaxBudget) {
-    return InvalidArgument("tloc must be in (0, 1 h]");
+  if (request.tloc <= Duration(0) || request.tloc > limits::kMaxTloc) {
+    return InvalidArgument("tloc must be in (0, " + std::to_string(static_cast<int64_t>(limits::kMaxTlocMs)) + "] ms");
   }
-  if (request.cross_request < 0 || request.cross_request > kMaxCrossRequest) {
-    return InvalidArgument("crossRequest must be in [0, " + std::to_string(kMaxCrossRequest) + "]");
+  if (request.cross_request < 0 || request.cross_request > limits::kMaxCrossRequest) {
+    return InvalidArgument("crossRequest must be in " + Range(0, limits::kMaxCrossRequest));
   }
-  if (request.cross_lag < Duration(0) || request.cross_lag > kMaxBudget) {
-    return InvalidArgument("crossLag must be in [0, 1 h]");
+  if (request.cross_lag < Duration(0) || request.cross_lag > limits::kMaxCrossLag) {
+    return InvalidArgument("crossLag must be in " + Range(0, static_cast<int64_t>(limits::kMaxCrossLagMs)) + " ms");
+  }
+  if (request.priority < -limits::kMaxPriority || request.priority > limits::kMaxPriority) {
+    return InvalidArgument("priority must be in " + Range(-limits::kMaxPriority, limits::kMaxPriority));
   }
   if (request.candidates.empty()) return InvalidArgument("at least one candidate is needed");
   if (request.candidates.size() > options_.max_candidates) {
@@ -143,7 +151,7 @@ Status Broker::Submit(TryRequest request, Done done) {
   pending_count_.store(pending_.size(), std::memory_order_relaxed);
   // The deadline passes one tick after D, so an answer arriving exactly at D
   // still counts (as "overdue" does, it is strict).
-  SetTimer(p, kDeadlineTimer, (options_.wait_past_deadline ? p.t0 + kMaxBudget : p.deadline) + kTick);
+  SetTimer(p, kDeadlineTimer, (options_.wait_past_deadline ? p.t0 + kLateAnswerBound : p.deadline) + kTick);
   Start(p);
   return OkStatus();
 }

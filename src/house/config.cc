@@ -14,6 +14,7 @@
 #include <toml++/toml.h>
 
 #include "keys.h"
+#include "tbms/broker/limits.h"
 #include "tbms/common/names.h"
 #include "model_config.h"
 #include "toml_fields.h"
@@ -348,14 +349,17 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
     }
   }
   if (f.Require("tloc")) {
-    if (auto v = f.Ms("tloc")) {
+    if (auto v = f.Ms("tloc", limits::kMaxTloc)) {
       if (*v <= Duration(0)) diag.At(f.Get("tloc")->source(), "'tloc' must be more than 0");
       task.tloc = *v;
     }
   }
-  if (auto v = f.Int("crossRequest", 0, 16)) task.cross_request = static_cast<int>(*v);
-  if (auto v = f.Ms("crossLag")) task.cross_lag = *v;
-  if (auto v = f.Int("priority", -1000, 1000)) task.priority = static_cast<int>(*v);
+  // The bounds a try has at the edge and in the broker (tbms/broker/limits.h).
+  if (auto v = f.Int("crossRequest", 0, limits::kMaxCrossRequest)) task.cross_request = static_cast<int>(*v);
+  if (auto v = f.Ms("crossLag", limits::kMaxCrossLag)) task.cross_lag = *v;
+  if (auto v = f.Int("priority", -limits::kMaxPriority, limits::kMaxPriority)) {
+    task.priority = static_cast<int>(*v);
+  }
   if (diag.count() != before) return std::nullopt;
   return task;
 }

@@ -247,8 +247,10 @@ std::optional<double> Fields::Number(std::string_view key, double lo, double hi)
   return n ? NumberValue(*n, Quoted(key), lo, hi, diag_) : std::nullopt;
 }
 
-std::optional<Duration> Fields::Ms(std::string_view key) const {
-  auto ms = Number(key, 0, kMaxMs);
+std::optional<Duration> Fields::Ms(std::string_view key) const { return Ms(key, Millis(kMaxMs)); }
+
+std::optional<Duration> Fields::Ms(std::string_view key, Duration max) const {
+  auto ms = Number(key, 0, ToMillis(max));
   return ms ? std::optional(Millis(*ms)) : std::nullopt;
 }
 

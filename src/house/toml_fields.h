@@ -114,8 +114,9 @@ class Fields {
   bool Require(std::string_view key) const;
   std::optional<int64_t> Int(std::string_view key, int64_t lo, int64_t hi) const;
   std::optional<double> Number(std::string_view key, double lo, double hi) const;
-  // A number of milliseconds in [0, 600000].
+  // A number of milliseconds in [0, 600000], or in [0, max].
   std::optional<Duration> Ms(std::string_view key) const;
+  std::optional<Duration> Ms(std::string_view key, Duration max) const;
   std::optional<std::string> String(std::string_view key) const;
   std::optional<bool> Bool(std::string_view key) const;
   const toml::table* Table(std::string_view key) const;

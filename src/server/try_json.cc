@@ -235,21 +235,21 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
       ++candidate_lists;
     } else if (key == "tloc") {
       double ms;
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "tloc", 0, limits.max_tloc_ms, &ms));
+      TBMS_RETURN_IF_ERROR(ReadNumber(value, "tloc", 0, limits::kMaxTlocMs, &ms));
       if (ms <= 0) return InvalidArgument("tloc must be > 0 (milliseconds)");
       request.tloc = Millis(ms);
       has_tloc = true;
     } else if (key == "crossRequest") {
-      TBMS_RETURN_IF_ERROR(ReadInt(value, "crossRequest", 0, limits.max_cross_request,
+      TBMS_RETURN_IF_ERROR(ReadInt(value, "crossRequest", 0, limits::kMaxCrossRequest,
                                    &request.cross_request));
       has_cross_request = true;
     } else if (key == "crossLag") {
       double ms;
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "crossLag", 0, limits.max_tloc_ms, &ms));
+      TBMS_RETURN_IF_ERROR(ReadNumber(value, "crossLag", 0, limits::kMaxCrossLagMs, &ms));
       request.cross_lag = Millis(ms);
       has_cross_lag = true;
     } else if (key == "priority") {
-      TBMS_RETURN_IF_ERROR(ReadInt(value, "priority", -limits.max_priority, limits.max_priority,
+      TBMS_RETURN_IF_ERROR(ReadInt(value, "priority", -limits::kMaxPriority, limits::kMaxPriority,
                                    &request.priority));
       has_priority = true;
     } else {

@@ -8,6 +8,7 @@
 #include <span>
 #include <type_traits>
 
+#include "tbms/broker/limits.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/common/tensor_json.h"
 #include "tbms/server/json_fields.h"
@@ -357,12 +358,12 @@ Status ReadParameters(element e, InferRequest* request) {
   if (e.get_object().get(obj) != SUCCESS) return InvalidArgument("parameters must be an object");
   for (auto [key, value] : obj) {
     if (key == "tloc") {
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "parameters.tloc", 0, 600000, &request->tloc_ms));
+      TBMS_RETURN_IF_ERROR(ReadNumber(value, "parameters.tloc", 0, limits::kMaxTlocMs, &request->tloc_ms));
       if (request->tloc_ms <= 0) {
         return InvalidArgument("parameters.tloc must be > 0 (milliseconds)");
       }
     } else if (key == "priority") {
-      TBMS_RETURN_IF_ERROR(ReadInt(value, "parameters.priority", -1000, 1000, &request->priority));
+      TBMS_RETURN_IF_ERROR(ReadInt(value, "parameters.priority", -limits::kMaxPriority, limits::kMaxPriority, &request->priority));
     }  // other parameters are for the model, not for TBMS
   }
   return OkStatus();

@@ -625,5 +625,31 @@ TEST_F(BrokerTest, RejectsMalformedRequests) {
   EXPECT_EQ(bad([](TryRequest& r) { r.members[0].queue = nullptr; }), StatusCode::kInvalidArgument);
 }
 
+// The broker accepts what the edge and the house accept (tbms/broker/limits.h).
+TEST_F(BrokerTest, AcceptsTriesAtTheLimits) {
+  AddModel("svm", 10);
+  TryRequest r = Request({{"svm", 10}}, 50);
+  r.tloc = limits::kMaxTloc;
+  r.cross_request = limits::kMaxCrossRequest;
+  r.cross_lag = limits::kMaxCrossLag;
+  r.priority = -limits::kMaxPriority;
+  Submit(std::move(r));
+}
+
+TEST_F(BrokerTest, RefusesTriesPastTheLimits) {
+  AddModel("svm", 10);
+  auto bad = [&](auto mutate) {
+    TryRequest r = Request({{"svm", 10}}, 50);
+    mutate(r);
+    return broker_->Submit(std::move(r), [](TryResult) {}).code();
+  };
+  EXPECT_EQ(bad([](TryRequest& r) { r.tloc = limits::kMaxTloc + Duration(1); }), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.cross_request = limits::kMaxCrossRequest + 1; }),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.cross_lag = limits::kMaxCrossLag + Duration(1); }),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](TryRequest& r) { r.priority = limits::kMaxPriority + 1; }), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tbms

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <fstream>
 
+#include "tbms/broker/limits.h"
+
 namespace tbms {
 namespace {
 
@@ -177,6 +179,24 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_EQ(qa.cross_request, 1);
   EXPECT_EQ(qa.cross_lag, Millis(10));
   EXPECT_EQ(qa.priority, -3);
+}
+
+// A task may set what a try may (tbms/broker/limits.h), and no more: the
+// error rows of HouseErrorTest.Instances are one past these.
+TEST(HouseTest, TaskBoundsAreTheBrokersLimits) {
+  auto number = [](double v) { return std::to_string(static_cast<int64_t>(v)); };
+  TempHouse house(With(Base(), {{"instances.toml",
+                                 "[instances.a.tasks.qa]\nmodels = [\"svm\"]\ntloc = " + number(limits::kMaxTlocMs) +
+                                     "\ncrossRequest = " + std::to_string(limits::kMaxCrossRequest) +
+                                     "\ncrossLag = " + number(limits::kMaxCrossLagMs) +
+                                     "\npriority = " + std::to_string(-limits::kMaxPriority) + "\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const TaskConfig& qa = scan.config.instances.at(0).tasks.at("qa");
+  EXPECT_EQ(qa.tloc, limits::kMaxTloc);
+  EXPECT_EQ(qa.cross_request, limits::kMaxCrossRequest);
+  EXPECT_EQ(qa.cross_lag, limits::kMaxCrossLag);
+  EXPECT_EQ(qa.priority, -limits::kMaxPriority);
 }
 
 TEST(HouseTest, Defaults) {

@@ -7,6 +7,8 @@
 
 #include <map>
 
+#include "tbms/broker/broker.h"
+
 namespace tbms {
 namespace {
 
@@ -66,6 +68,33 @@ class TryJsonTest : public ::testing::Test {
 
   std::shared_ptr<ModelTable> table_;
 };
+
+// The edge accepts every try the broker's limits allow (tbms/broker/limits.h)
+// and refuses one past them: the bounds are the broker's, not the edge's own.
+TEST_F(TryJsonTest, BoundsAreTheBrokersLimits) {
+  const std::string models = R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], )";
+  const std::string at_max = models + "\"tloc\": " + std::to_string(limits::kMaxTlocMs) +
+                             ", \"crossRequest\": " + std::to_string(limits::kMaxCrossRequest) +
+                             ", \"crossLag\": " + std::to_string(limits::kMaxCrossLagMs) +
+                             ", \"priority\": " + std::to_string(-limits::kMaxPriority) + "}";
+  auto parsed = Parse(at_max);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->request.tloc, limits::kMaxTloc);
+  EXPECT_EQ(parsed->request.cross_request, limits::kMaxCrossRequest);
+  EXPECT_EQ(parsed->request.cross_lag, limits::kMaxCrossLag);
+  EXPECT_EQ(parsed->request.priority, -limits::kMaxPriority);
+  const std::string past[] = {
+      "\"tloc\": " + std::to_string(limits::kMaxTlocMs + 1),
+      "\"tloc\": 5, \"crossRequest\": " + std::to_string(limits::kMaxCrossRequest + 1),
+      "\"tloc\": 5, \"crossLag\": " + std::to_string(limits::kMaxCrossLagMs + 1),
+      "\"tloc\": 5, \"priority\": " + std::to_string(limits::kMaxPriority + 1),
+  };
+  for (const std::string& fields : past) {
+    EXPECT_EQ(Error(models + fields + "}").code(), StatusCode::kInvalidArgument) << fields;
+  }
+  EXPECT_EQ(TryLimits{}.max_candidates, limits::kMaxCandidates);
+  EXPECT_EQ(Broker::Options{}.max_candidates, limits::kMaxCandidates);
+}
 
 TEST_F(TryJsonTest, ParsesAFullRequest) {
   auto parsed = Parse(

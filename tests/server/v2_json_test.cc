@@ -13,6 +13,8 @@
 #include <limits>
 #include <random>
 
+#include "tbms/broker/limits.h"
+
 namespace tbms {
 namespace {
 
@@ -282,6 +284,22 @@ TEST(V2JsonRequestTest, ParsesAFullRequest) {
   EXPECT_EQ(r->inputs[0].shape, std::vector<int64_t>{2});
   EXPECT_EQ(r->inputs[1].Strings(), std::vector<std::string_view>{"q"});
   EXPECT_EQ(r->outputs, (std::vector<std::string>{"y", "z"}));
+}
+
+// parameters.tloc and parameters.priority have the broker's limits
+// (tbms/broker/limits.h), as a try's do.
+TEST(V2JsonRequestTest, ParametersHaveTheBrokersLimits) {
+  auto with = [](const std::string& parameters) {
+    return ParseInferRequest(R"({"parameters": {)" + parameters +
+                             R"(}, "inputs": [{"name": "a", "shape": [], "datatype": "BOOL", "data": [true]}]})");
+  };
+  auto r = with("\"tloc\": " + std::to_string(limits::kMaxTlocMs) + ", \"priority\": " +
+                std::to_string(limits::kMaxPriority));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->tloc_ms, limits::kMaxTlocMs);
+  EXPECT_EQ(r->priority, limits::kMaxPriority);
+  EXPECT_FALSE(with("\"tloc\": " + std::to_string(limits::kMaxTlocMs + 1)).ok());
+  EXPECT_FALSE(with("\"priority\": " + std::to_string(-limits::kMaxPriority - 1)).ok());
 }
 
 TEST(V2JsonRequestTest, Defaults) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tbms/batching/model_queue.h"
+#include "tbms/broker/limits.h"
 #include "tbms/broker/try.h"
 #include "tbms/common/clock.h"
 #include "tbms/common/status.h"
@@ -34,7 +35,7 @@ class Broker final : public ItemSink {
     // A mix's expected time (rule 8) gets the same allowance.
     Duration grace{0};
     size_t max_pending = 100000; // tries in flight at once
-    size_t max_candidates = 32;
+    size_t max_candidates = limits::kMaxCandidates;
     // Baseline policies (tbms serve --policy) turn the broker's rules off:
     bool launch_predicted_late = false;  // rule 1 launches the top candidate regardless
     bool wait_past_deadline = false;     // no end-to-end deadline: D only bounds queueing

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "tbms/broker/limits.h"
 #include "tbms/broker/try.h"
 #include "tbms/common/status.h"
 #include "tbms/server/model_table.h"
@@ -14,12 +15,11 @@
 
 namespace tbms {
 
+// Sizes the edge bounds. The bounds of tloc, crossRequest, crossLag and
+// priority are the broker's (tbms/broker/limits.h), the same at every door.
 struct TryLimits {
-  size_t max_candidates = 32;
-  double max_tloc_ms = 600'000;     // 10 minutes
+  size_t max_candidates = limits::kMaxCandidates;
   double max_est_ms = 600'000;
-  int max_cross_request = 16;
-  int max_priority = 1000;          // priorities are in [-max, max]
   size_t max_question_bytes = 64 * 1024;
   size_t max_mix_members = 32;
   TensorLimits tensors;
