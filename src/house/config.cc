@@ -217,7 +217,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   hash.Add(text);
   m.fingerprint = hash.value();
   ReadModel(*table, *folders, limits, diag, &m, mix);
-  CheckFolders(*folders, m.backend == "mix", folder);
+  CheckFolders(*folders, m.is_mix(), folder);
   ScanVersions(limits, folder, &m);
   if (diag.count() + folder.count() > 0) return std::nullopt;
   return m;
@@ -240,7 +240,7 @@ bool Reaches(const ModelConfig& from, std::string_view target, const ModelsByNam
              std::set<std::string_view>* seen, std::vector<std::string_view>* path) {
   for (const std::string& member : from.members) {
     auto it = models.find(member);
-    if (it == models.end() || it->second->backend != "mix") continue;
+    if (it == models.end() || !it->second->is_mix()) continue;
     path->push_back(member);
     if (member == target) return true;
     if (seen->insert(member).second && Reaches(*it->second, target, models, seen, path)) return true;
@@ -271,7 +271,7 @@ void CheckMixes(HouseScan* scan, Found* found) {
   };
   std::set<std::string, std::less<>> bad;
   for (const ModelConfig& mix : scan->config.models) {
-    if (mix.backend != "mix") continue;
+    if (!mix.is_mix()) continue;
     Diag diag = diag_of(mix);
     const MixSource& source = found->mixes[mix.name];
     for (size_t i = 0; i < mix.members.size(); ++i) {
@@ -288,7 +288,7 @@ void CheckMixes(HouseScan* scan, Found* found) {
   for (bool changed = true; changed;) {
     changed = false;
     for (const ModelConfig& mix : scan->config.models) {
-      if (mix.backend != "mix" || bad.contains(mix.name)) continue;
+      if (!mix.is_mix() || bad.contains(mix.name)) continue;
       Diag diag = diag_of(mix);
       for (size_t i = 0; i < mix.members.size(); ++i) {
         if (bad.contains(mix.members[i])) {
@@ -449,7 +449,7 @@ HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
       found.broken.insert(name);
       continue;
     }
-    if (model->backend == "mix") found.mixes[name] = std::move(mix);
+    if (model->is_mix()) found.mixes[name] = std::move(mix);
     scan.config.models.push_back(std::move(*model));
   }
   CheckMixes(&scan, &found);

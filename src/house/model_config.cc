@@ -268,7 +268,7 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
                "version_policy", "weights", "inputs", "outputs", "members", "aggregator"});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
-      if (*b == "mix" || Artifacts().count(*b) != 0) {
+      if (*b == kMixBackend || Artifacts().count(*b) != 0) {
         m->backend = *b;
       } else {
         diag.At(f.Get("backend")->source(),
@@ -276,7 +276,7 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
       }
     }
   }
-  const bool is_mix = m->backend == "mix";
+  const bool is_mix = m->is_mix();
   CheckKind(f, is_mix, diag);
   if (auto v = f.Ms("lag_target_ms")) m->lag_target = *v;
   if (const toml::table* l = f.Table("labels")) ReadLabels(*l, diag, &m->labels);

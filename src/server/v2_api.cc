@@ -65,7 +65,7 @@ bool ShapeFits(const std::vector<int64_t>& spec, const std::vector<int64_t>& sha
 
 // The inputs must be the model's: each declared once, of its datatype and shape.
 Status CheckInputs(const ModelConfig& config, const std::vector<Tensor>& inputs) {
-  if (config.backend == "mix") return OkStatus();  // each member reads what it needs
+  if (config.is_mix()) return OkStatus();  // each member reads what it needs
   for (const Tensor& t : inputs) {
     const TensorSpec* spec = nullptr;
     for (const TensorSpec& s : config.inputs) spec = s.name == t.name ? &s : spec;

@@ -21,7 +21,7 @@ std::string Count(size_t n, std::string_view one, std::string_view many) {
 std::string Summary(const HouseConfig& house) {
   size_t models = 0, mixes = 0, versions = 0, tasks = 0;
   for (const ModelConfig& m : house.models) {
-    if (m.backend == "mix") {
+    if (m.is_mix()) {
       ++mixes;
     } else {
       ++models;

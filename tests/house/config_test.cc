@@ -160,7 +160,9 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_TRUE(s.echo);
 
   const ModelConfig& mix = *Find(c, "mix2");
-  EXPECT_EQ(mix.backend, "mix");
+  EXPECT_EQ(mix.backend, kMixBackend);  // backend = "mix" in model.toml
+  EXPECT_TRUE(mix.is_mix());
+  EXPECT_FALSE(Find(c, "svm")->is_mix());
   EXPECT_EQ(mix.members, (std::vector<std::string>{"bayes", "keysearch"}));
   EXPECT_EQ(mix.aggregator, Aggregator::kAvg);
   EXPECT_TRUE(mix.versions.empty());

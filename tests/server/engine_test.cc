@@ -131,7 +131,7 @@ TEST_F(EngineTest, RetiredVersionsLiveWhileATryHoldsTheirTable) {
 TEST_F(EngineTest, MixesServeByName) {
   ModelConfig mix;
   mix.name = "mix1";
-  mix.backend = "mix";
+  mix.backend = kMixBackend;
   mix.members = {"svm", "bayes"};
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}), Simulated("bayes", {1}), mix}), {}, false).ok());
   const ServedModel* m = engine_->table()->Find("mix1");

@@ -34,7 +34,7 @@ void Serve(ModelTable& table, const std::string& name, double est_ms, std::vecto
 void ServeMix(ModelTable& table, const std::string& name, std::vector<std::string> members, Aggregator agg) {
   auto config = std::make_shared<ModelConfig>();
   config->name = name;
-  config->backend = "mix";
+  config->backend = kMixBackend;
   config->members = std::move(members);
   config->aggregator = agg;
   table.models[name].Assign(config, {});

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tbms/auth/signing.h"
@@ -54,10 +55,16 @@ struct VersionConfig {
   uint64_t fingerprint = 0;
 };
 
+// The backend name of a mix (backend = "mix" in model.toml): a model that
+// runs its members and combines their answers, with no versions of its own.
+// Compare with ModelConfig::is_mix(), not with the string.
+inline constexpr std::string_view kMixBackend = "mix";
+
 struct ModelConfig {
   std::string name;  // the folder's name
   std::filesystem::path dir;
-  std::string backend;  // "simulated" or "mix" (real backends come with their own names)
+  std::string backend;  // kMixBackend, "simulated" or a real backend's name (keysearch, ...)
+  bool is_mix() const { return backend == kMixBackend; }
   Duration est{0};          // the prior when a try gives no est
   Duration lag_target{0};   // 0: none
   int instances = 1;
