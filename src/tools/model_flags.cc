@@ -22,4 +22,18 @@ void AddModelFlags(CLI::App* cmd, ModelFlags& f) {
       ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
 }
 
+std::span<const SimulateOnlyFlag> SimulateOnlyModelFlags() {
+  static constexpr SimulateOnlyFlag kFlags[] = {
+      {"--max-batch", "max_batch_size in model.toml's [batching]"},
+      {"--max-queue-delay-ms", "max_queue_delay_ms in model.toml's [batching]"},
+      {"--max-queue", "max_queue_size in model.toml's [batching]"},
+      {"--jitter", "jitter in each version's simulated.toml"},
+      {"--jitter-spread", "jitter_spread in each version's simulated.toml"},
+      {"--straggler-rate", "straggler_rate in each version's simulated.toml"},
+      {"--failure-rate", "failure_rate in each version's simulated.toml"},
+      {"--seed", "seed in each version's simulated.toml"},
+  };
+  return kFlags;
+}
+
 }  // namespace tbms::tools

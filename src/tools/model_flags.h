@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace tbms::tools {
 
@@ -22,5 +24,15 @@ struct ModelFlags {
 };
 
 void AddModelFlags(CLI::App* cmd, ModelFlags& f);
+
+// A flag that shapes simulated models, and the key a model house sets it
+// with instead (tbms serve --house refuses the flag, naming the key).
+struct SimulateOnlyFlag {
+  std::string_view flag;
+  std::string_view house_key;  // "max_batch_size in model.toml"
+};
+// The flags of AddModelFlags that a house's files set (all but --guard-ms,
+// which is the broker's and applies to a house too).
+std::span<const SimulateOnlyFlag> SimulateOnlyModelFlags();
 
 }  // namespace tbms::tools

@@ -45,6 +45,31 @@ struct ServeFlags {
   std::string tls_cert, tls_key;
 };
 
+// Flags that only one kind of serving reads: each is refused with the other,
+// so no flag is silently ignored. INVALID_ARGUMENT names the flag and what
+// to do instead.
+Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
+  auto given = [&](std::string_view flag) { return cmd.count(std::string(flag)) > 0; };
+  if (!f.house.empty()) {
+    std::vector<SimulateOnlyFlag> flags(SimulateOnlyModelFlags().begin(), SimulateOnlyModelFlags().end());
+    flags.push_back({"--instances", "instances in model.toml"});
+    flags.push_back({"--hang-rate", "hang_rate in each version's simulated.toml"});
+    for (const SimulateOnlyFlag& s : flags) {
+      if (given(s.flag)) {
+        return InvalidArgument(std::string(s.flag) + " applies to --simulate models; set " +
+                               std::string(s.house_key) + " (docs/house.md)");
+      }
+    }
+    return OkStatus();
+  }
+  for (std::string_view flag : {"--model-control", "--poll-interval-s"}) {
+    if (given(flag)) {
+      return InvalidArgument(std::string(flag) + " applies to --house; --simulate models are loaded once");
+    }
+  }
+  return OkStatus();
+}
+
 int Fail(const Status& s) {
   std::cerr << "tbms serve: " << s.message() << "\n";
   return 1;
@@ -220,9 +245,9 @@ void AddServe(CLI::App& app) {
       ->check(CLI::IsMember({"none", "poll", "explicit"}))->capture_default_str();
   cmd->add_option("--poll-interval-s", flags->poll_interval_s, "How often poll mode rescans the house")
       ->check(CLI::Range(0.05, 86400.0))->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "Instances per model")
+  cmd->add_option("--instances", flags->instances, "Instances per --simulate model (a house: instances in model.toml)")
       ->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd->add_option("--hang-rate", flags->hang_rate, "Share of executions that hang (10 s)")
+  cmd->add_option("--hang-rate", flags->hang_rate, "Share of --simulate executions that hang (10 s)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--max-pending", flags->max_pending, "Tries in flight at once (then 429)")
       ->check(CLI::Range(1, 10000000))->capture_default_str();
@@ -256,9 +281,13 @@ void AddServe(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--tls-key", flags->tls_key, "The PEM private key of --tls-cert")->check(CLI::ExistingFile);
   AddModelFlags(cmd, flags->model);
-  cmd->callback([flags] {
+  cmd->callback([flags, cmd] {
     if (flags->simulate.empty() && flags->house.empty()) {
       std::cerr << "tbms serve: give --house DIR or --simulate MODELS (see tbms serve --help)\n";
+      return SetExitCode(2);
+    }
+    if (Status s = CheckFlagsApply(*cmd, *flags); !s.ok()) {
+      std::cerr << "tbms serve: " << s.message() << "\n";
       return SetExitCode(2);
     }
     SetExitCode(Serve(*flags));

@@ -16,6 +16,7 @@ import unittest
 import tbms
 
 TBMS_BIN = os.environ.get("TBMS_BIN", "build/tbms")
+DEMO_HOUSE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "house", "demo")
 TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15},
         "keysearch": {"est": 5}}
 
@@ -341,6 +342,40 @@ class DrainTest(unittest.TestCase):
             self.assertEqual(server.proc.wait(timeout=10), 0)
         finally:
             server.close()
+
+
+class FlagsThatDoNotApplyTest(unittest.TestCase):
+    """A flag that one kind of serving does not read is refused (exit 2),
+    naming what to set instead, before anything is loaded or bound."""
+
+    def serve(self, *args):
+        return subprocess.run([TBMS_BIN, "serve", "--port", "0", "--insecure-dev", *args],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_simulate_flags_are_refused_with_a_house(self):
+        cases = {
+            ("--max-batch", "4"): "--max-batch applies to --simulate models; set max_batch_size in model.toml",
+            ("--max-queue-delay-ms", "2"): "set max_queue_delay_ms in model.toml",
+            ("--max-queue", "10"): "set max_queue_size in model.toml",
+            ("--instances", "2"): "--instances applies to --simulate models; set instances in model.toml",
+            ("--hang-rate", "0.1"): "set hang_rate in each version's simulated.toml",
+            ("--jitter", "uniform"): "set jitter in each version's simulated.toml",
+            ("--jitter-spread", "0.2"): "set jitter_spread in",
+            ("--straggler-rate", "0.1"): "set straggler_rate in",
+            ("--failure-rate", "0.1"): "set failure_rate in",
+            ("--seed", "3"): "set seed in",
+        }
+        for flag, message in cases.items():
+            got = self.serve("--house", DEMO_HOUSE, *flag)
+            self.assertEqual(got.returncode, 2, (flag, got.stderr))
+            self.assertIn(message, got.stderr, flag)
+            self.assertNotIn("serving", got.stdout, flag)
+
+    def test_house_flags_are_refused_with_simulate(self):
+        for flag in (("--model-control", "poll"), ("--poll-interval-s", "1")):
+            got = self.serve("--simulate", "svm=5", *flag)
+            self.assertEqual(got.returncode, 2, (flag, got.stderr))
+            self.assertIn(flag[0] + " applies to --house", got.stderr)
 
 
 if __name__ == "__main__":
