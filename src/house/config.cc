@@ -191,9 +191,32 @@ void ScanVersions(const HouseLimits& limits, Diag& folder, ModelConfig* m) {
 
 // Scans one model folder; nullopt when it has model-wide errors (reported).
 // A mix's member positions go to `mix`.
+// Keys that are read and checked but not acted on yet, each with what the
+// server does instead (docs/house.md, "Keys not acted on yet").
+void WarnNotActedOn(const toml::table& table, const ModelConfig& m, const std::string& file,
+                    std::vector<HouseWarning>* warnings) {
+  struct Key {
+    std::string_view key, instead;
+  };
+  static constexpr Key kKeys[] = {
+      {"lag_target_ms", ""},
+      {"device", ": every model runs on the CPU, and device only labels its metrics"},
+  };
+  for (const Key& k : kKeys) {
+    const toml::node* n = table.get(k.key);
+    if (n == nullptr) continue;
+    const toml::source_position at = n->source().begin;
+    const std::string where = at.line == 0 ? file + ": "
+                                           : file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": ";
+    warnings->push_back({m.name, std::string(k.key),
+                         where + "model '" + m.name + "': " + std::string(k.key) + " is not acted on yet" +
+                             std::string(k.instead) + " (see docs/house.md)"});
+  }
+}
+
 std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& name,
                                      const HouseLimits& limits, std::vector<HouseError>* errors,
-                                     MixSource* mix) {
+                                     std::vector<HouseWarning>* warnings, MixSource* mix) {
   ModelConfig m;
   m.name = name;
   m.dir = house / name;
@@ -220,6 +243,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   CheckFolders(*folders, m.is_mix(), folder);
   ScanVersions(limits, folder, &m);
   if (diag.count() + folder.count() > 0) return std::nullopt;
+  WarnNotActedOn(*table, m, diag.file(), warnings);
   return m;
 }
 
@@ -444,7 +468,7 @@ HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
   Found found;
   for (const std::string& name : *names) {  // sorted, so config.models is too
     MixSource mix;
-    auto model = ScanModel(dir, name, limits, &scan.errors, &mix);
+    auto model = ScanModel(dir, name, limits, &scan.errors, &scan.warnings, &mix);
     if (!model) {
       found.broken.insert(name);
       continue;
@@ -453,12 +477,15 @@ HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
     scan.config.models.push_back(std::move(*model));
   }
   CheckMixes(&scan, &found);
+  std::erase_if(scan.warnings, [&](const HouseWarning& w) { return found.broken.contains(w.model); });
   ScanInstances(dir, limits, found, &scan);
   return scan;
 }
 
-StatusOr<HouseConfig> LoadHouse(const fs::path& dir, const HouseLimits& limits) {
+StatusOr<HouseConfig> LoadHouse(const fs::path& dir, const HouseLimits& limits,
+                                std::vector<HouseWarning>* warnings) {
   HouseScan scan = ScanHouse(dir, limits);
+  if (warnings != nullptr) *warnings = std::move(scan.warnings);
   if (scan.errors.empty()) return std::move(scan.config);
   std::string message;
   for (const HouseError& e : scan.errors) message += (message.empty() ? "" : "\n") + e.message;

@@ -39,9 +39,24 @@ StatusOr<ModelControl> ParseModelControl(std::string_view name) {
   return InvalidArgument("unknown model control '" + std::string(name) + "' (expected none, poll or explicit)");
 }
 
-HouseLoader::HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval)
-    : engine_(engine), dir_(std::move(dir)), mode_(mode), poll_interval_(poll_interval),
-      thread_([this] { Run(); }) {}
+HouseLoader::HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval,
+                         const std::vector<HouseWarning>& logged)
+    : engine_(engine), dir_(std::move(dir)), mode_(mode), poll_interval_(poll_interval) {
+  for (const HouseWarning& w : logged) warned_.emplace(w.model, w.key);
+  thread_ = std::thread([this] { Run(); });  // last: the thread reads warned_
+}
+
+void LogHouseWarnings(const std::vector<HouseWarning>& warnings) {
+  for (const HouseWarning& w : warnings) std::cerr << "tbms: warning: " << w.message << std::endl;
+}
+
+void HouseLoader::LogNewWarnings(const HouseScan& scan, std::string_view model) {
+  std::vector<HouseWarning> fresh;
+  for (const HouseWarning& w : scan.warnings) {
+    if ((model.empty() || w.model == model) && warned_.emplace(w.model, w.key).second) fresh.push_back(w);
+  }
+  LogHouseWarnings(fresh);
+}
 
 HouseLoader::~HouseLoader() {
   {
@@ -78,6 +93,7 @@ Status HouseLoader::DoJob(const Job& job) {
   for (const ModelConfig& m : scan.config.models) known = known || m.name == job.model;
   for (const HouseError& e : scan.errors) known = known || e.model == job.model;
   if (!known) return NotFound("the house has no model '" + job.model + "'");
+  LogNewWarnings(scan, job.model);
   return engine_->Apply(scan, job.model, /*remove_missing=*/false);
 }
 
@@ -87,6 +103,7 @@ void HouseLoader::Poll() {
   std::string digest = Digest(scan, dir_);
   if (digest == last_digest_) return;
   last_digest_ = std::move(digest);
+  LogNewWarnings(scan);
   Status s = engine_->Apply(scan, {}, /*remove_missing=*/true);
   if (!s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
   std::string house_wide;  // the engine keeps the last good instances.toml: say so

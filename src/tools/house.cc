@@ -1,8 +1,9 @@
 // tbms house: work with a model house, the folder of models, versions, mixes
 // and tasks a server loads (docs/house.md). `tbms house check DIR` reads the
 // house as the server would and prints every error, one per line, as
-// file:line:column: message. Exit 0 when the house is valid, 1 when it has
-// errors, 2 on bad usage.
+// file:line:column: message, then the keys not acted on yet as
+// "warning: ...". Exit 0 when the house is valid (warnings or not), 1 when
+// it has errors, 2 on bad usage.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -42,6 +43,7 @@ std::string Summary(const HouseConfig& house) {
 int RunCheck(const std::string& dir, bool no_secrets) {
   const HouseScan scan = ScanHouse(dir, {.read_secrets = !no_secrets});
   for (const HouseError& e : scan.errors) std::cerr << e.message << "\n";
+  for (const HouseWarning& w : scan.warnings) std::cerr << "warning: " << w.message << "\n";  // as the server logs them
   if (!scan.errors.empty()) return 1;
   std::cout << Summary(scan.config) << (no_secrets ? " (secrets not read)" : "") << "\n";
   return 0;

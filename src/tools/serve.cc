@@ -76,11 +76,14 @@ int Fail(const Status& s) {
 }
 
 // The models to serve: the house at --house, or --simulate's models.
-StatusOr<HouseScan> InitialModels(const ServeFlags& f) {
+// A house's warnings are logged here, and given to the loader so that it
+// does not log them again.
+StatusOr<HouseScan> InitialModels(const ServeFlags& f, std::vector<HouseWarning>* warnings) {
   if (!f.house.empty()) {
-    auto house = LoadHouse(f.house);
+    auto house = LoadHouse(f.house, {}, warnings);
     if (!house.ok()) return house.status();
-    return HouseScan{std::move(house).value(), {}};
+    LogHouseWarnings(*warnings);
+    return HouseScan{std::move(house).value(), {}, {}};
   }
   SimulateDefaults d;
   d.batching.max_batch_size = f.model.max_batch;
@@ -97,7 +100,7 @@ StatusOr<HouseScan> InitialModels(const ServeFlags& f) {
   d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();
-  return HouseScan{SimulatedHouse(*models), {}};
+  return HouseScan{SimulatedHouse(*models), {}, {}};
 }
 
 StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
@@ -165,7 +168,8 @@ int Serve(const ServeFlags& f) {
   if (!options.ok()) return Fail(options.status());
   auto control = ParseModelControl(f.model_control);
   if (!control.ok()) return Fail(control.status());
-  auto models = InitialModels(f);
+  std::vector<HouseWarning> warnings;
+  auto models = InitialModels(f, &warnings);
   if (!models.ok()) return Fail(models.status());
   boost::asio::io_context ioc(f.threads);
   RealTimeCore core(ioc.get_executor());  // before the engine, which posts to it
@@ -175,7 +179,8 @@ int Serve(const ServeFlags& f) {
   if (Status s = CheckAccess(f, *(*engine)->table()); !s.ok()) return Fail(s);
   std::unique_ptr<HouseLoader> loader;
   if (!f.house.empty()) {
-    loader = std::make_unique<HouseLoader>(engine->get(), f.house, *control, Millis(f.poll_interval_s * 1000));
+    loader = std::make_unique<HouseLoader>(engine->get(), f.house, *control, Millis(f.poll_interval_s * 1000),
+                                           warnings);
   }
   HttpServer::Options so;
   so.host = f.host;

@@ -358,5 +358,43 @@ class HouseCheckTest(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
 
+class NotActedOnYetTest(unittest.TestCase):
+    """lag_target_ms and device are accepted with a warning: `tbms house
+    check` prints it (and exits 0), the server logs it once per model and
+    key, not again when a poll reloads the model."""
+
+    def test_check_and_serve_warn_once(self):
+        root = tempfile.mkdtemp(prefix="tbms-house-")
+        try:
+            house = make_house(root)
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ndevice = "gpu:0"\n')
+            lag = "svm/model.toml:3:17: model 'svm': lag_target_ms is not acted on yet (see docs/house.md)"
+            device = "svm/model.toml:4:10: model 'svm': device is not acted on yet"
+            got = subprocess.run([TBMS_BIN, "house", "check", house], capture_output=True, text=True, timeout=30)
+            self.assertEqual(got.returncode, 0, got.stderr)
+            self.assertIn("warning: " + house + "/" + lag, got.stderr)
+            self.assertIn(device, got.stderr)
+            self.assertEqual(got.stderr.count("warning: "), 2, got.stderr)
+
+            server = Server(None, "--house", house, "--model-control", "poll", "--poll-interval-s", "0.05")
+            try:
+                # svm's model.toml changes, so a poll reloads it; then a new
+                # model: once it is ready, the poll that reloaded svm is done.
+                simulated_model(house, "svm", 20, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ndevice = "gpu:0"\n')
+                simulated_model(house, "late", 5, {1: "base_ms = 1\n"})
+                deadline = time.monotonic() + 10
+                while server.get("/v2/models/late/ready")[0] != 200 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # bounded by the deadline: a poll is due every 50 ms
+                self.assertEqual(server.get("/v2/models/late/ready")[0], 200)
+            finally:
+                server.proc.kill()
+                server.proc.wait(timeout=10)
+                log = server.proc.stderr.read()
+                server.close()
+            self.assertEqual(log.count("tbms: warning: "), 2, log)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -133,6 +133,17 @@ struct HouseError {
   std::string message;  // "file:line:column: what is wrong" (line/column when known)
 };
 
+// A key of a valid model that the house accepts but the server does not act
+// on yet (lag_target_ms, device: docs/house.md says which). Not an error:
+// `tbms house check` prints it and exits 0; the server logs it once per
+// model and key.
+struct HouseWarning {
+  std::string model;
+  std::string key;
+  // "file:line:column: model 'svm': lag_target_ms is not acted on yet (see docs/house.md)"
+  std::string message;
+};
+
 // What a scan found: the valid part of the house, and every problem.
 // config.models holds only models without model-wide errors, each with only
 // its valid versions; a mix whose members are in error is in error too.
@@ -140,6 +151,7 @@ struct HouseError {
 struct HouseScan {
   HouseConfig config;
   std::vector<HouseError> errors;
+  std::vector<HouseWarning> warnings;  // of the models in config.models
 };
 
 // Reads and validates the house at `dir`, reporting every error it finds.
@@ -148,7 +160,8 @@ HouseScan ScanHouse(const std::filesystem::path& dir, const HouseLimits& limits 
 
 // ScanHouse, all or nothing: INVALID_ARGUMENT listing every error, one per
 // line, when there is any (what `tbms house check` prints and what stops
-// the server from starting).
-StatusOr<HouseConfig> LoadHouse(const std::filesystem::path& dir, const HouseLimits& limits = {});
+// the server from starting). `warnings`, if given, receives the scan's.
+StatusOr<HouseConfig> LoadHouse(const std::filesystem::path& dir, const HouseLimits& limits = {},
+                                std::vector<HouseWarning>* warnings = nullptr);
 
 }  // namespace tbms

@@ -15,19 +15,28 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tbms/server/engine.h"
 
 namespace tbms {
 
 enum class ModelControl { kNone, kPoll, kExplicit };
+
+// Logs each warning to stderr as "tbms: warning: <message>".
+void LogHouseWarnings(const std::vector<HouseWarning>& warnings);
 StatusOr<ModelControl> ParseModelControl(std::string_view name);
 
 class HouseLoader {
  public:
   using Done = std::function<void(Status)>;
-  HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval);
+  // `logged`: the warnings the start-up load logged already; each
+  // (model, key) warning is logged once for the loader's life.
+  HouseLoader(Engine* engine, std::filesystem::path dir, ModelControl mode, Duration poll_interval,
+              const std::vector<HouseWarning>& logged = {});
   ~HouseLoader();  // stops the thread after the job in progress
 
   ModelControl mode() const { return mode_; }
@@ -46,6 +55,8 @@ class HouseLoader {
   void Run();
   Status DoJob(const Job& job);
   void Poll();
+  // Logs the scan's warnings not logged before (of `model` only, if given).
+  void LogNewWarnings(const HouseScan& scan, std::string_view model = {});
 
   Engine* const engine_;
   const std::filesystem::path dir_;
@@ -57,6 +68,7 @@ class HouseLoader {
   std::deque<Job> jobs_;  // guarded by mu_; bounded by kMaxJobs
   bool stop_ = false;     // guarded by mu_
   std::string last_digest_;  // only on the loader's thread: what the last poll applied
+  std::set<std::pair<std::string, std::string>> warned_;  // only on the loader's thread: (model, key)
   std::thread thread_;
 };
 
