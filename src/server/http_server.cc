@@ -1,5 +1,6 @@
 #include "tbms/server/http_server.h"
 
+#include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
 #include "tbms/server/assets.h"
 
@@ -43,6 +44,8 @@ int HttpStatusOf(StatusCode code) {
 namespace {
 constexpr std::string_view kTryPrefix = "/v1/instances/";
 constexpr std::string_view kTrySuffix = "/try";
+constexpr std::string_view kV2Models = "/v2/models/";
+constexpr std::string_view kV2Repository = "/v2/repository/";
 
 // Debian's Chart.js (libjs-chart.js), read once; empty if not installed.
 const std::string& ChartJs() {
@@ -53,6 +56,161 @@ const std::string& ChartJs() {
   return content;
 }
 
+// ---------------------------------------------------------------------------
+// The KServe v2 routes (but health) over V2Api: the path and method pick the
+// call, its typed reply is written as JSON, its status mapped to HTTP.
+
+// Answers one request: an HTTP status and a JSON body (empty: none). Called
+// exactly once, from any thread.
+using V2Reply = std::function<void(int status, std::string body)>;
+
+bool IsV2Path(std::string_view path) {
+  return path == "/v2" || path == "/v2/" || path.starts_with(kV2Models) || path.starts_with(kV2Repository);
+}
+
+void ReplyV2Error(const V2Reply& reply, const Status& s) { reply(HttpStatusOf(s.code()), ErrorJson(s.message())); }
+
+// Splits "a/b/c" into its parts (at most 4; more is "too many").
+std::vector<std::string_view> SplitPath(std::string_view rest) {
+  std::vector<std::string_view> parts;
+  while (parts.size() <= 4) {
+    const size_t slash = rest.find('/');
+    parts.push_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+std::string ServerMetadataJson(const ServerMetadata& m) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject().Key("name").String(m.name).Key("version").String(m.version).Key("extensions").BeginArray();
+  for (const std::string& e : m.extensions) w.String(e);
+  w.EndArray().EndObject();
+  return out;
+}
+
+void WriteTensorSpecs(JsonWriter& w, std::string_view key, const std::vector<TensorSpec>& specs) {
+  w.Key(key).BeginArray();
+  for (const TensorSpec& t : specs) {
+    w.BeginObject().Key("name").String(t.name).Key("datatype").String(DataTypeName(t.datatype));
+    w.Key("shape").BeginArray();
+    for (int64_t d : t.shape) w.Int(d);
+    w.EndArray().EndObject();
+  }
+  w.EndArray();
+}
+
+// KServe's model metadata, and TBMS's "labels" when model.toml has any.
+std::string ModelMetadataJson(const ModelMetadata& m) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject().Key("name").String(m.name).Key("versions").BeginArray();
+  for (const std::string& v : m.versions) w.String(v);
+  w.EndArray().Key("platform").String(m.platform);
+  WriteTensorSpecs(w, "inputs", m.inputs);
+  WriteTensorSpecs(w, "outputs", m.outputs);
+  if (!m.labels.empty()) {
+    w.Key("labels").BeginObject();
+    for (const auto& [key, value] : m.labels) w.Key(key).String(value);
+    w.EndObject();
+  }
+  w.EndObject();
+  return out;
+}
+
+std::string IndexJson(const std::vector<ModelState>& states) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginArray();
+  for (const ModelState& s : states) {
+    w.BeginObject().Key("name").String(s.name);
+    if (!s.version.empty()) w.Key("version").String(s.version);
+    w.Key("state").String(s.state);
+    if (!s.reason.empty()) w.Key("reason").String(s.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  return out;
+}
+
+// /v2/models/{m}[/versions/{v}][/ready|/infer]. `table` is the request's
+// snapshot, the one its key was checked against.
+void RouteV2Model(const V2Api& api, const Caller& caller, std::string_view method, std::string_view rest,
+                  std::string_view body, std::shared_ptr<const ModelTable> table, V2Reply reply) {
+  const std::vector<std::string_view> parts = SplitPath(rest);
+  std::string_view version, action;
+  if (parts.size() == 2) {
+    action = parts[1];
+  } else if ((parts.size() == 3 || parts.size() == 4) && parts[1] == "versions" && !parts[2].empty()) {
+    version = parts[2];
+    if (parts.size() == 4) action = parts[3];
+  } else if (parts.size() != 1) {
+    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)));
+  }
+  if (!action.empty() && action != "ready" && action != "infer") {
+    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)));
+  }
+  const std::string_view name = parts[0];
+  const bool infer = action == "infer";
+  if (infer ? method != "POST" : method != "GET" && method != "HEAD") {
+    if (Status s = V2Api::CheckAccess(caller, *table, name); !s.ok()) return ReplyV2Error(reply, s);
+    return reply(405, ErrorJson(infer ? "use POST for infer" : "use GET for model metadata"));
+  }
+  if (action == "ready") {  // KServe: 200 when ready, 400 when not
+    StatusOr<ModelReadiness> ready = api.Ready(caller, *table, name, version);
+    if (!ready.ok()) return ReplyV2Error(reply, ready.status());
+    return ready->ready ? reply(200, {}) : reply(400, ErrorJson(ready->reason));
+  }
+  StatusOr<ModelRef> model = api.Find(caller, *table, name, version);
+  if (!model.ok()) return ReplyV2Error(reply, model.status());
+  if (!infer) return reply(200, ModelMetadataJson(V2Api::Metadata(*model)));
+  StatusOr<InferRequest> request = ParseInferRequest(body, api.options().tensors);
+  if (!request.ok()) return ReplyV2Error(reply, request.status());
+  api.Infer(caller, std::move(table), *model, std::move(request).value(), [reply](StatusOr<InferResponse> r) {
+    if (!r.ok()) return ReplyV2Error(reply, r.status());
+    std::string out;
+    WriteInferResponse(*r, out);
+    reply(200, std::move(out));
+  });
+}
+
+// /v2/repository/index and /v2/repository/models/{m}/load|unload: admins only.
+void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view method, std::string_view rest,
+                       V2Reply reply) {
+  if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return ReplyV2Error(reply, s);
+  if (rest == "index") {
+    if (method != "POST" && method != "GET") return reply(405, ErrorJson("use POST for the repository index"));
+    StatusOr<std::vector<ModelState>> index = api.Index(caller);
+    if (!index.ok()) return ReplyV2Error(reply, index.status());
+    return reply(200, IndexJson(*index));
+  }
+  const std::vector<std::string_view> parts = SplitPath(rest);
+  if (parts.size() != 3 || parts[0] != "models" || parts[1].empty() ||
+      (parts[2] != "load" && parts[2] != "unload")) {
+    return reply(404, ErrorJson("no such endpoint: /v2/repository/" + std::string(rest)));
+  }
+  if (method != "POST") return reply(405, ErrorJson("use POST to load or unload a model"));
+  auto done = [reply](Status s) { s.ok() ? reply(200, {}) : ReplyV2Error(reply, s); };
+  if (parts[2] == "load") {
+    api.Load(caller, std::string(parts[1]), std::move(done));
+  } else {
+    api.Unload(caller, std::string(parts[1]), std::move(done));
+  }
+}
+
+void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
+             std::string_view body, std::shared_ptr<const ModelTable> table, V2Reply reply) {
+  if (path == "/v2" || path == "/v2/") {
+    if (method != "GET" && method != "HEAD") return reply(405, ErrorJson("use GET for /v2"));
+    return reply(200, ServerMetadataJson(V2Api::Server()));
+  }
+  if (path.starts_with(kV2Repository)) {
+    return RouteV2Repository(api, caller, method, path.substr(kV2Repository.size()), std::move(reply));
+  }
+  RouteV2Model(api, caller, method, path.substr(kV2Models.size()), body, std::move(table), std::move(reply));
+}
 }  // namespace
 
 // One connection: reads requests in order and answers each (HTTP/1.1 has no
@@ -125,16 +283,18 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     if (path == "/dashboard/") return ReplyAsset(req.method(), "/dashboard");
     if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);  // static files
     const bool report = path == "/metrics" || path == "/v1/report";
+    // One snapshot for the whole request: its key, its instance, its models.
+    std::shared_ptr<const ModelTable> table = state_->engine->table();
     if (metrics_only_) {
-      if (report) return ReplyReport(req.method(), path, Caller::Anyone());
+      if (report) return ReplyReport(req.method(), path, Caller::Anyone(), *table);
       return ReplyError(404, "this address serves only /metrics, /v1/report, /dashboard and health");
     }
-    std::shared_ptr<const ModelTable> table = state_->engine->table();  // one snapshot: keys and instances
     const StatusOr<Caller> caller = Authenticate(req, target, *table);
     if (!caller.ok()) return ReplyStatus(caller.status());
-    if (report) return ReplyReport(req.method(), path, *caller);
-    if (V2Api::Owns(path)) {
-      return V2(*caller, std::string_view(req.method_string().data(), req.method_string().size()), path, req.body());
+    if (report) return ReplyReport(req.method(), path, *caller, *table);
+    if (IsV2Path(path)) {
+      return V2(*caller, std::string_view(req.method_string().data(), req.method_string().size()), path, req.body(),
+                std::move(table));
     }
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
@@ -177,7 +337,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
 
   // /metrics is the whole server's: an admin's (or the metrics address's).
   // /v1/report for an instance's key shows only that instance.
-  void ReplyReport(http::verb method, std::string_view path, const Caller& caller) {
+  void ReplyReport(http::verb method, std::string_view path, const Caller& caller, const ModelTable& table) {
     if (method != http::verb::get && method != http::verb::head) return ReplyError(405, "use GET");
     Engine* engine = state_->engine;
     if (engine->stats() == nullptr) return ReplyError(404, "metrics are off (--metrics off)");
@@ -191,10 +351,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       return Reply(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
     }
     if (!caller.admin) {
-      const std::shared_ptr<const ModelTable> table = engine->table();
-      const auto instance = table->FindInstance(caller.instance);
+      const auto instance = table.FindInstance(caller.instance);
       const std::vector<std::string> visible =  // a listed mix shows its members' rows too
-          instance.ok() && *instance ? table->WithMembers((*instance)->models) : std::vector<std::string>();
+          instance.ok() && *instance ? table.WithMembers((*instance)->models) : std::vector<std::string>();
       const ReportScope scope{caller.instance, &visible};
       WriteReportJson(*engine->stats(), engine->ReportNow(), out, &scope);
       return Reply(200, std::move(out), "application/json", "Cache-Control: no-store\r\n");
@@ -218,18 +377,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
 
-  void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
+  void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body,
+          std::shared_ptr<const ModelTable> table) {
     if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
     std::string quota_of;  // an instance's infer takes a slot of its quota, as its tries do
     if (!caller.admin && method == "POST" && path.ends_with("/infer")) {
-      const auto instance = state_->engine->table()->FindInstance(caller.instance);
+      const auto instance = table->FindInstance(caller.instance);
       if (instance.ok() && !TakeQuota(*instance, &quota_of)) return;
     }
-    state_->v2.Handle(caller, method, path, body,
-                      [self = this->shared_from_this(), quota_of = std::move(quota_of)](HttpReply r) {
+    RouteV2(state_->v2, caller, method, path, body, std::move(table),
+            [self = this->shared_from_this(), quota_of = std::move(quota_of)](int status, std::string body) {
       if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
-      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
-        self->Reply(r.status, std::move(r.body));
+      asio::post(self->stream_.get_executor(), [self, status, body = std::move(body)]() mutable {
+        self->Reply(status, std::move(body));
       });
     });
   }

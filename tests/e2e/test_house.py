@@ -242,6 +242,7 @@ class KServeV2Test(unittest.TestCase):
             spec = '[[inputs]]\nname = "x"\ndatatype = "%s"\nshape = [-1, -1]\n' \
                    '[[outputs]]\nname = "y"\ndatatype = "%s"\nshape = [-1, -1]\n' % (datatype, datatype)
             simulated_model(house, "echo_" + datatype.lower(), 1, {1: "base_ms = 0\necho = true\n"}, spec)
+        simulated_model(house, "labelled", 1, {1: "base_ms = 0\n"}, 'labels = { team = "search", tier = "2" }\n')
         cls.server = Server(None, "--house", house)
 
     @classmethod
@@ -271,6 +272,12 @@ class KServeV2Test(unittest.TestCase):
         self.assertEqual(self.server.get("/v2/models/nope")[0], 404)
         self.assertEqual(self.server.get("/v2/models/svm/versions/9")[0], 404)
         self.assertEqual(self.server.get("/v2/models/svm/explain")[0], 404)
+        self.assertNotIn("labels", got)  # svm has none
+
+    def test_model_metadata_shows_the_labels(self):
+        status, got = self.server.get("/v2/models/labelled")
+        self.assertEqual(status, 200, got)
+        self.assertEqual(got["labels"], {"team": "search", "tier": "2"})
 
     def test_infer_a_question_and_the_id_is_echoed(self):
         body = {"id": "req-7", "inputs": [{"name": "question", "datatype": "BYTES", "shape": [1],

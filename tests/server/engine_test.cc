@@ -9,24 +9,12 @@
 
 #include "tbms/common/virtual_clock.h"
 
+#include "simulated_model.h"
+
 namespace tbms {
 namespace {
 
-ModelConfig Simulated(const std::string& name, std::vector<int64_t> versions, uint64_t fingerprint = 1) {
-  ModelConfig m;
-  m.name = name;
-  m.backend = "simulated";
-  m.est = Millis(10);
-  m.fingerprint = fingerprint;
-  for (int64_t n : versions) {
-    VersionConfig v;
-    v.number = n;
-    v.fingerprint = static_cast<uint64_t>(n);
-    v.simulated.base = Millis(5);
-    m.versions.push_back(v);
-  }
-  return m;
-}
+using server_test::Simulated;
 
 HouseScan Scan(std::vector<ModelConfig> models, std::vector<HouseError> errors = {}) {
   HouseScan scan;

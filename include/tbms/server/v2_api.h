@@ -1,20 +1,28 @@
-// The KServe v2 REST API (Open Inference Protocol) but for health, which the
-// HTTP server answers itself: server metadata (/v2), model metadata and
-// readiness (/v2/models/{m}[/versions/{v}][/ready]), inference (.../infer),
-// and the repository extension (/v2/repository/index,
-// /v2/repository/models/{m}/load|unload). Errors are {"error": "..."} with
-// 400, 403, 404, 405, 500 or 503. An infer runs through the broker as a try of
-// one candidate, so it has a deadline (parameters.tloc, default
-// Options::default_tloc) and is batched with the model's tries.
-// Thread-safe.
+// The KServe v2 API (Open Inference Protocol) but for health, as typed
+// calls: server metadata, model metadata and readiness, inference, and the
+// repository extension (index, load, unload). Each call returns a Status
+// with a canonical code and a typed reply; the HTTP edge (http_server.cc)
+// routes /v2/... to them, writes the replies as JSON and maps the codes to
+// HTTP statuses, so a gRPC edge can reuse the same calls. An infer runs
+// through the broker as a try of one candidate, so it has a deadline
+// (parameters.tloc, default Options::default_tloc) and is batched with the
+// model's tries.
+//
+// A request reads one table snapshot throughout: the caller takes it (the
+// edge has it already, to check the request's key) and passes it to every
+// call of that request.
+// Thread safety: safe for concurrent use.
 #pragma once
 
 #include <utility>  // before Asio (see real_clock.h)
 
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tbms/server/engine.h"
 #include "tbms/server/house_loader.h"
@@ -31,38 +39,79 @@ struct Caller {
   static Caller Anyone() { return {true, {}}; }
 };
 
-struct HttpReply {
-  int status = 200;
-  std::string body;  // JSON; empty for a bodiless 200
+struct ServerMetadata {
+  std::string name, version;
+  std::vector<std::string> extensions;
+};
+
+struct ModelMetadata {
+  std::string name;
+  std::vector<std::string> versions;  // the loaded ones (only the one asked for, if any)
+  std::string platform;               // "tbms_<backend>"
+  std::vector<TensorSpec> inputs, outputs;
+  std::map<std::string, std::string> labels;  // model.toml's labels (docs/house.md)
+};
+
+// Whether a model (version) can take infers, and if not, why.
+struct ModelReadiness {
+  bool ready = false;
+  std::string reason;  // when not ready
+};
+
+// A model as one request names it, in that request's table snapshot; valid
+// while the snapshot is held.
+struct ModelRef {
+  const ServedModel* model = nullptr;
+  std::string version;  // empty: the model's A/B routing picks one
 };
 
 class V2Api {
  public:
   struct Options {
-    TensorLimits tensors;
+    TensorLimits tensors;  // what the edge's infer parser allows
     Duration default_tloc = std::chrono::seconds(10);
   };
-  using Reply = std::function<void(HttpReply)>;
+  using InferDone = std::function<void(StatusOr<InferResponse>)>;
+  using Done = std::function<void(Status)>;
   // `loader` may be null (no house: the repository is read-only); `io` runs
-  // the work of building responses, off the core lock.
+  // the work of building infer responses, off the core lock.
   V2Api(Options options, Engine* engine, HouseLoader* loader, boost::asio::any_io_executor io);
 
-  // True if `path` is one of its routes (else the caller answers 404).
-  static bool Owns(std::string_view path);
-  // Calls `reply` exactly once: at once, or from the core (infer) or the
-  // loader's thread (load, unload). The repository needs an admin caller;
-  // an instance's caller sees only the models it may use, and its infers
-  // are counted under its instance.
-  void Handle(const Caller& caller, std::string_view method, std::string_view path, std::string_view body,
-              Reply reply) const;
+  const Options& options() const { return options_; }
+
+  static ServerMetadata Server();
+
+  // PERMISSION_DENIED when an instance's caller may not use `model` (an
+  // admin, or an instance the table does not declare, may use any).
+  static Status CheckAccess(const Caller& caller, const ModelTable& table, std::string_view model);
+  // The model (and version) a request names: PERMISSION_DENIED (see
+  // CheckAccess), UNAVAILABLE when it is in the house but not ready (with
+  // the reason), NOT_FOUND when it is unknown or has no such version loaded.
+  StatusOr<ModelRef> Find(const Caller& caller, const ModelTable& table, std::string_view model,
+                          std::string_view version) const;
+  static ModelMetadata Metadata(const ModelRef& model);
+  // Not ready (with the reason) where Find gives UNAVAILABLE or a missing
+  // version; Find's other errors as they are.
+  StatusOr<ModelReadiness> Ready(const Caller& caller, const ModelTable& table, std::string_view model,
+                                 std::string_view version) const;
+  // Runs `request` on `model` of `table`. Calls `done` exactly once: at once
+  // with INVALID_ARGUMENT (inputs or outputs that are not the model's) or
+  // the engine's refusal, or later on an io thread with the response,
+  // UNAVAILABLE (no answer in time) or INTERNAL (the model failed, or its
+  // answer does not fit an output). Infers of an instance's caller are
+  // counted under its instance.
+  void Infer(const Caller& caller, std::shared_ptr<const ModelTable> table, const ModelRef& model,
+             InferRequest request, InferDone done) const;
+
+  // The repository extension needs an admin caller: PERMISSION_DENIED else.
+  static Status CheckAdmin(const Caller& caller);
+  StatusOr<std::vector<ModelState>> Index(const Caller& caller) const;
+  // Call `done` exactly once, from the loader's thread, or at once with
+  // PERMISSION_DENIED, FAILED_PRECONDITION (no house) or the loader's refusal.
+  void Load(const Caller& caller, std::string model, Done done) const;
+  void Unload(const Caller& caller, std::string model, Done done) const;
 
  private:
-  void Model(const Caller& caller, std::string_view method, std::string_view rest, std::string_view body,
-             Reply reply) const;
-  void Infer(const Caller& caller, const ServedModel& model, std::string_view version, std::string_view body,
-             Reply reply) const;
-  void Repository(std::string_view method, std::string_view rest, Reply reply) const;
-
   const Options options_;
   Engine* const engine_;
   HouseLoader* const loader_;
