@@ -24,7 +24,6 @@ std::string JoinReasons(const std::vector<ModelState>& failures) {
   return out;
 }
 
-bool IsMix(const ModelConfig& config) { return config.backend == "mix"; }
 
 }  // namespace
 
@@ -40,7 +39,7 @@ ModelManager::~ModelManager() {
 // Off the core: reuses unchanged versions, loads (and warms) the rest.
 void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const {
   out->config = std::make_shared<const ModelConfig>(config);
-  if (IsMix(config)) return;
+  if (config.is_mix()) return;
   for (const VersionConfig& vc : config.versions) {
     const uint64_t fingerprint = config.fingerprint ^ (vc.fingerprint * 0x9E3779B97F4A7C15ull);
     const std::string version = std::to_string(vc.number);
@@ -105,7 +104,7 @@ void ModelManager::Install(Loaded& loaded) {
     v.batcher = std::move(batcher).value();
     ++it;
   }
-  if (loaded.versions.empty() && !IsMix(*loaded.config)) {
+  if (loaded.versions.empty() && !loaded.config->is_mix()) {
     loaded.status = FailedPrecondition("model '" + loaded.config->name +
                                        "': no version could be loaded: " + JoinReasons(loaded.failures));
   } else if (!loaded.failures.empty()) {
@@ -128,7 +127,7 @@ std::shared_ptr<ModelTable> ModelManager::NextTable(LoadedModels& loaded, const 
   }
   for (auto& [name, l] : loaded) {
     if (!l.config || l.keep_current) continue;
-    if (!IsMix(*l.config) && l.versions.empty()) continue;
+    if (!l.config->is_mix() && l.versions.empty()) continue;
     next->models[name].Assign(l.config, l.versions);
   }
   return next;
@@ -178,7 +177,7 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
     for (auto& [name, l] : loaded) {
       if (!l.config) continue;  // only version errors of a model in error: see `broken`
       Install(l);
-      l.keep_current = l.versions.empty() && !IsMix(*l.config) && current->Find(name) != nullptr;
+      l.keep_current = l.versions.empty() && !l.config->is_mix() && current->Find(name) != nullptr;
     }
     std::shared_ptr<ModelTable> next = NextTable(loaded, broken, *current, only, remove_missing);
     next->access = instances_ok ? std::make_shared<const HouseAccess>(scan.config) : current->access;

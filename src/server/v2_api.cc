@@ -139,7 +139,7 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
     return done(s);
   }
   request.owner = std::move(table);
-  // Under the core lock: hand off at once; the response is built on an io thread.
+  // On the core: hand off at once; the response is built on an io thread.
   auto finished = [this, done, outputs = std::move(outputs), id = std::move(infer.id)](TryResult r) {
     boost::asio::post(io_, [done, outputs, id, r = std::move(r)] { done(InferReply(r, outputs, id)); });
   };

@@ -45,7 +45,7 @@ struct ServedModel {
   int64_t stride = 1;                       // coprime with the weights' sum
   mutable std::atomic<uint64_t> routed{0};
 
-  bool is_mix() const { return config->backend == "mix"; }
+  bool is_mix() const { return config->is_mix(); }
   // The version that runs a call: `pinned` if given (NOT_FOUND if it is not
   // served), else by the A/B weights — exactly in proportion over every
   // sum-of-weights consecutive calls, interleaved.
