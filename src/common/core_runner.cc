@@ -43,10 +43,12 @@ void CoreRunner::Drain() {
     uint64_t n = 0;
     for (Node* node = Reverse(group); node != nullptr; ++n) {
       Node* next = node->next;
+      ++task_epoch_;
       node->Run();
       delete node;
       node = next;
     }
+    ++task_epoch_;
     if (after_group_) after_group_();
     tasks_run_.fetch_add(n, std::memory_order_relaxed);
     groups_run_.fetch_add(1, std::memory_order_relaxed);

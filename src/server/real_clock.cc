@@ -5,8 +5,17 @@ namespace tbms {
 RealClock::RealClock(boost::asio::any_io_executor executor, CoreRunner* core)
     : core_(core), timer_(std::move(executor)) {}
 
+namespace {
+TimePoint SteadyNow() { return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now()); }
+}  // namespace
+
 TimePoint RealClock::Now() const {
-  return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
+  if (!core_->in_core()) return SteadyNow();
+  if (now_epoch_ != core_->task_epoch()) {
+    now_epoch_ = core_->task_epoch();
+    now_ = SteadyNow();
+  }
+  return now_;
 }
 
 void RealClock::Poll() {

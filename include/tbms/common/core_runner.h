@@ -41,8 +41,11 @@ class CoreRunner {
   }
   // Posts `task` and waits until it has run. Not from inside a task.
   void RunAndWait(std::function<void()> task);
-  // True on the thread running the core (for assertions).
+  // True on the thread running the core.
   bool in_core() const;
+  // Changes before each task and before after_group; only in the core's
+  // context. What a value cached per task (the clock's now) is keyed on.
+  uint64_t task_epoch() const { return task_epoch_; }
   // Tasks run so far and the passes that ran them: how well posts group.
   uint64_t tasks_run() const { return tasks_run_.load(std::memory_order_relaxed); }
   uint64_t groups_run() const { return groups_run_.load(std::memory_order_relaxed); }
@@ -68,6 +71,7 @@ class CoreRunner {
   const std::function<void()> after_group_;
   std::atomic<Node*> head_{nullptr};  // newest first
   std::atomic<bool> running_{false};  // one-way per pass: set by the runner, cleared when it leaves
+  uint64_t task_epoch_ = 0;  // only the runner touches it
   std::atomic<uint64_t> tasks_run_{0};
   std::atomic<uint64_t> groups_run_{0};
 };
