@@ -217,21 +217,31 @@ void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, st
 // pipelined reordering). Runs on the io threads; a try's result arrives from
 // the engine's core and is posted back to this session's strand.
 //
-// Stream is beast::tcp_stream, or an ssl_stream over one (--tls-cert): TLS
-// adds a handshake first and a close_notify last, nothing in between.
+// Stream is a tcp::socket, or an ssl_stream over one (--tls-cert): TLS adds
+// a handshake first and a close_notify last, nothing in between.
+//
+// The idle timeout (a client that never finishes a request, or never reads
+// its answer) is one timer per connection, not a timer operation per read
+// and write as beast::tcp_stream's: reads and writes move idle_deadline_,
+// and the timer, when it wakes, closes the socket if the deadline passed
+// or sleeps until the deadline it finds.
 template <class Stream>
 class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>> {
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
  public:
   Session(std::shared_ptr<State> state, tcp::socket socket, bool metrics_only)
-      : state_(std::move(state)), stream_(Open(socket, *state_)), metrics_only_(metrics_only) {}
+      : state_(std::move(state)),
+        stream_(Open(socket, *state_)),
+        idle_timer_(stream_.get_executor()),
+        metrics_only_(metrics_only) {}
   ~Session() { state_->connections.fetch_sub(1); }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->IdleFor(self->state_->options.idle_timeout);
+      self->ArmIdleTimer();
       if constexpr (kTls) {
-        self->Tcp().expires_after(self->state_->options.idle_timeout);  // a client that never finishes it
         self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
           if (ec) return self->CloseSocket();
           self->Read();
@@ -247,19 +257,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
-    Tcp().expires_after(state_->options.idle_timeout);
+    IdleFor(state_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
         ec == asio::ssl::error::stream_truncated) {
       return Close();
     }
     state_->active.fetch_add(1);  // until the response is written
-    Tcp().expires_never();        // a try may take up to its tloc
+    idle_deadline_ = SteadyClock::time_point::max();  // a try may take up to its tloc
     if (ec == http::error::body_limit) {
       return ReplyError(413, "request body is larger than " +
                                  std::to_string(state_->options.max_body_bytes) + " bytes", false);
@@ -402,21 +412,31 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     std::string quota_of;
     if (!TakeQuota(parsed->instance, &quota_of)) return;
     const bool quota = !quota_of.empty();
+    // The answer is handed over in answer_: the Done writes it, then whichever
+    // of the Done and this call comes second to answer_taken_ replies. A try
+    // answered inside Submit (a 0 ms model on an idle core) so needs no post.
+    answer_taken_.store(false, std::memory_order_relaxed);
     Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
                               [self = this->shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
       if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
-      // Under the core lock: hand off to this connection's strand at once.
-      asio::post(self->stream_.get_executor(), [self, r = std::move(r)] {
-        std::string out;
-        out.reserve(512);
-        WriteTryResult(r, out);
-        self->Reply(200, std::move(out));
-      });
+      self->answer_ = std::move(r);
+      if (!self->answer_taken_.exchange(true, std::memory_order_acq_rel)) return;  // Try replies
+      // In the core's context, after Try returned: hand off to the strand.
+      asio::post(self->stream_.get_executor(), [self] { self->ReplyTry(); });
     });
     if (!s.ok()) {
       if (quota) state_->quotas.Release(instance);  // not taken: no answer will release it
-      ReplyStatus(s);
+      return ReplyStatus(s);
     }
+    if (answer_taken_.exchange(true, std::memory_order_acq_rel)) ReplyTry();  // answered already
+  }
+
+  void ReplyTry() {
+    std::string out;
+    out.reserve(512);
+    WriteTryResult(answer_, out);
+    answer_ = {};
+    Reply(200, std::move(out));
   }
 
   // Takes a slot of the instance's quotas (instances.toml max_concurrent,
@@ -469,7 +489,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     head_ += keep ? (version_ == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n")
                   : "\r\nConnection: close\r\n\r\n";
     body_ = std::move(body);
-    Tcp().expires_after(state_->options.idle_timeout);  // a client that will not read
+    IdleFor(state_->options.idle_timeout);  // a client that will not read
     if (head_only_) body_.clear();  // Content-Length still says what GET would send
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers,
@@ -480,36 +500,56 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
                       });
   }
 
+  // The socket keeps its executor: the connection's strand (see Accept).
   static Stream Open(tcp::socket& socket, State& state) {
     if constexpr (kTls) {
-      Stream stream(asio::make_strand(socket.get_executor()), *state.tls);
-      beast::get_lowest_layer(stream).socket() = std::move(socket);
-      return stream;
+      return Stream(std::move(socket), *state.tls);
     } else {
       (void)state;
-      Stream stream(asio::make_strand(socket.get_executor()));
-      stream.socket() = std::move(socket);
-      return stream;
+      return std::move(socket);
     }
   }
-  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+
+  using SteadyClock = std::chrono::steady_clock;
+  void IdleFor(Duration d) { idle_deadline_ = SteadyClock::now() + d; }
+  // Sleeps until the deadline it finds (idle_timeout while a try runs).
+  void ArmIdleTimer() {
+    const SteadyClock::time_point at = idle_deadline_ != SteadyClock::time_point::max()
+                                     ? idle_deadline_
+                                     : SteadyClock::now() + state_->options.idle_timeout;
+    idle_timer_.expires_at(at);
+    idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      if (SteadyClock::now() >= self->idle_deadline_) return self->CloseSocket();  // its read or write then fails
+      self->ArmIdleTimer();
+    });
+  }
 
   void Close() {
     if constexpr (kTls) {  // close_notify first, bounded by the timer
-      Tcp().expires_after(std::chrono::seconds(1));
+      if (closed_) return;
+      IdleFor(std::chrono::seconds(1));
+      idle_timer_.cancel();  // it may sleep later than that
+      ArmIdleTimer();
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->CloseSocket(); });
     } else {
       CloseSocket();
     }
   }
   void CloseSocket() {
+    closed_ = true;
     beast::error_code ignored;
-    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    Tcp().socket().close(ignored);
+    idle_timer_.cancel();  // releases the session it holds
+    Socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Socket().close(ignored);
   }
 
   const std::shared_ptr<State> state_;  // co-owned: a session may outlive the server
   Stream stream_;
+  asio::steady_timer idle_timer_;
+  SteadyClock::time_point idle_deadline_;
+  bool closed_ = false;
   const bool metrics_only_;  // accepted on the metrics address
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -517,6 +557,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   std::string body_;
   bool keep_alive_ = true;
   bool head_only_ = false;  // a HEAD request: the response has no body
+  TryResult answer_;        // the try in flight's answer (one at a time per connection); see Try
+  std::atomic<bool> answer_taken_{false};
   unsigned version_ = 11;
 };
 
@@ -581,7 +623,11 @@ void HttpServer::Start() {
 }
 
 void HttpServer::Accept(Listener& listener) {
-  listener.acceptor.async_accept(asio::make_strand(*ioc_), [this, &listener](beast::error_code ec, tcp::socket socket) {
+  // A connection's handlers run in order: on its strand, or on the one io
+  // thread (which orders them by itself; a strand costs a dispatch each).
+  auto executor = state_->options.io_threads == 1 ? asio::any_io_executor(ioc_->get_executor())
+                                                  : asio::any_io_executor(asio::make_strand(*ioc_));
+  listener.acceptor.async_accept(std::move(executor), [this, &listener](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
     if (ec) {  // e.g. out of file descriptors: back off instead of spinning
       listener.retry.expires_after(std::chrono::milliseconds(50));
@@ -595,9 +641,9 @@ void HttpServer::Accept(Listener& listener) {
     } else {
       socket.set_option(tcp::no_delay(true), ec);
       if (state_->tls && !listener.metrics_only) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(state_, std::move(socket), false)->Run();
+        std::make_shared<Session<beast::ssl_stream<tcp::socket>>>(state_, std::move(socket), false)->Run();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(state_, std::move(socket), listener.metrics_only)->Run();
+        std::make_shared<Session<tcp::socket>>(state_, std::move(socket), listener.metrics_only)->Run();
       }
     }
     Accept(listener);

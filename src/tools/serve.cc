@@ -188,6 +188,7 @@ int Serve(const ServeFlags& f) {
   so.max_body_bytes = f.max_body_bytes;
   so.max_connections = f.max_connections;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
+  so.io_threads = f.threads;
   so.insecure_dev = f.insecure_dev;
   so.tls_cert = f.tls_cert;
   so.tls_key = f.tls_key;

@@ -45,6 +45,7 @@ class HttpServer {
     size_t max_header_bytes = 16 << 10;
     size_t max_connections = 4096;
     Duration idle_timeout = std::chrono::seconds(30);
+    int io_threads = 1;  // threads running the io_context; with one, connections need no strand
     TryLimits limits;
     V2Api::Options v2;
     bool insecure_dev = false;  // no keys: anyone may call anything
