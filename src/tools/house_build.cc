@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "tbms/backends/text/wordnet.h"
+#include "tbms/house/config.h"
 
 namespace tbms::tools {
 namespace {
@@ -106,12 +107,12 @@ Status WriteFile(const fs::path& path, const std::string& text) {
 }
 
 // est: the measured single-question time with headroom, at least 1 ms.
-std::string ModelToml(const Measured& m, int instances) {
+std::string ModelToml(const Measured& m, int replicas) {
   const double est = std::max(1.0, std::ceil(m.ms_by_batch[0].second * 1.5));
   std::ostringstream s;
   s << "# Trained by `tbms house build` on WordNet; held-out top-1 accuracy "
     << std::fixed << std::setprecision(3) << m.top1 << ".\n"
-    << "backend = \"" << m.name << "\"\nest = " << est << "\ninstances = " << instances
+    << "backend = \"" << m.name << "\"\nest = " << est << "\n" << kReplicasKey << " = " << replicas
     << "\n\n[batching]\nmax_batch_size = 64\nmax_queue_delay_ms = 1\n";
   return s.str();
 }
