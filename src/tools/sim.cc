@@ -178,7 +178,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   }
   int server_gpus = 0;
   for (size_t i = 0; i < per_server.size(); ++i) {
-    o.models[i].instances = per_server[i];
+    o.models[i].replicas = per_server[i];
     server_gpus += per_server[i];
   }
   o.servers = f.servers > 0 ? f.servers : f.gpus / server_gpus;
@@ -194,7 +194,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     if (!trace.ok()) return trace.status();
     o.trace = std::move(trace).value();
   }
-  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].instances * o.servers);
+  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].replicas * o.servers);
   o.cv = f.cv;
   o.requests = f.requests;
   o.tloc_ms = f.tloc;
@@ -228,13 +228,13 @@ std::string ReasonList(const std::array<uint64_t, 6>& counts) {
 
 std::string PerServer(const FleetOptions& o) {
   std::string out;
-  for (const FleetModel& m : o.models) out += (out.empty() ? "" : ", ") + m.name + " " + std::to_string(m.instances);
+  for (const FleetModel& m : o.models) out += (out.empty() ? "" : ", ") + m.name + " " + std::to_string(m.replicas);
   return out;
 }
 
 void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, std::ostream& out) {
   const FleetModel& top = o.models[0];
-  const int top_gpus = top.instances * o.servers;
+  const int top_gpus = top.replicas * o.servers;
   out << "tbms sim: " << r.requests << " requests at " << Fixed(r.offered_qps, 0) << " QPS"
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
@@ -275,7 +275,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
         << "  TBMS top-model answers / upper bound = " << Fixed(r.top_vs_bound, 3) << "\n";
     if (r.routed_bound) {
       const OfflineBound& rb = *r.routed_bound;
-      out << "  as routed (each server's share of the trace on its own " << top.instances << " GPUs): upper bound "
+      out << "  as routed (each server's share of the trace on its own " << top.replicas << " GPUs): upper bound "
           << rb.upper_bound << " (" << Fixed(100.0 * rb.upper_bound / r.requests, 2) << "%), greedy " << rb.greedy
           << "; TBMS / routed bound = " << Fixed(r.top_vs_routed, 3) << "\n";
     }
@@ -326,7 +326,7 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
     w.BeginObject()
         .Key("model").String(m.name)
         .Key("gpus").Int(m.gpus)
-        .Key("gpus_per_server").Int(o.models[i].instances)
+        .Key("gpus_per_server").Int(o.models[i].replicas)
         .Key("answered").Int(static_cast<long long>(m.answered))
         .Key("answered_pct").Number(100.0 * static_cast<double>(m.answered) / static_cast<double>(r.requests))
         .Key("utilization_pct").Number(100 * m.utilization)
