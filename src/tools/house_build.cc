@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "replicas_flag.h"
 #include "tbms/backends/text/wordnet.h"
 #include "tbms/house/config.h"
 
@@ -32,7 +33,7 @@ struct BuildFlags {
   std::string out;
   std::string wordnet = "/usr/share/wordnet";
   size_t limit = 0;
-  int instances = 1;
+  int replicas = 1;
 };
 
 struct Model {
@@ -136,7 +137,7 @@ std::string Table(const std::vector<Measured>& measured, const text::Dataset& da
 
 Status WriteHouse(const BuildFlags& f, std::vector<Measured> measured) {
   const fs::path out(f.out);
-  for (const Measured& m : measured) TBMS_RETURN_IF_ERROR(WriteFile(out / m.name / "model.toml", ModelToml(m, f.instances)));
+  for (const Measured& m : measured) TBMS_RETURN_IF_ERROR(WriteFile(out / m.name / "model.toml", ModelToml(m, f.replicas)));
   fs::create_directories(out / "mix1");
   fs::create_directories(out / "mix2");
   TBMS_RETURN_IF_ERROR(WriteFile(out / "mix1" / "model.toml",
@@ -206,8 +207,9 @@ void AddHouseBuild(CLI::App* house) {
   cmd->add_option("--wordnet", flags->wordnet, "WordNet's data files (Debian: wordnet-base)")->capture_default_str();
   cmd->add_option("--limit", flags->limit, "Use only this many synsets (0: all), for quick tests")
       ->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "Instances (threads) per model")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+  for (CLI::Option* o : AddReplicasFlag(cmd, flags->replicas, "Replicas (threads) per model, written to model.toml")) {
+    o->check(CLI::Range(1, 64))->capture_default_str();
+  }
   cmd->callback([flags] { SetExitCode(Build(*flags)); });
 }
 

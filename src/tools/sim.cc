@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "model_flags.h"
+#include "replicas_flag.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
@@ -34,7 +35,7 @@ struct SimFlags {
   int gpus = 1000;
   int gpus_per_server = 8;
   int servers = 0;        // 0: gpus / GPUs per server
-  std::string instances;  // per server, in model order: overrides the split by cost
+  std::string replicas;   // GPUs per server, in model order: overrides the split by cost
   std::string balance = "round-robin";
   double rate = 0;        // 0: --load x the top model's capacity
   double load = 1.0;
@@ -161,15 +162,16 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     it->quality = *q;
   }
   std::vector<int> per_server;
-  if (!f.instances.empty()) {
-    for (std::string_view item : Split(f.instances)) {
-      auto v = ParseNumber(item, "--instances");
+  if (!f.replicas.empty()) {
+    const std::string flag = kReplicasFlag;
+    for (std::string_view item : Split(f.replicas)) {
+      auto v = ParseNumber(item, flag);
       if (!v.ok()) return v.status();
-      if (*v < 1 || *v > 100000 || *v != std::floor(*v)) return InvalidArgument("--instances: counts must be whole, in [1, 100000]");
+      if (*v < 1 || *v > 100000 || *v != std::floor(*v)) return InvalidArgument(flag + ": counts must be whole, in [1, 100000]");
       per_server.push_back(static_cast<int>(*v));
     }
     if (per_server.size() != o.models.size()) {
-      return InvalidArgument("--instances: give one count per model (" + std::to_string(o.models.size()) + ")");
+      return InvalidArgument(flag + ": give one count per model (" + std::to_string(o.models.size()) + ")");
     }
   } else {
     auto split = SplitByCost(o.models, f.gpus_per_server);
@@ -406,7 +408,7 @@ void AddSim(CLI::App& app) {
       ->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--servers", flags->servers, "TBMS servers (0: --gpus / GPUs per server; 1: one pooled server)")
       ->check(CLI::Range(0, 1000000))->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "GPUs per server per model, in model order (e.g. 5,1,1,1)");
+  AddReplicasFlag(cmd, flags->replicas, "Replicas (GPUs) per server per model, in model order (e.g. 5,1,1,1)");
   cmd->add_option("--balance", flags->balance,
                   "Load balancer: round-robin, or least-loaded (fewer tries in flight of two random servers)")
       ->capture_default_str();
