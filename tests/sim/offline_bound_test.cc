@@ -73,7 +73,7 @@ TEST(OfflineBound, FourAtOnceAllFit) {
   EXPECT_EQ(b->greedy_batches, 1u);
 }
 
-TEST(OfflineBound, TenAtOnceOneInstance) {
+TEST(OfflineBound, TenAtOnceOneReplica) {
   // Within [0, 10]: a batch of 4 (6 us) then one of 2 (4 us): 6, and no more.
   auto b = ComputeOfflineBound(Repeat(0, 10), Duration(10), Shape());
   ASSERT_TRUE(b.ok());
@@ -81,7 +81,7 @@ TEST(OfflineBound, TenAtOnceOneInstance) {
   EXPECT_EQ(b->greedy, 6u);
 }
 
-TEST(OfflineBound, TenAtOnceTwoInstances) {
+TEST(OfflineBound, TenAtOnceTwoReplicas) {
   auto b = ComputeOfflineBound(Repeat(0, 10), Duration(10), Shape(2));
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->upper_bound, 10u);
