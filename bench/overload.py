@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Overload: the talk's four simulated models (one instance each, no
+"""Overload: the talk's four simulated models (one replica each, no
 batching) offered 10x what all of them together can serve, with a bounded
 open-loop load from `tbms bench`. Shows that every accepted request gets
 exactly one response within tloc plus a small margin (an answer from a

@@ -288,7 +288,7 @@ class _Pool:
 # --------------------------------------------------------------------------
 
 class AsyncClient(_ClientBase):
-    """asyncio connection to one TBMS server instance.
+    """asyncio connection to one TBMS server.
 
     The methods of :class:`tbms.Client` as coroutines, with the same
     arguments, defaults, validation, signing, results and exceptions::

@@ -109,7 +109,7 @@ __all__ = [
 
 
 class Client(_ClientBase):
-    """Connection to one TBMS server instance.
+    """Connection to one TBMS server.
 
     The client keeps a single persistent (keep-alive) HTTP connection,
     opened lazily on the first request.  If the server closed the idle
@@ -137,7 +137,8 @@ class Client(_ClientBase):
             ``https://host:port``, optionally with a path prefix.
         access_id: access id, sent with every request.
         access_key: access key; only signs requests, is never sent.
-        instance: name of the serving instance.
+        instance: the instance (the client application, INSTANCENAME)
+            whose tries these are: ``/v1/instances/{instance}/try``.
         timeout: client-side timeout in seconds for every request.  When
             ``None``, a try request waits ``tloc / 1000 +``
             :data:`DEFAULT_TIMEOUT_MARGIN_S` seconds and a health check

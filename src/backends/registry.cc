@@ -35,7 +35,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (model.backend == "simulated") {
     SimulatedExecutor::Options options = version.simulated;
     options.model = model.name;
-    options.replicas = model.instances;
+    options.replicas = model.replicas;
     auto executor = SimulatedExecutor::Create(std::move(options), context.clock);  // nothing to warm
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());
@@ -44,7 +44,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<text::TextModel> backend = std::move(loaded).value();
   TBMS_RETURN_IF_ERROR(WarmUp(*backend, model.name));
-  auto executor = ThreadPoolExecutor::Create({model.name, model.instances}, std::move(backend), context.core);
+  auto executor = ThreadPoolExecutor::Create({model.name, model.replicas}, std::move(backend), context.core);
   if (!executor.ok()) return executor.status();
   return std::unique_ptr<Executor>(std::move(executor).value());
 }

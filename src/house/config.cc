@@ -158,7 +158,7 @@ bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelC
   const fs::path artifact = v->dir / "simulated.toml";
   Diag diag = model_diag.ForVersion(v->number, Shown(artifact));
   v->simulated.model = m.name;
-  v->simulated.replicas = m.instances;
+  v->simulated.replicas = m.replicas;
   if (m.backend == "simulated") {
     ReadSimulated(artifact, limits, diag, &v->simulated);
   } else if (auto it = Artifacts().find(m.backend); it != Artifacts().end()) {
@@ -189,18 +189,21 @@ void ScanVersions(const HouseLimits& limits, Diag& folder, ModelConfig* m) {
   if (m->versions.empty()) folder.Here("no loadable version");
 }
 
-// Scans one model folder; nullopt when it has model-wide errors (reported).
-// A mix's member positions go to `mix`.
-// Keys that are read and checked but not acted on yet, each with what the
-// server does instead (docs/house.md, "Keys not acted on yet").
-void WarnNotActedOn(const toml::table& table, const ModelConfig& m, const std::string& file,
-                    std::vector<HouseWarning>* warnings) {
+// The warnings of a valid model's model.toml (parsed into `table`): keys
+// read and checked but not acted on yet, each with what the server does
+// instead, and keys under a deprecated name (docs/house.md, "Keys not acted
+// on yet" and "Deprecated keys").
+void Warn(const toml::table& table, const ModelConfig& m, const std::string& file,
+          std::vector<HouseWarning>* warnings) {
   struct Key {
-    std::string_view key, instead;
+    std::string_view key;
+    std::string why;
   };
-  static constexpr Key kKeys[] = {
-      {"lag_target_ms", ""},
-      {"device", ": every model runs on the CPU, and device only labels its metrics"},
+  static const Key kKeys[] = {
+      {"lag_target_ms", "lag_target_ms is not acted on yet"},
+      {"device", "device is not acted on yet: every model runs on the CPU, and device only labels its metrics"},
+      {kDeprecatedReplicasKey,
+       std::string(kDeprecatedReplicasKey) + " is deprecated, use " + std::string(kReplicasKey)},
   };
   for (const Key& k : kKeys) {
     const toml::node* n = table.get(k.key);
@@ -209,11 +212,12 @@ void WarnNotActedOn(const toml::table& table, const ModelConfig& m, const std::s
     const std::string where = at.line == 0 ? file + ": "
                                            : file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": ";
     warnings->push_back({m.name, std::string(k.key),
-                         where + "model '" + m.name + "': " + std::string(k.key) + " is not acted on yet" +
-                             std::string(k.instead) + " (see docs/house.md)"});
+                         where + "model '" + m.name + "': " + k.why + " (see docs/house.md)"});
   }
 }
 
+// Scans one model folder; nullopt when it has model-wide errors (reported).
+// A mix's member positions go to `mix`.
 std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& name,
                                      const HouseLimits& limits, std::vector<HouseError>* errors,
                                      std::vector<HouseWarning>* warnings, MixSource* mix) {
@@ -243,7 +247,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   CheckFolders(*folders, m.is_mix(), folder);
   ScanVersions(limits, folder, &m);
   if (diag.count() + folder.count() > 0) return std::nullopt;
-  WarnNotActedOn(*table, m, diag.file(), warnings);
+  Warn(*table, m, diag.file(), warnings);
   return m;
 }
 

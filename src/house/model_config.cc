@@ -174,8 +174,8 @@ void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std:
 
 // Keys that belong to the other kind of model.
 void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
-  static constexpr std::string_view kServedOnly[] = {"est", "instances", "device", "batching",
-                                                      "version_policy", "weights"};
+  static constexpr std::string_view kServedOnly[] = {"est", kReplicasKey, kDeprecatedReplicasKey, "device",
+                                                      "batching", "version_policy", "weights"};
   static constexpr std::string_view kMixOnly[] = {"members", "aggregator"};
   using Keys = std::span<const std::string_view>;
   for (std::string_view key : is_mix ? Keys(kServedOnly) : Keys(kMixOnly)) {
@@ -186,11 +186,25 @@ void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
   }
 }
 
+// `replicas`, or the same under its deprecated name (config.cc warns of
+// it). Both at once is an error: which one was meant is not ours to guess.
+void ReadReplicas(const Fields& f, const HouseLimits& limits, Diag& diag, ModelConfig* m) {
+  const bool old_name = f.Has(kDeprecatedReplicasKey);
+  if (old_name && f.Has(kReplicasKey)) {
+    diag.At(f.Get(kDeprecatedReplicasKey)->source(),
+            Quoted(kDeprecatedReplicasKey) + " is the deprecated name of " + Quoted(kReplicasKey) +
+                ": give only " + Quoted(kReplicasKey));
+    return;
+  }
+  const std::string_view key = old_name ? kDeprecatedReplicasKey : kReplicasKey;
+  if (auto v = f.Int(key, 1, limits.max_replicas_per_model)) m->replicas = static_cast<int>(*v);
+}
+
 // The keys of a model that serves version folders (not a mix).
 void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits& limits, Diag& diag,
                      ModelConfig* m) {
   if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
-  if (auto v = f.Int("instances", 1, limits.max_instances_per_model)) m->instances = static_cast<int>(*v);
+  ReadReplicas(f, limits, diag, m);
   if (auto d = f.String("device")) {
     if (ValidDevice(*d)) m->device = *d;
     else diag.At(f.Get("device")->source(), "unknown device '" + *d + "' (expected cpu, gpu or gpu:N)");
@@ -264,8 +278,9 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() 
 void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
                Diag& diag, ModelConfig* m, MixSource* mix) {
   Fields f(table, "model.toml", diag, /*is_file=*/true);
-  f.AllowOnly({"backend", "est", "lag_target_ms", "instances", "device", "labels", "batching",
-               "version_policy", "weights", "inputs", "outputs", "members", "aggregator"});
+  f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching",
+               "version_policy", "weights", "inputs", "outputs", "members", "aggregator"},
+              {kDeprecatedReplicasKey});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
       if (*b == kMixBackend || Artifacts().count(*b) != 0) {

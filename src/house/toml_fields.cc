@@ -218,9 +218,11 @@ std::string ItemOf(std::string_view key) { return "an item of '" + std::string(k
 // ---------------------------------------------------------------------------
 // Fields
 
-void Fields::AllowOnly(std::initializer_list<std::string_view> known) const {
+void Fields::AllowOnly(std::initializer_list<std::string_view> known,
+                       std::initializer_list<std::string_view> deprecated) const {
   for (const auto& [key, node] : table_) {
     if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
+    if (std::find(deprecated.begin(), deprecated.end(), key.str()) != deprecated.end()) continue;
     diag_.At(key.source(), "unknown key '" + std::string(key.str()) + "' in " + what_ +
                                " (expected " + Join(known) + ")");
   }

@@ -74,7 +74,7 @@ std::string ItemOf(std::string_view key);
 void WrongType(const toml::node& node, std::string_view what, std::string_view want, Diag& diag);
 
 // One value, or nullopt when it is of the wrong type or out of range (both
-// reported). `what` names the value in messages: "'instances'", "an item of
+// reported). `what` names the value in messages: "'replicas'", "an item of
 // 'models'".
 std::optional<int64_t> IntValue(const toml::node& node, std::string_view what, int64_t lo,
                                 int64_t hi, Diag& diag);
@@ -106,8 +106,10 @@ class Fields {
   Fields(const toml::table& table, std::string what, Diag& diag, bool is_file = false)
       : table_(table), what_(std::move(what)), diag_(diag), is_file_(is_file) {}
 
-  // Reports every key not in `known`.
-  void AllowOnly(std::initializer_list<std::string_view> known) const;
+  // Reports every key not in `known` or `deprecated`; the message lists
+  // only `known`, so that it does not suggest an old name.
+  void AllowOnly(std::initializer_list<std::string_view> known,
+                 std::initializer_list<std::string_view> deprecated = {}) const;
   const toml::node* Get(std::string_view key) const { return table_.get(key); }
   bool Has(std::string_view key) const { return Get(key) != nullptr; }
   // Reports the key as missing; false if it is.

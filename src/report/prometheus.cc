@@ -152,17 +152,17 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
     HistogramSamples(out, "tbms_service_time_seconds", ModelLabels(*m), m->service_time);
   }
   Header(out, "tbms_device_busy_seconds_total", "counter",
-         "Time instances of a model were busy on a device; occupancy is its rate over instances.");
+         "Time replicas of a model were busy on a device; occupancy is its rate over replicas.");
   for (const ModelStats* m : models) {
     Labels l;
     l.Add("device", m->device);
     Sample(out, "tbms_device_busy_seconds_total", l.With("model", m->model), m->busy_seconds.load(kRelaxed));
   }
-  Header(out, "tbms_model_instances", "gauge", "Instances of a model on a device.");
+  Header(out, "tbms_model_replicas", "gauge", "Replicas of a model on a device (copies that run batches at once).");
   for (const ModelStats* m : models) {
     Labels l;
     l.Add("device", m->device);
-    Sample(out, "tbms_model_instances", l.With("model", m->model), m->instances.load());
+    Sample(out, "tbms_model_replicas", l.With("model", m->model), m->replicas.load());
   }
 }
 

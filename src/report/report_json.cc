@@ -116,8 +116,8 @@ void WriteModels(std::vector<const ModelStats*> models, const ReportContext& ctx
     double busy = 0;
     for (const auto& p : m->busy.Read(ctx.now, kOccupancySeconds)) busy += p.sum;
     w.BeginObject().Key("device").String(m->device).Key("model").String(m->model);
-    w.Key("instances").Int(m->instances.load());
-    w.Key("pct").Number(std::min(100.0, 100 * busy / (span * std::max(1, m->instances.load())))).EndObject();
+    w.Key("replicas").Int(m->replicas.load());
+    w.Key("pct").Number(std::min(100.0, 100 * busy / (span * std::max(1, m->replicas.load())))).EndObject();
   }
   w.EndArray();
   w.Key("models").BeginArray();

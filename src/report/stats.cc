@@ -73,7 +73,7 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
 }
 
 ModelStats::ModelStats(std::string m, std::string v, std::string d, int n)
-    : model(std::move(m)), version(std::move(v)), device(std::move(d)), instances(n) {}
+    : model(std::move(m)), version(std::move(v)), device(std::move(d)), replicas(n) {}
 
 TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
                                const TryRequest& request) {
@@ -117,17 +117,17 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
 }
 
 ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std::string device,
-                                    int instances) {
+                                    int replicas) {
   std::lock_guard lock(mu_);
   for (const auto& m : models_) {
     if (m->model == model && m->version == version && m->device == device) {
-      m->instances.store(instances);
+      m->replicas.store(replicas);
       return m.get();
     }
   }
   if (models_.size() >= kMaxModels) return nullptr;
   models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version),
-                                                 std::move(device), instances));
+                                                 std::move(device), replicas));
   return models_.back().get();
 }
 

@@ -79,7 +79,7 @@ HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs) {
     m.name = spec.simulated.model;
     m.backend = "simulated";
     m.est = spec.default_est;
-    m.instances = spec.simulated.replicas;
+    m.replicas = spec.simulated.replicas;
     m.batching = spec.batching;
     m.inputs = {TensorSpec{"question", DataType::kBytes, {1}}};
     m.outputs = {TensorSpec{"answer", DataType::kBytes, {1}}};

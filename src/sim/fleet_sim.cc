@@ -27,11 +27,11 @@ class CountingExecutor final : public Executor {
   CountingExecutor(Executor* inner, Duration base, Duration per_item)
       : inner_(inner), base_(base), per_item_(per_item) {}
   int replicas() const override { return inner_->replicas(); }
-  void Run(int instance, const Batch& batch, Done done) override {
+  void Run(int replica, const Batch& batch, Done done) override {
     ++batches;
     const auto n = static_cast<int64_t>(batch.items.size());
     items += static_cast<uint64_t>(n);
-    inner_->Run(instance, batch, [this, n, done = std::move(done)](BatchResult r) mutable {
+    inner_->Run(replica, batch, [this, n, done = std::move(done)](BatchResult r) mutable {
       busy += r.service_time;
       const Duration nominal = base_ + per_item_ * n;
       if (nominal > Duration(0)) {
@@ -104,13 +104,13 @@ Status Validate(const FleetOptions& o) {
         return InvalidArgument(n + ": est, base and per-item times must be in [0, 600000] ms");
       }
     }
-    if (m.instances < 1 || m.instances > 100000) return InvalidArgument(n + ": instances must be in [1, 100000]");
+    if (m.replicas < 1 || m.replicas > 100000) return InvalidArgument(n + ": replicas must be in [1, 100000]");
     if (m.max_batch < 1 || m.max_batch > 4096) return InvalidArgument(n + ": max batch must be in [1, 4096]");
     if (!std::isfinite(m.quality) || m.quality < 0) return InvalidArgument(n + ": quality must be >= 0");
   }
   if (o.servers < 1 || o.servers > 1'000'000) return InvalidArgument("servers must be in [1, 1000000]");
   int64_t gpus = 0;
-  for (const FleetModel& m : o.models) gpus += m.instances;
+  for (const FleetModel& m : o.models) gpus += m.replicas;
   if (gpus * o.servers > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
   if (o.trace.empty()) {
     if (Status s = ValidateArrivalOptions({o.rate_qps, o.cv, o.seed}); !s.ok()) return s;
@@ -200,7 +200,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* cloc
     so.straggler_rate = o.straggler_rate;
     so.straggler_factor = o.straggler_factor;
     so.failure_rate = o.failure_rate;
-    so.replicas = fm.instances;
+    so.replicas = fm.replicas;
     so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * n + m + 1;
     auto sim = SimulatedExecutor::Create(so, clock);
     if (!sim.ok()) return sim.status();
@@ -233,13 +233,13 @@ StatusOr<Balance> ParseBalance(std::string_view name) {
   return InvalidArgument("unknown balance '" + std::string(name) + "' (expected round-robin or least-loaded)");
 }
 
-double CapacityQps(const FleetModel& m, int instances, double tloc_ms) {
+double CapacityQps(const FleetModel& m, int replicas, double tloc_ms) {
   int b = m.max_batch;
   auto t = [&](int n) { return m.base_ms + m.per_item_ms * n; };
   while (b >= 1 && tloc_ms > 0 && t(b) > tloc_ms) --b;
   if (b < 1) return 0;
   if (t(b) <= 0) return std::numeric_limits<double>::infinity();
-  return instances * b * 1000.0 / t(b);
+  return replicas * b * 1000.0 / t(b);
 }
 
 std::vector<Duration> FleetTrace(const FleetOptions& o) {
@@ -252,7 +252,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
   using WallClock = std::chrono::steady_clock;
   SimResult out;
   out.servers = o.servers;
-  for (const FleetModel& m : o.models) out.gpus += m.instances * o.servers;
+  for (const FleetModel& m : o.models) out.gpus += m.replicas * o.servers;
 
   auto t0 = WallClock::now();
   const std::vector<Duration> generated = o.trace.empty() ? FleetTrace(o) : std::vector<Duration>{};
@@ -330,7 +330,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     for (size_t m = 0; m < o.models.size(); ++m) {
       ModelResult r;
       r.name = o.models[m].name;
-      r.gpus = o.models[m].instances * o.servers;
+      r.gpus = o.models[m].replicas * o.servers;
       r.answered = collector.answered_by[m];
       Duration busy{0};
       for (const Server& s : servers) {
@@ -354,7 +354,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
       shape.base = Millis(o.models[0].base_ms);
       shape.per_item = Millis(o.models[0].per_item_ms);
       shape.max_batch = o.models[0].max_batch;
-      shape.instances = o.models[0].instances;
+      shape.replicas = o.models[0].replicas;
       OfflineBound sum;
       for (const std::vector<Duration>& arrivals : routed) {
         auto b = ComputeOfflineBound(arrivals, Millis(o.tloc_ms), shape);
@@ -380,7 +380,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     const FleetModel& top = o.models[0];
     TopModelShape shape;
     shape.max_batch = top.max_batch;
-    shape.instances = top.instances * o.servers;
+    shape.replicas = top.replicas * o.servers;
     shape.base = Millis(top.base_ms);
     shape.per_item = Millis(top.per_item_ms);
     auto nominal = ComputeOfflineBound(trace, Millis(o.tloc_ms), shape);

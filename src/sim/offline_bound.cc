@@ -1,7 +1,7 @@
 // Offline bounds on the top model's in-time answers (see offline_bound.h).
 //
 // Model. Requests r = 1..n arrive at a_1 <= ... <= a_n, with deadline
-// d_r = a_r + L (L = tloc). M identical instances each run one batch at a
+// d_r = a_r + L (L = tloc). M identical replicas each run one batch at a
 // time; a batch of b items takes T(b) = base + per_item * b, base, per_item
 // >= 0. Request r is answered in time iff it belongs to a batch that starts
 // at s >= a_r (it has arrived) and ends at s + T(b) <= d_r.
@@ -9,16 +9,16 @@
 // The upper bound, and why it is one.
 // (1) A batch that answers anyone in time has T(b) <= L, so b <= B', the
 //     largest b <= B with T(b) <= L (no request is answerable if T(1) > L).
-// (2) cap(w): on one instance, batches of sizes b_1..b_k in [1, B'] that do
+// (2) cap(w): on one replica, batches of sizes b_1..b_k in [1, B'] that do
 //     not overlap and lie within an interval of length w satisfy
 //     sum_i T(b_i) = k*base + per_item * sum_i b_i <= w and sum_i b_i <= k*B',
 //     so they carry at most max_k min(k*B', floor((w - k*base) / per_item))
-//     items (k <= w / T(1)). InstanceCapacity computes that maximum; the
+//     items (k <= w / T(1)). ReplicaCapacity computes that maximum; the
 //     function of k is the minimum of a rising and a non-rising line, so its
 //     maximum is at floor or ceil of the crossing k* = w / T(B').
 // (3) Window lemma: for consecutive requests G = {i..j}, every batch holding
 //     a member of G answered in time starts at >= a_i and ends at <= a_j + L,
-//     so on each instance those batches lie within [a_i, a_j + L]. Hence at
+//     so on each replica those batches lie within [a_i, a_j + L]. Hence at
 //     most min(|G|, M * cap(a_j + L - a_i)) members of G are answered in time,
 //     whatever the schedule does with other requests (batches may mix groups;
 //     the lemma only counts G's members).
@@ -46,7 +46,7 @@
 // Cost: O(n * min(B', 64)) for (5), O(cells * horizon * classes) for (4).
 //
 // The greedy schedule (achievable, so a lower bound on the offline optimum):
-// the earliest-free instance decides at s = max(its free time, the previous
+// the earliest-free replica decides at s = max(its free time, the previous
 // decision), over the queue of arrived requests in deadline order (= arrival
 // order: L is the same for all). Requests that cannot finish even alone
 // (s + T(1) > d) are dropped. The batch is the largest b <= B' such that at
@@ -89,7 +89,7 @@ int UsableBatch(const TopModelShape& s, Duration tloc) {
 
 }  // namespace
 
-size_t InstanceCapacity(Duration window, const TopModelShape& shape, int usable_batch) {
+size_t ReplicaCapacity(Duration window, const TopModelShape& shape, int usable_batch) {
   const int64_t w = window.count();
   const int64_t base = shape.base.count(), p = shape.per_item.count();
   const int64_t ub = usable_batch;
@@ -112,8 +112,8 @@ StatusOr<OfflineBound> ComputeOfflineBound(const std::vector<Duration>& arrivals
   if (shape.max_batch < 1 || shape.max_batch > 4096) {
     return InvalidArgument("offline bound: max batch must be in [1, 4096]");
   }
-  if (shape.instances < 1 || shape.instances > 10'000'000) {
-    return InvalidArgument("offline bound: instances must be in [1, 10000000]");
+  if (shape.replicas < 1 || shape.replicas > 10'000'000) {
+    return InvalidArgument("offline bound: replicas must be in [1, 10000000]");
   }
   if (options.grid < Duration(0) || options.horizon < 1) {
     return InvalidArgument("offline bound: grid must be >= 0 and horizon >= 1");
@@ -128,7 +128,7 @@ StatusOr<OfflineBound> ComputeOfflineBound(const std::vector<Duration>& arrivals
   if (n == 0 || out.usable_batch == 0) return out;
 
   const int ub = out.usable_batch;
-  const auto M = static_cast<size_t>(shape.instances);
+  const auto M = static_cast<size_t>(shape.replicas);
   const int64_t L = tloc.count();
   std::vector<int64_t> a(n);
   for (size_t r = 0; r < n; ++r) a[r] = arrivals[r].count();
@@ -198,7 +198,7 @@ StatusOr<OfflineBound> ComputeOfflineBound(const std::vector<Duration>& arrivals
     const size_t count = j - i + 1;
     const int64_t w = a[j] - a[i] + L;
     size_t bound = count;
-    const size_t cap = InstanceCapacity(Duration(w), shape, ub);
+    const size_t cap = ReplicaCapacity(Duration(w), shape, ub);
     if (cap < (count + M - 1) / M) bound = M * cap;  // M * cap < count, without overflow
     // (5): the cheapest requests first, within M * w of GPU time (with a
     // hair of slack for rounding: it can only raise the bound).

@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "commands.h"
+#include "replicas_flag.h"
 #include "tbms/backends/text/wordnet.h"
+#include "tbms/house/config.h"
 
 namespace tbms::tools {
 namespace {
@@ -31,7 +33,7 @@ struct BuildFlags {
   std::string out;
   std::string wordnet = "/usr/share/wordnet";
   size_t limit = 0;
-  int instances = 1;
+  int replicas = 1;
 };
 
 struct Model {
@@ -106,12 +108,12 @@ Status WriteFile(const fs::path& path, const std::string& text) {
 }
 
 // est: the measured single-question time with headroom, at least 1 ms.
-std::string ModelToml(const Measured& m, int instances) {
+std::string ModelToml(const Measured& m, int replicas) {
   const double est = std::max(1.0, std::ceil(m.ms_by_batch[0].second * 1.5));
   std::ostringstream s;
   s << "# Trained by `tbms house build` on WordNet; held-out top-1 accuracy "
     << std::fixed << std::setprecision(3) << m.top1 << ".\n"
-    << "backend = \"" << m.name << "\"\nest = " << est << "\ninstances = " << instances
+    << "backend = \"" << m.name << "\"\nest = " << est << "\n" << kReplicasKey << " = " << replicas
     << "\n\n[batching]\nmax_batch_size = 64\nmax_queue_delay_ms = 1\n";
   return s.str();
 }
@@ -135,7 +137,7 @@ std::string Table(const std::vector<Measured>& measured, const text::Dataset& da
 
 Status WriteHouse(const BuildFlags& f, std::vector<Measured> measured) {
   const fs::path out(f.out);
-  for (const Measured& m : measured) TBMS_RETURN_IF_ERROR(WriteFile(out / m.name / "model.toml", ModelToml(m, f.instances)));
+  for (const Measured& m : measured) TBMS_RETURN_IF_ERROR(WriteFile(out / m.name / "model.toml", ModelToml(m, f.replicas)));
   fs::create_directories(out / "mix1");
   fs::create_directories(out / "mix2");
   TBMS_RETURN_IF_ERROR(WriteFile(out / "mix1" / "model.toml",
@@ -205,8 +207,9 @@ void AddHouseBuild(CLI::App* house) {
   cmd->add_option("--wordnet", flags->wordnet, "WordNet's data files (Debian: wordnet-base)")->capture_default_str();
   cmd->add_option("--limit", flags->limit, "Use only this many synsets (0: all), for quick tests")
       ->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "Instances (threads) per model")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+  for (CLI::Option* o : AddReplicasFlag(cmd, flags->replicas, "Replicas (threads) per model, written to model.toml")) {
+    o->check(CLI::Range(1, 64))->capture_default_str();
+  }
   cmd->callback([flags] { SetExitCode(Build(*flags)); });
 }
 

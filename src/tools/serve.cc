@@ -12,6 +12,8 @@
 
 #include "commands.h"
 #include "model_flags.h"
+#include "replicas_flag.h"
+#include "tbms/house/config.h"
 #include "tbms/server/house_loader.h"
 #include "tbms/server/http_server.h"
 #include "tbms/server/real_clock.h"
@@ -29,7 +31,7 @@ struct ServeFlags {
   std::string house;
   std::string model_control = "none";
   double poll_interval_s = 5;
-  int instances = 1;
+  int replicas = 1;
   double hang_rate = 0;
   size_t max_pending = 100000;
   size_t max_body_bytes = 1 << 20;
@@ -52,7 +54,9 @@ Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
   auto given = [&](std::string_view flag) { return cmd.count(std::string(flag)) > 0; };
   if (!f.house.empty()) {
     std::vector<SimulateOnlyFlag> flags(SimulateOnlyModelFlags().begin(), SimulateOnlyModelFlags().end());
-    flags.push_back({"--instances", "instances in model.toml"});
+    static const std::string kReplicasKeyInFile = std::string(kReplicasKey) + " in model.toml";
+    flags.push_back({kReplicasFlag, kReplicasKeyInFile});
+    flags.push_back({kDeprecatedReplicasFlag, kReplicasKeyInFile});
     flags.push_back({"--hang-rate", "hang_rate in each version's simulated.toml"});
     for (const SimulateOnlyFlag& s : flags) {
       if (given(s.flag)) {
@@ -96,7 +100,7 @@ StatusOr<HouseScan> InitialModels(const ServeFlags& f, std::vector<HouseWarning>
   d.shape.straggler_rate = f.model.straggler_rate;
   d.shape.failure_rate = f.model.failure_rate;
   d.shape.hang_rate = f.hang_rate;
-  d.shape.replicas = f.instances;
+  d.shape.replicas = f.replicas;
   d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();
@@ -251,8 +255,11 @@ void AddServe(CLI::App& app) {
       ->check(CLI::IsMember({"none", "poll", "explicit"}))->capture_default_str();
   cmd->add_option("--poll-interval-s", flags->poll_interval_s, "How often poll mode rescans the house")
       ->check(CLI::Range(0.05, 86400.0))->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "Instances per --simulate model (a house: instances in model.toml)")
-      ->check(CLI::Range(1, 100000))->capture_default_str();
+  for (CLI::Option* o : AddReplicasFlag(cmd, flags->replicas,
+                                         "Replicas per --simulate model: copies that run batches at once "
+                                         "(a house: replicas in model.toml)")) {
+    o->check(CLI::Range(1, 100000))->capture_default_str();
+  }
   cmd->add_option("--hang-rate", flags->hang_rate, "Share of --simulate executions that hang (10 s)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--max-pending", flags->max_pending, "Tries in flight at once (then 429)")

@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "model_flags.h"
+#include "replicas_flag.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
@@ -34,7 +35,7 @@ struct SimFlags {
   int gpus = 1000;
   int gpus_per_server = 8;
   int servers = 0;        // 0: gpus / GPUs per server
-  std::string instances;  // per server, in model order: overrides the split by cost
+  std::string replicas;   // GPUs per server, in model order: overrides the split by cost
   std::string balance = "round-robin";
   double rate = 0;        // 0: --load x the top model's capacity
   double load = 1.0;
@@ -161,15 +162,16 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     it->quality = *q;
   }
   std::vector<int> per_server;
-  if (!f.instances.empty()) {
-    for (std::string_view item : Split(f.instances)) {
-      auto v = ParseNumber(item, "--instances");
+  if (!f.replicas.empty()) {
+    const std::string flag = kReplicasFlag;
+    for (std::string_view item : Split(f.replicas)) {
+      auto v = ParseNumber(item, flag);
       if (!v.ok()) return v.status();
-      if (*v < 1 || *v > 100000 || *v != std::floor(*v)) return InvalidArgument("--instances: counts must be whole, in [1, 100000]");
+      if (*v < 1 || *v > 100000 || *v != std::floor(*v)) return InvalidArgument(flag + ": counts must be whole, in [1, 100000]");
       per_server.push_back(static_cast<int>(*v));
     }
     if (per_server.size() != o.models.size()) {
-      return InvalidArgument("--instances: give one count per model (" + std::to_string(o.models.size()) + ")");
+      return InvalidArgument(flag + ": give one count per model (" + std::to_string(o.models.size()) + ")");
     }
   } else {
     auto split = SplitByCost(o.models, f.gpus_per_server);
@@ -178,7 +180,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   }
   int server_gpus = 0;
   for (size_t i = 0; i < per_server.size(); ++i) {
-    o.models[i].instances = per_server[i];
+    o.models[i].replicas = per_server[i];
     server_gpus += per_server[i];
   }
   o.servers = f.servers > 0 ? f.servers : f.gpus / server_gpus;
@@ -194,7 +196,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     if (!trace.ok()) return trace.status();
     o.trace = std::move(trace).value();
   }
-  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].instances * o.servers);
+  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].replicas * o.servers);
   o.cv = f.cv;
   o.requests = f.requests;
   o.tloc_ms = f.tloc;
@@ -228,13 +230,13 @@ std::string ReasonList(const std::array<uint64_t, 6>& counts) {
 
 std::string PerServer(const FleetOptions& o) {
   std::string out;
-  for (const FleetModel& m : o.models) out += (out.empty() ? "" : ", ") + m.name + " " + std::to_string(m.instances);
+  for (const FleetModel& m : o.models) out += (out.empty() ? "" : ", ") + m.name + " " + std::to_string(m.replicas);
   return out;
 }
 
 void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, std::ostream& out) {
   const FleetModel& top = o.models[0];
-  const int top_gpus = top.instances * o.servers;
+  const int top_gpus = top.replicas * o.servers;
   out << "tbms sim: " << r.requests << " requests at " << Fixed(r.offered_qps, 0) << " QPS"
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
@@ -275,7 +277,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
         << "  TBMS top-model answers / upper bound = " << Fixed(r.top_vs_bound, 3) << "\n";
     if (r.routed_bound) {
       const OfflineBound& rb = *r.routed_bound;
-      out << "  as routed (each server's share of the trace on its own " << top.instances << " GPUs): upper bound "
+      out << "  as routed (each server's share of the trace on its own " << top.replicas << " GPUs): upper bound "
           << rb.upper_bound << " (" << Fixed(100.0 * rb.upper_bound / r.requests, 2) << "%), greedy " << rb.greedy
           << "; TBMS / routed bound = " << Fixed(r.top_vs_routed, 3) << "\n";
     }
@@ -326,7 +328,7 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
     w.BeginObject()
         .Key("model").String(m.name)
         .Key("gpus").Int(m.gpus)
-        .Key("gpus_per_server").Int(o.models[i].instances)
+        .Key("gpus_per_server").Int(o.models[i].replicas)
         .Key("answered").Int(static_cast<long long>(m.answered))
         .Key("answered_pct").Number(100.0 * static_cast<double>(m.answered) / static_cast<double>(r.requests))
         .Key("utilization_pct").Number(100 * m.utilization)
@@ -406,7 +408,7 @@ void AddSim(CLI::App& app) {
       ->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--servers", flags->servers, "TBMS servers (0: --gpus / GPUs per server; 1: one pooled server)")
       ->check(CLI::Range(0, 1000000))->capture_default_str();
-  cmd->add_option("--instances", flags->instances, "GPUs per server per model, in model order (e.g. 5,1,1,1)");
+  AddReplicasFlag(cmd, flags->replicas, "Replicas (GPUs) per server per model, in model order (e.g. 5,1,1,1)");
   cmd->add_option("--balance", flags->balance,
                   "Load balancer: round-robin, or least-loaded (fewer tries in flight of two random servers)")
       ->capture_default_str();

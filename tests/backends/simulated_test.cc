@@ -52,9 +52,9 @@ struct Completion {
 // Runs `batch` at the clock's current time and drives the clock until it
 // completes; the batch outlives the run as the Executor contract requires.
 Completion RunToCompletion(SimulatedExecutor& e, VirtualClock& clock, const Batch& batch,
-                           int instance = 0) {
+                           int replica = 0) {
   std::optional<Completion> done;
-  e.Run(instance, batch, [&](BatchResult r) { done = Completion{clock.Now(), std::move(r)}; });
+  e.Run(replica, batch, [&](BatchResult r) { done = Completion{clock.Now(), std::move(r)}; });
   EXPECT_FALSE(done.has_value()) << "done called inside Run";
   EXPECT_TRUE(clock.RunUntilIdle());
   EXPECT_TRUE(done.has_value());
@@ -144,7 +144,7 @@ TEST(SimulatedExecutorTest, DoneIsNotCalledBeforeServiceTimeElapses) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST(SimulatedExecutorTest, InstancesRunConcurrently) {
+TEST(SimulatedExecutorTest, ReplicasRunConcurrently) {
   VirtualClock clock;
   auto o = Basic();
   o.replicas = 2;
@@ -199,7 +199,7 @@ TEST(SimulatedExecutorTest, FailureRateZeroNeverFails) {
   }
 }
 
-TEST(SimulatedExecutorTest, HangKeepsInstanceForHangTimeThenFailsEveryItem) {
+TEST(SimulatedExecutorTest, HangKeepsReplicaForHangTimeThenFailsEveryItem) {
   VirtualClock clock(At(3));
   auto o = Basic();
   o.hang_rate = 1.0;

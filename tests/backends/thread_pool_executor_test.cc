@@ -1,5 +1,5 @@
-// ThreadPoolExecutor: batches run on instance threads, completions come back
-// only through the core's runner, instances run concurrently, and a wrong-sized backend
+// ThreadPoolExecutor: batches run on replica threads, completions come back
+// only through the core's runner, replicas run concurrently, and a wrong-sized backend
 // answer becomes an INTERNAL error per item.
 #include "tbms/backends/thread_pool_executor.h"
 
@@ -94,7 +94,7 @@ TEST(ThreadPoolExecutorTest, RunsABatchAndPostsTheResult) {
   EXPECT_GE(got->service_time, Duration(0));
 }
 
-TEST(ThreadPoolExecutorTest, InstancesRunConcurrently) {
+TEST(ThreadPoolExecutorTest, ReplicasRunConcurrently) {
   CoreQueue core;
   auto backend = std::make_shared<Rendezvous>(2);
   auto ex = std::move(ThreadPoolExecutor::Create({"r", 2}, backend, core.Poster())).value();

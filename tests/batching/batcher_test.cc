@@ -34,26 +34,26 @@ std::string FormatMs(TimePoint t) {
 }
 
 // Runs each batch for base + per_item * n on the clock, answering "a:<question>".
-// Fails the test if an instance is handed a batch while busy, or if a batch
+// Fails the test if a replica is handed a batch while busy, or if a batch
 // changes before its completion.
 class FakeExecutor final : public Executor {
  public:
-  FakeExecutor(Clock* clock, int instances)
-      : clock_(clock), busy_(static_cast<size_t>(instances), false) {}
+  FakeExecutor(Clock* clock, int replicas)
+      : clock_(clock), busy_(static_cast<size_t>(replicas), false) {}
 
   int replicas() const override { return static_cast<int>(busy_.size()); }
 
-  void Run(int instance, const Batch& batch, Done done) override {
-    EXPECT_GE(instance, 0);
-    EXPECT_LT(instance, replicas());
-    const auto slot = static_cast<size_t>(instance);
-    EXPECT_FALSE(busy_[slot]) << "instance " << instance << " given a batch while busy";
+  void Run(int replica, const Batch& batch, Done done) override {
+    EXPECT_GE(replica, 0);
+    EXPECT_LT(replica, replicas());
+    const auto slot = static_cast<size_t>(replica);
+    EXPECT_FALSE(busy_[slot]) << "replica " << replica << " given a batch while busy";
     busy_[slot] = true;
 
     std::vector<std::string> questions;
     for (const auto& in : batch.items) questions.push_back(in->question);
     std::ostringstream rec;
-    rec << "i" << instance << "@" << FormatMs(clock_->Now()) << ":[";
+    rec << "r" << replica << "@" << FormatMs(clock_->Now()) << ":[";
     for (size_t i = 0; i < questions.size(); ++i) rec << (i ? "," : "") << questions[i];
     rec << "]";
     runs.push_back(rec.str());
@@ -103,7 +103,7 @@ class FakeExecutor final : public Executor {
   std::optional<Duration> reported;  // service_time in the result, if not the real one
   bool fail = false;                 // every item UNAVAILABLE
   size_t drop_answers = 0;           // return this many answers too few
-  std::vector<std::string> runs;     // "i<instance>@<ms>:[q1,q2]"
+  std::vector<std::string> runs;     // "r<replica>@<ms>:[q1,q2]"
 
  private:
   Clock* const clock_;
@@ -147,9 +147,9 @@ using Strings = std::vector<std::string>;
 
 class BatcherTest : public ::testing::Test {
  protected:
-  void Make(Batcher::Options o, int instances = 1) {
+  void Make(Batcher::Options o, int replicas = 1) {
     batcher_.reset();
-    executor_ = std::make_unique<FakeExecutor>(&clock_, instances);
+    executor_ = std::make_unique<FakeExecutor>(&clock_, replicas);
     auto b = Batcher::Create(std::move(o), &clock_, executor_.get(), &sink_);
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     batcher_ = std::move(b).value();
@@ -266,7 +266,7 @@ TEST_F(BatcherTest, BatchIsCappedByTheHeadsDeadline) {
   MustEnqueue(2, 1000);
   MustEnqueue(3, 1000);
   MustEnqueue(4, 1000);  // a preferred batch of 4 is ready, but 0 + 40 > 30
-  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1,q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1,q2]"}));
 }
 
 TEST_F(BatcherTest, FullBatchDispatchesAtOnce) {
@@ -280,7 +280,7 @@ TEST_F(BatcherTest, FullBatchDispatchesAtOnce) {
   EXPECT_EQ(batcher_->queued(), 3u);
   clock_.AdvanceTo(At(1));
   MustEnqueue(4, 1000);
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2,q3,q4]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1,q2,q3,q4]"}));
   EXPECT_EQ(batcher_->queued(), 0u);
   EXPECT_EQ(batcher_->busy_replicas(), 1);
   clock_.AdvanceTo(At(1000));
@@ -295,8 +295,8 @@ TEST_F(BatcherTest, ZeroDelayDispatchesAtOnceAndBatchesNeverExceedMaxBatchSize) 
   for (uint64_t t = 1; t <= 10; ++t) MustEnqueue(t, 1000);
   EXPECT_EQ(batcher_->queued(), 9u);  // q1 went alone at once
   EXPECT_TRUE(clock_.RunUntilIdle());
-  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@10:[q2,q3,q4,q5]",
-                                      "i0@20:[q6,q7,q8,q9]", "i0@30:[q10]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1]", "r0@10:[q2,q3,q4,q5]",
+                                      "r0@20:[q6,q7,q8,q9]", "r0@30:[q10]"}));
   EXPECT_EQ(sink_.outcomes.size(), 10u);
   EXPECT_EQ(sink_.outcomes.back(), "10@40:OK");
 }
@@ -311,18 +311,18 @@ TEST_F(BatcherTest, PreferredBatchSizeGoesWithoutWaitingAndLargestFittingIsChose
   EXPECT_TRUE(executor_->runs.empty());
   clock_.AdvanceTo(At(1));
   MustEnqueue(2, 1000);  // 2 is preferred: goes at once
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1,q2]"}));
   for (uint64_t t = 3; t <= 7; ++t) {
     clock_.AdvanceTo(At(static_cast<double>(t) - 1));
-    MustEnqueue(t, 1000);  // q3..q7 at 2..6 ms, while the instance is busy
+    MustEnqueue(t, 1000);  // q3..q7 at 2..6 ms, while the replica is busy
   }
   // At 11 five wait: the largest preferred size that fits (4) goes; q7 is
   // left to wait until it has been queued max_queue_delay (6 + 50).
   clock_.AdvanceTo(At(55.999));
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]", "i0@11:[q3,q4,q5,q6]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1,q2]", "r0@11:[q3,q4,q5,q6]"}));
   clock_.AdvanceTo(At(56));
   EXPECT_EQ(executor_->runs,
-            Strings({"i0@1:[q1,q2]", "i0@11:[q3,q4,q5,q6]", "i0@56:[q7]"}));
+            Strings({"r0@1:[q1,q2]", "r0@11:[q3,q4,q5,q6]", "r0@56:[q7]"}));
 }
 
 TEST_F(BatcherTest, MaxQueueDelayLaunchesAtOldestPlusDelayExactly) {
@@ -337,7 +337,7 @@ TEST_F(BatcherTest, MaxQueueDelayLaunchesAtOldestPlusDelayExactly) {
   EXPECT_TRUE(executor_->runs.empty());
   EXPECT_EQ(batcher_->queued(), 2u);
   clock_.AdvanceTo(At(6));  // 1 + 5: the oldest item's wait, not the newest's
-  EXPECT_EQ(executor_->runs, Strings({"i0@6:[q1,q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@6:[q1,q2]"}));
   clock_.AdvanceTo(At(100));
   EXPECT_EQ(sink_.outcomes, Strings({"1@16:OK", "2@16:OK"}));
 }
@@ -355,9 +355,9 @@ TEST_F(BatcherTest, StaleDelayTimerDoesNotLaunchANewerItemEarly) {
   clock_.AdvanceTo(At(50));
   MustEnqueue(3, 10000);  // due at 150
   clock_.AdvanceTo(At(149.999));
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1,q2]"}));
   clock_.AdvanceTo(At(150));
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1,q2]", "i0@150:[q3]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1,q2]", "r0@150:[q3]"}));
 }
 
 TEST_F(BatcherTest, DeadlineLaunchesAtDeadlineMinusPBeforeMaxDelay) {
@@ -369,7 +369,7 @@ TEST_F(BatcherTest, DeadlineLaunchesAtDeadlineMinusPBeforeMaxDelay) {
   clock_.AdvanceTo(At(70) - Duration(1));
   EXPECT_TRUE(executor_->runs.empty());
   clock_.AdvanceTo(At(70));  // 100 - P(1), not 100 - E(1) = 90 nor the delay's 100
-  EXPECT_EQ(executor_->runs, Strings({"i0@70:[q1]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@70:[q1]"}));
   clock_.AdvanceTo(At(200));
   EXPECT_EQ(sink_.outcomes, Strings({"1@80:OK"}));
 }
@@ -386,7 +386,7 @@ TEST_F(BatcherTest, DeadlineLaunchUsesEarliestDeadlineAndPOfTheWholeBatch) {
   clock_.AdvanceTo(At(35) - Duration(1));
   EXPECT_TRUE(executor_->runs.empty());
   clock_.AdvanceTo(At(35));
-  EXPECT_EQ(executor_->runs, Strings({"i0@35:[q2,q1]"}));  // earliest deadline first
+  EXPECT_EQ(executor_->runs, Strings({"r0@35:[q2,q1]"}));  // earliest deadline first
 }
 
 // ------------------------------------------------------------------ late drops
@@ -407,7 +407,7 @@ TEST_F(BatcherTest, DropOnlyExpiredKeepsItemsUntilTheirDeadline) {
   EXPECT_EQ(sink_.outcomes, Strings({"2@45.001:DEADLINE_EXCEEDED"}));
 }
 
-TEST_F(BatcherTest, ItemsTurningLateWhileInstancesAreBusyAreDroppedWhenTheyTurn) {
+TEST_F(BatcherTest, ItemsTurningLateWhileReplicasAreBusyAreDroppedWhenTheyTurn) {
   auto o = LearnFast();
   Make(o);
   executor_->base = Millis(50);
@@ -419,13 +419,13 @@ TEST_F(BatcherTest, ItemsTurningLateWhileInstancesAreBusyAreDroppedWhenTheyTurn)
   MustEnqueue(4, 59.999); // late at 49.999 + 1 tick = 50
   clock_.AdvanceTo(At(35));
   EXPECT_TRUE(sink_.outcomes.empty());
-  clock_.AdvanceTo(At(35.001));  // dropped while the only instance is busy
+  clock_.AdvanceTo(At(35.001));  // dropped while the only replica is busy
   EXPECT_EQ(sink_.outcomes, Strings({"2@35.001:DEADLINE_EXCEEDED"}));
   EXPECT_EQ(sink_.details[0], "m: dropped, too late to finish");
   clock_.AdvanceTo(At(50));
   EXPECT_EQ(sink_.outcomes, Strings({"2@35.001:DEADLINE_EXCEEDED", "1@50:OK",
                                      "4@50:DEADLINE_EXCEEDED"}));
-  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@50:[q3]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1]", "r0@50:[q3]"}));
   clock_.AdvanceTo(At(200));
   EXPECT_EQ(sink_.outcomes.back(), "3@100:OK");
 }
@@ -447,7 +447,7 @@ TEST_F(BatcherTest, LateDropFoundInsideEnqueueIsReportedOnATimerNotSynchronously
   clock_.AdvanceTo(At(119.999));
   EXPECT_TRUE(executor_->runs.empty());
   clock_.AdvanceTo(At(120));  // item 2 waited its max_queue_delay
-  EXPECT_EQ(executor_->runs, Strings({"i0@120:[q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@120:[q2]"}));
 }
 
 // ------------------------------------------------------------------ Enqueue rejections
@@ -489,7 +489,7 @@ TEST_F(BatcherTest, EnqueueRejectsWhenTheQueueIsFull) {
   EXPECT_EQ(full.status().message(), "m: queue is full (2 items)");
   EXPECT_EQ(batcher_->queued(), 2u);
   clock_.AdvanceTo(At(100));  // the two go; the queue has room again
-  EXPECT_EQ(executor_->runs, Strings({"i0@100:[q1,q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@100:[q1,q2]"}));
   EXPECT_TRUE(Enqueue(4, 1000).ok());
   clock_.AdvanceTo(At(1000));
   EXPECT_EQ(sink_.outcomes, Strings({"1@110:OK", "2@110:OK", "4@210:OK"}));
@@ -501,7 +501,7 @@ TEST_F(BatcherTest, HigherPriorityFirstThenEarliestDeadlineThenArrival) {
   auto o = DefaultOptions();
   o.max_batch_size = 2;
   Make(o);
-  MustEnqueue(1, 1000, 0);  // takes the instance at once
+  MustEnqueue(1, 1000, 0);  // takes the replica at once
   MustEnqueue(2, 100, 0);
   MustEnqueue(3, 300, 1);
   MustEnqueue(4, 50, 0);
@@ -510,7 +510,7 @@ TEST_F(BatcherTest, HigherPriorityFirstThenEarliestDeadlineThenArrival) {
   MustEnqueue(7, 100, 0);  // same priority and deadline as 2: after it
   EXPECT_TRUE(clock_.RunUntilIdle());
   EXPECT_EQ(executor_->runs,
-            Strings({"i0@0:[q1]", "i0@10:[q6,q5]", "i0@20:[q3,q4]", "i0@30:[q2,q7]"}));
+            Strings({"r0@0:[q1]", "r0@10:[q6,q5]", "r0@20:[q3,q4]", "r0@30:[q2,q7]"}));
 }
 
 // ------------------------------------------------------------------ Cancel
@@ -527,19 +527,19 @@ TEST_F(BatcherTest, CancelRemovesAQueuedItemButNotARunningOne) {
   EXPECT_FALSE(Cancel(b));  // twice
   EXPECT_FALSE(Cancel(ItemId{0, At(1000), 999}));  // never enqueued
   clock_.AdvanceTo(At(100));
-  EXPECT_EQ(executor_->runs, Strings({"i0@100:[q1,q3]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@100:[q1,q3]"}));
   EXPECT_FALSE(Cancel(a));  // running: the sink still hears of it
   clock_.AdvanceTo(At(1000));
   EXPECT_EQ(sink_.outcomes, Strings({"1@110:OK", "3@110:OK"}));
   EXPECT_FALSE(Cancel(a));  // done
 }
 
-// ------------------------------------------------------------------ instances
+// ------------------------------------------------------------------ replicas
 
-TEST_F(BatcherTest, TwoInstancesRunBatchesConcurrently) {
+TEST_F(BatcherTest, TwoReplicasRunBatchesConcurrently) {
   auto o = DefaultOptions();
   o.max_batch_size = 2;
-  Make(o, /*instances=*/2);
+  Make(o, /*replicas=*/2);
   MustEnqueue(1, 1000);
   MustEnqueue(2, 1000);
   EXPECT_EQ(batcher_->busy_replicas(), 2);
@@ -549,7 +549,7 @@ TEST_F(BatcherTest, TwoInstancesRunBatchesConcurrently) {
   EXPECT_EQ(batcher_->queued(), 3u);
   EXPECT_TRUE(clock_.RunUntilIdle());
   EXPECT_EQ(executor_->runs,
-            Strings({"i0@0:[q1]", "i1@0:[q2]", "i0@10:[q3,q4]", "i1@10:[q5]"}));
+            Strings({"r0@0:[q1]", "r1@0:[q2]", "r0@10:[q3,q4]", "r1@10:[q5]"}));
   EXPECT_EQ(sink_.outcomes,
             Strings({"1@10:OK", "2@10:OK", "3@20:OK", "4@20:OK", "5@20:OK"}));
   EXPECT_EQ(batcher_->busy_replicas(), 0);
@@ -586,7 +586,7 @@ TEST_F(BatcherTest, ExecutorReturningTooFewAnswersGivesInternalForTheRest) {
 }
 
 // Regression guard: a sink that enqueues from its callback must not get the
-// finishing instance handed a second batch before it is released.
+// finishing replica handed a second batch before it is released.
 TEST_F(BatcherTest, SinkMayEnqueueFromItsCallback) {
   Make(DefaultOptions());
   sink_.on_done = [this](uint64_t token) {
@@ -596,7 +596,7 @@ TEST_F(BatcherTest, SinkMayEnqueueFromItsCallback) {
   };
   MustEnqueue(1, 1000);
   EXPECT_TRUE(clock_.RunUntilIdle());
-  EXPECT_EQ(executor_->runs, Strings({"i0@0:[q1]", "i0@10:[q2]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1]", "r0@10:[q2]"}));
   EXPECT_EQ(sink_.outcomes, Strings({"1@10:OK", "2@20:OK"}));
 }
 
@@ -626,7 +626,7 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
     MustEnqueue(t, 10000);
     EXPECT_TRUE(clock_.RunUntilIdle());
   }
-  EXPECT_EQ(executor_->runs, Strings({"i0@1:[q1]", "i0@12:[q2]", "i0@23:[q3]"}));
+  EXPECT_EQ(executor_->runs, Strings({"r0@1:[q1]", "r0@12:[q2]", "r0@23:[q3]"}));
   EXPECT_EQ(batcher_->service_times().observations(), 3);
   EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, Millis(12));
   EXPECT_EQ(batcher_->service_times().Estimate(1, prior).high, Millis(12));
@@ -640,7 +640,7 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
     EXPECT_TRUE(clock_.RunUntilIdle());
   }
   ASSERT_EQ(executor_->runs.size(), 6u);
-  EXPECT_EQ(executor_->runs[3], "i0@33:[q100,q101,q102,q103]");
+  EXPECT_EQ(executor_->runs[3], "r0@33:[q100,q101,q102,q103]");
   EXPECT_EQ(batcher_->service_times().observations(), 6);
   EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(20));
   EXPECT_EQ(batcher_->service_times().Estimate(3, prior).expected, Millis(20));
@@ -677,7 +677,7 @@ TEST_F(BatcherTest, PredictUsesLearnedEAndP) {
   EXPECT_EQ(e.high, Millis(30));
 }
 
-TEST_F(BatcherTest, PredictWaitsForTheBusyInstance) {
+TEST_F(BatcherTest, PredictWaitsForTheBusyReplica) {
   Make(LearnFast());
   Seed(1, {10, 10, 30});  // E(1) = 10, P(1) = 30
   MustEnqueue(1, 1000);   // runs 0..10
@@ -720,12 +720,12 @@ TEST_F(BatcherTest, PredictGrowsWithTheQueueAheadAtTheSameOrHigherPriority) {
   EXPECT_EQ(predict(-1), 58);  // lower priority waits behind all five
 }
 
-TEST_F(BatcherTest, PredictWithAFreeInstanceAndShortQueueHasNoWait) {
+TEST_F(BatcherTest, PredictWithAFreeReplicaAndShortQueueHasNoWait) {
   auto o = LearnFast();
   o.max_batch_size = 2;
-  Make(o, /*instances=*/2);
+  Make(o, /*replicas=*/2);
   Seed(1, {10});
-  MustEnqueue(1, 1000);  // instance 0 busy, instance 1 free
+  MustEnqueue(1, 1000);  // replica 0 busy, replica 1 free
   EXPECT_EQ(batcher_->Predict(0, Duration(0)).expected, Millis(10));
 }
 
@@ -737,9 +737,9 @@ TEST_F(BatcherTest, ReplicasAreAddedAndDrainedWhileServingKeepingServiceTimes) {
   Seed(1, {10});
   MustEnqueue(1, 1000);
   MustEnqueue(2, 1000);  // waits: one replica, busy with 1
-  EXPECT_EQ(executor_->runs, (Strings{"i0@0:[q1]"}));
+  EXPECT_EQ(executor_->runs, (Strings{"r0@0:[q1]"}));
   ASSERT_TRUE(batcher_->SetReplicas(2).ok());  // the new replica takes 2 at once
-  EXPECT_EQ(executor_->runs, (Strings{"i0@0:[q1]", "i1@0:[q2]"}));
+  EXPECT_EQ(executor_->runs, (Strings{"r0@0:[q1]", "r1@0:[q2]"}));
   EXPECT_EQ(batcher_->serving_replicas(), 2);
 
   ASSERT_TRUE(batcher_->SetReplicas(1).ok());  // replica 1 drains: busy until 10
@@ -752,7 +752,7 @@ TEST_F(BatcherTest, ReplicasAreAddedAndDrainedWhileServingKeepingServiceTimes) {
   EXPECT_EQ(batcher_->Predict(0, Millis(99)).expected, Millis(10));  // learned, not the prior
 
   MustEnqueue(3, 1000);  // only replica 0 serves now
-  EXPECT_EQ(executor_->runs.back(), "i0@10:[q3]");
+  EXPECT_EQ(executor_->runs.back(), "r0@10:[q3]");
   EXPECT_EQ(batcher_->SetReplicas(-1).code(), StatusCode::kInvalidArgument);
 }
 
@@ -760,11 +760,11 @@ TEST_F(BatcherTest, AnUnavailableReplicaGetsNoBatchesUntilItIsBack) {
   Make(LearnFast(), 2);
   executor_->MarkAvailable(0, false);
   MustEnqueue(1, 1000);
-  EXPECT_EQ(executor_->runs, (Strings{"i1@0:[q1]"}));
+  EXPECT_EQ(executor_->runs, (Strings{"r1@0:[q1]"}));
   MustEnqueue(2, 1000);  // replica 1 busy, replica 0 out: it waits
   EXPECT_EQ(executor_->runs.size(), 1u);
   executor_->MarkAvailable(0, true);
-  EXPECT_EQ(executor_->runs, (Strings{"i1@0:[q1]", "i0@0:[q2]"}));
+  EXPECT_EQ(executor_->runs, (Strings{"r1@0:[q1]", "r0@0:[q2]"}));
 }
 
 TEST_F(BatcherTest, WithNoReplicaServingNothingIsPredictedToFinish) {

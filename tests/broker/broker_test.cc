@@ -29,12 +29,12 @@ class BrokerTest : public ::testing::Test {
   }
 
   // A model whose every batch takes `actual_ms`, or fails when `fail`.
-  void AddModel(const std::string& name, double actual_ms, bool fail = false, int instances = 1) {
+  void AddModel(const std::string& name, double actual_ms, bool fail = false, int replicas = 1) {
     SimulatedExecutor::Options so;
     so.model = name;
     so.base = Millis(actual_ms);
     so.failure_rate = fail ? 1.0 : 0.0;
-    so.replicas = instances;
+    so.replicas = replicas;
     Model m;
     m.executor = std::move(SimulatedExecutor::Create(so, &clock_)).value();
     Batcher::Options bo;
@@ -393,7 +393,7 @@ TEST_F(BrokerTest, DeadlineWithNothingHeld) {
 TEST_F(BrokerTest, CancelRemovesQueuedItem) {
   AddModel("embedding", 1000);
   AddModel("svm", 5);
-  // Occupy embedding's only instance with another try.
+  // Occupy embedding's only replica with another try.
   Submit(Request({{"embedding", 10}}, 2000, 0, 0));
   result_.reset();
   Submit(Request({{"embedding", 10}, {"svm", 5}}, 50, 1, 0));

@@ -71,7 +71,7 @@ class BenchTest(unittest.TestCase):
         self.assertLessEqual(d["top_model_pct"], d["answered_by_tloc_pct"])
         self.assertLessEqual(d["answered_by_tloc_pct"], d["answered_pct"])
         # Load is low and the client hedges: nearly all are answered within tloc
-        # (the top model itself is past one instance's capacity at 200 qps, so
+        # (the top model itself is past one replica's capacity at 200 qps, so
         # many answers are downgrades).
         self.assertGreaterEqual(d["answered_by_tloc_pct"], 75, d)
         self.assertGreaterEqual(d["effective_quality"], 0.2 * d["answered_by_tloc_pct"] / 100 - 1e-3)

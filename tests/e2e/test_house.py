@@ -364,6 +364,23 @@ class HouseCheckTest(unittest.TestCase):
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
+    def test_instances_is_replicas_deprecated_name(self):
+        root = tempfile.mkdtemp(prefix="tbms-house-")
+        try:
+            house = make_house(root)
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, "instances = 2\n")
+            got = self.run_tbms("house", "check", house)
+            self.assertEqual(got.returncode, 0, got.stderr)
+            self.assertIn("warning: " + house + "/svm/model.toml:3:13: model 'svm': instances is deprecated, "
+                          "use replicas (see docs/house.md)", got.stderr)
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, "replicas = 2\ninstances = 2\n")
+            got = self.run_tbms("house", "check", house)
+            self.assertEqual(got.returncode, 1)
+            self.assertIn("svm/model.toml:4:13: 'instances' is the deprecated name of 'replicas': give only "
+                          "'replicas'", got.stderr)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
 
 class NotActedOnYetTest(unittest.TestCase):
     """lag_target_ms and device are accepted with a warning: `tbms house

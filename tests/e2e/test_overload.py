@@ -1,4 +1,4 @@
-"""End to end: overload. The talk's four simulated models (one instance
+"""End to end: overload. The talk's four simulated models (one replica
 each, no batching: 335 req/s together) offered 10x that for 2 s from
 `tbms bench` on loopback. Every request gets exactly one response (an
 answer from a cheaper model, or none), nothing errs, and the server's

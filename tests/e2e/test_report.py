@@ -194,7 +194,7 @@ class ReportChannelTest(unittest.TestCase):
                 self.assertEqual(m["errors"], 0)
         for o in self.report["occupancy"]:
             self.assertEqual(o["device"], "cpu")
-            self.assertEqual(o["instances"], 1)
+            self.assertEqual(o["replicas"], 1)
             self.assertGreaterEqual(o["pct"], 0)
             self.assertLessEqual(o["pct"], 100)
         self.assertEqual(self.report["pending_tries"], 0)

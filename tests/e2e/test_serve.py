@@ -81,7 +81,7 @@ class SlowTopModelTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server("embedding=200,svm=10,bayes=5,keysearch=1", "--instances", "4")
+        cls.server = Server("embedding=200,svm=10,bayes=5,keysearch=1", "--replicas", "4")
 
     @classmethod
     def tearDownClass(cls):
@@ -344,6 +344,33 @@ class DrainTest(unittest.TestCase):
             server.close()
 
 
+class ReplicasFlagTest(unittest.TestCase):
+    """--replicas sets each --simulate model's copies; --instances, its old
+    name, still does, with a warning; giving both is a usage error."""
+
+    def test_instances_is_the_deprecated_name_of_replicas(self):
+        for flag in ("--replicas", "--instances"):
+            with self.subTest(flag=flag):
+                server = Server("svm=5", flag, "3")
+                try:
+                    metrics = http_get(server.port, "/metrics").decode()
+                finally:
+                    server.proc.kill()
+                    server.proc.wait(timeout=10)
+                    log = server.proc.stderr.read()
+                    server.close()
+                self.assertIn('tbms_model_replicas{device="cpu",model="svm"} 3', metrics)
+                warned = "tbms: warning: --instances is deprecated, use --replicas" in log
+                self.assertEqual(warned, flag == "--instances", log)
+
+    def test_both_names_at_once_are_refused(self):
+        got = subprocess.run([TBMS_BIN, "serve", "--port", "0", "--insecure-dev", "--simulate", "svm=5",
+                              "--replicas", "2", "--instances", "2"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(got.returncode, 2, got.stderr)
+        self.assertIn("excludes", got.stderr)
+        self.assertEqual(got.stdout, "")
+
+
 class FlagsThatDoNotApplyTest(unittest.TestCase):
     """A flag that one kind of serving does not read is refused (exit 2),
     naming what to set instead, before anything is loaded or bound."""
@@ -357,7 +384,8 @@ class FlagsThatDoNotApplyTest(unittest.TestCase):
             ("--max-batch", "4"): "--max-batch applies to --simulate models; set max_batch_size in model.toml",
             ("--max-queue-delay-ms", "2"): "set max_queue_delay_ms in model.toml",
             ("--max-queue", "10"): "set max_queue_size in model.toml",
-            ("--instances", "2"): "--instances applies to --simulate models; set instances in model.toml",
+            ("--replicas", "2"): "--replicas applies to --simulate models; set replicas in model.toml",
+            ("--instances", "2"): "--instances applies to --simulate models; set replicas in model.toml",
             ("--hang-rate", "0.1"): "set hang_rate in each version's simulated.toml",
             ("--jitter", "uniform"): "set jitter in each version's simulated.toml",
             ("--jitter-spread", "0.2"): "set jitter_spread in",

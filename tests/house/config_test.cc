@@ -99,7 +99,7 @@ Files Demo() {
     f[std::string(name) + "/1/simulated.toml"] = "base_ms = 1\n";
   }
   f["embedding/model.toml"] +=
-      "lag_target_ms = 40\ninstances = 2\ndevice = \"gpu:1\"\nlabels = { team = \"search\" }\n"
+      "lag_target_ms = 40\nreplicas = 2\ndevice = \"gpu:1\"\nlabels = { team = \"search\" }\n"
       "[batching]\nmax_batch_size = 16\npreferred_batch_sizes = [4, 8]\n"
       "max_queue_delay_ms = 2.5\nmax_queue_size = 100\n";
   f["embedding/1/simulated.toml"] =
@@ -130,7 +130,7 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_EQ(e.backend, "simulated");
   EXPECT_EQ(e.est, Millis(35));
   EXPECT_EQ(e.lag_target, Millis(40));
-  EXPECT_EQ(e.instances, 2);
+  EXPECT_EQ(e.replicas, 2);
   EXPECT_EQ(e.device, "gpu:1");
   EXPECT_EQ(e.labels, (std::map<std::string, std::string>{{"team", "search"}}));
   EXPECT_EQ(e.batching.model, "embedding");
@@ -183,8 +183,6 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_EQ(qa.priority, -3);
 }
 
-// A task may set what a try may (tbms/broker/limits.h), and no more: the
-// error rows of HouseErrorTest.Instances are one past these.
 // lag_target_ms and device are accepted but not acted on yet: a warning
 // each, naming the model and the key where it is written (docs/house.md).
 // A model without them, and a model in error, has none.
@@ -206,6 +204,24 @@ TEST(HouseTest, WarnsOfKeysNotActedOnYet) {
                      "yet: every model runs on the CPU, and device only labels its metrics (see docs/house.md)",
                  }));
 }
+
+// `instances`, replicas' old name, still sets the replicas, with a warning
+// where it is written (docs/house.md, "Deprecated keys").
+TEST(HouseTest, AcceptsTheDeprecatedInstancesKeyWithAWarning) {
+  TempHouse house(With(Base(), {{"svm/model.toml", "backend = \"simulated\"\nest = 25\ninstances = 3\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_EQ(Find(scan.config, "svm")->replicas, 3);
+  EXPECT_EQ(scan.config.models[0].versions.at(0).simulated.replicas, 3);
+  ASSERT_EQ(scan.warnings.size(), 1u);
+  EXPECT_EQ(scan.warnings[0].model, "svm");
+  EXPECT_EQ(scan.warnings[0].key, "instances");
+  EXPECT_EQ(scan.warnings[0].message, (house.dir() / "svm/model.toml").string() +
+                                          ":3:13: model 'svm': instances is deprecated, use replicas (see docs/house.md)");
+}
+
+// A task may set what a try may (tbms/broker/limits.h), and no more: the
+// error rows of HouseErrorTest.Instances are one past these.
 
 TEST(HouseTest, TaskBoundsAreTheBrokersLimits) {
   auto number = [](double v) { return std::to_string(static_cast<int64_t>(v)); };
@@ -230,7 +246,7 @@ TEST(HouseTest, Defaults) {
   EXPECT_TRUE(scan.config.instances.empty());  // no instances.toml
   const ModelConfig& m = *Find(scan.config, "svm");
   EXPECT_EQ(m.lag_target, Duration(0));
-  EXPECT_EQ(m.instances, 1);
+  EXPECT_EQ(m.replicas, 1);
   EXPECT_EQ(m.device, "cpu");
   EXPECT_TRUE(m.labels.empty());
   EXPECT_EQ(m.batching.model, "svm");
@@ -399,7 +415,7 @@ void ExpectErrors(const std::vector<ErrorCase>& cases) {
 std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 25\n" + std::string(more); }
 
 constexpr const char* kModelKeys =
-    "backend, est, lag_target_ms, instances, device, labels, batching, version_policy, weights, "
+    "backend, est, lag_target_ms, replicas, device, labels, batching, version_policy, weights, "
     "inputs, outputs, members, aggregator";
 
 TEST(HouseErrorTest, ModelToml) {
@@ -425,12 +441,17 @@ TEST(HouseErrorTest, ModelToml) {
        {m + ":2:7: 'est' must be a number, not a string"}},
       {"lag target", {{"svm/model.toml", Svm("lag_target_ms = -1\n")}},
        {m + ":3:17: 'lag_target_ms' must be in [0, 600000], not -1"}},
-      {"instances zero", {{"svm/model.toml", Svm("instances = 0\n")}},
-       {m + ":3:13: 'instances' must be in [1, 256], not 0"}},
+      {"replicas zero", {{"svm/model.toml", Svm("replicas = 0\n")}},
+       {m + ":3:12: 'replicas' must be in [1, 256], not 0"}},
+      {"replicas over the limit", {{"svm/model.toml", Svm("replicas = 3\n")}},
+       {m + ":3:12: 'replicas' must be in [1, 2], not 3"}, {.max_replicas_per_model = 2}},
+      {"replicas float", {{"svm/model.toml", Svm("replicas = 1.5\n")}},
+       {m + ":3:12: 'replicas' must be an integer, not a float"}},
+      // The deprecated name is checked as replicas is, and named as written.
       {"instances over the limit", {{"svm/model.toml", Svm("instances = 3\n")}},
-       {m + ":3:13: 'instances' must be in [1, 2], not 3"}, {.max_instances_per_model = 2}},
-      {"instances float", {{"svm/model.toml", Svm("instances = 1.5\n")}},
-       {m + ":3:13: 'instances' must be an integer, not a float"}},
+       {m + ":3:13: 'instances' must be in [1, 2], not 3"}, {.max_replicas_per_model = 2}},
+      {"replicas and instances", {{"svm/model.toml", Svm("replicas = 2\ninstances = 2\n")}},
+       {m + ":4:13: 'instances' is the deprecated name of 'replicas': give only 'replicas'"}},
       {"device", {{"svm/model.toml", Svm("device = \"tpu\"\n")}},
        {m + ":3:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
       {"device gpu:", {{"svm/model.toml", Svm("device = \"gpu:x\"\n")}},
@@ -439,8 +460,8 @@ TEST(HouseErrorTest, ModelToml) {
        {m + ":3:10: 'labels' must be a table, not an integer"}},
       {"label not a string", {{"svm/model.toml", Svm("labels = { team = 1 }\n")}},
        {m + ":3:19: label 'team' must be a string, not an integer"}},
-      {"two errors, both reported", {{"svm/model.toml", Svm("instances = 0\ndevice = \"tpu\"\n")}},
-       {m + ":3:13: 'instances' must be in [1, 256], not 0",
+      {"two errors, both reported", {{"svm/model.toml", Svm("replicas = 0\ndevice = \"tpu\"\n")}},
+       {m + ":3:12: 'replicas' must be in [1, 256], not 0",
         m + ":4:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
       {"members on a simulated model", {{"svm/model.toml", Svm("members = [\"x\"]\n")}},
        {m + ":3:11: 'members' applies only to a mix (backend = \"mix\")"}},
@@ -605,7 +626,7 @@ TEST(HouseErrorTest, ABadVersionLeavesTheOthers) {
 }
 
 TEST(HouseErrorTest, ModelWideErrorsLeaveTheModelOut) {
-  TempHouse house(With(Base(), {{"svm/model.toml", Svm("instances = 0\n")}}));
+  TempHouse house(With(Base(), {{"svm/model.toml", Svm("replicas = 0\n")}}));
   HouseScan scan = ScanHouse(house.dir());
   ASSERT_EQ(scan.errors.size(), 1u);
   EXPECT_EQ(scan.errors[0].model, "svm");
@@ -623,6 +644,9 @@ TEST(HouseErrorTest, Mixes) {
        {"house/mix1/model.toml:3:7: 'est' does not apply to a mix"}},
       {"batching on a mix", Mix("mix1", "[\"svm\"]", "[batching]\nmax_batch_size = 2\n"),
        {"house/mix1/model.toml:3:1: 'batching' does not apply to a mix"}},
+      {"replicas on a mix", Mix("mix1", "[\"svm\"]", "replicas = 2\ninstances = 2\n"),
+       {"house/mix1/model.toml:3:12: 'replicas' does not apply to a mix",
+        "house/mix1/model.toml:4:13: 'instances' does not apply to a mix"}},
       {"missing members", {{"mix1/model.toml", "backend = \"mix\"\n"}},
        {"house/mix1/model.toml: missing key 'members' in model.toml"}},
       {"no members", Mix("mix1", "[]"), {"house/mix1/model.toml:2:11: 'members' must list 1 to 32 names"}},

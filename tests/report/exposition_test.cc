@@ -5,7 +5,7 @@
 // hand-made registry (and promtool's verdict when it is installed).
 // WriteReportJson: parsed back with simdjson — downgrade shares, reasons,
 // lag windows newest first with start times on the context's wall clock,
-// occupancy over min(60 s, uptime) per instance, and the per-second series.
+// occupancy over min(60 s, uptime) per replica, and the per-second series.
 #include "tbms/report/exposition.h"
 
 #include <gtest/gtest.h>
@@ -289,13 +289,13 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
       "tbms_extra_attempts_total", "tbms_try_duration_seconds", "tbms_batches_total",
       "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
-      "tbms_device_busy_seconds_total", "tbms_model_instances", "tbms_pending_tries",
+      "tbms_device_busy_seconds_total", "tbms_model_replicas", "tbms_pending_tries",
       "tbms_uptime_seconds"};
   EXPECT_EQ(Families(text), want);
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_try_duration_seconds histogram"));
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_tries_total counter"));
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_pending_tries gauge"));
-  EXPECT_TRUE(HasLine(text, "# TYPE tbms_model_instances gauge"));
+  EXPECT_TRUE(HasLine(text, "# TYPE tbms_model_replicas gauge"));
 }
 
 TEST_F(PrometheusTest, ExactSampleLines) {
@@ -336,7 +336,7 @@ TEST_F(PrometheusTest, ExactSampleLines) {
       R"(tbms_queue_wait_seconds_sum{model="svm",version="1"} 0)",
       R"(tbms_queue_wait_seconds_count{model="svm",version="1"} 1)",
       R"(tbms_device_busy_seconds_total{device="cpu",model="svm"} 0.75)",
-      R"(tbms_model_instances{device="cpu",model="svm"} 2)",
+      R"(tbms_model_replicas{device="cpu",model="svm"} 2)",
       R"(tbms_pending_tries 4)",
       R"(tbms_uptime_seconds 12.5)",
   };
@@ -384,7 +384,7 @@ TEST(PrometheusEscapingTest, LabelValuesAreEscaped) {
   EXPECT_TRUE(HasLine(
       text, R"(tbms_answers_total{instance="q\"b\\s\nn",task="m\"1\\>svm",model="m\"1\\",rank="0"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(tbms_batches_total{model="m\"1\\",version="v\n2"} 0)"));
-  EXPECT_TRUE(HasLine(text, R"(tbms_model_instances{device="gpu\"0",model="m\"1\\"} 1)"));
+  EXPECT_TRUE(HasLine(text, R"(tbms_model_replicas{device="gpu\"0",model="m\"1\\"} 1)"));
   // Every line parses, and the values read back are the originals.
   bool seen = false;
   for (const Sample& s : CheckExposition(text)) {
@@ -622,14 +622,15 @@ TEST_F(ReportJsonTest, WindowsOlderThanAnHourAreLeftOut) {
   EXPECT_EQ(S(windows[0]["start"]), "2023-11-14T21:40:00Z");
 }
 
-TEST_F(ReportJsonTest, OccupancyIsBusyOverTheLastMinuteOrUptimePerInstance) {
+TEST_F(ReportJsonTest, OccupancyIsBusyOverTheLastMinuteOrUptimePerReplica) {
   element r = Parse();
   const auto occ = A(r["occupancy"]);
   ASSERT_EQ(occ.size(), 3u);
   EXPECT_EQ(S(occ[0]["device"]), "gpu0");
   EXPECT_EQ(S(occ[0]["model"]), "embedding");
-  EXPECT_EQ(I(occ[0]["instances"]), 2);
-  // 6 busy seconds in the last complete minute, over 30 s of uptime, 2 instances.
+  EXPECT_EQ(I(occ[0]["replicas"]), 2);
+  EXPECT_EQ(occ[0]["instances"].error(), simdjson::NO_SUCH_FIELD);  // the key's old name
+  // 6 busy seconds in the last complete minute, over 30 s of uptime, 2 replicas.
   EXPECT_NEAR(D(occ[0]["pct"]), 10, 0.001);
   EXPECT_EQ(S(occ[1]["model"]), "svm");
   EXPECT_EQ(S(occ[1]["device"]), "cpu");

@@ -315,8 +315,8 @@ TEST(StatsRegistryTest, ANamedTaskIsCountedUnderItsName) {
 TEST(StatsRegistryTest, AModelVersionKeepsItsCountersAcrossReloads) {
   StatsRegistry reg;
   ModelStats* v1 = reg.AddModel("svm", "1", "cpu", 2);
-  EXPECT_EQ(reg.AddModel("svm", "1", "cpu", 0), v1);  // unloaded: same series, 0 instances
-  EXPECT_EQ(v1->instances.load(), 0);
+  EXPECT_EQ(reg.AddModel("svm", "1", "cpu", 0), v1);  // unloaded: same series, 0 replicas
+  EXPECT_EQ(v1->replicas.load(), 0);
   EXPECT_NE(reg.AddModel("svm", "2", "cpu", 1), v1);
   EXPECT_EQ(reg.models().size(), 2u);
 }
@@ -412,7 +412,7 @@ TEST(StatsRegistryTest, ListsModelsInOrderAndTasksByInstanceThenTask) {
   EXPECT_EQ(e->model, "embedding");
   EXPECT_EQ(e->version, "1");
   EXPECT_EQ(e->device, "gpu0");
-  EXPECT_EQ(e->instances, 2);
+  EXPECT_EQ(e->replicas, 2);
   EXPECT_EQ(s->batches.load(), 0u);
   EXPECT_EQ(s->busy_seconds.load(), 0);
 
@@ -549,7 +549,7 @@ TEST_F(BrokerStatsTest, CountsKnownOutcomesExactly) {
   EXPECT_DOUBLE_EQ(e.service_time.Read().sum, 0.080);
   EXPECT_DOUBLE_EQ(e.busy_seconds.load(), 0.080);
   EXPECT_EQ(e.queue_wait.Read().count(), 2u);
-  EXPECT_EQ(e.queue_wait.Read().sum, 0);  // a free instance: no wait
+  EXPECT_EQ(e.queue_wait.Read().sum, 0);  // a free replica: no wait
   const auto busy = e.busy.Read(AtSeconds(3), 3);  // batches ended at 0.040 and 1.040
   ASSERT_EQ(busy.size(), 3u);
   EXPECT_DOUBLE_EQ(busy[0].sum, 0.040);
@@ -584,10 +584,10 @@ TEST_F(BrokerStatsTest, DroppedWhileQueuedIsALateDrop) {
   AddModel("svm", 10);
   AddModel("keysearch", 2);
   Batcher& svm = *models_["svm"].batcher;
-  // Occupy svm's only instance until 10 with an item from no try.
+  // Occupy svm's only replica until 10 with an item from no try.
   ASSERT_TRUE(svm.Enqueue(WorkItem{1, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(100), 0, Millis(10)}).ok());
   // Queued behind it, an item due at 12 turns late at 12 - 10 (its E) + 1 us,
-  // while the instance is still busy.
+  // while the replica is still busy.
   ASSERT_TRUE(svm.Enqueue(WorkItem{2, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(12), 0, Millis(10)}).ok());
   EXPECT_EQ(svm.queued(), 1u);
   clock_.AdvanceTo(AtMillis(5));

@@ -6,7 +6,7 @@ namespace tbms {
 namespace {
 
 // The talk's four models: a batch of n takes MS + MS/10 * (n - 1).
-FleetOptions Talk(std::vector<int> instances) {
+FleetOptions Talk(std::vector<int> replicas) {
   FleetOptions o;
   const std::pair<const char*, double> models[] = {{"embedding", 35}, {"svm", 25}, {"bayes", 15}, {"keysearch", 5}};
   double quality = 1.0;
@@ -16,7 +16,7 @@ FleetOptions Talk(std::vector<int> instances) {
     m.est_ms = models[i].second;
     m.per_item_ms = models[i].second / 10;
     m.base_ms = models[i].second - m.per_item_ms;
-    m.instances = instances[i];
+    m.replicas = replicas[i];
     m.quality = quality;
     quality -= 0.2;
     o.models.push_back(m);
@@ -149,7 +149,7 @@ TEST(FleetSim, RejectsBadOptions) {
     return RunFleet(o).status().code() == StatusCode::kInvalidArgument;
   };
   EXPECT_TRUE(bad([](FleetOptions& o) { o.models.clear(); }));
-  EXPECT_TRUE(bad([](FleetOptions& o) { o.models[1].instances = 0; }));
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.models[1].replicas = 0; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.models[0].max_batch = 0; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.models[0].base_ms = -1; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.models[0].name.clear(); }));

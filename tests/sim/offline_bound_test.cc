@@ -18,34 +18,34 @@ std::vector<Duration> At(std::initializer_list<int64_t> us) {
 std::vector<Duration> Repeat(int64_t at_us, int count) { return std::vector<Duration>(static_cast<size_t>(count), Duration(at_us)); }
 
 // T(b) = 2 + b (us), B = 4, tloc 10: a batch of 4 takes 6.
-TopModelShape Shape(int instances = 1) {
+TopModelShape Shape(int replicas = 1) {
   TopModelShape s;
   s.base = Duration(2);
   s.per_item = Duration(1);
   s.max_batch = 4;
-  s.instances = instances;
+  s.replicas = replicas;
   return s;
 }
 
-TEST(InstanceCapacity, HandChecked) {
+TEST(ReplicaCapacity, HandChecked) {
   const TopModelShape s = Shape();
-  EXPECT_EQ(InstanceCapacity(Duration(2), s, 4), 0u);   // not even T(1) = 3
-  EXPECT_EQ(InstanceCapacity(Duration(3), s, 4), 1u);
-  EXPECT_EQ(InstanceCapacity(Duration(6), s, 4), 4u);   // one full batch
-  EXPECT_EQ(InstanceCapacity(Duration(10), s, 4), 6u);  // 4 + 2 (6 + 4 us)
-  EXPECT_EQ(InstanceCapacity(Duration(12), s, 4), 8u);  // two full batches
-  EXPECT_EQ(InstanceCapacity(Duration(12), s, 2), 6u);  // batches of 2 take 4: three of them
-  EXPECT_EQ(InstanceCapacity(Duration(12), s, 0), 0u);
+  EXPECT_EQ(ReplicaCapacity(Duration(2), s, 4), 0u);   // not even T(1) = 3
+  EXPECT_EQ(ReplicaCapacity(Duration(3), s, 4), 1u);
+  EXPECT_EQ(ReplicaCapacity(Duration(6), s, 4), 4u);   // one full batch
+  EXPECT_EQ(ReplicaCapacity(Duration(10), s, 4), 6u);  // 4 + 2 (6 + 4 us)
+  EXPECT_EQ(ReplicaCapacity(Duration(12), s, 4), 8u);  // two full batches
+  EXPECT_EQ(ReplicaCapacity(Duration(12), s, 2), 6u);  // batches of 2 take 4: three of them
+  EXPECT_EQ(ReplicaCapacity(Duration(12), s, 0), 0u);
   TopModelShape flat = s;  // 5 us whatever the size
   flat.base = Duration(5);
   flat.per_item = Duration(0);
-  EXPECT_EQ(InstanceCapacity(Duration(14), flat, 4), 8u);
+  EXPECT_EQ(ReplicaCapacity(Duration(14), flat, 4), 8u);
   TopModelShape free = s;
   free.base = free.per_item = Duration(0);
-  EXPECT_EQ(InstanceCapacity(Duration(1), free, 4), SIZE_MAX);
+  EXPECT_EQ(ReplicaCapacity(Duration(1), free, 4), SIZE_MAX);
 }
 
-TEST(InstanceCapacity, EqualsABruteForcePacking) {
+TEST(ReplicaCapacity, EqualsABruteForcePacking) {
   // k batches can carry any total in [k, k * ub]; cap(w) is the best total
   // over every k whose batches fit in w.
   TopModelShape s;
@@ -59,7 +59,7 @@ TEST(InstanceCapacity, EqualsABruteForcePacking) {
           if (k * 7 + items * 3 <= w) brute = std::max(brute, static_cast<size_t>(items));
         }
       }
-      EXPECT_EQ(InstanceCapacity(Duration(w), s, ub), brute) << "w=" << w << " ub=" << ub;
+      EXPECT_EQ(ReplicaCapacity(Duration(w), s, ub), brute) << "w=" << w << " ub=" << ub;
     }
   }
 }
@@ -73,7 +73,7 @@ TEST(OfflineBound, FourAtOnceAllFit) {
   EXPECT_EQ(b->greedy_batches, 1u);
 }
 
-TEST(OfflineBound, TenAtOnceOneInstance) {
+TEST(OfflineBound, TenAtOnceOneReplica) {
   // Within [0, 10]: a batch of 4 (6 us) then one of 2 (4 us): 6, and no more.
   auto b = ComputeOfflineBound(Repeat(0, 10), Duration(10), Shape());
   ASSERT_TRUE(b.ok());
@@ -81,7 +81,7 @@ TEST(OfflineBound, TenAtOnceOneInstance) {
   EXPECT_EQ(b->greedy, 6u);
 }
 
-TEST(OfflineBound, TenAtOnceTwoInstances) {
+TEST(OfflineBound, TenAtOnceTwoReplicas) {
   auto b = ComputeOfflineBound(Repeat(0, 10), Duration(10), Shape(2));
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->upper_bound, 10u);
@@ -157,7 +157,7 @@ TEST(OfflineBound, RejectsBadInput) {
   EXPECT_FALSE(ComputeOfflineBound(At({5, 1}), Duration(10), Shape()).ok());
   EXPECT_FALSE(ComputeOfflineBound(At({1}), Duration(0), Shape()).ok());
   TopModelShape s = Shape();
-  s.instances = 0;
+  s.replicas = 0;
   EXPECT_FALSE(ComputeOfflineBound(At({1}), Duration(10), s).ok());
   s = Shape();
   s.max_batch = 0;
@@ -167,7 +167,7 @@ TEST(OfflineBound, RejectsBadInput) {
   EXPECT_FALSE(ComputeOfflineBound(At({1}), Duration(10), s).ok());
 }
 
-// On many random traces (several instances): greedy <= bound <= count and
+// On many random traces (several replicas): greedy <= bound <= count and
 // <= the plain capacity bound.
 TEST(OfflineBound, GreedyNeverExceedsTheBoundOnRandomTraces) {
   std::mt19937_64 rng(7);
@@ -181,7 +181,7 @@ TEST(OfflineBound, GreedyNeverExceedsTheBoundOnRandomTraces) {
     s.base = Duration(static_cast<int64_t>(rng() % 30));
     s.per_item = Duration(static_cast<int64_t>(rng() % 8));
     s.max_batch = 1 + static_cast<int>(rng() % 8);
-    s.instances = 1 + static_cast<int>(rng() % 4);
+    s.replicas = 1 + static_cast<int>(rng() % 4);
     const Duration tloc(10 + static_cast<int64_t>(rng() % 100));
     OfflineBoundOptions opts;
     opts.horizon = 1 + rng() % 64;
@@ -193,7 +193,7 @@ TEST(OfflineBound, GreedyNeverExceedsTheBoundOnRandomTraces) {
   }
 }
 
-// For one instance and a handful of requests, the true optimum by brute
+// For one replica and a handful of requests, the true optimum by brute
 // force: with one tloc for all, some optimal schedule runs its batches in
 // arrival order, each a run of the answered requests (swapping two requests
 // between batches into arrival order keeps both feasible), starting as early
@@ -276,7 +276,7 @@ TEST(OfflineBound, DensityBoundsASparseTrace) {
   }
   auto b = ComputeOfflineBound(a, Duration(6), Shape());
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(InstanceCapacity(Duration(15), Shape(), 4), 9u);
+  EXPECT_EQ(ReplicaCapacity(Duration(15), Shape(), 4), 9u);
   EXPECT_EQ(b->capacity_bound, 7u);
   EXPECT_EQ(b->upper_bound, 7u);
   const size_t opt = BruteOptimum(raw, 6, Shape());

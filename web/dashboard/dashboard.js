@@ -230,7 +230,7 @@
         const o = rows.find((x) => x.device === dev && x.model === m);
         if (!o) return { text: '', cls: 'na' };
         return { text: fmt1(o.pct), attrs: { 'data-device': dev, 'data-model': m }, cls: 'num', bg: tint(o.pct, BLUE),
-          title: `${m} on ${dev}: ${fmtInt(o.instances)} instance(s), busy ${fmt1(o.pct)}% of the last 60 s` };
+          title: `${m} on ${dev}: ${fmtInt(o.replicas)} replica(s), busy ${fmt1(o.pct)}% of the last 60 s` };
       })] }));
     return { head, body };
   }

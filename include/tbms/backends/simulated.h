@@ -2,9 +2,9 @@
 //
 // Service time of a batch of n items is base + per_item * n, times a jitter
 // factor; a share of executions are stragglers (straggler_factor slower),
-// fail, or hang (keep the instance busy for hang_time, then fail). Executions
+// fail, or hang (keep the replica busy for hang_time, then fail). Executions
 // complete on the injected Clock's timers, so one process can simulate
-// thousands of instances on a virtual clock, or serve a demo on the real one.
+// thousands of replicas on a virtual clock, or serve a demo on the real one.
 // The answer names the model and echoes the question (see Options::score and
 // Options::echo).
 // Thread-compatible: runs in the core's context.

@@ -5,7 +5,7 @@
 // busy replica more work). Replicas are added (a new thread) and removed
 // (its thread told to stop) while serving; stopped threads are joined by
 // the destructor, which runs off the core. The service time is the wall time of
-// Backend::Process, measured on the instance thread: real compute time is
+// Backend::Process, measured on the replica thread: real compute time is
 // what this component exists to measure. Completions are posted to the
 // core's runner, which runs them in the core's context.
 // Thread safety: Run, AddReplica and RemoveReplica in the core's context;

@@ -1,7 +1,7 @@
 // Batcher: the queue and batch formation of one model (version).
 //
 // Items are ordered by priority (higher first), then by deadline (earliest
-// first). A batch goes to a free instance when
+// first). A batch goes to a free replica when
 //   - the queue holds a full batch (max_batch_size), or a preferred size;
 //   - the oldest item has waited max_queue_delay;
 //   - the earliest deadline needs it now: deadline - P(batch) <= now.

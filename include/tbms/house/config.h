@@ -3,7 +3,7 @@
 //
 //   house/
 //     instances.toml         instances and their named tasks
-//     embedding/model.toml   backend, batching, instances, est, lag target,
+//     embedding/model.toml   backend, batching, replicas, est, lag target,
 //                            labels, inputs/outputs, version policy, A/B weights
 //     embedding/1/...        version 1 artifacts
 //     mix1/model.toml        backend = "mix", members, aggregator
@@ -60,6 +60,12 @@ struct VersionConfig {
 // Compare with ModelConfig::is_mix(), not with the string.
 inline constexpr std::string_view kMixBackend = "mix";
 
+// model.toml's key for ModelConfig::replicas, and its old name, still read
+// (with a warning; giving both is an error) now that "instance" means only
+// the tenant of instances.toml.
+inline constexpr std::string_view kReplicasKey = "replicas";
+inline constexpr std::string_view kDeprecatedReplicasKey = "instances";
+
 struct ModelConfig {
   std::string name;  // the folder's name
   std::filesystem::path dir;
@@ -67,7 +73,7 @@ struct ModelConfig {
   bool is_mix() const { return backend == kMixBackend; }
   Duration est{0};          // the prior when a try gives no est
   Duration lag_target{0};   // 0: none
-  int instances = 1;
+  int replicas = 1;         // copies of the model that run batches at once
   std::string device = "cpu";
   std::map<std::string, std::string> labels;
   Batcher::Options batching;  // model name filled in
@@ -119,7 +125,7 @@ struct HouseLimits {
   size_t max_file_bytes = 1 << 20;
   size_t max_models = 1024;
   size_t max_versions = 64;       // served per model
-  int max_instances_per_model = 256;
+  int max_replicas_per_model = 256;
   // false: check where each key's secret is declared, without reading it
   // (`tbms house check --no-secrets`, where the secrets are not present).
   bool read_secrets = true;
@@ -134,9 +140,9 @@ struct HouseError {
 };
 
 // A key of a valid model that the house accepts but the server does not act
-// on yet (lag_target_ms, device: docs/house.md says which). Not an error:
-// `tbms house check` prints it and exits 0; the server logs it once per
-// model and key.
+// on yet (lag_target_ms, device: docs/house.md says which), or accepts under
+// a deprecated name (instances). Not an error: `tbms house check` prints it
+// and exits 0; the server logs it once per model and key.
 struct HouseWarning {
   std::string model;
   std::string key;

@@ -71,12 +71,12 @@ struct TaskStats {
   std::array<Window, kWindows> windows;
 };
 
-// One model (version), with the device its instances run on.
+// One model (version), with the device its replicas run on.
 struct ModelStats {
-  ModelStats(std::string model, std::string version, std::string device, int instances);
+  ModelStats(std::string model, std::string version, std::string device, int replicas);
 
   const std::string model, version, device;
-  std::atomic<int> instances;  // 0 once unloaded
+  std::atomic<int> replicas;  // 0 once unloaded
   Histogram queue_wait{Histogram::LatencyBounds()};
   Histogram batch_size{Histogram::SizeBounds()};
   Histogram service_time{Histogram::LatencyBounds()};
@@ -100,7 +100,7 @@ class StatsRegistry {
   TaskStats* Task(std::string_view instance, std::string_view task, const TryRequest& request);
   // The counters of (model, version, device): the same ones again when a
   // version is reloaded, so series continue. At most max_models, then nullptr.
-  ModelStats* AddModel(std::string model, std::string version, std::string device, int instances);
+  ModelStats* AddModel(std::string model, std::string version, std::string device, int replicas);
 
   // Reader side: pointers stay valid for the registry's lifetime.
   std::vector<const TaskStats*> tasks() const;

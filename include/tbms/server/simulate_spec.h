@@ -22,7 +22,7 @@ struct SimulatedModelSpec {
 
 struct SimulateDefaults {
   Batcher::Options batching;           // max batch size, delay, queue size
-  SimulatedExecutor::Options shape;    // jitter, failure/hang rates, instances, seed
+  SimulatedExecutor::Options shape;    // jitter, failure/hang rates, replicas, seed
 };
 
 StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spec,

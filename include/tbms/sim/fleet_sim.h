@@ -5,7 +5,7 @@
 // top-model answers and what tail latency.
 //
 // The fleet: `servers` identical servers, each a Broker with one Batcher and
-// one SimulatedExecutor per model (FleetModel::instances GPUs each), all on
+// one SimulatedExecutor per model (FleetModel::replicas GPUs each), all on
 // one VirtualClock. A load balancer sends each arriving try to one server
 // (round-robin, or the less loaded of two random picks). With servers = 1 the
 // fleet is one pooled server: every model's GPUs behind one batcher.
@@ -35,7 +35,7 @@ struct FleetModel {
   double est_ms = 0;       // the caller's estimate: the prior until service times are learned
   double base_ms = 0;      // a batch of b takes base + per_item * b (nominal)
   double per_item_ms = 0;
-  int instances = 1;       // GPUs per server
+  int replicas = 1;        // GPUs per server
   int max_batch = 8;
   double quality = 1.0;    // score of this model's answer, for effective quality
 };
@@ -130,10 +130,10 @@ StatusOr<SimResult> RunFleet(const FleetOptions& options);
 // The trace RunFleet replays when FleetOptions::trace is empty.
 std::vector<Duration> FleetTrace(const FleetOptions& options);
 
-// The most `model` can serve per second on `instances` GPUs at its nominal
-// service time: instances * b * 1000 / T(b), b the largest batch (<= max_batch)
+// The most `model` can serve per second on `replicas` GPUs at its nominal
+// service time: replicas * b * 1000 / T(b), b the largest batch (<= max_batch)
 // with T(b) <= tloc_ms; no tloc limit when tloc_ms <= 0 (then b = max_batch,
 // the benchmark scenarios' "capacity"). 0 if not even one item fits.
-double CapacityQps(const FleetModel& model, int instances, double tloc_ms = 0);
+double CapacityQps(const FleetModel& model, int replicas, double tloc_ms = 0);
 
 }  // namespace tbms

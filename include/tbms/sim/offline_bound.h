@@ -5,7 +5,7 @@
 // Two numbers bracket the (hard to compute) offline optimum OPT:
 //   greedy <= OPT <= upper_bound
 // - `upper_bound` is provably an upper bound: no schedule of batches on the
-//   given instances, however clairvoyant, answers more requests in time (the
+//   given replicas, however clairvoyant, answers more requests in time (the
 //   proof is at the top of offline_bound.cc). It combines capacity (GPU time
 //   within windows of the trace) with density (a batch of b needs b arrivals
 //   within tloc - T(b) of each other). TBMS's top-model answers divided by it
@@ -31,7 +31,7 @@ struct TopModelShape {
   Duration base{0};      // T(b) = base + per_item * b
   Duration per_item{0};
   int max_batch = 8;     // B
-  int instances = 1;     // M, identical, each runs one batch at a time
+  int replicas = 1;      // M, identical, each runs one batch at a time
 };
 
 struct OfflineBoundOptions {
@@ -54,11 +54,11 @@ struct OfflineBound {
   size_t greedy_batches = 0;
 };
 
-// The most items one instance can finish in batches of 1..usable_batch that
+// The most items one replica can finish in batches of 1..usable_batch that
 // all lie within an interval of length `window` (k batches carry any total
 // in [k, k * usable_batch]; the best k is found in O(1)). SIZE_MAX when
 // batches take no time.
-size_t InstanceCapacity(Duration window, const TopModelShape& shape, int usable_batch);
+size_t ReplicaCapacity(Duration window, const TopModelShape& shape, int usable_batch);
 
 // `arrivals`: arrival times since the start of the trace, ascending. Each
 // request's deadline is its arrival + tloc; it is answered in time iff its

@@ -144,8 +144,8 @@ class EmbeddingModel final : public TextModel {
       for (int i = 0; i < b; ++i) SentenceVector(*m_.ft, texts[i], &q[size_t(i) * dim], dim);
     }
     // Scores = Q (b x dim) * M^T (dim x n), one GEMM for the whole batch.
-    // The buffer is per thread (each instance is a thread) and only grows,
-    // so a busy instance does not fault in fresh pages on every batch.
+    // The buffer is per thread (each replica is a thread) and only grows,
+    // so a busy replica does not fault in fresh pages on every batch.
     thread_local std::vector<float> scores;
     scores.resize(static_cast<size_t>(b) * n);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, dim, 1.0f, q.data(), dim,
@@ -205,7 +205,7 @@ class EmbeddingModel final : public TextModel {
   mutable std::mutex ft_mu_;  // serialises getSentenceVector on *m_.ft
 };
 
-// The instances are the parallelism: one OpenBLAS thread per GEMM call.
+// The replicas are the parallelism: one OpenBLAS thread per GEMM call.
 void UseOneBlasThread() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });

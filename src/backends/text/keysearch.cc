@@ -82,7 +82,7 @@ std::vector<Prediction> Vote(const Xapian::MSet& mset, int k) {
 // A pool rather than a Database per call (reopening costs a few syscalls
 // and drops Xapian's block cache) or a thread_local (which would outlive
 // this model and need keying by path); it grows to the number of
-// instances that call at once and no further.
+// replicas that call at once and no further.
 class KeysearchModel final : public TextModel {
  public:
   KeysearchModel(std::string path, std::unique_ptr<Searcher> first) : path_(std::move(path)) {

@@ -7,7 +7,7 @@
 // Each trains from labelled examples into a version folder (its artifacts
 // in the library's own format where there is one), loads from it with clear
 // errors for missing or corrupt files, and answers whole batches. Predict is
-// safe for concurrent use (instances share one loaded model).
+// safe for concurrent use (replicas share one loaded model).
 #pragma once
 
 #include <filesystem>
