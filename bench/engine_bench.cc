@@ -27,7 +27,7 @@ ModelConfig ZeroModel(const std::string& name) {
   m.name = name;
   m.backend = "simulated";
   m.est = Millis(1);
-  m.instances = 64;  // never the bottleneck: the core is what is measured
+  m.replicas = 64;  // never the bottleneck: the core is what is measured
   VersionConfig v;
   v.number = 1;
   v.simulated.base = Duration(0);
