@@ -15,6 +15,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <mutex>
 
 #include "tbms/server/engine.h"
 #include "tbms/server/real_clock.h"
@@ -66,6 +67,11 @@ TryRequest Request(const std::shared_ptr<const ModelTable>& table) {
   return r;
 }
 
+std::mutex& BaselineMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 // Connections per producer thread: tries one thread has in flight at most.
 constexpr uint64_t kWindow = 32;
 
@@ -77,7 +83,10 @@ void WaitUntil(const std::atomic<uint64_t>& answered, uint64_t count) {
   }
 }
 
-void BM_ConcurrentSubmits(benchmark::State& state) {
+// Submits tries and counts their answers; kUnderMutex holds one mutex around
+// each submit, as the engine's core_mu_ did before the core runner.
+template <bool kUnderMutex>
+void ConcurrentSubmits(benchmark::State& state) {
   Server& server = TheServer();
   const std::shared_ptr<const ModelTable> table = server.engine->table();
   const uint64_t tasks_before = server.core.runner.tasks_run();
@@ -88,11 +97,18 @@ void BM_ConcurrentSubmits(benchmark::State& state) {
   auto wrong = std::make_shared<std::atomic<int64_t>>(0);
   uint64_t sent = 0;
   for (auto _ : state) {
-    const Status s = server.engine->Submit("bench", "", Request(table), [answered, wrong](TryResult r) {
+    auto done = [answered, wrong](TryResult r) {
       if (r.rank != 0) wrong->fetch_add(1);
       answered->fetch_add(1, std::memory_order_release);
       answered->notify_one();
-    });
+    };
+    Status s;
+    if constexpr (kUnderMutex) {
+      std::lock_guard lock(BaselineMutex());
+      s = server.engine->Submit("bench", "", Request(table), std::move(done));
+    } else {
+      s = server.engine->Submit("bench", "", Request(table), std::move(done));
+    }
     if (!s.ok()) {
       state.SkipWithError(s.ToString().c_str());
       break;
@@ -109,7 +125,17 @@ void BM_ConcurrentSubmits(benchmark::State& state) {
     state.counters["tries_per_group"] = groups > 0 ? tasks / groups : 0;
   }
 }
+
+// TBMS: the core runner; a thread that finds the core busy leaves its try
+// to the thread running it.
+void BM_ConcurrentSubmits(benchmark::State& state) { ConcurrentSubmits<false>(state); }
 BENCHMARK(BM_ConcurrentSubmits)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->UseRealTime();
+
+// The baseline: the same core behind one mutex that every submit takes (the
+// engine before the core runner): each thread runs its own try, the others
+// queue on the lock.
+void BM_ConcurrentSubmitsUnderOneMutex(benchmark::State& state) { ConcurrentSubmits<true>(state); }
+BENCHMARK(BM_ConcurrentSubmitsUnderOneMutex)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->UseRealTime();
 
 }  // namespace
 }  // namespace tbms
