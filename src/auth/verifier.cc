@@ -49,7 +49,7 @@ StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, i
   thread_local std::string text;  // reused: no allocation per request once warm
   text.assign(salt_).append(id).append(1, '\n').append(nonce);
   const uint64_t hash = std::hash<std::string>()(text);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   while (!expiry_.empty() && expiry_.front().until_s < now_s) {
     seen_.erase(expiry_.front().hash);
     --*expiry_.front().held;
@@ -74,7 +74,7 @@ StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, i
 }
 
 size_t Verifier::remembered() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return seen_.size();
 }
 

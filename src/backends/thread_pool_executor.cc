@@ -37,27 +37,27 @@ StatusOr<int> ThreadPoolExecutor::AddReplica() {
 Status ThreadPoolExecutor::RemoveReplica(int replica) {
   if (replica < 0 || replica >= replicas()) return InvalidArgument(options_.model + ": no replica " + std::to_string(replica));
   Slot& slot = *slots_[static_cast<size_t>(replica)];
-  std::lock_guard lock(slot.mu);
+  MutexLock lock(&slot.mu);
   slot.stop = true;
-  slot.cv.notify_one();
+  slot.cv.Signal();
   return OkStatus();
 }
 
 ThreadPoolExecutor::~ThreadPoolExecutor() {
   for (auto& slot : slots_) {
-    std::lock_guard lock(slot->mu);
+    MutexLock lock(&slot->mu);
     slot->stop = true;
-    slot->cv.notify_one();
+    slot->cv.Signal();
   }
   for (auto& slot : slots_) slot->thread.join();
 }
 
 void ThreadPoolExecutor::Run(int replica, const Batch& batch, Done done) {
   Slot& slot = *slots_[static_cast<size_t>(replica)];
-  std::lock_guard lock(slot.mu);
+  MutexLock lock(&slot.mu);
   slot.batch = &batch;
   slot.done = std::move(done);
-  slot.cv.notify_one();
+  slot.cv.Signal();
 }
 
 void ThreadPoolExecutor::Loop(Slot& slot) {
@@ -65,8 +65,8 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
     const Batch* batch;
     Done done;
     {
-      std::unique_lock lock(slot.mu);
-      slot.cv.wait(lock, [&] { return slot.stop || slot.batch != nullptr; });
+      MutexLock lock(&slot.mu);
+      while (!slot.stop && slot.batch == nullptr) slot.cv.Wait(&slot.mu);
       if (slot.stop) return;
       batch = slot.batch;
       done = std::move(slot.done);

@@ -211,7 +211,7 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
 }
 
 std::unique_ptr<Client::Connection> Client::TakeIdle() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (idle_.empty()) return nullptr;
   std::unique_ptr<Connection> conn = std::move(idle_.back());
   idle_.pop_back();
@@ -219,7 +219,7 @@ std::unique_ptr<Client::Connection> Client::TakeIdle() {
 }
 
 void Client::GiveBack(std::unique_ptr<Connection> conn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(conn));
 }
 

@@ -86,9 +86,9 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
     if (c) key += '>';
     key += request.candidates[c].name;
   }
-  if (auto it = tasks_.find(key); it != tasks_.end()) return it->second.get();
+  if (TaskStats* found = FindTask(key)) return found;
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (tasks_.size() >= max_tasks_) {
     if (other_ == nullptr) {
       other_ = std::make_unique<TaskStats>("other", "other", std::vector<std::string>{}, &all_tries_,
@@ -118,7 +118,7 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
 
 ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std::string device,
                                     int replicas) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& m : models_) {
     if (m->model == model && m->version == version && m->device == device) {
       m->replicas.store(replicas);
@@ -131,8 +131,13 @@ ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std:
   return models_.back().get();
 }
 
+TaskStats* StatsRegistry::FindTask(const std::string& key) const {
+  auto it = tasks_.find(key);
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
 std::vector<const TaskStats*> StatsRegistry::tasks() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<const TaskStats*> out;
   for (const auto& [key, stats] : tasks_) out.push_back(stats.get());
   if (other_) out.push_back(other_.get());
@@ -140,7 +145,7 @@ std::vector<const TaskStats*> StatsRegistry::tasks() const {
 }
 
 std::vector<const ModelStats*> StatsRegistry::models() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<const ModelStats*> out;
   for (const auto& m : models_) out.push_back(m.get());
   return out;

@@ -60,10 +60,10 @@ void HouseLoader::LogNewWarnings(const HouseScan& scan, std::string_view model) 
 
 HouseLoader::~HouseLoader() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   thread_.join();
 }
 
@@ -76,10 +76,10 @@ void HouseLoader::Enqueue(Job job) {
                                        "--model-control explicit"));
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (jobs_.size() < kMaxJobs) {
       jobs_.push_back(std::move(job));
-      wake_.notify_all();
+      wake_.SignalAll();
       return;
     }
   }
@@ -118,29 +118,33 @@ void HouseLoader::Poll() {
 
 void HouseLoader::Run() {
   auto next_poll = std::chrono::steady_clock::now() + poll_interval_;
-  std::unique_lock lock(mu_);
+  // Locked by hand, not by a scope: each job, poll and sweep drops mu_.
+  mu_.Lock();
   while (!stop_) {
     const auto now = std::chrono::steady_clock::now();
     auto wake_at = mode_ == ModelControl::kPoll ? next_poll : now + std::chrono::hours(1);
     if (engine_->has_retired()) wake_at = std::min(wake_at, now + kSweepEvery);
-    if (jobs_.empty()) wake_.wait_until(lock, wake_at, [this] { return stop_ || !jobs_.empty(); });
+    while (!stop_ && jobs_.empty()) {
+      if (!wake_.WaitUntil(&mu_, wake_at)) break;
+    }
     if (stop_) break;
     if (!jobs_.empty()) {
       Job job = std::move(jobs_.front());
       jobs_.pop_front();
-      lock.unlock();
+      mu_.Unlock();
       job.done(DoJob(job));
-      lock.lock();
+      mu_.Lock();
     } else if (mode_ == ModelControl::kPoll && std::chrono::steady_clock::now() >= next_poll) {
-      lock.unlock();
+      mu_.Unlock();
       Poll();
       next_poll = std::chrono::steady_clock::now() + poll_interval_;
-      lock.lock();
+      mu_.Lock();
     }
-    lock.unlock();
+    mu_.Unlock();
     engine_->Sweep();
-    lock.lock();
+    mu_.Lock();
   }
+  mu_.Unlock();
 }
 
 }  // namespace tbms

@@ -8,7 +8,7 @@ namespace tbms {
 
 Status Quotas::Acquire(const InstanceConfig& instance, int* retry_after_s, Clock::time_point now) {
   if (instance.max_concurrent <= 0 && instance.max_rps <= 0) return OkStatus();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   State& s = states_[instance.name];
   if (instance.max_concurrent > 0 && s.in_flight >= instance.max_concurrent) {
     *retry_after_s = 1;
@@ -35,7 +35,7 @@ Status Quotas::Acquire(const InstanceConfig& instance, int* retry_after_s, Clock
 }
 
 void Quotas::Release(std::string_view instance) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = states_.find(instance);
   if (it != states_.end() && it->second.in_flight > 0) --it->second.in_flight;
 }

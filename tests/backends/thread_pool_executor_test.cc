@@ -84,10 +84,19 @@ TEST(ThreadPoolExecutorTest, RunsABatchAndPostsTheResult) {
   auto ex = std::move(ThreadPoolExecutor::Create({"echo", 1}, std::make_shared<Echo>(), core.Poster())).value();
   Batch batch = MakeBatch({"a", "b"});
   std::optional<BatchResult> got;
-  ex->Run(0, batch, [&](BatchResult r) { got = std::move(r); });
-  EXPECT_FALSE(got);  // never from inside Run
+  // Never from inside Run: on the replica's thread (which runs the core if
+  // it is free) or on whichever thread runs the core next.
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<bool> in_run{true};
+  bool answered_inside_run = false;
+  ex->Run(0, batch, [&](BatchResult r) {
+    got = std::move(r);
+    answered_inside_run = in_run.load() && std::this_thread::get_id() == caller;
+  });
+  in_run.store(false);
   ASSERT_TRUE(core.RunTasks(1));
   ASSERT_TRUE(got);
+  EXPECT_FALSE(answered_inside_run);
   ASSERT_EQ(got->answers.size(), 2u);
   EXPECT_EQ(got->answers[0].value(), "\"a\"");
   EXPECT_EQ(got->answers[1].value(), "\"b\"");

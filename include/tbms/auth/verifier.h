@@ -12,12 +12,12 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
 #include "tbms/auth/signing.h"
+#include "tbms/common/mutex.h"
 #include "tbms/common/status.h"
 
 namespace tbms {
@@ -41,13 +41,15 @@ class Verifier {
   // The key that signed `request`, or UNAUTHENTICATED saying what is wrong
   // (never a secret), RESOURCE_EXHAUSTED when its key holds its share of
   // the replay cache, or UNAVAILABLE when the cache is full.
-  StatusOr<const AccessKey*> Verify(const Request& request, const AccessKeys& keys, int64_t now_s);
+  StatusOr<const AccessKey*> Verify(const Request& request, const AccessKeys& keys, int64_t now_s)
+      EXCLUDES(mu_);
 
-  size_t remembered() const;
+  size_t remembered() const EXCLUDES(mu_);
 
  private:
   // True if (id, nonce) is new (and now remembered); expires at `until_s`.
-  StatusOr<bool> Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s);
+  StatusOr<bool> Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s)
+      EXCLUDES(mu_);
 
   const Options options_;
   const std::string salt_;  // random per process: nonce hashes are not predictable
@@ -56,10 +58,10 @@ class Verifier {
     uint64_t hash;
     size_t* held;  // its access id's count in held_
   };
-  mutable std::mutex mu_;
-  std::unordered_set<uint64_t> seen_;  // guarded by mu_
-  std::deque<Entry> expiry_;           // guarded by mu_; until_s ascending
-  std::map<std::string, size_t, std::less<>> held_;  // guarded by mu_; nonces per access id (nodes are stable)
+  mutable Mutex mu_;
+  std::unordered_set<uint64_t> seen_ GUARDED_BY(mu_);
+  std::deque<Entry> expiry_ GUARDED_BY(mu_);  // until_s ascending
+  std::map<std::string, size_t, std::less<>> held_ GUARDED_BY(mu_);  // nonces per access id (nodes are stable)
 };
 
 }  // namespace tbms

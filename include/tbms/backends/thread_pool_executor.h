@@ -12,14 +12,13 @@
 // the destructor joins the threads and drops completions not yet posted.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "tbms/backends/executor.h"
+#include "tbms/common/mutex.h"
 
 namespace tbms {
 
@@ -51,11 +50,11 @@ class ThreadPoolExecutor final : public Executor {
 
  private:
   struct Slot {
-    std::mutex mu;
-    std::condition_variable cv;
-    const Batch* batch = nullptr;  // guarded by mu; set by Run, cleared by the thread
-    Done done;                     // guarded by mu
-    bool stop = false;             // guarded by mu; one-way
+    Mutex mu;
+    CondVar cv;
+    const Batch* batch GUARDED_BY(mu) = nullptr;  // set by Run, cleared by the thread
+    Done done GUARDED_BY(mu);
+    bool stop GUARDED_BY(mu) = false;  // one-way
     std::thread thread;
   };
   ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core);

@@ -24,7 +24,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +32,7 @@
 #include "tbms/auth/signing.h"
 #include "tbms/client/http.h"
 #include "tbms/client/try.h"
+#include "tbms/common/mutex.h"
 #include "tbms/common/status.h"
 #include "tbms/common/time.h"
 
@@ -85,8 +85,8 @@ class Client {
   Client(Options options, Url url, std::optional<AccessKey> key,
          std::shared_ptr<boost::asio::ssl::context> tls);
   StatusOr<std::unique_ptr<Connection>> Connect();
-  std::unique_ptr<Connection> TakeIdle();
-  void GiveBack(std::unique_ptr<Connection> conn);
+  std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_);
+  void GiveBack(std::unique_ptr<Connection> conn) EXCLUDES(mu_);
   Duration RequestTimeout(double default_ms) const;
 
   // Constant after construction.
@@ -96,8 +96,8 @@ class Client {
   const std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
   const std::string try_target_;  // /v1/instances/{instance}/try
 
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_; most recently used last
+  Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);  // most recently used last
 };
 
 }  // namespace tbms::client

@@ -1,9 +1,12 @@
-// Mutex and MutexLock: std::mutex with clang's thread-safety annotations, so
-// that `-Wthread-safety` (on in clang builds) checks every GUARDED_BY field
-// is read and written with its lock held. Under g++ the annotations vanish.
+// Mutex, MutexLock and CondVar: std::mutex and std::condition_variable with
+// clang's thread-safety annotations, so that `-Wthread-safety` (on in clang
+// builds) checks every GUARDED_BY field is read and written with its lock
+// held. Under g++ the annotations vanish.
 // The hot path takes none of these (see docs/architecture.md, "Threads").
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #if defined(__clang__)
@@ -20,6 +23,8 @@
 #define EXCLUDES(...) TBMS_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define ACQUIRE(...) TBMS_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define RELEASE(...) TBMS_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+// For the rare access the analysis cannot prove safe; say why next to it.
+#define NO_THREAD_SAFETY_ANALYSIS TBMS_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace tbms {
 
@@ -27,11 +32,12 @@ class CAPABILITY("mutex") Mutex {
  public:
   void Lock() ACQUIRE() { mu_.lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
-  // For std::condition_variable_any and std::unique_lock.
+  // BasicLockable, for std templates; to wait, use CondVar below.
   void lock() ACQUIRE() { mu_.lock(); }
   void unlock() RELEASE() { mu_.unlock(); }
 
  private:
+  friend class CondVar;
   std::mutex mu_;
 };
 
@@ -44,6 +50,32 @@ class SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex* const mu_;
+};
+
+// A condition variable for Mutex. Callers loop on their condition
+// themselves (`while (!ready_) cv_.Wait(&mu_);`): there the analysis sees
+// the lock held, which it cannot inside a predicate lambda. It wraps
+// std::condition_variable, not _any, so waits and notifies take no extra lock.
+class CondVar {
+ public:
+  void Wait(Mutex* mu) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();  // the caller still holds *mu
+  }
+  // False if it woke because `deadline` passed.
+  template <class Clock, class Dur>
+  bool WaitUntil(Mutex* mu, const std::chrono::time_point<Clock, Dur>& deadline) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const std::cv_status status = cv_.wait_until(lock, deadline);
+    lock.release();
+    return status == std::cv_status::no_timeout;
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable cv_;
 };
 
 }  // namespace tbms

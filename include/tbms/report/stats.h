@@ -11,11 +11,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "tbms/broker/try.h"
+#include "tbms/common/mutex.h"
 #include "tbms/report/histogram.h"
 
 namespace tbms {
@@ -97,14 +97,16 @@ class StatsRegistry {
 
   // Writer side, under the core lock.
   // `task` is the task's name, or empty: then the candidates' names joined by '>'.
-  TaskStats* Task(std::string_view instance, std::string_view task, const TryRequest& request);
+  TaskStats* Task(std::string_view instance, std::string_view task, const TryRequest& request)
+      EXCLUDES(mu_);
   // The counters of (model, version, device): the same ones again when a
   // version is reloaded, so series continue. At most max_models, then nullptr.
-  ModelStats* AddModel(std::string model, std::string version, std::string device, int replicas);
+  ModelStats* AddModel(std::string model, std::string version, std::string device, int replicas)
+      EXCLUDES(mu_);
 
   // Reader side: pointers stay valid for the registry's lifetime.
-  std::vector<const TaskStats*> tasks() const;
-  std::vector<const ModelStats*> models() const;
+  std::vector<const TaskStats*> tasks() const EXCLUDES(mu_);
+  std::vector<const ModelStats*> models() const EXCLUDES(mu_);
   const SecondRing& all_tries() const { return all_tries_; }
 
  private:
@@ -112,11 +114,15 @@ class StatsRegistry {
   const size_t max_tasks_per_instance_;
   const Duration wall_offset_;
   SecondRing all_tries_;
-  mutable std::mutex mu_;  // guards the containers' structure, not the counters
-  std::map<std::string, std::unique_ptr<TaskStats>, std::less<>> tasks_;
-  std::vector<std::unique_ptr<ModelStats>> models_;
-  std::map<std::string, size_t, std::less<>> rows_;  // task rows per instance; guarded by mu_
-  std::unique_ptr<TaskStats> other_;  // past max_tasks; guarded by mu_
+  // The writer's lookup, without mu_: only the writer changes tasks_, so
+  // its own reads cannot race (the analysis cannot know who the writer is).
+  TaskStats* FindTask(const std::string& key) const NO_THREAD_SAFETY_ANALYSIS;
+
+  mutable Mutex mu_;  // guards the containers' structure, not the counters
+  std::map<std::string, std::unique_ptr<TaskStats>, std::less<>> tasks_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<ModelStats>> models_ GUARDED_BY(mu_);
+  std::map<std::string, size_t, std::less<>> rows_ GUARDED_BY(mu_);  // task rows per instance
+  std::unique_ptr<TaskStats> other_ GUARDED_BY(mu_);  // past max_tasks
 };
 
 }  // namespace tbms

@@ -10,16 +10,15 @@
 // Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "tbms/common/mutex.h"
 #include "tbms/server/engine.h"
 
 namespace tbms {
@@ -42,8 +41,8 @@ class HouseLoader {
   ModelControl mode() const { return mode_; }
   // Explicit mode only (FAILED_PRECONDITION otherwise). `done` runs on the
   // loader's thread when the model is ready or failed to load.
-  void Load(std::string model, Done done);
-  void Unload(std::string model, Done done);
+  void Load(std::string model, Done done) EXCLUDES(mu_);
+  void Unload(std::string model, Done done) EXCLUDES(mu_);
 
  private:
   struct Job {
@@ -51,10 +50,11 @@ class HouseLoader {
     std::string model;
     Done done;
   };
-  void Enqueue(Job job);
-  void Run();
-  Status DoJob(const Job& job);
-  void Poll();
+  void Enqueue(Job job) EXCLUDES(mu_);
+  void Run() EXCLUDES(mu_);
+  // Loads and polls run without mu_, so Load and Unload never wait on a load.
+  Status DoJob(const Job& job) EXCLUDES(mu_);
+  void Poll() EXCLUDES(mu_);
   // Logs the scan's warnings not logged before (of `model` only, if given).
   void LogNewWarnings(const HouseScan& scan, std::string_view model = {});
 
@@ -63,10 +63,10 @@ class HouseLoader {
   const ModelControl mode_;
   const Duration poll_interval_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Job> jobs_;  // guarded by mu_; bounded by kMaxJobs
-  bool stop_ = false;     // guarded by mu_
+  Mutex mu_;
+  CondVar wake_;
+  std::deque<Job> jobs_ GUARDED_BY(mu_);  // bounded by kMaxJobs
+  bool stop_ GUARDED_BY(mu_) = false;
   std::string last_digest_;  // only on the loader's thread: what the last poll applied
   std::set<std::pair<std::string, std::string>> warned_;  // only on the loader's thread: (model, key)
   std::thread thread_;

@@ -8,10 +8,10 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "tbms/common/mutex.h"
 #include "tbms/common/status.h"
 #include "tbms/house/config.h"
 
@@ -23,9 +23,10 @@ class Quotas {
 
   // Takes a slot of `instance` iff OK; else RESOURCE_EXHAUSTED and
   // *retry_after_s, the whole seconds to wait.
-  Status Acquire(const InstanceConfig& instance, int* retry_after_s, Clock::time_point now = Clock::now());
+  Status Acquire(const InstanceConfig& instance, int* retry_after_s, Clock::time_point now = Clock::now())
+      EXCLUDES(mu_);
   // Gives back the slot of an answered try (only after an OK Acquire).
-  void Release(std::string_view instance);
+  void Release(std::string_view instance) EXCLUDES(mu_);
 
  private:
   struct State {
@@ -33,8 +34,8 @@ class Quotas {
     double tokens = -1;  // -1: not started (a full bucket)
     Clock::time_point refilled;
   };
-  std::mutex mu_;
-  std::map<std::string, State, std::less<>> states_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, State, std::less<>> states_ GUARDED_BY(mu_);
 };
 
 }  // namespace tbms

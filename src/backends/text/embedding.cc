@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "tbms/backends/text/text_model.h"
+#include "tbms/common/mutex.h"
 
 namespace tbms::text {
 namespace {
@@ -129,7 +130,7 @@ struct Loaded {
 // constant after construction.
 class EmbeddingModel final : public TextModel {
  public:
-  explicit EmbeddingModel(Loaded m) : m_(std::move(m)) {}
+  explicit EmbeddingModel(Loaded m) : ft_(std::move(m.ft)), m_(std::move(m)) {}
 
   std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts,
                                                int k) const override {
@@ -140,8 +141,8 @@ class EmbeddingModel final : public TextModel {
     if (b == 0) return out;
     std::vector<float> q(static_cast<size_t>(b) * dim);
     {
-      std::lock_guard lock(ft_mu_);
-      for (int i = 0; i < b; ++i) SentenceVector(*m_.ft, texts[i], &q[size_t(i) * dim], dim);
+      MutexLock lock(&ft_mu_);
+      for (int i = 0; i < b; ++i) SentenceVector(*ft_, texts[i], &q[size_t(i) * dim], dim);
     }
     // Scores = Q (b x dim) * M^T (dim x n), one GEMM for the whole batch.
     // The buffer is per thread (each replica is a thread) and only grows,
@@ -200,9 +201,12 @@ class EmbeddingModel final : public TextModel {
     return preds;
   }
 
-  // Constant after construction (except *m_.ft, see ft_mu_).
+  mutable Mutex ft_mu_;  // serialises getSentenceVector on *ft_
+  // Out of m_ so that the analysis checks ft_mu_ is held; before m_, which
+  // is moved from the Loaded it came in.
+  const std::unique_ptr<fasttext::FastText> ft_ PT_GUARDED_BY(ft_mu_);
+  // Constant after construction (its ft is null: moved to ft_).
   const Loaded m_;
-  mutable std::mutex ft_mu_;  // serialises getSentenceVector on *m_.ft
 };
 
 // The replicas are the parallelism: one OpenBLAS thread per GEMM call.

@@ -11,11 +11,11 @@
 #include <exception>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <system_error>
 #include <utility>
 
 #include "tbms/backends/text/text_model.h"
+#include "tbms/common/mutex.h"
 
 namespace tbms::text {
 namespace {
@@ -113,9 +113,9 @@ class KeysearchModel final : public TextModel {
   }
 
  private:
-  std::unique_ptr<Searcher> Acquire() const {
+  std::unique_ptr<Searcher> Acquire() const EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!free_.empty()) {
         std::unique_ptr<Searcher> s = std::move(free_.back());
         free_.pop_back();
@@ -128,16 +128,16 @@ class KeysearchModel final : public TextModel {
       return nullptr;
     }
   }
-  void Release(std::unique_ptr<Searcher> s) const {
-    std::lock_guard lock(mu_);
+  void Release(std::unique_ptr<Searcher> s) const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     free_.push_back(std::move(s));
   }
 
   // Constant after construction.
   const std::string path_;
 
-  mutable std::mutex mu_;
-  mutable std::vector<std::unique_ptr<Searcher>> free_;  // guarded by mu_; idle searchers
+  mutable Mutex mu_;
+  mutable std::vector<std::unique_ptr<Searcher>> free_ GUARDED_BY(mu_);  // idle searchers
 };
 
 }  // namespace

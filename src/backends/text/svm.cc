@@ -24,6 +24,7 @@
 
 #include "tbms/backends/text/text_files.h"
 #include "tbms/backends/text/text_model.h"
+#include "tbms/common/mutex.h"
 
 namespace tbms::text {
 namespace {
@@ -46,8 +47,8 @@ constexpr int kMaxCount = 100'000'000;
 // liblinear's save_model and load_model switch the process locale to "C" and
 // back (setlocale is not thread-safe), so our calls take turns. Code outside
 // this file that calls setlocale concurrently is not covered.
-std::mutex& LocaleMutex() {
-  static std::mutex mu;
+Mutex& LocaleMutex() {
+  static Mutex mu;
   return mu;
 }
 
@@ -344,7 +345,7 @@ StatusOr<std::unique_ptr<TextModel>> SvmModel::Load(const fs::path& dir) {
   TBMS_RETURN_IF_ERROR(CheckModelFile(path, classes, features));
   ModelPtr model;
   {
-    std::lock_guard lock(LocaleMutex());
+    MutexLock lock(&LocaleMutex());
     model.reset(load_model(path.c_str()));
   }
   // Checked again: the file may have changed since CheckModelFile read it.
@@ -411,7 +412,7 @@ Status TrainSvm(const std::vector<Example>& examples, const fs::path& dir) {
   TBMS_RETURN_IF_ERROR(WriteText(dir / kLabelsFile, LabelsText(labels)));
   TBMS_RETURN_IF_ERROR(WriteText(dir / kFeaturesFile, FeaturesText(vocab)));
   const fs::path path = dir / kModelFile;
-  std::lock_guard lock(LocaleMutex());
+  MutexLock lock(&LocaleMutex());
   if (save_model(path.c_str(), model.get()) != 0) return FailedPrecondition(path.string() + ": cannot write");
   return OkStatus();
 }
