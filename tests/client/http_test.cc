@@ -54,7 +54,8 @@ TEST(RequestBytesTest, ASignedRequestVerifies) {
   ASSERT_NE(at, std::string::npos);
   const std::string header = bytes.substr(at + prefix.size(), bytes.find("\r\n", at) - at - prefix.size());
   Verifier verifier({});
-  auto who = verifier.Verify({"POST", "/v1/instances/a/try", "{\"x\":1}", header}, {{"a1", key}}, 1764390000);
+  const AccessKeys keys{{"a1", key}};  // outlives `who`, which points into it
+  auto who = verifier.Verify({"POST", "/v1/instances/a/try", "{\"x\":1}", header}, keys, 1764390000);
   ASSERT_TRUE(who.ok()) << who.status().ToString();
   EXPECT_EQ((*who)->id, "a1");
 }
