@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "tbms/broker/limits.h"
+
 namespace tbms::tools {
 
 void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags) {
@@ -58,13 +60,13 @@ void AddTryParams(CLI::App* cmd, TryParams& p, const std::string& url_help) {
                   "Ranked candidates, best first: NAME[:EST_MS],... e.g. "
                   "embedding:35,svm:25,bayes:15,keysearch:5")->required();
   cmd->add_option("--tloc", p.tloc, "Time budget in ms")
-      ->check(CLI::Range(0.001, 600000.0))->capture_default_str();
+      ->check(CLI::Range(0.001, limits::kMaxTlocMs))->capture_default_str();
   cmd->add_option("--cross-request", p.cross_request, "Extra attempts allowed in flight")
-      ->check(CLI::Range(0, 16))->capture_default_str();
+      ->check(CLI::Range(0, limits::kMaxCrossRequest))->capture_default_str();
   cmd->add_option("--cross-lag", p.cross_lag, "Minimum ms between launches")
-      ->check(CLI::Range(0.0, 600000.0))->capture_default_str();
+      ->check(CLI::Range(0.0, limits::kMaxCrossLagMs))->capture_default_str();
   cmd->add_option("--priority", p.priority, "Higher is more urgent")
-      ->check(CLI::Range(-1000, 1000))->capture_default_str();
+      ->check(CLI::Range(-limits::kMaxPriority, limits::kMaxPriority))->capture_default_str();
 }
 
 // "embedding:35,svm:25" -> [{embedding, 35}, {svm, 25}]; "svm" has no estimate.
