@@ -248,6 +248,24 @@ void Broker::Start(Pending& p) {
   Finish(p, p.last_failure);
 }
 
+// A queue refused the attempt's member: it would be late, or its model is
+// not served; either way the next candidate is due at once (rule 5).
+void Broker::RecordRefusal(Pending& p, Attempt& a, StatusCode code) {
+  switch (code) {
+    case StatusCode::kDeadlineExceeded:
+      a.state = AttemptState::kDroppedLate;
+      p.last_failure = Reason::kDroppedLate;
+      break;
+    case StatusCode::kUnavailable:
+      a.state = AttemptState::kUnavailable;
+      p.last_failure = Reason::kUnavailable;
+      break;
+    default:
+      a.state = AttemptState::kFailed;
+      p.last_failure = Reason::kError;
+  }
+}
+
 void Broker::Skip(Pending& p, int c, TimePoint now) {
   Attempt& a = p.attempts[static_cast<size_t>(c)];
   a.state = AttemptState::kSkipped;
@@ -275,9 +293,7 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
         p.request.members[done].queue->Cancel(p.items[done]);
       }
       --p.in_flight;
-      const bool late = item.status().code() == StatusCode::kDeadlineExceeded;
-      a.state = late ? AttemptState::kDroppedLate : AttemptState::kFailed;
-      p.last_failure = late ? Reason::kDroppedLate : Reason::kError;
+      RecordRefusal(p, a, item.status().code());
       return false;
     }
     p.items[m] = *item;
@@ -538,6 +554,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
         case AttemptState::kSkipped: r.reason = Reason::kPredictedLate; break;
         case AttemptState::kFailed: r.reason = Reason::kError; break;
         case AttemptState::kDroppedLate: r.reason = Reason::kDroppedLate; break;
+        case AttemptState::kUnavailable: r.reason = Reason::kUnavailable; break;
         default: r.reason = Reason::kDeadline; break;
       }
     }

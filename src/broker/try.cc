@@ -51,6 +51,7 @@ std::string_view AttemptStateName(AttemptState state) {
     case AttemptState::kFailed: return "failed";
     case AttemptState::kDroppedLate: return "dropped_late";
     case AttemptState::kCancelled: return "cancelled";
+    case AttemptState::kUnavailable: return "unavailable";
   }
   return "unknown";
 }
@@ -63,6 +64,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kDroppedLate: return "dropped_late";
     case Reason::kDeadline: return "deadline";
     case Reason::kInfeasible: return "infeasible";
+    case Reason::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

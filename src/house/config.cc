@@ -334,19 +334,22 @@ void CheckMixes(HouseScan* scan, Found* found) {
 }
 
 // Each name must be a model of the house without errors and, when the
-// instance lists its models (`allowed` not empty), one of them.
+// instance lists its models (`allowed` not empty), one of them. A missing or
+// broken model is a HouseError::names_model: the name stays, and the task or
+// instance stays valid (a reload must not hold back its keys for a model).
 void CheckModelNames(const std::vector<std::string>& names, const std::vector<toml::source_position>& at,
                      const HouseConfig& house, const Found& found, const std::vector<std::string>& allowed,
                      Diag& diag) {
+  Diag missing = diag.ForModelNames();
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       diag.At(at[i], "model '" + name + "' is not among the instance's models");
     } else if (found.broken.contains(name)) {
-      diag.At(at[i], "model '" + name + "' has errors");
+      missing.At(at[i], "model '" + name + "' has errors");
     } else if (std::none_of(house.models.begin(), house.models.end(),
                             [&](const ModelConfig& m) { return m.name == name; })) {
-      diag.At(at[i], "model '" + name + "' is not in the house");
+      missing.At(at[i], "model '" + name + "' is not in the house");
     }
   }
 }
@@ -435,7 +438,10 @@ void ScanInstances(const fs::path& house, const HouseLimits& limits, const Found
   if (!fs::exists(file, ec)) return;  // a house of models only
   Diag diag(&scan->errors, "", 0, Shown(file));
   auto table = LoadToml(file, limits, diag);
-  if (!table) return;
+  if (!table) {
+    scan->instances_read = false;
+    return;
+  }
   Fields f(*table, "instances.toml", diag, /*is_file=*/true);
   f.AllowOnly({"admin", "instances"});
   house_detail::KeyReader keys{house, limits.read_secrets, {}};

@@ -52,10 +52,17 @@ class Diag {
   Diag ForVersion(int64_t version, std::string file) const {
     return Diag(out_, model_, version, std::move(file));
   }
+  // The same place, for errors that name a missing model (HouseError::names_model),
+  // counted apart from this one's.
+  Diag ForModelNames() const {
+    Diag d(out_, model_, version_, file_);
+    d.names_model_ = true;
+    return d;
+  }
 
  private:
   void Add(std::string message) {
-    out_->push_back({model_, version_, std::move(message)});
+    out_->push_back({model_, version_, std::move(message), names_model_});
     ++count_;
   }
 
@@ -64,6 +71,7 @@ class Diag {
   int64_t version_;
   std::string file_;
   size_t count_ = 0;
+  bool names_model_ = false;
 };
 
 // "'key'", and "an item of 'key'": how values are named in messages.

@@ -7,8 +7,6 @@ namespace tbms {
 namespace {
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
-constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError, Reason::kDroppedLate,
-                               Reason::kDeadline, Reason::kInfeasible};
 
 // The shortest text that reads back as `v` (0.025, not 0.025000000000000001),
 // so le="0.025" selects the bucket it names.

@@ -72,9 +72,9 @@ void WriteDowngrade(const TaskStats& t, JsonWriter& w) {
   w.Key("no_answer").BeginObject().Key("count").Int(static_cast<long long>(none));
   w.Key("pct").Number(Pct(none, tries)).EndObject();
   w.Key("reasons").BeginObject();
-  for (int r = 1; r < kReasonCount; ++r) {
+  for (Reason r : kReasons) {
     const auto i = static_cast<size_t>(r);
-    w.Key(ReasonName(static_cast<Reason>(r)))
+    w.Key(ReasonName(r))
         .Int(static_cast<long long>(t.downgrades[i].load(kRelaxed) + t.no_answer[i].load(kRelaxed)));
   }
   w.EndObject();

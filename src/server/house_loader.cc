@@ -106,12 +106,20 @@ void HouseLoader::Poll() {
   LogNewWarnings(scan);
   Status s = engine_->Apply(scan, {}, /*remove_missing=*/true);
   if (!s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
-  std::string house_wide;  // the engine keeps the last good instances.toml: say so
+  std::string house_wide;  // the engine keeps only what the file still grants: say so
   for (const HouseError& e : scan.errors) {
-    if (e.model.empty()) house_wide += "\n  " + e.message;
+    if (!e.model.empty()) continue;
+    if (e.names_model) {
+      std::cerr << "tbms: reload: warning: " << e.message << " (its tries skip it)" << std::endl;
+    } else {
+      house_wide += "\n  " + e.message;
+    }
   }
   if (!house_wide.empty()) {
-    std::cerr << "tbms: reload: instances.toml has errors, so the instances, tasks and keys that served stay:"
+    std::cerr << (scan.instances_read
+                      ? "tbms: reload: instances.toml has errors: the instances, keys and models it no longer "
+                        "grants stop serving; what it adds waits until it is fixed:"
+                      : "tbms: reload: instances.toml cannot be read, so the instances, tasks and keys that served stay:")
               << house_wide << std::endl;
   }
 }

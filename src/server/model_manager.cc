@@ -133,6 +133,16 @@ std::shared_ptr<ModelTable> ModelManager::NextTable(LoadedModels& loaded, const 
   return next;
 }
 
+// Who may call what after the load. instances.toml with errors of its own
+// keeps only what it still grants (a key it deletes stops working whatever
+// else is wrong); one that is not TOML at all keeps what served.
+std::shared_ptr<const HouseAccess> ModelManager::NextAccess(const HouseScan& scan, bool instances_ok,
+                                                            std::shared_ptr<const HouseAccess> served) {
+  if (instances_ok) return std::make_shared<const HouseAccess>(scan.config);
+  if (!scan.instances_read) return served;
+  return std::make_shared<const HouseAccess>(HouseAccess::Narrowed(*served, scan.config));
+}
+
 // On the core: versions leaving the table are retired first, so the last
 // reference to a version is never dropped by a try (see Sweep).
 void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current) {
@@ -159,7 +169,7 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
   Broken broken;  // model-wide errors
   bool instances_ok = true;
   for (const HouseError& e : scan.errors) {
-    if (e.model.empty()) instances_ok = false;
+    if (e.model.empty() && !e.names_model) instances_ok = false;
     if (!only.empty() && e.model != only) continue;
     if (!e.model.empty()) {
       auto& list = e.version == 0 ? broken[e.model] : loaded[e.model].failures;
@@ -180,7 +190,7 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
       l.keep_current = l.versions.empty() && !l.config->is_mix() && current->Find(name) != nullptr;
     }
     std::shared_ptr<ModelTable> next = NextTable(loaded, broken, *current, only, remove_missing);
-    next->access = instances_ok ? std::make_shared<const HouseAccess>(scan.config) : current->access;
+    next->access = NextAccess(scan, instances_ok, current->access);
     result = RecordStates(loaded, broken, *next, *current);
     Swap(std::move(next), *current);
   });
@@ -188,9 +198,10 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
 }
 
 // The repository index after a load: what serves is READY (with the reason
-// when its reload failed), what failed and does not serve is UNAVAILABLE.
-// Returns the first failure.
-Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& broken, const ModelTable& next,
+// when its reload failed), what failed and does not serve is UNAVAILABLE, and
+// so is a mix with a member that does not serve. Every name known and not
+// serving goes to next.unserved. Returns the first failure.
+Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& broken, ModelTable& next,
                                   const ModelTable& current) {
   Status result;
   MutexLock lock(&states_mu_);
@@ -211,6 +222,12 @@ Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& brok
     for (const auto& v : model.versions) versions.push_back(v->version);
     if (versions.empty()) versions.push_back("");  // a mix
     std::vector<ModelState> ready;
+    if (model.is_mix()) {
+      if (std::string_view missing = next.MissingMember(model); !missing.empty()) {
+        states = {{name, "", "UNAVAILABLE", "member '" + std::string(missing) + "' is not served"}};
+        continue;
+      }
+    }
     for (const std::string& v : versions) {
       std::string reason = broken.count(name) ? kept : "";
       auto failed = std::find_if(states.begin(), states.end(), [&](const ModelState& s) { return s.version == v && !v.empty(); });
@@ -225,6 +242,9 @@ Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& brok
   for (const auto& [name, model] : current.models) {
     if (next.Find(name) == nullptr) states_[name] = {{name, "", "UNAVAILABLE", "unloaded"}};
   }
+  for (const auto& [name, states] : states_) {
+    if (next.Find(name) == nullptr) next.unserved.insert(name);
+  }
   return result;
 }
 
@@ -237,6 +257,8 @@ Status ModelManager::Unload(std::string_view model) {
     if (name != model) next->models[name].Assign(m.config, m.versions);
   }
   next->access = current->access;
+  next->unserved = current->unserved;
+  next->unserved.emplace(model);
   {
     MutexLock states_lock(&states_mu_);
     states_[std::string(model)] = {{std::string(model), "", "UNAVAILABLE", "unloaded"}};

@@ -62,6 +62,53 @@ HouseAccess::HouseAccess(const HouseConfig& house)
   }
 }
 
+namespace {
+
+bool SameKey(const AccessKey& a, const AccessKey& b) { return a.id == b.id && a.secret == b.secret; }
+
+// `served`'s keys that `read` still has.
+std::vector<AccessKey> KeptKeys(const std::vector<AccessKey>& served, const std::vector<AccessKey>& read) {
+  std::vector<AccessKey> kept;
+  for (const AccessKey& k : served) {
+    if (std::any_of(read.begin(), read.end(), [&](const AccessKey& r) { return SameKey(k, r); })) kept.push_back(k);
+  }
+  return kept;
+}
+
+// The narrower of two allow-lists (empty: every model).
+std::vector<std::string> NarrowerModels(const std::vector<std::string>& served, const std::vector<std::string>& read) {
+  if (served.empty()) return read;
+  if (read.empty()) return served;
+  std::vector<std::string> both;
+  for (const std::string& m : served) {
+    if (std::find(read.begin(), read.end(), m) != read.end()) both.push_back(m);
+  }
+  if (both.empty()) both.push_back("");  // nothing left in common: no model (no name is empty)
+  return both;
+}
+
+}  // namespace
+
+HouseAccess HouseAccess::Narrowed(const HouseAccess& served, const HouseConfig& read) {
+  HouseConfig narrowed;
+  std::vector<AccessKey> served_admin;
+  for (const auto& [id, k] : served.keys) {
+    if (k.admin()) served_admin.push_back(k);
+  }
+  narrowed.admin_keys = KeptKeys(served_admin, read.admin_keys);
+  for (const InstanceConfig& old : served.instances) {
+    auto now = std::find_if(read.instances.begin(), read.instances.end(),
+                            [&](const InstanceConfig& i) { return i.name == old.name; });
+    if (now == read.instances.end()) continue;  // removed
+    InstanceConfig& kept = narrowed.instances.emplace_back(old);
+    kept.keys = KeptKeys(old.keys, now->keys);
+    kept.models = NarrowerModels(old.models, now->models);
+  }
+  HouseAccess access(narrowed);
+  access.declared = served.declared;
+  return access;
+}
+
 StatusOr<const InstanceConfig*> ModelTable::FindInstance(std::string_view instance) const {
   if (!access->declared) return static_cast<const InstanceConfig*>(nullptr);
   for (const InstanceConfig& i : access->instances) {
@@ -100,6 +147,34 @@ StatusOr<const TaskConfig*> ModelTable::FindTask(std::string_view instance, std:
   return NotFound("instance " + Quote(instance) + " has no task " + Quote(task));
 }
 
+namespace {
+
+// The queue of a model that does not serve: it takes nothing, at once.
+class NotServedQueue final : public ModelQueue {
+ public:
+  StatusOr<ItemId> Enqueue(WorkItem) override { return Unavailable("the model is not served"); }
+  bool Cancel(const ItemId&) override { return false; }
+  LatencyEstimate Predict(int, Duration) const override { return {}; }
+};
+
+ModelQueue* NotServed() {
+  static NotServedQueue queue;  // stateless
+  return &queue;
+}
+
+}  // namespace
+
+std::string_view ModelTable::MissingMember(const ServedModel& mix) const {
+  for (const std::string& name : mix.config->members) {
+    const ServedModel* member = Find(name);
+    if (member == nullptr) return name;
+    if (member->is_mix()) {  // house mixes have no cycles (the house check refuses them)
+      if (std::string_view missing = MissingMember(*member); !missing.empty()) return missing;
+    }
+  }
+  return {};
+}
+
 Status ModelTable::Expand(const ServedModel& model, std::string_view version, std::optional<Duration> est,
                           int depth, std::vector<Member>* members, std::vector<MixStep>* steps,
                           std::string_view* version_out) const {
@@ -116,8 +191,11 @@ Status ModelTable::Expand(const ServedModel& model, std::string_view version, st
   if (depth > kMaxMixDepth) return InvalidArgument("mixes nest too deeply");
   for (const std::string& name : model.config->members) {
     const ServedModel* member = Find(name);
-    if (member == nullptr) {
-      return Unavailable("mix " + Quote(model.config->name) + ": member " + Quote(name) + " is not loaded");
+    if (member == nullptr) {  // the whole mix is unavailable: its launch fails at this member
+      if (members->size() >= kMaxMembers) return InvalidArgument("too many models in mixes");
+      steps->push_back(MixStep{MixStep::kMember, Aggregator::kMax, static_cast<uint16_t>(members->size())});
+      members->push_back(Member{NotServed(), Duration(0)});
+      continue;
     }
     std::string_view ignored;
     TBMS_RETURN_IF_ERROR(Expand(*member, {}, est, depth + 1, members, steps, &ignored));
@@ -130,7 +208,12 @@ Status ModelTable::Expand(const ServedModel& model, std::string_view version, st
 Status ModelTable::AddCandidate(std::string_view name, std::string_view version, std::optional<Duration> est,
                                 TryRequest* request) const {
   const ServedModel* model = Find(name);
-  if (model == nullptr) return NotFound("unknown model " + Quote(name));
+  if (model == nullptr) {
+    auto gone = unserved.find(name);
+    if (gone == unserved.end()) return NotFound("unknown model " + Quote(name));
+    request->AddModel(*gone, NotServed(), Duration(0));
+    return OkStatus();
+  }
   std::vector<Member> members;
   std::vector<MixStep> steps;
   std::string_view routed;
@@ -149,7 +232,12 @@ Status ModelTable::AddMix(std::string_view name, const std::vector<MixMember>& m
   std::vector<MixStep> steps;
   for (const MixMember& m : mix) {
     const ServedModel* model = Find(m.name);
-    if (model == nullptr) return NotFound("unknown model " + Quote(m.name));
+    if (model == nullptr) {
+      if (!unserved.contains(m.name)) return NotFound("unknown model " + Quote(m.name));
+      members.push_back(Member{NotServed(), Duration(0)});  // the mix is unavailable
+      steps.push_back(MixStep{MixStep::kMember, Aggregator::kMax, static_cast<uint16_t>(members.size() - 1)});
+      continue;
+    }
     std::string_view ignored;
     TBMS_RETURN_IF_ERROR(Expand(*model, m.version, m.est, 1, &members, &steps, &ignored));
   }

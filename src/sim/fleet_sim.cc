@@ -15,8 +15,6 @@
 namespace tbms {
 namespace {
 
-static_assert(static_cast<size_t>(Reason::kInfeasible) + 1 == std::tuple_size_v<decltype(SimResult::no_answer)>);
-
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Counts what a model's executor runs: batches, items, busy time, and the
@@ -87,7 +85,7 @@ struct Collector {
   std::vector<int64_t> latency_us;
   std::vector<uint64_t> answered_by;
   uint64_t answered = 0, extra_attempts = 0;
-  std::array<uint64_t, 6> no_answer{}, downgraded{};
+  std::array<uint64_t, kReasonCount> no_answer{}, downgraded{};
   double quality_sum = 0;
   TimePoint last_done{};
 };

@@ -216,10 +216,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   return o;
 }
 
-constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError, Reason::kDroppedLate,
-                               Reason::kDeadline, Reason::kInfeasible};
-
-std::string ReasonList(const std::array<uint64_t, 6>& counts) {
+std::string ReasonList(const std::array<uint64_t, kReasonCount>& counts) {
   std::string out;
   for (Reason r : kReasons) {
     const uint64_t c = counts[static_cast<size_t>(r)];

@@ -212,8 +212,9 @@ class ExplicitControlTest(unittest.TestCase):
 
     def test_unload_load_and_a_failed_load(self):
         self.assertEqual(self.server.post("/v2/repository/models/svm/unload", "")[0], 200)
-        status, got = self.try_svm()
-        self.assertEqual((status, got["error"]), (404, "unknown model 'svm'"))
+        status, got = self.try_svm()  # known, not served: no answer, and why
+        self.assertEqual((status, got["answer"], got["reason"]), (200, None, "unavailable"))
+        self.assertEqual([a["state"] for a in got["attempts"]], ["unavailable"])
         status, got = self.server.get("/v2/models/svm/ready")
         self.assertEqual(status, 400)
         self.assertEqual(self.server.post("/v2/repository/models/svm/load", "")[0], 200)

@@ -833,14 +833,32 @@ TEST(HouseTest, NoSecretsChecksTheDeclarationsOnly) {
 
 TEST(HouseErrorTest, ATaskInErrorIsLeftOut) {
   TempHouse house(With(Base(), {{"instances.toml",
-                                 "[instances.a.tasks.bad]\nmodels = [\"nope\"]\ntloc = 5\n"
+                                 "[instances.a.tasks.bad]\nmodels = [\"svm\"]\ntloc = 0\n"
                                  "[instances.a.tasks.good]\nmodels = [\"svm\"]\ntloc = 5\n"}}));
   HouseScan scan = ScanHouse(house.dir());
   ASSERT_EQ(scan.errors.size(), 1u);
   EXPECT_EQ(scan.errors[0].model, "");
+  EXPECT_FALSE(scan.errors[0].names_model);
   ASSERT_EQ(scan.config.instances.size(), 1u);
   EXPECT_EQ(scan.config.instances[0].tasks.size(), 1u);
   EXPECT_TRUE(scan.config.instances[0].tasks.contains("good"));
+}
+
+// A task or allow-list naming a model that is missing or broken is an error
+// for the house check, but the task stays, with the name: a reload keeps
+// serving it with the models it has (and keeps the instance's keys current).
+TEST(HouseErrorTest, ATaskNamingAMissingModelStays) {
+  TempHouse house(With(Base(), {{"instances.toml",
+                                 "[instances.a]\nmodels = [\"svm\", \"nope\"]\n"
+                                 "[instances.a.tasks.qa]\nmodels = [\"nope\", \"svm\"]\ntloc = 5\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(scan.errors.size(), 2u);
+  for (const HouseError& e : scan.errors) EXPECT_TRUE(e.names_model) << e.message;
+  ASSERT_EQ(scan.config.instances.size(), 1u);
+  EXPECT_EQ(scan.config.instances[0].models, (std::vector<std::string>{"svm", "nope"}));
+  ASSERT_TRUE(scan.config.instances[0].tasks.contains("qa"));
+  EXPECT_EQ(scan.config.instances[0].tasks.at("qa").models, (std::vector<std::string>{"nope", "svm"}));
+  EXPECT_FALSE(LoadHouse(house.dir()).ok());  // still refused at start
 }
 
 TEST(HouseErrorTest, TheHouseItself) {

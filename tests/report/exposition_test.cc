@@ -350,8 +350,8 @@ TEST_F(PrometheusTest, ExactSampleLines) {
     answers += s.name == "tbms_answers_total";
     buckets += s.name == "tbms_try_duration_seconds_bucket";
   }
-  EXPECT_EQ(downgrades, kReasonCount - 1);  // every reason but none
-  EXPECT_EQ(no_answer, kReasonCount - 1);
+  EXPECT_EQ(downgrades, static_cast<int>(std::size(kReasons)));  // every reason but none
+  EXPECT_EQ(no_answer, static_cast<int>(std::size(kReasons)));
   EXPECT_EQ(answers, 2);
   EXPECT_EQ(buckets, static_cast<int>(Histogram::LatencyBounds().size()) + 1);
 }
@@ -546,7 +546,7 @@ TEST_F(ReportJsonTest, DowngradeSharesReasonsAndExtraAttempts) {
   EXPECT_EQ(I(reasons["dropped_late"]), 0);
   EXPECT_EQ(I(reasons["deadline"]), 1);    // a downgrade
   EXPECT_EQ(I(reasons["infeasible"]), 1);  // a no-answer
-  EXPECT_EQ(reasons.get_object().value().size(), 5u);
+  EXPECT_EQ(reasons.get_object().value().size(), std::size(kReasons));
   EXPECT_EQ(I(a["extra_attempts"]), 2);  // a hedge in the first try and in the third
 
   element b = tasks[1];

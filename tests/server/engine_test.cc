@@ -167,5 +167,93 @@ TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {
   EXPECT_EQ(result->elapsed, Millis(5));
 }
 
+// A model removed from the house: a try that names it skips it, reported
+// `unavailable`, and the next candidate answers at once; a name the house
+// never had is still NOT_FOUND.
+TEST_F(EngineTest, ATryFallsBackPastAModelRemovedFromTheHouse) {
+  ModelConfig mix;
+  mix.name = "mix1";
+  mix.backend = kMixBackend;
+  mix.members = {"svm", "bayes"};
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}), Simulated("bayes", {1}), mix}), {}, false).ok());
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("bayes", {1}), mix}), {}, true).ok());  // rm -rf svm
+  EXPECT_EQ(State("mix1", ""), "UNAVAILABLE: member 'svm' is not served");
+
+  TryRequest request;
+  const std::shared_ptr<const ModelTable> table = engine_->table();
+  ASSERT_TRUE(table->AddCandidate("svm", {}, std::nullopt, &request).ok());
+  ASSERT_TRUE(table->AddCandidate("mix1", {}, std::nullopt, &request).ok());
+  ASSERT_TRUE(table->AddCandidate("bayes", {}, std::nullopt, &request).ok());
+  EXPECT_EQ(table->AddCandidate("never", {}, std::nullopt, &request).code(), StatusCode::kNotFound);
+  request.inputs = std::make_shared<const Inputs>(Inputs{"a question", {}});
+  request.tloc = Millis(50);
+  request.owner = table;
+  std::optional<TryResult> result;
+  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
+  clock_.Advance(Millis(5));
+  ASSERT_TRUE(result);
+  ASSERT_TRUE(result->answer.has_value());
+  EXPECT_EQ(result->model, "bayes");
+  EXPECT_EQ(result->rank, 2);
+  EXPECT_EQ(result->reason, Reason::kUnavailable);
+  ASSERT_EQ(result->attempts.size(), 3u);
+  EXPECT_EQ(result->attempts[0].state, AttemptState::kUnavailable);
+  EXPECT_EQ(result->attempts[1].state, AttemptState::kUnavailable);
+  EXPECT_EQ(result->attempts[2].state, AttemptState::kSucceeded);
+  EXPECT_EQ(result->attempts[2].started, Duration(0));  // at once (rule 5)
+
+  // Back in the house: it serves again.
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}), Simulated("bayes", {1}), mix}), {}, true).ok());
+  EXPECT_EQ(State("mix1", ""), "READY");
+  EXPECT_FALSE(engine_->table()->unserved.contains("svm"));
+}
+
+AccessKey Key(std::string id, std::string secret, std::string instance) {
+  return AccessKey{std::move(id), std::move(secret), std::move(instance)};
+}
+
+HouseScan WithInstance(std::vector<AccessKey> keys, std::vector<std::string> models = {}) {
+  HouseScan scan = Scan({Simulated("svm", {1})});
+  InstanceConfig a;
+  a.name = "a";
+  a.keys = std::move(keys);
+  a.models = std::move(models);
+  scan.config.instances.push_back(a);
+  return scan;
+}
+
+// Security settings never wait for the models: a key deleted from
+// instances.toml stops working on the next reload, whether a model the
+// instance names is broken or the file itself has an error.
+TEST_F(EngineTest, ARemovedKeyStopsWorkingWhateverElseIsBroken) {
+  const AccessKey k1 = Key("k1", "secret-one-0123456789", "a"), k2 = Key("k2", "secret-two-0123456789", "a");
+  ASSERT_TRUE(engine_->Apply(WithInstance({k1, k2}, {"svm", "bayes"}), {}, true).ok());
+  EXPECT_EQ(engine_->table()->access->keys.size(), 2u);
+
+  // k2 deleted while a task names a model in error.
+  HouseScan broken_model = WithInstance({k1}, {"svm", "bayes"});
+  broken_model.errors = {{"bayes", 0, "house/bayes/model.toml:1:1: bad"},
+                         {"", 0, "house/instances.toml:5:11: model 'bayes' has errors", /*names_model=*/true}};
+  (void)engine_->Apply(broken_model, {}, true);
+  EXPECT_EQ(engine_->table()->access->keys.count("k2"), 0u);
+  EXPECT_EQ(engine_->table()->access->keys.count("k1"), 1u);
+
+  // k1 deleted and the allow-list narrowed in a file with an error of its
+  // own: removals apply, additions (k3) wait.
+  HouseScan broken_file = WithInstance({Key("k3", "secret-three-012345678", "a")}, {"svm"});
+  broken_file.errors = {{"", 0, "house/instances.toml:3:18: 'max_concurrent' must be in [1, 1000000], not 0"}};
+  (void)engine_->Apply(broken_file, {}, true);
+  const HouseAccess& access = *engine_->table()->access;
+  EXPECT_TRUE(access.keys.empty());
+  ASSERT_EQ(access.instances.size(), 1u);
+  EXPECT_EQ(access.instances[0].models, std::vector<std::string>{"svm"});
+
+  // A file that is not TOML tells nothing: what served stays.
+  HouseScan unreadable = Scan({Simulated("svm", {1})}, {{"", 0, "house/instances.toml:1:1: not TOML"}});
+  unreadable.instances_read = false;
+  (void)engine_->Apply(unreadable, {}, true);
+  EXPECT_EQ(engine_->table()->access->instances.size(), 1u);
+}
+
 }  // namespace
 }  // namespace tbms

@@ -78,6 +78,7 @@ class Broker final : public ItemSink {
   void Start(Pending& p);
   LatencyEstimate Predict(const Pending& p, int c) const;
   bool Feasible(const Pending& p, const LatencyEstimate& e, TimePoint now) const;
+  static void RecordRefusal(Pending& p, Attempt& a, StatusCode code);
   void Skip(Pending& p, int c, TimePoint now);
   bool Launch(Pending& p, int c, LatencyEstimate e);
   void ScheduleNext(Pending& p);

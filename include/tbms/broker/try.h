@@ -2,6 +2,7 @@
 // Plain value types, thread-compatible.
 #pragma once
 
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -83,6 +84,7 @@ enum class AttemptState : uint8_t {
   kFailed,     // the backend failed
   kDroppedLate,  // its batcher dropped it: it could no longer finish in time
   kCancelled,  // cancelled: overdue at the cap, or the try had its answer
+  kUnavailable,  // not launched: the model is not served (removed from the house, unloaded, failed to load)
 };
 
 // Why a try was downgraded (answered below rank 0) or got no answer.
@@ -93,7 +95,12 @@ enum class Reason : uint8_t {
   kDroppedLate,    // its batcher dropped it as late
   kDeadline,       // it was too slow: still running when the answer went out
   kInfeasible,     // no candidate could finish in time, nothing was launched
+  kUnavailable,    // its model is not served (removed, unloaded, failed to load)
 };
+// Every reason but kNone, in the order reports list them.
+inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,      Reason::kDroppedLate,
+                                      Reason::kDeadline,      Reason::kInfeasible, Reason::kUnavailable};
+inline constexpr size_t kReasonCount = std::size(kReasons) + 1;  // with kNone: an array indexed by Reason
 
 std::string_view AttemptStateName(AttemptState state);
 StatusOr<Aggregator> ParseAggregator(std::string_view name);

@@ -137,6 +137,11 @@ struct HouseError {
   std::string model;
   int64_t version = 0;
   std::string message;  // "file:line:column: what is wrong" (line/column when known)
+  // A task or an allow-list of instances.toml naming a model that is not in
+  // the house or in error. An error for `tbms house check` and at start; on a
+  // reload it holds nothing back: the instance keeps its keys, and its tries
+  // skip that model.
+  bool names_model = false;
 };
 
 // A key of a valid model that the house accepts but the server does not act
@@ -158,6 +163,8 @@ struct HouseScan {
   HouseConfig config;
   std::vector<HouseError> errors;
   std::vector<HouseWarning> warnings;  // of the models in config.models
+  // False when instances.toml exists but is not TOML: nothing in it is known.
+  bool instances_read = true;
 };
 
 // Reads and validates the house at `dir`, reporting every error it finds.

@@ -20,8 +20,6 @@
 
 namespace tbms {
 
-inline constexpr int kReasonCount = static_cast<int>(Reason::kInfeasible) + 1;
-
 // Per-second count and sum for the last two minutes (QPS, average lag, busy time).
 class SecondRing {
  public:

@@ -80,8 +80,10 @@ class ModelManager {
   void Install(Loaded& loaded);
   std::shared_ptr<ModelTable> NextTable(LoadedModels& loaded, const Broken& broken, const ModelTable& current,
                                         std::string_view only, bool remove_missing);
-  Status RecordStates(const LoadedModels& loaded, const Broken& broken, const ModelTable& next,
+  Status RecordStates(const LoadedModels& loaded, const Broken& broken, ModelTable& next,
                       const ModelTable& current) EXCLUDES(states_mu_);
+  static std::shared_ptr<const HouseAccess> NextAccess(const HouseScan& scan, bool instances_ok,
+                                                       std::shared_ptr<const HouseAccess> served);
   void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current);
 
   const Options options_;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,12 @@ struct ServedModel {
 struct HouseAccess {
   HouseAccess() = default;
   explicit HouseAccess(const HouseConfig& house);
+  // What may still serve when instances.toml was read with errors: `served`
+  // less every instance, key (id and secret) and allow-list entry that `read`
+  // no longer has, and narrowed to `read`'s allow-list where `served` had
+  // none. Fail closed: a removal takes effect at once, an addition waits
+  // until the file is fixed.
+  static HouseAccess Narrowed(const HouseAccess& served, const HouseConfig& read);
 
   std::vector<InstanceConfig> instances;
   AccessKeys keys;        // the instances' keys and the admin keys
@@ -100,6 +107,14 @@ class ModelTable {
                 TryRequest* request) const;
 
   std::map<std::string, ServedModel, std::less<>> models;
+  // Names the house knows that do not serve (removed, unloaded, failed to
+  // load): a try's candidate naming one is not launched but reported
+  // `unavailable`, and the next candidate runs. Any other unknown name is
+  // NOT_FOUND.
+  std::set<std::string, std::less<>> unserved;
+  // The first member of `mix` (or of a mix in it) that does not serve; empty
+  // when all do.
+  std::string_view MissingMember(const ServedModel& mix) const;
   std::shared_ptr<const HouseAccess> access = std::make_shared<const HouseAccess>();
 
  private:

@@ -99,8 +99,8 @@ struct SimResult {
   double effective_quality = 0;   // mean quality per try (no answer: 0)
   double extra_attempts_pct = 0;  // launches beyond the first per try, % of tries
   double p50_ms = 0, p99_ms = 0, p999_ms = 0, mean_ms = 0;  // every try, answered or not
-  std::array<uint64_t, 6> no_answer{};   // by Reason
-  std::array<uint64_t, 6> downgraded{};  // answered below rank 0, by Reason
+  std::array<uint64_t, kReasonCount> no_answer{};   // by Reason
+  std::array<uint64_t, kReasonCount> downgraded{};  // answered below rank 0, by Reason
   std::vector<ModelResult> models;
   double simulated_s = 0;       // virtual time from start to the last try's end
   double wall_s = 0;            // run time of the simulation
