@@ -3,6 +3,7 @@
 #include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
 #include "tbms/server/assets.h"
+#include "request_parser.h"
 
 #include <array>
 #include <fstream>
@@ -254,10 +255,36 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
 
  private:
   void Read() {
-    parser_.emplace();
+    request_.Clear();
+    parser_.emplace(&request_, &buffer_);
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
     IdleFor(state_->options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // The header is in: a client that waits for 100 Continue gets it (RFC 9110
+  // 10.1.1) before the body is read.
+  void OnHeader(beast::error_code ec) {
+    if (ec || parser_->is_done() || !request_.expect_continue || request_.version < 11) return ReadBody(ec);
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->ReadBody(ec); });
+  }
+
+  // Parses what of the body is buffered already here (no post for a
+  // request that came in one read), and reads the rest.
+  void ReadBody(beast::error_code ec) {
+    while (!ec && !parser_->is_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+    }
+    if (ec || parser_->is_done()) return OnRead(ec);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -278,32 +305,36 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       return ReplyError(431, "request headers are larger than " +
                                  std::to_string(state_->options.max_header_bytes) + " bytes", false);
     }
+    if (const std::optional<Refusal>& refused = parser_->refusal()) {
+      return ReplyError(refused->status, refused->message, false);
+    }
     if (ec) return ReplyError(400, "bad HTTP request: " + ec.message(), false);
-    Handle(parser_->release());
+    request_.keep_alive = parser_->keep_alive();
+    Handle(request_);
   }
 
-  void Handle(http::request<http::string_body> req) {
-    keep_alive_ = req.keep_alive();
-    version_ = req.version();
-    head_only_ = req.method() == http::verb::head;
-    const std::string_view target(req.target().data(), req.target().size());
+  void Handle(const HttpRequest& req) {
+    keep_alive_ = req.keep_alive;
+    version_ = req.version;
+    head_only_ = req.method == http::verb::head;
+    const std::string_view target = req.target;
     const std::string_view path = target.substr(0, target.find('?'));
-    if (path == "/v2/health/live") return ReplyHealth(req.method(), true);
-    if (path == "/v2/health/ready") return ReplyHealth(req.method(), !state_->draining.load());
-    if (path == "/dashboard/") return ReplyAsset(req.method(), "/dashboard");
-    if (path.starts_with("/dashboard")) return ReplyAsset(req.method(), path);  // static files
+    if (path == "/v2/health/live") return ReplyHealth(req.method, true);
+    if (path == "/v2/health/ready") return ReplyHealth(req.method, !state_->draining.load());
+    if (path == "/dashboard/") return ReplyAsset(req.method, "/dashboard");
+    if (path.starts_with("/dashboard")) return ReplyAsset(req.method, path);  // static files
     const bool report = path == "/metrics" || path == "/v1/report";
     // One snapshot for the whole request: its key, its instance, its models.
     std::shared_ptr<const ModelTable> table = state_->engine->table();
     if (metrics_only_) {
-      if (report) return ReplyReport(req.method(), path, Caller::Anyone(), *table);
+      if (report) return ReplyReport(req.method, path, Caller::Anyone(), *table);
       return ReplyError(404, "this address serves only /metrics, /v1/report, /dashboard and health");
     }
     const StatusOr<Caller> caller = Authenticate(req, target, *table);
     if (!caller.ok()) return ReplyStatus(caller.status());
-    if (report) return ReplyReport(req.method(), path, *caller, *table);
+    if (report) return ReplyReport(req.method, path, *caller, *table);
     if (IsV2Path(path)) {
-      return V2(*caller, std::string_view(req.method_string().data(), req.method_string().size()), path, req.body(),
+      return V2(*caller, req.method_string, path, req.body,
                 std::move(table));
     }
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
@@ -313,26 +344,23 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       if (!IsValidName(instance)) {
         return ReplyError(400, "instance name must be " + std::string(kNameRule));
       }
-      if (req.method() != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
+      if (req.method != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
       if (!caller->admin && caller->instance != instance) {
         return ReplyError(403, "this access key opens instance '" + caller->instance + "', not '" +
                                    std::string(instance) + "'");
       }
-      return Try(instance, req.body(), std::move(table));
+      return Try(instance, req.body, std::move(table));
     }
     ReplyError(404, "no such endpoint: " + std::string(path));
   }
 
   // The caller its signature proves (any caller with --insecure-dev).
-  StatusOr<Caller> Authenticate(const http::request<http::string_body>& req, std::string_view target,
-                                const ModelTable& table) {
+  StatusOr<Caller> Authenticate(const HttpRequest& req, std::string_view target, const ModelTable& table) {
     if (state_->options.insecure_dev) return Caller::Anyone();
-    const auto header = req[http::field::authorization];
-    const auto method = req.method_string();
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::system_clock::now().time_since_epoch());
     StatusOr<const AccessKey*> key = state_->verifier.Verify(
-        {{method.data(), method.size()}, target, req.body(), {header.data(), header.size()}},
+        {req.method_string, target, req.body, req.authorization},
         table.access->keys, now.count());
     if (!key.ok()) return key.status();
     return Caller{(*key)->admin(), (*key)->instance};
@@ -552,7 +580,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   bool closed_ = false;
   const bool metrics_only_;  // accepted on the metrics address
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;  // the request being read or answered; reused
+  std::optional<RequestParser> parser_;
   std::string head_;  // the response being written: head and body
   std::string body_;
   bool keep_alive_ = true;

@@ -217,6 +217,61 @@ class BadInputTest(unittest.TestCase):
         conn.close()
 
 
+class StrictHttpTest(unittest.TestCase):
+    """RFC 9112 over a raw socket: nothing ambiguous is routed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("svm=1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def exchange(self, raw, then=b""):
+        """Sends `raw` (and `then` after the first response), returns all it reads until close."""
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=5) as s:
+            s.sendall(raw)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return got
+                got += chunk
+                if then and b"\r\n\r\n" in got:
+                    s.sendall(then)
+                    then = b""
+
+    def test_a_smuggled_request_behind_a_bad_transfer_encoding_is_never_routed(self):
+        smuggled = b"GET /v2/health/live HTTP/1.1\r\nHost: h\r\n\r\n"
+        for te in (b"xchunked", b"identity", b"chunked, identity", b"gzip, chunked"):
+            got = self.exchange(b"POST /v1/instances/a/try HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + te +
+                                b"\r\n\r\n" + smuggled)
+            self.assertTrue(got.startswith(b"HTTP/1.1 400 "), got)
+            self.assertIn(b"Connection: close", got)
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, got)  # the health check behind it got no answer
+
+    def test_ambiguous_headers_are_refused(self):
+        for raw in (b"GET /v2/health/live HTTP/1.1\r\n\r\n",
+                    b"GET /v2/health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                    b"GET /v2/health/live HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  2\r\n\r\n",
+                    b"GET /v2/health/live HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\nAuthorization: y\r\n\r\n"):
+            got = self.exchange(raw)
+            self.assertTrue(got.startswith(b"HTTP/1.1 400 "), got)
+            self.assertIn(b'{"error":', got)
+
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        body = json.dumps({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 50}).encode()
+        head = (b"POST /v1/instances/a/try HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+                b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        got = self.exchange(head, then=body)  # the body goes only once 100 Continue came
+        self.assertTrue(got.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), got)
+
+    def test_an_absolute_form_target_is_served(self):
+        got = self.exchange(b"GET http://127.0.0.1/v2/health/live HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+
+
 class IdleClientTest(unittest.TestCase):
     """A client that sends part of a request and stalls is disconnected
     after --idle-timeout-s; other clients are served meanwhile."""
