@@ -1,8 +1,10 @@
 #include "tbms/server/json_fields.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <vector>
 
-#include "tbms/common/json_writer.h"
 
 namespace tbms {
 
@@ -21,17 +23,44 @@ Status ParseBody(std::string_view body, element* root) {
   if (err == simdjson::DEPTH_ERROR) {
     return InvalidArgument("JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
+  if (err == simdjson::NUMBER_ERROR || err == simdjson::NUMBER_OUT_OF_RANGE) {
+    return InvalidArgument("a number in the JSON is malformed or out of range (numbers must fit a 64-bit float)");
+  }
   if (err != simdjson::SUCCESS) return InvalidArgument(std::string("malformed JSON: ") + simdjson::error_message(err));
   return OkStatus();
 }
 
-std::string Quote(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string Quote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text.substr(0, kMaxQuoted)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u == 0x7f ? '?' : c;
+  }
+  out += '\'';
+  if (text.size() > kMaxQuoted) out += " (" + std::to_string(text.size()) + " bytes, cut)";
+  return out;
+}
+
+Status NoDuplicateKeys(simdjson::dom::object obj, std::string_view at) {
+  thread_local std::vector<std::string_view> keys;  // reused: no allocation once warm
+  keys.clear();
+  for (auto [key, value] : obj) keys.push_back(key);
+  if (keys.size() < 2) return OkStatus();
+  std::sort(keys.begin(), keys.end());
+  const auto twice = std::adjacent_find(keys.begin(), keys.end());
+  if (twice == keys.end()) return OkStatus();
+  return InvalidArgument(std::string(at) + (at.empty() ? "" : ": ") + "duplicate field " + Quote(*twice));
+}
 
 namespace {
+// The shortest text that reads back as `v`: a message shows the value given
+// (600000.0000001, not 600000).
 std::string Num(double v) {
-  std::string out;
-  AppendJsonNumber(out, v);
-  return out;
+  char buf[64];
+  const double a = std::fabs(v);
+  const auto format = a == 0 || (a >= 1e-6 && a < 1e15) ? std::chars_format::fixed : std::chars_format::general;
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, format);
+  return ec == std::errc() ? std::string(buf, end) : std::string("?");
 }
 }  // namespace
 
@@ -48,6 +77,21 @@ Status ReadNumber(element e, std::string_view field, double lo, double hi, doubl
                            "], got " + Num(v));
   }
   *out = v;
+  return OkStatus();
+}
+
+Status ReadMs(element e, std::string_view field, bool positive, double max_ms, Duration* out) {
+  const std::string range = std::string(field) + " must be in " + (positive ? "(0, " : "[0, ") + Num(max_ms) + "] ms";
+  double v;
+  switch (e.type()) {
+    case element_type::DOUBLE: v = e.get_double().value_unsafe(); break;
+    case element_type::INT64: v = static_cast<double>(e.get_int64().value_unsafe()); break;
+    case element_type::UINT64: v = static_cast<double>(e.get_uint64().value_unsafe()); break;
+    default: return InvalidArgument(std::string(field) + " must be a number of milliseconds");
+  }
+  const Duration d = std::isfinite(v) && v >= 0 && v <= max_ms ? Millis(v) : Duration(-1);
+  if (d < Duration(0) || (positive && d == Duration(0))) return InvalidArgument(range + ", got " + Num(v));
+  *out = d;
   return OkStatus();
 }
 

@@ -40,6 +40,7 @@ Status ReadInputs(element e, const TryLimits& limits, Inputs* inputs) {
     return InvalidArgument("inputs must be an object like {\"question\": \"...\"} or a list of tensors");
   }
   bool has_question = false;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, "inputs"));
   for (auto [key, value] : obj) {
     if (key != "question") continue;  // other inputs are carried for backends that read them
     std::string_view q;
@@ -70,6 +71,7 @@ Status ReadModelRef(element e, const std::string& at, const TryLimits& limits, M
     return InvalidArgument(at + " must be an object like {\"name\": \"svm\", \"est\": 25}");
   }
   bool has_name = false;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, at));
   for (auto [key, value] : obj) {
     if (key == "name") {
       if (value.get_string().get(out->name) != simdjson::SUCCESS || out->name.empty()) {
@@ -137,6 +139,7 @@ Status ReadMix(element e, const std::string& at, const ModelTable& table, const 
   std::string_view name;
   std::vector<ModelTable::MixMember> members;
   std::optional<Aggregator> aggregator;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, at));
   for (auto [key, value] : obj) {
     if (key == "name") {
       if (value.get_string().get(name) != simdjson::SUCCESS || name.empty() || name.size() > 128) {
@@ -217,6 +220,7 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
   bool has_inputs = false, has_tloc = false, has_cross_request = false, has_cross_lag = false,
        has_priority = false;
   int candidate_lists = 0;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, ""));
   for (auto [key, value] : obj) {
     if (key == "inputs") {
       TBMS_RETURN_IF_ERROR(ReadInputs(value, limits, inputs.get()));
@@ -234,19 +238,14 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
       parsed.task.assign(task);
       ++candidate_lists;
     } else if (key == "tloc") {
-      double ms;
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "tloc", 0, limits::kMaxTlocMs, &ms));
-      if (ms <= 0) return InvalidArgument("tloc must be > 0 (milliseconds)");
-      request.tloc = Millis(ms);
+      TBMS_RETURN_IF_ERROR(ReadMs(value, "tloc", /*positive=*/true, limits::kMaxTlocMs, &request.tloc));
       has_tloc = true;
     } else if (key == "crossRequest") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "crossRequest", 0, limits::kMaxCrossRequest,
                                    &request.cross_request));
       has_cross_request = true;
     } else if (key == "crossLag") {
-      double ms;
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "crossLag", 0, limits::kMaxCrossLagMs, &ms));
-      request.cross_lag = Millis(ms);
+      TBMS_RETURN_IF_ERROR(ReadMs(value, "crossLag", /*positive=*/false, limits::kMaxCrossLagMs, &request.cross_lag));
       has_cross_lag = true;
     } else if (key == "priority") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "priority", -limits::kMaxPriority, limits::kMaxPriority,

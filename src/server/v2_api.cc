@@ -133,7 +133,7 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
   }
   TryRequest request;
   request.inputs = std::move(inputs);
-  request.tloc = infer.tloc_ms > 0 ? Millis(infer.tloc_ms) : options_.default_tloc;
+  request.tloc = infer.tloc.value_or(options_.default_tloc);
   request.priority = infer.priority;
   if (Status s = table->AddCandidate(model.config->name, ref.version, std::nullopt, &request); !s.ok()) {
     return done(s);

@@ -356,12 +356,12 @@ Status ReadShape(element e, const std::string& at, const TensorLimits& limits,
 Status ReadParameters(element e, InferRequest* request) {
   object obj;
   if (e.get_object().get(obj) != SUCCESS) return InvalidArgument("parameters must be an object");
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, "parameters"));
   for (auto [key, value] : obj) {
     if (key == "tloc") {
-      TBMS_RETURN_IF_ERROR(ReadNumber(value, "parameters.tloc", 0, limits::kMaxTlocMs, &request->tloc_ms));
-      if (request->tloc_ms <= 0) {
-        return InvalidArgument("parameters.tloc must be > 0 (milliseconds)");
-      }
+      Duration tloc;
+      TBMS_RETURN_IF_ERROR(ReadMs(value, "parameters.tloc", /*positive=*/true, limits::kMaxTlocMs, &tloc));
+      request->tloc = tloc;
     } else if (key == "priority") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "parameters.priority", -limits::kMaxPriority, limits::kMaxPriority, &request->priority));
     }  // other parameters are for the model, not for TBMS
@@ -416,6 +416,7 @@ Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::strin
     }
     std::string_view name;
     bool has_name = false;
+    TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, at));
     for (auto [key, value] : obj) {
       if (key == "name") {
         if (value.get_string().get(name) != SUCCESS || name.empty()) {
@@ -488,6 +489,7 @@ Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limit
   }
   bool has_name = false, has_shape = false, has_datatype = false, has_data = false;
   array data;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, at));
   for (auto [key, value] : obj) {
     if (key == "name") {
       std::string_view name;
@@ -550,6 +552,7 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimi
   }
   InferRequest request;
   bool has_inputs = false;
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, ""));
   for (auto [key, value] : obj) {
     if (key == "id") {
       std::string_view id;

@@ -129,7 +129,7 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
   struct Case {
     std::string body;
     StatusCode code;
-    const char* message;
+    std::string message;
   };
   const Case cases[] = {
       {"{", StatusCode::kInvalidArgument, "malformed JSON"},
@@ -147,9 +147,21 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm", "version": "2"}], "tloc": 5})",
        StatusCode::kNotFound, "model 'svm' has no version '2' loaded"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 0})",
-       StatusCode::kInvalidArgument, "tloc must be > 0"},
+       StatusCode::kInvalidArgument, "tloc must be in (0, 600000] ms, got 0"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 700000})",
-       StatusCode::kInvalidArgument, "tloc must be in [0, 600000], got 700000"},
+       StatusCode::kInvalidArgument, "tloc must be in (0, 600000] ms, got 700000"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 600000.0000001})",
+       StatusCode::kInvalidArgument, "tloc must be in (0, 600000] ms, got 600000.0000001"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 1e309})",
+       StatusCode::kInvalidArgument, "a number in the JSON is malformed or out of range"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "tloc": 6})",
+       StatusCode::kInvalidArgument, "duplicate field 'tloc'"},
+      {R"({"inputs": {"question": "q", "question": "r"}, "models": [{"name": "svm"}], "tloc": 5})",
+       StatusCode::kInvalidArgument, "inputs: duplicate field 'question'"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm", "name": "bayes"}], "tloc": 5})",
+       StatusCode::kInvalidArgument, "models[0]: duplicate field 'name'"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": ")" + std::string(5000, 'n') + R"("}], "tloc": 5})",
+       StatusCode::kNotFound, "unknown model '" + std::string(128, 'n') + "' (5000 bytes, cut)"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "crossRequest": 17})",
        StatusCode::kInvalidArgument, "crossRequest must be in [0, 16]"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "priority": "hi"})",

@@ -104,7 +104,7 @@ TEST_F(V2ApiTest, AnInferKeepsToItsRequestsSnapshot) {
   ASSERT_EQ(engine_->table()->Find("svm"), nullptr);
 
   InferRequest request;
-  request.tloc_ms = 5000;
+  request.tloc = Millis(5000);
   Tensor question{"question", DataType::kBytes, {1}, {}};
   question.AppendString("q");
   request.inputs.push_back(std::move(question));

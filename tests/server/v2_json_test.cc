@@ -276,7 +276,7 @@ TEST(V2JsonRequestTest, ParsesAFullRequest) {
   })");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->id, "42");
-  EXPECT_EQ(r->tloc_ms, 50.5);
+  EXPECT_EQ(r->tloc, Millis(50.5));
   EXPECT_EQ(r->priority, -3);
   ASSERT_EQ(r->inputs.size(), 2u);
   EXPECT_EQ(r->inputs[0].name, "a");
@@ -296,7 +296,7 @@ TEST(V2JsonRequestTest, ParametersHaveTheBrokersLimits) {
   auto r = with("\"tloc\": " + std::to_string(limits::kMaxTlocMs) + ", \"priority\": " +
                 std::to_string(limits::kMaxPriority));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->tloc_ms, limits::kMaxTlocMs);
+  EXPECT_EQ(r->tloc, limits::kMaxTloc);
   EXPECT_EQ(r->priority, limits::kMaxPriority);
   EXPECT_FALSE(with("\"tloc\": " + std::to_string(limits::kMaxTlocMs + 1)).ok());
   EXPECT_FALSE(with("\"priority\": " + std::to_string(-limits::kMaxPriority - 1)).ok());
@@ -307,7 +307,7 @@ TEST(V2JsonRequestTest, Defaults) {
       R"({"inputs": [{"name": "a", "shape": [], "datatype": "BOOL", "data": [true]}]})");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->id, "");
-  EXPECT_EQ(r->tloc_ms, 0);
+  EXPECT_FALSE(r->tloc.has_value());
   EXPECT_EQ(r->priority, 0);
   EXPECT_TRUE(r->outputs.empty());
 }
@@ -339,11 +339,14 @@ std::vector<ErrorCase> ErrorCases() {
       {"{\"inputs\": [" + ok + ", " + ok + "]}", "inputs[1].name 'x' is already used by inputs[0]"},
       // parameters
       {R"({"parameters": [], "inputs": []})", "parameters must be an object"},
-      {R"({"parameters": {"tloc": "50"}, "inputs": []})", "parameters.tloc must be a number"},
-      {R"({"parameters": {"tloc": 0}, "inputs": []})",
-       "parameters.tloc must be > 0 (milliseconds)"},
+      {R"({"parameters": {"tloc": "50"}, "inputs": []})", "parameters.tloc must be a number of milliseconds"},
+      {R"({"parameters": {"tloc": 0}, "inputs": []})", "parameters.tloc must be in (0, 600000] ms, got 0"},
+      {R"({"parameters": {"tloc": 0.0001}, "inputs": []})",  // below the clock's microsecond
+       "parameters.tloc must be in (0, 600000] ms, got 0.0001"},
       {R"({"parameters": {"tloc": 700000}, "inputs": []})",
-       "parameters.tloc must be in [0, 600000], got 700000"},
+       "parameters.tloc must be in (0, 600000] ms, got 700000"},
+      {R"({"parameters": {"tloc": 50, "tloc": 60}, "inputs": []})", "parameters: duplicate field 'tloc'"},
+      {R"({"parameters": {}, "inputs": [], "parameters": {}})", "duplicate field 'parameters'"},
       {R"({"parameters": {"priority": 1.5}, "inputs": []})",
        "parameters.priority must be an integer"},
       {R"({"parameters": {"priority": 1001}, "inputs": []})",
@@ -475,14 +478,19 @@ TEST(V2JsonRequestTest, EachErrorNamesTheField) {
 }
 
 TEST(V2JsonRequestTest, MalformedJsonAndNonFiniteNumbers) {
-  // JSON has no NaN or infinity, and numbers beyond the double or 64-bit
-  // integer range do not parse: all are malformed JSON.
-  for (std::string_view bad : {"{", "nope", "{\"inputs\": [NaN]}", "{\"inputs\": [Infinity]}",
-                               "{\"inputs\": [1e400]}", "{\"inputs\": [18446744073709551616]}"}) {
+  // JSON has no NaN or infinity: malformed JSON. Numbers beyond the double
+  // or 64-bit integer range do not parse, and say so.
+  for (std::string_view bad : {"{", "nope", "{\"inputs\": [NaN]}", "{\"inputs\": [Infinity]}"}) {
     StatusOr<InferRequest> r = ParseInferRequest(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(r.status().message().rfind("malformed JSON: ", 0), 0u) << r.status().message();
+  }
+  for (std::string_view bad : {"{\"inputs\": [1e400]}", "{\"inputs\": [18446744073709551616]}"}) {
+    StatusOr<InferRequest> r = ParseInferRequest(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message(),
+              "a number in the JSON is malformed or out of range (numbers must fit a 64-bit float)");
   }
 }
 

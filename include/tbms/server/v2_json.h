@@ -7,12 +7,14 @@
 
 #include <simdjson.h>
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tbms/common/status.h"
+#include "tbms/common/time.h"
 #include "tbms/common/tensor.h"
 #include "tbms/common/tensor_json.h"
 
@@ -30,8 +32,8 @@ struct InferRequest {
   std::vector<Tensor> inputs;
   std::vector<std::string> outputs;  // requested output names; empty: all
   // TBMS's parameters ("parameters": {"tloc": 50, "priority": 1}): the
-  // request's time budget (0: the server's default) and priority.
-  double tloc_ms = 0;
+  // request's time budget (none: the server's default) and priority.
+  std::optional<Duration> tloc;
   int priority = 0;
 };
 
