@@ -23,7 +23,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options, Clock* clock, 
   }
   engine->models_ = std::make_unique<ModelManager>(ModelManager::Options{
       .context = {clock, core}, .sink = engine->broker_.get(), .stats = engine->stats_.get(),
-      .policy = options.policy});
+      .policy = options.policy, .log = std::move(options.log)});
   return engine;
 }
 

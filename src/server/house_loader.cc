@@ -104,11 +104,13 @@ void HouseLoader::Poll() {
   if (digest == last_digest_) return;
   last_digest_ = std::move(digest);
   LogNewWarnings(scan);
-  Status s = engine_->Apply(scan, {}, /*remove_missing=*/true);
-  if (!s.ok()) std::cerr << "tbms: reload: " << s.message() << std::endl;
+  (void)engine_->Apply(scan, {}, /*remove_missing=*/true);  // it logs what it loads, retires and fails
+  std::set<std::string> house_errors;  // instances.toml's and the house folder's: each logged once
   std::string house_wide;  // the engine keeps only what the file still grants: say so
   for (const HouseError& e : scan.errors) {
     if (!e.model.empty()) continue;
+    house_errors.insert(e.message);
+    if (logged_house_errors_.contains(e.message)) continue;
     if (e.names_model) {
       std::cerr << "tbms: reload: warning: " << e.message << " (its tries skip it)" << std::endl;
     } else {
@@ -122,6 +124,7 @@ void HouseLoader::Poll() {
                       : "tbms: reload: instances.toml cannot be read, so the instances, tasks and keys that served stay:")
               << house_wide << std::endl;
   }
+  logged_house_errors_ = std::move(house_errors);
 }
 
 void HouseLoader::Run() {

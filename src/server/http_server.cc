@@ -3,6 +3,7 @@
 #include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
 #include "tbms/server/assets.h"
+#include "tbms/server/json_fields.h"
 #include "request_parser.h"
 
 #include <array>
@@ -227,7 +228,7 @@ void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, st
 // and the timer, when it wakes, closes the socket if the deadline passed
 // or sleeps until the deadline it finds.
 template <class Stream>
-class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>> {
+class HttpServer::Session : public ConnectionTable::Entry, public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
  public:
@@ -236,7 +237,21 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
         stream_(Open(socket, *state_)),
         idle_timer_(stream_.get_executor()),
         metrics_only_(metrics_only) {}
-  ~Session() { state_->connections.fetch_sub(1); }
+  ~Session() override {
+    if (slot_) Table().Close(*slot_);
+  }
+
+  // Takes a place in its listener's table; false: refused (the caller drops it, which closes the socket).
+  bool Admit(const std::string& client) {
+    slot_ = Table().Open(client, this->weak_from_this());
+    return slot_.has_value();
+  }
+
+  void CloseIfIdle() override {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->waiting_ && !self->closed_) self->Close();  // its pending read fails and ends it
+    });
+  }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -254,7 +269,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   }
 
  private:
+  ConnectionTable& Table() { return metrics_only_ ? state_->metrics_connections : state_->main_connections; }
+
   void Read() {
+    waiting_ = true;
+    SetIdleSince(SteadyClock::now().time_since_epoch().count());
     request_.Clear();
     parser_.emplace(&request_, &buffer_);
     parser_->body_limit(state_->options.max_body_bytes);
@@ -267,6 +286,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   // The header is in: a client that waits for 100 Continue gets it (RFC 9110
   // 10.1.1) before the body is read.
   void OnHeader(beast::error_code ec) {
+    waiting_ = false;
+    SetIdleSince(0);
     if (ec || parser_->is_done() || !request_.expect_continue || request_.version < 11) return ReadBody(ec);
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -314,13 +335,17 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   }
 
   void Handle(const HttpRequest& req) {
-    keep_alive_ = req.keep_alive;
+    keep_alive_ = req.keep_alive && !(slot_ && slot_->health_only);
     version_ = req.version;
     head_only_ = req.method == http::verb::head;
     const std::string_view target = req.target;
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method, true);
     if (path == "/v2/health/ready") return ReplyHealth(req.method, !state_->draining.load());
+    if (slot_ && slot_->health_only) {
+      return ReplyError(503, "the server is at its connection limit (--max-connections): this connection may only "
+                             "ask for /v2/health/live or /v2/health/ready");
+    }
     if (path == "/dashboard/") return ReplyAsset(req.method, "/dashboard");
     if (path.starts_with("/dashboard")) return ReplyAsset(req.method, path);  // static files
     const bool report = path == "/metrics" || path == "/v1/report";
@@ -344,14 +369,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       if (!IsValidName(instance)) {
         return ReplyError(400, "instance name must be " + std::string(kNameRule));
       }
-      if (req.method != http::verb::post) return ReplyError(405, "use POST for " + std::string(path));
+      if (req.method != http::verb::post) return ReplyError(405, "use POST for " + Quote(path));
       if (!caller->admin && caller->instance != instance) {
         return ReplyError(403, "this access key opens instance '" + caller->instance + "', not '" +
                                    std::string(instance) + "'");
       }
       return Try(instance, req.body, std::move(table));
     }
-    ReplyError(404, "no such endpoint: " + std::string(path));
+    ReplyError(404, "no such endpoint: " + Quote(path));
   }
 
   // The caller its signature proves (any caller with --insecure-dev).
@@ -412,7 +437,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     for (const Asset& a : EmbeddedAssets()) {
       if (a.path == path) return Reply(200, std::string(a.body), a.content_type);
     }
-    ReplyError(404, "no such endpoint: " + std::string(path));
+    ReplyError(404, "no such endpoint: " + Quote(path));
   }
 
   void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body,
@@ -507,6 +532,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     head_.append(reason.data(), reason.size());
     head_ += "\r\nServer: tbms\r\n";
     head_.append(extra_headers.data(), extra_headers.size());
+    // Every 429 and 503 says when to come back (RFC 9110 10.2.3); a quota's says how long it is out.
+    if ((status == 429 || status == 503) && extra_headers.find("Retry-After:") == std::string_view::npos) {
+      head_ += "Retry-After: 1\r\n";
+    }
     if (!body.empty()) {
       head_ += "Content-Type: ";
       head_.append(content_type.data(), content_type.size());
@@ -579,6 +608,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
   SteadyClock::time_point idle_deadline_;
   bool closed_ = false;
   const bool metrics_only_;  // accepted on the metrics address
+  std::optional<ConnectionTable::Slot> slot_;  // its place in the listener's table
+  bool waiting_ = false;  // between requests: may be closed for a newcomer at the cap
   beast::flat_buffer buffer_;
   HttpRequest request_;  // the request being read or answered; reused
   std::optional<RequestParser> parser_;
@@ -663,17 +694,16 @@ void HttpServer::Accept(Listener& listener) {
       listener.retry.async_wait([this, &listener](beast::error_code) { Accept(listener); });
       return;
     }
-    if (state_->connections.fetch_add(1) >= state_->options.max_connections) {
-      state_->connections.fetch_sub(1);
-      beast::error_code ignored;
-      socket.close(ignored);  // over the limit: refuse by closing at once
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    const std::string client = ec ? std::string() : peer.address().to_string();
+    socket.set_option(tcp::no_delay(true), ec);
+    // Refused (over a cap, no idle connection to close): the session and its socket go at once.
+    if (state_->tls && !listener.metrics_only) {
+      auto session = std::make_shared<Session<beast::ssl_stream<tcp::socket>>>(state_, std::move(socket), false);
+      if (session->Admit(client)) session->Run();
     } else {
-      socket.set_option(tcp::no_delay(true), ec);
-      if (state_->tls && !listener.metrics_only) {
-        std::make_shared<Session<beast::ssl_stream<tcp::socket>>>(state_, std::move(socket), false)->Run();
-      } else {
-        std::make_shared<Session<tcp::socket>>(state_, std::move(socket), listener.metrics_only)->Run();
-      }
+      auto session = std::make_shared<Session<tcp::socket>>(state_, std::move(socket), listener.metrics_only);
+      if (session->Admit(client)) session->Run();
     }
     Accept(listener);
   });

@@ -82,7 +82,7 @@ void ModelManager::KeepFailedVersions(const ServedModel* current, Loaded* l) {
 
 // On the core (the stats registry has one writer): gives fresh versions
 // their batchers.
-void ModelManager::Install(Loaded& loaded) {
+void ModelManager::Install(Loaded& loaded, std::vector<std::string>* events) {
   for (auto it = loaded.versions.begin(); it != loaded.versions.end();) {
     ModelVersion& v = **it;
     if (v.batcher) {
@@ -102,6 +102,7 @@ void ModelManager::Install(Loaded& loaded) {
       continue;
     }
     v.batcher = std::move(batcher).value();
+    events->push_back("loaded model '" + v.name + "' version " + v.version);
     ++it;
   }
   if (loaded.versions.empty() && !loaded.config->is_mix()) {
@@ -145,7 +146,8 @@ std::shared_ptr<const HouseAccess> ModelManager::NextAccess(const HouseScan& sca
 
 // On the core: versions leaving the table are retired first, so the last
 // reference to a version is never dropped by a try (see Sweep).
-void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current) {
+void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current,
+                        std::vector<std::string>* events) {
   for (const auto& [name, model] : current.models) {
     const ServedModel* kept = next->Find(name);
     for (const auto& v : model.versions) {
@@ -154,6 +156,7 @@ void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable
         stays = stays || w == v;
       }
       if (stays) continue;
+      events->push_back("retired model '" + v->name + "' version " + v->version + " (its work in flight finishes)");
       retired_.push_back(v);
       if (options_.stats) options_.stats->AddModel(v->name, v->version, v->config->device, 0);
     }
@@ -183,17 +186,19 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
     KeepFailedVersions(current->Find(config.name), &l);
   }
   Status result;
+  std::vector<std::string> events;  // logged after the swap, off the core
   options_.context.core->RunAndWait([&] {
     for (auto& [name, l] : loaded) {
       if (!l.config) continue;  // only version errors of a model in error: see `broken`
-      Install(l);
+      Install(l, &events);
       l.keep_current = l.versions.empty() && !l.config->is_mix() && current->Find(name) != nullptr;
     }
     std::shared_ptr<ModelTable> next = NextTable(loaded, broken, *current, only, remove_missing);
     next->access = NextAccess(scan, instances_ok, current->access);
-    result = RecordStates(loaded, broken, *next, *current);
-    Swap(std::move(next), *current);
+    result = RecordStates(loaded, broken, *next, *current, &events);
+    Swap(std::move(next), *current, &events);
   });
+  Log(events);
   return result;  // `loaded` drops its references here, off the core
 }
 
@@ -202,9 +207,10 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
 // so is a mix with a member that does not serve. Every name known and not
 // serving goes to next.unserved. Returns the first failure.
 Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& broken, ModelTable& next,
-                                  const ModelTable& current) {
+                                  const ModelTable& current, std::vector<std::string>* events) {
   Status result;
   MutexLock lock(&states_mu_);
+  const auto before = states_;
   for (const auto& [name, l] : loaded) {
     std::vector<ModelState>& states = states_[name];
     states = l.failures;
@@ -244,8 +250,31 @@ Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& brok
   }
   for (const auto& [name, states] : states_) {
     if (next.Find(name) == nullptr) next.unserved.insert(name);
+    LogNewFailures(name, states, before, events);
   }
   return result;
+}
+
+// A state with a reason that `before` did not have: each failure is logged
+// once, not at every reload that still finds it.
+void ModelManager::LogNewFailures(const std::string& name, const std::vector<ModelState>& states,
+                                  const std::map<std::string, std::vector<ModelState>>& before,
+                                  std::vector<std::string>* events) {
+  const auto old = before.find(name);
+  for (const ModelState& s : states) {
+    if (s.reason.empty() || s.reason == "unloaded") continue;
+    const bool seen = old != before.end() && std::any_of(old->second.begin(), old->second.end(), [&](const ModelState& o) {
+      return o.version == s.version && o.state == s.state && o.reason == s.reason;
+    });
+    if (seen) continue;
+    events->push_back("model '" + name + "'" + (s.version.empty() ? "" : " version " + s.version) + " " + s.state +
+                      ": " + s.reason);
+  }
+}
+
+void ModelManager::Log(const std::vector<std::string>& events) const {
+  if (!options_.log) return;
+  for (const std::string& e : events) options_.log(e);
 }
 
 Status ModelManager::Unload(std::string_view model) {
@@ -263,7 +292,9 @@ Status ModelManager::Unload(std::string_view model) {
     MutexLock states_lock(&states_mu_);
     states_[std::string(model)] = {{std::string(model), "", "UNAVAILABLE", "unloaded"}};
   }
-  options_.context.core->RunAndWait([&] { Swap(std::move(next), *current); });
+  std::vector<std::string> events;
+  options_.context.core->RunAndWait([&] { Swap(std::move(next), *current, &events); });
+  Log(events);
   return OkStatus();
 }
 
@@ -302,7 +333,10 @@ void ModelManager::Sweep() {
     }
     retired_count_.store(retired_.size(), std::memory_order_relaxed);
   });
+  std::vector<std::string> events;
+  for (const auto& v : done) events.push_back("released model '" + v->name + "' version " + v->version);
   done.clear();  // here: executors join their threads, models free their memory
+  Log(events);
 }
 
 std::vector<ModelState> ModelManager::states() const {

@@ -36,6 +36,7 @@ struct ServeFlags {
   size_t max_pending = 100000;
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 4096;
+  size_t max_connections_per_client = 1024;
   double idle_timeout_s = 30;
   bool metrics = true;
   std::string policy = "tbms";
@@ -117,6 +118,7 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   auto policy = ParsePolicy(f.policy);
   if (!policy.ok()) return policy.status();
   options.policy = *policy;
+  options.log = [](const std::string& line) { std::cerr << "tbms: " << line << std::endl; };
   return options;
 }
 
@@ -191,6 +193,7 @@ int Serve(const ServeFlags& f) {
   so.port = f.port;
   so.max_body_bytes = f.max_body_bytes;
   so.max_connections = f.max_connections;
+  so.max_connections_per_client = f.max_connections_per_client;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
   so.io_threads = f.threads;
   so.insecure_dev = f.insecure_dev;
@@ -266,7 +269,12 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(1, 10000000))->capture_default_str();
   cmd->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body (then 413)")
       ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
-  cmd->add_option("--max-connections", flags->max_connections, "Open connections at once")
+  cmd->add_option("--max-connections", flags->max_connections,
+                  "Open connections at once on the main address (at the cap the longest idle one is closed; "
+                  "16 more may ask only for health)")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--max-connections-per-client", flags->max_connections_per_client,
+                  "Open connections from one client address (raise it behind a proxy)")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();

@@ -311,7 +311,8 @@ class StartUpTest(unittest.TestCase):
         try:
             line = proc.stdout.readline()
             self.assertIn("NO authentication (--insecure-dev)", line)
-            self.assertIn("WARNING: --insecure-dev: requests are NOT authenticated", proc.stderr.readline())
+            logged = [proc.stderr.readline() for _ in range(2)]  # the model it loaded, and the warning
+            self.assertIn("WARNING: --insecure-dev: requests are NOT authenticated", "".join(logged))
             port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
             status, got, _ = request(port, "POST", "/v1/instances/any/try", json.dumps(QUESTION).encode())
             self.assertEqual(status, 200, got)

@@ -185,7 +185,7 @@ class BadInputTest(unittest.TestCase):
         self.assert_error(self.try_body(models=[{"name": "svm"}] * 33), 400, "at most 32")
 
     def test_numbers_out_of_range_or_wrong_type(self):
-        self.assert_error(self.try_body(tloc=0), 400, "tloc must be > 0")
+        self.assert_error(self.try_body(tloc=0), 400, "tloc must be in (0, 600000] ms, got 0")
         self.assert_error(self.try_body(tloc=-5), 400, "tloc must be in")
         self.assert_error(self.try_body(tloc=1e9), 400, "tloc must be in")
         self.assert_error(self.try_body(tloc="50"), 400, "tloc must be a number")
@@ -308,23 +308,31 @@ class IdleClientTest(unittest.TestCase):
 
 class LimitsTest(unittest.TestCase):
     """The edge's limits, each with its own answer: headers (431), open
-    connections (closed at once), tries in flight in total (429)."""
+    connections (the longest idle closed, or the newcomer refused), tries in
+    flight in total (429)."""
 
-    def test_headers_and_connections(self):
-        server = Server("svm=1", "--max-connections", "3")
+    def test_headers(self):
+        server = Server("svm=1")
         try:
             status, got = server.post("/v1/instances/a/try", "{}", headers={"X-Pad": "a" * 20000})
             self.assertEqual(status, 431)
             self.assertIn("request headers are larger than 16384 bytes", got["error"])
+        finally:
+            server.close()
 
-            held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
-            try:  # a fourth connection is over the limit: closed without a word
-                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as extra:
-                    extra.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-                    try:
-                        self.assertEqual(extra.recv(1024), b"")
-                    except ConnectionResetError:
-                        pass
+    def test_idle_connections_cannot_lock_out_a_health_probe(self):
+        """At the cap the connection idle longest is closed for the newcomer
+        (10,000 idle connections once failed liveness for 30 s)."""
+        server = Server("svm=1", "--max-connections", "3", "--max-connections-per-client", "3")
+        try:
+            held = [connect(server.port, "127.0.0.2") for _ in range(3)]  # the cap, and this client's share
+            try:
+                with connect(server.port, "127.0.0.2") as extra:  # over its share: closed without a word
+                    self.assertEqual(read_all(extra, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"), b"")
+                with connect(server.port, "127.0.0.1") as probe:  # another address: the oldest idle one makes room
+                    got = read_all(probe, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+                self.assertEqual(read_all(held[0], b""), b"")  # the one idle longest was closed
             finally:
                 for s in held:
                     s.close()
@@ -350,6 +358,26 @@ class LimitsTest(unittest.TestCase):
             self.assertEqual(results[0][0], 200)
         finally:
             server.close()
+
+
+def connect(port, source):
+    """A connection to the server from `source` (any 127.0.0.0/8 address is loopback)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+
+
+def read_all(s, request):
+    """Sends `request`, returns what comes back until the server closes (b"" when it closed at once)."""
+    try:
+        if request:
+            s.sendall(request)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
 
 
 def http_get(port, path):

@@ -255,5 +255,31 @@ TEST_F(EngineTest, ARemovedKeyStopsWorkingWhateverElseIsBroken) {
   EXPECT_EQ(engine_->table()->access->instances.size(), 1u);
 }
 
+// Each load, retirement and release is logged once, and so is each failure
+// with its own file:line:column reason (not only its dependants').
+TEST(EngineLogTest, LogsTheLifecycleAndEachFailureOnce) {
+  VirtualClock clock;
+  CoreRunner core;
+  std::vector<std::string> log;
+  Engine::Options options;
+  options.log = [&](const std::string& line) { log.push_back(line); };
+  auto engine = std::move(Engine::Create(options, &clock, &core)).value();
+  ASSERT_TRUE(engine->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  EXPECT_EQ(log, std::vector<std::string>{"loaded model 'svm' version 1"});
+  log.clear();
+  const HouseScan broken = Scan({}, {{"svm", 0, "house/svm/model.toml:2:7: 'est' must be a number"}});
+  (void)engine->Apply(broken, {}, true);
+  (void)engine->Apply(broken, {}, true);  // the same failure again: not logged again
+  EXPECT_EQ(log, (std::vector<std::string>{
+                     "model 'svm' UNAVAILABLE: house/svm/model.toml:2:7: 'est' must be a number",
+                     "model 'svm' version 1 READY: the reload failed; serving what was loaded before"}));
+  log.clear();
+  ASSERT_TRUE(engine->Apply(Scan({Simulated("svm", {2})}), {}, true).ok());
+  engine->Sweep();
+  EXPECT_EQ(log, (std::vector<std::string>{"loaded model 'svm' version 2",
+                                           "retired model 'svm' version 1 (its work in flight finishes)",
+                                           "released model 'svm' version 1"}));
+}
+
 }  // namespace
 }  // namespace tbms

@@ -34,6 +34,7 @@ class Engine {
     Broker::Options broker;
     bool metrics = true;  // count for the report channel (/metrics, /v1/report)
     Policy policy = Policy::kTbms;
+    std::function<void(const std::string&)> log;  // the model lifecycle's (ModelManager::Options::log)
   };
   // `clock` and `core` must outlive the engine.
   static StatusOr<std::unique_ptr<Engine>> Create(Options options, Clock* clock, CoreRunner* core);

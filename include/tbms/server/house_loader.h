@@ -68,6 +68,7 @@ class HouseLoader {
   std::deque<Job> jobs_ GUARDED_BY(mu_);  // bounded by kMaxJobs
   bool stop_ GUARDED_BY(mu_) = false;
   std::string last_digest_;  // only on the loader's thread: what the last poll applied
+  std::set<std::string> logged_house_errors_;  // only on the loader's thread: the last poll's, logged
   std::set<std::pair<std::string, std::string>> warned_;  // only on the loader's thread: (model, key)
   std::thread thread_;
 };

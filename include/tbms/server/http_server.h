@@ -29,6 +29,7 @@
 
 #include "tbms/auth/verifier.h"
 #include "tbms/common/status.h"
+#include "tbms/server/connection_table.h"
 #include "tbms/server/engine.h"
 #include "tbms/server/quotas.h"
 #include "tbms/server/try_json.h"
@@ -43,7 +44,9 @@ class HttpServer {
     uint16_t port = 8000;  // 0: any free port (see port())
     size_t max_body_bytes = 1 << 20;
     size_t max_header_bytes = 16 << 10;
-    size_t max_connections = 4096;
+    size_t max_connections = 4096;             // on the main address (then the longest idle is closed)
+    size_t max_connections_per_client = 1024;  // from one client address
+    size_t max_metrics_connections = 256;      // on the metrics address, a cap of its own
     Duration idle_timeout = std::chrono::seconds(30);
     int io_threads = 1;  // threads running the io_context; with one, connections need no strand
     TryLimits limits;
@@ -85,7 +88,10 @@ class HttpServer {
     std::shared_ptr<boost::asio::ssl::context> tls;  // set by Listen; null: plain HTTP
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
-    std::atomic<size_t> connections{0};
+    ConnectionTable main_connections{{.max_open = options.max_connections,
+                                      .max_per_client = options.max_connections_per_client}};
+    ConnectionTable metrics_connections{{.max_open = options.max_metrics_connections,
+                                         .max_per_client = options.max_metrics_connections}};
   };
   // A listening address; used only on the io threads after Listen.
   struct Listener {

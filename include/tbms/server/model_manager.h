@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,10 @@ class ModelManager {
     ItemSink* sink = nullptr;      // where the batchers report (the broker)
     StatsRegistry* stats = nullptr;  // per-model counters, if any
     Policy policy = Policy::kTbms;
+    // One line for each version loaded, retired and released, and for each
+    // new failure with its file:line:column reason (the server's stderr);
+    // none: silent. Called off the core.
+    std::function<void(const std::string&)> log;
   };
   explicit ModelManager(Options options);
   ~ModelManager();  // drops the table; call when nothing runs on the core
@@ -77,14 +82,18 @@ class ModelManager {
   using Broken = std::map<std::string, std::vector<ModelState>, std::less<>>;
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const;
   static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
-  void Install(Loaded& loaded);
+  void Install(Loaded& loaded, std::vector<std::string>* events);
   std::shared_ptr<ModelTable> NextTable(LoadedModels& loaded, const Broken& broken, const ModelTable& current,
                                         std::string_view only, bool remove_missing);
   Status RecordStates(const LoadedModels& loaded, const Broken& broken, ModelTable& next,
-                      const ModelTable& current) EXCLUDES(states_mu_);
+                      const ModelTable& current, std::vector<std::string>* events) EXCLUDES(states_mu_);
+  static void LogNewFailures(const std::string& name, const std::vector<ModelState>& states,
+                             const std::map<std::string, std::vector<ModelState>>& before,
+                             std::vector<std::string>* events);
+  void Log(const std::vector<std::string>& events) const;
   static std::shared_ptr<const HouseAccess> NextAccess(const HouseScan& scan, bool instances_ok,
                                                        std::shared_ptr<const HouseAccess> served);
-  void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current);
+  void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current, std::vector<std::string>* events);
 
   const Options options_;
   Mutex load_mu_;  // serializes Apply, Unload and Sweep

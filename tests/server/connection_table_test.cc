@@ -1,0 +1,69 @@
+// Who gets a connection at the cap: the longest idle makes room, a client
+// address keeps to its share, and a reserve takes health checks when every
+// connection is busy.
+#include "tbms/server/connection_table.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace tbms {
+namespace {
+
+struct FakeSession : ConnectionTable::Entry {
+  void CloseIfIdle() override { ++closes; }
+  int closes = 0;
+};
+
+class ConnectionTableTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<FakeSession> Session(int64_t idle_since) {
+    auto s = std::make_shared<FakeSession>();
+    s->SetIdleSince(idle_since);
+    sessions_.push_back(s);
+    return s;
+  }
+  std::vector<std::shared_ptr<FakeSession>> sessions_;
+};
+
+TEST_F(ConnectionTableTest, AtTheCapTheLongestIdleMakesRoom) {
+  ConnectionTable table({.max_open = 3, .max_per_client = 10, .health_reserve = 1});
+  auto busy = Session(0), idle_late = Session(200), idle_early = Session(100);
+  for (const auto& s : {busy, idle_late, idle_early}) ASSERT_TRUE(table.Open("10.0.0.1", s));
+  auto newcomer = Session(0);
+  ASSERT_TRUE(table.Open("10.0.0.2", newcomer));
+  EXPECT_EQ(idle_early->closes, 1);
+  EXPECT_EQ(idle_late->closes, 0);
+  EXPECT_EQ(busy->closes, 0);
+  ASSERT_TRUE(table.Open("10.0.0.2", Session(0)));  // the next one: not the same victim twice
+  EXPECT_EQ(idle_early->closes, 1);
+  EXPECT_EQ(idle_late->closes, 1);
+}
+
+TEST_F(ConnectionTableTest, WhenAllAreBusyTheReserveTakesHealthChecksOnly) {
+  ConnectionTable table({.max_open = 2, .max_per_client = 10, .health_reserve = 1});
+  ASSERT_TRUE(table.Open("a", Session(0)));
+  ASSERT_TRUE(table.Open("a", Session(0)));
+  std::optional<ConnectionTable::Slot> health = table.Open("b", Session(0));
+  ASSERT_TRUE(health);
+  EXPECT_TRUE(health->health_only);
+  EXPECT_FALSE(table.Open("b", Session(0)));  // the reserve is full too
+  EXPECT_EQ(table.open(), 3u);
+  table.Close(*health);
+  EXPECT_EQ(table.open(), 2u);
+  EXPECT_TRUE(table.Open("b", Session(0)));
+}
+
+TEST_F(ConnectionTableTest, OneClientKeepsToItsShare) {
+  ConnectionTable table({.max_open = 10, .max_per_client = 2, .health_reserve = 1});
+  std::optional<ConnectionTable::Slot> first = table.Open("a", Session(0));
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(table.Open("a", Session(0)));
+  EXPECT_FALSE(table.Open("a", Session(0)));
+  EXPECT_TRUE(table.Open("b", Session(0)));
+  table.Close(*first);
+  EXPECT_TRUE(table.Open("a", Session(0)));
+}
+
+}  // namespace
+}  // namespace tbms
