@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <cmath>
 #include <vector>
 
@@ -62,16 +63,22 @@ std::string Num(double v) {
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, format);
   return ec == std::errc() ? std::string(buf, end) : std::string("?");
 }
+
+// A JSON number of any kind as a double; nullopt for anything else.
+std::optional<double> AsNumber(element e) {
+  switch (e.type()) {
+    case element_type::DOUBLE: return e.get_double().value_unsafe();
+    case element_type::INT64: return static_cast<double>(e.get_int64().value_unsafe());
+    case element_type::UINT64: return static_cast<double>(e.get_uint64().value_unsafe());
+    default: return std::nullopt;
+  }
+}
 }  // namespace
 
 Status ReadNumber(element e, std::string_view field, double lo, double hi, double* out) {
-  double v;
-  switch (e.type()) {
-    case element_type::DOUBLE: v = e.get_double().value_unsafe(); break;
-    case element_type::INT64: v = static_cast<double>(e.get_int64().value_unsafe()); break;
-    case element_type::UINT64: v = static_cast<double>(e.get_uint64().value_unsafe()); break;
-    default: return InvalidArgument(std::string(field) + " must be a number");
-  }
+  const std::optional<double> number = AsNumber(e);
+  if (!number) return InvalidArgument(std::string(field) + " must be a number");
+  const double v = *number;
   if (!std::isfinite(v) || v < lo || v > hi) {
     return InvalidArgument(std::string(field) + " must be in [" + Num(lo) + ", " + Num(hi) +
                            "], got " + Num(v));
@@ -82,13 +89,9 @@ Status ReadNumber(element e, std::string_view field, double lo, double hi, doubl
 
 Status ReadMs(element e, std::string_view field, bool positive, double max_ms, Duration* out) {
   const std::string range = std::string(field) + " must be in " + (positive ? "(0, " : "[0, ") + Num(max_ms) + "] ms";
-  double v;
-  switch (e.type()) {
-    case element_type::DOUBLE: v = e.get_double().value_unsafe(); break;
-    case element_type::INT64: v = static_cast<double>(e.get_int64().value_unsafe()); break;
-    case element_type::UINT64: v = static_cast<double>(e.get_uint64().value_unsafe()); break;
-    default: return InvalidArgument(std::string(field) + " must be a number of milliseconds");
-  }
+  const std::optional<double> number = AsNumber(e);
+  if (!number) return InvalidArgument(std::string(field) + " must be a number of milliseconds");
+  const double v = *number;
   const Duration d = std::isfinite(v) && v >= 0 && v <= max_ms ? Millis(v) : Duration(-1);
   if (d < Duration(0) || (positive && d == Duration(0))) return InvalidArgument(range + ", got " + Num(v));
   *out = d;

@@ -229,18 +229,9 @@ class StrictHttpTest(unittest.TestCase):
         cls.server.close()
 
     def exchange(self, raw, then=b""):
-        """Sends `raw` (and `then` after the first response), returns all it reads until close."""
-        with socket.create_connection(("127.0.0.1", self.server.port), timeout=5) as s:
-            s.sendall(raw)
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return got
-                got += chunk
-                if then and b"\r\n\r\n" in got:
-                    s.sendall(then)
-                    then = b""
+        """Sends `raw` (and `then` after the first response head), returns all it reads until close."""
+        with connect(self.server.port, "127.0.0.1") as s:
+            return read_all(s, raw, then)
 
     def test_a_smuggled_request_behind_a_bad_transfer_encoding_is_never_routed(self):
         smuggled = b"GET /v2/health/live HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -365,8 +356,9 @@ def connect(port, source):
     return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
 
 
-def read_all(s, request):
-    """Sends `request`, returns what comes back until the server closes (b"" when it closed at once)."""
+def read_all(s, request, then=b""):
+    """Sends `request` (and `then` once a response head came back), returns
+    what comes back until the server closes (b"" when it closed at once)."""
     try:
         if request:
             s.sendall(request)
@@ -376,6 +368,9 @@ def read_all(s, request):
             if not chunk:
                 return got
             got += chunk
+            if then and b"\r\n\r\n" in got:
+                s.sendall(then)
+                then = b""
     except (ConnectionResetError, BrokenPipeError):
         return b""
 
