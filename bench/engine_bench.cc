@@ -39,7 +39,9 @@ ModelConfig ZeroModel(const std::string& name) {
 // One engine for the whole benchmark (all thread counts), as in a server.
 struct Server {
   Server() : core(io.get_executor()) {
-    engine = std::move(Engine::Create({.broker = {.max_pending = 1'000'000}}, &core.clock, &core.runner)).value();
+    Engine::Options options;
+    options.broker.max_pending = 1'000'000;
+    engine = std::move(Engine::Create(options, &core.clock, &core.runner)).value();
     HouseScan scan;
     scan.config.models = {ZeroModel("zero"), ZeroModel("backup")};
     if (Status s = engine->Apply(scan, {}, false); !s.ok()) std::abort();

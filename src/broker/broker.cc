@@ -111,6 +111,18 @@ Status Broker::Check(const TryRequest& request) const {
     return InvalidArgument("priority must be in " + Range(-limits::kMaxPriority, limits::kMaxPriority));
   }
   if (request.candidates.empty()) return InvalidArgument("at least one candidate is needed");
+  if (request.inputs != nullptr) {  // a question a model would refuse is the caller's to fix: no attempt
+    for (const Candidate& c : request.candidates) {
+      for (size_t m = c.first; m < static_cast<size_t>(c.first + c.count) && m < request.members.size(); ++m) {
+        const InputLimits* accepts = request.members[m].accepts;
+        if (accepts == nullptr) continue;
+        if (Status s = accepts->Check(request.inputs->question); !s.ok()) {
+          return InvalidArgument(std::string(c.is_mix() ? "mix '" : "model '") + std::string(c.name) + "': " +
+                                 s.message());
+        }
+      }
+    }
+  }
   if (request.candidates.size() > options_.max_candidates) {
     return InvalidArgument("at most " + std::to_string(options_.max_candidates) + " candidates");
   }

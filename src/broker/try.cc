@@ -1,15 +1,17 @@
 #include "tbms/broker/try.h"
 
+#include <cctype>
+
 namespace tbms {
 
-void TryRequest::AddModel(std::string_view name, ModelQueue* queue, Duration est,
-                          std::string_view version) {
+void TryRequest::AddModel(std::string_view name, ModelQueue* queue, Duration est, std::string_view version,
+                          const InputLimits* accepts) {
   Candidate c;
   c.name = name;
   c.version = version;
   c.first = static_cast<uint16_t>(members.size());
   candidates.push_back(c);
-  members.push_back(Member{queue, est});
+  members.push_back(Member{queue, est, accepts});
 }
 
 void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator) {
@@ -40,6 +42,26 @@ StatusOr<Aggregator> ParseAggregator(std::string_view name) {
   if (name == "avg") return Aggregator::kAvg;
   if (name == "vote") return Aggregator::kVote;
   return InvalidArgument("unknown aggregator '" + std::string(name) + "' (expected max, avg or vote)");
+}
+
+Status InputLimits::Check(std::string_view question) const {
+  if (max_question_bytes > 0 && question.size() > max_question_bytes) {
+    return InvalidArgument("the question has " + std::to_string(question.size()) + " bytes, the model takes at most " +
+                           std::to_string(max_question_bytes) + " (limits.max_question_bytes in its model.toml)");
+  }
+  if (max_terms == 0) return OkStatus();
+  size_t terms = 0;
+  bool in_word = false;
+  for (char c : question) {  // counted, not tokenized: no allocation for a question it refuses
+    const bool word = std::isalnum(static_cast<unsigned char>(c)) != 0;
+    terms += word && !in_word;
+    in_word = word;
+  }
+  if (terms > max_terms) {
+    return InvalidArgument("the question has " + std::to_string(terms) + " words, the model takes at most " +
+                           std::to_string(max_terms) + " (limits.max_terms in its model.toml)");
+  }
+  return OkStatus();
 }
 
 std::string_view AttemptStateName(AttemptState state) {

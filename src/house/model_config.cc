@@ -30,6 +30,13 @@ void ReadBatching(const toml::table& table, Diag& diag, Batcher::Options* out) {
   if (auto v = f.Int("max_queue_size", 1, 1'000'000)) out->max_queue_size = static_cast<size_t>(*v);
 }
 
+void ReadLimits(const toml::table& table, Diag& diag, InputLimits* out) {
+  Fields f(table, "[limits]", diag);
+  f.AllowOnly({"max_question_bytes", "max_terms"});
+  if (auto v = f.Int("max_question_bytes", 1, 64 * 1024)) out->max_question_bytes = static_cast<size_t>(*v);
+  if (auto v = f.Int("max_terms", 1, 100'000)) out->max_terms = static_cast<size_t>(*v);
+}
+
 // Whether the ascending `versions` hold `v`.
 bool HasVersion(const std::vector<int64_t>& versions, int64_t v) {
   return std::binary_search(versions.begin(), versions.end(), v);
@@ -175,7 +182,7 @@ void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std:
 // Keys that belong to the other kind of model.
 void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
   static constexpr std::string_view kServedOnly[] = {"est", kReplicasKey, kDeprecatedReplicasKey, "device",
-                                                      "batching", "version_policy", "weights"};
+                                                      "batching", "version_policy", "weights", "limits"};
   static constexpr std::string_view kMixOnly[] = {"members", "aggregator"};
   using Keys = std::span<const std::string_view>;
   for (std::string_view key : is_mix ? Keys(kServedOnly) : Keys(kMixOnly)) {
@@ -210,6 +217,7 @@ void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits&
     else diag.At(f.Get("device")->source(), "unknown device '" + *d + "' (expected cpu, gpu or gpu:N)");
   }
   if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, &m->batching);
+  if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
   if (const toml::table* p = f.Table("version_policy")) {
     ReadVersionPolicy(*p, folders.versions, limits, diag, &m->version_policy);
   }
@@ -278,7 +286,7 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() 
 void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
                Diag& diag, ModelConfig* m, MixSource* mix) {
   Fields f(table, "model.toml", diag, /*is_file=*/true);
-  f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching",
+  f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching", "limits",
                "version_policy", "weights", "inputs", "outputs", "members", "aggregator"},
               {kDeprecatedReplicasKey});
   if (f.Require("backend")) {

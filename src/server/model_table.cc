@@ -183,7 +183,7 @@ Status ModelTable::Expand(const ServedModel& model, std::string_view version, st
     if (!v.ok()) return v.status();
     if (members->size() >= kMaxMembers) return InvalidArgument("too many models in mixes");
     steps->push_back(MixStep{MixStep::kMember, Aggregator::kMax, static_cast<uint16_t>(members->size())});
-    members->push_back(Member{(*v)->batcher.get(), est.value_or(model.config->est)});
+    members->push_back(Member{(*v)->batcher.get(), est.value_or(model.config->est), &model.config->input_limits});
     *version_out = (*v)->version;
     return OkStatus();
   }
@@ -219,7 +219,7 @@ Status ModelTable::AddCandidate(std::string_view name, std::string_view version,
   std::string_view routed;
   TBMS_RETURN_IF_ERROR(Expand(*model, version, est, 0, &members, &steps, &routed));
   if (!model->is_mix()) {
-    request->AddModel(model->config->name, members[0].queue, members[0].est, routed);
+    request->AddModel(model->config->name, members[0].queue, members[0].est, routed, members[0].accepts);
   } else {
     request->AddMix(model->config->name, members, steps);
   }

@@ -198,6 +198,10 @@ class BadInputTest(unittest.TestCase):
         self.assert_error(self.try_body(priority=10**6), 400, "priority must be in")
         self.assert_error(self.try_body(priority=2**63), 400, "priority must be in")
 
+    def test_a_question_past_a_models_limits(self):
+        body = self.try_body(inputs={"question": " ".join(["word"] * 300)})
+        self.assert_error(body, 400, "the question has 300 words, the model takes at most 256")
+
     def test_http_edge(self):
         self.assert_error("x" * 5000, 413, "larger than 4096")
         self.assert_error(self.try_body(), 400, "instance name", path="/v1/instances/a%20b/try")

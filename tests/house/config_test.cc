@@ -415,7 +415,7 @@ void ExpectErrors(const std::vector<ErrorCase>& cases) {
 std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 25\n" + std::string(more); }
 
 constexpr const char* kModelKeys =
-    "backend, est, lag_target_ms, replicas, device, labels, batching, version_policy, weights, "
+    "backend, est, lag_target_ms, replicas, device, labels, batching, limits, version_policy, weights, "
     "inputs, outputs, members, aggregator";
 
 TEST(HouseErrorTest, ModelToml) {
@@ -423,6 +423,10 @@ TEST(HouseErrorTest, ModelToml) {
   ExpectErrors({
       {"unknown key", {{"svm/model.toml", Svm("batchsize = 8\n")}},
        {m + ":3:1: unknown key 'batchsize' in model.toml (expected " + kModelKeys + ")"}},
+      {"unknown limit", {{"svm/model.toml", Svm("[limits]\nmax_words = 8\n")}},
+       {m + ":4:1: unknown key 'max_words' in [limits] (expected max_question_bytes, max_terms)"}},
+      {"limit out of range", {{"svm/model.toml", Svm("[limits]\nmax_terms = 0\n")}},
+       {m + ":4:13: 'max_terms' must be in [1, 100000], not 0"}},
       {"missing backend", {{"svm/model.toml", "est = 25\n"}},
        {m + ": missing key 'backend' in model.toml"}},
       {"unknown backend", {{"svm/model.toml", "backend = \"onnx\"\nest = 25\n"}},

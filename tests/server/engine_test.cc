@@ -255,6 +255,32 @@ TEST_F(EngineTest, ARemovedKeyStopsWorkingWhateverElseIsBroken) {
   EXPECT_EQ(engine_->table()->access->instances.size(), 1u);
 }
 
+// A question past a model's [limits] is refused before any work, naming
+// the model and the bound (a 64 KiB question once cost keysearch a second).
+TEST_F(EngineTest, AQuestionPastAModelsLimitsIsRefusedBeforeAnyWork) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.input_limits = {.max_question_bytes = 64, .max_terms = 3};
+  ASSERT_TRUE(engine_->Apply(Scan({svm}), {}, false).ok());
+  auto submit = [&](std::string question) {
+    TryRequest request;
+    EXPECT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
+    request.inputs = std::make_shared<const Inputs>(Inputs{std::move(question), {}});
+    request.tloc = Millis(50);
+    request.owner = engine_->table();
+    return engine_->Submit("inst", "", std::move(request), [](TryResult) {});
+  };
+  const Status words = submit("one, two; three four");
+  EXPECT_EQ(words.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(words.message(),
+            "model 'svm': the question has 4 words, the model takes at most 3 (limits.max_terms in its model.toml)");
+  EXPECT_EQ(submit(std::string(65, 'x')).message(),
+            "model 'svm': the question has 65 bytes, the model takes at most 64 "
+            "(limits.max_question_bytes in its model.toml)");
+  EXPECT_TRUE(submit("one two three").ok());
+  EXPECT_EQ(engine_->pending(), 1u);  // only the one it took
+  clock_.Advance(Millis(5));
+}
+
 // Each load, retirement and release is logged once, and so is each failure
 // with its own file:line:column reason (not only its dependants').
 TEST(EngineLogTest, LogsTheLifecycleAndEachFailureOnce) {

@@ -16,11 +16,21 @@ namespace tbms {
 class ModelQueue;
 struct TaskStats;
 
+// The questions a model takes (model.toml [limits]): what bounds its work
+// per item, whatever else the edge lets through. 0: no bound.
+struct InputLimits {
+  size_t max_question_bytes = 0;
+  size_t max_terms = 0;  // words: runs of letters and digits, as the text backends read them
+  // INVALID_ARGUMENT naming the bound `question` passes.
+  Status Check(std::string_view question) const;
+};
+
 // One model a candidate runs, with the caller's estimate of its latency
 // (the prior until the model's service time has been learned).
 struct Member {
   ModelQueue* queue = nullptr;  // in the core's context only
   Duration est{0};
+  const InputLimits* accepts = nullptr;  // its model's (the try's owner keeps it alive); null: any question
 };
 
 // How a mix combines its members' answers (rule 8): `max` keeps the answer
@@ -69,7 +79,8 @@ struct TryRequest {
   std::shared_ptr<const void> owner;
 
   // Appends a single-model candidate.
-  void AddModel(std::string_view name, ModelQueue* queue, Duration est, std::string_view version = {});
+  void AddModel(std::string_view name, ModelQueue* queue, Duration est, std::string_view version = {},
+                const InputLimits* accepts = nullptr);
   // Appends a flat mix of `members` (in their rank order) combined by `aggregator`.
   void AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator);
   // Appends a mix with its own steps (members relative to its first member).

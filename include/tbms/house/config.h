@@ -77,6 +77,9 @@ struct ModelConfig {
   std::string device = "cpu";
   std::map<std::string, std::string> labels;
   Batcher::Options batching;  // model name filled in
+  // [limits]: the questions it takes (a 64 KiB question of 10,000 words once
+  // kept keysearch busy for a second).
+  InputLimits input_limits{.max_question_bytes = 64 * 1024, .max_terms = 256};
   std::vector<TensorSpec> inputs, outputs;
   VersionPolicy version_policy;
   std::map<int64_t, int> weights;       // A/B split between served versions; empty: the latest
