@@ -112,11 +112,13 @@ Status Broker::Check(const TryRequest& request) const {
   }
   if (request.candidates.empty()) return InvalidArgument("at least one candidate is needed");
   if (request.inputs != nullptr) {  // a question a model would refuse is the caller's to fix: no attempt
+    std::optional<QuestionSize> size;  // measured once, when a model has limits
     for (const Candidate& c : request.candidates) {
       for (size_t m = c.first; m < static_cast<size_t>(c.first + c.count) && m < request.members.size(); ++m) {
         const InputLimits* accepts = request.members[m].accepts;
         if (accepts == nullptr) continue;
-        if (Status s = accepts->Check(request.inputs->question); !s.ok()) {
+        if (!size) size = QuestionSize::Of(request.inputs->question);
+        if (Status s = accepts->Check(*size); !s.ok()) {
           return InvalidArgument(std::string(c.is_mix() ? "mix '" : "model '") + std::string(c.name) + "': " +
                                  s.message());
         }

@@ -44,21 +44,24 @@ StatusOr<Aggregator> ParseAggregator(std::string_view name) {
   return InvalidArgument("unknown aggregator '" + std::string(name) + "' (expected max, avg or vote)");
 }
 
-Status InputLimits::Check(std::string_view question) const {
-  if (max_question_bytes > 0 && question.size() > max_question_bytes) {
-    return InvalidArgument("the question has " + std::to_string(question.size()) + " bytes, the model takes at most " +
-                           std::to_string(max_question_bytes) + " (limits.max_question_bytes in its model.toml)");
-  }
-  if (max_terms == 0) return OkStatus();
-  size_t terms = 0;
+QuestionSize QuestionSize::Of(std::string_view question) {
+  QuestionSize size{question.size(), 0};
   bool in_word = false;
-  for (char c : question) {  // counted, not tokenized: no allocation for a question it refuses
+  for (char c : question) {  // counted, not tokenized: no allocation
     const bool word = std::isalnum(static_cast<unsigned char>(c)) != 0;
-    terms += word && !in_word;
+    size.terms += word && !in_word;
     in_word = word;
   }
-  if (terms > max_terms) {
-    return InvalidArgument("the question has " + std::to_string(terms) + " words, the model takes at most " +
+  return size;
+}
+
+Status InputLimits::Check(const QuestionSize& question) const {
+  if (max_question_bytes > 0 && question.bytes > max_question_bytes) {
+    return InvalidArgument("the question has " + std::to_string(question.bytes) + " bytes, the model takes at most " +
+                           std::to_string(max_question_bytes) + " (limits.max_question_bytes in its model.toml)");
+  }
+  if (max_terms > 0 && question.terms > max_terms) {
+    return InvalidArgument("the question has " + std::to_string(question.terms) + " words, the model takes at most " +
                            std::to_string(max_terms) + " (limits.max_terms in its model.toml)");
   }
   return OkStatus();

@@ -273,12 +273,13 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
 
   void Read() {
     waiting_ = true;
-    SetIdleSince(SteadyClock::now().time_since_epoch().count());
+    const SteadyClock::time_point now = SteadyClock::now();
+    SetIdleSince(now.time_since_epoch().count());
+    idle_deadline_ = now + state_->options.idle_timeout;
     request_.Clear();
     parser_.emplace(&request_, &buffer_);
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
-    IdleFor(state_->options.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }

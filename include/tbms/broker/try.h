@@ -16,13 +16,20 @@ namespace tbms {
 class ModelQueue;
 struct TaskStats;
 
+// A question's size as InputLimits bounds it; measured once per try.
+struct QuestionSize {
+  size_t bytes = 0;
+  size_t terms = 0;  // words: runs of letters and digits, as the text backends read them
+  static QuestionSize Of(std::string_view question);
+};
+
 // The questions a model takes (model.toml [limits]): what bounds its work
 // per item, whatever else the edge lets through. 0: no bound.
 struct InputLimits {
   size_t max_question_bytes = 0;
-  size_t max_terms = 0;  // words: runs of letters and digits, as the text backends read them
-  // INVALID_ARGUMENT naming the bound `question` passes.
-  Status Check(std::string_view question) const;
+  size_t max_terms = 0;
+  // INVALID_ARGUMENT naming the bound the question passes.
+  Status Check(const QuestionSize& question) const;
 };
 
 // One model a candidate runs, with the caller's estimate of its latency
