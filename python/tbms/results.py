@@ -57,7 +57,9 @@ class TryResult:
         downgraded: ``True`` when a lower-ranked model than the best one
             produced the answer.
         reason: why the result is downgraded or missing, e.g.
-            ``"predicted_late"``, ``"deadline"``, ``"infeasible"``.
+            ``"predicted_late"``, ``"deadline"``, ``"infeasible"``,
+            ``"overloaded"`` (the server was short of CPU: retry, or back off;
+            docs/api.md lists them all).
         elapsed_ms: server-side time spent on the request.
         attempts: per-model details, see :class:`Attempt`.
         raw: the decoded JSON response, unmodified.

@@ -80,6 +80,7 @@ StatusOr<std::unique_ptr<Broker>> Broker::Create(Options options, Clock* clock) 
     return InvalidArgument("guard and grace must be >= 0");
   }
   if (options.max_pending < 1) return InvalidArgument("max_pending must be >= 1");
+  if (options.core_lag_margin < 0) return InvalidArgument("core_lag_margin must be >= 0");
   if (options.max_candidates < 1 || options.max_candidates > 256) {
     return InvalidArgument("max_candidates must be in [1, 256]");
   }
@@ -152,7 +153,7 @@ Status Broker::Submit(TryRequest request, Done done) {
   Pending& p = *owned;
   p.id = next_id_++;
   p.t0 = clock_->Now();
-  p.deadline = p.t0 + request.tloc;
+  p.deadline = p.t0 + request.tloc - options_.core_lag_margin * clock_->Lag();  // Options, common/core_lag.h
   p.attempts.resize(request.candidates.size());
   p.items.resize(request.members.size());
   if (!request.mix_steps.empty()) {  // it has mixes
@@ -252,7 +253,8 @@ void Broker::Start(Pending& p) {
   }
   p.next = p.size();
   if (now + cheapest_e.expected > p.deadline) {
-    Finish(p, Reason::kInfeasible);
+    const bool fits_tloc = now + cheapest_e.expected <= p.t0 + p.request.tloc;
+    Finish(p, fits_tloc ? Reason::kOverloaded : Reason::kInfeasible);  // only the core's lag is in the way
     return;
   }
   if (Launch(p, cheapest, cheapest_e)) {

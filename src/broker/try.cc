@@ -90,6 +90,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kDeadline: return "deadline";
     case Reason::kInfeasible: return "infeasible";
     case Reason::kUnavailable: return "unavailable";
+    case Reason::kOverloaded: return "overloaded";
   }
   return "unknown";
 }

@@ -171,6 +171,9 @@ void WritePrometheus(const StatsRegistry& stats, const ReportContext& ctx, std::
   WriteModels(stats.models(), out);
   Header(out, "tbms_pending_tries", "gauge", "Tries in flight now.");
   Sample(out, "tbms_pending_tries", "", static_cast<double>(ctx.pending_tries));
+  Header(out, "tbms_core_lag_seconds", "gauge",
+         "How late the core has run its timers lately; tries plan to answer this much before tloc.");
+  Sample(out, "tbms_core_lag_seconds", "", std::chrono::duration<double>(ctx.core_lag).count());
   Header(out, "tbms_uptime_seconds", "gauge", "Seconds since the server started.");
   Sample(out, "tbms_uptime_seconds", "", ctx.uptime_s);
 }

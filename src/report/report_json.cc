@@ -152,6 +152,7 @@ void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::
   auto tasks = stats.tasks();
   if (scope == nullptr) {
     w.Key("pending_tries").Int(static_cast<long long>(ctx.pending_tries));
+    w.Key("core_lag_ms").Number(ToMillis(ctx.core_lag));
     WriteSeries(stats, ctx, w);
   } else {
     w.Key("instance").String(scope->instance);

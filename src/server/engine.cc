@@ -61,6 +61,7 @@ ReportContext Engine::ReportNow() const {
   ctx.wall = std::chrono::system_clock::now();
   ctx.uptime_s = std::chrono::duration<double>(ctx.now - started_).count();
   ctx.pending_tries = pending();
+  ctx.core_lag = clock_->Lag();
   return ctx;
 }
 

@@ -21,6 +21,7 @@ StatusOr<Policy> ParsePolicy(std::string_view name) {
 Broker::Options BrokerOptionsFor(Policy policy, Broker::Options options) {
   options.launch_predicted_late = LaunchesRegardless(policy);
   options.wait_past_deadline = policy == Policy::kSingle;
+  if (policy != Policy::kTbms) options.core_lag_margin = 0;  // the baselines model servers that do not measure it
   return options;
 }
 

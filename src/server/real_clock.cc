@@ -22,6 +22,7 @@ void RealClock::Poll() {
   for (;;) {
     auto due = timers_.PopDue(Now());
     if (!due) break;
+    lag_.Observe(Now(), due->at);
     due->fn();
   }
   auto next = timers_.NextDue();

@@ -23,8 +23,9 @@
 // (still out at the stop), "achieved_qps" (completed / elapsed),
 // "answered_by_tloc_pct" (an answer, and latency <= tloc), "answered_pct",
 // "top_model_pct" (rank 0 within tloc), "effective_quality" (the answer's
-// --quality if within tloc, else 0, averaged), "latency_ms" and
-// "server_elapsed_ms" (200s only), "by_model", "extra_attempts_pct"
+// --quality if within tloc, else 0, averaged), "latency_ms",
+// "latency_from_send_ms" (from the request's write: without the generator's
+// own lag) and "server_elapsed_ms" (200s only), "by_model", "extra_attempts_pct"
 // (launched attempts beyond the first, per 200 response), "reasons", and
 // "generator" (how late the timer sent, connection use, retries).
 //
@@ -199,6 +200,7 @@ struct Results {
   uint64_t extra_attempts = 0;
   std::map<std::string, uint64_t> by_model, reasons, http_status;
   LatencyHistogram latency;         // 200s: intended time to response
+  LatencyHistogram from_send;       // 200s: the request's write to its response (no generator lag)
   LatencyHistogram server_elapsed;  // 200s: elapsed_ms as the server saw it
   LatencyHistogram send_lag;        // intended time to the timer's dispatch
   uint64_t queued = 0;              // found no idle connection at t_i
@@ -269,6 +271,7 @@ class Bench {
  private:
   struct Request {
     TimePoint intended;
+    TimePoint sent;  // its (last) write began
     bool retried = false;
   };
   struct Conn {
@@ -390,6 +393,7 @@ class Bench {
 
   void Send(const ConnPtr& conn, Request req) {
     conn->req = req;
+    conn->req.sent = Now();
     Wire(conn->wire);
     asio::async_write(conn->stream, asio::buffer(conn->wire),
                       [this, conn](beast::error_code ec, size_t) {
@@ -445,12 +449,12 @@ class Bench {
       Close(conn);
     }
     ++r_.completed;
-    Record(res.result_int(), res.body(), now - conn->req.intended);
+    Record(res.result_int(), res.body(), now - conn->req.intended, now - conn->req.sent);
     Finished();
     Pump();
   }
 
-  void Record(unsigned status, std::string& body, Duration latency) {
+  void Record(unsigned status, std::string& body, Duration latency, Duration from_send) {
     if (status != 200) {
       ++r_.http_errors;
       ++r_.http_status[std::to_string(status)];
@@ -466,6 +470,7 @@ class Bench {
     }
     ++r_.ok;
     r_.latency.Record(latency);
+    r_.from_send.Record(from_send);
     r_.server_elapsed.Record(Millis(doc->elapsed_ms));
     if (!doc->reason.empty()) ++r_.reasons[doc->reason];
     const auto launched = static_cast<uint64_t>(std::count_if(
@@ -594,6 +599,8 @@ std::string Json(const Config& c, const Results& r) {
   w.Key("late_answers").Int(static_cast<long long>(r.late_answers));
   w.Key("latency_ms");
   r.latency.WriteJson(w);
+  w.Key("latency_from_send_ms");
+  r.from_send.WriteJson(w);
   w.Key("server_elapsed_ms");
   r.server_elapsed.WriteJson(w);
   w.Key("by_model");
@@ -656,6 +663,7 @@ void PrintTable(const Config& c, const Results& r, std::ostream& out) {
       {"top model by tloc", Fixed(s.top_model_pct) + " %"},
       {"effective quality", Fixed(s.effective_quality, 3)},
       {"latency ms", Percentiles(r.latency)},
+      {"  from send", Percentiles(r.from_send)},
       {"server elapsed ms", Percentiles(r.server_elapsed)},
       {"answered by", Counts(r.by_model, r.sent)},
       {"reasons", Counts(r.reasons, r.sent)},

@@ -167,7 +167,8 @@ int PrintOnce(const ReportFlags& f, client::Client& tbms, bool clear) {
   } else {
     out << "QPS " << Fixed(report["qps"]["last_1s"].get_double().value_unsafe()) << " (1 s) "
         << Fixed(report["qps"]["last_60s"].get_double().value_unsafe()) << " (60 s), pending "
-        << report["pending_tries"].get_int64().value_unsafe() << "\n\n";
+        << report["pending_tries"].get_int64().value_unsafe() << ", core lag "
+        << Fixed(report["core_lag_ms"].get_double().value_unsafe(), 1) << " ms\n\n";
   }
   PrintDowngrade(report, out);
   out << "\n";

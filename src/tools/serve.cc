@@ -40,6 +40,7 @@ struct ServeFlags {
   double idle_timeout_s = 30;
   bool metrics = true;
   std::string policy = "tbms";
+  int core_lag_margin = Broker::Options{}.core_lag_margin;
   bool insecure_dev = false;
   int64_t auth_window_s = 300;
   size_t replay_cache = 1 << 20;
@@ -53,6 +54,9 @@ struct ServeFlags {
 // to do instead.
 Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
   auto given = [&](std::string_view flag) { return cmd.count(std::string(flag)) > 0; };
+  if (f.policy != "tbms" && given("--core-lag-margin")) {
+    return InvalidArgument("--core-lag-margin applies to --policy tbms; the baselines plan to tloc itself");
+  }
   if (!f.house.empty()) {
     std::vector<SimulateOnlyFlag> flags(SimulateOnlyModelFlags().begin(), SimulateOnlyModelFlags().end());
     static const std::string kReplicasKeyInFile = std::string(kReplicasKey) + " in model.toml";
@@ -114,6 +118,7 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   options.broker.grace = Millis(f.model.guard_ms);  // the same margin for "overdue"
 
   options.broker.max_pending = f.max_pending;
+  options.broker.core_lag_margin = f.core_lag_margin;
   options.metrics = f.metrics;
   auto policy = ParsePolicy(f.policy);
   if (!policy.ok()) return policy.status();
@@ -284,6 +289,10 @@ void AddServe(CLI::App& app) {
                   "tbms (the broker), or a baseline for benchmarks: single (Triton-like), "
                   "default-on-miss (Clipper-like), drop-late (Clockwork-like)")
       ->capture_default_str();
+  cmd->add_option("--core-lag-margin", flags->core_lag_margin,
+                  "Tries plan to answer this many times the core's measured lag (tbms_core_lag_seconds) "
+                  "before tloc, so answers leave in time when the server is short of CPU; 0: off")
+      ->check(CLI::Range(0, 10))->capture_default_str();
   cmd->add_flag("--insecure-dev", flags->insecure_dev,
                 "Serve without authentication (local experiments only; warns loudly at start-up)");
   cmd->add_option("--auth-window-s", flags->auth_window_s,

@@ -250,6 +250,54 @@ TEST_F(BrokerTest, InfeasibleAnswersAtOnce) {
   EXPECT_EQ(broker_->pending(), 0u);
 }
 
+// A core running 5 ms late plans to end 10 ms before D: svm (25 ms) no
+// longer fits a 30 ms budget, bayes does, and no answer leaves after D - 10.
+TEST_F(BrokerTest, CoreLagShrinksTheBudgetTwice) {
+  AddTalkModels(35, 25, 15, 5);
+  clock_.set_lag(Millis(5));
+  Submit(Request({{"svm", 25}, {"bayes", 15}}, 30));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "bayes");
+  EXPECT_EQ(result_->reason, Reason::kPredictedLate);
+}
+
+TEST_F(BrokerTest, CoreLagMovesTheDeadlineAnswerEarlier) {
+  AddTalkModels(1000, 1000, 1000, 1000);
+  clock_.set_lag(Millis(2));
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+  EXPECT_EQ(answered_at_, At(50 - 4) + kTick);
+}
+
+// Only the core's lag stands between the cheapest candidate and its budget:
+// no answer at once, reason overloaded (not infeasible: the models could).
+TEST_F(BrokerTest, CoreLagAloneShedsAtOnceAsOverloaded) {
+  AddTalkModels(35, 25, 15, 5);
+  clock_.set_lag(Millis(10));
+  Submit(Request({{"bayes", 15}, {"keysearch", 5}}, 20));
+  ASSERT_TRUE(result_);  // before any time passed
+  EXPECT_EQ(answered_at_, At(0));
+  EXPECT_FALSE(result_->answer);
+  EXPECT_EQ(result_->reason, Reason::kOverloaded);
+  EXPECT_EQ(ReasonName(result_->reason), "overloaded");
+  EXPECT_EQ(broker_->pending(), 0u);
+}
+
+TEST_F(BrokerTest, CoreLagMarginZeroPlansToTheDeadline) {
+  broker_ = std::move(Broker::Create({.core_lag_margin = 0}, &clock_)).value();
+  AddTalkModels(35, 25, 15, 5);
+  clock_.set_lag(Millis(10));
+  Submit(Request({{"bayes", 15}, {"keysearch", 5}}, 20));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "bayes");
+  EXPECT_EQ(answered_at_, At(15));
+  EXPECT_FALSE(Broker::Create({.core_lag_margin = -1}, &clock_).ok());
+}
+
 // Rule 2: the fallback is not launched before t_a + crossLag.
 TEST_F(BrokerTest, FallbackWaitsForCrossLag) {
   AddTalkModels(1000, 5, 15, 5);

@@ -267,6 +267,7 @@ class PrometheusTest : public ::testing::Test {
     ctx_.now = AtSeconds(10);
     ctx_.uptime_s = 12.5;
     ctx_.pending_tries = 4;
+    ctx_.core_lag = Duration(3500);
   }
 
   std::string Write() const {
@@ -290,7 +291,7 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
       "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
       "tbms_device_busy_seconds_total", "tbms_model_replicas", "tbms_pending_tries",
-      "tbms_uptime_seconds"};
+      "tbms_core_lag_seconds", "tbms_uptime_seconds"};
   EXPECT_EQ(Families(text), want);
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_try_duration_seconds histogram"));
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_tries_total counter"));
@@ -361,11 +362,14 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 17u);
+  EXPECT_EQ(Families(text).size(), 18u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
+  EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {
     if (line.starts_with("#")) continue;
-    EXPECT_TRUE(line.starts_with("tbms_pending") || line.starts_with("tbms_uptime")) << line;
+    EXPECT_TRUE(line.starts_with("tbms_pending") || line.starts_with("tbms_core_lag") ||
+                line.starts_with("tbms_uptime"))
+        << line;
   }
 }
 
@@ -495,6 +499,7 @@ class ReportJsonTest : public ::testing::Test {
                                                       std::chrono::milliseconds(500));
     ctx_.uptime_s = 30;
     ctx_.pending_tries = 2;
+    ctx_.core_lag = Millis(1.5);
   }
 
   element Parse() {
@@ -518,6 +523,7 @@ TEST_F(ReportJsonTest, Header) {
   EXPECT_EQ(S(r["now"]), "2023-11-14T22:13:20Z");
   EXPECT_EQ(D(r["uptime_s"]), 30);
   EXPECT_EQ(I(r["pending_tries"]), 2);
+  EXPECT_EQ(D(r["core_lag_ms"]), 1.5);
 }
 
 TEST_F(ReportJsonTest, DowngradeSharesReasonsAndExtraAttempts) {

@@ -7,7 +7,7 @@
 (() => {
   const REPORT_URL = '/v1/report';
   const MAX_WINDOWS = 6;
-  const REASONS = ['predicted_late', 'deadline', 'error', 'dropped_late', 'infeasible', 'unavailable'];
+  const REASONS = ['predicted_late', 'deadline', 'error', 'dropped_late', 'infeasible', 'unavailable', 'overloaded'];
 
   const params = new URLSearchParams(location.search);
   const interval = parseInterval(params.get('interval'));
@@ -308,6 +308,7 @@
     $('qps-1s').textContent = fmt1(r.qps && r.qps.last_1s);
     $('qps-60s').textContent = fmt1(r.qps && r.qps.last_60s);
     $('pending').textContent = fmtInt(r.pending_tries); // optional field
+    $('core-lag').textContent = fmt1(r.core_lag_ms);   // optional field
     $('uptime').textContent = fmtUptime(r.uptime_s);
     renderTable($('downgrade-table'), downgradeSpec(r.downgrade));
     renderTable($('lag-table'), lagSpec(r.lag));

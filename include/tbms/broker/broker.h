@@ -39,6 +39,10 @@ class Broker final : public ItemSink {
     // Baseline policies (tbms serve --policy) turn the broker's rules off:
     bool launch_predicted_late = false;  // rule 1 launches the top candidate regardless
     bool wait_past_deadline = false;     // no end-to-end deadline: D only bounds queueing
+    // Tries plan to finish this many times Clock::Lag before D: a core that
+    // runs L late read the request about L after it came, and its answer
+    // leaves about L after the core has it. 0: plan to D however late it runs.
+    int core_lag_margin = 2;
   };
   // Called exactly once per accepted try, in the core's context; it may run
   // before Submit returns (a try with no feasible candidate is answered at once).

@@ -114,10 +114,12 @@ enum class Reason : uint8_t {
   kDeadline,       // it was too slow: still running when the answer went out
   kInfeasible,     // no candidate could finish in time, nothing was launched
   kUnavailable,    // its model is not served (removed, unloaded, failed to load)
+  kOverloaded,     // the server itself runs late: no candidate could finish before its answer must leave
 };
 // Every reason but kNone, in the order reports list them.
-inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,      Reason::kDroppedLate,
-                                      Reason::kDeadline,      Reason::kInfeasible, Reason::kUnavailable};
+inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,       Reason::kDroppedLate,
+                                      Reason::kDeadline,      Reason::kInfeasible,  Reason::kUnavailable,
+                                      Reason::kOverloaded};
 inline constexpr size_t kReasonCount = std::size(kReasons) + 1;  // with kNone: an array indexed by Reason
 
 std::string_view AttemptStateName(AttemptState state);

@@ -28,6 +28,10 @@ class Clock {
   virtual TimerId Schedule(TimePoint at, Callback fn) = 0;
   // Cancels a pending timer. Cancelling a fired or unknown timer is a no-op.
   virtual void Cancel(TimerId id) = 0;
+  // How late this clock's timers have run lately: the core's own measure of
+  // being short of CPU (an answer it sends leaves about that much later).
+  // Zero for a clock that is never late by itself.
+  virtual Duration Lag() const { return Duration(0); }
 };
 
 }  // namespace tbms

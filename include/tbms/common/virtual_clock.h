@@ -18,6 +18,9 @@ class VirtualClock final : public Clock {
   TimePoint Now() const override { return now_; }
   TimerId Schedule(TimePoint at, Callback fn) override;
   void Cancel(TimerId id) override { timers_.Cancel(id); }
+  // A virtual core is never late by itself; tests set what a real one would measure.
+  Duration Lag() const override { return lag_; }
+  void set_lag(Duration lag) { lag_ = lag; }
 
   void AdvanceTo(TimePoint t);
   void Advance(Duration d) { AdvanceTo(now_ + d); }
@@ -28,6 +31,7 @@ class VirtualClock final : public Clock {
 
  private:
   TimePoint now_;
+  Duration lag_{0};
   TimerQueue timers_;
 };
 

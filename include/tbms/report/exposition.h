@@ -18,6 +18,7 @@ struct ReportContext {
   std::chrono::system_clock::time_point wall;    // the same instant on the wall clock
   double uptime_s = 0;
   size_t pending_tries = 0;
+  Duration core_lag{0};  // Clock::Lag: how late the core runs its timers lately
 };
 
 // Prometheus text exposition format 0.0.4: names prefixed tbms_, base units,

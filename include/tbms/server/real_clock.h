@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "tbms/common/clock.h"
+#include "tbms/common/core_lag.h"
 #include "tbms/common/core_runner.h"
 #include "tbms/common/timer_queue.h"
 
@@ -28,8 +29,11 @@ class RealClock final : public Clock {
   RealClock(boost::asio::any_io_executor executor, CoreRunner* core);
 
   TimePoint Now() const override;
-  TimerId Schedule(TimePoint at, Callback fn) override { return timers_.Schedule(at, std::move(fn)); }
+  // A due time already past is "now": lateness counts from the scheduling.
+  TimerId Schedule(TimePoint at, Callback fn) override { return timers_.Schedule(std::max(at, Now()), std::move(fn)); }
   void Cancel(TimerId id) override { timers_.Cancel(id); }
+  // How late Poll has run due timers lately (see common/core_lag.h); any thread.
+  Duration Lag() const override { return lag_.Recent(Now()); }
 
   // Runs due timers, then arms the Asio timer for the next one.
   void Poll();
@@ -45,6 +49,7 @@ class RealClock final : public Clock {
   mutable TimePoint now_;
   boost::asio::steady_timer timer_;
   TimerQueue timers_;
+  CoreLag lag_;
   bool armed_ = false;
   bool stopped_ = false;
   TimePoint armed_at_;
