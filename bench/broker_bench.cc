@@ -32,7 +32,7 @@ struct Core {
   }
   TryRequest Request(std::vector<double> est_ms, double tloc_ms) const {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"what is a broker?", {}});
+    r.inputs = std::make_shared<Inputs>("what is a broker?");
     for (size_t i = 0; i < est_ms.size(); ++i) {
       r.AddModel(batchers[i]->model(), batchers[i].get(), Millis(est_ms[i]));
     }

@@ -59,7 +59,7 @@ Server& TheServer() {
 
 TryRequest Request(const std::shared_ptr<const ModelTable>& table) {
   TryRequest r;
-  r.inputs = std::make_shared<const Inputs>(Inputs{"what is a broker?", {}});
+  r.inputs = std::make_shared<const Inputs>("what is a broker?");
   (void)table->AddCandidate("zero", {}, std::nullopt, &r);
   (void)table->AddCandidate("backup", {}, std::nullopt, &r);
   r.tloc = Millis(50);

@@ -19,7 +19,7 @@ StatusOr<std::unique_ptr<text::TextModel>> LoadText(const ModelConfig& model, co
 // fails its load instead of its first request.
 Status WarmUp(text::TextModel& backend, const std::string& name) {
   Batch batch;
-  batch.items.push_back(std::make_shared<const Inputs>(Inputs{"a small warm-up question", {}}));
+  batch.items.push_back(std::make_shared<const Inputs>("a small warm-up question"));
   std::vector<StatusOr<Answer>> answers = backend.Process(batch);
   if (answers.size() != 1 || !answers[0].ok()) {
     return FailedPrecondition("model '" + name + "' failed its warm-up: " +

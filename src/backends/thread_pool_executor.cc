@@ -72,8 +72,13 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
       done = std::move(slot.done);
       slot.batch = nullptr;
     }
-    const auto start = std::chrono::steady_clock::now();
     BatchResult result;
+    if (batch->AllOver()) {  // every try ended while the batch was handed over
+      result.answers.assign(batch->items.size(), SkippedTryOver());
+      core_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
     result.answers = backend_->Process(*batch);
     result.service_time =
         std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start);

@@ -261,8 +261,12 @@ void Batcher::Start(int replica, size_t count) {
 
 void Batcher::OnBatchDone(int replica, BatchResult result) {
   Replica& in = replicas_[static_cast<size_t>(replica)];
-  service_times_.Observe(in.batch_size, result.service_time, clock_->Now());
-  if (options_.stats) RecordBatch(in, result);
+  // Learn the time of what ran: items skipped because their try was over
+  // cost nothing, and would make the model look faster than it is.
+  const size_t skipped = result.Skipped();
+  const int ran = in.batch_size - static_cast<int>(skipped);
+  if (ran > 0) service_times_.Observe(ran, result.service_time, clock_->Now());
+  if (options_.stats) RecordBatch(ran, skipped, result);
   // The replica stays busy while the sink hears the results, so a sink
   // callback that enqueues here cannot reuse it under our feet.
   for (size_t i = 0; i < in.tokens.size(); ++i) {
@@ -336,18 +340,20 @@ int Batcher::replicas_in(ReplicaState state) const {
                                         [state](const Replica& r) { return r.state == state; }));
 }
 
-void Batcher::RecordBatch(const Replica& in, const BatchResult& result) {
+void Batcher::RecordBatch(int ran, size_t skipped, const BatchResult& result) {
   ModelStats& s = *options_.stats;
+  if (skipped) AddRelaxed<uint64_t>(s.skipped, skipped);
+  if (ran == 0) return;  // nothing executed
   const double busy = std::chrono::duration<double>(result.service_time).count();
   s.service_time.Observe(busy);
   s.service_fine.Observe(busy);
   AddRelaxed<uint64_t>(s.batches, 1);
-  AddRelaxed<uint64_t>(s.items, static_cast<uint64_t>(in.batch_size));
+  AddRelaxed<uint64_t>(s.items, static_cast<uint64_t>(ran));
   AddRelaxed(s.busy_seconds, busy);
   s.busy.Add(clock_->Now(), 1, busy);
   uint64_t errors = 0;
   for (const auto& a : result.answers) errors += !a.ok();
-  if (errors) AddRelaxed(s.errors, errors);
+  if (errors -= skipped) AddRelaxed(s.errors, errors);
 }
 
 void Batcher::ReportLater(uint64_t token, Status status) {

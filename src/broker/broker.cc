@@ -551,6 +551,7 @@ void Broker::CheckHeld(Pending& p) {
 // Responds and forgets the try. With no held answer, `no_answer_reason` says why.
 void Broker::Finish(Pending& p, Reason no_answer_reason) {
   CancelTimers(p);
+  if (p.request.inputs != nullptr) p.request.inputs->over.Set();  // executors skip what is not yet computed
   for (int c = 0; c < p.size(); ++c) {
     if (p.attempts[static_cast<size_t>(c)].state == AttemptState::kInFlight) {
       CancelAttempt(p, c, AttemptState::kCancelled);

@@ -136,6 +136,8 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
       {"tbms_late_drops_total", "Items dropped by the batcher: they could no longer finish in time.",
        &ModelStats::late_drops},
       {"tbms_backend_errors_total", "Items the backend failed.", &ModelStats::errors},
+      {"tbms_skipped_items_total", "Batch items not computed: their try was over (answered, or past its deadline).",
+       &ModelStats::skipped},
   };
   for (const Counter& c : counters) {
     Header(out, c.name, "counter", c.help);

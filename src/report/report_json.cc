@@ -129,6 +129,7 @@ void WriteModels(std::vector<const ModelStats*> models, const ReportContext& ctx
     w.Key("items").Int(static_cast<long long>(m->items.load(kRelaxed)));
     w.Key("late_drops").Int(static_cast<long long>(m->late_drops.load(kRelaxed)));
     w.Key("errors").Int(static_cast<long long>(m->errors.load(kRelaxed)));
+    w.Key("skipped").Int(static_cast<long long>(m->skipped.load(kRelaxed)));
     w.Key("queue_wait_p50_ms").Number(1000 * wait.Quantile(0.5));
     w.Key("service_p50_ms").Number(1000 * service.Quantile(0.5));
     w.Key("service_p99_ms").Number(1000 * service.Quantile(0.99));

@@ -90,7 +90,7 @@ void MeasureCost(text::TextModel& model, const std::vector<text::Example>& held_
       Batch batch;
       for (int i = 0; i < size; ++i) {
         const auto& e = held_out[static_cast<size_t>(run * size + i) % held_out.size()];
-        batch.items.push_back(std::make_shared<const Inputs>(Inputs{e.text, {}}));
+        batch.items.push_back(std::make_shared<const Inputs>(e.text));
       }
       const auto start = Clock::now();
       (void)model.Process(batch);

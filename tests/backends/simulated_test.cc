@@ -24,7 +24,7 @@ TimePoint At(double ms) { return AtMillis(ms); }
 Batch MakeBatch(int n, const std::string& prefix = "q") {
   Batch b;
   for (int i = 0; i < n; ++i) {
-    b.items.push_back(std::make_shared<Inputs>(Inputs{prefix + std::to_string(i), {}}));
+    b.items.push_back(std::make_shared<Inputs>(prefix + std::to_string(i)));
   }
   return b;
 }
@@ -99,7 +99,7 @@ TEST(SimulatedExecutorTest, AnswersEchoModelAndQuestionInOrderAsJsonStrings) {
   auto e = Make(o, &clock);
   Batch batch;
   for (const char* q : {"first", "sec\"ond", "third"}) {
-    batch.items.push_back(std::make_shared<Inputs>(Inputs{q, {}}));
+    batch.items.push_back(std::make_shared<Inputs>(q));
   }
   Completion c = RunToCompletion(*e, clock, batch);
   ASSERT_EQ(c.result.answers.size(), 3u);

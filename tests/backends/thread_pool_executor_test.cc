@@ -68,6 +68,15 @@ class Rendezvous : public Backend {
   bool met_ = false;
 };
 
+class Counting : public Backend {
+ public:
+  std::vector<StatusOr<Answer>> Process(const Batch& batch) override {
+    ++calls;
+    return std::vector<StatusOr<Answer>>(batch.items.size(), StatusOr<Answer>(Answer("1")));
+  }
+  std::atomic<int> calls{0};
+};
+
 class Short : public Backend {
  public:
   std::vector<StatusOr<Answer>> Process(const Batch&) override { return {}; }
@@ -75,7 +84,7 @@ class Short : public Backend {
 
 Batch MakeBatch(std::vector<std::string> questions) {
   Batch b;
-  for (auto& q : questions) b.items.push_back(std::make_shared<Inputs>(Inputs{q, {}}));
+  for (auto& q : questions) b.items.push_back(std::make_shared<Inputs>(q));
   return b;
 }
 
@@ -125,6 +134,32 @@ TEST(ThreadPoolExecutorTest, WrongAnswerCountBecomesInternalError) {
   ASSERT_TRUE(core.RunTasks(1));
   ASSERT_EQ(got->answers.size(), 3u);
   EXPECT_EQ(got->answers[2].status().code(), StatusCode::kInternal);
+}
+
+// Work whose every try is over is not started; one live item is enough to run.
+TEST(ThreadPoolExecutorTest, SkipsABatchWhoseTriesAreAllOver) {
+  CoreQueue core;
+  auto backend = std::make_shared<Counting>();
+  auto ex = std::move(ThreadPoolExecutor::Create({"count", 1}, backend, core.Poster())).value();
+  Batch over = MakeBatch({"a", "b"});
+  for (const auto& in : over.items) in->over.Set();
+  std::optional<BatchResult> got;
+  ex->Run(0, over, [&](BatchResult r) { got = std::move(r); });
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(backend->calls.load(), 0);
+  EXPECT_EQ(got->Skipped(), 2u);
+  EXPECT_EQ(got->service_time, Duration(0));
+  EXPECT_EQ(got->answers[0].status().code(), StatusCode::kCancelled);
+
+  Batch half = MakeBatch({"a", "b"});
+  half.items[0]->over.Set();
+  got.reset();
+  ex->Run(0, half, [&](BatchResult r) { got = std::move(r); });
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(backend->calls.load(), 1);
+  EXPECT_EQ(got->Skipped(), 0u);  // this backend computes every item it is given
 }
 
 TEST(ThreadPoolExecutorTest, CreateValidates) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tbms/common/virtual_clock.h"
+#include "tbms/report/stats.h"
 
 namespace tbms {
 namespace {
@@ -69,6 +70,7 @@ class FakeExecutor final : public Executor {
         result.answers.emplace_back("a:" + q);
       }
     }
+    for (size_t i = 0; i < skip_answers && i < result.answers.size(); ++i) result.answers[i] = SkippedTryOver();
     for (size_t i = 0; i < drop_answers && !result.answers.empty(); ++i) {
       result.answers.pop_back();
     }
@@ -103,6 +105,7 @@ class FakeExecutor final : public Executor {
   std::optional<Duration> reported;  // service_time in the result, if not the real one
   bool fail = false;                 // every item UNAVAILABLE
   size_t drop_answers = 0;           // return this many answers too few
+  size_t skip_answers = 0;           // the first this many items skipped: their try was over
   std::vector<std::string> runs;     // "r<replica>@<ms>:[q1,q2]"
 
  private:
@@ -158,7 +161,7 @@ class BatcherTest : public ::testing::Test {
   StatusOr<ItemId> Enqueue(uint64_t token, double deadline_ms, int priority = 0) {
     WorkItem item;
     item.token = token;
-    item.inputs = std::make_shared<Inputs>(Inputs{"q" + std::to_string(token), {}});
+    item.inputs = std::make_shared<Inputs>("q" + std::to_string(token));
     item.deadline = At(deadline_ms);
     item.priority = priority;
     sink_.in_call = true;
@@ -645,6 +648,38 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
   EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(20));
   EXPECT_EQ(batcher_->service_times().Estimate(3, prior).expected, Millis(20));
   EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, Millis(12));
+}
+
+// Skipped items (their try was over) cost nothing: the time is learned for
+// the items that ran, and a batch that ran nothing teaches nothing.
+TEST_F(BatcherTest, SkippedItemsAreNotLearnedAsServiceTimeNorCountedAsExecuted) {
+  ModelStats stats("m", "1", "cpu", 1);
+  auto o = LearnFast();
+  o.stats = &stats;
+  o.max_queue_delay = Millis(1);  // four go at once, as one batch
+  Make(o);
+  executor_->reported = Millis(12);
+  executor_->skip_answers = 4;
+  for (uint64_t i = 1; i <= 4; ++i) MustEnqueue(i, 10000);
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(batcher_->service_times().observations(), 0);
+  EXPECT_EQ(stats.skipped.load(), 4u);
+  EXPECT_EQ(stats.batches.load(), 0u);
+  EXPECT_EQ(stats.items.load(), 0u);
+  EXPECT_EQ(stats.errors.load(), 0u);
+  EXPECT_EQ(sink_.outcomes.size(), 4u);
+  for (const std::string& d : sink_.details) EXPECT_TRUE(IsSkippedTryOver(Cancelled(d))) << d;
+
+  executor_->skip_answers = 3;  // one of four ran: 12 ms is the time of a batch of one
+  for (uint64_t i = 5; i <= 8; ++i) MustEnqueue(i, 10000);
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1,q2,q3,q4]", "r0@10:[q5,q6,q7,q8]"}));
+  EXPECT_EQ(batcher_->service_times().observations(), 1);
+  EXPECT_EQ(batcher_->service_times().Estimate(1, Millis(1)).expected, Millis(12));
+  EXPECT_EQ(stats.skipped.load(), 7u);
+  EXPECT_EQ(stats.batches.load(), 1u);
+  EXPECT_EQ(stats.items.load(), 1u);
+  EXPECT_EQ(stats.errors.load(), 0u);
 }
 
 // ------------------------------------------------------------------ Predict

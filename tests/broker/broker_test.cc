@@ -56,7 +56,7 @@ class BrokerTest : public ::testing::Test {
   TryRequest Request(std::vector<std::pair<std::string, double>> candidates, double tloc,
                      int cross_request = 1, double cross_lag = 10) {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.inputs = std::make_shared<Inputs>("q");
     for (auto& [name, est] : candidates) {
       r.AddModel(models_.at(name).batcher->model(), models_.at(name).batcher.get(), Millis(est));
     }
@@ -146,6 +146,20 @@ TEST_F(BrokerTest, WorkedExampleHedgeCancelledWhenTopAnswers) {
   EXPECT_EQ(Attempt("svm").started, Millis(25));
   EXPECT_FALSE(Ran("bayes"));
   EXPECT_FALSE(Ran("keysearch"));
+}
+
+// Once the try is answered, its inputs say so: svm's executor, still
+// running, may stop (its answer can no longer be used).
+TEST_F(BrokerTest, AnsweringATryMarksItsInputsOver) {
+  AddTalkModels(30, 25, 15, 5);
+  TryRequest r = TalkRequest();
+  const std::shared_ptr<const Inputs> inputs = r.inputs;
+  Submit(std::move(r));
+  clock_.AdvanceTo(At(29));
+  EXPECT_FALSE(inputs->over.is_set());
+  clock_.AdvanceTo(At(30));
+  ASSERT_TRUE(result_);
+  EXPECT_TRUE(inputs->over.is_set());
 }
 
 // Branch 3: embedding hangs. svm at 25; bayes waits at the cap until its
@@ -591,7 +605,7 @@ TEST_F(BrokerTest, NestedMixCombinesTheInnerMixFirst) {
       members.push_back({batchers.back().get(), Millis(10)});  // all back before the mix's E
     }
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.inputs = std::make_shared<Inputs>("q");
     r.tloc = Millis(100);
     r.AddMix("nested", members,
              {{MixStep::kMember, Aggregator::kAvg, 0}, {MixStep::kMember, Aggregator::kAvg, 1},
@@ -616,7 +630,7 @@ TEST_F(BrokerTest, MalformedMixStepsAreRejected) {
   };
   for (const auto& steps : bad) {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.inputs = std::make_shared<Inputs>("q");
     r.tloc = Millis(100);
     r.AddMix("m", members, steps);
     EXPECT_EQ(broker_->Submit(std::move(r), [](TryResult) {}).code(), StatusCode::kInvalidArgument);

@@ -288,7 +288,7 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
   const std::set<std::string> want = {
       "tbms_tries_total", "tbms_answers_total", "tbms_downgrades_total", "tbms_no_answer_total",
       "tbms_extra_attempts_total", "tbms_try_duration_seconds", "tbms_batches_total",
-      "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total",
+      "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total", "tbms_skipped_items_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
       "tbms_device_busy_seconds_total", "tbms_model_replicas", "tbms_pending_tries",
       "tbms_core_lag_seconds", "tbms_uptime_seconds"};
@@ -362,7 +362,7 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 18u);
+  EXPECT_EQ(Families(text).size(), 19u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
   EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {

@@ -458,7 +458,7 @@ class BrokerStatsTest : public ::testing::Test {
   // embedding (est 35, takes 40) > svm (est 10, takes 10) > keysearch (est 2, takes 2).
   TryRequest Request(double tloc) {
     TryRequest r;
-    r.inputs = std::make_shared<Inputs>(Inputs{"q", {}});
+    r.inputs = std::make_shared<Inputs>("q");
     static constexpr std::pair<const char*, double> kCandidates[] = {
         {"embedding", 35}, {"svm", 10}, {"keysearch", 2}};
     for (auto [name, est] : kCandidates) {
@@ -571,7 +571,7 @@ TEST_F(BrokerStatsTest, CountsKnownOutcomesExactly) {
   // counted as a late drop.
   Batcher& ks = *models_["keysearch"].batcher;
   const StatusOr<ItemId> refused = ks.Enqueue(WorkItem{
-      1, std::make_shared<Inputs>(Inputs{"q", {}}), clock_.Now() + Millis(1), 0, Millis(2)});
+      1, std::make_shared<Inputs>("q"), clock_.Now() + Millis(1), 0, Millis(2)});
   EXPECT_EQ(refused.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(k.late_drops.load(), 1u);
   EXPECT_EQ(k.batches.load(), 0u);
@@ -585,10 +585,10 @@ TEST_F(BrokerStatsTest, DroppedWhileQueuedIsALateDrop) {
   AddModel("keysearch", 2);
   Batcher& svm = *models_["svm"].batcher;
   // Occupy svm's only replica until 10 with an item from no try.
-  ASSERT_TRUE(svm.Enqueue(WorkItem{1, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(100), 0, Millis(10)}).ok());
+  ASSERT_TRUE(svm.Enqueue(WorkItem{1, std::make_shared<Inputs>("q"), AtMillis(100), 0, Millis(10)}).ok());
   // Queued behind it, an item due at 12 turns late at 12 - 10 (its E) + 1 us,
   // while the replica is still busy.
-  ASSERT_TRUE(svm.Enqueue(WorkItem{2, std::make_shared<Inputs>(Inputs{"q", {}}), AtMillis(12), 0, Millis(10)}).ok());
+  ASSERT_TRUE(svm.Enqueue(WorkItem{2, std::make_shared<Inputs>("q"), AtMillis(12), 0, Millis(10)}).ok());
   EXPECT_EQ(svm.queued(), 1u);
   clock_.AdvanceTo(AtMillis(5));
   EXPECT_EQ(svm.queued(), 0u);

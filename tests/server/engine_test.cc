@@ -153,7 +153,7 @@ TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
   TryRequest request;
   ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
-  request.inputs = std::make_shared<const Inputs>(Inputs{"a question", {}});
+  request.inputs = std::make_shared<const Inputs>("a question");
   request.tloc = Millis(50);
   request.owner = engine_->table();
   std::optional<TryResult> result;
@@ -185,7 +185,7 @@ TEST_F(EngineTest, ATryFallsBackPastAModelRemovedFromTheHouse) {
   ASSERT_TRUE(table->AddCandidate("mix1", {}, std::nullopt, &request).ok());
   ASSERT_TRUE(table->AddCandidate("bayes", {}, std::nullopt, &request).ok());
   EXPECT_EQ(table->AddCandidate("never", {}, std::nullopt, &request).code(), StatusCode::kNotFound);
-  request.inputs = std::make_shared<const Inputs>(Inputs{"a question", {}});
+  request.inputs = std::make_shared<const Inputs>("a question");
   request.tloc = Millis(50);
   request.owner = table;
   std::optional<TryResult> result;
@@ -264,7 +264,7 @@ TEST_F(EngineTest, AQuestionPastAModelsLimitsIsRefusedBeforeAnyWork) {
   auto submit = [&](std::string question) {
     TryRequest request;
     EXPECT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
-    request.inputs = std::make_shared<const Inputs>(Inputs{std::move(question), {}});
+    request.inputs = std::make_shared<const Inputs>(std::move(question));
     request.tloc = Millis(50);
     request.owner = engine_->table();
     return engine_->Submit("inst", "", std::move(request), [](TryResult) {});

@@ -245,6 +245,7 @@
     ['service_p99_ms', 'service p99 ms', fmt1],
     ['late_drops', 'late drops', fmtInt],
     ['errors', 'errors', fmtInt],
+    ['skipped', 'skipped', fmtInt],
   ];
 
   function modelsSpec(list) {

@@ -9,6 +9,7 @@
 // Thread safety: every method in the core's context (ExecutorContext::core).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,13 +23,38 @@
 
 namespace tbms {
 
+// Set once, by the core, when the try it belongs to is over (answered, or
+// past its deadline); read on executors' threads, which then skip the work:
+// no one waits for its answer. A copy starts unset.
+class TryOver {
+ public:
+  TryOver() = default;
+  TryOver(const TryOver&) {}
+  TryOver& operator=(const TryOver&) { return *this; }
+  void Set() const { over_.store(true, std::memory_order_relaxed); }
+  bool is_set() const { return over_.load(std::memory_order_relaxed); }
+
+ private:
+  mutable std::atomic<bool> over_{false};
+};
+
 // The inputs of one try or infer, shared (immutable) by all of its attempts:
 // a question, v2 tensors, or both (a one-element BYTES tensor "question" also
-// fills `question`, so text backends read one field).
+// fills `question`, so text backends read one field). One Inputs per try:
+// `over` tells every attempt's executor when the try is over.
 struct Inputs {
+  Inputs() = default;
+  explicit Inputs(std::string q) : question(std::move(q)) {}
+
   std::string question;
   std::vector<Tensor> tensors;
+  TryOver over;
 };
+
+// The answer of an item an executor or backend skipped because its try was
+// over: CANCELLED. Its batch's service time is learned for the items that ran.
+Status SkippedTryOver();
+bool IsSkippedTryOver(const Status& status);
 
 // An answer is a JSON value, kept as its serialized text.
 using Answer = std::string;
@@ -38,11 +64,15 @@ struct Batch {
   // The earliest deadline of its items: work still running then is wasted,
   // so an executor that can give up (a remote call's timeout) may.
   TimePoint deadline = TimePoint::max();
+  // Every item's try is over: nothing the batch computes can be used.
+  bool AllOver() const;
 };
 
 struct BatchResult {
   Duration service_time{0};                 // as measured by the executor
   std::vector<StatusOr<Answer>> answers;    // one per batch item, same order
+  // Answers that are SkippedTryOver(): items that were not computed.
+  size_t Skipped() const;
 };
 
 // What the server gives every executor: the core's clock (a simulated

@@ -27,7 +27,10 @@ namespace tbms {
 class Backend {
  public:
   virtual ~Backend() = default;
-  // One answer (or error) per batch item, in order.
+  // One answer (or error) per batch item, in order. An item whose try is
+  // over by the time the backend reaches it (Inputs::over) may be answered
+  // SkippedTryOver() instead of computed. (The executor skips a batch whose
+  // tries are all over before calling Process.)
   virtual std::vector<StatusOr<Answer>> Process(const Batch& batch) = 0;
 };
 

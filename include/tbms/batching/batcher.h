@@ -142,7 +142,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void OnBatchDone(int replica, BatchResult result);
   void Idle(int replica);
   void SetState(int replica, ReplicaState state);
-  void RecordBatch(const Replica& in, const BatchResult& result);
+  void RecordBatch(int ran, size_t skipped, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
 

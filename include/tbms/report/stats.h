@@ -80,6 +80,7 @@ struct ModelStats {
   Histogram service_time{Histogram::LatencyBounds()};
   Histogram service_fine{Histogram::FineLatencyBounds()};  // for reported quantiles
   std::atomic<uint64_t> batches{0}, items{0}, late_drops{0}, errors{0};
+  std::atomic<uint64_t> skipped{0};  // batch items not computed: their try was over
   std::atomic<double> busy_seconds{0};
   SecondRing busy;  // busy seconds per second: occupancy
 };

@@ -89,6 +89,9 @@ class KeysearchModel final : public TextModel {
     free_.push_back(std::move(first));
   }
 
+  // One search per question, each the cost of its terms: checked one by one.
+  size_t items_per_predict() const override { return 1; }
+
   std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts,
                                                int k) const override {
     std::vector<std::vector<Prediction>> out(texts.size());

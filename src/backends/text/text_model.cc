@@ -1,5 +1,7 @@
 #include "tbms/backends/text/text_model.h"
 
+#include <algorithm>
+
 #include "tbms/common/json_writer.h"
 
 namespace tbms::text {
@@ -18,21 +20,34 @@ Answer ToJson(const std::vector<Prediction>& top) {
 }
 }  // namespace
 
+// Runs of up to items_per_predict() items whose tries are not over go to
+// Predict; an item whose try ended before its run starts is skipped.
 std::vector<StatusOr<Answer>> TextModel::Process(const Batch& batch) {
+  const size_t n = batch.items.size(), run = std::max<size_t>(1, items_per_predict());
+  std::vector<StatusOr<Answer>> answers(n, SkippedTryOver());
   std::vector<std::string_view> texts;
-  texts.reserve(batch.items.size());
-  for (const auto& item : batch.items) texts.push_back(item->question);
-  const std::vector<std::vector<Prediction>> predictions = Predict(texts, kTop);
-  std::vector<StatusOr<Answer>> answers;
-  answers.reserve(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    if (texts[i].empty()) {
-      answers.emplace_back(InvalidArgument("the question is empty"));
-    } else if (i >= predictions.size() || predictions[i].empty()) {
-      answers.emplace_back(Unavailable("the model has no answer"));
-    } else {
-      answers.emplace_back(ToJson(predictions[i]));
+  texts.reserve(std::min(n, run));
+  for (size_t begin = 0; begin < n;) {
+    if (batch.items[begin]->over.is_set()) {
+      ++begin;
+      continue;
     }
+    texts.clear();
+    size_t end = begin;
+    while (end < n && texts.size() < run && !batch.items[end]->over.is_set()) {
+      texts.push_back(batch.items[end++]->question);
+    }
+    const std::vector<std::vector<Prediction>> predictions = Predict(texts, kTop);
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (texts[i].empty()) {
+        answers[begin + i] = InvalidArgument("the question is empty");
+      } else if (i >= predictions.size() || predictions[i].empty()) {
+        answers[begin + i] = Unavailable("the model has no answer");
+      } else {
+        answers[begin + i] = ToJson(predictions[i]);
+      }
+    }
+    begin = end;
   }
   return answers;
 }

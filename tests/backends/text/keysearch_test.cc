@@ -51,6 +51,50 @@ TEST_F(KeysearchTest, TrainingTextFindsItself) {
   }
 }
 
+// Keysearch answers item by item and checks before each whether its try is
+// still on: an item whose try is over is skipped, the others answered.
+TEST_F(KeysearchTest, SkipsAnItemWhoseTryIsOver) {
+  auto model = Load(Trained());
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->items_per_predict(), 1u);
+  Batch batch = MakeBatch({"the dog barks", "hot soup simmers", "a cat sleeps"});
+  batch.items[1]->over.Set();
+  const auto answers = model->Process(batch);
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_TRUE(answers[0].ok());
+  ASSERT_FALSE(answers[1].ok());
+  EXPECT_TRUE(IsSkippedTryOver(answers[1].status()));
+  EXPECT_TRUE(answers[2].ok());
+}
+
+// A sequential model whose first item's try ends the second's while it runs
+// (as the broker does, on the core, when a faster model answers): the
+// second is not computed, the third is.
+class EndsTheNextTry final : public TextModel {
+ public:
+  explicit EndsTheNextTry(const Batch& batch) : batch_(batch) {}
+  size_t items_per_predict() const override { return 1; }
+  std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts, int) const override {
+    predicted.emplace_back(texts.at(0));
+    if (predicted.size() == 1) batch_.items[1]->over.Set();
+    return {{Prediction{"label", 1.0, ""}}};
+  }
+  mutable std::vector<std::string> predicted;
+
+ private:
+  const Batch& batch_;
+};
+
+TEST(TextModelTest, ATryEndingMidBatchSkipsItsItem) {
+  Batch batch = MakeBatch({"first", "second", "third"});
+  EndsTheNextTry model(batch);
+  const auto answers = model.Process(batch);
+  EXPECT_EQ(model.predicted, std::vector<std::string>({"first", "third"}));
+  EXPECT_TRUE(answers[0].ok());
+  EXPECT_TRUE(IsSkippedTryOver(answers[1].status()));
+  EXPECT_TRUE(answers[2].ok());
+}
+
 TEST_F(KeysearchTest, KLimitsTheLabels) {
   auto model = Load(Trained());
   ASSERT_NE(model, nullptr);

@@ -190,7 +190,7 @@ inline std::vector<std::string> HeldOutQuestions() {
 
 inline Batch MakeBatch(const std::vector<std::string>& questions) {
   Batch batch;
-  for (const std::string& q : questions) batch.items.push_back(std::make_shared<const Inputs>(Inputs{q, {}}));
+  for (const std::string& q : questions) batch.items.push_back(std::make_shared<const Inputs>(q));
   return batch;
 }
 

@@ -10,6 +10,7 @@
 // safe for concurrent use (replicas share one loaded model).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -39,8 +40,13 @@ class TextModel : public Backend {
   virtual std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts,
                                                        int k) const = 0;
   // One answer per item: {"answer": label, "score": s, "detail"?: ..., "top": [{"answer", "score"}, ...5]};
-  // INVALID_ARGUMENT for an empty question.
+  // INVALID_ARGUMENT for an empty question; SkippedTryOver() for an item
+  // whose try ended before its turn came.
   std::vector<StatusOr<Answer>> Process(const Batch& batch) override;
+  // How many items one Predict call takes. A model that answers item by
+  // item takes one, so Process checks before each item whether anyone still
+  // waits for it; one that computes a batch at once (a matrix product) takes all.
+  virtual size_t items_per_predict() const { return SIZE_MAX; }
 };
 
 // Lower-cased word tokens (letters and digits; other bytes split words).
