@@ -29,8 +29,13 @@ std::string_view Next(std::string_view& rest) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // In memory where the machine has a tmpfs: rewriting three files per input
+  // on a journalled disk (ext4 flushes a truncated-and-rewritten file on
+  // close) held the harness to about a thousand inputs a second.
   static const std::filesystem::path house =
-      std::filesystem::temp_directory_path() / ("tbms-house-fuzz-" + std::to_string(getpid()));
+      (std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm")
+                                                 : std::filesystem::temp_directory_path()) /
+      ("tbms-house-fuzz-" + std::to_string(getpid()));
   static const bool made = [] {
     std::filesystem::create_directories(house / "m" / "1");
     return true;
