@@ -83,7 +83,7 @@ class ShortOfCpuTest(unittest.TestCase):
             worker.start()
             wait_for("the slow try to reach the server", lambda: b"tbms_pending_tries 1" in http_get(server.port, "/metrics"))
             os.kill(server.proc.pid, signal.SIGSTOP)  # its 200 ms timer will run at least 200 ms late
-            time.sleep(0.4)
+            time.sleep(0.4)  # the fault itself: how long the process gets no CPU, not a wait for an event
             os.kill(server.proc.pid, signal.SIGCONT)
             worker.join(10)
             self.assertEqual(results[0][0], 200)
@@ -94,7 +94,8 @@ class ShortOfCpuTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertIsNone(got["answer"])
             self.assertEqual(got["reason"], "overloaded")
-            self.assertLess(got["elapsed_ms"], 5, "shed at once, not at the deadline")
+            # At once means long before the 300 ms deadline; the bound leaves room for a loaded CI box.
+            self.assertLess(got["elapsed_ms"], 100, "shed at once, not at the deadline")
             self.assertEqual(got["attempts"][0]["state"], "skipped")
 
             wait_for("the lag to be forgotten", lambda: core_lag_s(server.port) == 0)

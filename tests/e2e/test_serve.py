@@ -19,6 +19,9 @@ TBMS_BIN = os.environ.get("TBMS_BIN", "build/tbms")
 DEMO_HOUSE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "house", "demo")
 TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15},
         "keysearch": {"est": 5}}
+# How late a real timer may fire on a loaded 2-core CI box without the test failing: the deadline
+# rule is asserted exactly on the virtual clock (broker_test) and measured by bench/overload.py.
+LATE_TIMERS_MS = 100
 
 
 class Server:
@@ -100,8 +103,9 @@ class SlowTopModelTest(unittest.TestCase):
                 self.assertGreater(result.rank, 0)
                 self.assertNotEqual(result.model, "embedding")
                 self.assertTrue(result.downgraded)
-                self.assertLessEqual(result.elapsed_ms, 55)  # timers may fire late on a loaded CI
-                self.assertLess(wall_ms, 50 + 40, "answer arrived long after tloc")
+                # Real time: answered around tloc, never held long after it.
+                self.assertLessEqual(result.elapsed_ms, 50 + LATE_TIMERS_MS)
+                self.assertLess(wall_ms, 50 + LATE_TIMERS_MS, "answer arrived long after tloc")
                 reasons.append(result.reason)
                 if len(reasons) >= 5 and reasons[-3:] == ["predicted_late"] * 3:
                     break
