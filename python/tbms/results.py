@@ -14,7 +14,8 @@ class Attempt:
         model: model (or mix) name.
         rank: position of the model in the ranked list (0 = best).
         state: ``"succeeded"``, ``"failed"``, ``"dropped_late"``,
-            ``"cancelled"``, ``"skipped"`` (predicted late), ``"unavailable"``
+            ``"cancelled"``, ``"overdue"`` (cancelled past its predicted
+            time), ``"skipped"`` (predicted late), ``"unavailable"``
             (the model is not served) or ``"in_flight"``.
         latency_ms: time from launch to outcome (0 when skipped).
         started_ms: when it was launched (or skipped), from the start of the

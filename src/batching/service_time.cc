@@ -61,12 +61,12 @@ LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior, TimeP
   // A single item with no data of its own: the caller's estimate, not a larger
   // batch's time. Borrowing the slower time could predict the model late
   // forever, and a model never run is never learned (found by tbms sim).
-  if (want == 0 && prior > Duration(0)) return {prior, prior};
+  if (want == 0 && prior > Duration(0)) return {prior, prior, true};
   for (int d = 1; d < kClasses; ++d) {
     if (want + d < kClasses && enough(want + d)) return Quantiles(rings_[want + d]);
     if (want - d >= 0 && enough(want - d)) return Quantiles(rings_[want - d]);
   }
-  return {prior, prior};
+  return {prior, prior, true};
 }
 
 }  // namespace tbms

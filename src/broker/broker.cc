@@ -81,6 +81,7 @@ StatusOr<std::unique_ptr<Broker>> Broker::Create(Options options, Clock* clock) 
   }
   if (options.max_pending < 1) return InvalidArgument("max_pending must be >= 1");
   if (options.core_lag_margin < 0) return InvalidArgument("core_lag_margin must be >= 0");
+  if (!(options.est_error >= 1 && options.est_error <= 100)) return InvalidArgument("est_error must be in [1, 100]");
   if (options.max_candidates < 1 || options.max_candidates > 256) {
     return InvalidArgument("max_candidates must be in [1, 256]");
   }
@@ -213,6 +214,7 @@ LatencyEstimate Broker::Predict(const Pending& p, int c) const {
     const LatencyEstimate e = member.queue->Predict(p.request.priority, member.est);
     worst.expected = std::max(worst.expected, e.expected);
     worst.high = std::max(worst.high, e.high);
+    worst.guessed = worst.guessed || e.guessed;
   }
   return worst;
 }
@@ -238,6 +240,16 @@ void Broker::Start(Pending& p) {
   for (int c = 0; c < p.size(); ++c) {
     const LatencyEstimate e = Predict(p, c);
     if (Feasible(p, e, now)) {
+      // With one slot, a last resort due at once takes it (it would preempt c at once).
+      if (const LastResort last = FindLastResort(p, now);
+          p.request.cross_request == 0 && last.candidate > c && last.start <= now) {
+        if (LaunchLastResort(p, last)) {
+          ScheduleNext(p);
+        } else {
+          LaunchNext(p, /*at_once=*/true, now);  // rule 5
+        }
+        return;
+      }
       if (Launch(p, c, e)) {
         ScheduleNext(p);
       } else {
@@ -330,6 +342,8 @@ void Broker::ScheduleNext(Pending& p) {
   const TimePoint latest_start = p.deadline - next.high - options_.guard;
   TimePoint due = std::min(a.launched + a.predicted.expected, latest_start);
   due = std::max(due, a.launched + p.request.cross_lag);
+  // crossLag paces hedges; it never costs the last resort its start.
+  if (const LastResort last = FindLastResort(p, clock_->Now()); last.candidate >= 0) due = std::min(due, last.start);
   SetTimer(p, kLaunchTimer, due);
 }
 
@@ -341,8 +355,17 @@ void Broker::ScheduleNext(Pending& p) {
 void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
   const TimePoint now = clock_->Now();
   while (p.held < 0 && p.next < p.size()) {
+    const LastResort last = FindLastResort(p, as_of);
+    if (last.candidate >= 0 && as_of >= last.start) {
+      if (LaunchLastResort(p, last)) {
+        ScheduleNext(p);
+        return;
+      }
+      at_once = true;  // rule 5: the enqueue failed
+      continue;
+    }
     const int c = p.next;
-    const LatencyEstimate e = Predict(p, c);
+    const LatencyEstimate e = c == last.candidate ? last.predicted : Predict(p, c);
     if (!Feasible(p, e, as_of)) {  // its latest safe start has passed
       Skip(p, c, now);
       ++p.next;
@@ -351,15 +374,26 @@ void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
       return;
     }
     if (p.in_flight > p.request.cross_request) {  // at the cap of 1 + crossRequest
-      const int victim = MostOverdue(p, now);
+      // Rule 3 never trades the try's best bet for a launch that would answer
+      // later, and after D (by their Needs).
+      int keep = BestBet(p, as_of);
+      if (keep >= 0 && as_of + Need(e) <= std::max(p.deadline - options_.guard,
+                                                   DoneBy(p.attempts[static_cast<size_t>(keep)]))) {
+        keep = -1;
+      }
+      const int victim = MostOverdue(p, now, keep);
       if (victim < 0) {
         // Wait for a free slot (a failure re-runs this) until the candidate's
-        // latest start passes or an in-flight attempt becomes overdue.
+        // latest start passes, an in-flight attempt becomes overdue, the one
+        // kept stops counting, or the last resort is due.
         const TimePoint latest_start = p.deadline - e.high - options_.guard;
-        SetTimer(p, kLaunchTimer, std::min(latest_start + kTick, EarliestOverdue(p, p.size())));
+        TimePoint wake = std::min(latest_start + kTick, EarliestOverdue(p, p.size(), keep));
+        if (keep >= 0) wake = std::min(wake, DoneBy(p.attempts[static_cast<size_t>(keep)]) + kTick);
+        if (last.candidate >= 0) wake = std::min(wake, last.start);
+        SetTimer(p, kLaunchTimer, wake);
         return;
       }
-      CancelAttempt(p, victim, AttemptState::kCancelled);
+      CancelAttempt(p, victim, AttemptState::kOverdue);
     }
     if (Launch(p, c, e)) {
       ScheduleNext(p);
@@ -370,13 +404,89 @@ void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
   if (p.held < 0 && p.in_flight == 0 && p.next >= p.size()) Finish(p, p.last_failure);
 }
 
-int Broker::MostOverdue(const Pending& p, TimePoint now) const {
+// The time an attempt may take: P once the model's times are learned; while
+// they are guessed, room for the est being est_error times too small.
+Duration Broker::Need(const LatencyEstimate& e) const {
+  if (!e.guessed) return e.high;
+  return std::max(e.high, std::chrono::duration_cast<Duration>(e.expected * options_.est_error));
+}
+
+TimePoint Broker::DoneBy(const Attempt& a) const { return a.launched + Need(a.predicted); }
+
+// The attempt in flight whose Need ends first, not yet passed (-1: none).
+int Broker::BestBet(const Pending& p, TimePoint as_of) const {
+  int bet = -1;
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight || as_of > DoneBy(a)) continue;
+    if (bet < 0 || DoneBy(a) < DoneBy(p.attempts[static_cast<size_t>(bet)])) bet = c;
+  }
+  return bet;
+}
+
+// Rule 3b, the guarantee behind the rules: the cheapest feasible candidate not yet
+// launched is the last resort, due at the latest start at which its Need
+// still ends by D (at once when its Need is more than the budget) — unless
+// an attempt in flight, as cheap and still within its Need, is one already.
+Broker::LastResort Broker::FindLastResort(const Pending& p, TimePoint as_of) const {
+  LastResort last;
+  Duration least = Duration::max();
+  for (int c = p.next; c < p.size(); ++c) {
+    const LatencyEstimate e = Predict(p, c);
+    const Duration need = Need(e);
+    if (Feasible(p, e, as_of) && need < least) {
+      least = need;
+      last = {c, std::max(p.deadline - options_.guard - need, p.t0), e};
+    }
+  }
+  for (const Attempt& a : p.attempts) {
+    if (a.state == AttemptState::kInFlight && Need(a.predicted) <= least && as_of <= DoneBy(a)) return {};
+  }
+  return last;
+}
+
+// Its latest start has come with no answer held: it launches, every
+// candidate ranked above it is skipped, and at the cap the attempt least
+// likely to answer by D is cancelled for it.
+bool Broker::LaunchLastResort(Pending& p, const LastResort& last) {
+  const TimePoint now = clock_->Now();
+  while (p.next < last.candidate) Skip(p, p.next++, now);
+  if (p.in_flight > p.request.cross_request) {
+    const int overdue = MostOverdue(p, now);
+    if (overdue >= 0) {
+      CancelAttempt(p, overdue, AttemptState::kOverdue);
+    } else {
+      CancelAttempt(p, LeastLikelyInTime(p), AttemptState::kCancelled);
+    }
+  }
+  return Launch(p, last.candidate, last.predicted);
+}
+
+// The in-flight attempt expected last (by its Need); a tie goes to the worse rank.
+int Broker::LeastLikelyInTime(const Pending& p) const {
+  int victim = -1;
+  TimePoint latest = TimePoint::min();
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight) continue;
+    const TimePoint done_by = DoneBy(a);
+    if (done_by >= latest) {
+      latest = done_by;
+      victim = c;
+    }
+  }
+  return victim;
+}
+
+TimePoint Broker::OverdueAfter(const Attempt& a) const { return a.launched + a.predicted.high + options_.grace; }
+
+int Broker::MostOverdue(const Pending& p, TimePoint now, int keep) const {
   int victim = -1;
   TimePoint earliest = TimePoint::max();
   for (int c = 0; c < p.size(); ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
-    if (a.state != AttemptState::kInFlight) continue;
-    const TimePoint due = a.launched + a.predicted.high + options_.grace;
+    if (a.state != AttemptState::kInFlight || c == keep) continue;
+    const TimePoint due = OverdueAfter(a);
     if (now > due && due < earliest) {
       earliest = due;
       victim = c;
@@ -385,14 +495,12 @@ int Broker::MostOverdue(const Pending& p, TimePoint now) const {
   return victim;
 }
 
-// The first moment an in-flight attempt ranked above `below` is overdue.
-TimePoint Broker::EarliestOverdue(const Pending& p, int below) const {
+// The first moment an in-flight attempt ranked above `below` (but `keep`) is overdue.
+TimePoint Broker::EarliestOverdue(const Pending& p, int below, int keep) const {
   TimePoint earliest = TimePoint::max();
   for (int c = 0; c < below; ++c) {
     const Attempt& a = p.attempts[static_cast<size_t>(c)];
-    if (a.state == AttemptState::kInFlight) {
-      earliest = std::min(earliest, a.launched + a.predicted.high + options_.grace + kTick);
-    }
+    if (a.state == AttemptState::kInFlight && c != keep) earliest = std::min(earliest, OverdueAfter(a) + kTick);
   }
   return earliest;
 }
@@ -552,13 +660,17 @@ void Broker::CheckHeld(Pending& p) {
 void Broker::Finish(Pending& p, Reason no_answer_reason) {
   CancelTimers(p);
   if (p.request.inputs != nullptr) p.request.inputs->over.Set();  // executors skip what is not yet computed
+  const TimePoint now = clock_->Now();
+  const bool at_deadline = no_answer_reason == Reason::kDeadline;
   for (int c = 0; c < p.size(); ++c) {
-    if (p.attempts[static_cast<size_t>(c)].state == AttemptState::kInFlight) {
-      CancelAttempt(p, c, AttemptState::kCancelled);
-    }
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight) continue;
+    // Before D, a held answer goes out past the better attempts' predictions (rule 4).
+    const bool overdue = !at_deadline && c < p.held && now > OverdueAfter(a);
+    CancelAttempt(p, c, overdue ? AttemptState::kOverdue : AttemptState::kCancelled);
   }
   TryResult r;
-  r.elapsed = clock_->Now() - p.t0;
+  r.elapsed = now - p.t0;
   if (p.held >= 0) {
     Attempt& best = p.attempts[static_cast<size_t>(p.held)];
     r.answer = std::move(best.answer);
@@ -572,6 +684,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
         case AttemptState::kFailed: r.reason = Reason::kError; break;
         case AttemptState::kDroppedLate: r.reason = Reason::kDroppedLate; break;
         case AttemptState::kUnavailable: r.reason = Reason::kUnavailable; break;
+        case AttemptState::kOverdue: r.reason = Reason::kOverdue; break;
         default: r.reason = Reason::kDeadline; break;
       }
     }

@@ -76,6 +76,7 @@ std::string_view AttemptStateName(AttemptState state) {
     case AttemptState::kFailed: return "failed";
     case AttemptState::kDroppedLate: return "dropped_late";
     case AttemptState::kCancelled: return "cancelled";
+    case AttemptState::kOverdue: return "overdue";
     case AttemptState::kUnavailable: return "unavailable";
   }
   return "unknown";
@@ -88,6 +89,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kError: return "error";
     case Reason::kDroppedLate: return "dropped_late";
     case Reason::kDeadline: return "deadline";
+    case Reason::kOverdue: return "overdue";
     case Reason::kInfeasible: return "infeasible";
     case Reason::kUnavailable: return "unavailable";
     case Reason::kOverloaded: return "overloaded";

@@ -24,8 +24,11 @@ class BrokerTest : public ::testing::Test {
     std::unique_ptr<Batcher> batcher;
   };
 
+  // The rules' own arithmetic trusts the ests (est_error 1), as the design
+  // brief's worked example does; the safety net's room for wrong ests is
+  // tested here by SafetyNet* and over random scenarios by broker_property_test.
   void SetUp() override {
-    broker_ = std::move(Broker::Create({}, &clock_)).value();
+    broker_ = std::move(Broker::Create({.est_error = 1}, &clock_)).value();
   }
 
   // A model whose every batch takes `actual_ms`, or fails when `fail`.
@@ -177,8 +180,8 @@ TEST_F(BrokerTest, WorkedExampleTopModelHangsSvmBackByDeadline) {
   EXPECT_EQ(result_->model, "svm");
   EXPECT_EQ(result_->rank, 1);
   EXPECT_TRUE(result_->downgraded);
-  EXPECT_EQ(result_->reason, Reason::kDeadline);
-  EXPECT_EQ(Attempt("embedding").state, AttemptState::kCancelled);
+  EXPECT_EQ(result_->reason, Reason::kOverdue);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kOverdue);
   EXPECT_EQ(Attempt("embedding").latency, Millis(45));
   EXPECT_EQ(Attempt("svm").started, Millis(25));
   EXPECT_EQ(Attempt("bayes").state, AttemptState::kSkipped);
@@ -200,10 +203,11 @@ TEST_F(BrokerTest, WorkedExampleTopModelHangsKeysearchAtDeadline) {
   EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
 }
 
-// Regression: a rule-2 due time computed in the past (after a skip at the
-// cap) means "now". keysearch, due at 34 = 50 - 16 but looked at only after
-// 35, must be skipped; it must not cancel the overdue embedding, whose
-// answer at 40 then wins.
+// Regression: a rule-2 due time computed in the past means "now".
+// bayes, the cheapest, is the last resort: at its latest start (35) it takes
+// svm's slot (svm is predicted to answer last, at 50). keysearch, due at
+// 34 = 50 - 16 but looked at only at 35, must be skipped; it must not cancel
+// the overdue embedding, whose answer at 40 then wins.
 TEST_F(BrokerTest, PastDueTimeIsJudgedAsNow) {
   AddTalkModels(40, 1000, 15, 5);
   Submit(Request({{"embedding", 35}, {"svm", 25}, {"bayes", 15}, {"keysearch", 16}}, 50, 1, 0));
@@ -211,9 +215,11 @@ TEST_F(BrokerTest, PastDueTimeIsJudgedAsNow) {
   ASSERT_TRUE(result_);
   EXPECT_EQ(answered_at_, At(40));
   EXPECT_EQ(result_->model, "embedding");
-  EXPECT_EQ(Attempt("bayes").state, AttemptState::kSkipped);
-  EXPECT_EQ(Attempt("keysearch").state, AttemptState::kSkipped);
   EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("svm").latency, Millis(10));
+  EXPECT_EQ(Attempt("bayes").started, Millis(35));
+  EXPECT_EQ(Attempt("bayes").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("keysearch").state, AttemptState::kSkipped);
 }
 
 // Rule 1: better candidates that cannot finish in time are skipped up front.
@@ -231,7 +237,7 @@ TEST_F(BrokerTest, StartSkipsPredictedLate) {
 
 // Rule 1: with a guard, a candidate must finish `guard` before D.
 TEST_F(BrokerTest, GuardShrinksTheBudget) {
-  broker_ = std::move(Broker::Create({.guard = Millis(1)}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.guard = Millis(1), .est_error = 1}, &clock_)).value();
   AddTalkModels(35, 25, 15, 5);
   Submit(Request({{"svm", 25}, {"bayes", 15}}, 25.5));
   clock_.AdvanceTo(At(100));
@@ -242,7 +248,7 @@ TEST_F(BrokerTest, GuardShrinksTheBudget) {
 // Rule 1: nothing feasible, the cheapest still fits before D by its median.
 TEST_F(BrokerTest, NothingFeasibleLaunchesCheapestIfItCanFinish) {
   AddTalkModels(35, 25, 15, 5);
-  broker_ = std::move(Broker::Create({.guard = Millis(10)}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.guard = Millis(10), .est_error = 1}, &clock_)).value();
   // Re-create the batchers so they report to the new broker.
   AddTalkModels(35, 25, 15, 5);
   Submit(Request({{"svm", 25}, {"keysearch", 5}}, 12));
@@ -301,7 +307,7 @@ TEST_F(BrokerTest, CoreLagAloneShedsAtOnceAsOverloaded) {
 }
 
 TEST_F(BrokerTest, CoreLagMarginZeroPlansToTheDeadline) {
-  broker_ = std::move(Broker::Create({.core_lag_margin = 0}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.core_lag_margin = 0, .est_error = 1}, &clock_)).value();
   AddTalkModels(35, 25, 15, 5);
   clock_.set_lag(Millis(10));
   Submit(Request({{"bayes", 15}, {"keysearch", 5}}, 20));
@@ -333,6 +339,74 @@ TEST_F(BrokerTest, FallbackDueAtExpectedLatency) {
   EXPECT_EQ(answered_at_, At(20));
 }
 
+// Safety net: the try waited at the cap for B, relaunched in A's place at
+// 20, whose prediction ends at 45 + tick. keysearch's latest start is 45: it
+// launches then, in B's place, and answers at D (before, it was skipped when
+// 45 passed and the try had no answer).
+TEST_F(BrokerTest, SafetyNetLaunchesTheCheapestAtItsLatestStartInTheSlotOfTheLeastLikely) {
+  AddModel("embedding", 1000);
+  AddModel("svm", 1000);
+  AddModel("keysearch", 5);
+  Submit(Request({{"embedding", 20}, {"svm", 25}, {"keysearch", 5}}, 50, 0, 0));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(50));
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(result_->reason, Reason::kOverdue);  // embedding gave way at 20 + tick
+  EXPECT_EQ(Attempt("svm").started, Millis(20) + kTick);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("keysearch").started, Millis(45));
+}
+
+// Safety net: crossLag paces hedges, it never pushes the last resort past
+// its latest start (40 - 5 = 35, not 38).
+TEST_F(BrokerTest, SafetyNetIsNotDelayedByCrossLag) {
+  AddModel("svm", 1000);
+  AddModel("keysearch", 5);
+  Submit(Request({{"svm", 30}, {"keysearch", 5}}, 40, 1, 38));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("keysearch").started, Millis(35));
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(answered_at_, At(40));
+}
+
+// Safety net, with the server's est_error of 2: keysearch's est of 4 ms is
+// half its real 8, and nothing of it is learned yet, so its latest start
+// leaves room for 8: 40 - 8 = 32, preempting svm (not yet overdue). Trusting
+// the est it would start at 34 + tick and answer after D.
+TEST_F(BrokerTest, SafetyNetLeavesRoomForAnEstHalfTheTruth) {
+  broker_ = std::move(Broker::Create({}, &clock_)).value();
+  AddModel("svm", 1000);
+  AddModel("keysearch", 8);
+  Submit(Request({{"svm", 34}, {"keysearch", 4}}, 40, 0, 0));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("svm").latency, Millis(32));
+  EXPECT_EQ(Attempt("keysearch").started, Millis(32));
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(result_->reason, Reason::kDeadline);
+  EXPECT_EQ(answered_at_, At(40));
+}
+
+// Safety net, one slot: keysearch's est (25) with room (50) is more than the
+// budget, so it must start at once; rather than launch svm and preempt it at
+// once, the try starts keysearch and skips svm.
+TEST_F(BrokerTest, SafetyNetWithOneSlotStartsAnUnsureCheapestAtOnce) {
+  broker_ = std::move(Broker::Create({}, &clock_)).value();
+  AddModel("svm", 1000);
+  AddModel("keysearch", 12);
+  Submit(Request({{"svm", 30}, {"keysearch", 25}}, 40, 0, 0));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("keysearch").started, Millis(0));
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(result_->reason, Reason::kPredictedLate);
+  EXPECT_EQ(answered_at_, At(12));
+}
+
 // Rule 3: crossRequest 0 allows one attempt in flight: the fallback waits
 // for the first to become overdue, then cancels it.
 TEST_F(BrokerTest, CapCancelsOverdueAttempt) {
@@ -340,7 +414,7 @@ TEST_F(BrokerTest, CapCancelsOverdueAttempt) {
   Submit(Request({{"embedding", 10}, {"svm", 10}}, 50, 0, 0));
   clock_.AdvanceTo(At(200));
   ASSERT_TRUE(result_);
-  EXPECT_EQ(Attempt("embedding").state, AttemptState::kCancelled);
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kOverdue);
   EXPECT_EQ(Attempt("embedding").latency, Millis(10) + kTick);
   EXPECT_EQ(Attempt("svm").started, Millis(10) + kTick);
   EXPECT_EQ(answered_at_, At(20) + kTick);
@@ -350,7 +424,7 @@ TEST_F(BrokerTest, CapCancelsOverdueAttempt) {
 // moment it is overdue; a grace of 1 ms lets one finishing 0.5 ms after its
 // prediction answer (the server sets grace to its guard).
 TEST_F(BrokerTest, GraceKeepsAnAttemptFinishingJustAfterItsPrediction) {
-  broker_ = std::move(Broker::Create({.grace = Millis(1)}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.grace = Millis(1), .est_error = 1}, &clock_)).value();
   AddModel("embedding", 35.5);
   AddModel("svm", 5);
   Submit(Request({{"embedding", 35}, {"svm", 5}}, 100, 0, 0));
@@ -383,7 +457,7 @@ TEST_F(BrokerTest, HeldAnswerGoesWhenBetterIsOverdue) {
   ASSERT_TRUE(result_);
   EXPECT_EQ(answered_at_, At(35) + kTick);
   EXPECT_EQ(result_->model, "svm");
-  EXPECT_EQ(result_->reason, Reason::kDeadline);
+  EXPECT_EQ(result_->reason, Reason::kOverdue);
 }
 
 // Rule 5: a failure makes the next launch due at once, ignoring crossLag.
@@ -476,7 +550,7 @@ TEST_F(BrokerTest, LearnedSlownessSkipsModelUpFront) {
     clock_.Advance(Millis(100));
     ASSERT_TRUE(result_);
     EXPECT_EQ(result_->model, "svm");
-    EXPECT_EQ(result_->reason, Reason::kDeadline);
+    EXPECT_EQ(result_->reason, Reason::kOverdue);  // embedding, past its P at 35, gave way to svm
   }
   result_.reset();
   Submit(Request({{"embedding", 35}, {"svm", 25}}, 50));
@@ -489,7 +563,7 @@ TEST_F(BrokerTest, LearnedSlownessSkipsModelUpFront) {
 // Baselines (tbms serve --policy): Clipper-like default-on-miss launches the
 // top model though it is predicted late, and answers nothing at D.
 TEST_F(BrokerTest, BaselineDefaultOnMissLaunchesAndMissesAtDeadline) {
-  broker_ = std::move(Broker::Create({.launch_predicted_late = true}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.launch_predicted_late = true, .est_error = 1}, &clock_)).value();
   baseline_batching_ = true;
   AddModel("svm", 25);
   Submit(Request({{"svm", 25}}, 10));
@@ -503,7 +577,7 @@ TEST_F(BrokerTest, BaselineDefaultOnMissLaunchesAndMissesAtDeadline) {
 
 // Triton-like single: no end-to-end deadline, the answer comes when it comes.
 TEST_F(BrokerTest, BaselineSingleWaitsPastDeadline) {
-  broker_ = std::move(Broker::Create({.launch_predicted_late = true, .wait_past_deadline = true},
+  broker_ = std::move(Broker::Create({.launch_predicted_late = true, .wait_past_deadline = true, .est_error = 1},
                                      &clock_)).value();
   baseline_batching_ = true;
   AddModel("svm", 25);
@@ -664,7 +738,7 @@ TEST(AggregateTest, MaxAvgVote) {
 // Limits: too many pending tries is RESOURCE_EXHAUSTED, and the request
 // stays with the caller.
 TEST_F(BrokerTest, MaxPendingRejects) {
-  broker_ = std::move(Broker::Create({.max_pending = 1}, &clock_)).value();
+  broker_ = std::move(Broker::Create({.max_pending = 1, .est_error = 1}, &clock_)).value();
   AddModel("svm", 10);
   Submit(Request({{"svm", 10}}, 50));
   Status s = broker_->Submit(Request({{"svm", 10}}, 50), [](TryResult) {});

@@ -16,7 +16,7 @@ import tbms
 from test_serve import TALK, TBMS_BIN, Server
 
 SIMULATE = "embedding=30,svm=10,bayes=5,keysearch=1"
-REASONS = ("predicted_late", "error", "dropped_late", "deadline", "infeasible", "unavailable", "overloaded")
+REASONS = ("predicted_late", "error", "dropped_late", "deadline", "overdue", "infeasible", "unavailable", "overloaded")
 PROMTOOL = "/usr/bin/promtool"
 
 

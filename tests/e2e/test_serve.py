@@ -109,7 +109,8 @@ class SlowTopModelTest(unittest.TestCase):
                 reasons.append(result.reason)
                 if len(reasons) >= 5 and reasons[-3:] == ["predicted_late"] * 3:
                     break
-        self.assertEqual(reasons[0], "deadline")  # first: embedding was tried, too slow
+        # First: embedding was tried and too slow: cancelled past its prediction, or running at D.
+        self.assertIn(reasons[0], ("overdue", "deadline"))
         self.assertEqual(reasons[-3:], ["predicted_late"] * 3, reasons)
         self.assertEqual(result.attempts[0].model, "embedding")
         self.assertEqual(result.attempts[0].state, "skipped")

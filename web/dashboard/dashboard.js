@@ -7,7 +7,7 @@
 (() => {
   const REPORT_URL = '/v1/report';
   const MAX_WINDOWS = 6;
-  const REASONS = ['predicted_late', 'deadline', 'error', 'dropped_late', 'infeasible', 'unavailable', 'overloaded'];
+  const REASONS = ['predicted_late', 'deadline', 'overdue', 'error', 'dropped_late', 'infeasible', 'unavailable', 'overloaded'];
 
   const params = new URLSearchParams(location.search);
   const interval = parseInterval(params.get('interval'));

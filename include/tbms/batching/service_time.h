@@ -25,6 +25,7 @@ namespace tbms {
 struct LatencyEstimate {
   Duration expected{0};  // E: median
   Duration high{0};      // P: high quantile
+  bool guessed = false;  // the caller's est: the model's own times are not learned yet
 };
 
 struct ServiceTimeOptions {

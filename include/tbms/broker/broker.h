@@ -1,8 +1,10 @@
 // Broker: the time broker. For each try it plans launches against the
 // deadline, launches the best feasible candidate, fires fallbacks on timers,
 // hedges within crossRequest/crossLag, cancels what is no longer needed and
-// picks the answer: rules 1-7 of section 3 of the design brief, exactly (see
-// docs/semantics.md for the rules and how each is implemented).
+// picks the answer: rules 1-7 of section 3 of the design brief, plus a last
+// resort (rule 3b) that makes the cheapest model a guarantee when the
+// callers' estimates are wrong (see docs/semantics.md for the rules, what
+// was revised and why, and how each is implemented).
 //
 // Thread-compatible: Submit, timers and batch completions must all run in one
 // context (the virtual clock's thread in tests; the core's CoreRunner in the
@@ -43,6 +45,10 @@ class Broker final : public ItemSink {
     // runs L late read the request about L after it came, and its answer
     // leaves about L after the core has it. 0: plan to D however late it runs.
     int core_lag_margin = 2;
+    // How far a caller's est may be off (a factor; callers guess). Until a
+    // model's own times are learned, the last resort starts early enough to
+    // answer by D were its est this many times too small. 1 trusts the est.
+    double est_error = 2.0;
   };
   // Called exactly once per accepted try, in the core's context; it may run
   // before Submit returns (a try with no feasible candidate is answered at once).
@@ -78,6 +84,14 @@ class Broker final : public ItemSink {
   struct Pending;
   enum TimerKind { kLaunchTimer, kDeadlineTimer, kHoldTimer, kMixTimer, kTimerKinds };
 
+  // The guarantee: the cheapest feasible candidate not yet launched, and the
+  // latest time it can start and still answer by D.
+  struct LastResort {
+    int candidate = -1;  // none
+    TimePoint start;
+    LatencyEstimate predicted;
+  };
+
   Broker(Options options, Clock* clock);
   void Start(Pending& p);
   LatencyEstimate Predict(const Pending& p, int c) const;
@@ -87,8 +101,15 @@ class Broker final : public ItemSink {
   bool Launch(Pending& p, int c, LatencyEstimate e);
   void ScheduleNext(Pending& p);
   void LaunchNext(Pending& p, bool at_once, TimePoint as_of);
-  int MostOverdue(const Pending& p, TimePoint now) const;
-  TimePoint EarliestOverdue(const Pending& p, int below) const;
+  Duration Need(const LatencyEstimate& e) const;
+  TimePoint DoneBy(const Attempt& a) const;
+  int BestBet(const Pending& p, TimePoint as_of) const;
+  LastResort FindLastResort(const Pending& p, TimePoint as_of) const;
+  bool LaunchLastResort(Pending& p, const LastResort& last);
+  TimePoint OverdueAfter(const Attempt& a) const;
+  int MostOverdue(const Pending& p, TimePoint now, int keep = -1) const;
+  int LeastLikelyInTime(const Pending& p) const;
+  TimePoint EarliestOverdue(const Pending& p, int below, int keep = -1) const;
   void CancelAttempt(Pending& p, int c, AttemptState state);
   void CheckHeld(Pending& p);
   void AttemptDone(Pending& p, int c, StatusOr<Answer> result);

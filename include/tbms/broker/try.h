@@ -101,7 +101,8 @@ enum class AttemptState : uint8_t {
   kSucceeded,  // answered (its answer may have lost to a better one)
   kFailed,     // the backend failed
   kDroppedLate,  // its batcher dropped it: it could no longer finish in time
-  kCancelled,  // cancelled: overdue at the cap, or the try had its answer
+  kCancelled,  // cancelled: the try had its answer, or a last resort needed its slot
+  kOverdue,    // cancelled before D, past its high-quantile prediction
   kUnavailable,  // not launched: the model is not served (removed from the house, unloaded, failed to load)
 };
 
@@ -111,15 +112,16 @@ enum class Reason : uint8_t {
   kPredictedLate,  // the better candidate was predicted to miss the deadline
   kError,          // it failed
   kDroppedLate,    // its batcher dropped it as late
-  kDeadline,       // it was too slow: still running when the answer went out
+  kDeadline,       // it was too slow: still running at D, or cancelled for a last resort
+  kOverdue,        // it was cancelled before D, past its high-quantile prediction
   kInfeasible,     // no candidate could finish in time, nothing was launched
   kUnavailable,    // its model is not served (removed, unloaded, failed to load)
   kOverloaded,     // the server itself runs late: no candidate could finish before its answer must leave
 };
 // Every reason but kNone, in the order reports list them.
-inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,       Reason::kDroppedLate,
-                                      Reason::kDeadline,      Reason::kInfeasible,  Reason::kUnavailable,
-                                      Reason::kOverloaded};
+inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,      Reason::kDroppedLate,
+                                      Reason::kDeadline,      Reason::kOverdue,    Reason::kInfeasible,
+                                      Reason::kUnavailable,   Reason::kOverloaded};
 inline constexpr size_t kReasonCount = std::size(kReasons) + 1;  // with kNone: an array indexed by Reason
 
 std::string_view AttemptStateName(AttemptState state);
