@@ -356,21 +356,23 @@ class AsyncClient(_ClientBase):
                          tloc: Union[int, float], cross_request: int = 0,
                          cross_lag: Union[int, float] = 0, priority: int = 0,
                          inputs: Optional[Mapping] = None,
-                         timeout: Optional[float] = None) -> TryResult:
+                         timeout: Optional[float] = None, *,
+                         hedge: Optional[str] = None) -> TryResult:
         """Async :meth:`tbms.Client.try_models`."""
         return await self._call(self._models_request(
             models, question, tloc, cross_request, cross_lag, priority,
-            inputs, timeout))
+            inputs, timeout, hedge))
 
     async def try_mixes(self, mixes: Any, question: str,
                         tloc: Union[int, float], cross_request: int = 0,
                         cross_lag: Union[int, float] = 0, priority: int = 0,
                         inputs: Optional[Mapping] = None,
-                        timeout: Optional[float] = None) -> TryResult:
+                        timeout: Optional[float] = None, *,
+                        hedge: Optional[str] = None) -> TryResult:
         """Async :meth:`tbms.Client.try_mixes`."""
         return await self._call(self._mixes_request(
             mixes, question, tloc, cross_request, cross_lag, priority,
-            inputs, timeout))
+            inputs, timeout, hedge))
 
     async def try_task(self, task: str, question: str,
                        tloc: Optional[Union[int, float]] = None,
@@ -378,11 +380,12 @@ class AsyncClient(_ClientBase):
                        cross_lag: Optional[Union[int, float]] = None,
                        priority: Optional[int] = None,
                        inputs: Optional[Mapping] = None,
-                       timeout: Optional[float] = None) -> TryResult:
+                       timeout: Optional[float] = None, *,
+                       hedge: Optional[str] = None) -> TryResult:
         """Async :meth:`tbms.Client.try_task`."""
         return await self._call(self._task_request(
             task, question, tloc, cross_request, cross_lag, priority, inputs,
-            timeout))
+            timeout, hedge))
 
     async def live(self) -> bool:
         """Async :meth:`tbms.Client.live`."""

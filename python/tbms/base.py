@@ -68,6 +68,16 @@ def _read_health(status: int, reason: str, body: bytes) -> bool:
     return status == 200
 
 
+HEDGES = ("at_risk", "expected")
+
+
+def _check_hedge(hedge: Optional[str]) -> Optional[str]:
+    """``hedge`` as given, when it is None or one of :data:`HEDGES`."""
+    if hedge is not None and hedge not in HEDGES:
+        raise ValueError(f"hedge must be one of {HEDGES}, got {hedge!r}")
+    return hedge
+
+
 class _ClientBase:
     """Settings, request building, signing and reply reading of a client;
     the arguments are those of :class:`tbms.Client`."""
@@ -109,27 +119,30 @@ class _ClientBase:
                         tloc: Union[int, float], cross_request: int,
                         cross_lag: Union[int, float], priority: int,
                         inputs: Optional[Mapping],
-                        timeout: Optional[float]) -> _Request:
+                        timeout: Optional[float],
+                        hedge: Optional[str] = None) -> _Request:
         """The request of ``try_models``."""
         return self._candidates_request(
             "models", model_list(models), question, tloc, cross_request,
-            cross_lag, priority, inputs, timeout)
+            cross_lag, priority, inputs, timeout, hedge)
 
     def _mixes_request(self, mixes: Any, question: str,
                        tloc: Union[int, float], cross_request: int,
                        cross_lag: Union[int, float], priority: int,
                        inputs: Optional[Mapping],
-                       timeout: Optional[float]) -> _Request:
+                       timeout: Optional[float],
+                       hedge: Optional[str] = None) -> _Request:
         """The request of ``try_mixes``."""
         return self._candidates_request(
             "mixes", mix_list(mixes), question, tloc, cross_request,
-            cross_lag, priority, inputs, timeout)
+            cross_lag, priority, inputs, timeout, hedge)
 
     def _candidates_request(self, key: str, specs: list, question: str,
                             tloc: Union[int, float], cross_request: int,
                             cross_lag: Union[int, float], priority: int,
                             inputs: Optional[Mapping],
-                            timeout: Optional[float]) -> _Request:
+                            timeout: Optional[float],
+                            hedge: Optional[str] = None) -> _Request:
         """A try whose candidates are ``specs`` under ``key`` ("models" or
         "mixes")."""
         _check_try_args(question, tloc, cross_request, cross_lag, priority)
@@ -142,6 +155,8 @@ class _ClientBase:
             "crossLag": cross_lag,
             "priority": priority,
         }
+        if _check_hedge(hedge) is not None:
+            body["hedge"] = hedge
         return self._try_request(body, self._try_timeout(tloc, timeout))
 
     def _task_request(self, task: str, question: str,
@@ -149,7 +164,8 @@ class _ClientBase:
                       cross_request: Optional[int],
                       cross_lag: Optional[Union[int, float]],
                       priority: Optional[int], inputs: Optional[Mapping],
-                      timeout: Optional[float]) -> _Request:
+                      timeout: Optional[float],
+                      hedge: Optional[str] = None) -> _Request:
         """The request of ``try_task``: only the overrides given (not
         ``None``) are sent, the server fills in the task's defaults."""
         _check_task_try_args(task, question, tloc, cross_request, cross_lag,
@@ -157,7 +173,8 @@ class _ClientBase:
         _check_timeout(timeout)
         body = {"inputs": self._build_inputs(question, inputs), "task": task}
         for key, value in (("tloc", tloc), ("crossRequest", cross_request),
-                           ("crossLag", cross_lag), ("priority", priority)):
+                           ("crossLag", cross_lag), ("priority", priority),
+                           ("hedge", _check_hedge(hedge))):
             if value is not None:
                 body[key] = value
         return self._try_request(body, self._try_timeout(tloc, timeout))

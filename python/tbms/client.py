@@ -186,7 +186,8 @@ class Client(_ClientBase):
     def try_models(self, models: Any, question: str, tloc: Union[int, float],
                    cross_request: int = 0, cross_lag: Union[int, float] = 0,
                    priority: int = 0, inputs: Optional[Mapping] = None,
-                   timeout: Optional[float] = None) -> TryResult:
+                   timeout: Optional[float] = None, *,
+                   hedge: Optional[str] = None) -> TryResult:
         """Ask the server to answer ``question`` within ``tloc`` ms.
 
         Args:
@@ -199,6 +200,10 @@ class Client(_ClientBase):
             inputs: extra input fields sent next to ``"question"``.
             timeout: client-side timeout in seconds for this call; overrides
                 the client's timeout and the ``tloc``-based default.
+            hedge: when fallbacks launch while a better attempt runs:
+                ``"at_risk"`` (the server's default: only once no attempt in
+                flight is likely to answer by ``tloc``) or ``"expected"``
+                (the talk's est timer); ``None`` sends nothing.
 
         Returns:
             A :class:`TryResult`; its ``answer`` is ``None`` when no answer
@@ -213,12 +218,13 @@ class Client(_ClientBase):
         """
         return self._call(self._models_request(
             models, question, tloc, cross_request, cross_lag, priority,
-            inputs, timeout))
+            inputs, timeout, hedge))
 
     def try_mixes(self, mixes: Any, question: str, tloc: Union[int, float],
                   cross_request: int = 0, cross_lag: Union[int, float] = 0,
                   priority: int = 0, inputs: Optional[Mapping] = None,
-                  timeout: Optional[float] = None) -> TryResult:
+                  timeout: Optional[float] = None, *,
+                  hedge: Optional[str] = None) -> TryResult:
         """Like :meth:`try_models`, with ranked mixes as the candidates.
 
         Each mix runs its members together and combines their outputs with
@@ -228,7 +234,7 @@ class Client(_ClientBase):
         Args:
             mixes: ranked mixes, in any form accepted by :func:`mix_list`.
             question, tloc, cross_request, cross_lag, priority, inputs,
-            timeout: as for :meth:`try_models`.
+            timeout, hedge: as for :meth:`try_models`.
 
         Returns:
             A :class:`TryResult`, as for :meth:`try_models`.
@@ -238,7 +244,7 @@ class Client(_ClientBase):
         """
         return self._call(self._mixes_request(
             mixes, question, tloc, cross_request, cross_lag, priority,
-            inputs, timeout))
+            inputs, timeout, hedge))
 
     def try_task(self, task: str, question: str,
                  tloc: Optional[Union[int, float]] = None,
@@ -246,7 +252,8 @@ class Client(_ClientBase):
                  cross_lag: Optional[Union[int, float]] = None,
                  priority: Optional[int] = None,
                  inputs: Optional[Mapping] = None,
-                 timeout: Optional[float] = None) -> TryResult:
+                 timeout: Optional[float] = None, *,
+                 hedge: Optional[str] = None) -> TryResult:
         """Answer ``question`` with the candidates of a server-side task.
 
         The task (configured on the server for this instance) supplies the
@@ -261,6 +268,7 @@ class Client(_ClientBase):
             cross_request: ``crossRequest`` (int >= 0), or ``None``.
             cross_lag: ``crossLag`` in milliseconds (>= 0), or ``None``.
             priority: request priority (int), or ``None``.
+            hedge: as for :meth:`try_models`; ``None`` takes the task's.
             inputs: extra input fields sent next to ``"question"``.
             timeout: client-side timeout in seconds for this call.  When
                 ``None``: the client's timeout, else ``tloc / 1000 +``
@@ -276,7 +284,7 @@ class Client(_ClientBase):
         """
         return self._call(self._task_request(
             task, question, tloc, cross_request, cross_lag, priority, inputs,
-            timeout))
+            timeout, hedge))
 
     def live(self) -> bool:
         """Return True if the server reports itself live (HTTP 200).
@@ -369,12 +377,13 @@ tbmsClient = Client
 def try_models(client: Client, models: Any, question: str,
                tloc: Union[int, float] = 50, cross_request: int = 0,
                cross_lag: Union[int, float] = 0, priority: int = 0,
-               timeout: Optional[float] = None) -> TryResult:
+               timeout: Optional[float] = None, *,
+               hedge: Optional[str] = None) -> TryResult:
     """Run a try request with ``client``; see :meth:`Client.try_models`."""
     return client.try_models(models, question, tloc,
                              cross_request=cross_request,
                              cross_lag=cross_lag, priority=priority,
-                             timeout=timeout)
+                             timeout=timeout, hedge=hedge)
 
 
 def tbmsTry(client: Client, models: Any, question: str,  # noqa: N802
@@ -399,12 +408,13 @@ def tbmsTry(client: Client, models: Any, question: str,  # noqa: N802
 def try_mixes(client: Client, mixes: Any, question: str,
               tloc: Union[int, float] = 50, cross_request: int = 0,
               cross_lag: Union[int, float] = 0, priority: int = 0,
-              timeout: Optional[float] = None) -> TryResult:
+              timeout: Optional[float] = None, *,
+              hedge: Optional[str] = None) -> TryResult:
     """Run a try over mixes with ``client``; see :meth:`Client.try_mixes`."""
     return client.try_mixes(mixes, question, tloc,
                             cross_request=cross_request,
                             cross_lag=cross_lag, priority=priority,
-                            timeout=timeout)
+                            timeout=timeout, hedge=hedge)
 
 
 def tbmsMixTry(client: Client, mixes: Any, question: str,  # noqa: N802
@@ -431,11 +441,12 @@ def try_task(client: Client, task: str, question: str,
              cross_request: Optional[int] = None,
              cross_lag: Optional[Union[int, float]] = None,
              priority: Optional[int] = None,
-             timeout: Optional[float] = None) -> TryResult:
+             timeout: Optional[float] = None, *,
+             hedge: Optional[str] = None) -> TryResult:
     """Run a task try with ``client``; see :meth:`Client.try_task`."""
     return client.try_task(task, question, tloc=tloc,
                            cross_request=cross_request, cross_lag=cross_lag,
-                           priority=priority, timeout=timeout)
+                           priority=priority, timeout=timeout, hedge=hedge)
 
 
 def tbmsTaskTry(client: Client, task: str, question: str,  # noqa: N802

@@ -319,6 +319,18 @@ class TaskTryTest(ServerTestCase):
             "inputs": {"question": "q", "lang": "zh"}, "task": "qa",
             "crossLag": 5, "priority": -2})
 
+    def test_hedge_is_sent_when_given_and_checked(self) -> None:
+        self.client.try_task("qa", "q", hedge="expected")
+        self.assertEqual(self.only_request().json(), {
+            "inputs": {"question": "q"}, "task": "qa", "hedge": "expected"})
+        self.fake.requests.clear()
+        self.client.try_models(TALK_MODELS, "q", 50, hedge="at_risk")
+        self.assertEqual(self.only_request().json()["hedge"], "at_risk")
+        self.fake.requests.clear()
+        with self.assertRaisesRegex(ValueError, "hedge"):
+            self.client.try_models(TALK_MODELS, "q", 50, hedge="sometimes")
+        self.assertEqual(self.fake.requests, [])
+
     def test_answer_and_empty_answer(self) -> None:
         self.fake.route("POST", TRY_PATH, body=VERSION_RESPONSE)
         self.assertEqual(tbmsTaskTry(self.client, "qa", "q"), "Beijing")

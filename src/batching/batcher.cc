@@ -239,7 +239,8 @@ void Batcher::Start(int replica, size_t count) {
   in.busy = true;
   in.started = clock_->Now();
   in.batch_size = static_cast<int>(count);
-  in.expected = Estimate(in.batch_size, queue_.begin()->est).expected;
+  const LatencyEstimate batch_time = Estimate(in.batch_size, queue_.begin()->est);
+  in.expected = batch_time.expected;
   busy_until_.emplace(in.started + in.expected, replica);
   in.tokens.clear();
   in.batch.items.clear();
@@ -255,6 +256,7 @@ void Batcher::Start(int replica, size_t count) {
     in.batch.deadline = std::min(in.batch.deadline, first->deadline);
     Erase(first);
   }
+  for (const uint64_t token : in.tokens) sink_->OnItemStarted(token, in.started, batch_time);
   executor_->Run(replica, in.batch,
                  [this, replica](BatchResult result) { OnBatchDone(replica, std::move(result)); });
 }

@@ -1,6 +1,7 @@
 #include "tbms/broker/broker.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -308,6 +309,9 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
   a.latency = Duration(0);
   a.members_left = cand.count;
   a.members_answered = 0;
+  a.members_started = 0;
+  a.started_p95 = TimePoint::min();
+  a.started_done_by = TimePoint::min();
   a.predicted = e;
   p.last = c;
   p.next = c + 1;
@@ -331,8 +335,9 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
   return true;
 }
 
-// Rule 2: the next launch is due at T = min(t_a + E_a, S_next), not before
-// t_a + crossLag, where S_next = D - P_next - guard.
+// Rule 2: the next launch is due at T = min(H, S_next), not before t_a +
+// crossLag, where S_next = D - P_next - guard and H is t_a + E_a (hedge
+// expected) or when no attempt in flight is on track any more (at_risk).
 void Broker::ScheduleNext(Pending& p) {
   clock_->Cancel(p.timers[kLaunchTimer]);
   p.timers[kLaunchTimer] = kNoTimer;
@@ -340,7 +345,10 @@ void Broker::ScheduleNext(Pending& p) {
   const Attempt& a = p.attempts[static_cast<size_t>(p.last)];
   const LatencyEstimate next = Predict(p, p.next);
   const TimePoint latest_start = p.deadline - next.high - options_.guard;
-  TimePoint due = std::min(a.launched + a.predicted.expected, latest_start);
+  // at_risk looks again when no attempt in flight is on track any more.
+  const TimePoint look = p.request.hedge == Hedge::kExpected ? a.launched + a.predicted.expected
+                                                             : OnTrackUntil(p, clock_->Now());
+  TimePoint due = std::min(look, latest_start);
   due = std::max(due, a.launched + p.request.cross_lag);
   // crossLag paces hedges; it never costs the last resort its start.
   if (const LastResort last = FindLastResort(p, clock_->Now()); last.candidate >= 0) due = std::min(due, last.start);
@@ -371,6 +379,15 @@ void Broker::LaunchNext(Pending& p, bool at_once, TimePoint as_of) {
       ++p.next;
       if (at_once || p.last < 0) continue;
       ScheduleNext(p);
+      return;
+    }
+    if (const TimePoint on_track_until = p.request.hedge == Hedge::kAtRisk ? OnTrackUntil(p, as_of) : as_of;
+        on_track_until > as_of) {
+      // at_risk: an attempt in flight is on track; look again when it stops
+      // being so, or skip c once its latest start has passed.
+      TimePoint wake = std::min(p.deadline - e.high - options_.guard + kTick, on_track_until);
+      if (last.candidate >= 0) wake = std::min(wake, last.start);
+      SetTimer(p, kLaunchTimer, wake);
       return;
     }
     if (p.in_flight > p.request.cross_request) {  // at the cap of 1 + crossRequest
@@ -411,6 +428,16 @@ Duration Broker::Need(const LatencyEstimate& e) const {
   return std::max(e.high, std::chrono::duration_cast<Duration>(e.expected * options_.est_error));
 }
 
+// How long a batch with estimate `e` takes at the 95th percentile, taking
+// its time as lognormal with median E and 99th percentile its Need.
+Duration Broker::HedgeQuantile(const LatencyEstimate& e) const {
+  constexpr double kZ95OverZ99 = 1.645 / 2.326;
+  const auto median = static_cast<double>(e.expected.count());
+  const auto p99 = static_cast<double>(Need(e).count());
+  if (median <= 0 || p99 <= median) return Need(e);
+  return Duration(static_cast<Duration::rep>(median * std::pow(p99 / median, kZ95OverZ99)));
+}
+
 TimePoint Broker::DoneBy(const Attempt& a) const { return a.launched + Need(a.predicted); }
 
 // The attempt in flight whose Need ends first, not yet passed (-1: none).
@@ -424,9 +451,10 @@ int Broker::BestBet(const Pending& p, TimePoint as_of) const {
   return bet;
 }
 
-// Rule 3b, the guarantee behind the rules: the cheapest feasible candidate not yet
-// launched is the last resort, due at the latest start at which its Need
-// still ends by D (at once when its Need is more than the budget) — unless
+// Rule 3b, the guarantee behind the rules: the cheapest candidate not yet
+// launched that can still answer by D (at its expected time, as rule 1) is
+// the last resort, due at the latest start at which its Need still ends by
+// D (at once when that has passed) — unless
 // an attempt in flight, as cheap and still within its Need, is one already.
 Broker::LastResort Broker::FindLastResort(const Pending& p, TimePoint as_of) const {
   LastResort last;
@@ -434,7 +462,7 @@ Broker::LastResort Broker::FindLastResort(const Pending& p, TimePoint as_of) con
   for (int c = p.next; c < p.size(); ++c) {
     const LatencyEstimate e = Predict(p, c);
     const Duration need = Need(e);
-    if (Feasible(p, e, as_of) && need < least) {
+    if (as_of + e.expected <= p.deadline && need < least) {  // it can still answer by D (as rule 1)
       least = need;
       last = {c, std::max(p.deadline - options_.guard - need, p.t0), e};
     }
@@ -476,6 +504,29 @@ int Broker::LeastLikelyInTime(const Pending& p) const {
     }
   }
   return victim;
+}
+
+// With the at_risk hedge, the first moment no attempt in flight is on track:
+// likely to answer by D (once its batch has started, by that batch's 95th
+// percentile; before, by its Need) and not past its Need. At most as_of:
+// none is now. A hedge pays only for an attempt likely to miss D; the last
+// resort (rule 3b) still covers the tail of the others.
+TimePoint Broker::OnTrackUntil(const Pending& p, TimePoint as_of) const {
+  TimePoint until = as_of;
+  for (int c = 0; c < p.size(); ++c) {
+    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    if (a.state != AttemptState::kInFlight) continue;
+    const bool started = AllStarted(p, c);
+    const TimePoint likely_by = started ? a.started_p95 : DoneBy(a);
+    const TimePoint done_by = started ? a.started_done_by : DoneBy(a);
+    if (likely_by <= p.deadline - options_.guard) until = std::max(until, done_by + options_.grace + kTick);
+  }
+  return until;
+}
+
+// Whether every member of attempt c has its batch started.
+bool Broker::AllStarted(const Pending& p, int c) const {
+  return p.attempts[static_cast<size_t>(c)].members_started == p.request.candidates[static_cast<size_t>(c)].count;
 }
 
 TimePoint Broker::OverdueAfter(const Attempt& a) const { return a.launched + a.predicted.high + options_.grace; }
@@ -531,6 +582,26 @@ void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
     result = CombineMix(p, c);
   }
   AttemptDone(p, c, std::move(result));
+}
+
+// With the at_risk hedge, an attempt whose batch turns out likely to end
+// after D puts its fallback due now, not when it would have been overdue.
+void Broker::OnItemStarted(uint64_t token, TimePoint started, const LatencyEstimate& batch) {
+  Pending* found = Find(token >> kMemberBits);
+  if (found == nullptr) return;
+  Pending& p = *found;
+  const int c = p.CandidateOf(token & ((uint64_t{1} << kMemberBits) - 1));
+  if (c < 0) return;
+  Attempt& a = p.attempts[static_cast<size_t>(c)];
+  if (a.state != AttemptState::kInFlight) return;
+  ++a.members_started;
+  a.started_p95 = std::max(a.started_p95, started + HedgeQuantile(batch));
+  a.started_done_by = std::max(a.started_done_by, started + Need(batch));
+  const TimePoint now = clock_->Now();
+  if (p.request.hedge == Hedge::kAtRisk && p.timers[kLaunchTimer] != kNoTimer && p.planned[kLaunchTimer] > now &&
+      OnTrackUntil(p, now) <= now) {
+    SetTimer(p, kLaunchTimer, now);
+  }
 }
 
 // An attempt (a model, or a whole mix) has its outcome.

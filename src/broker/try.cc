@@ -82,6 +82,14 @@ std::string_view AttemptStateName(AttemptState state) {
   return "unknown";
 }
 
+std::string_view HedgeName(Hedge hedge) { return hedge == Hedge::kExpected ? "expected" : "at_risk"; }
+
+std::optional<Hedge> ParseHedge(std::string_view name) {
+  if (name == "at_risk") return Hedge::kAtRisk;
+  if (name == "expected") return Hedge::kExpected;
+  return std::nullopt;
+}
+
 std::string_view ReasonName(Reason reason) {
   switch (reason) {
     case Reason::kNone: return "";

@@ -63,6 +63,7 @@ std::string TryBody(const TryRequest& r) {
   if (r.cross_request) w.Key("crossRequest").Int(*r.cross_request);
   if (r.cross_lag_ms) w.Key("crossLag").Number(*r.cross_lag_ms);
   if (r.priority) w.Key("priority").Int(*r.priority);
+  if (!r.hedge.empty()) w.Key("hedge").String(r.hedge);
   w.EndObject();
   return body;
 }

@@ -369,7 +369,7 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
   }
   const size_t before = diag.count();
   Fields f(*table, "task '" + name + "'", diag);
-  f.AllowOnly({"models", "tloc", "crossRequest", "crossLag", "priority"});
+  f.AllowOnly({"models", "tloc", "crossRequest", "crossLag", "priority", "hedge"});
   TaskConfig task;
   task.name = name;
   if (f.Require("models")) {
@@ -390,6 +390,13 @@ std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node,
   if (auto v = f.Ms("crossLag", limits::kMaxCrossLag)) task.cross_lag = *v;
   if (auto v = f.Int("priority", -limits::kMaxPriority, limits::kMaxPriority)) {
     task.priority = static_cast<int>(*v);
+  }
+  if (auto v = f.String("hedge")) {
+    if (const std::optional<Hedge> hedge = ParseHedge(*v)) {
+      task.hedge = *hedge;
+    } else {
+      diag.At(f.Get("hedge")->source(), "'hedge' must be " + std::string(kHedgeChoices));
+    }
   }
   if (diag.count() != before) return std::nullopt;
   return task;

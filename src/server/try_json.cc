@@ -187,16 +187,21 @@ Status ReadMixes(element e, const ModelTable& table, const InstanceConfig* insta
   return OkStatus();
 }
 
+// The try's own settings; a task's defaults fill in the others.
+struct Given {
+  bool tloc = false, cross_request = false, cross_lag = false, priority = false, hedge = false;
+};
+
 // A task's candidates and defaults; fields the try gave win.
-Status ApplyTask(const TaskConfig& task, const ModelTable& table, bool has_tloc, bool has_cross_request,
-                 bool has_cross_lag, bool has_priority, TryRequest* request) {
+Status ApplyTask(const TaskConfig& task, const ModelTable& table, const Given& given, TryRequest* request) {
   for (const std::string& name : task.models) {
     TBMS_RETURN_IF_ERROR(table.AddCandidate(name, {}, std::nullopt, request));
   }
-  if (!has_tloc) request->tloc = task.tloc;
-  if (!has_cross_request) request->cross_request = task.cross_request;
-  if (!has_cross_lag) request->cross_lag = task.cross_lag;
-  if (!has_priority) request->priority = task.priority;
+  if (!given.tloc) request->tloc = task.tloc;
+  if (!given.cross_request) request->cross_request = task.cross_request;
+  if (!given.cross_lag) request->cross_lag = task.cross_lag;
+  if (!given.priority) request->priority = task.priority;
+  if (!given.hedge) request->hedge = task.hedge;
   return OkStatus();
 }
 
@@ -217,8 +222,8 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
   TryRequest& request = parsed.request;
   auto inputs = std::make_shared<Inputs>();
   std::shared_ptr<TryOwner> owner;
-  bool has_inputs = false, has_tloc = false, has_cross_request = false, has_cross_lag = false,
-       has_priority = false;
+  bool has_inputs = false;
+  Given given;
   int candidate_lists = 0;
   TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, ""));
   for (auto [key, value] : obj) {
@@ -239,21 +244,28 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
       ++candidate_lists;
     } else if (key == "tloc") {
       TBMS_RETURN_IF_ERROR(ReadMs(value, "tloc", /*positive=*/true, limits::kMaxTlocMs, &request.tloc));
-      has_tloc = true;
+      given.tloc = true;
     } else if (key == "crossRequest") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "crossRequest", 0, limits::kMaxCrossRequest,
                                    &request.cross_request));
-      has_cross_request = true;
+      given.cross_request = true;
     } else if (key == "crossLag") {
       TBMS_RETURN_IF_ERROR(ReadMs(value, "crossLag", /*positive=*/false, limits::kMaxCrossLagMs, &request.cross_lag));
-      has_cross_lag = true;
+      given.cross_lag = true;
     } else if (key == "priority") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "priority", -limits::kMaxPriority, limits::kMaxPriority,
                                    &request.priority));
-      has_priority = true;
+      given.priority = true;
+    } else if (key == "hedge") {
+      std::string_view hedge;
+      if (value.get_string().get(hedge) != simdjson::SUCCESS) return InvalidArgument("hedge must be a string");
+      const std::optional<Hedge> parsed_hedge = ParseHedge(hedge);
+      if (!parsed_hedge) return InvalidArgument("hedge must be " + std::string(kHedgeChoices));
+      request.hedge = *parsed_hedge;
+      given.hedge = true;
     } else {
       return InvalidArgument("unknown field " + Quote(key) +
-                             " (expected inputs, models, mixes, task, tloc, crossRequest, crossLag, priority)");
+                             " (expected inputs, models, mixes, task, tloc, crossRequest, crossLag, priority, hedge)");
     }
   }
   if (!has_inputs) return InvalidArgument("inputs is required, e.g. {\"question\": \"...\"}");
@@ -262,9 +274,8 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
   if (!parsed.task.empty()) {
     auto task = table->FindTask(instance, parsed.task);
     if (!task.ok()) return task.status();
-    TBMS_RETURN_IF_ERROR(ApplyTask(**task, *table, has_tloc, has_cross_request, has_cross_lag, has_priority,
-                                   &request));
-  } else if (!has_tloc) {
+    TBMS_RETURN_IF_ERROR(ApplyTask(**task, *table, given, &request));
+  } else if (!given.tloc) {
     return InvalidArgument("tloc is required (milliseconds)");
   }
   request.inputs = std::move(inputs);

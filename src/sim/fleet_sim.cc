@@ -220,6 +220,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* cloc
   s.proto.tloc = Millis(o.tloc_ms);
   s.proto.cross_request = o.cross_request;
   s.proto.cross_lag = Millis(o.cross_lag_ms);
+  s.proto.hedge = o.hedge;
   return s;
 }
 

@@ -578,7 +578,8 @@ std::string Json(const Config& c, const Results& r) {
   JsonWriter w(out);
   w.BeginObject();
   w.Key("url").String(f.call.url).Key("instance").String(f.call.instance).Key("models").String(ModelsSpec(c.models));
-  w.Key("tloc").Number(f.call.tloc).Key("cross_request").Int(f.call.cross_request).Key("cross_lag").Number(f.call.cross_lag);
+  w.Key("tloc").Number(f.call.tloc).Key("cross_request").Int(f.call.cross_request).Key("cross_lag").Number(f.call.cross_lag)
+      .Key("hedge").String(f.call.hedge);
   w.Key("priority").Int(f.call.priority).Key("rate_qps").Number(f.rate).Key("cv").Number(f.cv);
   w.Key("requests").Int(f.requests).Key("duration_s").Number(f.duration_s);
   w.Key("connections").Int(f.connections).Key("seed").Int(static_cast<long long>(f.seed));
@@ -647,7 +648,7 @@ void PrintTable(const Config& c, const Results& r, std::ostream& out) {
   out << "tbms bench: " << f.requests << " requests at " << Fixed(f.rate) << " qps (cv " << Fixed(f.cv, 2)
       << ", seed " << f.seed << ") to " << f.call.url << ", instance " << f.call.instance << "\n"
       << "models " << ModelsSpec(c.models) << ", tloc " << Fixed(f.call.tloc) << " ms, crossRequest "
-      << f.call.cross_request << ", crossLag " << Fixed(f.call.cross_lag) << " ms\n";
+      << f.call.cross_request << ", crossLag " << Fixed(f.call.cross_lag) << " ms, hedge " << f.call.hedge << "\n";
   if (r.timed_out) out << "stopped at the --duration-s bound (" << Fixed(f.duration_s) << " s)\n";
   if (r.interrupted) out << "interrupted\n";
   out << "\n";

@@ -67,6 +67,9 @@ void AddTryParams(CLI::App* cmd, TryParams& p, const std::string& url_help) {
       ->check(CLI::Range(0.0, limits::kMaxCrossLagMs))->capture_default_str();
   cmd->add_option("--priority", p.priority, "Higher is more urgent")
       ->check(CLI::Range(-limits::kMaxPriority, limits::kMaxPriority))->capture_default_str();
+  cmd->add_option("--hedge", p.hedge, "When a fallback launches: at_risk (once no attempt in flight is likely to "
+                                      "answer by tloc) or expected (the talk's est timer)")
+      ->check(CLI::IsMember({"at_risk", "expected"}))->capture_default_str();
 }
 
 // "embedding:35,svm:25" -> [{embedding, 35}, {svm, 25}]; "svm" has no estimate.
@@ -107,6 +110,7 @@ client::TryRequest TryRequestOf(std::string_view question, const std::vector<cli
   r.cross_request = params.cross_request;
   r.cross_lag_ms = params.cross_lag;
   r.priority = params.priority;
+  r.hedge = params.hedge;
   return r;
 }
 

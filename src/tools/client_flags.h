@@ -47,6 +47,7 @@ struct TryParams {
   int cross_request = 0;
   double cross_lag = 0;
   int priority = 0;
+  std::string hedge = "at_risk";
 };
 void AddTryParams(CLI::App* cmd, TryParams& p, const std::string& url_help = "Server URL");
 

@@ -45,6 +45,7 @@ struct SimFlags {
   double tloc = 50;
   int cross_request = 1;
   double cross_lag = 10;
+  std::string hedge = "at_risk";
   bool no_bound = false;
   bool json = false;
   bool quiet = false;
@@ -202,6 +203,9 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   o.tloc_ms = f.tloc;
   o.cross_request = f.cross_request;
   o.cross_lag_ms = f.cross_lag;
+  const std::optional<Hedge> hedge = ParseHedge(f.hedge);
+  if (!hedge) return InvalidArgument("--hedge must be " + std::string(kHedgeChoices));
+  o.hedge = *hedge;
   o.guard_ms = f.model.guard_ms;
   o.max_queue = f.model.max_queue;
   o.max_queue_delay_ms = f.model.max_queue_delay_ms;
@@ -237,7 +241,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
   out << "tbms sim: " << r.requests << " requests at " << Fixed(r.offered_qps, 0) << " QPS"
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
-      << " ms\n"
+      << " ms, hedge " << HedgeName(o.hedge) << "\n"
       << "fleet: " << r.servers << " server(s) x " << (r.gpus / r.servers) << " GPUs = " << r.gpus << " GPUs (per server: "
       << PerServer(o) << "), " << f.balance << "\n"
       << "top model " << top.name << ": " << Fixed(CapacityQps(top, top_gpus), 0) << " QPS at batch " << top.max_batch
@@ -425,6 +429,9 @@ void AddSim(CLI::App& app) {
       ->check(CLI::Range(0, 1000))->capture_default_str();
   cmd->add_option("--cross-lag", flags->cross_lag, "Least time between launches, ms")
       ->check(CLI::Range(0.0, 3600000.0))->capture_default_str();
+  cmd->add_option("--hedge", flags->hedge, "When a fallback launches: at_risk (once no attempt in flight is likely "
+                                           "to answer by tloc) or expected (the talk's est timer)")
+      ->check(CLI::IsMember({"at_risk", "expected"}))->capture_default_str();
   cmd->add_flag("--no-bound", flags->no_bound, "Skip the offline bound");
   cmd->add_flag("--json", flags->json, "Print the figures as JSON");
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");

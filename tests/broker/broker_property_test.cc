@@ -1,7 +1,7 @@
 // The broker's promises over thousands of seeded scenarios on a virtual
 // clock: four simulated models with real service times the caller only
-// guesses (est off by 0.5x to 2x), random budgets, crossRequest and crossLag,
-// at low load (one try at a time). For every try: it is answered by D; no
+// guesses (est off by 0.5x to 2x), random budgets, crossRequest, crossLag
+// and hedge policy, at low load (one try at a time). For every try: it is answered by D; no
 // worse-ranked answer goes out when a better attempt had succeeded; at most
 // 1 + crossRequest attempts are in flight at once; and (the safety net) when
 // the cheapest model's real time is at most half of tloc, it is answered.
@@ -32,6 +32,7 @@ struct Scenario {
   double tloc_ms = 0;
   int cross_request = 0;
   double cross_lag_ms = 0;
+  Hedge hedge = Hedge::kAtRisk;
 };
 
 // The cheapest model takes 2-10 ms and at most half the budget; the others
@@ -51,12 +52,14 @@ Scenario Draw(uint64_t seed, bool shared_error) {
   for (double real : s.real_ms) s.est_ms.push_back(real * (shared_error ? factor : uniform(0.5, 2)));
   s.cross_request = static_cast<int>(rng() % 3);
   s.cross_lag_ms = uniform(0, 10);
+  s.hedge = rng() % 2 ? Hedge::kAtRisk : Hedge::kExpected;
   return s;
 }
 
 std::string Describe(const Scenario& s) {
   std::string out = "tloc " + std::to_string(s.tloc_ms) + " crossRequest " + std::to_string(s.cross_request) +
-                    " crossLag " + std::to_string(s.cross_lag_ms) + " models (real/est):";
+                     " crossLag " + std::to_string(s.cross_lag_ms) +
+                    " hedge " + std::string(HedgeName(s.hedge)) + " models (real/est):";
   for (size_t i = 0; i < s.real_ms.size(); ++i) {
     out += " " + std::to_string(s.real_ms[i]) + "/" + std::to_string(s.est_ms[i]);
   }
@@ -105,6 +108,7 @@ std::optional<std::string> Run(const Scenario& s) {
     r.tloc = Millis(s.tloc_ms);
     r.cross_request = s.cross_request;
     r.cross_lag = Millis(s.cross_lag_ms);
+    r.hedge = s.hedge;
     std::optional<TryResult> result;
     TimePoint answered_at;
     const TimePoint t0 = clock.Now();

@@ -24,8 +24,8 @@ class BrokerTest : public ::testing::Test {
     std::unique_ptr<Batcher> batcher;
   };
 
-  // The rules' own arithmetic trusts the ests (est_error 1), as the design
-  // brief's worked example does; the safety net's room for wrong ests is
+  // The rules' own arithmetic trusts the ests (est_error 1) and hedges on
+  // the est timer (hedge expected), as the design brief's worked example does; the safety net's room for wrong ests is
   // tested here by SafetyNet* and over random scenarios by broker_property_test.
   void SetUp() override {
     broker_ = std::move(Broker::Create({.est_error = 1}, &clock_)).value();
@@ -66,6 +66,7 @@ class BrokerTest : public ::testing::Test {
     r.tloc = Millis(tloc);
     r.cross_request = cross_request;
     r.cross_lag = Millis(cross_lag);
+    r.hedge = hedge_;
     return r;
   }
 
@@ -113,6 +114,7 @@ class BrokerTest : public ::testing::Test {
 
   VirtualClock clock_;
   bool baseline_batching_ = false;  // batchers of the baseline policies
+  Hedge hedge_ = Hedge::kExpected;
   std::unique_ptr<Broker> broker_;
   std::map<std::string, Model> models_;
   std::optional<TryResult> result_;
@@ -405,6 +407,114 @@ TEST_F(BrokerTest, SafetyNetWithOneSlotStartsAnUnsureCheapestAtOnce) {
   EXPECT_EQ(result_->model, "keysearch");
   EXPECT_EQ(result_->reason, Reason::kPredictedLate);
   EXPECT_EQ(answered_at_, At(12));
+}
+
+// hedge at_risk: the talk's example, embedding answering at 30. It is on
+// track (to answer by its P, 35) all along: svm's latest start (25) passes
+// and it is skipped, no hedge runs.
+TEST_F(BrokerTest, AtRiskNoHedgeWhileTheTopIsOnTrack) {
+  hedge_ = Hedge::kAtRisk;
+  AddTalkModels(30, 25, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(answered_at_, At(30));
+  EXPECT_EQ(result_->model, "embedding");
+  EXPECT_EQ(Attempt("svm").state, AttemptState::kSkipped);
+  EXPECT_FALSE(Ran("bayes"));
+  EXPECT_FALSE(Ran("keysearch"));
+}
+
+// hedge at_risk, embedding hangs: it stops being on track at 35 + tick, when
+// bayes's latest start (35) has passed; keysearch launches then and answers
+// at 40 (the est timer would have had svm's answer at 50).
+TEST_F(BrokerTest, AtRiskHedgesOnceTheTopIsPastItsP) {
+  hedge_ = Hedge::kAtRisk;
+  AddTalkModels(1000, 25, 15, 5);
+  Submit(TalkRequest());
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("bayes").state, AttemptState::kSkipped);
+  EXPECT_EQ(Attempt("keysearch").started, Millis(35) + kTick);
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(answered_at_, At(40) + kTick);
+}
+
+// A queue whose items start and finish when the test says.
+class ScriptedQueue final : public ModelQueue {
+ public:
+  explicit ScriptedQueue(LatencyEstimate predicted) : predicted_(predicted) {}
+  StatusOr<ItemId> Enqueue(WorkItem item) override {
+    token = item.token;
+    return ItemId{item.priority, item.deadline, ++seq_};
+  }
+  bool Cancel(const ItemId&) override { return true; }
+  LatencyEstimate Predict(int, Duration) const override { return predicted_; }
+  uint64_t token = 0;  // of the last item enqueued
+
+ private:
+  LatencyEstimate predicted_;
+  uint64_t seq_ = 0;
+};
+
+// [top (scripted, predicted E 20, P 25), bayes (takes 10)], tloc 50,
+// crossRequest 1, crossLag 0, hedge at_risk.
+class AtRiskTest : public BrokerTest {
+ protected:
+  void SubmitTopThenBayes(ScriptedQueue& top) {
+    AddModel("bayes", 10);
+    TryRequest r = Request({{"bayes", 10}}, 50, 1, 0);
+    r.candidates.clear();
+    r.members.clear();
+    r.AddModel("top", &top, Millis(20));
+    r.AddModel("bayes", models_.at("bayes").batcher.get(), Millis(10));
+    r.hedge = Hedge::kAtRisk;
+    Submit(std::move(r));
+  }
+};
+
+// The top attempt was predicted to answer by 25, but the batch it joined at
+// 5 (E 40, p99 50) is likely to end at 5 + 46.8 (its p95), after D: the
+// fallback launches at once, not at 25 + tick.
+TEST_F(AtRiskTest, HedgesAtOnceWhenTheBatchJoinedEndsAfterD) {
+  ScriptedQueue top({Millis(20), Millis(25), false});
+  SubmitTopThenBayes(top);
+  clock_.AdvanceTo(At(5));
+  broker_->OnItemStarted(top.token, At(5), {Millis(40), Millis(50), false});
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(Attempt("bayes").started, Millis(5));
+  EXPECT_EQ(result_->model, "bayes");
+}
+
+// The same with a batch likely to end by D (E 18, p99 21: p95 5 + 20): the
+// top stays on track, and its answer at 24 goes out with no hedge run.
+TEST_F(AtRiskTest, WaitsWhileTheBatchJoinedEndsByD) {
+  ScriptedQueue top({Millis(20), Millis(25), false});
+  SubmitTopThenBayes(top);
+  clock_.AdvanceTo(At(5));
+  broker_->OnItemStarted(top.token, At(5), {Millis(18), Millis(21), false});
+  clock_.AdvanceTo(At(24));
+  broker_->OnItemDone(top.token, Answer{});
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "top");
+  EXPECT_FALSE(Ran("bayes"));
+}
+
+// A batch whose p99 ends after D (5 + 47) but whose p95 does not (5 + 44.2)
+// is on track: no hedge at 5; bayes starts only as the last resort, at its
+// latest start (40), and is cancelled when the top answers at 45.
+TEST_F(AtRiskTest, OnlyABatchLikelyToMissDIsHedged) {
+  ScriptedQueue top({Millis(20), Millis(25), false});
+  SubmitTopThenBayes(top);
+  clock_.AdvanceTo(At(5));
+  broker_->OnItemStarted(top.token, At(5), {Millis(38), Millis(47), false});
+  clock_.AdvanceTo(At(45));
+  broker_->OnItemDone(top.token, Answer{});
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "top");
+  EXPECT_EQ(Attempt("bayes").started, Millis(40));
+  EXPECT_EQ(Attempt("bayes").state, AttemptState::kCancelled);
 }
 
 // Rule 3: crossRequest 0 allows one attempt in flight: the fallback waits

@@ -8,10 +8,11 @@ namespace {
 TEST(TryBodyTest, RankedModelsWithEveryOption) {
   const TryRequest r{.question = "what is a broker?",
                      .models = {{"embedding", 35}, {"svm", std::nullopt, "2"}},
-                     .tloc_ms = 50, .cross_request = 1, .cross_lag_ms = 10, .priority = -3};
+                     .tloc_ms = 50, .cross_request = 1, .cross_lag_ms = 10, .priority = -3,
+                     .hedge = "expected"};
   EXPECT_EQ(TryBody(r),
             R"({"inputs":{"question":"what is a broker?"},"models":[{"name":"embedding","est":35},)"
-            R"({"name":"svm","version":"2"}],"tloc":50,"crossRequest":1,"crossLag":10,"priority":-3})");
+            R"({"name":"svm","version":"2"}],"tloc":50,"crossRequest":1,"crossLag":10,"priority":-3,"hedge":"expected"})");
 }
 
 TEST(TryBodyTest, MixesAndTasksLeaveUnsetOptionsToTheServer) {

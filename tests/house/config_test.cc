@@ -111,7 +111,7 @@ Files Demo() {
   f["mix2/model.toml"] = "backend = \"mix\"\nmembers = [\"bayes\", \"keysearch\"]\naggregator = \"avg\"\n";
   f["instances.toml"] =
       "[instances.nianjianQA.tasks.qa]\nmodels = [\"embedding\", \"svm\", \"mix2\", \"keysearch\"]\n"
-      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\n\n[instances.other]\nmax_concurrent = 8\nmax_rps = 2.5\n";
+      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\nhedge = \"expected\"\n\n[instances.other]\nmax_concurrent = 8\nmax_rps = 2.5\n";
   return f;
 }
 
@@ -181,6 +181,7 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_EQ(qa.cross_request, 1);
   EXPECT_EQ(qa.cross_lag, Millis(10));
   EXPECT_EQ(qa.priority, -3);
+  EXPECT_EQ(qa.hedge, Hedge::kExpected);
 }
 
 // lag_target_ms and device are accepted but not acted on yet: a warning
@@ -706,7 +707,7 @@ TEST(HouseErrorTest, Instances) {
        {i + ":2:6: task 'qa' must be a table, not an integer"}},
       {"unknown task key", task("models = [\"svm\"]\ntloc = 5\ncross_request = 1\n"),
        {i + ":4:1: unknown key 'cross_request' in task 'qa' (expected models, tloc, crossRequest, "
-            "crossLag, priority)"}},
+            "crossLag, priority, hedge)"}},
       {"missing models and tloc", task(""),
        {i + ":1:1: missing key 'models' in task 'qa'", i + ":1:1: missing key 'tloc' in task 'qa'"}},
       {"no models", task("models = []\ntloc = 5\n"), {i + ":2:10: 'models' must list 1 to 32 names"}},
@@ -726,6 +727,8 @@ TEST(HouseErrorTest, Instances) {
        {i + ":4:12: 'crossLag' must be in [0, 600000], not -1"}},
       {"priority", task("models = [\"svm\"]\ntloc = 5\npriority = 1001\n"),
        {i + ":4:12: 'priority' must be in [-1000, 1000], not 1001"}},
+      {"hedge", task("models = [\"svm\"]\ntloc = 5\nhedge = \"never\"\n"),
+       {i + ":4:9: 'hedge' must be \"at_risk\" or \"expected\""}},
   });
 }
 

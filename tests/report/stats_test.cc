@@ -470,6 +470,7 @@ class BrokerStatsTest : public ::testing::Test {
     r.tloc = Millis(tloc);
     r.cross_request = 1;
     r.cross_lag = Millis(10);
+    r.hedge = Hedge::kExpected;  // the outcomes below follow the est timer
     r.stats = registry_.Task("i", "", r);
     return r;
   }

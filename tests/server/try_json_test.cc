@@ -133,6 +133,10 @@ TEST_F(TryJsonTest, ErrorsNameTheField) {
   };
   const Case cases[] = {
       {"{", StatusCode::kInvalidArgument, "malformed JSON"},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "hedge": "sometimes"})",
+       StatusCode::kInvalidArgument, "hedge must be \"at_risk\" or \"expected\""},
+      {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "hedge": 1})",
+       StatusCode::kInvalidArgument, "hedge must be a string"},
       {R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "x": )" + std::string(40, '[') +
            std::string(40, ']') + "}",
        StatusCode::kInvalidArgument, "JSON is nested deeper than 32 levels"},
@@ -227,6 +231,16 @@ TEST_F(TryJsonTest, ATaskGivesCandidatesAndDefaultsTheTryMayOverride) {
   EXPECT_EQ(r.tloc, Millis(50));
   EXPECT_EQ(r.cross_request, 1);
   EXPECT_EQ(r.cross_lag, Millis(5));  // the try's
+  EXPECT_EQ(r.hedge, Hedge::kAtRisk);  // the default, as the task gives no other
+}
+
+TEST_F(TryJsonTest, ATryChoosesItsHedge) {
+  auto parsed = Parse(R"({"inputs": {"question": "q"}, "task": "qa", "hedge": "expected"})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->request.hedge, Hedge::kExpected);
+  parsed = Parse(R"({"inputs": {"question": "q"}, "models": [{"name": "svm"}], "tloc": 5, "hedge": "at_risk"})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->request.hedge, Hedge::kAtRisk);
 }
 
 TEST_F(TryJsonTest, HouseMixesExpandIntoStepsAndNest) {

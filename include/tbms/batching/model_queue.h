@@ -22,6 +22,10 @@ class ItemSink {
  public:
   virtual ~ItemSink() = default;
   virtual void OnItemDone(uint64_t token, StatusOr<Answer> result) = 0;
+  // The item's batch has started, with this estimate of its service time.
+  // What an estimate made at enqueue could only guess (the wait, the batch
+  // it joins) is now known.
+  virtual void OnItemStarted(uint64_t /*token*/, TimePoint /*started*/, const LatencyEstimate& /*batch*/) {}
 };
 
 struct WorkItem {

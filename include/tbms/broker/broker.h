@@ -65,6 +65,7 @@ class Broker final : public ItemSink {
   Status Check(const TryRequest& request) const;
 
   void OnItemDone(uint64_t token, StatusOr<Answer> result) override;
+  void OnItemStarted(uint64_t token, TimePoint started, const LatencyEstimate& batch) override;
 
   // Tries in flight, as of the last Submit or answer (any thread).
   size_t pending() const { return pending_count_.load(std::memory_order_relaxed); }
@@ -80,6 +81,12 @@ class Broker final : public ItemSink {
     // Mixes (rule 8): members still out, members that answered.
     int members_left = 0;
     int members_answered = 0;
+    // Members whose batch has started, and the latest end of their batches,
+    // at the 95th percentile and by their Needs: once all have started,
+    // when the attempt should answer.
+    int members_started = 0;
+    TimePoint started_p95;
+    TimePoint started_done_by;
   };
   struct Pending;
   enum TimerKind { kLaunchTimer, kDeadlineTimer, kHoldTimer, kMixTimer, kTimerKinds };
@@ -107,6 +114,9 @@ class Broker final : public ItemSink {
   LastResort FindLastResort(const Pending& p, TimePoint as_of) const;
   bool LaunchLastResort(Pending& p, const LastResort& last);
   TimePoint OverdueAfter(const Attempt& a) const;
+  TimePoint OnTrackUntil(const Pending& p, TimePoint as_of) const;
+  bool AllStarted(const Pending& p, int c) const;
+  Duration HedgeQuantile(const LatencyEstimate& e) const;
   int MostOverdue(const Pending& p, TimePoint now, int keep = -1) const;
   int LeastLikelyInTime(const Pending& p) const;
   TimePoint EarliestOverdue(const Pending& p, int below, int keep = -1) const;

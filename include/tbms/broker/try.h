@@ -71,6 +71,13 @@ struct Candidate {
   bool is_mix() const { return steps_count > 0; }
 };
 
+// When a fallback launches while better attempts are in flight (rule 2).
+// at_risk: only once no attempt in flight is on track (predicted, at its
+// high quantile, to answer by D, and not past it); the last resort (rule
+// 3b) stays. expected: the talk's est timer, at t_a + E_a.
+enum class Hedge : uint8_t { kAtRisk, kExpected };
+inline constexpr std::string_view kHedgeChoices = "\"at_risk\" or \"expected\"";
+
 struct TryRequest {
   std::shared_ptr<const Inputs> inputs;
   std::vector<Member> members;
@@ -80,6 +87,7 @@ struct TryRequest {
   int cross_request = 0;
   Duration cross_lag{0};
   int priority = 0;
+  Hedge hedge = Hedge::kAtRisk;
   TaskStats* stats = nullptr;  // where the outcome is counted, if anywhere
   // Keeps alive what names and queues point into (the server's model table,
   // names given in the request); handed on to the TryResult.
@@ -125,6 +133,8 @@ inline constexpr Reason kReasons[] = {Reason::kPredictedLate, Reason::kError,   
 inline constexpr size_t kReasonCount = std::size(kReasons) + 1;  // with kNone: an array indexed by Reason
 
 std::string_view AttemptStateName(AttemptState state);
+std::string_view HedgeName(Hedge hedge);
+std::optional<Hedge> ParseHedge(std::string_view name);  // nullopt: none of kHedgeChoices
 StatusOr<Aggregator> ParseAggregator(std::string_view name);
 
 // Combines a mix's answers (JSON texts, in member rank order; at least one).

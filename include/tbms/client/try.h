@@ -39,13 +39,14 @@ struct TryRequest {
   std::optional<int> cross_request = std::nullopt;  // extra attempts allowed in flight, [0, 16]
   std::optional<double> cross_lag_ms = std::nullopt;  // minimum time between launches
   std::optional<int> priority = std::nullopt;  // [-1000, 1000], higher is served first
+  std::string hedge = "";  // when fallbacks launch: "at_risk" or "expected"; empty: the task's or at_risk
 };
 
 // POST's target: /v1/instances/{instance}/try.
 std::string TryTarget(std::string_view instance);
 
 // The JSON body of the try: {"inputs": {"question": ...}, "models" |
-// "mixes" | "task", then tloc, crossRequest, crossLag, priority when set.
+// "mixes" | "task", then tloc, crossRequest, crossLag, priority, hedge when set.
 std::string TryBody(const TryRequest& request);
 
 // One candidate launched or skipped.

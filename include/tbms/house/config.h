@@ -98,6 +98,7 @@ struct TaskConfig {
   int cross_request = 0;
   Duration cross_lag{0};
   int priority = 0;
+  Hedge hedge = Hedge::kAtRisk;
 };
 
 struct InstanceConfig {

@@ -58,6 +58,7 @@ struct FleetOptions {
   double tloc_ms = 50;
   int cross_request = 1;
   double cross_lag_ms = 10;
+  Hedge hedge = Hedge::kAtRisk;
   double guard_ms = 1;
 
   size_t max_queue = 1024;        // per model per server
