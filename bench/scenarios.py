@@ -2,7 +2,8 @@
 """TBMS against the anchors' policies, side by side: the same simulated
 models, the same seeded arrival traces, the same machine, one run each of
 `tbms serve --policy {tbms,single,default-on-miss,drop-late}` per scenario,
-driven by `tbms bench` (open loop, latency from the intended send time).
+and TBMS once more with the talk's est timer (`--hedge expected`), driven
+by `tbms bench` (open loop, latency from the intended send time).
 
     bench/scenarios.py [--quick] [--write-docs]
 
@@ -29,7 +30,9 @@ TBMS = os.path.join(ROOT, "build", "tbms")
 MODELS = [("embedding", 35.0), ("svm", 25.0), ("bayes", 15.0), ("keysearch", 5.0)]
 QUALITY = "embedding=1,svm=0.8,bayes=0.6,keysearch=0.4"
 MAX_BATCH = 8
-POLICIES = ["tbms", "single", "default-on-miss", "drop-late"]
+# (label, tbms serve --policy, tbms bench flags)
+POLICIES = [("tbms", "tbms", ()), ("tbms, hedge expected", "tbms", ("--hedge", "expected")),
+            ("single", "single", ()), ("default-on-miss", "default-on-miss", ()), ("drop-late", "drop-late", ())]
 
 
 def batch_ms(single_ms, n):
@@ -67,7 +70,7 @@ class Server:
 
 
 def run(policy, rate, tloc, cv=1.0, seconds=8.0, server_flags=None, simulate=None,
-        models=None, quality=QUALITY, cross=("1", "10")):
+        models=None, quality=QUALITY, cross=("1", "10"), bench_flags=()):
     """One server, one bench run; returns the bench's JSON."""
     simulate = simulate or ",".join("%s=%g" % m for m in MODELS)
     models = models or ",".join("%s:%g" % m for m in MODELS)
@@ -84,7 +87,7 @@ def run(policy, rate, tloc, cv=1.0, seconds=8.0, server_flags=None, simulate=Non
                "--tloc", str(tloc), "--cross-request", cross[0], "--cross-lag", cross[1],
                "--rate", str(rate), "--cv", str(cv), "--requests", str(requests),
                "--duration-s", str(seconds * 3 + 10), "--seed", "7", "--quality", quality,
-               "--json", "-"]
+               "--json", "-", *bench_flags]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60)
         if out.returncode != 0:
             raise RuntimeError("bench failed: " + out.stderr[-2000:])
@@ -144,9 +147,9 @@ def main():
     results = []
     todo = scenarios(args.quick)
     for i, (label, kw) in enumerate(todo):
-        for policy in POLICIES:
+        for policy, serve_policy, bench_flags in POLICIES:
             print("[%d/%d] %s, %s ..." % (i + 1, len(todo), label, policy), file=sys.stderr, flush=True)
-            r = run(policy, seconds=seconds, **kw)
+            r = run(serve_policy, seconds=seconds, bench_flags=bench_flags, **kw)
             results.append({"scenario": label, "policy": policy, "result": r})
             lines.append(fmt_row(label, policy, r))
     print("formulas ...", file=sys.stderr, flush=True)
