@@ -100,6 +100,15 @@ Broker::Pending* Broker::Find(uint64_t id) {
   return it == pending_.end() ? nullptr : it->second.get();
 }
 
+Broker::InFlightItem Broker::FindInFlight(uint64_t token) {
+  Pending* p = Find(token >> kMemberBits);
+  if (p == nullptr) return {};
+  const size_t member = token & ((uint64_t{1} << kMemberBits) - 1);
+  const int c = p->CandidateOf(member);
+  if (c < 0 || p->attempts[static_cast<size_t>(c)].state != AttemptState::kInFlight) return {};
+  return {p, member, c};
+}
+
 Status Broker::Check(const TryRequest& request) const {
   if (request.tloc <= Duration(0) || request.tloc > limits::kMaxTloc) {
     return InvalidArgument("tloc must be in (0, " + std::to_string(static_cast<int64_t>(limits::kMaxTlocMs)) + "] ms");
@@ -432,9 +441,10 @@ Duration Broker::Need(const LatencyEstimate& e) const {
 // its time as lognormal with median E and 99th percentile its Need.
 Duration Broker::HedgeQuantile(const LatencyEstimate& e) const {
   constexpr double kZ95OverZ99 = 1.645 / 2.326;
+  const Duration need = Need(e);
   const auto median = static_cast<double>(e.expected.count());
-  const auto p99 = static_cast<double>(Need(e).count());
-  if (median <= 0 || p99 <= median) return Need(e);
+  const auto p99 = static_cast<double>(need.count());
+  if (median <= 0 || p99 <= median) return need;
   return Duration(static_cast<Duration::rep>(median * std::pow(p99 / median, kZ95OverZ99)));
 }
 
@@ -570,13 +580,11 @@ void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
 }
 
 void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
-  Pending* found = Find(token >> kMemberBits);
-  if (found == nullptr) return;  // the try has already answered
-  Pending& p = *found;
-  const size_t member = token & ((uint64_t{1} << kMemberBits) - 1);
-  const int c = p.CandidateOf(member);
-  if (c < 0) return;
-  if (p.attempts[static_cast<size_t>(c)].state != AttemptState::kInFlight) return;  // cancelled (rule 7)
+  const InFlightItem item = FindInFlight(token);
+  if (item.pending == nullptr) return;  // the try has answered, or the attempt was cancelled (rule 7)
+  Pending& p = *item.pending;
+  const size_t member = item.member;
+  const int c = item.candidate;
   if (p.request.candidates[static_cast<size_t>(c)].is_mix()) {
     if (!MemberDone(p, c, member, std::move(result))) return;  // the mix waits for more
     result = CombineMix(p, c);
@@ -587,13 +595,10 @@ void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
 // With the at_risk hedge, an attempt whose batch turns out likely to end
 // after D puts its fallback due now, not when it would have been overdue.
 void Broker::OnItemStarted(uint64_t token, TimePoint started, const LatencyEstimate& batch) {
-  Pending* found = Find(token >> kMemberBits);
-  if (found == nullptr) return;
-  Pending& p = *found;
-  const int c = p.CandidateOf(token & ((uint64_t{1} << kMemberBits) - 1));
-  if (c < 0) return;
-  Attempt& a = p.attempts[static_cast<size_t>(c)];
-  if (a.state != AttemptState::kInFlight) return;
+  const InFlightItem item = FindInFlight(token);
+  if (item.pending == nullptr) return;
+  Pending& p = *item.pending;
+  Attempt& a = p.attempts[static_cast<size_t>(item.candidate)];
   ++a.members_started;
   a.started_p95 = std::max(a.started_p95, started + HedgeQuantile(batch));
   a.started_done_by = std::max(a.started_done_by, started + Need(batch));

@@ -99,6 +99,15 @@ class Broker final : public ItemSink {
     LatencyEstimate predicted;
   };
 
+  // An item's try and the attempt it belongs to, while that attempt is in
+  // flight (pending null otherwise).
+  struct InFlightItem {
+    Pending* pending = nullptr;
+    size_t member = 0;
+    int candidate = -1;
+  };
+  InFlightItem FindInFlight(uint64_t token);
+
   Broker(Options options, Clock* clock);
   void Start(Pending& p);
   LatencyEstimate Predict(const Pending& p, int c) const;
