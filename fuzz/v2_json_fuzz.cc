@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "tbms/server/v2_json.h"
+#include "tbms/kserve/v2_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tbms;

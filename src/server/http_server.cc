@@ -3,7 +3,7 @@
 #include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
 #include "tbms/server/assets.h"
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 #include "request_parser.h"
 
 #include <array>

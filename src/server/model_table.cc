@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 
 namespace tbms {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "tbms/common/json_writer.h"
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 
 namespace tbms {
 namespace {

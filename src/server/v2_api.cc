@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 
 namespace tbms {
 namespace {

@@ -11,7 +11,7 @@
 #include "tbms/broker/try.h"
 #include "tbms/common/status.h"
 #include "tbms/server/model_table.h"
-#include "tbms/server/v2_json.h"
+#include "tbms/kserve/v2_json.h"
 
 namespace tbms {
 

@@ -26,7 +26,7 @@
 
 #include "tbms/server/engine.h"
 #include "tbms/server/house_loader.h"
-#include "tbms/server/v2_json.h"
+#include "tbms/kserve/v2_json.h"
 
 namespace tbms {
 

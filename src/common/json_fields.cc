@@ -1,4 +1,4 @@
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "tbms/server/v2_json.h"
+#include "tbms/kserve/v2_json.h"
 
 #include <bit>
 #include <charconv>
@@ -11,18 +11,9 @@
 #include "tbms/broker/limits.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/common/tensor_json.h"
-#include "tbms/server/json_fields.h"
+#include "tbms/common/json_fields.h"
 
 namespace tbms {
-
-std::string ShapeText(std::span<const int64_t> shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
 namespace {
 
@@ -41,23 +32,6 @@ size_t ArraySize(array a) {
   n = 0;
   for ([[maybe_unused]] element e : a) ++n;
   return n;
-}
-
-// The product of `shape` (non-negative dims), or false when it is above `max`.
-bool CountElements(std::span<const int64_t> shape, size_t max, size_t* count) {
-  for (int64_t d : shape) {
-    if (d == 0) {
-      *count = 0;
-      return true;
-    }
-  }
-  size_t n = 1;
-  for (int64_t d : shape) {
-    if (static_cast<uint64_t>(d) > max / n) return false;
-    n *= static_cast<size_t>(d);
-  }
-  *count = n;
-  return true;
 }
 
 // ---- Numbers out: exact, shortest round-trip text. -------------------------
@@ -339,10 +313,7 @@ Status ReadShape(element e, const std::string& at, const TensorLimits& limits,
   array arr;
   if (e.get_array().get(arr) != SUCCESS) return bad();
   const size_t rank = ArraySize(arr);
-  if (rank > limits.max_rank) {
-    return InvalidArgument(at + ".shape has rank " + std::to_string(rank) + ", at most " +
-                           std::to_string(limits.max_rank) + " is allowed");
-  }
+  TBMS_RETURN_IF_ERROR(CheckRank(rank, at, limits));
   shape->clear();
   shape->reserve(rank);
   for (element d : arr) {
@@ -470,12 +441,15 @@ Status ReadAnswerArray(array root, size_t json_size, Tensor* t) {
   }
   // A rectangular array of n elements has at least n characters, so a larger
   // product means the first elements lied about the rest.
-  size_t count;
-  if (!CountElements(t->shape, json_size, &count)) {
+  TensorLimits bound = AnswerLimits();
+  bound.max_elements = json_size;
+  bound.max_rank = std::numeric_limits<size_t>::max();
+  const StatusOr<size_t> count = CheckShape(t->shape, t->datatype, "answer", bound);
+  if (!count.ok()) {
     return InvalidArgument("answer is a ragged array (its first elements say shape " +
                            ShapeText(t->shape) + ")");
   }
-  return DataReader("answer", AnswerLimits(), count, t).ReadArray(root);
+  return DataReader("answer", AnswerLimits(), *count, t).ReadArray(root);
 }
 
 }  // namespace
@@ -527,20 +501,10 @@ Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limit
   if (!has_datatype) return InvalidArgument(at + ".datatype is required");
   if (!has_data) return InvalidArgument(at + ".data is required");
 
-  size_t count;
-  if (!CountElements(out->shape, limits.max_elements, &count)) {
-    return InvalidArgument(at + ".shape " + ShapeText(out->shape) + " has more than " +
-                           std::to_string(limits.max_elements) + " elements, the limit per tensor");
-  }
-  const size_t bytes = count * DataTypeSize(out->datatype);
-  if (bytes > limits.max_bytes) {
-    return InvalidArgument(at + ".shape " + ShapeText(out->shape) + " of " +
-                           std::string(DataTypeName(out->datatype)) + " is " +
-                           std::to_string(bytes) + " bytes, more than " +
-                           std::to_string(limits.max_bytes) + ", the limit per tensor");
-  }
+  StatusOr<size_t> count = CheckShape(out->shape, out->datatype, at, limits);
+  if (!count.ok()) return count.status();
   out->data.clear();
-  return DataReader(at + ".data", limits, count, out).ReadArray(data);
+  return DataReader(at + ".data", limits, *count, out).ReadArray(data);
 }
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits) {

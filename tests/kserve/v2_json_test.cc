@@ -3,7 +3,7 @@
 // the extremes of each range; nested data equals flat data; each malformed
 // request gets its own error naming the field; model answers become output
 // tensors; and a response is written byte for byte as expected.
-#include "tbms/server/v2_json.h"
+#include "tbms/kserve/v2_json.h"
 
 #include <gtest/gtest.h>
 

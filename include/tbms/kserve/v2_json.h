@@ -1,4 +1,4 @@
-// The JSON edge of the KServe v2 (Open Inference Protocol) REST API: infer
+// The JSON codec of the KServe v2 (Open Inference Protocol) REST API: infer
 // requests and responses with JSON tensors of every datatype of the spec.
 // Shapes and datatypes are checked; every error is INVALID_ARGUMENT naming
 // the field (e.g. "inputs[0].data: expected 6 elements for shape [2,3], got 5").
@@ -7,35 +7,14 @@
 
 #include <simdjson.h>
 
-#include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "tbms/common/status.h"
-#include "tbms/common/time.h"
-#include "tbms/common/tensor.h"
 #include "tbms/common/tensor_json.h"
+#include "tbms/kserve/infer.h"
 
 namespace tbms {
-
-struct TensorLimits {
-  size_t max_tensors = 64;
-  size_t max_elements = 1 << 20;  // per tensor
-  size_t max_rank = 8;
-  size_t max_bytes = 64 << 20;    // per tensor, in its internal form
-};
-
-struct InferRequest {
-  std::string id;                    // echoed in the response when given
-  std::vector<Tensor> inputs;
-  std::vector<std::string> outputs;  // requested output names; empty: all
-  // TBMS's parameters ("parameters": {"tloc": 50, "priority": 1}): the
-  // request's time budget (none: the server's default) and priority.
-  std::optional<Duration> tloc;
-  int priority = 0;
-};
 
 // One v2 tensor object: {"name", "shape", "datatype", "data", "parameters"?}.
 // `data` may be flat or nested (row-major); it must hold exactly
@@ -49,9 +28,6 @@ Status ReadTensor(simdjson::dom::element e, std::string_view at, const TensorLim
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits = {});
 
-// "[2,3]": a shape as error messages show it.
-std::string ShapeText(std::span<const int64_t> shape);
-
 // Appends a tensor object {"name","datatype","shape","data"}: flat data,
 // written by AppendTensorData (tensor_json.h). NaN and infinities, which
 // JSON cannot carry, are written as null, so such a tensor does not read back.
@@ -64,12 +40,6 @@ void AppendTensorJson(const Tensor& t, std::string& out);
 // INVALID_ARGUMENT when it does not fit (or is not JSON).
 StatusOr<Tensor> AnswerTensor(std::string_view answer_json, std::string name, DataType datatype);
 
-struct InferResponse {
-  std::string model_name;
-  std::string model_version;
-  std::string id;  // omitted when empty
-  std::vector<Tensor> outputs;
-};
 void WriteInferResponse(const InferResponse& r, std::string& out);
 
 }  // namespace tbms

@@ -1,0 +1,55 @@
+// The KServe v2 (Open Inference Protocol) infer request and response as
+// TBMS holds them, whatever the wire (REST JSON, v2_json.h; gRPC,
+// v2_proto.h), and the limits every decoder enforces. Plain value types.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tbms/common/status.h"
+#include "tbms/common/tensor.h"
+#include "tbms/common/time.h"
+
+namespace tbms {
+
+struct TensorLimits {
+  size_t max_tensors = 64;
+  size_t max_elements = 1 << 20;  // per tensor
+  size_t max_rank = 8;
+  size_t max_bytes = 64 << 20;    // per tensor, in its internal form
+};
+
+struct InferRequest {
+  std::string id;                    // echoed in the response when given
+  std::vector<Tensor> inputs;
+  std::vector<std::string> outputs;  // requested output names; empty: all
+  // TBMS's parameters ("parameters": {"tloc": 50, "priority": 1}): the
+  // request's time budget (none: the server's default) and priority.
+  std::optional<Duration> tloc;
+  int priority = 0;
+};
+
+struct InferResponse {
+  std::string model_name;
+  std::string model_version;
+  std::string id;  // omitted when empty
+  std::vector<Tensor> outputs;
+};
+// "[2,3]": a shape as error messages show it.
+std::string ShapeText(std::span<const int64_t> shape);
+
+// Each check names `at` in its INVALID_ARGUMENT, e.g. "inputs[0].shape has
+// rank 9, at most 8 is allowed". One rule for every wire's decoder:
+Status CheckRank(size_t rank, std::string_view at, const TensorLimits& limits);
+// A shape's rank, dims (non-negative) and size within `limits`: its element count.
+StatusOr<size_t> CheckShape(std::span<const int64_t> shape, DataType datatype, std::string_view at,
+                            const TensorLimits& limits);
+// Raw bytes (`t.data` as the v2 binary forms carry it) that hold exactly
+// `count` elements of `t.datatype`; BYTES: `count` length-prefixed elements.
+Status CheckRawData(const Tensor& t, size_t count, std::string_view at);
+
+}  // namespace tbms
