@@ -382,14 +382,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
 
   // The caller its signature proves (any caller with --insecure-dev).
   StatusOr<Caller> Authenticate(const HttpRequest& req, std::string_view target, const ModelTable& table) {
-    if (state_->options.insecure_dev) return Caller::Anyone();
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-        std::chrono::system_clock::now().time_since_epoch());
-    StatusOr<const AccessKey*> key = state_->verifier.Verify(
-        {req.method_string, target, req.body, req.authorization},
-        table.access->keys, now.count());
-    if (!key.ok()) return key.status();
-    return Caller{(*key)->admin(), (*key)->instance};
+    return state_->gate->Authenticate({req.method_string, target, req.body, req.authorization}, table);
   }
 
   void ReplyHealth(http::verb method, bool ok) {
@@ -451,7 +444,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     }
     RouteV2(state_->v2, caller, method, path, body, std::move(table),
             [self = this->shared_from_this(), quota_of = std::move(quota_of)](int status, std::string body) {
-      if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
+      self->state_->gate->Release(quota_of);
       asio::post(self->stream_.get_executor(), [self, status, body = std::move(body)]() mutable {
         self->Reply(status, std::move(body));
       });
@@ -472,14 +465,14 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     answer_taken_.store(false, std::memory_order_relaxed);
     Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
                               [self = this->shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
-      if (!quota_of.empty()) self->state_->quotas.Release(quota_of);
+      self->state_->gate->Release(quota_of);
       self->answer_ = std::move(r);
       if (!self->answer_taken_.exchange(true, std::memory_order_acq_rel)) return;  // Try replies
       // In the core's context, after Try returned: hand off to the strand.
       asio::post(self->stream_.get_executor(), [self] { self->ReplyTry(); });
     });
     if (!s.ok()) {
-      if (quota) state_->quotas.Release(instance);  // not taken: no answer will release it
+      if (quota) state_->gate->Release(instance);  // not taken: no answer will release it
       return ReplyStatus(s);
     }
     if (answer_taken_.exchange(true, std::memory_order_acq_rel)) ReplyTry();  // answered already
@@ -497,13 +490,11 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   // max_rps), naming it in *taken for the release; false, with 429 and
   // Retry-After sent, when it is over one. No instance or no quota: true.
   bool TakeQuota(const InstanceConfig* instance, std::string* taken) {
-    if (instance == nullptr || (instance->max_concurrent == 0 && instance->max_rps == 0)) return true;
     int retry_after_s = 1;
-    if (Status s = state_->quotas.Acquire(*instance, &retry_after_s); !s.ok()) {
+    if (Status s = state_->gate->TakeQuota(instance, taken, &retry_after_s); !s.ok()) {
       Reply(429, ErrorJson(s.message()), "application/json", "Retry-After: " + std::to_string(retry_after_s) + "\r\n");
       return false;
     }
-    *taken = instance->name;
     return true;
   }
 
@@ -623,8 +614,9 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   unsigned version_ = 11;
 };
 
-HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, asio::io_context* ioc)
-    : state_(std::make_shared<State>(std::move(options), engine, loader, ioc->get_executor())),
+HttpServer::HttpServer(Options options, Engine* engine, HouseLoader* loader, std::shared_ptr<Gate> gate,
+                       asio::io_context* ioc)
+    : state_(std::make_shared<State>(std::move(options), engine, loader, std::move(gate), ioc->get_executor())),
       ioc_(ioc),
       main_(*ioc, false),
       metrics_(*ioc, true) {}

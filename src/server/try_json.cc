@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "tbms/common/json_writer.h"
+#include "tbms/kserve/v2_json.h"
 #include "tbms/common/json_fields.h"
 
 namespace tbms {
@@ -187,24 +188,6 @@ Status ReadMixes(element e, const ModelTable& table, const InstanceConfig* insta
   return OkStatus();
 }
 
-// The try's own settings; a task's defaults fill in the others.
-struct Given {
-  bool tloc = false, cross_request = false, cross_lag = false, priority = false, hedge = false;
-};
-
-// A task's candidates and defaults; fields the try gave win.
-Status ApplyTask(const TaskConfig& task, const ModelTable& table, const Given& given, TryRequest* request) {
-  for (const std::string& name : task.models) {
-    TBMS_RETURN_IF_ERROR(table.AddCandidate(name, {}, std::nullopt, request));
-  }
-  if (!given.tloc) request->tloc = task.tloc;
-  if (!given.cross_request) request->cross_request = task.cross_request;
-  if (!given.cross_lag) request->cross_lag = task.cross_lag;
-  if (!given.priority) request->priority = task.priority;
-  if (!given.hedge) request->hedge = task.hedge;
-  return OkStatus();
-}
-
 }  // namespace
 
 StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
@@ -215,16 +198,14 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
   if (root.get_object().get(obj) != simdjson::SUCCESS) {
     return InvalidArgument("the body must be a JSON object");
   }
-  ParsedTry parsed;
-  StatusOr<const InstanceConfig*> config = table->FindInstance(instance);
-  if (!config.ok()) return config.status();
-  parsed.instance = *config;
+  StatusOr<ParsedTry> begun = BeginTry(*table, instance);
+  if (!begun.ok()) return begun.status();
+  ParsedTry& parsed = *begun;
   TryRequest& request = parsed.request;
   auto inputs = std::make_shared<Inputs>();
   std::shared_ptr<TryOwner> owner;
   bool has_inputs = false;
-  Given given;
-  int candidate_lists = 0;
+  TryGiven given;
   TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, ""));
   for (auto [key, value] : obj) {
     if (key == "inputs") {
@@ -232,16 +213,16 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
       has_inputs = true;
     } else if (key == "models") {
       TBMS_RETURN_IF_ERROR(ReadModels(value, *table, parsed.instance, limits, &request));
-      ++candidate_lists;
+      ++given.candidate_lists;
     } else if (key == "mixes") {
       if (!owner) owner = std::make_shared<TryOwner>(TryOwner{table, {}});
       TBMS_RETURN_IF_ERROR(ReadMixes(value, *table, parsed.instance, limits, owner.get(), &request));
-      ++candidate_lists;
+      ++given.candidate_lists;
     } else if (key == "task") {
       std::string_view task;
       if (value.get_string().get(task) != simdjson::SUCCESS) return InvalidArgument("task must be a string");
       parsed.task.assign(task);
-      ++candidate_lists;
+      ++given.candidate_lists;
     } else if (key == "tloc") {
       TBMS_RETURN_IF_ERROR(ReadMs(value, "tloc", /*positive=*/true, limits::kMaxTlocMs, &request.tloc));
       given.tloc = true;
@@ -269,22 +250,8 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
     }
   }
   if (!has_inputs) return InvalidArgument("inputs is required, e.g. {\"question\": \"...\"}");
-  if (candidate_lists == 0) return InvalidArgument("models is required (or mixes, or a task)");
-  if (candidate_lists > 1) return InvalidArgument("give one of models, mixes and task");
-  if (!parsed.task.empty()) {
-    auto task = table->FindTask(instance, parsed.task);
-    if (!task.ok()) return task.status();
-    TBMS_RETURN_IF_ERROR(ApplyTask(**task, *table, given, &request));
-  } else if (!given.tloc) {
-    return InvalidArgument("tloc is required (milliseconds)");
-  }
-  request.inputs = std::move(inputs);
-  if (owner) {
-    request.owner = std::move(owner);
-  } else {
-    request.owner = std::move(table);
-  }
-  return parsed;
+  TBMS_RETURN_IF_ERROR(FinishTry(given, std::move(table), std::move(owner), std::move(inputs), instance, &parsed));
+  return std::move(begun).value();
 }
 
 void WriteTryResult(const TryResult& r, std::string& out) {
@@ -301,8 +268,14 @@ void WriteTryResult(const TryResult& r, std::string& out) {
   w.Key("reason");
   if (r.reason != Reason::kNone) w.String(ReasonName(r.reason)); else w.Null();
   w.Key("elapsed_ms").Number(ToMillis(r.elapsed));
-  w.Key("attempts").BeginArray();
-  for (const AttemptReport& a : r.attempts) {
+  w.Key("attempts");
+  WriteAttempts(r.attempts, w);
+  w.EndObject();
+}
+
+void WriteAttempts(const std::vector<AttemptReport>& attempts, JsonWriter& w) {
+  w.BeginArray();
+  for (const AttemptReport& a : attempts) {
     w.BeginObject();
     w.Key("model").String(a.model);
     if (!a.version.empty()) w.Key("version").String(a.version);
@@ -313,7 +286,6 @@ void WriteTryResult(const TryResult& r, std::string& out) {
     w.EndObject();
   }
   w.EndArray();
-  w.EndObject();
 }
 
 std::string ErrorJson(std::string_view message) {

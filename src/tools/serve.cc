@@ -15,6 +15,7 @@
 #include "replicas_flag.h"
 #include "tbms/house/config.h"
 #include "tbms/server/house_loader.h"
+#include "tbms/server/grpc_server.h"
 #include "tbms/server/http_server.h"
 #include "tbms/server/real_clock.h"
 #include "tbms/server/simulate_spec.h"
@@ -26,6 +27,7 @@ struct ServeFlags {
   ModelFlags model;  // batching, simulator shape, guard
   std::string host = "127.0.0.1";
   uint16_t port = 8000;
+  int grpc_port = -1;  // -1: no gRPC edge
   int threads = 1;
   std::string simulate;
   std::string house;
@@ -159,18 +161,31 @@ Status CheckAccess(const ServeFlags& f, const ModelTable& table) {
       ": nobody could call this server. Add keys, or pass --insecure-dev for a local experiment.");
 }
 
-// Polls until nothing is in flight, then stops the engine and the io_context.
-void WaitDrained(boost::asio::steady_timer& timer, HttpServer& server, Engine& engine, RealTimeCore& core,
+// The edges a server runs; grpc may be null.
+struct Edges {
+  HttpServer* http;
+  GrpcServer* grpc;
+
+  void Drain() {
+    http->Drain();
+    if (grpc) grpc->Drain();
+  }
+  size_t active_requests() const { return http->active_requests() + (grpc ? grpc->active_requests() : 0); }
+};
+
+// Polls until nothing is in flight, then stops the edges, the engine and the io_context.
+void WaitDrained(boost::asio::steady_timer& timer, Edges& edges, Engine& engine, RealTimeCore& core,
                  boost::asio::io_context& ioc) {
   timer.expires_after(std::chrono::milliseconds(5));
   timer.async_wait([&](const boost::system::error_code&) {
-    if (engine.pending() == 0 && server.active_requests() == 0) {
+    if (engine.pending() == 0 && edges.active_requests() == 0) {
       std::cerr << "tbms: drained, exiting" << std::endl;
+      if (edges.grpc) edges.grpc->Shutdown();
       core.Stop();
       ioc.stop();
       return;
     }
-    WaitDrained(timer, server, engine, core, ioc);
+    WaitDrained(timer, edges, engine, core, ioc);
   });
 }
 
@@ -201,16 +216,28 @@ int Serve(const ServeFlags& f) {
   so.max_connections_per_client = f.max_connections_per_client;
   so.idle_timeout = Millis(f.idle_timeout_s * 1000);
   so.io_threads = f.threads;
-  so.insecure_dev = f.insecure_dev;
   so.tls_cert = f.tls_cert;
   so.tls_key = f.tls_key;
-  so.auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache,
-             .max_nonces_per_key = f.replay_cache_per_key};
   if (!f.metrics_address.empty()) {
     if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
   }
-  HttpServer server(so, engine->get(), loader.get(), &ioc);
+  auto gate = std::make_shared<Gate>(Gate::Options{
+      .insecure_dev = f.insecure_dev,
+      .auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache, .max_nonces_per_key = f.replay_cache_per_key}});
+  HttpServer server(so, engine->get(), loader.get(), gate, &ioc);
   if (Status s = server.Listen(); !s.ok()) return Fail(s);
+  std::unique_ptr<GrpcServer> grpc;
+  if (f.grpc_port >= 0) {
+    GrpcServer::Options go;
+    go.host = f.host;
+    go.port = static_cast<uint16_t>(f.grpc_port);
+    go.max_message_bytes = f.max_body_bytes;
+    go.tls_cert = f.tls_cert;
+    go.tls_key = f.tls_key;
+    grpc = std::make_unique<GrpcServer>(go, engine->get(), gate, ioc.get_executor());
+    if (Status s = grpc->Start(); !s.ok()) return Fail(s);
+  }
+  Edges edges{&server, grpc.get()};
 
   std::string names;
   const auto table = (*engine)->table();
@@ -220,6 +247,10 @@ int Serve(const ServeFlags& f) {
             << " on " << (f.tls_cert.empty() ? "http" : "https") << "://" << f.host << ":" << server.port() << " with " << f.threads
             << " thread(s), policy " << f.policy
             << (f.insecure_dev ? ", NO authentication (--insecure-dev)" : ", signed requests only") << std::endl;
+  if (grpc) {
+    std::cout << "tbms: KServe v2 gRPC" << (f.tls_cert.empty() ? "" : " (TLS)") << " on " << f.host << ":"
+              << grpc->port() << std::endl;
+  }
   if (!so.metrics_host.empty()) {
     std::cout << "tbms: metrics, report and dashboard without keys on http://" << so.metrics_host << ":"
               << server.metrics_port() << std::endl;
@@ -230,8 +261,8 @@ int Serve(const ServeFlags& f) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     std::cerr << "tbms: signal " << sig << ", draining" << std::endl;
-    server.Drain();
-    WaitDrained(drain_timer, server, **engine, core, ioc);
+    edges.Drain();
+    WaitDrained(drain_timer, edges, **engine, core, ioc);
   });
   server.Start();
   std::vector<std::thread> threads;
@@ -249,6 +280,10 @@ void AddServe(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "Run the TBMS server");
   cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")->capture_default_str();
+  cmd->add_option("--grpc-port", flags->grpc_port,
+                  "Also serve the KServe v2 gRPC API (and grpc.health.v1) on this port of --host (0: any free "
+                  "port); same keys, limits (--max-body-bytes per message) and TLS as HTTP")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", flags->threads, "I/O threads")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_option("--simulate", flags->simulate,
                   "Serve simulated models: NAME=MS[:PER_ITEM_MS],... e.g. "

@@ -27,11 +27,10 @@
 #include <memory>
 #include <string>
 
-#include "tbms/auth/verifier.h"
 #include "tbms/common/status.h"
 #include "tbms/server/connection_table.h"
 #include "tbms/server/engine.h"
-#include "tbms/server/quotas.h"
+#include "tbms/server/gate.h"
 #include "tbms/server/try_json.h"
 #include "tbms/server/v2_api.h"
 
@@ -51,14 +50,14 @@ class HttpServer {
     int io_threads = 1;  // threads running the io_context; with one, connections need no strand
     TryLimits limits;
     V2Api::Options v2;
-    bool insecure_dev = false;  // no keys: anyone may call anything
-    Verifier::Options auth;
     std::string metrics_host;  // empty: no metrics address
     uint16_t metrics_port = 0;  // 0: any free port (see metrics_port())
     std::string tls_cert, tls_key;  // PEM files: the main address speaks TLS (the metrics address does not)
   };
-  // `loader` may be null: a server without a model house.
-  HttpServer(Options options, Engine* engine, HouseLoader* loader, boost::asio::io_context* ioc);
+  // `loader` may be null: a server without a model house. `gate` is shared
+  // with the server's other edges.
+  HttpServer(Options options, Engine* engine, HouseLoader* loader, std::shared_ptr<Gate> gate,
+             boost::asio::io_context* ioc);
 
   // Binds and listens; INVALID_ARGUMENT or UNAVAILABLE with the OS's reason.
   Status Listen();
@@ -78,13 +77,12 @@ class HttpServer {
   // What sessions share with the server; co-owned, so a session destroyed
   // after the server (with the io_context) still finds it.
   struct State {
-    State(Options o, Engine* e, HouseLoader* loader, boost::asio::any_io_executor io)
-        : options(std::move(o)), engine(e), v2(options.v2, e, loader, std::move(io)) {}
+    State(Options o, Engine* e, HouseLoader* loader, std::shared_ptr<Gate> g, boost::asio::any_io_executor io)
+        : options(std::move(o)), engine(e), v2(options.v2, e, loader, std::move(io)), gate(std::move(g)) {}
     const Options options;
     Engine* const engine;
     const V2Api v2;
-    Quotas quotas;  // per instance, across reloads
-    Verifier verifier{options.auth};  // its replay cache outlives reloads
+    const std::shared_ptr<Gate> gate;
     std::shared_ptr<boost::asio::ssl::context> tls;  // set by Listen; null: plain HTTP
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};

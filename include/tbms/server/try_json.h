@@ -7,29 +7,11 @@
 #include <string>
 #include <string_view>
 
-#include "tbms/broker/limits.h"
-#include "tbms/broker/try.h"
+#include "tbms/common/json_writer.h"
 #include "tbms/common/status.h"
-#include "tbms/server/model_table.h"
-#include "tbms/kserve/v2_json.h"
+#include "tbms/server/try_fields.h"
 
 namespace tbms {
-
-// Sizes the edge bounds. The bounds of tloc, crossRequest, crossLag and
-// priority are the broker's (tbms/broker/limits.h), the same at every door.
-struct TryLimits {
-  size_t max_candidates = limits::kMaxCandidates;
-  double max_est_ms = 600'000;
-  size_t max_question_bytes = 64 * 1024;
-  size_t max_mix_members = 32;
-  TensorLimits tensors;
-};
-
-struct ParsedTry {
-  TryRequest request;
-  std::string task;  // the task it named, if any
-  const InstanceConfig* instance = nullptr;  // in the table the request holds; null: undeclared
-};
 
 // Parses a try against `table` (which the request then holds, see
 // TryRequest::owner) for `instance`: candidates from "models", "mixes" or a
@@ -42,6 +24,8 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
 
 // Appends the result as the response body.
 void WriteTryResult(const TryResult& result, std::string& out);
+// Its "attempts": [{"model", "version"?, "rank", "state", "started_ms", "latency_ms"}, ...].
+void WriteAttempts(const std::vector<AttemptReport>& attempts, JsonWriter& w);
 
 // {"error": "<message>"}
 std::string ErrorJson(std::string_view message);

@@ -25,19 +25,11 @@
 #include <vector>
 
 #include "tbms/server/engine.h"
+#include "tbms/server/gate.h"
 #include "tbms/server/house_loader.h"
 #include "tbms/kserve/v2_json.h"
 
 namespace tbms {
-
-// Who sent a request, as its signature proved (docs/security.md).
-struct Caller {
-  bool admin = false;    // an admin key: every endpoint, every instance
-  std::string instance;  // an instance key: that instance's models, tasks and report
-
-  // --insecure-dev, and the metrics address: no keys, everything open.
-  static Caller Anyone() { return {true, {}}; }
-};
 
 struct ServerMetadata {
   std::string name, version;

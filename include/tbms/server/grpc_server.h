@@ -1,0 +1,76 @@
+// GrpcServer: the KServe v2 gRPC edge (proto/kserve/grpc_service.proto) over
+// the same engine, V2Api calls and Gate (keys, replay cache, quotas) as the
+// REST edge, plus the standard gRPC health service (grpc.health.v1) for
+// Kubernetes probes. docs/api.md, "gRPC".
+//
+// RPCs: ServerLive and ServerReady and health are unsigned, as REST's
+// /v2/health/*; ServerMetadata, ModelMetadata, ModelReady and ModelInfer
+// must be signed: the `authorization` metadata carries the REST header's
+// value, signed over method POST, target the RPC's path (e.g.
+// /inference.GRPCInferenceService/ModelInfer) and body the request
+// message's bytes as sent. A ModelInfer of model "try" is a try (try_proto.h).
+// A call's gRPC deadline caps its tloc. Errors are gRPC status codes (the
+// canonical codes of Status); a message over max_message_bytes gets
+// RESOURCE_EXHAUSTED from gRPC itself.
+//
+// One call is one reactor on gRPC's callback threads; answers are written
+// from the io executor, never from the core's context.
+// Thread safety: safe for concurrent use; Drain and Shutdown from any thread.
+#pragma once
+
+#include <utility>  // before Asio (see real_clock.h)
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+#include <string>
+
+#include "tbms/common/status.h"
+#include "tbms/server/engine.h"
+#include "tbms/server/gate.h"
+#include "tbms/server/try_fields.h"
+#include "tbms/server/v2_api.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace tbms {
+
+class GrpcServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 8001;  // 0: any free port (see port())
+    size_t max_message_bytes = 1 << 20;
+    int max_streams_per_connection = 1024;  // RPCs at once on one connection
+    TryLimits limits;
+    V2Api::Options v2;
+    std::string tls_cert, tls_key;  // PEM files: serve TLS
+  };
+  // `io` builds infer and try responses; `gate` is shared with the other edges.
+  GrpcServer(Options options, Engine* engine, std::shared_ptr<Gate> gate, boost::asio::any_io_executor io);
+  ~GrpcServer();
+
+  // Binds and starts serving: INVALID_ARGUMENT (TLS files) or UNAVAILABLE
+  // (the address) with the reason.
+  Status Start();
+  uint16_t port() const { return port_; }
+  // Stops admitting: readiness and health NOT_SERVING, new infers UNAVAILABLE. One-way.
+  void Drain();
+  // Stops the server; calls still open are cancelled. Once, after Start.
+  void Shutdown();
+  size_t active_requests() const;
+
+ private:
+  struct State;
+  class Call;
+  class Service;
+
+  const std::shared_ptr<State> state_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace tbms

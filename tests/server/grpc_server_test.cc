@@ -1,0 +1,335 @@
+// The KServe v2 gRPC edge end to end on loopback, in process: every RPC of
+// the spec's service, the health service, signatures in metadata (and their
+// replay), instance scoping, quotas, tries, and the status code of each
+// refusal. A real server on real time: each call is bounded by its gRPC
+// deadline, and no outcome depends on timing (models take 5 ms of tries
+// budgeted in seconds).
+#include "tbms/server/grpc_server.h"
+
+#include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <future>
+#include <thread>
+
+#include "kserve/grpc_service.pb.h"
+#include "simulated_model.h"
+#include "tbms/auth/signing.h"
+#include "tbms/server/real_clock.h"
+
+namespace tbms {
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+
+const AccessKey kAdmin{"admin-1", "admin-secret", ""};
+const AccessKey kQa{"qa-1", "qa-secret", "qa"};
+
+ModelConfig Model(const std::string& name) {
+  ModelConfig m = server_test::Simulated(name, {1});
+  m.inputs = {{"question", DataType::kBytes, {1}}};
+  m.outputs = {{"answer", DataType::kBytes, {1}}};
+  return m;
+}
+
+HouseScan House(double max_rps) {
+  HouseScan scan;
+  scan.config.models = {Model("svm"), Model("bayes"), Model("secret")};
+  InstanceConfig qa;
+  qa.name = "qa";
+  qa.models = {"svm", "bayes"};
+  qa.keys = {kQa};
+  qa.max_rps = max_rps;
+  TaskConfig label;
+  label.name = "label";
+  label.models = {"svm", "bayes"};
+  label.tloc = std::chrono::seconds(5);
+  qa.tasks["label"] = label;
+  scan.config.instances = {qa};
+  scan.config.admin_keys = {kAdmin};
+  return scan;
+}
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Serve(/*max_rps=*/0); }
+  void TearDown() override { Stop(); }
+
+  void Serve(double max_rps, GrpcServer::Options options = {}) {
+    io_thread_ = std::thread([this] { ioc_.run(); });
+    engine_ = std::move(Engine::Create({}, &core_.clock, &core_.runner)).value();
+    ASSERT_TRUE(engine_->Apply(House(max_rps), {}, false).ok());
+    options.port = 0;
+    server_ = std::make_unique<GrpcServer>(options, engine_.get(),
+                                           std::make_shared<Gate>(Gate::Options{}), ioc_.get_executor());
+    ASSERT_TRUE(server_->Start().ok());
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials());
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
+  }
+  void Stop() {
+    if (server_) server_->Shutdown();
+    server_.reset();
+    core_.Stop();
+    work_.reset();
+    io_thread_.join();
+  }
+
+  // One unary call of `path`, signed by `key` unless null, with the given
+  // bytes (`body`) as the request; the response's bytes in *out.
+  grpc::Status Raw(const std::string& path, const std::string& body, const AccessKey* key, std::string* out,
+                   std::string* authorization = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (key != nullptr) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      std::string header = AuthorizationHeader(*key, "POST", path, body, now, NewNonce());
+      if (authorization != nullptr) {
+        if (authorization->empty()) *authorization = header; else header = *authorization;  // a replay
+      }
+      ctx.AddMetadata("authorization", header);
+    }
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::promise<grpc::Status> done;
+    stub_->UnaryCall(&ctx, path, grpc::StubOptions(), &request, &response,
+                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    grpc::Status status = done.get_future().get();  // bounded by the deadline
+    trailers_.clear();
+    for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) trailers_.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    std::vector<grpc::Slice> slices;
+    out->clear();
+    if (status.ok() && response.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) out->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    return status;
+  }
+  template <typename Request, typename Response>
+  grpc::Status Call(const std::string& rpc, const Request& request, Response* response, const AccessKey* key = &kAdmin) {
+    std::string out;
+    grpc::Status s = Raw("/inference.GRPCInferenceService/" + rpc, request.SerializeAsString(), key, &out);
+    if (s.ok()) EXPECT_TRUE(response->ParseFromString(out));
+    return s;
+  }
+  // grpc.health.v1.Health/Check for the whole server: 1 SERVING, 2 NOT_SERVING.
+  int Health() {
+    std::string out;
+    const grpc::Status s = Raw("/grpc.health.v1.Health/Check", "", nullptr, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out.size() == 2 && out[0] == 0x08 ? out[1] : -1;  // field 1 (status), varint
+  }
+
+  static ModelInferRequest Question(const std::string& model, const std::string& text) {
+    ModelInferRequest m;
+    m.set_model_name(model);
+    auto* in = m.add_inputs();
+    in->set_name("question");
+    in->set_datatype("BYTES");
+    in->add_shape(1);
+    in->mutable_contents()->add_bytes_contents(text);
+    return m;
+  }
+  static std::string Param(const ModelInferResponse& r, const std::string& key) {
+    const auto it = r.parameters().find(key);
+    if (it == r.parameters().end()) return "<none>";
+    const auto& p = it->second;
+    if (p.has_string_param()) return p.string_param();
+    if (p.has_bool_param()) return p.bool_param() ? "true" : "false";
+    return std::to_string(p.int64_param());
+  }
+
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{ioc_.get_executor()};
+  std::thread io_thread_;
+  RealTimeCore core_{ioc_.get_executor()};
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+  std::multimap<std::string, std::string> trailers_;  // of the last call
+};
+
+TEST_F(GrpcServerTest, HealthAndLivenessNeedNoKeyAndReadinessFollowsTheDrain) {
+  inference::ServerLiveResponse live;
+  ASSERT_TRUE(Call("ServerLive", inference::ServerLiveRequest(), &live, nullptr).ok());
+  EXPECT_TRUE(live.live());
+  inference::ServerReadyResponse ready;
+  ASSERT_TRUE(Call("ServerReady", inference::ServerReadyRequest(), &ready, nullptr).ok());
+  EXPECT_TRUE(ready.ready());
+  EXPECT_EQ(Health(), 1);
+
+  server_->Drain();
+  ASSERT_TRUE(Call("ServerReady", inference::ServerReadyRequest(), &ready, nullptr).ok());
+  EXPECT_FALSE(ready.ready());
+  EXPECT_EQ(Health(), 2);
+  ModelInferResponse r;
+  EXPECT_EQ(Call("ModelInfer", Question("svm", "hi"), &r).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(GrpcServerTest, EveryOtherCallMustBeSignedOnce) {
+  inference::ServerMetadataResponse meta;
+  const grpc::Status unsigned_call = Call("ServerMetadata", inference::ServerMetadataRequest(), &meta, nullptr);
+  EXPECT_EQ(unsigned_call.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(Call("ServerMetadata", inference::ServerMetadataRequest(), &meta).ok());
+  EXPECT_EQ(meta.name(), "tbms");
+
+  AccessKey wrong = kAdmin;
+  wrong.secret = "guess";
+  EXPECT_EQ(Call("ServerMetadata", inference::ServerMetadataRequest(), &meta, &wrong).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // The signature covers the bytes: the same header on another body fails,
+  // and on the same body a second time is a replay.
+  const std::string path = "/inference.GRPCInferenceService/ModelInfer";
+  const std::string body = Question("svm", "hi").SerializeAsString();
+  std::string header, out;
+  ASSERT_TRUE(Raw(path, body, &kAdmin, &out, &header).ok());
+  EXPECT_EQ(Raw(path, body, &kAdmin, &out, &header).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  std::string other_header;
+  ASSERT_TRUE(Raw(path, body, &kAdmin, &out, &other_header).ok());
+  EXPECT_EQ(Raw(path, Question("svm", "ho").SerializeAsString(), &kAdmin, &out, &other_header).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(GrpcServerTest, ModelMetadataAndReadinessAreScopedToTheKeysInstance) {
+  inference::ModelMetadataRequest q;
+  q.set_name("svm");
+  inference::ModelMetadataResponse m;
+  ASSERT_TRUE(Call("ModelMetadata", q, &m, &kQa).ok());
+  EXPECT_EQ(m.name(), "svm");
+  EXPECT_EQ(m.platform(), "tbms_simulated");
+  ASSERT_EQ(m.inputs_size(), 1);
+  EXPECT_EQ(m.inputs(0).datatype(), "BYTES");
+  EXPECT_EQ(m.versions_size(), 1);
+
+  q.set_name("secret");  // in the house, not among qa's models
+  EXPECT_EQ(Call("ModelMetadata", q, &m, &kQa).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Call("ModelMetadata", q, &m).ok());
+  q.set_name("nope");
+  EXPECT_EQ(Call("ModelMetadata", q, &m).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  inference::ModelReadyRequest rq;
+  rq.set_name("svm");
+  inference::ModelReadyResponse ready;
+  ASSERT_TRUE(Call("ModelReady", rq, &ready, &kQa).ok());
+  EXPECT_TRUE(ready.ready());
+  rq.set_version("9");
+  ASSERT_TRUE(Call("ModelReady", rq, &ready, &kQa).ok());
+  EXPECT_FALSE(ready.ready());
+}
+
+TEST_F(GrpcServerTest, InferAnswersInTheFormItWasAskedIn) {
+  ModelInferRequest q = Question("svm", "is this spam?");
+  q.set_id("req-1");
+  ModelInferResponse r;
+  ASSERT_TRUE(Call("ModelInfer", q, &r, &kQa).ok());
+  EXPECT_EQ(r.model_name(), "svm");
+  EXPECT_EQ(r.model_version(), "1");
+  EXPECT_EQ(r.id(), "req-1");
+  ASSERT_EQ(r.outputs_size(), 1);
+  EXPECT_EQ(r.outputs(0).name(), "answer");
+  EXPECT_EQ(r.raw_output_contents_size(), 0);
+  EXPECT_EQ(r.outputs(0).contents().bytes_contents_size(), 1);
+
+  // raw in, raw out: BYTES as a 4-byte little-endian length, then the bytes
+  ModelInferRequest raw = Question("svm", "x");
+  raw.mutable_inputs(0)->clear_contents();
+  raw.add_raw_input_contents(std::string("\x01\0\0\0x", 5));
+  ASSERT_TRUE(Call("ModelInfer", raw, &r, &kQa).ok());
+  EXPECT_EQ(r.raw_output_contents_size(), 1);
+}
+
+TEST_F(GrpcServerTest, EachBadInferGetsItsStatusCode) {
+  ModelInferResponse r;
+  ModelInferRequest q = Question("svm", "hi");
+  q.mutable_inputs(0)->set_shape(0, 2);  // 2 elements declared, 1 sent
+  const grpc::Status mismatch = Call("ModelInfer", q, &r);
+  EXPECT_EQ(mismatch.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(mismatch.error_message(), "inputs[0].contents.bytes_contents: expected 2 elements for shape [2], got 1");
+  EXPECT_EQ(Call("ModelInfer", Question("nope", "hi"), &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Call("ModelInfer", Question("secret", "hi"), &r, &kQa).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  std::string out;
+  EXPECT_EQ(Raw("/inference.GRPCInferenceService/ModelInfer", "\xff\xff\xff", &kAdmin, &out).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // not a message
+  EXPECT_EQ(Raw("/inference.GRPCInferenceService/RepositoryIndex", "", &kAdmin, &out).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(Raw("/other.Service/Call", "", &kAdmin, &out).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // Over the message limit (1 MiB by default): refused by gRPC itself.
+  EXPECT_EQ(Call("ModelInfer", Question("svm", std::string(2 << 20, 'x')), &r).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(GrpcServerTest, ATryOverGrpcReportsWhoAnswered) {
+  ModelInferRequest q = Question("try", "is this spam?");
+  (*q.mutable_parameters())["task"].set_string_param("label");
+  q.set_id("t-1");
+  ModelInferResponse r;
+  ASSERT_TRUE(Call("ModelInfer", q, &r, &kQa).ok());  // the instance is the key's
+  EXPECT_EQ(r.model_name(), "svm");
+  EXPECT_EQ(r.id(), "t-1");
+  EXPECT_EQ(Param(r, "model"), "svm");
+  EXPECT_EQ(Param(r, "rank"), "0");
+  EXPECT_EQ(Param(r, "downgraded"), "false");
+  EXPECT_EQ(Param(r, "reason"), "<none>");
+  EXPECT_TRUE(Param(r, "attempts").starts_with("[{\"model\":\"svm\",")) << Param(r, "attempts");
+  ASSERT_EQ(r.outputs_size(), 1);
+  EXPECT_EQ(r.outputs(0).name(), "answer");
+
+  // Ad hoc: a ranked list with ests, tloc and crossRequest; an admin names the instance.
+  ModelInferRequest adhoc = Question("try", "hello");
+  auto& p = *adhoc.mutable_parameters();
+  p["instance"].set_string_param("qa");
+  p["models"].set_string_param("bayes:20,svm@1");
+  p["tloc"].set_int64_param(5000);
+  p["crossRequest"].set_int64_param(1);
+  ASSERT_TRUE(Call("ModelInfer", adhoc, &r).ok());
+  EXPECT_EQ(Param(r, "model"), "bayes");
+}
+
+TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {
+  ModelInferResponse r;
+  auto with = [](std::initializer_list<std::pair<std::string, std::string>> params) {
+    ModelInferRequest q = Question("try", "hi");
+    for (const auto& [k, v] : params) (*q.mutable_parameters())[k].set_string_param(v);
+    return q;
+  };
+  EXPECT_EQ(Call("ModelInfer", with({{"task", "label"}}), &r).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // an admin must name the instance
+  EXPECT_EQ(Call("ModelInfer", with({{"task", "label"}, {"instance", "other"}}), &r, &kQa).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call("ModelInfer", with({{"task", "nope"}}), &r, &kQa).error_code(), grpc::StatusCode::NOT_FOUND);
+  const grpc::Status unknown = Call("ModelInfer", with({{"task", "label"}, {"tlco", "5"}}), &r, &kQa);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(unknown.error_message().find("unknown parameter 'tlco'"), std::string::npos) << unknown.error_message();
+  EXPECT_EQ(Call("ModelInfer", with({{"models", "secret"}}), &r, &kQa).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call("ModelInfer", with({{"models", "svm"}}), &r, &kQa).error_message(),
+            "tloc is required (milliseconds)");
+  EXPECT_EQ(Call("ModelInfer", with({{"models", "svm:-1"}}), &r, &kQa).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The house gives qa one try per second.
+class GrpcQuotaTest : public GrpcServerTest {
+ protected:
+  void SetUp() override { Serve(/*max_rps=*/1); }
+};
+
+TEST_F(GrpcQuotaTest, AnInstanceOverItsRateGetsResourceExhaustedWithRetryAfter) {
+  ModelInferRequest q = Question("try", "hi");
+  (*q.mutable_parameters())["task"].set_string_param("label");
+  ModelInferResponse r;
+  ASSERT_TRUE(Call("ModelInfer", q, &r, &kQa).ok());
+  EXPECT_EQ(Call("ModelInfer", q, &r, &kQa).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const auto retry = trailers_.find("retry-after");
+  ASSERT_NE(retry, trailers_.end());
+  EXPECT_EQ(retry->second, "1");
+}
+
+}  // namespace
+}  // namespace tbms
