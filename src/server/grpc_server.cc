@@ -27,7 +27,8 @@ struct GrpcServer::State {
 
 namespace {
 
-constexpr std::string_view kService = "/inference.GRPCInferenceService/";
+constexpr std::string_view kServiceName = "inference.GRPCInferenceService";
+constexpr std::string_view kService = "/inference.GRPCInferenceService/";  // the RPCs' path prefix
 
 grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());  // the same canonical codes
@@ -293,7 +294,9 @@ Status GrpcServer::Start() {
     return Unavailable("cannot serve gRPC on " + address + " (in use, or not an address of this machine)");
   }
   port_ = static_cast<uint16_t>(port);
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(std::string(kServiceName), true);  // Drain's SetServingStatus(false) covers it too
+  health->SetServingStatus(true);
   return OkStatus();
 }
 

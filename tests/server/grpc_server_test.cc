@@ -115,10 +115,11 @@ class GrpcServerTest : public ::testing::Test {
     if (s.ok()) EXPECT_TRUE(response->ParseFromString(out));
     return s;
   }
-  // grpc.health.v1.Health/Check for the whole server: 1 SERVING, 2 NOT_SERVING.
-  int Health() {
-    std::string out;
-    const grpc::Status s = Raw("/grpc.health.v1.Health/Check", "", nullptr, &out);
+  // grpc.health.v1.Health/Check for `service` ("": the whole server): 1 SERVING, 2 NOT_SERVING.
+  int Health(const std::string& service = "") {
+    std::string out, request;
+    if (!service.empty()) request = std::string(1, 0x0a) + static_cast<char>(service.size()) + service;  // field 1
+    const grpc::Status s = Raw("/grpc.health.v1.Health/Check", request, nullptr, &out);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return out.size() == 2 && out[0] == 0x08 ? out[1] : -1;  // field 1 (status), varint
   }
@@ -161,11 +162,13 @@ TEST_F(GrpcServerTest, HealthAndLivenessNeedNoKeyAndReadinessFollowsTheDrain) {
   ASSERT_TRUE(Call("ServerReady", inference::ServerReadyRequest(), &ready, nullptr).ok());
   EXPECT_TRUE(ready.ready());
   EXPECT_EQ(Health(), 1);
+  EXPECT_EQ(Health("inference.GRPCInferenceService"), 1);
 
   server_->Drain();
   ASSERT_TRUE(Call("ServerReady", inference::ServerReadyRequest(), &ready, nullptr).ok());
   EXPECT_FALSE(ready.ready());
   EXPECT_EQ(Health(), 2);
+  EXPECT_EQ(Health("inference.GRPCInferenceService"), 2);
   ModelInferResponse r;
   EXPECT_EQ(Call("ModelInfer", Question("svm", "hi"), &r).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
