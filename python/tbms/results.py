@@ -21,6 +21,8 @@ class Attempt:
         started_ms: when it was launched (or skipped), from the start of the
             request.
         version: the model version that ran, when the server reports one.
+        error: for a failed or late attempt, what went wrong (e.g. a remote
+            model's ``"10.0.0.5:8000: connection refused"``); else None.
     """
 
     model: Optional[str]
@@ -29,6 +31,7 @@ class Attempt:
     latency_ms: Optional[float]
     started_ms: Optional[float] = None
     version: Optional[str] = None  # last: positional construction still works
+    error: Optional[str] = None
 
     @classmethod
     def from_json(cls, item: Any) -> "Attempt":
@@ -42,6 +45,7 @@ class Attempt:
             latency_ms=item.get("latency_ms"),
             started_ms=item.get("started_ms"),
             version=item.get("version"),
+            error=item.get("error"),
         )
 
 

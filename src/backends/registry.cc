@@ -1,5 +1,6 @@
 #include "tbms/backends/registry.h"
 
+#include "tbms/backends/remote/remote_backend.h"
 #include "tbms/backends/simulated.h"
 #include "tbms/backends/text/text_model.h"
 
@@ -37,6 +38,13 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
     options.model = model.name;
     options.replicas = model.replicas;
     auto executor = SimulatedExecutor::Create(std::move(options), context.clock);  // nothing to warm
+    if (!executor.ok()) return executor.status();
+    return std::unique_ptr<Executor>(std::move(executor).value());
+  }
+  if (model.is_remote()) {  // no warm-up: the remote serves already, and may be down for now
+    auto remote = RemoteBackend::Create(model, context.clock);
+    if (!remote.ok()) return remote.status();
+    auto executor = ThreadPoolExecutor::Create({model.name, model.replicas}, std::move(remote).value(), context.core);
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());
   }

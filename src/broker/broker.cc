@@ -625,6 +625,7 @@ void Broker::AttemptDone(Pending& p, int c, StatusOr<Answer> result) {
   }
   const bool late = result.status().code() == StatusCode::kDeadlineExceeded;
   a.state = late ? AttemptState::kDroppedLate : AttemptState::kFailed;
+  a.error = result.status().message();
   p.last_failure = late ? Reason::kDroppedLate : Reason::kError;
   if (p.held >= 0) {
     CheckHeld(p);  // a better-ranked attempt ended: the held answer may go now
@@ -769,10 +770,11 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
   }
   r.attempts.reserve(p.attempts.size());
   for (int c = 0; c < p.size(); ++c) {
-    const Attempt& a = p.attempts[static_cast<size_t>(c)];
+    Attempt& a = p.attempts[static_cast<size_t>(c)];
     if (a.state == AttemptState::kNotRun) continue;
     const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
-    r.attempts.push_back(AttemptReport{cand.name, cand.version, c, a.state, a.launched - p.t0, a.latency});
+    r.attempts.push_back(
+        AttemptReport{cand.name, cand.version, c, a.state, a.launched - p.t0, a.latency, std::move(a.error)});
   }
   if (p.request.stats != nullptr) p.request.stats->Record(r, clock_->Now());
   r.owner = std::move(p.request.owner);

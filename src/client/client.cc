@@ -159,7 +159,7 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
       conn = std::move(fresh).value();
     }
     // Signed afresh for each send: a resent request carries a new nonce.
-    const std::string wire = RequestBytes(url_, {method, target, body, options_.user_agent},
+    const std::string wire = RequestBytes(url_, {method, target, body, options_.user_agent, options_.bearer_token},
                                           key_ ? &*key_ : nullptr, NowUnixSeconds());
     http::response<http::string_body> res;
     conn->tcp().expires_after(timeout);

@@ -61,6 +61,8 @@ std::string RequestBytes(const Url& url, const RequestSpec& r, const AccessKey* 
     out.append("Authorization: ")
         .append(AuthorizationHeader(*key, r.method, r.target, r.body, now_s, NewNonce()))
         .append("\r\n");
+  } else if (!r.bearer.empty()) {
+    out.append("Authorization: Bearer ").append(r.bearer).append("\r\n");
   }
   out.append("\r\n").append(r.body);
   return out;

@@ -95,7 +95,8 @@ StatusOr<TryResult> ParseTryResult(std::string_view body) {
     for (simdjson::dom::element a : attempts) {
       r.attempts.push_back({OptionalString(a, "model").value_or(""), OptionalString(a, "version"),
                             IntOr(a, "rank", 0), OptionalString(a, "state").value_or(""),
-                            NumberOr(a, "started_ms", 0), NumberOr(a, "latency_ms", 0)});
+                            NumberOr(a, "started_ms", 0), NumberOr(a, "latency_ms", 0),
+                            OptionalString(a, "error")});
     }
   }
   return r;

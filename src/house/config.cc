@@ -129,14 +129,12 @@ std::optional<Folders> ListFolders(const fs::path& dir, Diag& diag) {
   return out;
 }
 
-void CheckFolders(const Folders& folders, bool is_mix, Diag& folder) {
-  if (is_mix) {
-    for (int64_t v : folders.versions) {
-      folder.Here("a mix has no version folders (found '" + std::to_string(v) + "')");
-    }
-    for (const std::string& other : folders.others) {
-      folder.Here("a mix has no version folders (found '" + other + "')");
-    }
+// A mix or a remote (kserve) model has no version folders; any other needs one.
+void CheckFolders(const Folders& folders, const ModelConfig& m, Diag& folder) {
+  if (m.is_mix() || m.is_remote()) {
+    const std::string kind = m.is_mix() ? "a mix" : "a kserve model (its versions are the remote's)";
+    for (int64_t v : folders.versions) folder.Here(kind + " has no version folders (found '" + std::to_string(v) + "')");
+    for (const std::string& other : folders.others) folder.Here(kind + " has no version folders (found '" + other + "')");
     return;
   }
   for (const std::string& other : folders.others) {
@@ -153,6 +151,7 @@ void CheckFolders(const Folders& folders, bool is_mix, Diag& folder) {
 // Reads one served version's artifacts; false when it has errors (reported).
 bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelConfig& m,
                  VersionConfig* v) {
+  if (m.is_remote()) return true;  // nothing here: model.toml's fingerprint covers it
   Diag folder = model_diag.ForVersion(v->number, Shown(v->dir));
   if (auto fingerprint = FolderFingerprint(v->dir, folder)) v->fingerprint = *fingerprint;
   const fs::path artifact = v->dir / "simulated.toml";
@@ -244,7 +243,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   hash.Add(text);
   m.fingerprint = hash.value();
   ReadModel(*table, *folders, limits, diag, &m, mix);
-  CheckFolders(*folders, m.is_mix(), folder);
+  CheckFolders(*folders, m, folder);
   ScanVersions(limits, folder, &m);
   if (diag.count() + folder.count() > 0) return std::nullopt;
   Warn(*table, m, diag.file(), warnings);

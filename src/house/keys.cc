@@ -32,44 +32,6 @@ std::optional<std::string> Checked(std::string secret, const std::string& where,
   return secret;
 }
 
-std::optional<std::string> SecretFromFile(const std::string& name, const fs::path& house, const toml::node& at,
-                                          Diag& diag) {
-  const fs::path path = fs::path(name).is_absolute() ? fs::path(name) : house / name;
-  const std::string where = "secret_file '" + path.string() + "'";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    diag.At(at.source(), where + " is not a readable file");
-    return std::nullopt;
-  }
-  if ((st.st_mode & 077) != 0) {
-    diag.At(at.source(), where + " may be read by group or others: chmod 600 it");
-    return std::nullopt;
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string secret(kMaxSecret + 1, '\0');  // at most one byte too many: enough to refuse it
-  in.read(secret.data(), static_cast<std::streamsize>(secret.size()));
-  if (in.bad() || (in.fail() && !in.eof())) {
-    diag.At(at.source(), where + " cannot be read");
-    return std::nullopt;
-  }
-  secret.resize(static_cast<size_t>(in.gcount()));
-  if (secret.size() > kMaxSecret) {
-    diag.At(at.source(), where + " is larger than " + std::to_string(kMaxSecret) + " bytes");
-    return std::nullopt;
-  }
-  return Checked(std::move(secret), where, at, diag);
-}
-
-std::optional<std::string> SecretFromEnv(const std::string& name, const toml::node& at, Diag& diag) {
-  const std::string where = "secret_env '" + name + "'";
-  const char* value = std::getenv(name.c_str());
-  if (value == nullptr) {
-    diag.At(at.source(), where + " is not set in the environment");
-    return std::nullopt;
-  }
-  return Checked(value, where, at, diag);
-}
-
 std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& instance, KeyReader& reader,
                                  Diag& diag) {
   const toml::table* table = node.as_table();
@@ -109,6 +71,45 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
 }
 
 }  // namespace
+
+std::optional<std::string> SecretFromFile(const std::string& name, const fs::path& house, const toml::node& at,
+                                          Diag& diag) {
+  const fs::path path = fs::path(name).is_absolute() ? fs::path(name) : house / name;
+  const std::string where = "secret_file '" + path.string() + "'";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    diag.At(at.source(), where + " is not a readable file");
+    return std::nullopt;
+  }
+  if ((st.st_mode & 077) != 0) {
+    diag.At(at.source(), where + " may be read by group or others: chmod 600 it");
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string secret(kMaxSecret + 1, '\0');  // at most one byte too many: enough to refuse it
+  in.read(secret.data(), static_cast<std::streamsize>(secret.size()));
+  if (in.bad() || (in.fail() && !in.eof())) {
+    diag.At(at.source(), where + " cannot be read");
+    return std::nullopt;
+  }
+  secret.resize(static_cast<size_t>(in.gcount()));
+  if (secret.size() > kMaxSecret) {
+    diag.At(at.source(), where + " is larger than " + std::to_string(kMaxSecret) + " bytes");
+    return std::nullopt;
+  }
+  return Checked(std::move(secret), where, at, diag);
+}
+
+std::optional<std::string> SecretFromEnv(const std::string& name, const toml::node& at, Diag& diag) {
+  const std::string where = "secret_env '" + name + "'";
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) {
+    diag.At(at.source(), where + " is not set in the environment");
+    return std::nullopt;
+  }
+  return Checked(value, where, at, diag);
+}
+
 
 std::vector<AccessKey> KeyReader::Read(const toml::array& list, const std::string& instance, Diag& diag) {
   std::vector<AccessKey> keys;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,5 +28,12 @@ struct KeyReader {
   // The keys of `instance` (empty: [admin]).
   std::vector<AccessKey> Read(const toml::array& list, const std::string& instance, Diag& diag);
 };
+
+// One secret (a line of 16 to 4096 bytes): from a file of the house (a
+// path relative to `house`, readable by its owner only) or from the
+// environment. nullopt after reporting the problem at `at`.
+std::optional<std::string> SecretFromFile(const std::string& name, const std::filesystem::path& house,
+                                          const toml::node& at, Diag& diag);
+std::optional<std::string> SecretFromEnv(const std::string& name, const toml::node& at, Diag& diag);
 
 }  // namespace tbms::house_detail

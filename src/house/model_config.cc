@@ -3,6 +3,8 @@
 // simulated.toml. See model_config.h; the format is in docs/house.md.
 #include "model_config.h"
 
+#include "keys.h"
+
 #include <algorithm>
 #include <charconv>
 #include <span>
@@ -179,6 +181,89 @@ void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std:
   }
 }
 
+// HOST:PORT (an IPv6 host in brackets), a port in 1-65535.
+bool ValidEndpoint(std::string_view e) {
+  const size_t colon = e.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == e.size() || colon + 6 < e.size()) return false;
+  const std::string_view port = e.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  const int p = std::stoi(std::string(port));
+  const std::string_view host = e.substr(0, colon);
+  const bool bracketed = host.front() == '[' && host.back() == ']';
+  return p >= 1 && p <= 65535 && (bracketed || host.find(':') == std::string_view::npos);
+}
+
+// Where a remote's credential is: exactly one of `file_key` and `env_key`,
+// or neither (nullopt, nothing to read).
+std::optional<std::string> ReadCredential(const Fields& f, std::string_view file_key, std::string_view env_key,
+                                          const fs::path& house, bool read_secrets, Diag& diag) {
+  if (f.Has(file_key) && f.Has(env_key)) {
+    diag.At(f.Get(env_key)->source(), "give one of " + Quoted(file_key) + " and " + Quoted(env_key));
+    return std::nullopt;
+  }
+  const auto file = f.String(file_key);
+  const auto env = f.String(env_key);
+  if (!file && !env) return std::nullopt;
+  if (!read_secrets) return std::string();  // declared: enough for house check --no-secrets
+  if (file) return SecretFromFile(*file, house, *f.Get(file_key), diag);
+  return SecretFromEnv(*env, *f.Get(env_key), diag);
+}
+
+void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag, ModelConfig* m) {
+  Fields f(table, "[remote]", diag);
+  f.AllowOnly({"protocol", "endpoints", "model", "version", "in_flight", "connect_timeout_ms", "timeout_ms", "tls",
+               "ca_file", "access_id", "secret_file", "secret_env", "bearer_file", "bearer_env", "eject_after",
+               "eject_for_ms"});
+  RemoteConfig& r = m->remote;
+  if (auto p = f.String("protocol")) {
+    if (*p == "http" || *p == "grpc") r.protocol = *p;
+    else diag.At(f.Get("protocol")->source(), "'protocol' must be \"http\" or \"grpc\", not '" + *p + "'");
+  }
+  if (f.Require("endpoints")) {
+    if (const toml::array* list = f.Array("endpoints")) {
+      if (list->empty() || list->size() > 256) diag.At(list->source(), "'endpoints' must list 1 to 256 HOST:PORT");
+      for (const toml::node& n : *list) {
+        auto e = StringValue(n, ItemOf("endpoints"), diag);
+        if (!e) continue;
+        if (!ValidEndpoint(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
+        else r.endpoints.push_back(*e);
+      }
+    }
+  }
+  r.model = f.String("model").value_or(m->name);
+  if (r.model.empty()) diag.At(f.Get("model")->source(), "'model' must not be empty");
+  if (auto v = f.String("version")) r.version = *v;
+  if (auto v = f.Int("in_flight", 1, 256)) r.in_flight = static_cast<int>(*v);
+  if (auto v = f.Ms("connect_timeout_ms", std::chrono::seconds(60))) r.connect_timeout = *v;
+  if (auto v = f.Ms("timeout_ms", std::chrono::minutes(10))) r.timeout = *v;
+  if (auto v = f.Bool("tls")) r.tls = *v;
+  const fs::path house = m->dir.parent_path();
+  if (auto v = f.String("ca_file")) {
+    if (!r.tls) diag.At(f.Get("ca_file")->source(), "'ca_file' needs tls = true");
+    r.ca_file = (fs::path(*v).is_absolute() ? fs::path(*v) : house / *v).string();
+  }
+  if (auto v = f.Int("eject_after", 1, 1000)) r.eject_after = static_cast<int>(*v);
+  if (auto v = f.Ms("eject_for_ms", std::chrono::minutes(10))) r.eject_for = *v;
+  const auto secret = ReadCredential(f, "secret_file", "secret_env", house, limits.read_secrets, diag);
+  const auto bearer = ReadCredential(f, "bearer_file", "bearer_env", house, limits.read_secrets, diag);
+  const auto id = f.String("access_id");
+  if (id.has_value() != secret.has_value() && diag.count() == 0) {
+    diag.At(table.source(), "a TBMS remote's key needs both 'access_id' and one of 'secret_file', 'secret_env'");
+  }
+  if (id && secret) r.key = {*id, *secret, ""};
+  if (bearer) r.bearer = *bearer;
+  if (bearer && id) diag.At(f.Get("access_id")->source(), "give a TBMS key (access_id) or a bearer token, not both");
+  const int64_t replicas = static_cast<int64_t>(r.endpoints.size()) * r.in_flight;
+  if (replicas > limits.max_replicas_per_model) {
+    diag.At(table.source(), "endpoints x in_flight is " + std::to_string(replicas) + " replicas, at most " +
+                                std::to_string(limits.max_replicas_per_model) + " are allowed");
+  }
+  m->replicas = static_cast<int>(std::max<int64_t>(1, replicas));
+  VersionConfig& version = m->versions.emplace_back();  // one version here, whatever the remote serves
+  version.number = 1;
+  version.dir = m->dir;
+}
+
 // Keys that belong to the other kind of model.
 void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
   static constexpr std::string_view kServedOnly[] = {"est", kReplicasKey, kDeprecatedReplicasKey, "device",
@@ -287,15 +372,15 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
                Diag& diag, ModelConfig* m, MixSource* mix) {
   Fields f(table, "model.toml", diag, /*is_file=*/true);
   f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching", "limits",
-               "version_policy", "weights", "inputs", "outputs", "members", "aggregator"},
+               "version_policy", "weights", "inputs", "outputs", "members", "aggregator", "remote"},
               {kDeprecatedReplicasKey});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
-      if (*b == kMixBackend || Artifacts().count(*b) != 0) {
+      if (*b == kMixBackend || *b == kRemoteBackend || Artifacts().count(*b) != 0) {
         m->backend = *b;
       } else {
         diag.At(f.Get("backend")->source(),
-                "unknown backend '" + *b + "' (expected simulated, keysearch, bayes, svm, embedding or mix)");
+                "unknown backend '" + *b + "' (expected simulated, keysearch, bayes, svm, embedding, kserve or mix)");
       }
     }
   }
@@ -306,8 +391,26 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
   m->inputs = ReadTensors(f, "inputs", diag, {"question", DataType::kBytes, {1}});
   m->outputs = ReadTensors(f, "outputs", diag, {"answer", DataType::kBytes, {1}});
   m->batching.model = m->name;
+  const toml::table* remote = f.Table("remote");
+  if (m->is_remote() != (remote != nullptr) && m->backend.size() > 0) {
+    diag.At(m->is_remote() ? table.source() : f.Get("remote")->source(),
+            m->is_remote() ? "a kserve model needs a [remote] table (protocol, endpoints, ...)"
+                           : "[remote] applies only to backend = \"kserve\"");
+  }
   if (is_mix) {
     ReadMix(f, diag, m, mix);
+  } else if (m->is_remote()) {
+    for (std::string_view key : {kReplicasKey, kDeprecatedReplicasKey, std::string_view("version_policy"),
+                                 std::string_view("weights"), std::string_view("device")}) {
+      if (f.Has(key)) {
+        diag.At(f.Get(key)->source(), Quoted(key) + " does not apply to a kserve model (its replicas are "
+                                                    "endpoints x remote.in_flight; its versions are the remote's)");
+      }
+    }
+    if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
+    if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, &m->batching);
+    if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
+    if (remote != nullptr) ReadRemote(*remote, limits, diag, m);
   } else {
     ReadServedModel(f, folders, limits, diag, m);
   }

@@ -541,6 +541,33 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimi
   return request;
 }
 
+StatusOr<InferResponse> ParseInferResponse(std::string_view body, const TensorLimits& limits) {
+  element root;
+  TBMS_RETURN_IF_ERROR(ParseBody(body, &root));
+  object obj;
+  if (root.get_object().get(obj) != SUCCESS) return InvalidArgument("the response must be a JSON object");
+  InferResponse r;
+  bool has_outputs = false;
+  for (auto [key, value] : obj) {
+    std::string_view text;
+    if (key == "model_name" || key == "model_version" || key == "id") {
+      if (value.get_string().get(text) != SUCCESS) return InvalidArgument(std::string(key) + " must be a string");
+      (key == "id" ? r.id : key == "model_name" ? r.model_name : r.model_version).assign(text);
+    } else if (key == "outputs") {
+      array arr;
+      if (value.get_array().get(arr) != SUCCESS) return InvalidArgument("outputs must be an array of tensors");
+      if (ArraySize(arr) > limits.max_tensors) return InvalidArgument("outputs has too many tensors");
+      size_t i = 0;
+      for (element t : arr) {
+        TBMS_RETURN_IF_ERROR(ReadTensor(t, "outputs[" + std::to_string(i++) + "]", limits, &r.outputs.emplace_back()));
+      }
+      has_outputs = true;
+    }  // parameters and other fields: the server's, not needed here
+  }
+  if (!has_outputs) return InvalidArgument("outputs is required");
+  return r;
+}
+
 void AppendTensorJson(const Tensor& t, std::string& out) {
   out += "{\"name\":";
   AppendJsonString(out, t.name);
@@ -598,6 +625,37 @@ void WriteInferResponse(const InferResponse& r, std::string& out) {
     AppendTensorJson(r.outputs[i], out);
   }
   out += "]}";
+}
+
+void WriteInferRequest(const InferRequest& r, std::string& out) {
+  out += '{';
+  if (!r.id.empty()) {
+    out += "\"id\":";
+    AppendJsonString(out, r.id);
+    out += ',';
+  }
+  if (r.tloc || r.priority != 0) {
+    out += "\"parameters\":{";
+    if (r.tloc) out += "\"tloc\":" + std::to_string(static_cast<int64_t>(ToMillis(*r.tloc)));
+    if (r.priority != 0) out += std::string(r.tloc ? "," : "") + "\"priority\":" + std::to_string(r.priority);
+    out += "},";
+  }
+  out += "\"inputs\":[";
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendTensorJson(r.inputs[i], out);
+  }
+  out += ']';
+  if (!r.outputs.empty()) {
+    out += ",\"outputs\":[";
+    for (size_t i = 0; i < r.outputs.size(); ++i) {
+      out += i > 0 ? ",{\"name\":" : "{\"name\":";
+      AppendJsonString(out, r.outputs[i]);
+      out += '}';
+    }
+    out += ']';
+  }
+  out += '}';
 }
 
 }  // namespace tbms

@@ -283,6 +283,7 @@ void WriteAttempts(const std::vector<AttemptReport>& attempts, JsonWriter& w) {
     w.Key("state").String(AttemptStateName(a.state));
     w.Key("started_ms").Number(ToMillis(a.started));
     w.Key("latency_ms").Number(ToMillis(a.latency));
+    if (!a.error.empty()) w.Key("error").String(a.error);
     w.EndObject();
   }
   w.EndArray();

@@ -417,7 +417,7 @@ std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 
 
 constexpr const char* kModelKeys =
     "backend, est, lag_target_ms, replicas, device, labels, batching, limits, version_policy, weights, "
-    "inputs, outputs, members, aggregator";
+    "inputs, outputs, members, aggregator, remote";
 
 TEST(HouseErrorTest, ModelToml) {
   const std::string m = "house/svm/model.toml";
@@ -431,7 +431,7 @@ TEST(HouseErrorTest, ModelToml) {
       {"missing backend", {{"svm/model.toml", "est = 25\n"}},
        {m + ": missing key 'backend' in model.toml"}},
       {"unknown backend", {{"svm/model.toml", "backend = \"onnx\"\nest = 25\n"}},
-       {m + ":1:11: unknown backend 'onnx' (expected simulated, keysearch, bayes, svm, embedding or mix)"}},
+       {m + ":1:11: unknown backend 'onnx' (expected simulated, keysearch, bayes, svm, embedding, kserve or mix)"}},
       {"backend not a string", {{"svm/model.toml", "backend = 1\nest = 25\n"}},
        {m + ":1:11: 'backend' must be a string, not an integer"}},
       {"missing est", {{"svm/model.toml", "backend = \"simulated\"\n"}},
@@ -641,6 +641,63 @@ TEST(HouseErrorTest, ModelWideErrorsLeaveTheModelOut) {
 
 Files Mix(const std::string& name, const std::string& members, const std::string& more = "") {
   return {{name + "/model.toml", "backend = \"mix\"\nmembers = " + members + "\n" + more}};
+}
+
+// A remote model: no version folder, its [remote] table.
+Files Remote(const std::string& remote, const std::string& more = "") {
+  return {{"labeler/model.toml",
+           "backend = \"kserve\"\nest = 10\n" + more + "[remote]\n" + remote}};
+}
+
+TEST(HouseTest, RemoteModels) {
+  TempHouse house(With(Base(), With(Remote("protocol = \"grpc\"\nendpoints = [\"10.0.0.5:8001\", \"[::1]:8001\"]\n"
+                                           "model = \"labels\"\nin_flight = 3\ntimeout_ms = 40\n"
+                                           "access_id = \"broker\"\nsecret_file = \"broker.key\"\n",
+                                           "[batching]\nmax_batch_size = 8\n"),
+                                    {{"broker.key", "a-secret-of-enough-bytes"}})));
+  fs::permissions(house.dir() / "broker.key", fs::perms::owner_read | fs::perms::owner_write);
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const ModelConfig& m = *Find(scan.config, "labeler");
+  EXPECT_TRUE(m.is_remote());
+  EXPECT_EQ(m.remote.protocol, "grpc");
+  EXPECT_EQ(m.remote.endpoints, (std::vector<std::string>{"10.0.0.5:8001", "[::1]:8001"}));
+  EXPECT_EQ(m.remote.model, "labels");
+  EXPECT_EQ(m.remote.timeout, Millis(40));
+  EXPECT_EQ(m.remote.key.id, "broker");
+  EXPECT_EQ(m.remote.key.secret, "a-secret-of-enough-bytes");
+  EXPECT_EQ(m.replicas, 6);  // endpoints x in_flight
+  EXPECT_EQ(m.batching.max_batch_size, 8);
+  ASSERT_EQ(m.versions.size(), 1u);  // one version here, whatever the remote serves
+  EXPECT_EQ(m.versions[0].number, 1);
+}
+
+TEST(HouseErrorTest, RemoteModels) {
+  const std::string m = "house/labeler/model.toml";
+  ExpectErrors({
+      {"no [remote]", {{"labeler/model.toml", "backend = \"kserve\"\nest = 10\n"}},
+       {m + ":1:1: a kserve model needs a [remote] table (protocol, endpoints, ...)"}},
+      {"[remote] elsewhere", {{"svm/model.toml", "backend = \"simulated\"\nest = 25\n[remote]\nendpoints = []\n"}},
+       {"house/svm/model.toml:3:1: [remote] applies only to backend = \"kserve\""}},
+      {"no endpoints", Remote("protocol = \"http\"\n"), {m + ":3:1: missing key 'endpoints' in [remote]"}},
+      {"bad endpoint", Remote("endpoints = [\"10.0.0.5\"]\n"),
+       {m + ":4:14: endpoint '10.0.0.5' must be HOST:PORT, e.g. 10.0.0.5:8000"}},
+      {"bad protocol", Remote("endpoints = [\"a:1\"]\nprotocol = \"tcp\"\n"),
+       {m + ":5:12: 'protocol' must be \"http\" or \"grpc\", not 'tcp'"}},
+      {"replicas", Remote("endpoints = [\"a:1\"]\n", "replicas = 2\n"),
+       {m + ":3:12: 'replicas' does not apply to a kserve model (its replicas are endpoints x remote.in_flight; "
+            "its versions are the remote's)"}},
+      {"version folder", With(Remote("endpoints = [\"a:1\"]\n"), {{"labeler/1/", ""}}),
+       {"house/labeler: a kserve model (its versions are the remote's) has no version folders (found '1')"}},
+      {"half a key", Remote("endpoints = [\"a:1\"]\naccess_id = \"x\"\n"),
+       {m + ":3:1: a TBMS remote's key needs both 'access_id' and one of 'secret_file', 'secret_env'"}},
+      {"ca without tls", Remote("endpoints = [\"a:1\"]\nca_file = \"ca.pem\"\n"),
+       {m + ":5:11: 'ca_file' needs tls = true"}},
+      {"unknown key", Remote("endpoints = [\"a:1\"]\nretries = 3\n"),
+       {m + ":5:1: unknown key 'retries' in [remote] (expected protocol, endpoints, model, version, in_flight, "
+            "connect_timeout_ms, timeout_ms, tls, ca_file, access_id, secret_file, secret_env, bearer_file, "
+            "bearer_env, eject_after, eject_for_ms)"}},
+  });
 }
 
 TEST(HouseErrorTest, Mixes) {

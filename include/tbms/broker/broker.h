@@ -78,6 +78,7 @@ class Broker final : public ItemSink {
     LatencyEstimate predicted;  // at launch
     Duration latency{0};
     Answer answer;
+    std::string error;  // a failed attempt's: what its executor said
     // Mixes (rule 8): members still out, members that answered.
     int members_left = 0;
     int members_answered = 0;

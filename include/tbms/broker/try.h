@@ -149,6 +149,7 @@ struct AttemptReport {
   AttemptState state = AttemptState::kNotRun;
   Duration started{0};  // launch time, from the start of the try
   Duration latency{0};  // launch to outcome (or to the end of the try)
+  std::string error;    // failed or dropped late: why, as the model's executor said (empty otherwise)
 };
 
 struct TryResult {

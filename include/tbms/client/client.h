@@ -55,6 +55,7 @@ class Client {
     std::string ca_file = "";  // https: trust only this CA (PEM); empty: the system's CAs
     size_t max_idle_connections = 4;  // kept alive between calls; 0: a new connection per call
     std::string user_agent = "tbms-client";
+    std::string bearer_token = "";  // unsigned requests carry "Authorization: Bearer <it>" (not a TBMS server's)
   };
 
   // INVALID_ARGUMENT for a bad endpoint, an instance outside the name rule,

@@ -57,6 +57,7 @@ struct Attempt {
   std::string state;  // succeeded, failed, dropped_late, cancelled or skipped
   double started_ms = 0;  // from the start of the try
   double latency_ms = 0;  // launch to outcome
+  std::optional<std::string> error;  // failed or dropped late: why (a remote's "connection refused", ...)
 };
 
 struct TryResult {

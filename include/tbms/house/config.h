@@ -66,11 +66,34 @@ inline constexpr std::string_view kMixBackend = "mix";
 inline constexpr std::string_view kReplicasKey = "replicas";
 inline constexpr std::string_view kDeprecatedReplicasKey = "instances";
 
+// The backend name of a model served by another KServe v2 server
+// (backend = "kserve": Triton, KServe, MLServer, another TBMS), with its
+// [remote] table. Compare with ModelConfig::is_remote().
+inline constexpr std::string_view kRemoteBackend = "kserve";
+
+// [remote] of a kserve model (docs/house.md, "Remote models").
+struct RemoteConfig {
+  std::string protocol = "http";       // "http" (REST) or "grpc"
+  std::vector<std::string> endpoints;  // HOST:PORT each
+  std::string model;                   // its name there (default: this model's)
+  std::string version;                 // its version there (default: the server's choice)
+  int in_flight = 1;                   // batches at once per endpoint: the replicas its batcher sees
+  Duration connect_timeout = std::chrono::seconds(1);
+  Duration timeout{0};                 // per call; 0: the batch's deadline alone
+  bool tls = false;                    // https / gRPC over TLS
+  std::string ca_file;                 // with tls: trust only this CA (PEM); empty: the system's
+  AccessKey key;                       // a TBMS remote: sign with this key (id empty: unsigned)
+  std::string bearer;                  // another server: "Authorization: Bearer <token>"
+  int eject_after = 3;                 // consecutive failures that take an endpoint out
+  Duration eject_for = std::chrono::seconds(1);  // then a readiness probe lets it back
+};
+
 struct ModelConfig {
   std::string name;  // the folder's name
   std::filesystem::path dir;
-  std::string backend;  // kMixBackend, "simulated" or a real backend's name (keysearch, ...)
+  std::string backend;  // kMixBackend, kRemoteBackend, "simulated" or a real backend's name (keysearch, ...)
   bool is_mix() const { return backend == kMixBackend; }
+  bool is_remote() const { return backend == kRemoteBackend; }
   Duration est{0};          // the prior when a try gives no est
   Duration lag_target{0};   // 0: none
   int replicas = 1;         // copies of the model that run batches at once
@@ -84,6 +107,7 @@ struct ModelConfig {
   VersionPolicy version_policy;
   std::map<int64_t, int> weights;       // A/B split between served versions; empty: the latest
   std::vector<VersionConfig> versions;  // the served ones (after the policy), ascending
+  RemoteConfig remote;  // backend = "kserve"
   // backend = "mix":
   std::vector<std::string> members;  // model or mix names, in rank order
   Aggregator aggregator = Aggregator::kMax;

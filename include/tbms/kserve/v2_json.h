@@ -27,6 +27,9 @@ Status ReadTensor(simdjson::dom::element e, std::string_view at, const TensorLim
                   Tensor* out);
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits = {});
+// A server's infer response (the client side, for remote models): its
+// outputs checked as request inputs are; other fields are not needed.
+StatusOr<InferResponse> ParseInferResponse(std::string_view body, const TensorLimits& limits = {});
 
 // Appends a tensor object {"name","datatype","shape","data"}: flat data,
 // written by AppendTensorData (tensor_json.h). NaN and infinities, which
@@ -41,5 +44,7 @@ void AppendTensorJson(const Tensor& t, std::string& out);
 StatusOr<Tensor> AnswerTensor(std::string_view answer_json, std::string name, DataType datatype);
 
 void WriteInferResponse(const InferResponse& r, std::string& out);
+// The request as a client sends it: {"id"?, "parameters"?, "inputs", "outputs"?}.
+void WriteInferRequest(const InferRequest& r, std::string& out);
 
 }  // namespace tbms
