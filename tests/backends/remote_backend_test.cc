@@ -63,14 +63,16 @@ Batch Questions(std::initializer_list<const char*> qs, TimePoint deadline) {
 
 class RemoteBackendTest : public ::testing::Test {
  protected:
-  void Make(int endpoints) {
+  void Make(int endpoints, DataType output = DataType::kBytes) {
     std::vector<std::unique_ptr<RemoteTransport>> ts;
     for (int i = 0; i < endpoints; ++i) {
       auto t = std::make_unique<ScriptedTransport>();
       transports_.push_back(t.get());
       ts.push_back(std::move(t));
     }
-    backend_ = std::move(RemoteBackend::Create(Labeler(endpoints), &clock_, std::move(ts))).value();
+    ModelConfig m = Labeler(endpoints);
+    m.outputs[0].datatype = output;
+    backend_ = std::move(RemoteBackend::Create(m, &clock_, std::move(ts))).value();
   }
   std::vector<StatusOr<Answer>> Run(std::initializer_list<const char*> qs) {
     return backend_->Process(Questions(qs, clock_.Now() + Millis(50)));
@@ -109,7 +111,7 @@ TEST_F(RemoteBackendTest, ABatchIsOneInferAndEachRowIsAnItemsAnswer) {
 }
 
 TEST_F(RemoteBackendTest, NumericRowsBecomeNumbersOrArrays) {
-  Make(1);
+  Make(1, DataType::kFp32);
   InferResponse r;
   Tensor t;
   t.name = "answer";
@@ -125,6 +127,10 @@ TEST_F(RemoteBackendTest, NumericRowsBecomeNumbersOrArrays) {
   transports_[0]->script.push_back(r);
   const auto scalars = Run({"a", "b", "c", "d"});
   EXPECT_EQ(*scalars[3], "3");
+  r.outputs[0].datatype = DataType::kFp64;  // not what model.toml declares
+  transports_[0]->script.push_back(r);
+  EXPECT_EQ(Run({"a", "b", "c", "d"})[0].status().message(),
+            "10.0.0.0:8000: the remote answered output 'answer' as FP64, not FP32 as model.toml declares");
 }
 
 TEST_F(RemoteBackendTest, AnAnswerOfTheWrongShapeFailsEveryItemSayingSo) {
@@ -139,7 +145,7 @@ TEST_F(RemoteBackendTest, AnAnswerOfTheWrongShapeFailsEveryItemSayingSo) {
   const auto answers = Run({"a", "b"});
   ASSERT_FALSE(answers[1].ok());
   EXPECT_EQ(answers[1].status().code(), StatusCode::kInternal);
-  EXPECT_EQ(answers[1].status().message(), "the remote answered output 'answer' of shape [1] for a batch of 2");
+  EXPECT_EQ(answers[1].status().message(), "10.0.0.0:8000: the remote answered output 'answer' of shape [1] for a batch of 2");
   transports_[0]->script.push_back(Status(StatusCode::kUnavailable, "connection refused"));
   EXPECT_EQ(Run({"a"})[0].status().message(), "10.0.0.0:8000: connection refused");
 }

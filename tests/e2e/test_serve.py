@@ -35,15 +35,18 @@ class Server:
         self.key = key  # (access id, secret): post() and get() sign with it
         models = ["--simulate", simulate] if simulate else []
         insecure = [] if env is not None else ["--insecure-dev"]
+        port = [] if "--port" in flags else ["--port", "0"]
         self.proc = subprocess.Popen(
-            [TBMS_BIN, "serve", "--port", "0", *models, *flags, *insecure],
+            [TBMS_BIN, "serve", *port, *models, *flags, *insecure],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=None if env is None else {**os.environ, **env})
         line = self.proc.stdout.readline()  # the server prints its address once listening
         match = re.search(r"https?://127\.0\.0\.1:(\d+)", line)
         if not match:
+            self.proc.kill()
+            error = self.proc.stderr.read()
             self.close()
-            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+            raise RuntimeError("server did not start: %r %s" % (line, error))
         self.port = int(match.group(1))
         self.endpoint = "http://127.0.0.1:%d" % self.port
 

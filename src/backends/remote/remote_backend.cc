@@ -135,13 +135,20 @@ StatusOr<InferRequest> RemoteBackend::Request(const Batch& batch, Duration timeo
   return r;
 }
 
-std::vector<StatusOr<Answer>> RemoteBackend::Answers(const StatusOr<InferResponse>& response, size_t n) const {
-  const auto fail = [n](const Status& s) { return std::vector<StatusOr<Answer>>(n, s); };
+std::vector<StatusOr<Answer>> RemoteBackend::Answers(const StatusOr<InferResponse>& response, size_t n,
+                                                     const std::string& address) const {
+  const auto fail = [&](const Status& s) {
+    return std::vector<StatusOr<Answer>>(n, Status(s.code(), address + ": " + s.message()));
+  };
   if (!response.ok()) return fail(response.status());
   const auto& outputs = response->outputs;
   auto it = std::find_if(outputs.begin(), outputs.end(), [&](const Tensor& t) { return t.name == output_.name; });
   if (it == outputs.end()) it = outputs.begin();
   if (it == outputs.end()) return fail(Internal("the remote answered no output"));
+  if (it->datatype != output_.datatype) {
+    return fail(Internal("the remote answered output '" + it->name + "' as " + std::string(DataTypeName(it->datatype)) +
+                         ", not " + std::string(DataTypeName(output_.datatype)) + " as model.toml declares"));
+  }
   const int64_t count = it->ElementCount();
   if (it->shape.empty() || it->shape[0] != static_cast<int64_t>(n) || (n > 0 && count % static_cast<int64_t>(n))) {
     return fail(Internal("the remote answered output '" + it->name + "' of shape " + ShapeText(it->shape) +
@@ -179,11 +186,9 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
     }
   }
   StatusOr<InferResponse> response = t.Infer(*request, timeout);
-  Finished(e, response.ok());
-  if (!response.ok()) {
-    response = Status(response.status().code(), address + ": " + response.status().message());
-  }
-  return Answers(response, n);
+  std::vector<StatusOr<Answer>> answers = Answers(response, n, address);
+  Finished(e, !answers.empty() && answers[0].ok());  // a malformed answer counts against the endpoint too
+  return answers;
 }
 
 }  // namespace tbms

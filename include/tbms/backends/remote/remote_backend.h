@@ -73,7 +73,9 @@ class RemoteBackend final : public Backend {
   int Pick(bool* probe) EXCLUDES(mu_);
   void Finished(int endpoint, bool ok) EXCLUDES(mu_);
   StatusOr<InferRequest> Request(const Batch& batch, Duration timeout) const;
-  std::vector<StatusOr<Answer>> Answers(const StatusOr<InferResponse>& response, size_t n) const;
+  // One answer per item from the remote's response; failures name `address`.
+  std::vector<StatusOr<Answer>> Answers(const StatusOr<InferResponse>& response, size_t n,
+                                        const std::string& address) const;
 
   const RemoteConfig remote_;
   const std::string model_;          // this model's name, for messages
