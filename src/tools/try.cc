@@ -34,7 +34,8 @@ void PrintResult(const std::string& body) {
   }
   std::cout << "elapsed: " << r->elapsed_ms << " ms\n";
   for (const client::Attempt& a : r->attempts) {
-    std::cout << "  " << a.model << ": " << a.state << " at " << a.started_ms << " ms, " << a.latency_ms << " ms\n";
+    std::cout << "  " << a.model << ": " << a.state << " at " << a.started_ms << " ms, " << a.latency_ms << " ms"
+              << (a.error ? " (" + *a.error + ")" : "") << "\n";
   }
 }
 
