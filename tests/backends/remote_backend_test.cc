@@ -21,7 +21,7 @@ struct ScriptedTransport : RemoteTransport {
   std::vector<InferRequest> seen;
   int probes = 0;
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration, const Abandoned&) override {
     seen.push_back(request);
     if (!script.empty()) {
       auto r = std::move(script.front());
@@ -178,6 +178,18 @@ TEST_F(RemoteBackendTest, AFailingEndpointIsEjectedAndComesBackAfterAProbe) {
   EXPECT_EQ(transports_[1]->probes, 1);
   EXPECT_TRUE(Run({"i"})[0].ok());  // and no probe once it answered
   EXPECT_EQ(transports_[1]->probes, 1);
+}
+
+TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure) {
+  Make(1);
+  Batch b = Questions({"a"}, clock_.Now() + Millis(50));
+  b.items[0]->over.Set();  // answered elsewhere while the call was out
+  for (int i = 0; i < 3; ++i) {
+    transports_[0]->script.push_back(Status(StatusCode::kCancelled, "cancelled by the caller"));
+    const auto answers = backend_->Process(b);
+    EXPECT_TRUE(IsSkippedTryOver(answers[0].status())) << answers[0].status().ToString();
+  }
+  EXPECT_EQ(backend_->healthy(), 1);  // three cancellations: no ejection
 }
 
 TEST_F(RemoteBackendTest, ABatchPastItsDeadlineIsNotSent) {

@@ -36,13 +36,13 @@ class GrpcTransport final : public RemoteTransport {
   GrpcTransport(std::shared_ptr<grpc::Channel> channel, const RemoteConfig& remote)
       : channel_(std::move(channel)), stub_(channel_), remote_(remote) {}
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Abandoned& abandoned) override {
     inference::ModelInferRequest m;
     ToProto(request, &m);
     m.set_model_name(remote_.model);
     m.set_model_version(remote_.version);
     inference::ModelInferResponse r;
-    TBMS_RETURN_IF_ERROR(Call("ModelInfer", m, &r, timeout));
+    TBMS_RETURN_IF_ERROR(Call("ModelInfer", m, &r, timeout, &abandoned));
     StatusOr<InferResponse> parsed = FromProto(r);
     if (!parsed.ok()) return Internal("a malformed infer response: " + parsed.status().message());
     return parsed;
@@ -58,8 +58,9 @@ class GrpcTransport final : public RemoteTransport {
   }
 
  private:
+  // Polls `abandoned` (when given) every millisecond while the call is out.
   Status Call(const std::string& rpc, const google::protobuf::Message& request, google::protobuf::Message* response,
-              Duration timeout) {
+              Duration timeout, const Abandoned* abandoned = nullptr) {
     const std::string path = "/inference.GRPCInferenceService/" + rpc;
     const std::string bytes = request.SerializeAsString();
     grpc::ClientContext ctx;
@@ -75,7 +76,15 @@ class GrpcTransport final : public RemoteTransport {
     grpc::ByteBuffer in(&slice, 1), out;
     std::promise<grpc::Status> done;
     stub_.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
-    const grpc::Status s = done.get_future().get();  // bounded by the deadline
+    std::future<grpc::Status> answer = done.get_future();
+    bool cancelled = false;
+    while (abandoned != nullptr && answer.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+      if (!cancelled && abandoned != nullptr && (*abandoned)()) {
+        ctx.TryCancel();
+        cancelled = true;
+      }
+    }
+    const grpc::Status s = answer.get();  // bounded by the deadline
     if (!s.ok()) return FromGrpc(s);
     std::vector<grpc::Slice> slices;
     std::string text;

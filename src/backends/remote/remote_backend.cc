@@ -185,7 +185,11 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
       return std::vector<StatusOr<Answer>>(n, Unavailable(address + " is not ready: " + ready.message()));
     }
   }
-  StatusOr<InferResponse> response = t.Infer(*request, timeout);
+  StatusOr<InferResponse> response = t.Infer(*request, timeout, [&batch] { return batch.AllOver(); });
+  if (!response.ok() && response.status().code() == StatusCode::kCancelled) {
+    Finished(e, true);  // given up by us: no mark against the endpoint
+    return std::vector<StatusOr<Answer>>(n, SkippedTryOver());
+  }
   std::vector<StatusOr<Answer>> answers = Answers(response, n, address);
   Finished(e, !answers.empty() && answers[0].ok());  // a malformed answer counts against the endpoint too
   return answers;

@@ -9,7 +9,9 @@
 // its declared shape being the batch; the first declared output comes back
 // with one row per item (a BYTES element that is JSON is the answer as is,
 // any other element a JSON string; a numeric row a JSON array or number).
-// The call's deadline is the batch's (and the remote's tloc parameter).
+// The call's deadline is the batch's (and the remote's tloc parameter); a
+// gRPC call is cancelled within a millisecond of its batch's tries all
+// ending (answered elsewhere, or past their deadline).
 //
 // Endpoints: each call goes to the healthy endpoint with the fewest calls in
 // flight; eject_after consecutive failures or timeouts take an endpoint out
@@ -19,6 +21,7 @@
 // Thread safety: Process is safe for concurrent use.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,9 +37,14 @@ namespace tbms {
 // One endpoint over one protocol. Blocking; safe for concurrent use.
 class RemoteTransport {
  public:
+  // True once nobody waits for the call's answer (every try of its batch is over).
+  using Abandoned = std::function<bool()>;
   virtual ~RemoteTransport() = default;
-  // One infer of `model` (version may be empty) within `timeout`.
-  virtual StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout) = 0;
+  // One infer within `timeout`. A transport that can cancel a call in
+  // flight (gRPC) does so soon after `abandoned` turns true, and answers
+  // CANCELLED; REST calls run to their answer or timeout.
+  virtual StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout,
+                                        const Abandoned& abandoned) = 0;
   // Whether the endpoint's model is ready (its readiness probe).
   virtual Status Ready(Duration timeout) = 0;
 };
