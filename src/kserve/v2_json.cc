@@ -335,12 +335,16 @@ Status ReadParameters(element e, InferRequest* request) {
       request->tloc = tloc;
     } else if (key == "priority") {
       TBMS_RETURN_IF_ERROR(ReadInt(value, "parameters.priority", -limits::kMaxPriority, limits::kMaxPriority, &request->priority));
+    } else if (key == "binary_data_output") {
+      if (value.get_bool().get(request->binary_outputs.all) != SUCCESS) {
+        return InvalidArgument("parameters.binary_data_output must be true or false");
+      }
     }  // other parameters are for the model, not for TBMS
   }
   return OkStatus();
 }
 
-Status ReadInputs(element e, const TensorLimits& limits, std::vector<Tensor>* inputs) {
+Status ReadInputs(element e, const TensorLimits& limits, BinarySection* binary, std::vector<Tensor>* inputs) {
   array arr;
   if (e.get_array().get(arr) != SUCCESS) {
     return InvalidArgument("inputs must be an array of tensors");
@@ -355,7 +359,7 @@ Status ReadInputs(element e, const TensorLimits& limits, std::vector<Tensor>* in
   size_t i = 0;
   for (element t : arr) {
     const std::string at = "inputs[" + std::to_string(i) + "]";
-    TBMS_RETURN_IF_ERROR(ReadTensor(t, at, limits, &(*inputs)[i]));
+    TBMS_RETURN_IF_ERROR(ReadTensor(t, at, limits, &(*inputs)[i], binary));
     for (size_t j = 0; j < i; ++j) {
       if ((*inputs)[j].name == (*inputs)[i].name) {
         return InvalidArgument(at + ".name " + Quote((*inputs)[i].name) +
@@ -367,7 +371,8 @@ Status ReadInputs(element e, const TensorLimits& limits, std::vector<Tensor>* in
   return OkStatus();
 }
 
-Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::string>* outputs) {
+Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::string>* outputs,
+                   BinaryOutputs* binary) {
   array arr;
   if (e.get_array().get(arr) != SUCCESS) {
     return InvalidArgument("outputs must be an array of {\"name\": ...} objects");
@@ -386,7 +391,7 @@ Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::strin
       return InvalidArgument(at + " must be an object like {\"name\": \"scores\"}");
     }
     std::string_view name;
-    bool has_name = false;
+    bool has_name = false, wants_binary = false;
     TBMS_RETURN_IF_ERROR(NoDuplicateKeys(obj, at));
     for (auto [key, value] : obj) {
       if (key == "name") {
@@ -395,7 +400,11 @@ Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::strin
         }
         has_name = true;
       } else if (key == "parameters") {
-        if (!value.is_object()) return InvalidArgument(at + ".parameters must be an object");
+        object parameters;
+        if (value.get_object().get(parameters) != SUCCESS) return InvalidArgument(at + ".parameters must be an object");
+        if (element b; parameters["binary_data"].get(b) == SUCCESS && b.get_bool().get(wants_binary) != SUCCESS) {
+          return InvalidArgument(at + ".parameters.binary_data must be true or false");
+        }
       } else {
         return InvalidArgument(at + ": unknown field " + Quote(key) +
                                " (expected name, parameters)");
@@ -409,6 +418,7 @@ Status ReadOutputs(element e, const TensorLimits& limits, std::vector<std::strin
       }
     }
     outputs->emplace_back(name);
+    if (wants_binary) binary->names.emplace_back(name);
     ++i;
   }
   return OkStatus();
@@ -454,8 +464,25 @@ Status ReadAnswerArray(array root, size_t json_size, Tensor* t) {
 
 }  // namespace
 
-Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limits, Tensor* out) {
+// A tensor's "parameters": its binary_data_size, if any (others are the model's).
+Status ReadTensorParameters(element e, const std::string& at, std::optional<uint64_t>* binary_size) {
+  object obj;
+  if (e.get_object().get(obj) != SUCCESS) return InvalidArgument(at + ".parameters must be an object");
+  for (auto [key, value] : obj) {
+    if (key != "binary_data_size") continue;
+    uint64_t n;
+    if (value.get_uint64().get(n) != SUCCESS) {
+      return InvalidArgument(at + ".parameters.binary_data_size must be a non-negative integer");
+    }
+    *binary_size = n;
+  }
+  return OkStatus();
+}
+
+Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limits, Tensor* out,
+                  BinarySection* binary) {
   const std::string at(at_view);
+  std::optional<uint64_t> binary_size;
   object obj;
   if (e.get_object().get(obj) != SUCCESS) {
     return InvalidArgument(at + " must be a tensor object like {\"name\": \"x\", \"shape\": [2], "
@@ -490,7 +517,7 @@ Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limit
       }
       has_data = true;
     } else if (key == "parameters") {
-      if (!value.is_object()) return InvalidArgument(at + ".parameters must be an object");
+      TBMS_RETURN_IF_ERROR(ReadTensorParameters(value, at, &binary_size));
     } else {
       return InvalidArgument(at + ": unknown field " + Quote(key) +
                              " (expected name, shape, datatype, data, parameters)");
@@ -499,15 +526,44 @@ Status ReadTensor(element e, std::string_view at_view, const TensorLimits& limit
   if (!has_name) return InvalidArgument(at + ".name is required");
   if (!has_shape) return InvalidArgument(at + ".shape is required");
   if (!has_datatype) return InvalidArgument(at + ".datatype is required");
-  if (!has_data) return InvalidArgument(at + ".data is required");
+  if (has_data && binary_size) return InvalidArgument(at + ": give data or parameters.binary_data_size, not both");
+  if (!has_data && !binary_size) return InvalidArgument(at + ".data is required");
 
   StatusOr<size_t> count = CheckShape(out->shape, out->datatype, at, limits);
   if (!count.ok()) return count.status();
   out->data.clear();
+  if (binary_size) {
+    if (binary == nullptr) {
+      return InvalidArgument(at + ".parameters.binary_data_size needs the binary tensor data extension "
+                                  "(an Inference-Header-Content-Length header)");
+    }
+    if (*binary_size > binary->bytes.size() - binary->used) {
+      return InvalidArgument(at + ".parameters.binary_data_size is " + std::to_string(*binary_size) + " bytes, but " +
+                             std::to_string(binary->bytes.size() - binary->used) + " are left after the JSON");
+    }
+    if (*binary_size > limits.max_bytes) {
+      return InvalidArgument(at + ": binary data of " + std::to_string(*binary_size) + " bytes is more than " +
+                             std::to_string(limits.max_bytes) + ", the limit per tensor");
+    }
+    out->data.assign(binary->bytes.substr(binary->used, *binary_size));
+    binary->used += *binary_size;
+    return CheckRawData(*out, *count, at);
+  }
   return DataReader(at + ".data", limits, *count, out).ReadArray(data);
 }
 
-StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits) {
+StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimits& limits,
+                                         std::optional<size_t> json_length) {
+  BinarySection section;
+  if (json_length) {
+    if (*json_length > body.size()) {
+      return InvalidArgument("Inference-Header-Content-Length is " + std::to_string(*json_length) +
+                             ", more than the body's " + std::to_string(body.size()) + " bytes");
+    }
+    section.bytes = body.substr(*json_length);
+    body = body.substr(0, *json_length);
+  }
+  BinarySection* binary = json_length ? &section : nullptr;
   element root;
   TBMS_RETURN_IF_ERROR(ParseBody(body, &root));
   object obj;
@@ -525,10 +581,10 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimi
     } else if (key == "parameters") {
       TBMS_RETURN_IF_ERROR(ReadParameters(value, &request));
     } else if (key == "inputs") {
-      TBMS_RETURN_IF_ERROR(ReadInputs(value, limits, &request.inputs));
+      TBMS_RETURN_IF_ERROR(ReadInputs(value, limits, binary, &request.inputs));
       has_inputs = true;
     } else if (key == "outputs") {
-      TBMS_RETURN_IF_ERROR(ReadOutputs(value, limits, &request.outputs));
+      TBMS_RETURN_IF_ERROR(ReadOutputs(value, limits, &request.outputs, &request.binary_outputs));
     } else {
       return InvalidArgument("unknown field " + Quote(key) +
                              " (expected id, parameters, inputs, outputs)");
@@ -537,6 +593,10 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, const TensorLimi
   if (!has_inputs) {
     return InvalidArgument("inputs is required, e.g. [{\"name\": \"x\", \"shape\": [1], "
                            "\"datatype\": \"FP32\", \"data\": [0.5]}]");
+  }
+  if (section.used != section.bytes.size()) {
+    return InvalidArgument(std::to_string(section.bytes.size() - section.used) +
+                           " bytes of binary data follow the JSON that no input's parameters.binary_data_size claims");
   }
   return request;
 }
@@ -610,7 +670,8 @@ StatusOr<Tensor> AnswerTensor(std::string_view answer_json, std::string name, Da
   return t;
 }
 
-void WriteInferResponse(const InferResponse& r, std::string& out) {
+size_t WriteInferResponse(const InferResponse& r, std::string& out, const BinaryOutputs& binary) {
+  const size_t start = out.size();
   out += "{\"model_name\":";
   AppendJsonString(out, r.model_name);
   out += ",\"model_version\":";
@@ -621,10 +682,25 @@ void WriteInferResponse(const InferResponse& r, std::string& out) {
   }
   out += ",\"outputs\":[";
   for (size_t i = 0; i < r.outputs.size(); ++i) {
+    const Tensor& t = r.outputs[i];
     if (i > 0) out += ',';
-    AppendTensorJson(r.outputs[i], out);
+    if (!binary.Wants(t.name)) {
+      AppendTensorJson(t, out);
+      continue;
+    }
+    out += "{\"name\":";
+    AppendJsonString(out, t.name);
+    out += ",\"datatype\":\"";
+    out += DataTypeName(t.datatype);
+    out += "\",\"shape\":" + ShapeText(t.shape) + ",\"parameters\":{\"binary_data_size\":" +
+           std::to_string(t.data.size()) + "}}";
   }
   out += "]}";
+  const size_t json_length = out.size() - start;
+  for (const Tensor& t : r.outputs) {
+    if (binary.Wants(t.name)) out += t.data;
+  }
+  return json_length;
 }
 
 void WriteInferRequest(const InferRequest& r, std::string& out) {

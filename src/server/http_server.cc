@@ -62,15 +62,16 @@ const std::string& ChartJs() {
 // The KServe v2 routes (but health) over V2Api: the path and method pick the
 // call, its typed reply is written as JSON, its status mapped to HTTP.
 
-// Answers one request: an HTTP status and a JSON body (empty: none). Called
-// exactly once, from any thread.
-using V2Reply = std::function<void(int status, std::string body)>;
+// Answers one request: an HTTP status and a JSON body (empty: none), or —
+// json_length > 0, an infer asked for binary outputs — that many bytes of
+// JSON and then the outputs' raw bytes. Called exactly once, from any thread.
+using V2Reply = std::function<void(int status, std::string body, size_t json_length)>;
 
 bool IsV2Path(std::string_view path) {
   return path == "/v2" || path == "/v2/" || path.starts_with(kV2Models) || path.starts_with(kV2Repository);
 }
 
-void ReplyV2Error(const V2Reply& reply, const Status& s) { reply(HttpStatusOf(s.code()), ErrorJson(s.message())); }
+void ReplyV2Error(const V2Reply& reply, const Status& s) { reply(HttpStatusOf(s.code()), ErrorJson(s.message()), 0); }
 
 // Splits "a/b/c" into its parts (at most 4; more is "too many").
 std::vector<std::string_view> SplitPath(std::string_view rest) {
@@ -140,7 +141,8 @@ std::string IndexJson(const std::vector<ModelState>& states) {
 // /v2/models/{m}[/versions/{v}][/ready|/infer]. `table` is the request's
 // snapshot, the one its key was checked against.
 void RouteV2Model(const V2Api& api, const Caller& caller, std::string_view method, std::string_view rest,
-                  std::string_view body, std::shared_ptr<const ModelTable> table, V2Reply reply) {
+                  std::string_view body, std::optional<size_t> json_length, std::shared_ptr<const ModelTable> table,
+                  V2Reply reply) {
   const std::vector<std::string_view> parts = SplitPath(rest);
   std::string_view version, action;
   if (parts.size() == 2) {
@@ -149,32 +151,34 @@ void RouteV2Model(const V2Api& api, const Caller& caller, std::string_view metho
     version = parts[2];
     if (parts.size() == 4) action = parts[3];
   } else if (parts.size() != 1) {
-    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)));
+    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)), 0);
   }
   if (!action.empty() && action != "ready" && action != "infer") {
-    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)));
+    return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)), 0);
   }
   const std::string_view name = parts[0];
   const bool infer = action == "infer";
   if (infer ? method != "POST" : method != "GET" && method != "HEAD") {
     if (Status s = V2Api::CheckAccess(caller, *table, name); !s.ok()) return ReplyV2Error(reply, s);
-    return reply(405, ErrorJson(infer ? "use POST for infer" : "use GET for model metadata"));
+    return reply(405, ErrorJson(infer ? "use POST for infer" : "use GET for model metadata"), 0);
   }
   if (action == "ready") {  // KServe: 200 when ready, 400 when not
     StatusOr<ModelReadiness> ready = api.Ready(caller, *table, name, version);
     if (!ready.ok()) return ReplyV2Error(reply, ready.status());
-    return ready->ready ? reply(200, {}) : reply(400, ErrorJson(ready->reason));
+    return ready->ready ? reply(200, {}, 0) : reply(400, ErrorJson(ready->reason), 0);
   }
   StatusOr<ModelRef> model = api.Find(caller, *table, name, version);
   if (!model.ok()) return ReplyV2Error(reply, model.status());
-  if (!infer) return reply(200, ModelMetadataJson(V2Api::Metadata(*model)));
-  StatusOr<InferRequest> request = ParseInferRequest(body, api.options().tensors);
+  if (!infer) return reply(200, ModelMetadataJson(V2Api::Metadata(*model)), 0);
+  StatusOr<InferRequest> request = ParseInferRequest(body, api.options().tensors, json_length);
   if (!request.ok()) return ReplyV2Error(reply, request.status());
-  api.Infer(caller, std::move(table), *model, std::move(request).value(), [reply](StatusOr<InferResponse> r) {
+  BinaryOutputs binary = request->binary_outputs;
+  api.Infer(caller, std::move(table), *model, std::move(request).value(),
+            [reply, binary = std::move(binary)](StatusOr<InferResponse> r) {
     if (!r.ok()) return ReplyV2Error(reply, r.status());
     std::string out;
-    WriteInferResponse(*r, out);
-    reply(200, std::move(out));
+    const size_t json = WriteInferResponse(*r, out, binary);
+    reply(200, std::move(out), json < out.size() ? json : 0);
   });
 }
 
@@ -183,18 +187,18 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
                        V2Reply reply) {
   if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return ReplyV2Error(reply, s);
   if (rest == "index") {
-    if (method != "POST" && method != "GET") return reply(405, ErrorJson("use POST for the repository index"));
+    if (method != "POST" && method != "GET") return reply(405, ErrorJson("use POST for the repository index"), 0);
     StatusOr<std::vector<ModelState>> index = api.Index(caller);
     if (!index.ok()) return ReplyV2Error(reply, index.status());
-    return reply(200, IndexJson(*index));
+    return reply(200, IndexJson(*index), 0);
   }
   const std::vector<std::string_view> parts = SplitPath(rest);
   if (parts.size() != 3 || parts[0] != "models" || parts[1].empty() ||
       (parts[2] != "load" && parts[2] != "unload")) {
-    return reply(404, ErrorJson("no such endpoint: /v2/repository/" + std::string(rest)));
+    return reply(404, ErrorJson("no such endpoint: /v2/repository/" + std::string(rest)), 0);
   }
-  if (method != "POST") return reply(405, ErrorJson("use POST to load or unload a model"));
-  auto done = [reply](Status s) { s.ok() ? reply(200, {}) : ReplyV2Error(reply, s); };
+  if (method != "POST") return reply(405, ErrorJson("use POST to load or unload a model"), 0);
+  auto done = [reply](Status s) { s.ok() ? reply(200, {}, 0) : ReplyV2Error(reply, s); };
   if (parts[2] == "load") {
     api.Load(caller, std::string(parts[1]), std::move(done));
   } else {
@@ -203,15 +207,17 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
 }
 
 void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
-             std::string_view body, std::shared_ptr<const ModelTable> table, V2Reply reply) {
+             std::string_view body, std::optional<size_t> json_length, std::shared_ptr<const ModelTable> table,
+             V2Reply reply) {
   if (path == "/v2" || path == "/v2/") {
-    if (method != "GET" && method != "HEAD") return reply(405, ErrorJson("use GET for /v2"));
-    return reply(200, ServerMetadataJson(V2Api::Server()));
+    if (method != "GET" && method != "HEAD") return reply(405, ErrorJson("use GET for /v2"), 0);
+    return reply(200, ServerMetadataJson(V2Api::Server()), 0);
   }
   if (path.starts_with(kV2Repository)) {
     return RouteV2Repository(api, caller, method, path.substr(kV2Repository.size()), std::move(reply));
   }
-  RouteV2Model(api, caller, method, path.substr(kV2Models.size()), body, std::move(table), std::move(reply));
+  RouteV2Model(api, caller, method, path.substr(kV2Models.size()), body, json_length, std::move(table),
+               std::move(reply));
 }
 }  // namespace
 
@@ -360,8 +366,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     if (!caller.ok()) return ReplyStatus(caller.status());
     if (report) return ReplyReport(req.method, path, *caller, *table);
     if (IsV2Path(path)) {
-      return V2(*caller, req.method_string, path, req.body,
-                std::move(table));
+      return V2(*caller, req.method_string, path, req.body, req.inference_header_length, std::move(table));
     }
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
@@ -435,18 +440,21 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   }
 
   void V2(const Caller& caller, std::string_view method, std::string_view path, std::string_view body,
-          std::shared_ptr<const ModelTable> table) {
+          std::optional<size_t> json_length, std::shared_ptr<const ModelTable> table) {
     if (state_->draining.load() && method == "POST") return ReplyError(503, "server is shutting down");
     std::string quota_of;  // an instance's infer takes a slot of its quota, as its tries do
     if (!caller.admin && method == "POST" && path.ends_with("/infer")) {
       const auto instance = table->FindInstance(caller.instance);
       if (instance.ok() && !TakeQuota(*instance, &quota_of)) return;
     }
-    RouteV2(state_->v2, caller, method, path, body, std::move(table),
-            [self = this->shared_from_this(), quota_of = std::move(quota_of)](int status, std::string body) {
+    RouteV2(state_->v2, caller, method, path, body, json_length, std::move(table),
+            [self = this->shared_from_this(), quota_of = std::move(quota_of)](int status, std::string body,
+                                                                               size_t json_length) {
       self->state_->gate->Release(quota_of);
-      asio::post(self->stream_.get_executor(), [self, status, body = std::move(body)]() mutable {
-        self->Reply(status, std::move(body));
+      asio::post(self->stream_.get_executor(), [self, status, body = std::move(body), json_length]() mutable {
+        if (json_length == 0) return self->Reply(status, std::move(body));
+        self->Reply(status, std::move(body), "application/octet-stream",
+                    "Inference-Header-Content-Length: " + std::to_string(json_length) + "\r\n");
       });
     });
   }

@@ -1,5 +1,7 @@
 #include "request_parser.h"
 
+#include <charconv>
+
 #include <cctype>
 #include <cstring>
 #include <functional>
@@ -15,6 +17,7 @@ void HttpRequest::Clear() {
   target.clear();
   version = 11;
   authorization.clear();
+  inference_header_length.reset();
   body.clear();
   expect_continue = false;
   keep_alive = true;
@@ -114,6 +117,17 @@ void RequestParser::on_field_impl(field name, string_view name_str, string_view 
       out_->expect_continue = true;
       break;
     default:
+      if (IEquals(Std(name_str), "Inference-Header-Content-Length")) {
+        if (inference_header_) return Refuse(400, "several Inference-Header-Content-Length headers", ec);
+        inference_header_ = true;
+        const std::string_view v = Trim(Std(value));
+        size_t n = 0;
+        const auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (v.empty() || err != std::errc() || end != v.data() + v.size()) {
+          return Refuse(400, "Inference-Header-Content-Length '" + Shown(Std(value)) + "' is not a byte count", ec);
+        }
+        out_->inference_header_length = n;
+      }
       break;
   }
 }

@@ -18,6 +18,9 @@ struct HttpRequest {
   std::string target;  // origin-form: an absolute-form target is reduced to it
   unsigned version = 11;
   std::string authorization;
+  // Inference-Header-Content-Length: the JSON's length in a KServe v2 body
+  // with binary tensor data after it (the binary tensor data extension).
+  std::optional<size_t> inference_header_length;
   std::string body;
   bool expect_continue = false;  // Expect: 100-continue
   bool keep_alive = true;        // set when the request is complete
@@ -67,6 +70,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   std::optional<Refusal> refusal_;
   int hosts_ = 0;
   bool authorization_ = false;
+  bool inference_header_ = false;
   std::string transfer_encoding_;
 };
 

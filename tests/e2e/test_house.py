@@ -292,6 +292,35 @@ class KServeV2Test(unittest.TestCase):
         status, got = self.server.post("/v2/models/svm/versions/1/infer", body)
         self.assertEqual(status, 200, got)
 
+    def test_binary_tensor_data_in_and_out(self):
+        """The binary tensor data extension: FP32 in as raw bytes after the JSON, out the same way."""
+        import struct
+        header = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3],
+                                         "parameters": {"binary_data_size": 24}}],
+                             "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()
+        values = struct.pack("<6f", 0.5, -2.5, 3.25, 1.0, 0.0, 8.0)
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        try:
+            conn.request("POST", "/v2/models/echo_fp32/infer", body=header + values,
+                         headers={"Inference-Header-Content-Length": str(len(header)),
+                                  "Content-Type": "application/octet-stream"})
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        self.assertEqual(resp.status, 200, body)
+        self.assertEqual(resp.getheader("Content-Type"), "application/octet-stream")
+        length = int(resp.getheader("Inference-Header-Content-Length"))
+        [out] = json.loads(body[:length])["outputs"]
+        self.assertEqual(out["parameters"], {"binary_data_size": 24})
+        self.assertNotIn("data", out)
+        self.assertEqual(body[length:], values)
+        # A claim the body cannot pay is a 400 naming the field.
+        status, got = self.server.post("/v2/models/echo_fp32/infer", header + values[:8],
+                                       headers={"Inference-Header-Content-Length": str(len(header))})
+        self.assertEqual(status, 400)
+        self.assertIn("binary_data_size is 24 bytes, but 8 are left", got["error"])
+
     def test_every_datatype_round_trips(self):
         for datatype, data in DATATYPES.items():
             with self.subTest(datatype=datatype):

@@ -558,6 +558,68 @@ TEST(V2JsonRequestTest, CountsArraysPastSimdjsonsSaturatedSize) {
 
 // ------------------------------------------------------------------ answers
 
+// The binary tensor data extension: JSON, then each binary input's bytes in order.
+TEST(V2JsonBinaryTest, InputsReadTheirBytesAfterTheJson) {
+  const std::string json =
+      "{\"inputs\": [{\"name\": \"x\", \"datatype\": \"FP32\", \"shape\": [2], "
+      "\"parameters\": {\"binary_data_size\": 8}},"
+      " {\"name\": \"q\", \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [\"hi\"]},"
+      " {\"name\": \"s\", \"datatype\": \"BYTES\", \"shape\": [1], \"parameters\": {\"binary_data_size\": 6}}],"
+      " \"outputs\": [{\"name\": \"a\", \"parameters\": {\"binary_data\": true}}, {\"name\": \"b\"}]}";
+  const float xs[2] = {0.5f, -2.0f};
+  const std::string binary = std::string(reinterpret_cast<const char*>(xs), 8) + std::string("\x02\0\0\0ok", 6);
+  StatusOr<InferRequest> r = ParseInferRequest(json + binary, {}, json.size());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->inputs[0].Values<float>()[1], -2.0f);
+  EXPECT_EQ(r->inputs[1].Strings()[0], "hi");
+  EXPECT_EQ(r->inputs[2].Strings()[0], "ok");
+  EXPECT_TRUE(r->binary_outputs.Wants("a"));
+  EXPECT_FALSE(r->binary_outputs.Wants("b"));
+
+  const auto error = [&](const std::string& body, std::optional<size_t> length) {
+    StatusOr<InferRequest> bad = ParseInferRequest(body, {}, length);
+    return bad.ok() ? std::string("OK") : bad.status().message();
+  };
+  EXPECT_EQ(error(json + binary + "xx", json.size()),
+            "2 bytes of binary data follow the JSON that no input's parameters.binary_data_size claims");
+  EXPECT_EQ(error(json + binary.substr(0, 10), json.size()),
+            "inputs[2].parameters.binary_data_size is 6 bytes, but 2 are left after the JSON");
+  EXPECT_EQ(error(json + binary, json.size() + 100),
+            "Inference-Header-Content-Length is " + std::to_string(json.size() + 100) + ", more than the body's " +
+                std::to_string(json.size() + binary.size()) + " bytes");
+  EXPECT_EQ(error(json, std::nullopt),
+            "inputs[0].parameters.binary_data_size needs the binary tensor data extension (an "
+            "Inference-Header-Content-Length header)");
+  const std::string short_x = "{\"inputs\": [{\"name\": \"x\", \"datatype\": \"FP32\", \"shape\": [2], "
+                              "\"parameters\": {\"binary_data_size\": 4}}]}";
+  EXPECT_EQ(error(short_x + "abcd", short_x.size()), "inputs[0]: expected 8 bytes for shape [2] of FP32, got 4");
+  const std::string both = "{\"inputs\": [{\"name\": \"x\", \"datatype\": \"FP32\", \"shape\": [1], "
+                           "\"data\": [1], \"parameters\": {\"binary_data_size\": 4}}]}";
+  EXPECT_EQ(error(both + "abcd", both.size()), "inputs[0]: give data or parameters.binary_data_size, not both");
+}
+
+TEST(V2JsonBinaryTest, BinaryOutputsFollowTheJson) {
+  Tensor a;
+  a.name = "a";
+  a.datatype = DataType::kInt32;
+  a.shape = {2};
+  const int32_t values[2] = {7, -1};
+  a.data.assign(reinterpret_cast<const char*>(values), 8);
+  Tensor b = a;
+  b.name = "b";
+  const InferResponse r{"m", "1", "", {a, b}};
+  std::string out;
+  const size_t json = WriteInferResponse(r, out, BinaryOutputs{false, {"a"}});
+  EXPECT_EQ(out.substr(0, json),
+            "{\"model_name\":\"m\",\"model_version\":\"1\",\"outputs\":[{\"name\":\"a\",\"datatype\":\"INT32\","
+            "\"shape\":[2],\"parameters\":{\"binary_data_size\":8}},{\"name\":\"b\",\"datatype\":\"INT32\","
+            "\"shape\":[2],\"data\":[7,-1]}]}");
+  EXPECT_EQ(out.substr(json), a.data);
+  std::string plain;
+  const size_t plain_json = WriteInferResponse(r, plain);
+  EXPECT_EQ(plain_json, plain.size());  // no binary: all JSON
+}
+
 TEST(V2JsonAnswerTest, AnswersBecomeTensors) {
   struct Case {
     const char* answer;

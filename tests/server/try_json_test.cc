@@ -318,8 +318,8 @@ TEST_F(TryJsonTest, WritesAResult) {
   r.reason = Reason::kPredictedLate;
   r.elapsed = Duration(25'125);
   r.version = "2";
-  r.attempts.push_back({"embedding", "1", 0, AttemptState::kSkipped, Duration(0), Duration(0)});
-  r.attempts.push_back({"svm", "2", 1, AttemptState::kSucceeded, Duration(10), Duration(25'000)});
+  r.attempts.push_back({"embedding", "1", 0, AttemptState::kSkipped, Duration(0), Duration(0), {}});
+  r.attempts.push_back({"svm", "2", 1, AttemptState::kSucceeded, Duration(10), Duration(25'000), {}});
   std::string out;
   WriteTryResult(r, out);
   EXPECT_EQ(out,

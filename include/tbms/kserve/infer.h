@@ -3,6 +3,7 @@
 // v2_proto.h), and the limits every decoder enforces. Plain value types.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -23,6 +24,19 @@ struct TensorLimits {
   size_t max_bytes = 64 << 20;    // per tensor, in its internal form
 };
 
+// Which outputs a REST request asked for as raw bytes (the binary tensor
+// data extension: parameters.binary_data_output, or an output's
+// parameters.binary_data). gRPC answers in the form it was asked in instead.
+struct BinaryOutputs {
+  bool all = false;
+  std::vector<std::string> names;
+
+  bool any() const { return all || !names.empty(); }
+  bool Wants(std::string_view name) const {
+    return all || std::find(names.begin(), names.end(), name) != names.end();
+  }
+};
+
 struct InferRequest {
   std::string id;                    // echoed in the response when given
   std::vector<Tensor> inputs;
@@ -31,6 +45,7 @@ struct InferRequest {
   // request's time budget (none: the server's default) and priority.
   std::optional<Duration> tloc;
   int priority = 0;
+  BinaryOutputs binary_outputs;  // REST only
 };
 
 struct InferResponse {
