@@ -1,6 +1,7 @@
 """End to end: remote models (backend = "kserve"). A broker `tbms serve
 --house` whose top model is served by another `tbms serve` over REST and over
-gRPC, and by an independent KServe v2 server written here from the spec (the
+gRPC (also over TLS with signed calls, where an unsigned call is refused),
+and by an independent KServe v2 server written here from the spec (the
 standard library's http.server: no TBMS code); a worker killed under bounded
 load (every try answered by the fallback within tloc, and the worker takes
 traffic again once back); and remotes that misbehave — a wrong shape,
@@ -20,8 +21,10 @@ import time
 import unittest
 
 from test_house import write, simulated_model
+from test_security import self_signed
 from test_serve import Server
 
+BROKER_SECRET = "the-broker-key-0123456789"
 TLOC = 400  # ms: generous for a loaded CI box; what is asserted is who answers, and that all do
 
 
@@ -101,6 +104,7 @@ class RemoteTest(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="tbms_remote_")
         cls.worker_port, cls.worker_grpc = free_port(), free_port()
         cls.worker = cls.start_worker()
+        cls.secure_worker, cls.cert = cls.start_secure_worker()
         cls.spec = SpecServer("good")
         cls.bad = {mode: SpecServer(mode) for mode in ("wrong_shape", "wrong_datatype", "garbage",
                                                        "slow_headers", "hang")}
@@ -112,15 +116,35 @@ class RemoteTest(unittest.TestCase):
         for mode, server in cls.bad.items():
             remote_model(house, mode, "http", server.endpoint, "timeout_ms = 300\n")
         remote_model(house, "refused", "http", "127.0.0.1:%d" % free_port())
+        signed = 'tls = true\nca_file = "%s"\naccess_id = "broker"\nsecret_env = "TBMS_E2E_BROKER_KEY"\n' % cls.cert
+        remote_model(house, "signed_rest", "http", "127.0.0.1:%d" % cls.secure_port, signed)
+        remote_model(house, "signed_grpc", "grpc", "127.0.0.1:%d" % cls.secure_grpc, signed)
+        remote_model(house, "unsigned_grpc", "grpc", "127.0.0.1:%d" % cls.secure_grpc,
+                     'tls = true\nca_file = "%s"\n' % cls.cert)
         remote_model(house, "tls_mismatch", "http", cls.spec.endpoint, "tls = true\n")
-        tasks = {"qa": "labeler", "qg": "labeler_grpc", "spec": "spec"}
+        tasks = {"qa": "labeler", "qg": "labeler_grpc", "spec": "spec", "signed_rest": "signed_rest",
+                 "signed_grpc": "signed_grpc", "unsigned_grpc": "unsigned_grpc"}
         for mode in list(cls.bad) + ["refused", "tls_mismatch"]:
             tasks[mode] = mode
         write(os.path.join(house, "instances.toml"), "".join(
             '[instances.shop.tasks.%s]\nmodels = ["%s", "bayes"]\ntloc = %d\n' % (task, top, TLOC)
             for task, top in tasks.items()))
+        os.environ["TBMS_E2E_BROKER_KEY"] = BROKER_SECRET  # the broker reads it (it inherits this environment)
         cls.broker = Server(None, "--house", house)
         cls.client = cls.broker.client("shop")
+
+    @classmethod
+    def start_secure_worker(cls):
+        """A worker that wants signed requests, over TLS on both protocols."""
+        cert, key = self_signed(cls.root)
+        house = os.path.join(cls.root, "worker_house")
+        simulated_model(house, "labeler", 3, {1: "base_ms = 2\n"})
+        write(os.path.join(house, "instances.toml"),
+              '[admin]\nkeys = [{ id = "broker", secret_env = "TBMS_E2E_BROKER_KEY" }]\n')
+        cls.secure_port, cls.secure_grpc = free_port(), free_port()
+        worker = Server(None, "--house", house, "--tls-cert", cert, "--tls-key", key, "--port", str(cls.secure_port),
+                        "--grpc-port", str(cls.secure_grpc), env={"TBMS_E2E_BROKER_KEY": BROKER_SECRET})
+        return worker, cert
 
     @classmethod
     def start_worker(cls):
@@ -130,6 +154,7 @@ class RemoteTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.broker.close()
         cls.worker.close()
+        cls.secure_worker.close()
         for server in [cls.spec, *cls.bad.values()]:
             server.close()
         shutil.rmtree(cls.root, ignore_errors=True)
@@ -151,6 +176,14 @@ class RemoteTest(unittest.TestCase):
             self.assertEqual(r.model, model, r)
             self.assertFalse(r.downgraded)
             self.assertIn("labeler answer to: is this spam?", json.dumps(r.answer))
+
+    def test_a_worker_over_tls_takes_only_signed_calls(self):
+        for task in ("signed_rest", "signed_grpc"):
+            self.until_answered_by(task, task)
+            self.assertEqual(self.try_task(task).model, task)
+        r = self.try_task("unsigned_grpc")
+        self.assertEqual(r.model, "bayes", r)
+        self.assertIn("missing Authorization header", r.attempts[0].error or "", r)
 
     def test_an_independent_kserve_server_answers(self):
         r = self.try_task("spec")
