@@ -5,6 +5,8 @@
 // per protocol. bench/remote.py runs it; docs/benchmarks.md has the figures.
 //
 //   infer_bench --rest http://127.0.0.1:8000 --grpc 127.0.0.1:8001 --model svm --threads 8 --requests 2000
+#include "tbms/client/client.h"  // first: see src/backends/remote/grpc_transport.cc
+
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -15,7 +17,6 @@
 #include <vector>
 
 #include "kserve/grpc_service.grpc.pb.h"
-#include "tbms/client/client.h"
 
 namespace {
 

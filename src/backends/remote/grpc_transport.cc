@@ -1,7 +1,13 @@
 // The gRPC transport of a remote model: KServe v2 ModelInfer and ModelReady
-// on one channel per endpoint (gRPC reconnects and re-resolves a DNS name
-// itself). Messages are serialized once and sent as bytes, so a TBMS
+// on one channel per endpoint (gRPC reconnects, re-resolves a DNS name
+// itself and spreads calls over all its addresses). Messages are serialized once and sent as bytes, so a TBMS
 // remote's signature covers exactly what travels.
+// TBMS's headers first: Abseil (under gRPC) redefines the thread-safety
+// annotation macros of tbms/common/mutex.h, silently only in that order.
+#include "tbms/backends/remote/remote_backend.h"
+#include "tbms/auth/signing.h"
+#include "tbms/kserve/v2_proto.h"
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -10,9 +16,6 @@
 #include <sstream>
 
 #include "kserve/grpc_service.pb.h"
-#include "tbms/auth/signing.h"
-#include "tbms/backends/remote/remote_backend.h"
-#include "tbms/kserve/v2_proto.h"
 
 namespace tbms {
 namespace {
@@ -120,6 +123,9 @@ StatusOr<std::unique_ptr<RemoteTransport>> MakeGrpcTransport(const RemoteConfig&
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);  // an endpoint back from a restart is found soon
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // A DNS name with several addresses (a Kubernetes headless Service): every
+  // address takes calls, and gRPC re-resolves the name as pods come and go.
+  args.SetLoadBalancingPolicyName("round_robin");
   auto channel = grpc::CreateCustomChannel("dns:///" + endpoint, credentials, args);
   return std::unique_ptr<RemoteTransport>(new GrpcTransport(std::move(channel), remote));
 }
