@@ -122,7 +122,7 @@ class RemoteTest(unittest.TestCase):
         remote_model(house, "unsigned_grpc", "grpc", "127.0.0.1:%d" % cls.secure_grpc,
                      'tls = true\nca_file = "%s"\n' % cls.cert)
         remote_model(house, "tls_mismatch", "http", cls.spec.endpoint, "tls = true\n")
-        tasks = {"qa": "labeler", "qg": "labeler_grpc", "spec": "spec", "signed_rest": "signed_rest",
+        tasks = {"qa": "labeler", "qg": "labeler_grpc", "spec": "spec", "moving": "moving", "signed_rest": "signed_rest",
                  "signed_grpc": "signed_grpc", "unsigned_grpc": "unsigned_grpc"}
         for mode in list(cls.bad) + ["refused", "tls_mismatch"]:
             tasks[mode] = mode
@@ -130,7 +130,9 @@ class RemoteTest(unittest.TestCase):
             '[instances.shop.tasks.%s]\nmodels = ["%s", "bayes"]\ntloc = %d\n' % (task, top, TLOC)
             for task, top in tasks.items()))
         os.environ["TBMS_E2E_BROKER_KEY"] = BROKER_SECRET  # the broker reads it (it inherits this environment)
-        cls.broker = Server(None, "--house", house)
+        cls.house = house
+        remote_model(house, "moving", "http", "127.0.0.1:%d" % cls.worker_port)
+        cls.broker = Server(None, "--house", house, "--model-control", "poll", "--poll-interval-s", "0.1")
         cls.client = cls.broker.client("shop")
 
     @classmethod
@@ -184,6 +186,19 @@ class RemoteTest(unittest.TestCase):
         r = self.try_task("unsigned_grpc")
         self.assertEqual(r.model, "bayes", r)
         self.assertIn("missing Authorization header", r.attempts[0].error or "", r)
+
+    def test_endpoints_change_with_a_reload_and_no_try_fails(self):
+        self.until_answered_by("moving", "moving")
+        remote_model(self.house, "moving", "http", self.spec.endpoint)  # now the spec server's
+        deadline = time.monotonic() + 10  # bounded: polls every 100 ms; at most 10 s of tries
+        answers = []
+        while time.monotonic() < deadline:
+            r = self.try_task("moving")
+            self.assertIsNotNone(r.answer, r)  # every try answered throughout
+            answers.append(r.answer)
+            if r.model == "moving" and r.answer == {"label": "spec"}:
+                break
+        self.assertEqual(answers[-1], {"label": "spec"})
 
     def test_an_independent_kserve_server_answers(self):
         r = self.try_task("spec")
