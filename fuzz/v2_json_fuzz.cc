@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
     auto binary = ParseInferRequest(text, {}, nul);
     if (binary.ok()) {
-      InferResponse response{"m", "1", "", binary->inputs};
+      InferResponse response{"m", "1", "", binary->inputs, std::nullopt};
       std::string out;
       WriteInferResponse(response, out, BinaryOutputs{true, {}});
     }

@@ -126,7 +126,8 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   size_t joining = ahead % max_batch + 1;
   if (wait > Duration(0) && mean_gap_ > Duration(0)) joining += static_cast<size_t>(wait / mean_gap_);
   const LatencyEstimate own = Estimate(static_cast<int>(std::min(joining, max_batch)), prior);
-  return {wait + own.expected, wait + own.high, own.guessed};
+  const Duration floor = executor_->ExpectedFloor();  // a shared remote's own word, wait included
+  return {std::max(wait + own.expected, floor), std::max(wait + own.high, floor), own.guessed};
 }
 
 TimePoint Batcher::LateAt(const Queued& q) const {

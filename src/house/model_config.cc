@@ -213,7 +213,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   Fields f(table, "[remote]", diag);
   f.AllowOnly({"protocol", "endpoints", "model", "version", "in_flight", "connect_timeout_ms", "timeout_ms", "tls",
                "ca_file", "access_id", "secret_file", "secret_env", "bearer_file", "bearer_env", "eject_after",
-               "eject_for_ms"});
+               "eject_for_ms", "share_estimates"});
   RemoteConfig& r = m->remote;
   if (auto p = f.String("protocol")) {
     if (*p == "http" || *p == "grpc") r.protocol = *p;
@@ -237,6 +237,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   if (auto v = f.Ms("connect_timeout_ms", std::chrono::seconds(60))) r.connect_timeout = *v;
   if (auto v = f.Ms("timeout_ms", std::chrono::minutes(10))) r.timeout = *v;
   if (auto v = f.Bool("tls")) r.tls = *v;
+  if (auto v = f.Bool("share_estimates")) r.share_estimates = *v;
   const fs::path house = m->dir.parent_path();
   if (auto v = f.String("ca_file")) {
     if (!r.tls) diag.At(f.Get("ca_file")->source(), "'ca_file' needs tls = true");

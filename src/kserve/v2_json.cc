@@ -622,7 +622,13 @@ StatusOr<InferResponse> ParseInferResponse(std::string_view body, const TensorLi
         TBMS_RETURN_IF_ERROR(ReadTensor(t, "outputs[" + std::to_string(i++) + "]", limits, &r.outputs.emplace_back()));
       }
       has_outputs = true;
-    }  // parameters and other fields: the server's, not needed here
+    } else if (key == "parameters") {
+      double ms;
+      if (element e; value["tbms_expected_ms"].get(e) == SUCCESS && e.get_double().get(ms) == SUCCESS &&
+          ms >= 0 && ms <= limits::kMaxTlocMs) {
+        r.expected_now = Millis(ms);
+      }
+    }  // other fields: the server's, not needed here
   }
   if (!has_outputs) return InvalidArgument("outputs is required");
   return r;
@@ -679,6 +685,11 @@ size_t WriteInferResponse(const InferResponse& r, std::string& out, const Binary
   if (!r.id.empty()) {
     out += ",\"id\":";
     AppendJsonString(out, r.id);
+  }
+  if (r.expected_now) {
+    out += ",\"parameters\":{\"tbms_expected_ms\":";
+    AppendShortestNumber(out, ToMillis(*r.expected_now));
+    out += '}';
   }
   out += ",\"outputs\":[";
   for (size_t i = 0; i < r.outputs.size(); ++i) {

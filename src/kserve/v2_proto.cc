@@ -252,10 +252,16 @@ StatusOr<InferRequest> FromProto(const inference::ModelInferRequest& m, const Te
   return r;
 }
 
+constexpr const char* kExpectedUs = "tbms_expected_us";  // InferResponse::expected_now
+
 void ToProto(const InferResponse& r, bool raw, inference::ModelInferResponse* out) {
   out->set_model_name(r.model_name);
   out->set_model_version(r.model_version);
   out->set_id(r.id);
+  if (r.expected_now) {
+    (*out->mutable_parameters())[kExpectedUs].set_int64_param(
+        std::chrono::duration_cast<std::chrono::microseconds>(*r.expected_now).count());
+  }
   for (const Tensor& t : r.outputs) raw = raw || t.datatype == DataType::kFp16;
   for (const Tensor& t : r.outputs) {
     auto* m = out->add_outputs();
@@ -284,6 +290,9 @@ StatusOr<InferResponse> FromProto(const inference::ModelInferResponse& m, const 
   r.model_name = m.model_name();
   r.model_version = m.model_version();
   r.id = m.id();
+  const auto expected = IntParameter(m.parameters(), "parameters", kExpectedUs, 0,
+                                     static_cast<int64_t>(limits::kMaxTlocMs) * 1000);
+  if (expected.ok() && *expected) r.expected_now = std::chrono::microseconds(**expected);
   TBMS_RETURN_IF_ERROR(ReadTensors(m.outputs(), m.raw_output_contents(), "outputs", "raw_output_contents", limits,
                                    &r.outputs));
   return r;

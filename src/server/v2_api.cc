@@ -1,5 +1,7 @@
 #include "tbms/server/v2_api.h"
 
+#include "tbms/broker/limits.h"
+
 #include <boost/asio/post.hpp>
 
 #include "tbms/common/json_fields.h"
@@ -42,7 +44,8 @@ Status CheckInputs(const ModelConfig& config, const std::vector<Tensor>& inputs)
 }
 
 // The v2 response for a finished infer: its outputs, or why there is none.
-StatusOr<InferResponse> InferReply(const TryResult& r, const std::vector<TensorSpec>& outputs, const std::string& id) {
+StatusOr<InferResponse> InferReply(const TryResult& r, const std::vector<TensorSpec>& outputs, const std::string& id,
+                                   Duration expected_now) {
   if (!r.answer) {
     std::string why = "no answer from model " + Quote(r.attempts.empty() ? "" : r.attempts[0].model) +
                       " within the deadline: " + std::string(ReasonName(r.reason));
@@ -52,6 +55,7 @@ StatusOr<InferResponse> InferReply(const TryResult& r, const std::vector<TensorS
   response.model_name = std::string(r.model);
   response.model_version = std::string(r.version);
   response.id = id;
+  response.expected_now = expected_now;
   for (const TensorSpec& spec : outputs) {
     auto tensor = AnswerTensor(*r.answer, spec.name, spec.datatype);
     if (!tensor.ok()) {
@@ -139,9 +143,15 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
     return done(s);
   }
   request.owner = std::move(table);
-  // On the core: hand off at once; the response is built on an io thread.
-  auto finished = [this, done, outputs = std::move(outputs), id = std::move(infer.id)](TryResult r) {
-    boost::asio::post(io_, [done, outputs, id, r = std::move(r)] { done(InferReply(r, outputs, id)); });
+  // On the core: note what a new request would take now (brokers sharing
+  // this server read it), hand off at once; the response is built on an io thread.
+  const Member member = request.members.back();  // the table the try holds keeps its queue alive
+  auto finished = [this, done, member, priority = infer.priority, outputs = std::move(outputs),
+                   id = std::move(infer.id)](TryResult r) {
+    const Duration expected_now = std::min(member.queue->Predict(priority, member.est).expected, limits::kMaxTloc);
+    boost::asio::post(io_, [done, outputs, id, expected_now, r = std::move(r)] {
+      done(InferReply(r, outputs, id, expected_now));
+    });
   };
   const std::string_view counted_as = caller.admin ? std::string_view(kInstance) : caller.instance;
   if (Status s = engine_->Submit(counted_as, model.config->name, std::move(request), std::move(finished)); !s.ok()) {

@@ -192,6 +192,24 @@ TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure
   EXPECT_EQ(backend_->healthy(), 1);  // three cancellations: no ejection
 }
 
+TEST_F(RemoteBackendTest, AWorkersOwnEstimateIsAFloorWhileFresh) {
+  Make(1);
+  clock_.Advance(Millis(5));
+  EXPECT_EQ(backend_->ExpectedFloor(), Duration(0));  // nothing heard yet
+  InferResponse busy;
+  Tensor t;
+  t.name = "answer";
+  t.shape = {1};
+  t.AppendString("x");
+  busy.outputs.push_back(t);
+  busy.expected_now = Millis(80);  // other brokers keep the worker busy
+  transports_[0]->script.push_back(busy);
+  ASSERT_TRUE(Run({"a"})[0].ok());
+  EXPECT_EQ(backend_->ExpectedFloor(), Millis(80));
+  clock_.Advance(RemoteBackend::kRemoteEstimateTtl + Millis(1));
+  EXPECT_EQ(backend_->ExpectedFloor(), Duration(0));  // stale: a call will be tried and tell anew
+}
+
 TEST_F(RemoteBackendTest, ABatchPastItsDeadlineIsNotSent) {
   Make(1);
   const auto answers = backend_->Process(Questions({"a"}, clock_.Now()));

@@ -103,6 +103,8 @@ class FakeExecutor final : public Executor {
   std::vector<TimePoint> deadlines;  // each batch's, as handed over
   std::vector<int> removed;          // replicas removed, in order
   std::optional<Duration> reported;  // service_time in the result, if not the real one
+  Duration floor{0};                 // what ExpectedFloor says (a shared remote's word)
+  Duration ExpectedFloor() const override { return floor; }
   bool fail = false;                 // every item UNAVAILABLE
   size_t drop_answers = 0;           // return this many answers too few
   size_t skip_answers = 0;           // the first this many items skipped: their try was over
@@ -710,6 +712,19 @@ TEST_F(BatcherTest, PredictUsesLearnedEAndP) {
   const LatencyEstimate e = batcher_->Predict(0, Millis(99));
   EXPECT_EQ(e.expected, Millis(10));
   EXPECT_EQ(e.high, Millis(30));
+}
+
+TEST_F(BatcherTest, PredictTakesTheExecutorsFloor) {
+  Make(LearnFast());
+  Seed(1, {10, 10, 30});
+  executor_->floor = Millis(20);  // a worker shared with other brokers says 20 ms now
+  LatencyEstimate e = batcher_->Predict(0, Millis(99));
+  EXPECT_EQ(e.expected, Millis(20));
+  EXPECT_EQ(e.high, Millis(30));  // already above the floor
+  executor_->floor = Millis(50);
+  e = batcher_->Predict(0, Millis(99));
+  EXPECT_EQ(e.expected, Millis(50));
+  EXPECT_EQ(e.high, Millis(50));
 }
 
 TEST_F(BatcherTest, PredictWaitsForTheBusyReplica) {

@@ -696,7 +696,7 @@ TEST(HouseErrorTest, RemoteModels) {
       {"unknown key", Remote("endpoints = [\"a:1\"]\nretries = 3\n"),
        {m + ":5:1: unknown key 'retries' in [remote] (expected protocol, endpoints, model, version, in_flight, "
             "connect_timeout_ms, timeout_ms, tls, ca_file, access_id, secret_file, secret_env, bearer_file, "
-            "bearer_env, eject_after, eject_for_ms)"}},
+            "bearer_env, eject_after, eject_for_ms, share_estimates)"}},
   });
 }
 

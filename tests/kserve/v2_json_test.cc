@@ -607,7 +607,7 @@ TEST(V2JsonBinaryTest, BinaryOutputsFollowTheJson) {
   a.data.assign(reinterpret_cast<const char*>(values), 8);
   Tensor b = a;
   b.name = "b";
-  const InferResponse r{"m", "1", "", {a, b}};
+  InferResponse r{"m", "1", "", {a, b}, std::nullopt};
   std::string out;
   const size_t json = WriteInferResponse(r, out, BinaryOutputs{false, {"a"}});
   EXPECT_EQ(out.substr(0, json),
@@ -618,6 +618,11 @@ TEST(V2JsonBinaryTest, BinaryOutputsFollowTheJson) {
   std::string plain;
   const size_t plain_json = WriteInferResponse(r, plain);
   EXPECT_EQ(plain_json, plain.size());  // no binary: all JSON
+  r.expected_now = Millis(2.5);  // a TBMS worker's word on its queue, read back by a broker
+  std::string with;
+  WriteInferResponse(r, with);
+  EXPECT_NE(with.find("\"parameters\":{\"tbms_expected_ms\":2.5}"), std::string::npos) << with;
+  EXPECT_EQ(ParseInferResponse(with)->expected_now, Millis(2.5));
 }
 
 TEST(V2JsonAnswerTest, AnswersBecomeTensors) {

@@ -27,7 +27,7 @@ Tensor FromJson(std::string_view datatype, std::string_view shape, std::string_v
 // whose tensor messages have the same fields) or raw.
 ModelInferRequest RequestOf(const Tensor& t, bool raw) {
   ModelInferResponse carrier;
-  ToProto(InferResponse{"m", "1", "", {t}}, raw, &carrier);
+  ToProto(InferResponse{"m", "1", "", {t}, std::nullopt}, raw, &carrier);
   ModelInferRequest m;
   m.set_model_name("m");
   auto* in = m.add_inputs();
@@ -76,7 +76,7 @@ TEST(V2ProtoTest, EveryDatatypeReadsAsTheJsonCodecReadsIt) {
 
 TEST(V2ProtoTest, AResponseReadsBackEitherWay) {
   InferResponse r{"svm", "2", "req-7", {FromJson("FP32", "[2,2]", "[1, 2, 3, 4]"),
-                                          FromJson("BYTES", "[1]", "[\"yes\"]")}};
+                                          FromJson("BYTES", "[1]", "[\"yes\"]")}, Millis(12.5)};
   r.outputs[1].name = "label";
   for (bool raw : {false, true}) {
     ModelInferResponse m;
@@ -87,6 +87,7 @@ TEST(V2ProtoTest, AResponseReadsBackEitherWay) {
     EXPECT_EQ(back->model_name, "svm");
     EXPECT_EQ(back->model_version, "2");
     EXPECT_EQ(back->id, "req-7");
+    EXPECT_EQ(back->expected_now, Millis(12.5));  // a TBMS worker's word on its queue
     ASSERT_EQ(back->outputs.size(), 2u);
     EXPECT_EQ(back->outputs[0].data, r.outputs[0].data);
     EXPECT_EQ(back->outputs[1].Strings()[0], "yes");
@@ -95,7 +96,7 @@ TEST(V2ProtoTest, AResponseReadsBackEitherWay) {
 
 TEST(V2ProtoTest, Fp16IsSentRawEvenWhenContentsAreAskedFor) {
   ModelInferResponse m;
-  ToProto(InferResponse{"m", "1", "", {FromJson("FP16", "[1]", "[1.5]")}}, /*raw=*/false, &m);
+  ToProto(InferResponse{"m", "1", "", {FromJson("FP16", "[1]", "[1.5]")}, std::nullopt}, /*raw=*/false, &m);
   EXPECT_EQ(m.raw_output_contents_size(), 1);
 }
 

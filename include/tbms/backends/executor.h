@@ -107,6 +107,12 @@ class Executor {
   virtual StatusOr<int> AddReplica() { return Unimplemented("this executor's replicas are fixed"); }
   virtual Status RemoveReplica(int /*replica*/) { return Unimplemented("this executor's replicas are fixed"); }
 
+  // What a batch started now cannot take less than, as the executor hears
+  // from outside: a shared remote worker's own estimate, wait included, of
+  // a new request (0: nothing known). The batcher's predictions take it as
+  // a floor, so brokers sharing a worker do not each assume they are alone.
+  virtual Duration ExpectedFloor() const { return Duration(0); }
+
   // Set once by the batcher that feeds this executor, before the first Run.
   void set_listener(Listener* listener) { listener_ = listener; }
 

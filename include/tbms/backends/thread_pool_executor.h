@@ -32,6 +32,8 @@ class Backend {
   // SkippedTryOver() instead of computed. (The executor skips a batch whose
   // tries are all over before calling Process.)
   virtual std::vector<StatusOr<Answer>> Process(const Batch& batch) = 0;
+  // See Executor::ExpectedFloor; called from the core, so it must not block.
+  virtual Duration ExpectedFloor() const { return Duration(0); }
 };
 
 class ThreadPoolExecutor final : public Executor {
@@ -50,6 +52,7 @@ class ThreadPoolExecutor final : public Executor {
   void Run(int replica, const Batch& batch, Done done) override;
   StatusOr<int> AddReplica() override;
   Status RemoveReplica(int replica) override;
+  Duration ExpectedFloor() const override { return backend_->ExpectedFloor(); }
 
  private:
   struct Slot {

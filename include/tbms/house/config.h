@@ -84,6 +84,7 @@ struct RemoteConfig {
   std::string ca_file;                 // with tls: trust only this CA (PEM); empty: the system's
   AccessKey key;                       // a TBMS remote: sign with this key (id empty: unsigned)
   std::string bearer;                  // another server: "Authorization: Bearer <token>"
+  bool share_estimates = true;         // a TBMS worker's expected_now floors this broker's predictions
   int eject_after = 3;                 // consecutive failures that take an endpoint out
   Duration eject_for = std::chrono::seconds(1);  // then a readiness probe lets it back
 };

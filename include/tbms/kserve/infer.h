@@ -53,6 +53,11 @@ struct InferResponse {
   std::string model_version;
   std::string id;  // omitted when empty
   std::vector<Tensor> outputs;
+  // A TBMS worker's word on its queue (parameters.tbms_expected_ms, or
+  // tbms_expected_us over gRPC): what a new request to this model would take
+  // there now, wait included, so that brokers sharing the worker see each
+  // other's load (docs/house.md, "Remote models").
+  std::optional<Duration> expected_now;
 };
 // "[2,3]": a shape as error messages show it.
 std::string ShapeText(std::span<const int64_t> shape);

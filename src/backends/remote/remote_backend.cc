@@ -82,6 +82,12 @@ RemoteBackend::RemoteBackend(const ModelConfig& model, Clock* clock,
       transports_(std::move(transports)),
       health_(transports_.size()) {}
 
+Duration RemoteBackend::ExpectedFloor() const {
+  const int64_t at = remote_expected_at_.load(std::memory_order_relaxed);
+  if (at == kNone || clock_->Now() - TimePoint(Duration(at)) > kRemoteEstimateTtl) return Duration(0);
+  return Duration(remote_expected_.load(std::memory_order_relaxed));
+}
+
 int RemoteBackend::healthy() const {
   MutexLock lock(&mu_);
   const TimePoint now = clock_->Now();
@@ -186,6 +192,10 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
     }
   }
   StatusOr<InferResponse> response = t.Infer(*request, timeout, [&batch] { return batch.AllOver(); });
+  if (response.ok() && response->expected_now && remote_.share_estimates) {
+    remote_expected_at_.store(clock_->Now().time_since_epoch().count(), std::memory_order_relaxed);
+    remote_expected_.store(response->expected_now->count(), std::memory_order_relaxed);
+  }
   if (!response.ok() && response.status().code() == StatusCode::kCancelled) {
     Finished(e, true);  // given up by us: no mark against the endpoint
     return std::vector<StatusOr<Answer>>(n, SkippedTryOver());

@@ -21,6 +21,7 @@
 // Thread safety: Process is safe for concurrent use.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -63,6 +64,13 @@ class RemoteBackend final : public Backend {
                                                          std::vector<std::unique_ptr<RemoteTransport>> transports);
 
   std::vector<StatusOr<Answer>> Process(const Batch& batch) override;
+  // The last word of a TBMS worker on what a new request takes there
+  // (InferResponse::expected_now), for kRemoteEstimateTtl after it came;
+  // 0 when none is that fresh, or remote.share_estimates is off.
+  Duration ExpectedFloor() const override;
+  // An estimate older than this is not used: a broker that stopped calling a
+  // busy worker would otherwise never hear it is free again.
+  static constexpr Duration kRemoteEstimateTtl = std::chrono::seconds(1);
 
   // Endpoints taking calls now (not ejected).
   int healthy() const;
@@ -90,6 +98,10 @@ class RemoteBackend final : public Backend {
   const TensorSpec input_, output_;  // the question's input and the answer's output
   Clock* const clock_;
   const std::vector<std::unique_ptr<RemoteTransport>> transports_;  // one per remote_.endpoints
+  // The latest expected_now and when it came (ticks of Duration; kNone: none).
+  static constexpr int64_t kNone = INT64_MIN;
+  std::atomic<int64_t> remote_expected_{0};
+  std::atomic<int64_t> remote_expected_at_{kNone};
   mutable Mutex mu_;  // one pick and one finish per call
   std::vector<Health> health_ GUARDED_BY(mu_);
 };
