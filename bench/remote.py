@@ -13,36 +13,13 @@ docs/benchmarks.md).
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
 
-TBMS = "build/tbms"
+from loopback import TBMS, free_port, serve, write
+
 INFER_BENCH = "build/infer_bench"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def serve(*args):
-    proc = subprocess.Popen([TBMS, "serve", "--insecure-dev", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    if not re.search(r"http://127\.0\.0\.1:(\d+)", line):
-        proc.kill()
-        raise SystemExit("server did not start: %r" % line)
-    return proc
 
 
 def house(root, worker_port, worker_grpc):
@@ -72,9 +49,9 @@ def main():
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="tbms_remote_bench_")
     worker_port, worker_grpc, broker_port = free_port(), free_port(), free_port()
-    worker = serve("--simulate", "labeler=1,instant=0", "--replicas", "4", "--max-batch", "1", "--port", str(worker_port),
-                   "--grpc-port", str(worker_grpc))
-    broker = serve("--house", house(root, worker_port, worker_grpc), "--port", str(broker_port))
+    worker, _ = serve("--simulate", "labeler=1,instant=0", "--replicas", "4", "--max-batch", "1",
+                      "--port", str(worker_port), "--grpc-port", str(worker_grpc))
+    broker, _ = serve("--house", house(root, worker_port, worker_grpc), "--port", str(broker_port))
     try:
         print("Tries through the broker (model: 1 ms, 4 replicas; tloc 1000 ms; latency from each try's "
               "intended send time):\n")

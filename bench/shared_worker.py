@@ -15,36 +15,12 @@ and knows only the round trips it measures itself. Prints a markdown table
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 
-TBMS = "build/tbms"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def serve(*args):
-    proc = subprocess.Popen([TBMS, "serve", "--insecure-dev", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
-    if not match:
-        proc.kill()
-        raise SystemExit("server did not start")
-    return proc, int(match.group(1))
+from loopback import TBMS, free_port, serve, write
 
 
 def broker(root, name, worker_port, share):

@@ -1,13 +1,12 @@
 #include "tbms/server/grpc_server.h"
 
 #include <boost/asio/post.hpp>
-#include <fstream>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <sstream>
 
 #include "kserve/grpc_service.pb.h"
+#include "tbms/kserve/grpc_bytes.h"
 #include "tbms/kserve/v2_proto.h"
 #include "tbms/server/try_proto.h"
 
@@ -34,15 +33,6 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());  // the same canonical codes
 }
 
-std::string Bytes(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  out.reserve(buffer.Length());
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
-}
-
 void SpecsToProto(const std::vector<TensorSpec>& specs,
                   google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
   for (const TensorSpec& spec : specs) {
@@ -51,14 +41,6 @@ void SpecsToProto(const std::vector<TensorSpec>& specs,
     t->set_datatype(std::string(DataTypeName(spec.datatype)));
     for (int64_t d : spec.shape) t->add_shape(d);
   }
-}
-
-StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) return InvalidArgument("cannot read TLS file " + path);
-  return text.str();
 }
 
 }  // namespace
@@ -74,7 +56,7 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call sent no request message"));
-    body_ = Bytes(in_);
+    body_ = BufferBytes(in_);
     const std::string& method = ctx_->method();
     if (!method.starts_with(kService)) {
       return Fail(Status(StatusCode::kUnimplemented, "unknown service in " + method +
@@ -96,9 +78,7 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   }
 
   void Reply(const google::protobuf::Message& m) {
-    const std::string bytes = m.SerializeAsString();
-    grpc::Slice slice(bytes);
-    out_ = grpc::ByteBuffer(&slice, 1);
+    out_ = BytesBuffer(m.SerializeAsString());
     StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
   }
   void Fail(const Status& s) { Finish(ToGrpc(s)); }
@@ -272,7 +252,7 @@ Status GrpcServer::Start() {
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!o.tls_cert.empty() || !o.tls_key.empty()) {
     if (o.tls_cert.empty() || o.tls_key.empty()) return InvalidArgument("TLS needs both a certificate and a key");
-    StatusOr<std::string> cert = ReadPem(o.tls_cert), key = ReadPem(o.tls_key);
+    StatusOr<std::string> cert = ReadPemFile(o.tls_cert, "TLS file"), key = ReadPemFile(o.tls_key, "TLS file");
     if (!cert.ok()) return cert.status();
     if (!key.ok()) return key.status();
     grpc::SslServerCredentialsOptions ssl;

@@ -18,6 +18,7 @@
 #include "kserve/grpc_service.pb.h"
 #include "simulated_model.h"
 #include "tbms/auth/signing.h"
+#include "tbms/kserve/grpc_bytes.h"
 #include "tbms/server/real_clock.h"
 
 namespace tbms {
@@ -93,26 +94,23 @@ class GrpcServerTest : public ::testing::Test {
       }
       ctx.AddMetadata("authorization", header);
     }
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ByteBuffer request = BytesBuffer(body), response;
     std::promise<grpc::Status> done;
     stub_->UnaryCall(&ctx, path, grpc::StubOptions(), &request, &response,
                      [&done](grpc::Status s) { done.set_value(std::move(s)); });
     grpc::Status status = done.get_future().get();  // bounded by the deadline
     trailers_.clear();
     for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) trailers_.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
-    std::vector<grpc::Slice> slices;
-    out->clear();
-    if (status.ok() && response.Dump(&slices).ok()) {
-      for (const grpc::Slice& s : slices) out->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
+    *out = status.ok() ? BufferBytes(response) : std::string();
     return status;
   }
   template <typename Request, typename Response>
   grpc::Status Call(const std::string& rpc, const Request& request, Response* response, const AccessKey* key = &kAdmin) {
     std::string out;
     grpc::Status s = Raw("/inference.GRPCInferenceService/" + rpc, request.SerializeAsString(), key, &out);
-    if (s.ok()) EXPECT_TRUE(response->ParseFromString(out));
+    if (s.ok()) {
+      EXPECT_TRUE(response->ParseFromString(out));
+    }
     return s;
   }
   // grpc.health.v1.Health/Check for `service` ("": the whole server): 1 SERVING, 2 NOT_SERVING.

@@ -6,14 +6,13 @@
 // annotation macros of tbms/common/mutex.h, silently only in that order.
 #include "tbms/backends/remote/remote_backend.h"
 #include "tbms/auth/signing.h"
+#include "tbms/kserve/grpc_bytes.h"
 #include "tbms/kserve/v2_proto.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
 #include <future>
-#include <sstream>
 
 #include "kserve/grpc_service.pb.h"
 
@@ -75,26 +74,20 @@ class GrpcTransport final : public RemoteTransport {
     } else if (!remote_.bearer.empty()) {
       ctx.AddMetadata("authorization", "Bearer " + remote_.bearer);
     }
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer in(&slice, 1), out;
+    grpc::ByteBuffer in = BytesBuffer(bytes), out;
     std::promise<grpc::Status> done;
     stub_.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
     std::future<grpc::Status> answer = done.get_future();
     bool cancelled = false;
     while (abandoned != nullptr && answer.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
-      if (!cancelled && abandoned != nullptr && (*abandoned)()) {
+      if (!cancelled && (*abandoned)()) {
         ctx.TryCancel();
         cancelled = true;
       }
     }
     const grpc::Status s = answer.get();  // bounded by the deadline
     if (!s.ok()) return FromGrpc(s);
-    std::vector<grpc::Slice> slices;
-    std::string text;
-    if (out.Dump(&slices).ok()) {
-      for (const grpc::Slice& sl : slices) text.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    }
-    if (!response->ParseFromString(text)) return Internal("the remote's " + rpc + " response is not a valid message");
+    if (!response->ParseFromString(BufferBytes(out))) return Internal("the remote's " + rpc + " response is not a valid message");
     return OkStatus();
   }
 
@@ -111,11 +104,9 @@ StatusOr<std::unique_ptr<RemoteTransport>> MakeGrpcTransport(const RemoteConfig&
   if (remote.tls) {
     grpc::SslCredentialsOptions ssl;
     if (!remote.ca_file.empty()) {
-      std::ifstream in(remote.ca_file, std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
-      if (!in || text.str().empty()) return InvalidArgument("cannot read ca_file " + remote.ca_file);
-      ssl.pem_root_certs = text.str();
+      StatusOr<std::string> ca = ReadPemFile(remote.ca_file, "ca_file");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = std::move(ca).value();
     }
     credentials = grpc::SslCredentials(ssl);
   }

@@ -68,15 +68,14 @@ StatusOr<std::shared_ptr<RemoteBackend>> RemoteBackend::Create(
   if (transports.size() != model.remote.endpoints.size() || transports.empty()) {
     return InvalidArgument("model '" + model.name + "': one transport per endpoint");
   }
-  return std::shared_ptr<RemoteBackend>(new RemoteBackend(model, clock, std::move(transports)));
+  return std::shared_ptr<RemoteBackend>(new RemoteBackend(model, *input, clock, std::move(transports)));
 }
 
-RemoteBackend::RemoteBackend(const ModelConfig& model, Clock* clock,
+RemoteBackend::RemoteBackend(const ModelConfig& model, const TensorSpec& input, Clock* clock,
                              std::vector<std::unique_ptr<RemoteTransport>> transports)
     : remote_(model.remote),
       model_(model.name),
-      input_(*std::find_if(model.inputs.begin(), model.inputs.end(),
-                           [](const TensorSpec& t) { return t.datatype == DataType::kBytes; })),
+      input_(input),
       output_(model.outputs.front()),
       clock_(clock),
       transports_(std::move(transports)),

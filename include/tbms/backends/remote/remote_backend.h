@@ -83,7 +83,8 @@ class RemoteBackend final : public Backend {
     TimePoint ejected_until = TimePoint::min();
     bool probing = false;  // its readiness probe is under way: other calls go elsewhere
   };
-  RemoteBackend(const ModelConfig& model, Clock* clock, std::vector<std::unique_ptr<RemoteTransport>> transports);
+  RemoteBackend(const ModelConfig& model, const TensorSpec& input, Clock* clock,
+                std::vector<std::unique_ptr<RemoteTransport>> transports);
   // The endpoint for the next call (counted in flight; *probe: probe it
   // first), or -1 when none is healthy.
   int Pick(bool* probe) EXCLUDES(mu_);
