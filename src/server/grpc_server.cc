@@ -20,6 +20,7 @@ struct GrpcServer::State {
   const std::shared_ptr<Gate> gate;
   const boost::asio::any_io_executor io;
   const V2Api v2;  // no repository RPCs in the spec's service: no loader
+  std::atomic<bool> unready{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> active{0};
 };
@@ -91,7 +92,7 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
     }
     if (rpc == "ServerReady") {
       inference::ServerReadyResponse r;
-      r.set_ready(!state_->draining.load());
+      r.set_ready(!state_->unready.load());
       return Reply(r);
     }
     // One snapshot for the whole request: its key, its instance, its models.
@@ -280,9 +281,14 @@ Status GrpcServer::Start() {
   return OkStatus();
 }
 
-void GrpcServer::Drain() {
-  if (state_->draining.exchange(true)) return;
+void GrpcServer::Unready() {
+  if (state_->unready.exchange(true)) return;
   if (server_) server_->GetHealthCheckService()->SetServingStatus(false);
+}
+
+void GrpcServer::Drain() {
+  Unready();
+  state_->draining.store(true);
 }
 
 void GrpcServer::Shutdown() {

@@ -348,7 +348,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     const std::string_view target = req.target;
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method, true);
-    if (path == "/v2/health/ready") return ReplyHealth(req.method, !state_->draining.load());
+    if (path == "/v2/health/ready") return ReplyHealth(req.method, !state_->unready.load());
     if (slot_ && slot_->health_only) {
       return ReplyError(503, "the server is at its connection limit (--max-connections): this connection may only "
                              "ask for /v2/health/live or /v2/health/ready");
@@ -523,7 +523,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   // broker itself in the overhead benchmark.
   void Reply(int status, std::string body, std::string_view content_type = "application/json",
              std::string_view extra_headers = {}) {
-    const bool keep = keep_alive_ && !state_->draining.load();
+    const bool keep = keep_alive_ && !state_->unready.load();  // clients reconnect through the balancer
     head_.clear();
     head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     head_ += std::to_string(status);
@@ -710,6 +710,11 @@ void HttpServer::Accept(Listener& listener) {
   });
 }
 
-void HttpServer::Drain() { state_->draining.store(true); }
+void HttpServer::Unready() { state_->unready.store(true); }
+
+void HttpServer::Drain() {
+  Unready();
+  state_->draining.store(true);
+}
 
 }  // namespace tbms

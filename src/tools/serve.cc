@@ -40,6 +40,7 @@ struct ServeFlags {
   size_t max_connections = 4096;
   size_t max_connections_per_client = 1024;
   double idle_timeout_s = 30;
+  double drain_delay_s = 0;
   bool metrics = true;
   std::string policy = "tbms";
   int core_lag_margin = Broker::Options{}.core_lag_margin;
@@ -166,6 +167,10 @@ struct Edges {
   HttpServer* http;
   GrpcServer* grpc;
 
+  void Unready() {
+    http->Unready();
+    if (grpc) grpc->Unready();
+  }
   void Drain() {
     http->Drain();
     if (grpc) grpc->Drain();
@@ -260,9 +265,13 @@ int Serve(const ServeFlags& f) {
   boost::asio::steady_timer drain_timer(ioc);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    std::cerr << "tbms: signal " << sig << ", draining" << std::endl;
-    edges.Drain();
-    WaitDrained(drain_timer, edges, **engine, core, ioc);
+    edges.Unready();
+    std::cerr << "tbms: signal " << sig << ", unready; draining in " << f.drain_delay_s << " s" << std::endl;
+    drain_timer.expires_after(Millis(f.drain_delay_s * 1000));
+    drain_timer.async_wait([&](const boost::system::error_code&) {
+      edges.Drain();
+      WaitDrained(drain_timer, edges, **engine, core, ioc);
+    });
   });
   server.Start();
   std::vector<std::thread> threads;
@@ -296,6 +305,11 @@ void AddServe(CLI::App& app) {
                   "With --house: none (load once), poll (rescan every --poll-interval-s and apply "
                   "changes), explicit (load/unload via /v2/repository/models/{m}/load|unload)")
       ->check(CLI::IsMember({"none", "poll", "explicit"}))->capture_default_str();
+  cmd->add_option("--drain-delay-s", flags->drain_delay_s,
+                  "On SIGTERM, report unready but keep serving this long before refusing new requests, so load "
+                  "balancers and Kubernetes endpoints move traffic away first (at least their health-check "
+                  "interval times the failures they need)")
+      ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--poll-interval-s", flags->poll_interval_s, "How often poll mode rescans the house")
       ->check(CLI::Range(0.05, 86400.0))->capture_default_str();
   for (CLI::Option* o : AddReplicasFlag(cmd, flags->replicas,

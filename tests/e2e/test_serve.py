@@ -433,6 +433,23 @@ class DrainTest(unittest.TestCase):
         finally:
             server.close()
 
+    def test_drain_delay_reports_unready_but_keeps_serving_until_it_ends(self):
+        server = Server("fast=1", "--drain-delay-s", "2")
+        try:
+            server.proc.send_signal(signal.SIGTERM)
+            with server.client() as client:
+                deadline = time.monotonic() + 5
+                while client.ready() and time.monotonic() < deadline:
+                    pass  # bounded: the signal is handled within microseconds
+                self.assertFalse(client.ready())
+                # Within the delay (2 s; the signal was seen microseconds ago) a try is still served.
+                r = client.try_models(tbms.tbmsList({"fast": {"est": 1}}), "q", tloc=50)
+                self.assertEqual(r.model, "fast")
+            self.assertEqual(server.proc.wait(timeout=10), 0)
+            self.assertIn("draining in 2 s", server.proc.stderr.read())
+        finally:
+            server.close()
+
 
 class ReplicasFlagTest(unittest.TestCase):
     """--replicas sets each --simulate model's copies; --instances, its old

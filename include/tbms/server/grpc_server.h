@@ -56,6 +56,8 @@ class GrpcServer {
   // (the address) with the reason.
   Status Start();
   uint16_t port() const { return port_; }
+  // Readiness and health NOT_SERVING while still serving (see HttpServer::Unready). One-way.
+  void Unready();
   // Stops admitting: readiness and health NOT_SERVING, new infers UNAVAILABLE. One-way.
   void Drain();
   // Stops the server; calls still open are cancelled. Once, after Start.

@@ -65,6 +65,9 @@ class HttpServer {
   uint16_t metrics_port() const { return metrics_.port; }
   // Starts accepting (call once, after Listen).
   void Start();
+  // Readiness false while still serving, so load balancers and probes move
+  // traffic away before Drain refuses it. One-way.
+  void Unready();
   // Stops admitting: readiness false, new tries get 503. One-way.
   void Drain();
   bool draining() const { return state_->draining.load(); }
@@ -84,6 +87,7 @@ class HttpServer {
     const V2Api v2;
     const std::shared_ptr<Gate> gate;
     std::shared_ptr<boost::asio::ssl::context> tls;  // set by Listen; null: plain HTTP
+    std::atomic<bool> unready{false};   // one-way
     std::atomic<bool> draining{false};  // one-way
     std::atomic<size_t> active{0};
     ConnectionTable main_connections{{.max_open = options.max_connections,
