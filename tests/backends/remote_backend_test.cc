@@ -150,33 +150,40 @@ TEST_F(RemoteBackendTest, AnAnswerOfTheWrongShapeFailsEveryItemSayingSo) {
   EXPECT_EQ(Run({"a"})[0].status().message(), "10.0.0.0:8000: connection refused");
 }
 
+TEST_F(RemoteBackendTest, IdleEndpointsTakeCallsInTurnSoALightLoadSpreads) {
+  Make(3);
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(Run({"q"})[0].ok());
+  for (ScriptedTransport* t : transports_) EXPECT_EQ(t->seen.size(), 2u);
+}
+
 TEST_F(RemoteBackendTest, AFailingEndpointIsEjectedAndComesBackAfterAProbe) {
   Make(2);
   const Status refused(StatusCode::kUnavailable, "connection refused");
   transports_[0]->script = {refused, refused};
-  EXPECT_FALSE(Run({"a"})[0].ok());  // both endpoints idle: the first is picked
+  EXPECT_FALSE(Run({"a"})[0].ok());  // idle endpoints take calls in turn: 0, 1, 0, ...
   EXPECT_EQ(backend_->healthy(), 2);  // one failure is not enough (eject_after 2)
-  EXPECT_FALSE(Run({"b"})[0].ok());  // a tie again: endpoint 0 fails its second call
+  EXPECT_TRUE(Run({"b"})[0].ok());
+  EXPECT_FALSE(Run({"c"})[0].ok());  // endpoint 0 fails its second call
   EXPECT_EQ(backend_->healthy(), 1);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Run({"c"})[0].ok());  // all to endpoint 1
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Run({"d"})[0].ok());  // all to endpoint 1
   EXPECT_EQ(transports_[0]->seen.size(), 2u);
-  EXPECT_EQ(transports_[1]->seen.size(), 3u);
+  EXPECT_EQ(transports_[1]->seen.size(), 4u);
 
   transports_[1]->script = {refused, refused};  // now the other one fails too
-  EXPECT_FALSE(Run({"d"})[0].ok());
   EXPECT_FALSE(Run({"e"})[0].ok());
+  EXPECT_FALSE(Run({"f"})[0].ok());
   EXPECT_EQ(backend_->healthy(), 0);
-  const auto none = Run({"f"});
+  const auto none = Run({"g"});
   EXPECT_EQ(none[0].status().code(), StatusCode::kUnavailable);  // at once: nobody is called
-  EXPECT_EQ(transports_[0]->seen.size() + transports_[1]->seen.size(), 7u);
+  EXPECT_EQ(transports_[0]->seen.size() + transports_[1]->seen.size(), 8u);
 
   clock_.Advance(Millis(100));  // ejection over: a probe first, then the call
   transports_[0]->ready = {Status(StatusCode::kUnavailable, "not ready")};
-  EXPECT_EQ(Run({"g"})[0].status().message(), "10.0.0.0:8000 is not ready: not ready");
+  EXPECT_EQ(Run({"h"})[0].status().message(), "10.0.0.0:8000 is not ready: not ready");
   EXPECT_EQ(transports_[0]->probes, 1);
-  EXPECT_TRUE(Run({"h"})[0].ok());  // endpoint 1's probe passes
+  EXPECT_TRUE(Run({"i"})[0].ok());  // endpoint 1's probe passes
   EXPECT_EQ(transports_[1]->probes, 1);
-  EXPECT_TRUE(Run({"i"})[0].ok());  // and no probe once it answered
+  EXPECT_TRUE(Run({"j"})[0].ok());  // endpoint 0 is out again; endpoint 1 answered: no probe
   EXPECT_EQ(transports_[1]->probes, 1);
 }
 

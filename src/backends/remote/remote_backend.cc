@@ -97,13 +97,18 @@ int RemoteBackend::healthy() const {
 int RemoteBackend::Pick(bool* probe) {
   MutexLock lock(&mu_);
   const TimePoint now = clock_->Now();
+  // The least loaded endpoint; ties go round the endpoints, so a light load
+  // spreads too (and a worker just added takes calls at once).
+  const size_t n = health_.size();
   int best = -1;
-  for (int i = 0; i < static_cast<int>(health_.size()); ++i) {
-    const Health& h = health_[static_cast<size_t>(i)];
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (next_pick_ + k) % n;
+    const Health& h = health_[i];
     if (h.ejected_until > now || h.probing) continue;
-    if (best < 0 || h.in_flight < health_[static_cast<size_t>(best)].in_flight) best = i;
+    if (best < 0 || h.in_flight < health_[static_cast<size_t>(best)].in_flight) best = static_cast<int>(i);
   }
   if (best < 0) return -1;
+  next_pick_ = static_cast<size_t>(best) + 1;
   Health& h = health_[static_cast<size_t>(best)];
   *probe = h.failures >= remote_.eject_after;  // back from ejection: prove it is ready first
   h.probing = *probe;

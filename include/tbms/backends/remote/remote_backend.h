@@ -105,6 +105,7 @@ class RemoteBackend final : public Backend {
   std::atomic<int64_t> remote_expected_at_{kNone};
   mutable Mutex mu_;  // one pick and one finish per call
   std::vector<Health> health_ GUARDED_BY(mu_);
+  size_t next_pick_ GUARDED_BY(mu_) = 0;  // where Pick starts looking: ties go round the endpoints
 };
 
 }  // namespace tbms
