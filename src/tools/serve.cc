@@ -243,6 +243,19 @@ int Serve(const ServeFlags& f) {
     if (Status s = grpc->Start(); !s.ok()) return Fail(s);
   }
   Edges edges{&server, grpc.get()};
+  // Before the lines below announce the ports: a caller may signal as soon as it reads them.
+  boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  boost::asio::steady_timer drain_timer(ioc);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    edges.Unready();
+    std::cerr << "tbms: signal " << sig << ", unready; draining in " << f.drain_delay_s << " s" << std::endl;
+    drain_timer.expires_after(Millis(f.drain_delay_s * 1000));
+    drain_timer.async_wait([&](const boost::system::error_code&) {
+      edges.Drain();
+      WaitDrained(drain_timer, edges, **engine, core, ioc);
+    });
+  });
 
   std::string names;
   const auto table = (*engine)->table();
@@ -261,18 +274,6 @@ int Serve(const ServeFlags& f) {
               << server.metrics_port() << std::endl;
   }
 
-  boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
-  boost::asio::steady_timer drain_timer(ioc);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    edges.Unready();
-    std::cerr << "tbms: signal " << sig << ", unready; draining in " << f.drain_delay_s << " s" << std::endl;
-    drain_timer.expires_after(Millis(f.drain_delay_s * 1000));
-    drain_timer.async_wait([&](const boost::system::error_code&) {
-      edges.Drain();
-      WaitDrained(drain_timer, edges, **engine, core, ioc);
-    });
-  });
   server.Start();
   std::vector<std::thread> threads;
   for (int i = 1; i < f.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
