@@ -61,6 +61,7 @@ struct Broker::Pending {
   int last = -1;
   int in_flight = 0;
   int held = -1;
+  double top_budget_use = -1;  // TryResult::top_budget_use
   Reason last_failure = Reason::kNone;
   TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer, kNoTimer};
   TimePoint planned[kTimerKinds];  // when each armed timer is due
@@ -237,8 +238,10 @@ bool Broker::Feasible(const Pending& p, const LatencyEstimate& e, TimePoint now)
 // can still finish before D; else answer at once with no answer.
 void Broker::Start(Pending& p) {
   const TimePoint now = clock_->Now();
+  const LatencyEstimate top = Predict(p, 0);
+  p.top_budget_use = std::chrono::duration<double>(top.high) / std::chrono::duration<double>(p.request.tloc);
   if (options_.launch_predicted_late) {  // a baseline: no prediction, no skipping
-    if (Launch(p, 0, Predict(p, 0))) {
+    if (Launch(p, 0, top)) {
       ScheduleNext(p);
     } else {
       LaunchNext(p, /*at_once=*/true, now);
@@ -248,7 +251,7 @@ void Broker::Start(Pending& p) {
   int cheapest = -1;
   LatencyEstimate cheapest_e;
   for (int c = 0; c < p.size(); ++c) {
-    const LatencyEstimate e = Predict(p, c);
+    const LatencyEstimate e = c == 0 ? top : Predict(p, c);
     if (Feasible(p, e, now)) {
       // With one slot, a last resort due at once takes it (it would preempt c at once).
       if (const LastResort last = FindLastResort(p, now);
@@ -748,6 +751,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
   }
   TryResult r;
   r.elapsed = now - p.t0;
+  r.top_budget_use = p.top_budget_use;
   if (p.held >= 0) {
     Attempt& best = p.attempts[static_cast<size_t>(p.held)];
     r.answer = std::move(best.answer);

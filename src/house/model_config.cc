@@ -260,6 +260,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
                                 std::to_string(limits.max_replicas_per_model) + " are allowed");
   }
   m->replicas = static_cast<int>(std::max<int64_t>(1, replicas));
+  m->device = "remote";  // its replicas are call slots on other servers (the report's device column)
   VersionConfig& version = m->versions.emplace_back();  // one version here, whatever the remote serves
   version.number = 1;
   version.dir = m->dir;

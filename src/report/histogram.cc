@@ -20,11 +20,13 @@ const std::vector<double>& FineLatency() {
   return bounds;
 }
 constexpr double kSizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+constexpr double kRatios[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10};
 constexpr auto kRelaxed = std::memory_order_relaxed;
 }  // namespace
 
 std::span<const double> Histogram::LatencyBounds() { return kLatency; }
 std::span<const double> Histogram::SizeBounds() { return kSizes; }
+std::span<const double> Histogram::RatioBounds() { return kRatios; }
 std::span<const double> Histogram::FineLatencyBounds() { return FineLatency(); }
 
 Histogram::Histogram(std::span<const double> bounds)

@@ -122,6 +122,12 @@ void WriteTasks(const std::vector<const TaskStats*>& tasks, std::string& out) {
   }
   Header(out, "tbms_try_duration_seconds", "histogram", "End-to-end lag of a try, receipt to answer.");
   for (const TaskStats* t : tasks) HistogramSamples(out, "tbms_try_duration_seconds", TaskLabels(*t), t->lag);
+  Header(out, "tbms_top_budget_use_ratio", "histogram",
+         "The top candidate's predicted time (high quantile, queue included) over tloc, as each try began: "
+         "rises with load before answers are downgraded (the autoscaling signal).");
+  for (const TaskStats* t : tasks) {
+    HistogramSamples(out, "tbms_top_budget_use_ratio", TaskLabels(*t), t->top_budget_use);
+  }
 }
 
 void WriteModels(const std::vector<const ModelStats*>& models, std::string& out) {

@@ -31,6 +31,23 @@ double Pct(uint64_t part, uint64_t whole) {
   return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
+// A histogram's non-empty buckets as [[le, count], ...] (not cumulative; le
+// in `scale` units, null for +Inf): enough for a client to merge several
+// servers' (bounds are fixed: equal le, same bucket) and take quantiles.
+void WriteBuckets(const Histogram::Snapshot& s, double scale, JsonWriter& w) {
+  w.Key("buckets").BeginArray();
+  uint64_t below = 0;
+  for (size_t i = 0; i < s.cumulative.size(); ++i) {
+    const uint64_t n = s.cumulative[i] - below;
+    below = s.cumulative[i];
+    if (n == 0) continue;
+    w.BeginArray();
+    if (i < s.bounds.size()) w.Number(scale * s.bounds[i]); else w.Null();
+    w.Int(static_cast<long long>(n)).EndArray();
+  }
+  w.EndArray();
+}
+
 void WriteSeries(const StatsRegistry& stats, const ReportContext& ctx, JsonWriter& w) {
   auto points = stats.all_tries().Read(ctx.now);
   // Seconds before the server started are not zeros: they are not there.
@@ -79,7 +96,11 @@ void WriteDowngrade(const TaskStats& t, JsonWriter& w) {
   }
   w.EndObject();
   w.Key("extra_attempts").Int(static_cast<long long>(t.extra_attempts.load(kRelaxed)));
-  w.EndObject();
+  const Histogram::Snapshot use = t.top_budget_use.Read();
+  w.Key("top_budget_use").BeginObject().Key("count").Int(static_cast<long long>(use.count()));
+  w.Key("p50").Number(use.Quantile(0.5)).Key("p90").Number(use.Quantile(0.9));
+  WriteBuckets(use, 1, w);
+  w.EndObject().EndObject();
 }
 
 void WriteLag(const TaskStats& t, const ReportContext& ctx, JsonWriter& w) {
@@ -102,7 +123,9 @@ void WriteLag(const TaskStats& t, const ReportContext& ctx, JsonWriter& w) {
     w.Key("count").Int(static_cast<long long>(s.count()));
     w.Key("avg_ms").Number(1000 * s.Mean());
     w.Key("p50_ms").Number(1000 * s.Quantile(0.5));
-    w.Key("p99_ms").Number(1000 * s.Quantile(0.99)).EndObject();
+    w.Key("p99_ms").Number(1000 * s.Quantile(0.99));
+    WriteBuckets(s, 1000, w);
+    w.EndObject();
   }
   w.EndArray().EndObject();
 }

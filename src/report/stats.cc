@@ -62,6 +62,7 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
   for (const AttemptReport& a : r.attempts) launched += a.state != AttemptState::kSkipped;
   if (launched > 1) AddRelaxed<uint64_t>(extra_attempts, static_cast<uint64_t>(launched - 1));
   lag.Observe(lag_s);
+  if (r.top_budget_use >= 0) top_budget_use.Observe(r.top_budget_use);
   const int64_t id = (now.time_since_epoch() + wall_offset) / kWindow;  // wall-clock aligned
   Window& w = windows[static_cast<size_t>(id % kWindows)];
   if (w.id.load(kRelaxed) != id) {

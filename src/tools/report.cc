@@ -1,12 +1,15 @@
 // tbms report: the report channel's tables in the terminal — Down Grade %
 // per task, Lag time (10 min windows) and Model resource occupancy % — read
-// from a server's /v1/report, once or every --interval-s with --watch.
+// from a server's /v1/report, once or every --interval-s with --watch; with
+// several --url, the fleet's reports merged into one set of tables.
 #include <simdjson.h>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <numeric>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "client_flags.h"
 #include "commands.h"
 #include "tbms/client/client.h"
+#include "tbms/report/histogram.h"
 
 namespace tbms::tools {
 namespace {
@@ -21,7 +25,7 @@ namespace {
 using simdjson::dom::element;
 
 struct ReportFlags {
-  std::string url = "http://127.0.0.1:8000";
+  std::vector<std::string> urls{"http://127.0.0.1:8000"};
   bool watch = false;
   double interval_s = 2;
   int count = 0;  // with --watch: stop after this many refreshes (0: until interrupted)
@@ -71,63 +75,180 @@ std::vector<element> Array(element e, const char* key) {
   return out;
 }
 
-std::string TaskName(element t) {
-  return std::string(t["task"].get_string().value_unsafe()) + " @" +
-         std::string(t["instance"].get_string().value_unsafe());
+// A histogram sent as [[le, count], ...] (report_json.cc's WriteBuckets),
+// summed over servers; its bounds are the server's (fixed: equal le, same bucket).
+class Buckets {
+ public:
+  explicit Buckets(std::span<const double> bounds, double scale) {
+    for (double b : bounds) bounds_.push_back(scale * b);
+    counts_.assign(bounds_.size() + 1, 0);
+  }
+  void Add(element histogram) {
+    for (element bucket : Array(histogram, "buckets")) {
+      simdjson::dom::array pair;
+      uint64_t n = 0;
+      if (bucket.get_array().get(pair) != simdjson::SUCCESS || pair.size() != 2 ||
+          pair.at(1).get_uint64().get(n) != simdjson::SUCCESS) {
+        continue;
+      }
+      double le = 0;
+      size_t i = bounds_.size();  // null: +Inf
+      if (pair.at(0).get_double().get(le) == simdjson::SUCCESS) {
+        // The nearest bound at or above le, less the JSON's rounding (bounds are >= 3% apart).
+        i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), le * (1 - 1e-3)) - bounds_.begin());
+      }
+      counts_[i] += n;
+    }
+  }
+  double Quantile(double q) const {
+    Histogram::Snapshot s{.bounds = bounds_, .cumulative = counts_};
+    for (size_t i = 1; i < s.cumulative.size(); ++i) s.cumulative[i] += s.cumulative[i - 1];
+    return s.Quantile(q);
+  }
+  uint64_t count() const { return std::accumulate(counts_.begin(), counts_.end(), uint64_t{0}); }
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;
+};
+
+// One report, or several servers' merged: counts add up, quantiles come from
+// the summed histograms, and each server's devices stay its own rows.
+struct Report {
+  struct Task {
+    std::string name;  // "task @instance"
+    uint64_t tries = 0, none = 0;
+    std::vector<std::pair<std::string, uint64_t>> answered;  // rank order
+    Buckets budget{Histogram::RatioBounds(), 1};
+  };
+  struct Window {
+    std::string task, start;
+    uint64_t count = 0;
+    double sum_ms = 0;
+    Buckets lag{Histogram::FineLatencyBounds(), 1000};
+  };
+  struct Occupancy {
+    std::string device, model;
+    double pct;
+  };
+  std::string now, instance;
+  double uptime_s = 0, qps_1s = 0, qps_60s = 0, core_lag_ms = 0;
+  int64_t pending = 0;
+  std::vector<Task> tasks;
+  std::vector<Window> windows;
+  std::vector<Occupancy> occupancy;
+
+  // The row that `same` picks, or a new one that `fill` sets up.
+  template <class Row, class Same, class Fill>
+  static Row& Find(std::vector<Row>& rows, const Same& same, const Fill& fill) {
+    auto it = std::find_if(rows.begin(), rows.end(), same);
+    if (it != rows.end()) return *it;
+    fill(rows.emplace_back());
+    return rows.back();
+  }
+
+  // `server` prefixes the device names when the report is one of several.
+  void Add(element r, const std::string& server) {
+    std::string_view sv;
+    if (now.empty() && r["now"].get_string().get(sv) == simdjson::SUCCESS) now = sv;
+    if (r["instance"].get_string().get(sv) == simdjson::SUCCESS) instance = sv;
+    uptime_s = std::max(uptime_s, Double(r["uptime_s"]));
+    qps_1s += Double(r["qps"]["last_1s"]);
+    qps_60s += Double(r["qps"]["last_60s"]);
+    core_lag_ms = std::max(core_lag_ms, Double(r["core_lag_ms"]));
+    pending += Int(r["pending_tries"]);
+    for (element t : Array(r, "downgrade")) {
+      const std::string name = TaskName(t);
+      Task& task = Find(tasks, [&](const Task& x) { return x.name == name; }, [&](Task& x) { x.name = name; });
+      task.tries += Uint(t["tries"]);
+      task.none += Uint(t["no_answer"]["count"]);
+      for (element a : Array(t, "answered")) {
+        const std::string model(String(a["model"]));
+        Find(task.answered, [&](const auto& x) { return x.first == model; },
+             [&](auto& x) { x.first = model; }).second += Uint(a["count"]);
+      }
+      task.budget.Add(t["top_budget_use"]);
+    }
+    for (element t : Array(r, "lag")) {
+      const std::string name = TaskName(t);
+      for (element w : Array(t, "windows")) {
+        const std::string start(String(w["start"]));
+        Window& win = Find(windows, [&](const Window& x) { return x.task == name && x.start == start; },
+                           [&](Window& x) { x.task = name, x.start = start; });
+        const uint64_t n = Uint(w["count"]);
+        win.count += n;
+        win.sum_ms += Double(w["avg_ms"]) * static_cast<double>(n);
+        win.lag.Add(w);
+      }
+    }
+    for (element o : Array(r, "occupancy")) {
+      occupancy.push_back({server.empty() ? std::string(String(o["device"])) : server + " " + std::string(String(o["device"])),
+                           std::string(String(o["model"])), Double(o["pct"])});
+    }
+  }
+
+  static std::string TaskName(element t) { return std::string(String(t["task"])) + " @" + std::string(String(t["instance"])); }
+  // A field's value, or empty / zero when it is absent or of another type.
+  template <class T>
+  static T Or(simdjson::simdjson_result<T> r, T fallback) {
+    T v;
+    return std::move(r).get(v) == simdjson::SUCCESS ? v : fallback;
+  }
+  static std::string_view String(simdjson::simdjson_result<element> e) { return Or(e.get_string(), std::string_view()); }
+  static double Double(simdjson::simdjson_result<element> e) { return Or(e.get_double(), 0.0); }
+  static int64_t Int(simdjson::simdjson_result<element> e) { return Or(e.get_int64(), int64_t{0}); }
+  static uint64_t Uint(simdjson::simdjson_result<element> e) { return Or(e.get_uint64(), uint64_t{0}); }
+};
+
+double Pct(uint64_t part, uint64_t whole) {
+  return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
-void PrintDowngrade(element report, std::ostream& out) {
-  std::vector<std::string> header{"Down Grade %"};
-  std::vector<std::string> models;            // rows: every model, in first-seen order
-  std::vector<std::map<std::string, double>> pct;
-  std::vector<std::string> tries, none;
-  for (element t : Array(report, "downgrade")) {
-    header.push_back(TaskName(t));
-    auto& col = pct.emplace_back();
-    for (element a : Array(t, "answered")) {
-      const std::string model(a["model"].get_string().value_unsafe());
-      if (std::find(models.begin(), models.end(), model) == models.end()) models.push_back(model);
-      col[model] = a["pct"].get_double().value_unsafe();
+void PrintDowngrade(const Report& report, std::ostream& out) {
+  std::vector<std::string> header{"Down Grade %"}, models;  // rows: every model, in first-seen order
+  for (const Report::Task& t : report.tasks) {
+    header.push_back(t.name);
+    for (const auto& [m, n] : t.answered) {
+      if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
     }
-    tries.push_back(std::to_string(t["tries"].get_int64().value_unsafe()));
-    none.push_back(Fixed(t["no_answer"]["pct"].get_double().value_unsafe()));
   }
   Table table(header);
-  std::vector<std::string> row{"tries"};
-  row.insert(row.end(), tries.begin(), tries.end());
-  table.Add(row);
+  std::vector<std::string> tries{"tries"}, none{"no answer"}, budget{"top model's budget use, p90"};
+  for (const Report::Task& t : report.tasks) {
+    tries.push_back(std::to_string(t.tries));
+    none.push_back(Fixed(Pct(t.none, t.tries)));
+    budget.push_back(t.budget.count() ? Fixed(t.budget.Quantile(0.9), 2) : "");
+  }
+  table.Add(tries);
   for (const std::string& m : models) {
     std::vector<std::string> r{m};
-    for (const auto& col : pct) r.push_back(col.count(m) ? Fixed(col.at(m)) : "");
+    for (const Report::Task& t : report.tasks) {
+      auto it = std::find_if(t.answered.begin(), t.answered.end(), [&](const auto& x) { return x.first == m; });
+      r.push_back(it != t.answered.end() ? Fixed(Pct(it->second, t.tries)) : "");
+    }
     table.Add(r);
   }
-  std::vector<std::string> last{"no answer"};
-  last.insert(last.end(), none.begin(), none.end());
-  table.Add(last);
+  table.Add(none);
+  table.Add(budget);
   table.Print(out);
 }
 
-void PrintLag(element report, std::ostream& out) {
+void PrintLag(const Report& report, std::ostream& out) {
   Table table({"Lag time (10 min windows)", "window start", "tries", "avg ms", "p50 ms", "p99 ms"});
-  for (element t : Array(report, "lag")) {
-    for (element w : Array(t, "windows")) {
-      table.Add({TaskName(t), std::string(w["start"].get_string().value_unsafe()),
-                 std::to_string(w["count"].get_int64().value_unsafe()),
-                 Fixed(w["avg_ms"].get_double().value_unsafe()), Fixed(w["p50_ms"].get_double().value_unsafe()),
-                 Fixed(w["p99_ms"].get_double().value_unsafe())});
-    }
+  for (const Report::Window& w : report.windows) {
+    table.Add({w.task, w.start, std::to_string(w.count), Fixed(w.count ? w.sum_ms / static_cast<double>(w.count) : 0),
+               Fixed(w.lag.Quantile(0.5)), Fixed(w.lag.Quantile(0.99))});
   }
   table.Print(out);
 }
 
-void PrintOccupancy(element report, std::ostream& out) {
+void PrintOccupancy(const Report& report, std::ostream& out) {
   std::vector<std::string> devices, models;
   std::map<std::pair<std::string, std::string>, double> pct;
-  for (element o : Array(report, "occupancy")) {
-    const std::string d(o["device"].get_string().value_unsafe()), m(o["model"].get_string().value_unsafe());
-    if (std::find(devices.begin(), devices.end(), d) == devices.end()) devices.push_back(d);
-    if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
-    pct[{d, m}] = o["pct"].get_double().value_unsafe();
+  for (const Report::Occupancy& o : report.occupancy) {
+    if (std::find(devices.begin(), devices.end(), o.device) == devices.end()) devices.push_back(o.device);
+    if (std::find(models.begin(), models.end(), o.model) == models.end()) models.push_back(o.model);
+    pct[{o.device, o.model}] = o.pct;
   }
   std::vector<std::string> header{"Model resource occupancy % (60 s)"};
   header.insert(header.end(), models.begin(), models.end());
@@ -140,35 +261,40 @@ void PrintOccupancy(element report, std::ostream& out) {
   table.Print(out);
 }
 
-// The raw exchange, so that an HTTP error prints the server's body as sent.
-int PrintOnce(const ReportFlags& f, client::Client& tbms, bool clear) {
+// One server's report, parsed into `parser`; the raw exchange, so that an
+// HTTP error prints the server's body as sent.
+StatusOr<element> Fetch(client::Client& tbms, const std::string& url, simdjson::dom::parser& parser) {
   auto res = tbms.Call("GET", "/v1/report", "", std::chrono::seconds(5));
-  if (!res.ok()) {
-    std::cerr << "tbms report: " << res.status().message() << "\n";
-    return 1;
-  }
-  if (res->status != 200) {
-    std::cerr << "tbms report: HTTP " << res->status << ": " << res->body << "\n";
-    return 1;
-  }
-  simdjson::dom::parser parser;
+  if (!res.ok()) return Status(res.status().code(), url + ": " + res.status().message());
+  if (res->status != 200) return Unavailable(url + ": HTTP " + std::to_string(res->status) + ": " + res->body);
   element report;
   if (parser.parse(res->body).get(report) != simdjson::SUCCESS) {
-    std::cerr << "tbms report: the server sent malformed JSON\n";
-    return 1;
+    return InvalidArgument(url + ": the server sent malformed JSON");
+  }
+  return report;
+}
+
+int PrintOnce(const ReportFlags& f, const std::vector<std::unique_ptr<client::Client>>& servers, bool clear) {
+  Report report;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    simdjson::dom::parser parser;  // one per server: an element lives as long as its parser's document
+    StatusOr<element> r = Fetch(*servers[i], f.urls[i], parser);
+    if (!r.ok()) {
+      std::cerr << "tbms report: " << r.status().message() << "\n";
+      return 1;
+    }
+    report.Add(*r, servers.size() > 1 ? f.urls[i] : "");
   }
   std::ostringstream out;  // drawn at once, so --watch does not flicker
   if (clear) out << "\x1b[H\x1b[2J";
-  out << "TBMS report from " << f.url << " at " << report["now"].get_string().value_unsafe() << ", up "
-      << Fixed(report["uptime_s"].get_double().value_unsafe(), 0) << " s, ";
-  std::string_view instance;
-  if (report["instance"].get_string().get(instance) == simdjson::SUCCESS) {  // an instance's key: its part only
-    out << "instance " << instance << "\n\n";
+  out << "TBMS report from " << (f.urls.size() > 1 ? std::to_string(f.urls.size()) + " servers" : f.urls[0])
+      << " at " << report.now << ", up " << Fixed(report.uptime_s, 0) << " s, ";
+  if (!report.instance.empty()) {  // an instance's key: its part only
+    out << "instance " << report.instance << "\n\n";
   } else {
-    out << "QPS " << Fixed(report["qps"]["last_1s"].get_double().value_unsafe()) << " (1 s) "
-        << Fixed(report["qps"]["last_60s"].get_double().value_unsafe()) << " (60 s), pending "
-        << report["pending_tries"].get_int64().value_unsafe() << ", core lag "
-        << Fixed(report["core_lag_ms"].get_double().value_unsafe(), 1) << " ms\n\n";
+    out << "QPS " << Fixed(report.qps_1s) << " (1 s) " << Fixed(report.qps_60s) << " (60 s), pending "
+        << report.pending << ", core lag " << Fixed(report.core_lag_ms, 1) << " ms"
+        << (f.urls.size() > 1 ? " (the most of any)" : "") << "\n\n";
   }
   PrintDowngrade(report, out);
   out << "\n";
@@ -180,15 +306,19 @@ int PrintOnce(const ReportFlags& f, client::Client& tbms, bool clear) {
 }
 
 int RunReport(const ReportFlags& f) {
-  auto tbms = MakeClient(f.url, f.credentials, "default", 5000);  // /v1/report names no instance
-  if (!tbms.ok()) {
-    std::cerr << "tbms report: " << tbms.status().message() << "\n";
-    return 2;
+  std::vector<std::unique_ptr<client::Client>> servers;
+  for (const std::string& url : f.urls) {
+    auto tbms = MakeClient(url, f.credentials, "default", 5000);  // /v1/report names no instance
+    if (!tbms.ok()) {
+      std::cerr << "tbms report: " << tbms.status().message() << "\n";
+      return 2;
+    }
+    servers.push_back(std::move(tbms).value());
   }
-  if (!f.watch) return PrintOnce(f, **tbms, false);
+  if (!f.watch) return PrintOnce(f, servers, false);
   for (int i = 0; f.count == 0 || i < f.count; ++i) {
     if (i) std::this_thread::sleep_for(std::chrono::duration<double>(f.interval_s));
-    if (int rc = PrintOnce(f, **tbms, true); rc != 0) return rc;
+    if (int rc = PrintOnce(f, servers, true); rc != 0) return rc;
   }
   return 0;
 }
@@ -198,8 +328,11 @@ int RunReport(const ReportFlags& f) {
 void AddReport(CLI::App& app) {
   auto flags = std::make_shared<ReportFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "report", "Print a server's Down Grade %, Lag time and occupancy tables");
-  cmd->add_option("--url", flags->url, "Server URL")->capture_default_str();
+      "report", "Print a server's (or a fleet's) Down Grade %, Lag time and occupancy tables");
+  cmd->add_option("--url", flags->urls,
+                  "Server URL; give it once per server to merge a fleet's reports into one set of tables "
+                  "(the brokers' for Down Grade % and Lag time, the workers' too for occupancy)")
+      ->capture_default_str();
   cmd->add_flag("--watch", flags->watch, "Redraw every --interval-s until interrupted");
   cmd->add_option("--interval-s", flags->interval_s, "Seconds between redraws")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();

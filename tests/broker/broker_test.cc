@@ -139,6 +139,28 @@ TEST_F(BrokerTest, WorkedExampleTopModelAnswersEarly) {
   EXPECT_EQ(result_->attempts[0].latency, Millis(20));
 }
 
+// The autoscaling signal: the top model's predicted time over tloc, queue
+// included, so it rises with the queue before anything is downgraded.
+TEST_F(BrokerTest, TopBudgetUseIsTheTopModelsPredictionOverTlocAndRisesWithItsQueue) {
+  AddModel("embedding", 20);  // one replica, batches of up to 4
+  AddModel("keysearch", 5);
+  std::vector<TryResult> results;
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE(broker_->Submit(Request({{"embedding", 20}, {"keysearch", 5}}, 200),
+                                [&](TryResult r) { results.push_back(std::move(r)); }).ok());
+  }
+  clock_.AdvanceTo(At(300));
+  ASSERT_EQ(results.size(), 9u);
+  const LatencyEstimate alone = models_.at("embedding").batcher->Predict(0, Millis(20));
+  std::vector<double> uses;
+  for (const TryResult& r : results) uses.push_back(r.top_budget_use);
+  std::sort(uses.begin(), uses.end());
+  EXPECT_GT(uses.front(), 0);
+  EXPECT_LE(uses.front(), std::chrono::duration<double>(alone.high) / std::chrono::duration<double>(Millis(200)) + 1e-9);
+  EXPECT_GT(uses.back(), 2 * uses.front());  // the ninth waits for two batches ahead of it
+  for (const TryResult& r : results) EXPECT_FALSE(r.downgraded);  // risen, yet nobody downgraded
+}
+
 // Branch 2: embedding answers at 30; svm, launched at 25, is cancelled.
 TEST_F(BrokerTest, WorkedExampleHedgeCancelledWhenTopAnswers) {
   AddTalkModels(30, 25, 15, 5);

@@ -259,6 +259,51 @@ class ReportChannelTest(unittest.TestCase):
             self.assertIn(model, done.stdout)
 
 
+class ReportMergeTest(unittest.TestCase):
+    """`tbms report` with several --url: one set of tables for a fleet —
+    tries and answers summed, lag windows merged from their histograms, each
+    server's devices its own rows."""
+
+    def test_two_servers_reports_merge_into_one_table(self):
+        servers = [Server("fast=2,slow=50"), Server("fast=2,slow=50")]
+        try:
+            tries = (3, 5)  # per server
+            for server, n in zip(servers, tries):
+                with server.client() as client:
+                    for _ in range(n):
+                        r = client.try_models(tbms.tbmsList({"fast": {"est": 2}}), "q", tloc=100)
+                        self.assertEqual(r.model, "fast")
+            urls = [arg for s in servers for arg in ("--url", s.endpoint)]
+            done = subprocess.run([TBMS_BIN, "report", *urls], capture_output=True, text=True, timeout=30)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            out = done.stdout
+            self.assertIn("TBMS report from 2 servers", out)
+            self.assertRegex(out, r"(?m)^tries\s+8$")
+            self.assertRegex(out, r"(?m)^fast\s+100\.0$")
+            self.assertRegex(out, r"(?m)^fast @e2e\s+\S+\s+8\s")  # one lag window, both servers' tries
+            for s in servers:
+                self.assertIn("%s cpu" % s.endpoint, out)
+            # One server's own report still reads as before.
+            one = subprocess.run([TBMS_BIN, "report", "--url", servers[0].endpoint],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertRegex(one.stdout, r"(?m)^tries\s+3$")
+            self.assertIn("top model's budget use, p90", one.stdout)
+        finally:
+            for s in servers:
+                s.close()
+
+    def test_one_unreachable_server_fails_the_merge_saying_which(self):
+        server = Server("fast=2")
+        try:
+            done = subprocess.run([TBMS_BIN, "report", "--url", server.endpoint, "--url", "http://127.0.0.1:1"],
+                                  capture_output=True, text=True, timeout=30)
+            self.assertEqual(done.returncode, 1, done.stdout)
+            self.assertIn("http://127.0.0.1:1", done.stderr)
+            self.assertNotIn("Down Grade", done.stdout)
+        finally:
+            server.close()
+
+
 class ReportCliErrorsTest(unittest.TestCase):
 
     def test_unreachable_server_exits_1(self):

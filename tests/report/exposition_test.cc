@@ -287,7 +287,7 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
   CheckExposition(text);
   const std::set<std::string> want = {
       "tbms_tries_total", "tbms_answers_total", "tbms_downgrades_total", "tbms_no_answer_total",
-      "tbms_extra_attempts_total", "tbms_try_duration_seconds", "tbms_batches_total",
+      "tbms_extra_attempts_total", "tbms_try_duration_seconds", "tbms_top_budget_use_ratio", "tbms_batches_total",
       "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total", "tbms_skipped_items_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
       "tbms_device_busy_seconds_total", "tbms_model_replicas", "tbms_pending_tries",
@@ -362,7 +362,7 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 19u);
+  EXPECT_EQ(Families(text).size(), 20u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
   EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {
@@ -603,6 +603,14 @@ TEST_F(ReportJsonTest, LagWindowsNewestFirstOnTheWallClock) {
   EXPECT_NEAR(D(windows[2]["p50_ms"]), 10, 0.3);
   EXPECT_NEAR(D(windows[2]["p99_ms"]), 10, 0.3);
   EXPECT_LE(D(windows[2]["p50_ms"]), D(windows[2]["p99_ms"]));
+  // Its histogram, for clients that merge servers: the one non-empty bucket, le in ms.
+  const auto buckets = A(windows[2]["buckets"]);
+  ASSERT_EQ(buckets.size(), 1u);
+  const auto bucket = A(buckets[0]);
+  ASSERT_EQ(bucket.size(), 2u);
+  EXPECT_GE(D(bucket[0]), 10);
+  EXPECT_LE(D(bucket[0]), 10.3);
+  EXPECT_EQ(I(bucket[1]), 1);
 
   const auto b = A(lag[1]["windows"]);
   ASSERT_EQ(b.size(), 1u);

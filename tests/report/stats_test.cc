@@ -128,6 +128,19 @@ TEST_F(TaskStatsTest, ExtraAttemptsAreLaunchesBeyondTheFirst) {
   EXPECT_EQ(t_.extra_attempts.load(), 3u);  // no launch: + 0, not - 1
 }
 
+TEST_F(TaskStatsTest, TopBudgetUseIsObservedWhenPredicted) {
+  TryResult r = NoAnswer(Reason::kDeadline, 10, {});
+  r.top_budget_use = 0.55;
+  t_.Record(r, AtSeconds(1));
+  r.top_budget_use = -1;  // not predicted: not observed
+  t_.Record(r, AtSeconds(1));
+  const auto s = t_.top_budget_use.Read();
+  EXPECT_EQ(s.count(), 1u);
+  EXPECT_DOUBLE_EQ(s.sum, 0.55);
+  EXPECT_GT(s.Quantile(0.5), 0.5);
+  EXPECT_LE(s.Quantile(0.5), 0.6);
+}
+
 TEST_F(TaskStatsTest, LagHistogramInSeconds) {
   const double lags_ms[] = {0.05, 3.0, 20.0, 50.0, 50.0, 40000.0};
   for (double ms : lags_ms) t_.Record(NoAnswer(Reason::kDeadline, ms, {}), AtSeconds(1));

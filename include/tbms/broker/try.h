@@ -160,6 +160,11 @@ struct TryResult {
   bool downgraded = false;
   Reason reason = Reason::kNone;
   Duration elapsed{0};
+  // The top candidate's predicted time when the try began (its high quantile,
+  // queue wait included) over tloc: how close the best answer is to missing
+  // its budget. It rises with load before any answer is downgraded (the
+  // autoscaling signal, docs/fleet.md); -1: not predicted.
+  double top_budget_use = -1;
   std::vector<AttemptReport> attempts;  // every candidate that was launched or skipped
   std::shared_ptr<const void> owner;    // the request's: keeps the names above alive
 };

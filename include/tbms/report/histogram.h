@@ -45,6 +45,8 @@ class Histogram {
   static std::span<const double> FineLatencyBounds();
   // Batch sizes, items: 1, 2, 4, ..., 1024.
   static std::span<const double> SizeBounds();
+  // Shares of a budget: 0.1 to 1 in tenths (dense where scaling decides), then 1.25 to 10.
+  static std::span<const double> RatioBounds();
 
  private:
   std::span<const double> bounds_;

@@ -62,6 +62,7 @@ struct TaskStats {
   std::array<std::atomic<uint64_t>, kReasonCount> no_answer{};
   std::atomic<uint64_t> extra_attempts{0};  // launches beyond the first: the cost of hedging
   Histogram lag{Histogram::LatencyBounds()};
+  Histogram top_budget_use{Histogram::RatioBounds()};  // TryResult::top_budget_use
   struct Window {
     std::atomic<int64_t> id{-1};  // Unix time / kWindow
     Histogram lag{Histogram::FineLatencyBounds()};
