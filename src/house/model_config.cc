@@ -9,6 +9,8 @@
 #include <charconv>
 #include <span>
 
+#include "tbms/common/address.h"
+
 namespace tbms::house_detail {
 namespace {
 
@@ -181,18 +183,6 @@ void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std:
   }
 }
 
-// HOST:PORT (an IPv6 host in brackets), a port in 1-65535.
-bool ValidEndpoint(std::string_view e) {
-  const size_t colon = e.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == e.size() || colon + 6 < e.size()) return false;
-  const std::string_view port = e.substr(colon + 1);
-  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-  const int p = std::stoi(std::string(port));
-  const std::string_view host = e.substr(0, colon);
-  const bool bracketed = host.front() == '[' && host.back() == ']';
-  return p >= 1 && p <= 65535 && (bracketed || host.find(':') == std::string_view::npos);
-}
-
 // Where a remote's credential is: exactly one of `file_key` and `env_key`,
 // or neither (nullopt, nothing to read).
 std::optional<std::string> ReadCredential(const Fields& f, std::string_view file_key, std::string_view env_key,
@@ -225,7 +215,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
       for (const toml::node& n : *list) {
         auto e = StringValue(n, ItemOf("endpoints"), diag);
         if (!e) continue;
-        if (!ValidEndpoint(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
+        if (!ParseHostPort(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
         else r.endpoints.push_back(*e);
       }
     }
