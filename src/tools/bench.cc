@@ -271,7 +271,7 @@ class Bench {
  private:
   struct Request {
     TimePoint intended;
-    TimePoint sent;  // its (last) write began
+    TimePoint sent = {};  // its (last) write began
     bool retried = false;
   };
   struct Conn {

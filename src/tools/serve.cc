@@ -6,6 +6,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -13,6 +14,8 @@
 #include "commands.h"
 #include "model_flags.h"
 #include "replicas_flag.h"
+#include "tbms/auth/replay_store.h"
+#include "tbms/common/address.h"
 #include "tbms/house/config.h"
 #include "tbms/server/house_loader.h"
 #include "tbms/server/grpc_server.h"
@@ -48,6 +51,9 @@ struct ServeFlags {
   int64_t auth_window_s = 300;
   size_t replay_cache = 1 << 20;
   size_t replay_cache_per_key = 1 << 19;
+  std::string replay_store;  // HOST:PORT or unix:PATH of Redis; empty: this server's cache only
+  std::string replay_store_down = "refuse";
+  int64_t replay_store_timeout_ms = RedisStoreOptions{}.timeout_ms;
   std::string metrics_address;  // HOST:PORT
   std::string tls_cert, tls_key;
 };
@@ -59,6 +65,13 @@ Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
   auto given = [&](std::string_view flag) { return cmd.count(std::string(flag)) > 0; };
   if (f.policy != "tbms" && given("--core-lag-margin")) {
     return InvalidArgument("--core-lag-margin applies to --policy tbms; the baselines plan to tloc itself");
+  }
+  if (f.replay_store.empty()) {
+    for (std::string_view flag : {"--replay-store-down", "--replay-store-timeout-ms"}) {
+      if (given(flag)) return InvalidArgument(std::string(flag) + " applies to --replay-store");
+    }
+  } else if (f.insecure_dev) {
+    return InvalidArgument("--replay-store guards signed requests: --insecure-dev has none");
   }
   if (!f.house.empty()) {
     std::vector<SimulateOnlyFlag> flags(SimulateOnlyModelFlags().begin(), SimulateOnlyModelFlags().end());
@@ -130,18 +143,24 @@ StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {
   return options;
 }
 
-// HOST:PORT into its parts (the last ':' splits, so IPv6 hosts work).
+// HOST:PORT into its parts (port 0: any free one).
 Status SplitAddress(const std::string& address, std::string* host, uint16_t* port) {
-  const size_t colon = address.rfind(':');
-  unsigned long value = 0;
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size() ||
-      address.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
-      (value = std::stoul(address.substr(colon + 1))) > 65535) {
-    return InvalidArgument("--metrics-address must be HOST:PORT, e.g. 127.0.0.1:9100, not '" + address + "'");
-  }
-  *host = address.substr(0, colon);
-  *port = static_cast<uint16_t>(value);
+  const std::optional<HostPort> parsed = ParseHostPort(address, /*allow_any_port=*/true);
+  if (!parsed) return InvalidArgument("--metrics-address must be HOST:PORT, e.g. 127.0.0.1:9100, not '" + address + "'");
+  *host = parsed->host;
+  *port = parsed->port;
   return OkStatus();
+}
+
+// The fleet's replay store, or none.
+StatusOr<std::shared_ptr<ReplayStore>> OpenReplayStore(const ServeFlags& f) {
+  if (f.replay_store.empty()) return std::shared_ptr<ReplayStore>();
+  StatusOr<std::unique_ptr<ReplayStore>> store = NewRedisReplayStore(
+      {.address = f.replay_store,
+       .timeout_ms = f.replay_store_timeout_ms,
+       .log = [](const std::string& line) { std::cerr << "tbms: " << line << std::endl; }});
+  if (!store.ok()) return InvalidArgument("--replay-store: " + store.status().message());
+  return std::shared_ptr<ReplayStore>(std::move(*store));
 }
 
 // Without keys nobody could call; with --insecure-dev everybody can, loudly.
@@ -195,6 +214,9 @@ void WaitDrained(boost::asio::steady_timer& timer, Edges& edges, Engine& engine,
 }
 
 int Serve(const ServeFlags& f) {
+  // A peer that went away (a client, a remote model, the replay store) is an error to
+  // handle where the write failed, not a signal that ends the server.
+  std::signal(SIGPIPE, SIG_IGN);
   auto options = EngineOptions(f);
   if (!options.ok()) return Fail(options.status());
   auto control = ParseModelControl(f.model_control);
@@ -226,9 +248,15 @@ int Serve(const ServeFlags& f) {
   if (!f.metrics_address.empty()) {
     if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
   }
+  StatusOr<std::shared_ptr<ReplayStore>> store = OpenReplayStore(f);
+  if (!store.ok()) return Fail(store.status());
   auto gate = std::make_shared<Gate>(Gate::Options{
       .insecure_dev = f.insecure_dev,
-      .auth = {.window_s = f.auth_window_s, .max_nonces = f.replay_cache, .max_nonces_per_key = f.replay_cache_per_key}});
+      .auth = {.window_s = f.auth_window_s,
+               .max_nonces = f.replay_cache,
+               .max_nonces_per_key = f.replay_cache_per_key,
+               .shared = *store,
+               .accept_when_store_down = f.replay_store_down == "accept"}});
   HttpServer server(so, engine->get(), loader.get(), gate, &ioc);
   if (Status s = server.Listen(); !s.ok()) return Fail(s);
   std::unique_ptr<GrpcServer> grpc;
@@ -354,6 +382,16 @@ void AddServe(CLI::App& app) {
   cmd->add_option("--replay-cache-per-key", flags->replay_cache_per_key,
                   "Of those, how many one access id may hold (then 429), so one key cannot fill it for all")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
+  cmd->add_option("--replay-store", flags->replay_store,
+                  "Redis (HOST:PORT or unix:PATH) holding every server's nonces, so a request accepted by one "
+                  "server of a fleet is refused by the others and after a restart; see docs/security.md");
+  cmd->add_option("--replay-store-down", flags->replay_store_down,
+                  "When the replay store cannot answer: refuse signed requests (503) or accept them, guarded "
+                  "by this server's cache alone")
+      ->check(CLI::IsMember({"refuse", "accept"}))->capture_default_str();
+  cmd->add_option("--replay-store-timeout-ms", flags->replay_store_timeout_ms,
+                  "How long to wait for the replay store per connect and per request")
+      ->check(CLI::Range(1, 10000))->capture_default_str();
   cmd->add_option("--metrics-address", flags->metrics_address,
                   "Also serve /metrics, /v1/report and /dashboard, without keys, on HOST:PORT (e.g. 127.0.0.1:9100)");
   cmd->add_option("--tls-cert", flags->tls_cert,

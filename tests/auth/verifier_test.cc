@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
+
 namespace tbms {
 namespace {
 
@@ -103,6 +106,71 @@ TEST_F(VerifierTest, OneKeyHoldsOnlyItsShareOfTheReplayCache) {
   EXPECT_TRUE(send("ops", "ops-0001").ok());  // another key still gets in
   // Once its nonces expire, the key has its share back.
   EXPECT_TRUE(send("alpha-1", "alpha-04", kNow + 301).ok());
+}
+
+// The fleet's store as a map that can be switched off; it records the ttl asked for.
+class FakeStore : public ReplayStore {
+ public:
+  StatusOr<bool> Claim(std::string_view key, int64_t ttl_ms) override {
+    if (down) return Unavailable("the replay store at fake is unreachable (stopped)");
+    last_ttl_ms = ttl_ms;
+    return claimed.insert(std::string(key)).second;
+  }
+  std::set<std::string> claimed;
+  bool down = false;
+  int64_t last_ttl_ms = 0;
+};
+
+// Two servers (verifiers) of one fleet sharing a store.
+struct Fleet {
+  explicit Fleet(bool accept_when_down) {
+    keys["alpha-1"] = {"alpha-1", kSecret, "alpha"};
+    for (auto& v : servers) {
+      v.emplace(Verifier::Options{.shared = store, .accept_when_store_down = accept_when_down});
+    }
+  }
+  StatusOr<const AccessKey*> Send(int server, std::string_view nonce, int64_t now = kNow) {
+    const std::string header = AuthorizationHeader(keys.at("alpha-1"), "POST", "/t", "{}", kNow, nonce);
+    return servers[server]->Verify({"POST", "/t", "{}", header}, keys, now);
+  }
+  std::shared_ptr<FakeStore> store = std::make_shared<FakeStore>();
+  AccessKeys keys;
+  std::optional<Verifier> servers[2];
+};
+
+TEST(SharedReplayStoreTest, ARequestAcceptedByOneServerIsARefusedReplayOnAnother) {
+  Fleet fleet(false);
+  ASSERT_TRUE(fleet.Send(0, "nonce-01").ok());
+  ExpectUnauthenticated(fleet.Send(1, "nonce-01"), "was already used: a replayed request");
+  EXPECT_TRUE(fleet.Send(1, "nonce-02").ok());
+  // Claimed until the timestamp leaves the window, and a second more.
+  EXPECT_EQ(fleet.store->last_ttl_ms, (300 + 1) * 1000);
+}
+
+TEST(SharedReplayStoreTest, ARestartedServerStillRefusesWhatItAcceptedBefore) {
+  Fleet fleet(false);
+  ASSERT_TRUE(fleet.Send(0, "nonce-01").ok());
+  fleet.servers[0].emplace(Verifier::Options{.shared = fleet.store});  // its own cache is gone
+  ExpectUnauthenticated(fleet.Send(0, "nonce-01"), "was already used");
+}
+
+TEST(SharedReplayStoreTest, WhenTheStoreIsDownSignedRequestsAreRefusedUnlessAcceptIsTheRule) {
+  for (bool accept : {false, true}) {
+    SCOPED_TRACE(accept ? "accept" : "refuse");
+    Fleet fleet(accept);
+    fleet.store->down = true;
+    StatusOr<const AccessKey*> got = fleet.Send(0, "nonce-01");
+    if (accept) {
+      EXPECT_TRUE(got.ok());
+      ExpectUnauthenticated(fleet.Send(0, "nonce-01"), "was already used");  // the server's own cache still guards
+    } else {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+      EXPECT_NE(got.status().message().find("replay store"), std::string::npos);
+    }
+    fleet.store->down = false;
+    EXPECT_TRUE(fleet.Send(0, "nonce-02").ok());
+  }
 }
 
 }  // namespace

@@ -6,16 +6,22 @@
 // nonces expire (never forgotten early: that would open a replay). One
 // access id may hold at most max_nonces_per_key of it, so one key's holder
 // cannot fill it for everyone.
+// With a shared ReplayStore a nonce new to this server is claimed there
+// too, so no other server of the fleet, and no later run of this one,
+// accepts it again; when the store cannot say, the request is refused
+// (UNAVAILABLE) unless accept_when_store_down.
 // Thread-safe: the cache is behind a mutex taken once per verified request.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
+#include "tbms/auth/replay_store.h"
 #include "tbms/auth/signing.h"
 #include "tbms/common/mutex.h"
 #include "tbms/common/status.h"
@@ -31,6 +37,8 @@ class Verifier {
     int64_t window_s = 300;         // |server clock - Timestamp| at most this
     size_t max_nonces = 1 << 20;    // remembered at once (~68 bytes each: set node, bucket, queue entry)
     size_t max_nonces_per_key = 1 << 19;  // of those, by one access id
+    std::shared_ptr<ReplayStore> shared = nullptr;  // the fleet's nonces; none: this server's only
+    bool accept_when_store_down = false;  // then only this server's cache guards
   };
   struct Request {
     std::string_view method, target, body, authorization;
@@ -40,13 +48,16 @@ class Verifier {
 
   // The key that signed `request`, or UNAUTHENTICATED saying what is wrong
   // (never a secret), RESOURCE_EXHAUSTED when its key holds its share of
-  // the replay cache, or UNAVAILABLE when the cache is full.
+  // the replay cache, or UNAVAILABLE when the cache is full or the shared
+  // store cannot say.
   StatusOr<const AccessKey*> Verify(const Request& request, const AccessKeys& keys, int64_t now_s)
       EXCLUDES(mu_);
 
   size_t remembered() const EXCLUDES(mu_);
 
  private:
+  // True if (id, nonce) is new to the fleet's store (and now claimed there until `until_s`).
+  StatusOr<bool> Claim(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s) const;
   // True if (id, nonce) is new (and now remembered); expires at `until_s`.
   StatusOr<bool> Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s)
       EXCLUDES(mu_);

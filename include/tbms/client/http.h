@@ -39,7 +39,7 @@ struct RequestSpec {
   std::string_view target;  // path and query, exactly as signed
   std::string_view body;
   std::string_view user_agent = "tbms-client";
-  std::string_view bearer;  // without a key: "Authorization: Bearer <bearer>" (a non-TBMS server's token)
+  std::string_view bearer = {};  // without a key: "Authorization: Bearer <bearer>" (a non-TBMS server's token)
 };
 std::string RequestBytes(const Url& url, const RequestSpec& request, const AccessKey* key, int64_t now_s);
 
