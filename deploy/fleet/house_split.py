@@ -3,13 +3,17 @@
 The worker house holds the models that run (every model but the mixes),
 unchanged, and one admin key: the brokers'. The broker house keeps the
 instances, tasks and mixes and turns every other model into a remote model
-(backend = "kserve") served by the workers, with the same est, batching,
-limits and tensors. `tbms house check` accepts both; scripts/fleet serves
+(backend = "kserve") served by the workers, with the same est, limits and
+tensors; it sends one question per call (the worker batches) and keeps
+enough calls in flight to fill the worker's batches. `tbms house check`
+accepts both; scripts/fleet serves
 them on loopback and deploy/k8s ships the demo's split (tests/deploy checks
 the two agree).
 
     python3 deploy/fleet/house_split.py house/demo --out DIR \\
         --endpoints 127.0.0.1:9001,127.0.0.1:9002
+    python3 deploy/fleet/house_split.py house/demo --out deploy/k8s/base/house \
+        --endpoints tbms-worker:8001 --pods-per-endpoint 8 --local keysearch
 """
 
 import argparse
@@ -19,9 +23,11 @@ import sys
 import tomllib
 
 # What a broker's remote model keeps of a worker's model.toml: what the
-# broker plans with. The rest (backend, replicas, versions, weights, device,
-# the backend's own tables) is the worker's business.
-BROKER_KEYS = ("est", "lag_target_ms", "labels", "batching", "limits", "inputs", "outputs")
+# broker plans with. The rest (backend, replicas, batching, versions, weights,
+# device, the backend's own tables) is the worker's business.
+BROKER_KEYS = ("est", "lag_target_ms", "labels", "limits", "inputs", "outputs")
+DEFAULT_MAX_BATCH = 8  # docs/house.md, [batching] max_batch_size
+MAX_IN_FLIGHT = 256  # docs/house.md, [remote] in_flight
 MIX_BACKEND = "mix"  # brokered where it is: its members are the broker's models
 BROKER_KEY_ID = "broker"
 
@@ -74,14 +80,20 @@ def model_folders(house):
     return sorted(name for name in os.listdir(house) if os.path.isfile(os.path.join(house, name, "model.toml")))
 
 
-def remote_model(model, name, endpoints, protocol, secret_env):
+def remote_model(model, name, endpoints, protocol, secret_env, pods):
     doc = {key: model[key] for key in BROKER_KEYS if key in model}
     doc["backend"] = "kserve"
+    # A TBMS worker takes one question per infer and batches on its side, so
+    # the broker sends each try alone and keeps enough calls in flight to fill
+    # the worker's batches: replicas x max batch per worker, times the pods an
+    # endpoint stands for (a headless Service name stands for all of them).
+    worker_batch = int(model.get("batching", {}).get("max_batch_size", DEFAULT_MAX_BATCH))
+    doc["batching"] = {"max_batch_size": 1}
     doc["remote"] = {
         "protocol": protocol,
         "endpoints": list(endpoints),
         "model": name,
-        "in_flight": int(model.get("replicas", 1)),  # the worker runs this many batches at once
+        "in_flight": min(MAX_IN_FLIGHT, int(model.get("replicas", 1)) * worker_batch * pods),
         "access_id": BROKER_KEY_ID,
         "secret_env": secret_env,
     }
@@ -92,10 +104,10 @@ def remote_model(model, name, endpoints, protocol, secret_env):
 HEADER = "# Made by deploy/fleet/house_split.py from %s: edit the source house and split again.\n"
 
 
-def split(house, out, endpoints, protocol="grpc", secret_env="TBMS_BROKER_KEY", local=()):
+def split(house, out, endpoints, protocol="grpc", secret_env="TBMS_BROKER_KEY", local=(), pods=1):
     """Writes out/broker and out/worker; returns their paths. The models named in
     `local` stay in the broker: a cheap last resort there answers even when
-    no worker can."""
+    no worker can. `pods`: how many workers each endpoint stands for."""
     unknown = set(local) - set(model_folders(house))
     if unknown:
         raise ValueError("--local names no model of %s: %s" % (house, ", ".join(sorted(unknown))))
@@ -112,7 +124,7 @@ def split(house, out, endpoints, protocol="grpc", secret_env="TBMS_BROKER_KEY", 
             continue
         shutil.copytree(folder, os.path.join(worker, name))
         write_file(os.path.join(broker, name, "model.toml"),
-                   HEADER % source + toml_text(remote_model(model, name, endpoints, protocol, secret_env)))
+                   HEADER % source + toml_text(remote_model(model, name, endpoints, protocol, secret_env, pods)))
     instances = os.path.join(house, "instances.toml")
     if os.path.isfile(instances):
         shutil.copy(instances, os.path.join(broker, "instances.toml"))
@@ -147,6 +159,9 @@ def main(argv=None):
                         help="how brokers call workers (default grpc)")
     parser.add_argument("--local", default="",
                         help="models that stay in the broker, comma-separated (e.g. a cheap last resort)")
+    parser.add_argument("--pods-per-endpoint", type=int, default=1,
+                        help="how many workers one endpoint stands for (a headless Service: the most pods it will have); "
+                             "sizes in_flight (default 1)")
     parser.add_argument("--secret-env", default="TBMS_BROKER_KEY",
                         help="the environment variable holding the brokers' key on both sides")
     args = parser.parse_args(argv)
@@ -155,9 +170,12 @@ def main(argv=None):
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     if not endpoints:
         parser.error("--endpoints names no endpoint")
+    if not 1 <= args.pods_per_endpoint <= MAX_IN_FLIGHT:
+        parser.error("--pods-per-endpoint must be 1 to %d" % MAX_IN_FLIGHT)
     local = [m.strip() for m in args.local.split(",") if m.strip()]
     try:
-        broker, worker = split(args.house, args.out, endpoints, args.protocol, args.secret_env, local)
+        broker, worker = split(args.house, args.out, endpoints, args.protocol, args.secret_env, local,
+                               args.pods_per_endpoint)
     except ValueError as e:
         parser.error(str(e))
     print("house_split: broker house %s, worker house %s" % (broker, worker))
