@@ -268,6 +268,9 @@ def main(argv=None):
                         help="models that stay in the brokers, comma-separated: a cheap last resort there answers "
                              "even when no worker can (e.g. keysearch)")
     parser.add_argument("--threads", type=int, default=1, help="I/O threads per server (default 1)")
+    parser.add_argument("--replay-store", metavar="HOST:PORT|unix:PATH",
+                        help="a Redis the brokers share for replay protection (tbms serve --replay-store); "
+                             "without it each broker guards replays alone")
     parser.add_argument("--tbms", default="build/tbms", help="the tbms binary (default build/tbms)")
     args = parser.parse_args(argv)
     if not 1 <= args.brokers <= 64 or not 1 <= args.workers <= 64:
@@ -277,7 +280,8 @@ def main(argv=None):
     local = [m.strip() for m in args.local.split(",") if m.strip()]
     try:
         fleet = Fleet(args.house, args.brokers, args.workers, args.tbms, protocol=args.protocol,
-                      threads=args.threads, local=local)
+                      threads=args.threads, local=local,
+                      broker_flags=["--replay-store", args.replay_store] if args.replay_store else ())
     except (ValueError, OSError) as e:
         parser.error(str(e))
     try:
