@@ -15,7 +15,6 @@ load generator compete, which is part of what it measures.
 """
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -27,8 +26,8 @@ import tomllib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "fleet"))
 import fleet as loopback_fleet  # noqa: E402
 import house_split  # noqa: E402
+from loopback import TBMS, bench as tbms_bench  # noqa: E402
 
-TBMS = "build/tbms"
 HOUSE = "house/demo"
 WORKERS = 3
 LOCAL = ["keysearch"]  # the cheap last resort stays in the brokers, as in deploy/k8s
@@ -55,12 +54,8 @@ def scaled_house(root):
 
 
 def bench(url, flags, rate, seconds, env):
-    r = subprocess.run([TBMS, "bench", "--url", url, *flags, "--rate", str(rate), "--requests", str(int(rate * seconds)),
-                        "--duration-s", str(seconds + 10), "--json", "-", "--quiet"],
-                       capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise SystemExit("tbms bench failed: %s" % r.stderr)
-    return json.loads(r.stdout)
+    return tbms_bench(url, *flags, "--rate", str(rate), "--requests", str(int(rate * seconds)),
+                      "--duration-s", str(seconds + 10), env=env)
 
 
 def row(label, setup, b):

@@ -2,6 +2,7 @@
 serve` processes started with --insecure-dev (benchmarks measure serving,
 not keys)."""
 
+import json
 import os
 import re
 import socket
@@ -32,3 +33,12 @@ def serve(*args):
         proc.kill()
         raise SystemExit("server did not start: %r" % line)
     return proc, int(match.group(1))
+
+
+def bench(url, *flags, env=None):
+    """One `tbms bench` run against url: its JSON report."""
+    r = subprocess.run([TBMS, "bench", "--url", url, *flags, "--json", "-", "--quiet"],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise SystemExit("tbms bench failed: %s" % r.stderr.strip())
+    return json.loads(r.stdout)

@@ -11,13 +11,12 @@ docs/benchmarks.md).
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 
-from loopback import TBMS, free_port, serve, write
+from loopback import bench as tbms_bench, free_port, serve, write
 
 INFER_BENCH = "build/infer_bench"
 
@@ -36,10 +35,8 @@ def house(root, worker_port, worker_grpc):
 
 
 def bench(port, model, rate, requests):
-    out = subprocess.run([TBMS, "bench", "--url", "http://127.0.0.1:%d" % port, "--models", model + ":5",
-                          "--tloc", "1000", "--rate", str(rate), "--requests", str(requests), "--json", "-",
-                          "--quiet"], capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    return tbms_bench("http://127.0.0.1:%d" % port, "--models", model + ":5", "--tloc", "1000", "--rate", str(rate),
+                      "--requests", str(requests))
 
 
 def main():

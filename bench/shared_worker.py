@@ -13,14 +13,12 @@ and knows only the round trips it measures itself. Prints a markdown table
 """
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 
-from loopback import TBMS, free_port, serve, write
+from loopback import bench as tbms_bench, free_port, serve, write
 
 
 def broker(root, name, worker_port, share):
@@ -35,11 +33,9 @@ def broker(root, name, worker_port, share):
 
 
 def bench(port, rate, tloc, seconds, out, key):
-    r = subprocess.run([TBMS, "bench", "--url", "http://127.0.0.1:%d" % port, "--models", "labeler:20,bayes:3",
-                        "--quality", "labeler=1,bayes=0.6", "--tloc", str(tloc), "--rate", str(rate),
-                        "--requests", str(int(rate * seconds)), "--duration-s", str(seconds + 5), "--json", "-",
-                        "--quiet"], capture_output=True, text=True)
-    out[key] = json.loads(r.stdout)
+    out[key] = tbms_bench("http://127.0.0.1:%d" % port, "--models", "labeler:20,bayes:3",
+                          "--quality", "labeler=1,bayes=0.6", "--tloc", str(tloc), "--rate", str(rate),
+                          "--requests", str(int(rate * seconds)), "--duration-s", str(seconds + 5))
 
 
 def main():

@@ -6,13 +6,12 @@ instances, tasks and mixes and turns every other model into a remote model
 (backend = "kserve") served by the workers, with the same est, limits and
 tensors; it sends one question per call (the worker batches) and keeps
 enough calls in flight to fill the worker's batches. `tbms house check`
-accepts both; scripts/fleet serves
-them on loopback and deploy/k8s ships the demo's split (tests/deploy checks
-the two agree).
+accepts both; scripts/fleet serves them on loopback and deploy/k8s ships the
+demo's split (tests/deploy checks the two agree).
 
     python3 deploy/fleet/house_split.py house/demo --out DIR \\
         --endpoints 127.0.0.1:9001,127.0.0.1:9002
-    python3 deploy/fleet/house_split.py house/demo --out deploy/k8s/base/house \
+    python3 deploy/fleet/house_split.py house/demo --out deploy/k8s/base/house \\
         --endpoints tbms-worker:8001 --pods-per-endpoint 8 --local keysearch
 """
 

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { unknownFields } from "./strict.mjs";
+import { schemaModule, unknownFields } from "./strict.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -49,15 +49,6 @@ const deployments = (objects) => objects.filter((o) => o.kind === "Deployment");
 const matches = (selector, labels) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 const selected = (objects, selector) => deployments(objects).filter((d) => matches(selector, d.spec.template.metadata.labels));
 const flag = (args, name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-
-// The module that holds the schema of an apiVersion.
-function schemaModule(apiVersion) {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  if (group === "") return `kubernetes-models/${version}`;
-  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/${apiVersion}`;
-  if (group.endsWith(".istio.io")) return `@kubernetes-models/istio/${apiVersion}`;
-  return `kubernetes-models/${apiVersion}`;
-}
 
 test("kubectl kustomize renders every overlay", () => {
   assert.deepEqual(overlays, ["mesh", "small"]);

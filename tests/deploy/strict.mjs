@@ -9,12 +9,18 @@ import { fileURLToPath } from "node:url";
 
 const modules = path.join(path.dirname(fileURLToPath(import.meta.url)), "node_modules");
 
-// The declaration file of an object's kind, as the schema package lays them out.
-function kindFile(apiVersion, kind) {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+// The schema package's module for an apiVersion: the core group in
+// kubernetes-models/v1, the others under their group.
+export function schemaModule(apiVersion) {
+  const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
   const pkg = group === "monitoring.coreos.com" ? "@kubernetes-models/prometheus-operator"
     : group.endsWith(".istio.io") ? "@kubernetes-models/istio" : "kubernetes-models";
-  return path.join(modules, pkg, group ? `${group}/${version}` : version, `${kind}.d.ts`);
+  return `${pkg}/${apiVersion}`;
+}
+
+// The declaration file of an object's kind, as the schema package lays them out.
+function kindFile(apiVersion, kind) {
+  return path.join(modules, schemaModule(apiVersion), `${kind}.d.ts`);
 }
 
 export function unknownFields(object) {
