@@ -270,8 +270,12 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
   const int ran = in.batch_size - static_cast<int>(skipped);
   if (ran > 0) service_times_.Observe(ran, result.service_time, clock_->Now());
   if (options_.stats) RecordBatch(ran, skipped, result);
-  // The replica stays busy while the sink hears the results, so a sink
-  // callback that enqueues here cannot reuse it under our feet.
+  // The replica stays busy (out of free_) while the sink hears the results,
+  // so a sink callback that enqueues here cannot reuse it under our feet; but
+  // it is no longer expected to end later, so what Predict says meanwhile (a
+  // worker's expected_now for the next request, read as it answers) counts it
+  // as freeing now, not as a straggler that needs its whole time again.
+  busy_until_.erase({in.started + in.expected, replica});
   for (size_t i = 0; i < in.tokens.size(); ++i) {
     if (i < result.answers.size()) {
       sink_->OnItemDone(in.tokens[i], std::move(result.answers[i]));
@@ -280,7 +284,6 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
     }
   }
   in.busy = false;
-  busy_until_.erase({in.started + in.expected, replica});
   in.batch.items.clear();
   Idle(replica);
   Dispatch();

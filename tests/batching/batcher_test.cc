@@ -706,6 +706,23 @@ TEST_F(BatcherTest, PredictWhenIdleIsThePriorPlusMaxQueueDelay) {
   EXPECT_EQ(e.high, Millis(7));
 }
 
+// A TBMS worker reads what a new request would take there as it answers
+// (its v2 edge's expected_now, inside the sink's callback): the replica that
+// just finished is about to be free, not a straggler that needs its whole
+// time again. Found by tbms sim --workers: the doubled figure made brokers
+// skip the top model on an idle fleet.
+TEST_F(BatcherTest, PredictInsideTheSinkCountsTheFinishingReplicaAsFree) {
+  Make(LearnFast());  // one replica; the fake runs a batch of one in 10 ms
+  Seed(1, {10});
+  std::optional<LatencyEstimate> seen;
+  sink_.on_done = [this, &seen](uint64_t) { seen = batcher_->Predict(0, Millis(99)); };
+  MustEnqueue(1, 1000);
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->expected, Millis(10));  // not 10 + 10
+  EXPECT_EQ(seen->high, Millis(10));
+}
+
 TEST_F(BatcherTest, PredictUsesLearnedEAndP) {
   Make(LearnFast());
   Seed(1, {10, 10, 30});
