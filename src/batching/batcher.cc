@@ -103,7 +103,8 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
   if (n == 0) return {kNever, kNever};  // no replica serves: nothing would finish
 
   Duration wait{0};
-  if (ahead >= max_batch * free_.size()) {  // every replica busy, or the free ones are spoken for
+  // A replica whose results the sink is hearing is free in a moment.
+  if (ahead >= max_batch * (free_.size() + finishing_)) {  // every replica busy, or the free ones are spoken for
     // Time until the first busy replica frees. A batch already past its
     // expected time is assumed to need that long again: it is a straggler.
     Duration first_free = Duration::max();
@@ -274,8 +275,9 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
   // so a sink callback that enqueues here cannot reuse it under our feet; but
   // it is no longer expected to end later, so what Predict says meanwhile (a
   // worker's expected_now for the next request, read as it answers) counts it
-  // as freeing now, not as a straggler that needs its whole time again.
+  // as free, not as a straggler that needs its whole time again.
   busy_until_.erase({in.started + in.expected, replica});
+  ++finishing_;
   for (size_t i = 0; i < in.tokens.size(); ++i) {
     if (i < result.answers.size()) {
       sink_->OnItemDone(in.tokens[i], std::move(result.answers[i]));
@@ -283,6 +285,7 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
       sink_->OnItemDone(in.tokens[i], Internal(options_.model + ": executor returned too few answers"));
     }
   }
+  --finishing_;
   in.busy = false;
   in.batch.items.clear();
   Idle(replica);

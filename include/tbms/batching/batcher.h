@@ -162,6 +162,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   std::deque<Replica> replicas_;
   int serving_ = 0;                // replicas in kServing
   std::vector<int> free_;          // serving replicas not busy (a stack)
+  size_t finishing_ = 0;           // replicas whose results the sink is hearing (OnBatchDone)
   // Busy replicas by expected end: Predict finds the first to free in
   // O(overdue + log n), not by walking thousands of replicas.
   std::set<std::pair<TimePoint, int>> busy_until_;
