@@ -11,6 +11,8 @@
 #include "tbms/broker/broker.h"
 #include "tbms/common/virtual_clock.h"
 #include "tbms/loadgen/arrivals.h"
+#include "tbms/report/histogram.h"
+#include "worker_link.h"
 
 namespace tbms {
 namespace {
@@ -49,24 +51,35 @@ class CountingExecutor final : public Executor {
   const Duration base_, per_item_;
 };
 
-// One TBMS server: a broker and, per model, an executor and its batcher.
+// One TBMS server, broker or worker: a broker and, per model it serves, an
+// executor (simulated GPUs, or the link to the workers) and its batcher.
 // Members are destroyed bottom-up: batchers before the executors they use.
 struct Server {
   std::unique_ptr<Broker> broker;
-  std::vector<std::unique_ptr<SimulatedExecutor>> sims;
-  std::vector<std::unique_ptr<CountingExecutor>> counters;
-  std::vector<std::unique_ptr<Batcher>> batchers;
-  TryRequest proto;  // every model, ranked; copied per try
+  std::vector<std::unique_ptr<Executor>> executors;
+  std::vector<std::unique_ptr<CountingExecutor>> counters;  // per model; null where its GPUs are elsewhere
+  std::vector<std::unique_ptr<Batcher>> batchers;           // per model; null where it is not served
+  TryRequest proto;  // every model, ranked; copied per try (a worker gets its tries from the links)
 };
+
+// What a server does with a model.
+enum class Runs { kNothing, kGpus, kLink };
+
+Runs WhatRuns(const FleetOptions& o, const FleetModel& m, bool worker) {
+  if (o.workers == 0 || m.local) return worker ? Runs::kNothing : Runs::kGpus;
+  return worker ? Runs::kGpus : Runs::kLink;
+}
 
 // What the tries' outcomes add up to.
 struct Collector {
-  explicit Collector(const FleetOptions& o) : quality(o.models.size()), answered_by(o.models.size()) {
+  explicit Collector(const FleetOptions& o)
+      : quality(o.models.size()), answered_by(o.models.size()), budget_use(Histogram::RatioBounds()) {
     for (size_t m = 0; m < o.models.size(); ++m) quality[m] = o.models[m].quality;
     latency_us.reserve(o.trace.empty() ? o.requests : o.trace.size());
   }
   void Add(const TryResult& r, TimePoint now) {
     latency_us.push_back(r.elapsed.count());
+    if (r.top_budget_use >= 0) budget_use.Observe(r.top_budget_use);
     last_done = std::max(last_done, now);
     if (r.answer) {
       ++answered;
@@ -86,6 +99,7 @@ struct Collector {
   std::vector<uint64_t> answered_by;
   uint64_t answered = 0, extra_attempts = 0;
   std::array<uint64_t, kReasonCount> no_answer{}, downgraded{};
+  Histogram budget_use;  // as tbms_top_budget_use_ratio
   double quality_sum = 0;
   TimePoint last_done{};
 };
@@ -107,9 +121,18 @@ Status Validate(const FleetOptions& o) {
     if (!std::isfinite(m.quality) || m.quality < 0) return InvalidArgument(n + ": quality must be >= 0");
   }
   if (o.servers < 1 || o.servers > 1'000'000) return InvalidArgument("servers must be in [1, 1000000]");
+  if (o.workers < 0 || o.workers > 100'000) return InvalidArgument("workers must be in [0, 100000]");
+  if (!std::isfinite(o.hop_ms) || o.hop_ms < 0 || o.hop_ms > 60'000) {
+    return InvalidArgument("the hop's round trip must be in [0, 60000] ms");
+  }
+  const auto local = std::count_if(o.models.begin(), o.models.end(), [](const FleetModel& m) { return m.local; });
+  if (local > 0 && o.workers == 0) return InvalidArgument("local models need workers: without them every model is local");
+  if (o.workers > 0 && local == static_cast<ptrdiff_t>(o.models.size())) {
+    return InvalidArgument("with workers, at least one model must run on them (not every model local)");
+  }
   int64_t gpus = 0;
-  for (const FleetModel& m : o.models) gpus += m.replicas;
-  if (gpus * o.servers > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
+  for (const FleetModel& m : o.models) gpus += int64_t{m.replicas} * Hosts(o, m);
+  if (gpus > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
   if (o.trace.empty()) {
     if (Status s = ValidateArrivalOptions({o.rate_qps, o.cv, o.seed}); !s.ok()) return s;
     if (o.requests < 1 || o.requests > 1'000'000'000) return InvalidArgument("requests must be in [1, 1e9]");
@@ -176,8 +199,42 @@ std::vector<double> Quantiles(std::vector<int64_t>& v, const std::vector<double>
   return out;
 }
 
-StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* clock,
-                            const std::shared_ptr<const Inputs>& inputs) {
+// A server's executor for model `m` (its simulated GPUs, or the link to the
+// workers), counted when it runs on GPUs here.
+StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, bool worker, VirtualClock* clock,
+                                std::vector<Server>* workers, Server* s) {
+  const FleetModel& fm = o.models[m];
+  if (WhatRuns(o, fm, worker) == Runs::kLink) {
+    std::vector<WorkerLink::Worker> to;
+    for (Server& w : *workers) to.push_back({w.broker.get(), w.batchers[m].get()});
+    // As house_split sizes a broker's remote model: every worker GPU's batch in flight.
+    const int in_flight = o.workers * fm.replicas * fm.max_batch;
+    s->executors.push_back(
+        std::make_unique<WorkerLink>(fm.name, std::move(to), in_flight, Millis(o.hop_ms), Millis(fm.est_ms), clock));
+    return s->executors.back().get();
+  }
+  SimulatedExecutor::Options so;
+  so.model = fm.name;
+  so.base = Millis(fm.base_ms);
+  so.per_item = Millis(fm.per_item_ms);
+  so.jitter = o.jitter;
+  so.jitter_spread = o.jitter_spread;
+  so.straggler_rate = o.straggler_rate;
+  so.straggler_factor = o.straggler_factor;
+  so.failure_rate = o.failure_rate;
+  so.replicas = fm.replicas;
+  so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * o.models.size() + m + 1;
+  auto sim = SimulatedExecutor::Create(so, clock);
+  if (!sim.ok()) return sim.status();
+  s->executors.push_back(std::move(sim).value());
+  s->counters[m] = std::make_unique<CountingExecutor>(s->executors.back().get(), so.base, so.per_item);
+  return s->counters[m].get();
+}
+
+// Server `index` (workers are numbered after the servers); `workers` is
+// where a broker's remote models go (empty without workers).
+StatusOr<Server> MakeServer(const FleetOptions& o, int index, bool worker, VirtualClock* clock,
+                            const std::shared_ptr<const Inputs>& inputs, std::vector<Server>* workers) {
   Server s;
   Broker::Options bo;
   bo.guard = Millis(o.guard_ms);
@@ -187,32 +244,25 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, VirtualClock* cloc
   if (!broker.ok()) return broker.status();
   s.broker = std::move(broker).value();
   const size_t n = o.models.size();
+  s.counters.resize(n);
+  s.batchers.resize(n);
   for (size_t m = 0; m < n; ++m) {
     const FleetModel& fm = o.models[m];
-    SimulatedExecutor::Options so;
-    so.model = fm.name;
-    so.base = Millis(fm.base_ms);
-    so.per_item = Millis(fm.per_item_ms);
-    so.jitter = o.jitter;
-    so.jitter_spread = o.jitter_spread;
-    so.straggler_rate = o.straggler_rate;
-    so.straggler_factor = o.straggler_factor;
-    so.failure_rate = o.failure_rate;
-    so.replicas = fm.replicas;
-    so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * n + m + 1;
-    auto sim = SimulatedExecutor::Create(so, clock);
-    if (!sim.ok()) return sim.status();
-    s.sims.push_back(std::move(sim).value());
-    s.counters.push_back(std::make_unique<CountingExecutor>(s.sims.back().get(), so.base, so.per_item));
+    const Runs runs = WhatRuns(o, fm, worker);
+    if (runs == Runs::kNothing) continue;
+    auto executor = AddExecutor(o, m, index, worker, clock, workers, &s);
+    if (!executor.ok()) return executor.status();
     Batcher::Options bat;
     bat.model = fm.name;
-    bat.max_batch_size = fm.max_batch;
-    bat.max_queue_delay = Millis(o.max_queue_delay_ms);
+    // A broker sends a worker one question per call (a TBMS worker refuses a batch of several).
+    bat.max_batch_size = runs == Runs::kLink ? 1 : fm.max_batch;
+    bat.max_queue_delay = runs == Runs::kLink ? Duration(0) : Millis(o.max_queue_delay_ms);
     bat.max_queue_size = o.max_queue;
-    auto batcher = Batcher::Create(bat, clock, s.counters.back().get(), s.broker.get());
+    auto batcher = Batcher::Create(bat, clock, *executor, s.broker.get());
     if (!batcher.ok()) return batcher.status();
-    s.batchers.push_back(std::move(batcher).value());
+    s.batchers[m] = std::move(batcher).value();
   }
+  if (worker) return s;
   s.proto.inputs = inputs;
   for (size_t m = 0; m < n; ++m) {
     s.proto.AddModel(s.batchers[m]->model(), s.batchers[m].get(), Millis(o.models[m].est_ms));
@@ -230,6 +280,10 @@ StatusOr<Balance> ParseBalance(std::string_view name) {
   if (name == "round-robin") return Balance::kRoundRobin;
   if (name == "least-loaded") return Balance::kLeastLoaded;
   return InvalidArgument("unknown balance '" + std::string(name) + "' (expected round-robin or least-loaded)");
+}
+
+int Hosts(const FleetOptions& o, const FleetModel& m) {
+  return o.workers > 0 && !m.local ? o.workers : o.servers;
 }
 
 double CapacityQps(const FleetModel& m, int replicas, double tloc_ms) {
@@ -251,7 +305,8 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
   using WallClock = std::chrono::steady_clock;
   SimResult out;
   out.servers = o.servers;
-  for (const FleetModel& m : o.models) out.gpus += m.replicas * o.servers;
+  out.workers = o.workers;
+  for (const FleetModel& m : o.models) out.gpus += m.replicas * Hosts(o, m);
 
   auto t0 = WallClock::now();
   const std::vector<Duration> generated = o.trace.empty() ? FleetTrace(o) : std::vector<Duration>{};
@@ -267,10 +322,16 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     VirtualClock clock;
     // One Inputs for every try (a million of them): simulated executors never read `over`.
     const auto inputs = std::make_shared<const Inputs>("q");
+    std::vector<Server> workers;  // declared first: the brokers' links use them until the brokers go
+    for (int i = 0; i < o.workers; ++i) {
+      auto w = MakeServer(o, o.servers + i, /*worker=*/true, &clock, inputs, nullptr);
+      if (!w.ok()) return w.status();
+      workers.push_back(std::move(w).value());
+    }
     std::vector<Server> servers;
     servers.reserve(static_cast<size_t>(o.servers));
     for (int i = 0; i < o.servers; ++i) {
-      auto s = MakeServer(o, i, &clock, inputs);
+      auto s = MakeServer(o, i, /*worker=*/false, &clock, inputs, &workers);
       if (!s.ok()) return s.status();
       servers.push_back(std::move(s).value());
     }
@@ -281,7 +342,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     std::uniform_int_distribution<size_t> any(0, servers.size() - 1);
     size_t next_server = 0;
     // The arrivals each server got, for the routed bound.
-    std::vector<std::vector<Duration>> routed(o.offline_bound && servers.size() > 1 ? servers.size() : 0);
+    std::vector<std::vector<Duration>> routed(o.offline_bound && servers.size() > 1 && o.workers == 0 ? servers.size() : 0);
     const size_t every = std::max<size_t>(1, o.progress_every);
     for (size_t k = 0; k < trace.size(); ++k) {
       clock.AdvanceTo(TimePoint(trace[k]));
@@ -322,6 +383,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     out.p50_ms = q[0];
     out.p99_ms = q[1];
     out.p999_ms = q[2];
+    out.budget_use_p90 = collector.budget_use.Read().Quantile(0.9);
     out.simulated_s = ToMillis(collector.last_done.time_since_epoch()) / 1000.0;
     // GPUs are busy until the last batch ends, which may be after the last
     // answer (a batch whose results were no longer wanted).
@@ -330,15 +392,18 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     for (size_t m = 0; m < o.models.size(); ++m) {
       ModelResult r;
       r.name = o.models[m].name;
-      r.gpus = o.models[m].replicas * o.servers;
+      r.gpus = o.models[m].replicas * Hosts(o, o.models[m]);
       r.answered = collector.answered_by[m];
       Duration busy{0};
-      for (const Server& s : servers) {
-        const CountingExecutor& e = *s.counters[m];
-        r.batches += e.batches;
-        r.items += e.items;
-        busy += e.busy;
-        if (m == 0) top_floor = std::min(top_floor, e.min_factor);
+      for (const std::vector<Server>* hosts : {&servers, &workers}) {
+        for (const Server& s : *hosts) {
+          const CountingExecutor* e = s.counters[m].get();
+          if (e == nullptr) continue;  // its GPUs are on the other side
+          r.batches += e->batches;
+          r.items += e->items;
+          busy += e->busy;
+          if (m == 0) top_floor = std::min(top_floor, e->min_factor);
+        }
       }
       r.busy_s = ToMillis(busy) / 1000.0;
       r.utilization = r.busy_s / (r.gpus * busy_span_s);
@@ -380,7 +445,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     const FleetModel& top = o.models[0];
     TopModelShape shape;
     shape.max_batch = top.max_batch;
-    shape.replicas = top.replicas * o.servers;
+    shape.replicas = top.replicas * Hosts(o, top);
     shape.base = Millis(top.base_ms);
     shape.per_item = Millis(top.per_item_ms);
     auto nominal = ComputeOfflineBound(trace, Millis(o.tloc_ms), shape);

@@ -24,6 +24,7 @@
 #include "tbms/common/json_writer.h"
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
+#include "tbms/sim/ramp.h"
 
 namespace tbms::tools {
 namespace {
@@ -37,6 +38,13 @@ struct SimFlags {
   int servers = 0;        // 0: gpus / GPUs per server
   std::string replicas;   // GPUs per server, in model order: overrides the split by cost
   std::string balance = "round-robin";
+  int workers = 0;        // > 0: the Kubernetes topology, --brokers in front of this many workers
+  int brokers = 2;
+  std::string local;      // NAME,...: models the brokers run themselves
+  double hop_ms = 1.0;
+  std::string ramp;       // FROM:TO:STEPS, load multiples
+  double hpa_target = 0.9;
+  bool sized_by_servers = false;  // --gpus or --servers given (refused with --workers)
   double rate = 0;        // 0: --load x the top model's capacity
   double load = 1.0;
   double cv = 1;
@@ -184,7 +192,18 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     o.models[i].replicas = per_server[i];
     server_gpus += per_server[i];
   }
-  o.servers = f.servers > 0 ? f.servers : f.gpus / server_gpus;
+  for (std::string_view name : Split(f.local)) {
+    auto it = std::find_if(o.models.begin(), o.models.end(), [&](const FleetModel& m) { return m.name == name; });
+    if (it == o.models.end()) return InvalidArgument("--local: no model named '" + std::string(name) + "'");
+    it->local = true;
+  }
+  if (f.workers > 0 && f.sized_by_servers) {
+    return InvalidArgument("with --workers the fleet is --brokers x --workers: leave out --gpus and --servers");
+  }
+  if (f.workers == 0 && !f.local.empty()) return InvalidArgument("--local needs --workers");
+  o.workers = f.workers;
+  o.hop_ms = f.hop_ms;
+  o.servers = f.workers > 0 ? f.brokers : f.servers > 0 ? f.servers : f.gpus / server_gpus;
   if (o.servers < 1) {
     return InvalidArgument("--gpus " + std::to_string(f.gpus) + " is fewer than one server's " +
                            std::to_string(server_gpus));
@@ -197,7 +216,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     if (!trace.ok()) return trace.status();
     o.trace = std::move(trace).value();
   }
-  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].replicas * o.servers);
+  o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].replicas * Hosts(o, o.models[0]));
   o.cv = f.cv;
   o.requests = f.requests;
   o.tloc_ms = f.tloc;
@@ -229,21 +248,34 @@ std::string ReasonList(const std::array<uint64_t, kReasonCount>& counts) {
   return out.empty() ? "none" : out;
 }
 
-std::string PerServer(const FleetOptions& o) {
-  std::string out;
-  for (const FleetModel& m : o.models) out += (out.empty() ? "" : ", ") + m.name + " " + std::to_string(m.replicas);
-  return out;
+// "per server: embedding 5, ..." or, with workers, "per worker: ...; per broker: ...".
+std::string PerHost(const FleetOptions& o) {
+  std::string worker, server;
+  for (const FleetModel& m : o.models) {
+    std::string& to = o.workers > 0 && !m.local ? worker : server;
+    to += (to.empty() ? "" : ", ") + m.name + " " + std::to_string(m.replicas);
+  }
+  if (o.workers == 0) return "per server: " + server;
+  return "per worker: " + worker + (server.empty() ? "" : "; per broker: " + server);
+}
+
+std::string FleetLine(const FleetOptions& o, const SimFlags& f, const SimResult& r) {
+  if (o.workers == 0) {
+    return std::to_string(r.servers) + " server(s) x " + std::to_string(r.gpus / r.servers) + " GPUs = " +
+           std::to_string(r.gpus) + " GPUs (" + PerHost(o) + "), " + f.balance;
+  }
+  return std::to_string(r.servers) + " broker(s) (" + f.balance + ") x " + std::to_string(r.workers) +
+         " worker(s), " + std::to_string(r.gpus) + " GPUs (" + PerHost(o) + "), hop " + Fixed(o.hop_ms, 2) + " ms";
 }
 
 void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, std::ostream& out) {
   const FleetModel& top = o.models[0];
-  const int top_gpus = top.replicas * o.servers;
+  const int top_gpus = top.replicas * Hosts(o, top);
   out << "tbms sim: " << r.requests << " requests at " << Fixed(r.offered_qps, 0) << " QPS"
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
       << " ms, hedge " << HedgeName(o.hedge) << "\n"
-      << "fleet: " << r.servers << " server(s) x " << (r.gpus / r.servers) << " GPUs = " << r.gpus << " GPUs (per server: "
-      << PerServer(o) << "), " << f.balance << "\n"
+      << "fleet: " << FleetLine(o, f, r) << "\n"
       << "top model " << top.name << ": " << Fixed(CapacityQps(top, top_gpus), 0) << " QPS at batch " << top.max_batch
       << ", " << Fixed(CapacityQps(top, top_gpus, o.tloc_ms), 0) << " QPS within tloc; offered load "
       << Fixed(r.offered_qps / std::max(1e-9, CapacityQps(top, top_gpus)), 2) << "x\n\n";
@@ -254,6 +286,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
       {"latency p50 / p99 / p99.9 ms", Fixed(r.p50_ms) + " / " + Fixed(r.p99_ms) + " / " + Fixed(r.p999_ms)},
       {"latency mean ms", Fixed(r.mean_ms)},
       {"extra attempts %", Fixed(r.extra_attempts_pct, 2)},
+      {"autoscaling signal p90", Fixed(r.budget_use_p90, 3) + " (top_budget_use)"},
       {"no answer", std::to_string(r.requests - r.answered) + " (" + ReasonList(r.no_answer) + ")"},
       {"downgraded because", ReasonList(r.downgraded)},
   };
@@ -309,12 +342,14 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
       .Key("requests").Int(static_cast<long long>(r.requests))
       .Key("offered_qps").Number(r.offered_qps)
       .Key("servers").Int(r.servers)
+      .Key("workers").Int(r.workers)
       .Key("gpus").Int(r.gpus)
       .Key("tloc_ms").Number(o.tloc_ms)
       .Key("answered_by_tloc_pct").Number(r.answered_pct)
       .Key("top_model_pct").Number(r.top_pct)
       .Key("effective_quality").Number(r.effective_quality)
-      .Key("extra_attempts_pct").Number(r.extra_attempts_pct);
+      .Key("extra_attempts_pct").Number(r.extra_attempts_pct)
+      .Key("budget_use_p90").Number(r.budget_use_p90);
   w.Key("latency_ms").BeginObject()
       .Key("p50").Number(r.p50_ms).Key("p99").Number(r.p99_ms).Key("p99_9").Number(r.p999_ms).Key("mean").Number(r.mean_ms)
       .EndObject();
@@ -360,6 +395,118 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
   out << s << "\n";
 }
 
+// --ramp FROM:TO:STEPS: STEPS loads evenly from FROM to TO.
+StatusOr<RampOptions> Ramp(const SimFlags& f) {
+  RampOptions r;
+  r.target = f.hpa_target;
+  std::vector<std::string_view> parts;
+  for (std::string_view rest = f.ramp;;) {
+    const size_t colon = rest.find(':');
+    parts.push_back(rest.substr(0, colon));
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  if (parts.size() != 3) return InvalidArgument("--ramp: expected FROM:TO:STEPS, got '" + f.ramp + "'");
+  auto from = ParseNumber(parts[0], "--ramp");
+  auto to = ParseNumber(parts[1], "--ramp");
+  auto steps = ParseNumber(parts[2], "--ramp");
+  for (const auto* v : {&from, &to, &steps}) {
+    if (!v->ok()) return v->status();
+  }
+  if (*steps < 2 || *steps > 100 || *steps != std::floor(*steps) || *from <= 0 || *to <= *from) {
+    return InvalidArgument("--ramp: 0 < FROM < TO, and 2 to 100 whole STEPS");
+  }
+  const int n = static_cast<int>(*steps);
+  for (int i = 0; i < n; ++i) r.loads.push_back(*from + (*to - *from) * i / (n - 1));
+  return r;
+}
+
+void PrintRampHeader(const FleetOptions& o, const SimFlags& f, std::ostream& out) {
+  SimResult shape;  // FleetLine reads only the counts
+  shape.servers = o.servers;
+  shape.workers = o.workers;
+  for (const FleetModel& m : o.models) shape.gpus += m.replicas * Hosts(o, m);
+  out << "tbms sim --ramp " << f.ramp << ": " << o.requests << " requests per step (cv " << Fixed(o.cv, 2)
+      << "), tloc " << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", hedge "
+      << HedgeName(o.hedge) << "\nfleet: " << FleetLine(o, f, shape) << "\nthe HPA scales the "
+      << (o.workers > 0 ? "workers" : "servers") << " toward p90 top_budget_use = " << Fixed(f.hpa_target, 2)
+      << "; load is a multiple of " << o.models[0].name << "'s capacity\n\n"
+      << "   load     QPS  answered %   top %  quality  p99 ms  signal p90  HPA wants\n";
+}
+
+void PrintRampStep(const RampStep& s, std::ostream& out) {
+  const SimResult& r = s.result;
+  char line[256];
+  std::snprintf(line, sizeof line, "  %5.2f  %6.0f  %10.2f  %6.2f  %7.3f  %6.1f  %10.3f  %9d%s\n", s.load,
+                r.offered_qps, r.answered_pct, r.top_pct, r.effective_quality, r.p99_ms, r.budget_use_p90,
+                s.hpa_wants, s.answers_fell ? "  answers fell" : "");
+  out << line << std::flush;
+}
+
+void PrintRampVerdict(const RampResult& r, const SimFlags& f, std::ostream& out) {
+  auto at = [&](int step) { return step < 0 ? std::string("never") : "at load " + Fixed(r.steps[step].load, 2); };
+  out << "\nthe HPA scales up (signal over " << Fixed(f.hpa_target * (1 + kHpaTolerance), 3)
+      << ", its target plus the 10% tolerance) " << at(r.signal_step)
+      << "; answers fall (answered < 99.9% or quality 1% below the first step's) " << at(r.answers_step) << ": "
+      << (r.warns_first() ? "the signal warns first" : "the signal does NOT warn first") << "\n";
+  if (r.highest_target > 0) {
+    out << "a target of at most " << Fixed(std::floor(r.highest_target * 1000) / 1000, 3)
+        << " scales up before the answers fall on this ramp\n";
+  } else if (r.answers_step == 0) {
+    out << "the answers fall at the first step already: give the top model more GPUs (--replicas), a longer "
+           "tloc, or start the ramp lower\n";
+  }
+}
+
+void PrintRampJson(const RampResult& r, std::ostream& out) {
+  std::string s;
+  JsonWriter w(s);
+  w.BeginObject().Key("steps").BeginArray();
+  for (const RampStep& step : r.steps) {
+    const SimResult& x = step.result;
+    w.BeginObject()
+        .Key("load").Number(step.load)
+        .Key("offered_qps").Number(x.offered_qps)
+        .Key("answered_by_tloc_pct").Number(x.answered_pct)
+        .Key("top_model_pct").Number(x.top_pct)
+        .Key("effective_quality").Number(x.effective_quality)
+        .Key("p99_ms").Number(x.p99_ms)
+        .Key("budget_use_p90").Number(x.budget_use_p90)
+        .Key("hpa_wants").Int(step.hpa_wants)
+        .Key("answers_fell").Bool(step.answers_fell)
+        .EndObject();
+  }
+  w.EndArray()
+      .Key("signal_step").Int(r.signal_step)
+      .Key("answers_step").Int(r.answers_step)
+      .Key("warns_first").Bool(r.warns_first())
+      .Key("highest_target").Number(r.highest_target)
+      .EndObject();
+  out << s << "\n";
+}
+
+int RunRampSim(const SimFlags& f, const FleetOptions& o) {
+  auto ramp = Ramp(f);
+  if (!ramp.ok()) {
+    std::cerr << "tbms sim: " << ramp.status().message() << "\n";
+    return 2;
+  }
+  if (!f.json) PrintRampHeader(o, f, std::cout);
+  std::function<void(const RampStep&)> each;
+  if (!f.json) each = [](const RampStep& s) { PrintRampStep(s, std::cout); };
+  auto result = RunRamp(o, *ramp, each);
+  if (!result.ok()) {
+    std::cerr << "tbms sim: " << result.status().message() << "\n";
+    return result.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (f.json) {
+    PrintRampJson(*result, std::cout);
+  } else {
+    PrintRampVerdict(*result, f, std::cout);
+  }
+  return 0;
+}
+
 int RunSim(const SimFlags& f) {
   auto options = Options(f);
   if (!options.ok()) {
@@ -367,6 +514,13 @@ int RunSim(const SimFlags& f) {
     return 2;
   }
   FleetOptions& o = *options;
+  if (!f.ramp.empty()) {
+    if (!f.trace.empty() || f.rate > 0) {
+      std::cerr << "tbms sim: --ramp sets the load of each step: leave out --trace and --rate\n";
+      return 2;
+    }
+    return RunRampSim(f, o);
+  }
   const size_t total = o.trace.empty() ? o.requests : o.trace.size();
   const bool tty = isatty(2);
   if (!f.quiet && total >= 100000) {
@@ -409,6 +563,22 @@ void AddSim(CLI::App& app) {
       ->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--servers", flags->servers, "TBMS servers (0: --gpus / GPUs per server; 1: one pooled server)")
       ->check(CLI::Range(0, 1000000))->capture_default_str();
+  cmd->add_option("--workers", flags->workers,
+                  "The Kubernetes topology: --brokers in front of this many TBMS workers, which run every model "
+                  "not --local (0: every server runs every model)")
+      ->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--brokers", flags->brokers, "With --workers: brokers behind the load balancer")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--local", flags->local, "With --workers: models the brokers run themselves, NAME,... "
+                                           "(the manifests keep keysearch there)");
+  cmd->add_option("--hop-ms", flags->hop_ms, "With --workers: the broker -> worker -> broker round trip, ms")
+      ->check(CLI::Range(0.0, 60000.0))->capture_default_str();
+  cmd->add_option("--ramp", flags->ramp,
+                  "A load ramp FROM:TO:STEPS (multiples of the top model's capacity), --requests per step: "
+                  "prints the autoscaling signal next to the answers at each step");
+  cmd->add_option("--hpa-target", flags->hpa_target,
+                  "The HPA's target for the signal (p90 top_budget_use), as in deploy/k8s/base/autoscaling.yaml")
+      ->check(CLI::Range(0.01, 10.0))->capture_default_str();
   AddReplicasFlag(cmd, flags->replicas, "Replicas (GPUs) per server per model, in model order (e.g. 5,1,1,1)");
   cmd->add_option("--balance", flags->balance,
                   "Load balancer: round-robin, or least-loaded (fewer tries in flight of two random servers)")
@@ -436,7 +606,10 @@ void AddSim(CLI::App& app) {
   cmd->add_flag("--json", flags->json, "Print the figures as JSON");
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");
   AddModelFlags(cmd, flags->model);
-  cmd->callback([flags] { SetExitCode(RunSim(*flags)); });
+  cmd->callback([flags, cmd] {
+    flags->sized_by_servers = cmd->count("--gpus") > 0 || cmd->count("--servers") > 0;
+    SetExitCode(RunSim(*flags));
+  });
 }
 
 }  // namespace tbms::tools

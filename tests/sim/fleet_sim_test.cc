@@ -1,4 +1,5 @@
 #include "tbms/sim/fleet_sim.h"
+#include "tbms/sim/ramp.h"
 
 #include <gtest/gtest.h>
 
@@ -173,9 +174,111 @@ TEST(FleetSim, RejectsBadOptions) {
   EXPECT_TRUE(bad([](FleetOptions& o) { o.straggler_rate = 2; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.trace = {Duration(5), Duration(1)}; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.trace = {Duration(-1)}; }));
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.workers = -1; }));
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.workers = 2, o.hop_ms = -1; }));
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.models[3].local = true; }));  // local needs workers
+  EXPECT_TRUE(bad([](FleetOptions& o) {  // with workers, something must run on them
+    o.workers = 2;
+    for (FleetModel& m : o.models) m.local = true;
+  }));
   EXPECT_FALSE(bad([](FleetOptions&) {}));
   EXPECT_FALSE(ParseBalance("random").ok());
   EXPECT_EQ(ParseBalance("least-loaded").value(), Balance::kLeastLoaded);
+}
+
+// ------------------------------------------------- the Kubernetes topology
+
+// deploy/k8s's shape: brokers keep keysearch, the workers run the rest.
+FleetOptions Topology(std::vector<int> replicas, int brokers, int workers) {
+  FleetOptions o = Talk(std::move(replicas));
+  o.servers = brokers;
+  o.workers = workers;
+  o.models[3].local = true;
+  o.hop_ms = 1;
+  return o;
+}
+
+TEST(FleetTopology, AnIdleFleetAnswersWithTheTopModelOverTheHop) {
+  FleetOptions o = Topology({2, 1, 1, 1}, 2, 3);
+  o.rate_qps = 20;
+  o.requests = 2000;
+  auto r = RunFleet(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->servers, 2);
+  EXPECT_EQ(r->workers, 3);
+  EXPECT_EQ(r->gpus, 3 * (2 + 1 + 1) + 2 * 1);  // the workers' GPUs, and keysearch on each broker
+  EXPECT_EQ(r->models[0].gpus, 6);
+  EXPECT_EQ(r->models[3].gpus, 2);
+  EXPECT_EQ(r->answered, 2000u);
+  EXPECT_GT(r->top_pct, 99.0);
+  EXPECT_GE(r->p50_ms, 36.0);  // 35 ms on the worker and the 1 ms round trip
+  EXPECT_LE(r->p999_ms, 50.001);
+  EXPECT_GT(r->models[0].batches, 0u);  // counted where they ran: on the workers
+  // Idle: the top model's time, hop included, over tloc (36 / 50 = 0.72),
+  // read as Prometheus reads it: interpolated in its bucket, (0.7, 0.8].
+  EXPECT_GT(r->budget_use_p90, 0.7);
+  EXPECT_LE(r->budget_use_p90, 0.8);
+}
+
+TEST(FleetTopology, TheSignalRisesWithTheLoad) {
+  FleetOptions light = Topology({4, 2, 2, 1}, 2, 3);
+  light.tloc_ms = 80;
+  light.requests = 5000;
+  FleetOptions heavy = light;
+  light.rate_qps = 150;
+  heavy.rate_qps = 600;
+  auto a = RunFleet(light), b = RunFleet(heavy);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_LT(a->budget_use_p90, 0.7);
+  EXPECT_GT(b->budget_use_p90, 1.0);  // the top model's queue: tries begin predicted late
+  EXPECT_LT(b->top_pct, a->top_pct);
+}
+
+TEST(FleetRamp, TheAutoscalerScalesUpBeforeTheAnswersFall) {
+  FleetOptions o = Topology({4, 2, 2, 1}, 2, 3);
+  o.tloc_ms = 80;
+  o.requests = 5000;
+  RampOptions ramp;
+  ramp.loads = {0.1, 0.2, 0.3, 0.4};
+  ramp.target = 0.65;
+  std::vector<double> heard;
+  auto r = RunRamp(o, ramp, [&](const RampStep& s) { heard.push_back(s.load); });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(heard, ramp.loads);
+  ASSERT_EQ(r->steps.size(), 4u);
+  EXPECT_EQ(r->steps[0].hpa_wants, 3);  // 0.54 / 0.65: within the tolerance
+  EXPECT_FALSE(r->steps[1].answers_fell);
+  EXPECT_EQ(r->signal_step, 1);   // 0.77 / 0.65 is past the 10% tolerance: 4 workers
+  EXPECT_EQ(r->answers_step, 2);  // the top model loses share at 0.3
+  EXPECT_TRUE(r->warns_first());
+  EXPECT_NEAR(r->highest_target, r->steps[1].result.budget_use_p90 / 1.1, 1e-6);
+  for (const RampStep& s : r->steps) EXPECT_GT(s.result.offered_qps, 0);
+
+  ramp.target = 0.9;  // the same ramp: 0.9 waits until the answers have fallen
+  r = RunRamp(o, ramp);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->warns_first());
+}
+
+TEST(FleetRamp, RejectsBadRamps) {
+  const FleetOptions o = Topology({1, 1, 1, 1}, 1, 1);
+  auto bad = [&](RampOptions r) { return RunRamp(o, r).status().code() == StatusCode::kInvalidArgument; };
+  EXPECT_TRUE(bad({}));                                    // no steps
+  EXPECT_TRUE(bad({.loads = {0.5, 0.5}}));                 // not rising
+  EXPECT_TRUE(bad({.loads = {-1}}));
+  EXPECT_TRUE(bad({.loads = {0.5}, .target = 0}));
+  EXPECT_TRUE(bad({.loads = {0.5}, .answered_floor_pct = 101}));
+  FleetOptions traced = o;
+  traced.trace = {Duration(0), Duration(1)};
+  EXPECT_EQ(RunRamp(traced, {.loads = {0.5}}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(FleetRamp, HpaDesiredFollowsTheAutoscalerRule) {
+  EXPECT_EQ(HpaDesired(3, 0.95, 0.9), 3);  // within the 10% tolerance
+  EXPECT_EQ(HpaDesired(3, 0.81, 0.9), 3);
+  EXPECT_EQ(HpaDesired(3, 1.2, 0.9), 4);   // ceil(3 x 1.33)
+  EXPECT_EQ(HpaDesired(3, 0.5, 0.9), 2);   // ceil(1.67)
+  EXPECT_EQ(HpaDesired(4, 2.0, 1.0), 8);
 }
 
 }  // namespace

@@ -10,6 +10,13 @@
 // (round-robin, or the less loaded of two random picks). With servers = 1 the
 // fleet is one pooled server: every model's GPUs behind one batcher.
 //
+// The Kubernetes topology (deploy/k8s) when `workers` > 0: the servers are
+// brokers, and every model not `local` runs on `workers` TBMS workers that
+// the brokers call as a remote model (src/sim/worker_link.h: one question
+// per call, the worker with the fewest calls in flight, `hop_ms` round trip,
+// the worker's expected wait shared back). A local model runs on every
+// broker, as the manifests keep the cheapest model there.
+//
 // Every try ranks all models in the order given (best first), with the same
 // tloc, crossRequest and crossLag. The run is deterministic for a seed.
 // Thread-compatible: one run uses one thread.
@@ -38,6 +45,7 @@ struct FleetModel {
   int replicas = 1;        // GPUs per server
   int max_batch = 8;
   double quality = 1.0;    // score of this model's answer, for effective quality
+  bool local = false;      // with workers: runs on the brokers (replicas per broker), not the workers
 };
 
 enum class Balance { kRoundRobin, kLeastLoaded };
@@ -47,6 +55,8 @@ struct FleetOptions {
   std::vector<FleetModel> models;  // rank order, best first
   int servers = 1;
   Balance balance = Balance::kRoundRobin;
+  int workers = 0;       // > 0: the servers are brokers in front of this many workers
+  double hop_ms = 1.0;   // broker -> worker -> broker round trip, with workers
 
   // The trace: `requests` arrivals at `rate_qps` (fleet total) with the given
   // coefficient of variation (1: Poisson, > 1: bursty), unless `trace` is set.
@@ -90,7 +100,8 @@ struct ModelResult {
 
 struct SimResult {
   size_t requests = 0;
-  int servers = 0;
+  int servers = 0;              // brokers, with workers
+  int workers = 0;
   int gpus = 0;
   double offered_qps = 0;       // requests / trace span
   uint64_t answered = 0;        // answered by tloc (any model)
@@ -100,6 +111,11 @@ struct SimResult {
   double effective_quality = 0;   // mean quality per try (no answer: 0)
   double extra_attempts_pct = 0;  // launches beyond the first per try, % of tries
   double p50_ms = 0, p99_ms = 0, p999_ms = 0, mean_ms = 0;  // every try, answered or not
+  // The autoscaling signal (deploy/k8s/base/autoscaling.yaml): the p90 over
+  // every try the servers (brokers) began of TryResult::top_budget_use, read
+  // from the buckets of tbms_top_budget_use_ratio as Prometheus's
+  // histogram_quantile reads them.
+  double budget_use_p90 = 0;
   std::array<uint64_t, kReasonCount> no_answer{};   // by Reason
   std::array<uint64_t, kReasonCount> downgraded{};  // answered below rank 0, by Reason
   std::vector<ModelResult> models;
@@ -116,7 +132,7 @@ struct SimResult {
   double bound_floor = 1.0;
   double top_vs_bound = 0;      // top_answered / bound->upper_bound
   double top_vs_fastest = 0;    // top_answered / fastest_bound->upper_bound
-  // With several servers: the sum over servers of the nominal bound for the
+  // With several servers and no workers: the sum over servers of the nominal bound for the
   // arrivals the balancer sent to each, on that server's top-model GPUs. What
   // the top model could have answered given this routing (at most `bound`:
   // the gap is the cost of splitting the fleet).
@@ -130,6 +146,9 @@ StatusOr<SimResult> RunFleet(const FleetOptions& options);
 
 // The trace RunFleet replays when FleetOptions::trace is empty.
 std::vector<Duration> FleetTrace(const FleetOptions& options);
+
+// How many hosts run `model`: the workers, or every server (broker).
+int Hosts(const FleetOptions& options, const FleetModel& model);
 
 // The most `model` can serve per second on `replicas` GPUs at its nominal
 // service time: replicas * b * 1000 / T(b), b the largest batch (<= max_batch)
