@@ -17,8 +17,8 @@ WorkerLink::WorkerLink(std::string model, std::vector<Worker> workers, int in_fl
       calls_(workers_.size(), 0) {}
 
 Duration WorkerLink::ExpectedFloor() const {
-  if (expected_at_ == TimePoint::min()) return Duration(0);
-  return RemoteBackend::Drained(expected_, clock_->Now() - expected_at_);
+  if (clock_->Now() - expected_at_ > RemoteBackend::kRemoteEstimateTtl) return Duration(0);
+  return expected_;
 }
 
 size_t WorkerLink::Pick() {

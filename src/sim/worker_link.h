@@ -9,7 +9,7 @@
 // Half the round trip later the worker's broker takes it; its answer, or its
 // null, is back half a round trip after that. Every answer carries the
 // worker's expected time for a new request (the v2 response's expected_now),
-// which floors this broker's predictions as it drains (RemoteBackend::Drained).
+// which floors this broker's predictions for RemoteBackend::kRemoteEstimateTtl.
 // A call whose try the broker has given up on still runs on the worker: the
 // simulation does not cancel it (a real cancelled RPC saves that work, so
 // this is the pessimistic side). Thread-compatible, like the virtual clock.

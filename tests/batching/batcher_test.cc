@@ -721,6 +721,20 @@ TEST_F(BatcherTest, PredictInsideTheSinkCountsTheFinishingReplicaAsFree) {
   ASSERT_TRUE(seen.has_value());
   EXPECT_EQ(seen->expected, Millis(10));  // not 10 + 10
   EXPECT_EQ(seen->high, Millis(10));
+
+  // Two replicas, both busy: the one finishing is the free one, not the other's end.
+  Make(LearnFast(), 2);
+  Seed(1, {10});
+  seen.reset();
+  sink_.on_done = [this, &seen](uint64_t token) {
+    if (token == 1) seen = batcher_->Predict(0, Millis(99));
+  };
+  MustEnqueue(1, 1000);
+  clock_.Advance(Millis(5));
+  MustEnqueue(2, 1000);  // on replica 1 until 15
+  EXPECT_TRUE(clock_.RunUntilIdle());
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->expected, Millis(10));  // not 5 (replica 1's rest) + 10
 }
 
 TEST_F(BatcherTest, PredictUsesLearnedEAndP) {

@@ -83,8 +83,8 @@ RemoteBackend::RemoteBackend(const ModelConfig& model, const TensorSpec& input, 
 
 Duration RemoteBackend::ExpectedFloor() const {
   const int64_t at = remote_expected_at_.load(std::memory_order_relaxed);
-  if (at == kNone) return Duration(0);
-  return Drained(Duration(remote_expected_.load(std::memory_order_relaxed)), clock_->Now() - TimePoint(Duration(at)));
+  if (at == kNone || clock_->Now() - TimePoint(Duration(at)) > kRemoteEstimateTtl) return Duration(0);
+  return Duration(remote_expected_.load(std::memory_order_relaxed));
 }
 
 int RemoteBackend::healthy() const {

@@ -21,7 +21,6 @@
 // Thread safety: Process is safe for concurrent use.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -66,14 +65,12 @@ class RemoteBackend final : public Backend {
 
   std::vector<StatusOr<Answer>> Process(const Batch& batch) override;
   // The last word of a TBMS worker on what a new request takes there
-  // (InferResponse::expected_now), less the time since it came: the wait it
-  // counted drains as the worker works (0 once drained, nothing heard, or
-  // remote.share_estimates off).
+  // (InferResponse::expected_now), for kRemoteEstimateTtl after it came;
+  // 0 when none is that fresh, or remote.share_estimates is off.
   Duration ExpectedFloor() const override;
-  // That rule, for whoever else relays a worker's word (tbms sim's links).
-  // Without the drain, a broker that a high word stopped from calling
-  // would hear nothing newer, and keep the word.
-  static Duration Drained(Duration expected, Duration since) { return std::max(Duration(0), expected - since); }
+  // An estimate older than this is not used: a broker that stopped calling a
+  // busy worker would otherwise never hear it is free again.
+  static constexpr Duration kRemoteEstimateTtl = std::chrono::seconds(1);
 
   // Endpoints taking calls now (not ejected).
   int healthy() const;
