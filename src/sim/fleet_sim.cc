@@ -126,7 +126,9 @@ Status Validate(const FleetOptions& o) {
     return InvalidArgument("the hop's round trip must be in [0, 60000] ms");
   }
   const auto local = std::count_if(o.models.begin(), o.models.end(), [](const FleetModel& m) { return m.local; });
-  if (local > 0 && o.workers == 0) return InvalidArgument("local models need workers: without them every model is local");
+  if (local > 0 && o.workers == 0) {
+    return InvalidArgument("local models need workers: without them every model is local");
+  }
   if (o.workers > 0 && local == static_cast<ptrdiff_t>(o.models.size())) {
     return InvalidArgument("with workers, at least one model must run on them (not every model local)");
   }
@@ -342,7 +344,8 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
     std::uniform_int_distribution<size_t> any(0, servers.size() - 1);
     size_t next_server = 0;
     // The arrivals each server got, for the routed bound.
-    std::vector<std::vector<Duration>> routed(o.offline_bound && servers.size() > 1 && o.workers == 0 ? servers.size() : 0);
+    const bool route_bound = o.offline_bound && servers.size() > 1 && o.workers == 0;
+    std::vector<std::vector<Duration>> routed(route_bound ? servers.size() : 0);
     const size_t every = std::max<size_t>(1, o.progress_every);
     for (size_t k = 0; k < trace.size(); ++k) {
       clock.AdvanceTo(TimePoint(trace[k]));

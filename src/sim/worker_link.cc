@@ -17,7 +17,7 @@ WorkerLink::WorkerLink(std::string model, std::vector<Worker> workers, int in_fl
       calls_(workers_.size(), 0) {}
 
 Duration WorkerLink::ExpectedFloor() const {
-  if (clock_->Now() - expected_at_ > RemoteBackend::kRemoteEstimateTtl) return Duration(0);
+  if (!heard_ || clock_->Now() - expected_at_ > RemoteBackend::kRemoteEstimateTtl) return Duration(0);
   return expected_;
 }
 
@@ -66,6 +66,7 @@ void WorkerLink::Send(size_t w, Duration timeout, size_t n, Done done) {
       --calls_[w];
       expected_ = expected_now;
       expected_at_ = clock_->Now();
+      heard_ = true;
       BatchResult result{clock_->Now() - sent, {}};
       for (size_t i = 0; i < n; ++i) {
         if (r.answer) {

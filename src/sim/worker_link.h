@@ -50,8 +50,9 @@ class WorkerLink final : public Executor {
   VirtualClock* const clock_;
   std::vector<int> calls_;  // per worker, in flight
   size_t next_ = 0;         // where ties start
+  bool heard_ = false;  // a worker has answered: expected_ holds its word
   Duration expected_{0};
-  TimePoint expected_at_ = TimePoint::min();
+  TimePoint expected_at_{};
   const std::shared_ptr<const Inputs> question_ = std::make_shared<const Inputs>("q");
 };
 
