@@ -132,9 +132,7 @@ Status Validate(const FleetOptions& o) {
   if (o.workers > 0 && local == static_cast<ptrdiff_t>(o.models.size())) {
     return InvalidArgument("with workers, at least one model must run on them (not every model local)");
   }
-  int64_t gpus = 0;
-  for (const FleetModel& m : o.models) gpus += int64_t{m.replicas} * Hosts(o, m);
-  if (gpus > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
+  if (FleetGpus(o) > 10'000'000) return InvalidArgument("at most 10000000 GPUs in all");
   if (o.trace.empty()) {
     if (Status s = ValidateArrivalOptions({o.rate_qps, o.cv, o.seed}); !s.ok()) return s;
     if (o.requests < 1 || o.requests > 1'000'000'000) return InvalidArgument("requests must be in [1, 1e9]");
@@ -203,10 +201,10 @@ std::vector<double> Quantiles(std::vector<int64_t>& v, const std::vector<double>
 
 // A server's executor for model `m` (its simulated GPUs, or the link to the
 // workers), counted when it runs on GPUs here.
-StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, bool worker, VirtualClock* clock,
+StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, Runs runs, VirtualClock* clock,
                                 std::vector<Server>* workers, Server* s) {
   const FleetModel& fm = o.models[m];
-  if (WhatRuns(o, fm, worker) == Runs::kLink) {
+  if (runs == Runs::kLink) {
     std::vector<WorkerLink::Worker> to;
     for (Server& w : *workers) to.push_back({w.broker.get(), w.batchers[m].get()});
     // As house_split sizes a broker's remote model: every worker GPU's batch in flight.
@@ -252,7 +250,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, bool worker, Virtu
     const FleetModel& fm = o.models[m];
     const Runs runs = WhatRuns(o, fm, worker);
     if (runs == Runs::kNothing) continue;
-    auto executor = AddExecutor(o, m, index, worker, clock, workers, &s);
+    auto executor = AddExecutor(o, m, index, runs, clock, workers, &s);
     if (!executor.ok()) return executor.status();
     Batcher::Options bat;
     bat.model = fm.name;
@@ -288,6 +286,12 @@ int Hosts(const FleetOptions& o, const FleetModel& m) {
   return o.workers > 0 && !m.local ? o.workers : o.servers;
 }
 
+int64_t FleetGpus(const FleetOptions& o) {
+  int64_t gpus = 0;
+  for (const FleetModel& m : o.models) gpus += int64_t{m.replicas} * Hosts(o, m);
+  return gpus;
+}
+
 double CapacityQps(const FleetModel& m, int replicas, double tloc_ms) {
   int b = m.max_batch;
   auto t = [&](int n) { return m.base_ms + m.per_item_ms * n; };
@@ -308,7 +312,7 @@ StatusOr<SimResult> RunFleet(const FleetOptions& o) {
   SimResult out;
   out.servers = o.servers;
   out.workers = o.workers;
-  for (const FleetModel& m : o.models) out.gpus += m.replicas * Hosts(o, m);
+  out.gpus = static_cast<int>(FleetGpus(o));  // Validate bounds it
 
   auto t0 = WallClock::now();
   const std::vector<Duration> generated = o.trace.empty() ? FleetTrace(o) : std::vector<Duration>{};

@@ -44,14 +44,12 @@ void WorkerLink::Run(int /*replica*/, const Batch& batch, Done done) {
   }
   const size_t w = Pick();
   ++calls_[w];
-  clock_->Schedule(now + half_trip_, [this, w, timeout, n, done = std::move(done)]() mutable {
-    Send(w, timeout, n, std::move(done));
+  clock_->Schedule(now + half_trip_, [this, w, now, timeout, n, done = std::move(done)]() mutable {
+    Send(w, now, timeout, n, std::move(done));
   });
 }
 
-// On the worker, half a round trip after the call left the broker.
-void WorkerLink::Send(size_t w, Duration timeout, size_t n, Done done) {
-  const TimePoint sent = clock_->Now() - half_trip_;
+void WorkerLink::Send(size_t w, TimePoint sent, Duration timeout, size_t n, Done done) {
   TryRequest request;
   request.inputs = question_;
   request.AddModel(model_, workers_[w].queue, est_);

@@ -41,7 +41,8 @@ class WorkerLink final : public Executor {
 
  private:
   size_t Pick();
-  void Send(size_t worker, Duration timeout, size_t items, Done done);
+  // On the worker, half a round trip after the call left the broker at `sent`.
+  void Send(size_t worker, TimePoint sent, Duration timeout, size_t items, Done done);
 
   const std::string model_;
   const std::vector<Worker> workers_;

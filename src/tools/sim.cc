@@ -74,13 +74,13 @@ StatusOr<double> ParseNumber(std::string_view text, std::string_view what) {
   return v;
 }
 
-std::vector<std::string_view> Split(std::string_view s) {
+std::vector<std::string_view> Split(std::string_view s, char separator = ',') {
   std::vector<std::string_view> out;
   while (!s.empty()) {
-    const size_t comma = s.find(',');
-    out.push_back(s.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    s.remove_prefix(comma + 1);
+    const size_t at = s.find(separator);
+    out.push_back(s.substr(0, at));
+    if (at == std::string_view::npos) break;
+    s.remove_prefix(at + 1);
   }
   return out;
 }
@@ -259,13 +259,14 @@ std::string PerHost(const FleetOptions& o) {
   return "per worker: " + worker + (server.empty() ? "" : "; per broker: " + server);
 }
 
-std::string FleetLine(const FleetOptions& o, const SimFlags& f, const SimResult& r) {
+std::string FleetLine(const FleetOptions& o, const SimFlags& f) {
+  const int64_t gpus = FleetGpus(o);
   if (o.workers == 0) {
-    return std::to_string(r.servers) + " server(s) x " + std::to_string(r.gpus / r.servers) + " GPUs = " +
-           std::to_string(r.gpus) + " GPUs (" + PerHost(o) + "), " + f.balance;
+    return std::to_string(o.servers) + " server(s) x " + std::to_string(gpus / o.servers) + " GPUs = " +
+           std::to_string(gpus) + " GPUs (" + PerHost(o) + "), " + f.balance;
   }
-  return std::to_string(r.servers) + " broker(s) (" + f.balance + ") x " + std::to_string(r.workers) +
-         " worker(s), " + std::to_string(r.gpus) + " GPUs (" + PerHost(o) + "), hop " + Fixed(o.hop_ms, 2) + " ms";
+  return std::to_string(o.servers) + " broker(s) (" + f.balance + ") x " + std::to_string(o.workers) +
+         " worker(s), " + std::to_string(gpus) + " GPUs (" + PerHost(o) + "), hop " + Fixed(o.hop_ms, 2) + " ms";
 }
 
 void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, std::ostream& out) {
@@ -275,7 +276,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
       << " ms, hedge " << HedgeName(o.hedge) << "\n"
-      << "fleet: " << FleetLine(o, f, r) << "\n"
+      << "fleet: " << FleetLine(o, f) << "\n"
       << "top model " << top.name << ": " << Fixed(CapacityQps(top, top_gpus), 0) << " QPS at batch " << top.max_batch
       << ", " << Fixed(CapacityQps(top, top_gpus, o.tloc_ms), 0) << " QPS within tloc; offered load "
       << Fixed(r.offered_qps / std::max(1e-9, CapacityQps(top, top_gpus)), 2) << "x\n\n";
@@ -335,21 +336,26 @@ void WriteBound(JsonWriter& w, const OfflineBound& b) {
       .EndObject();
 }
 
+// What callers got and what the autoscaler sees: the keys a run and a ramp step share.
+void WriteOutcome(JsonWriter& w, const SimResult& r) {
+  w.Key("offered_qps").Number(r.offered_qps)
+      .Key("answered_by_tloc_pct").Number(r.answered_pct)
+      .Key("top_model_pct").Number(r.top_pct)
+      .Key("effective_quality").Number(r.effective_quality)
+      .Key("budget_use_p90").Number(r.budget_use_p90);
+}
+
 void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
   std::string s;
   JsonWriter w(s);
   w.BeginObject()
       .Key("requests").Int(static_cast<long long>(r.requests))
-      .Key("offered_qps").Number(r.offered_qps)
       .Key("servers").Int(r.servers)
       .Key("workers").Int(r.workers)
       .Key("gpus").Int(r.gpus)
       .Key("tloc_ms").Number(o.tloc_ms)
-      .Key("answered_by_tloc_pct").Number(r.answered_pct)
-      .Key("top_model_pct").Number(r.top_pct)
-      .Key("effective_quality").Number(r.effective_quality)
-      .Key("extra_attempts_pct").Number(r.extra_attempts_pct)
-      .Key("budget_use_p90").Number(r.budget_use_p90);
+      .Key("extra_attempts_pct").Number(r.extra_attempts_pct);
+  WriteOutcome(w, r);
   w.Key("latency_ms").BeginObject()
       .Key("p50").Number(r.p50_ms).Key("p99").Number(r.p99_ms).Key("p99_9").Number(r.p999_ms).Key("mean").Number(r.mean_ms)
       .EndObject();
@@ -399,13 +405,7 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
 StatusOr<RampOptions> Ramp(const SimFlags& f) {
   RampOptions r;
   r.target = f.hpa_target;
-  std::vector<std::string_view> parts;
-  for (std::string_view rest = f.ramp;;) {
-    const size_t colon = rest.find(':');
-    parts.push_back(rest.substr(0, colon));
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
+  const std::vector<std::string_view> parts = Split(f.ramp, ':');
   if (parts.size() != 3) return InvalidArgument("--ramp: expected FROM:TO:STEPS, got '" + f.ramp + "'");
   auto from = ParseNumber(parts[0], "--ramp");
   auto to = ParseNumber(parts[1], "--ramp");
@@ -422,13 +422,9 @@ StatusOr<RampOptions> Ramp(const SimFlags& f) {
 }
 
 void PrintRampHeader(const FleetOptions& o, const SimFlags& f, std::ostream& out) {
-  SimResult shape;  // FleetLine reads only the counts
-  shape.servers = o.servers;
-  shape.workers = o.workers;
-  for (const FleetModel& m : o.models) shape.gpus += m.replicas * Hosts(o, m);
   out << "tbms sim --ramp " << f.ramp << ": " << o.requests << " requests per step (cv " << Fixed(o.cv, 2)
       << "), tloc " << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", hedge "
-      << HedgeName(o.hedge) << "\nfleet: " << FleetLine(o, f, shape) << "\nthe HPA scales the "
+      << HedgeName(o.hedge) << "\nfleet: " << FleetLine(o, f) << "\nthe HPA scales the "
       << (o.workers > 0 ? "workers" : "servers") << " toward p90 top_budget_use = " << Fixed(f.hpa_target, 2)
       << "; load is a multiple of " << o.models[0].name << "'s capacity\n\n"
       << "   load     QPS  answered %   top %  quality  p99 ms  signal p90  HPA wants\n";
@@ -463,15 +459,9 @@ void PrintRampJson(const RampResult& r, std::ostream& out) {
   JsonWriter w(s);
   w.BeginObject().Key("steps").BeginArray();
   for (const RampStep& step : r.steps) {
-    const SimResult& x = step.result;
-    w.BeginObject()
-        .Key("load").Number(step.load)
-        .Key("offered_qps").Number(x.offered_qps)
-        .Key("answered_by_tloc_pct").Number(x.answered_pct)
-        .Key("top_model_pct").Number(x.top_pct)
-        .Key("effective_quality").Number(x.effective_quality)
-        .Key("p99_ms").Number(x.p99_ms)
-        .Key("budget_use_p90").Number(x.budget_use_p90)
+    w.BeginObject().Key("load").Number(step.load);
+    WriteOutcome(w, step.result);
+    w.Key("p99_ms").Number(step.result.p99_ms)
         .Key("hpa_wants").Int(step.hpa_wants)
         .Key("answers_fell").Bool(step.answers_fell)
         .EndObject();
@@ -485,20 +475,20 @@ void PrintRampJson(const RampResult& r, std::ostream& out) {
   out << s << "\n";
 }
 
+// A message on stderr; exit 2 for what the flags got wrong, 1 for a failed run.
+int Fail(const Status& status) {
+  std::cerr << "tbms sim: " << status.message() << "\n";
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
 int RunRampSim(const SimFlags& f, const FleetOptions& o) {
   auto ramp = Ramp(f);
-  if (!ramp.ok()) {
-    std::cerr << "tbms sim: " << ramp.status().message() << "\n";
-    return 2;
-  }
+  if (!ramp.ok()) return Fail(ramp.status());
   if (!f.json) PrintRampHeader(o, f, std::cout);
   std::function<void(const RampStep&)> each;
   if (!f.json) each = [](const RampStep& s) { PrintRampStep(s, std::cout); };
   auto result = RunRamp(o, *ramp, each);
-  if (!result.ok()) {
-    std::cerr << "tbms sim: " << result.status().message() << "\n";
-    return result.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
+  if (!result.ok()) return Fail(result.status());
   if (f.json) {
     PrintRampJson(*result, std::cout);
   } else {
@@ -516,8 +506,7 @@ int RunSim(const SimFlags& f) {
   FleetOptions& o = *options;
   if (!f.ramp.empty()) {
     if (!f.trace.empty() || f.rate > 0) {
-      std::cerr << "tbms sim: --ramp sets the load of each step: leave out --trace and --rate\n";
-      return 2;
+      return Fail(InvalidArgument("--ramp sets the load of each step: leave out --trace and --rate"));
     }
     return RunRampSim(f, o);
   }
@@ -531,10 +520,7 @@ int RunSim(const SimFlags& f) {
     };
   }
   auto result = RunFleet(o);
-  if (!result.ok()) {
-    std::cerr << "tbms sim: " << result.status().message() << "\n";
-    return result.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
+  if (!result.ok()) return Fail(result.status());
   if (f.json) {
     PrintJson(o, *result, std::cout);
   } else {

@@ -149,6 +149,8 @@ std::vector<Duration> FleetTrace(const FleetOptions& options);
 
 // How many hosts run `model`: the workers, or every server (broker).
 int Hosts(const FleetOptions& options, const FleetModel& model);
+// GPUs in the whole fleet: every model's replicas on every host that runs it.
+int64_t FleetGpus(const FleetOptions& options);
 
 // The most `model` can serve per second on `replicas` GPUs at its nominal
 // service time: replicas * b * 1000 / T(b), b the largest batch (<= max_batch)
