@@ -12,8 +12,8 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
     return InvalidArgument("batcher needs a clock, an executor and a sink");
   }
   const std::string& m = options.model;
-  if (options.max_batch_size < 1 || options.max_batch_size > 4096) {
-    return InvalidArgument(m + ": max_batch_size must be in [1, 4096]");
+  if (options.max_batch_size < 1 || options.max_batch_size > kMaxBatchSize) {
+    return InvalidArgument(m + ": max_batch_size must be in [1, " + std::to_string(kMaxBatchSize) + "]");
   }
   for (int p : options.preferred_batch_sizes) {
     if (p < 1 || p > options.max_batch_size) {

@@ -199,7 +199,7 @@ void Warn(const toml::table& table, const ModelConfig& m, const std::string& fil
     std::string why;
   };
   static const Key kKeys[] = {
-      {"lag_target_ms", "lag_target_ms is not acted on yet"},
+      {"lag_target_ms", "lag_target_ms is not acted on by the server yet, only by tbms tune (its default --lag-ms)"},
       {"device", "device is not acted on yet: every model runs on the CPU, and device only labels its metrics"},
       {kDeprecatedReplicasKey,
        std::string(kDeprecatedReplicasKey) + " is deprecated, use " + std::string(kReplicasKey)},

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <span>
 
+#include "tbms/batching/batcher.h"
 #include "tbms/common/address.h"
 
 namespace tbms::house_detail {
@@ -23,7 +24,7 @@ constexpr size_t kMaxRank = 8;
 void ReadBatching(const toml::table& table, Diag& diag, Batcher::Options* out) {
   Fields f(table, "[batching]", diag);
   f.AllowOnly({"max_batch_size", "preferred_batch_sizes", "max_queue_delay_ms", "max_queue_size"});
-  if (auto v = f.Int("max_batch_size", 1, 4096)) out->max_batch_size = static_cast<int>(*v);
+  if (auto v = f.Int("max_batch_size", 1, Batcher::kMaxBatchSize)) out->max_batch_size = static_cast<int>(*v);
   if (const toml::array* sizes = f.Array("preferred_batch_sizes")) {
     for (const toml::node& n : *sizes) {
       auto v = IntValue(n, ItemOf("preferred_batch_sizes"), 1, out->max_batch_size, diag);

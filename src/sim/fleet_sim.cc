@@ -117,7 +117,9 @@ Status Validate(const FleetOptions& o) {
       }
     }
     if (m.replicas < 1 || m.replicas > 100000) return InvalidArgument(n + ": replicas must be in [1, 100000]");
-    if (m.max_batch < 1 || m.max_batch > 4096) return InvalidArgument(n + ": max batch must be in [1, 4096]");
+    if (m.max_batch < 1 || m.max_batch > Batcher::kMaxBatchSize) {
+      return InvalidArgument(n + ": max batch must be in [1, " + std::to_string(Batcher::kMaxBatchSize) + "]");
+    }
     if (!std::isfinite(m.quality) || m.quality < 0) return InvalidArgument(n + ": quality must be >= 0");
   }
   if (o.servers < 1 || o.servers > 1'000'000) return InvalidArgument("servers must be in [1, 1000000]");

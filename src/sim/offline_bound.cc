@@ -68,6 +68,8 @@
 #include <limits>
 #include <queue>
 
+#include "tbms/batching/batcher.h"
+
 namespace tbms {
 namespace {
 
@@ -109,8 +111,8 @@ StatusOr<OfflineBound> ComputeOfflineBound(const std::vector<Duration>& arrivals
   if (shape.base < Duration(0) || shape.per_item < Duration(0)) {
     return InvalidArgument("offline bound: service times must be >= 0");
   }
-  if (shape.max_batch < 1 || shape.max_batch > 4096) {
-    return InvalidArgument("offline bound: max batch must be in [1, 4096]");
+  if (shape.max_batch < 1 || shape.max_batch > Batcher::kMaxBatchSize) {
+    return InvalidArgument("offline bound: max batch must be in [1, " + std::to_string(Batcher::kMaxBatchSize) + "]");
   }
   if (shape.replicas < 1 || shape.replicas > 10'000'000) {
     return InvalidArgument("offline bound: replicas must be in [1, 10000000]");

@@ -11,6 +11,7 @@ void AddTry(CLI::App& app);
 void AddReport(CLI::App& app);
 void AddBench(CLI::App& app);
 void AddSim(CLI::App& app);
+void AddTune(CLI::App& app);
 void AddHouse(CLI::App& app);
 void AddHouseBuild(CLI::App* house);  // tbms house build
 void SetExitCode(int code);

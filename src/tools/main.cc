@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   tbms::tools::AddReport(app);
   tbms::tools::AddBench(app);
   tbms::tools::AddSim(app);
+  tbms::tools::AddTune(app);
   tbms::tools::AddHouse(app);
   try {
     app.parse(argc, argv);

@@ -1,10 +1,12 @@
 #include "model_flags.h"
 
+#include "tbms/batching/batcher.h"
+
 namespace tbms::tools {
 
 void AddModelFlags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--max-batch", f.max_batch, "Max batch size per model")
-      ->check(CLI::Range(1, 4096))->capture_default_str();
+      ->check(CLI::Range(1, Batcher::kMaxBatchSize))->capture_default_str();
   cmd->add_option("--max-queue-delay-ms", f.max_queue_delay_ms, "How long a batch may wait to fill")
       ->check(CLI::Range(0.0, 60000.0))->capture_default_str();
   cmd->add_option("--max-queue", f.max_queue, "Queued items per model")

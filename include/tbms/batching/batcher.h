@@ -50,6 +50,7 @@ enum class ReplicaState : uint8_t {
 class Batcher final : public ModelQueue, public Executor::Listener {
  public:
   static constexpr int kMaxReplicas = 1024;  // replicas ever started, per batcher
+  static constexpr int kMaxBatchSize = 4096;  // what max_batch_size (and every batch-size flag) may be
   static constexpr Duration kNever = std::chrono::hours(24 * 365);  // Predict with no replica
   struct Options {
     std::string model;  // name used in errors, reports and metrics

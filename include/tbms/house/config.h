@@ -180,7 +180,7 @@ struct HouseError {
 struct HouseWarning {
   std::string model;
   std::string key;
-  // "file:line:column: model 'svm': lag_target_ms is not acted on yet (see docs/house.md)"
+  // "file:line:column: model 'svm': lag_target_ms is not acted on by the server yet, ..."
   std::string message;
 };
 

@@ -1,0 +1,43 @@
+// Profiling a model's batch-time curve: batches of 1 .. max_batch items run
+// on one replica of its executor, each size `repeats` times after a warm-up
+// run, and T_b is the median of the service times the executor measured
+// (a median, because one slow run, a page fault or a GC pause elsewhere,
+// should not decide a batch size).
+// Thread-compatible; a RunBatch is called on the caller's thread.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "tbms/backends/executor.h"
+#include "tbms/common/core_runner.h"
+#include "tbms/common/status.h"
+#include "tbms/common/virtual_clock.h"
+#include "tbms/tune/batch_curve.h"
+
+namespace tbms {
+
+struct ProfileOptions {
+  int max_batch = 16;  // in [1, Batcher::kMaxBatchSize]
+  int repeats = 5;     // in [1, 1000]
+  std::string question = "what is time-based model serving";
+};
+Status ValidateProfileOptions(const ProfileOptions& options);
+
+// Runs one batch to completion and returns its service time as the executor
+// measured it, or the batch's first error.
+using RunBatch = std::function<StatusOr<Duration>(const Batch&)>;
+// Called before each batch size is profiled: (batch size, max batch).
+using ProfileProgress = std::function<void(int, int)>;
+
+StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, const ProfileOptions& options,
+                                       const ProfileProgress& progress = nullptr);
+
+// A simulated executor on a virtual clock: each run completes by advancing
+// the clock to its end, so a profile takes no real time and is exact.
+RunBatch RunOnVirtualClock(Executor& executor, VirtualClock& clock);
+// A real backend: Run is posted to `core`, and the call waits (up to
+// `timeout`) for the executor to hand the result back.
+RunBatch RunOnCore(Executor& executor, CoreRunner& core, Duration timeout);
+
+}  // namespace tbms

@@ -1,0 +1,138 @@
+// Profiling a batch-time curve: exact on the virtual clock, the median of
+// the repeats, errors and timeouts reported, real cores waited for.
+#include "tbms/tune/profile.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <thread>
+
+#include "tbms/backends/simulated.h"
+
+namespace tbms {
+namespace {
+
+TEST(ProfileBatchCurve, ASimulatedModelProfilesToItsNominalTimes) {
+  VirtualClock clock;
+  auto sim = SimulatedExecutor::Create({.model = "svm", .base = Millis(23), .per_item = Millis(2)}, &clock);
+  ASSERT_TRUE(sim.ok());
+  std::vector<int> progress;
+  auto curve = ProfileBatchCurve("svm", RunOnVirtualClock(**sim, clock), {.max_batch = 6, .repeats = 3},
+                                 [&](int b, int max) {
+                                   EXPECT_EQ(max, 6);
+                                   progress.push_back(b);
+                                 });
+  ASSERT_TRUE(curve.ok()) << curve.status().message();
+  EXPECT_EQ(curve->model, "svm");
+  ASSERT_EQ(curve->max_batch(), 6);
+  for (int b = 1; b <= 6; ++b) EXPECT_DOUBLE_EQ(curve->at(b), 23 + 2 * b) << b;
+  EXPECT_EQ(progress, (std::vector<int>{1, 2, 3, 4, 5, 6}));
+}
+
+// Returns the service times it is given, in order, one per run.
+StatusOr<Duration> Next(std::deque<StatusOr<Duration>>& times) {
+  StatusOr<Duration> t = times.front();
+  times.pop_front();
+  return t;
+}
+
+TEST(ProfileBatchCurve, TakesTheMedianOfTheRepeatsAfterAWarmUp) {
+  std::deque<StatusOr<Duration>> times = {Millis(500),  // the warm-up: not counted
+                                          Millis(5), Millis(1), Millis(9), Millis(3), Millis(7)};
+  std::vector<size_t> sizes;
+  auto curve = ProfileBatchCurve("m", [&](const Batch& b) {
+    sizes.push_back(b.items.size());
+    return Next(times);
+  }, {.max_batch = 1, .repeats = 5});
+  ASSERT_TRUE(curve.ok());
+  EXPECT_DOUBLE_EQ(curve->at(1), 5);
+  EXPECT_EQ(sizes, std::vector<size_t>(6, 1));
+}
+
+TEST(ProfileBatchCurve, EachItemIsItsOwnTry) {
+  auto curve = ProfileBatchCurve("m", [](const Batch& b) -> StatusOr<Duration> {
+    if (b.items.size() > 1) {
+      EXPECT_NE(b.items.front(), b.items.back());
+    }
+    EXPECT_EQ(b.items.back()->question, "q?");
+    return Millis(1);
+  }, {.max_batch = 3, .repeats = 1, .question = "q?"});
+  EXPECT_TRUE(curve.ok());
+}
+
+TEST(ProfileBatchCurve, StopsAtTheFirstError) {
+  int runs = 0;
+  auto curve = ProfileBatchCurve("m", [&](const Batch&) -> StatusOr<Duration> {
+    if (++runs == 4) return Unavailable("GPU fell off the bus");
+    return Millis(1);
+  }, {.max_batch = 8, .repeats = 2});
+  ASSERT_FALSE(curve.ok());
+  EXPECT_EQ(curve.status().message(), "GPU fell off the bus");
+  EXPECT_EQ(runs, 4);
+}
+
+TEST(ProfileBatchCurve, RefusesBadOptions) {
+  auto never = [](const Batch&) -> StatusOr<Duration> { return Millis(1); };
+  EXPECT_EQ(ProfileBatchCurve("m", never, {.max_batch = 0}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ProfileBatchCurve("m", never, {.max_batch = 5000}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ProfileBatchCurve("m", never, {.repeats = 0}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RunOnVirtualClock, ReportsAFailedBatch) {
+  VirtualClock clock;
+  auto sim = SimulatedExecutor::Create({.model = "m", .base = Millis(1), .failure_rate = 1}, &clock);
+  ASSERT_TRUE(sim.ok());
+  Batch batch;
+  batch.items.push_back(std::make_shared<const Inputs>("q"));
+  EXPECT_FALSE(RunOnVirtualClock(**sim, clock)(batch).ok());
+}
+
+// A backend on its own thread, handing results back through the core, as
+// the thread-pool executors do; `answer` false: it never answers.
+class ThreadedExecutor final : public Executor {
+ public:
+  ThreadedExecutor(CoreRunner* core, bool answer) : core_(core), answer_(answer) {}
+  ~ThreadedExecutor() override {
+    for (std::thread& t : threads_) t.join();
+  }
+  int replicas() const override { return 1; }
+  void Run(int, const Batch& batch, Done done) override {
+    if (!answer_) {
+      held_ = std::move(done);
+      return;
+    }
+    const size_t n = batch.items.size();
+    threads_.emplace_back([this, n, done = std::move(done)]() mutable {
+      BatchResult r{.service_time = Millis(3.0 * n), .answers = std::vector<StatusOr<Answer>>(n, Answer("1"))};
+      core_->Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  }
+
+ private:
+  CoreRunner* core_;
+  bool answer_;
+  Done held_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(RunOnCore, WaitsForTheResultHandedBackToTheCore) {
+  CoreRunner core;
+  ThreadedExecutor executor(&core, true);
+  auto curve = ProfileBatchCurve("m", RunOnCore(executor, core, std::chrono::seconds(30)),
+                                 {.max_batch = 3, .repeats = 1});
+  ASSERT_TRUE(curve.ok()) << curve.status().message();
+  EXPECT_EQ(curve->batch_ms, (std::vector<double>{3, 6, 9}));
+}
+
+TEST(RunOnCore, ABatchThatNeverFinishesTimesOut) {
+  CoreRunner core;
+  ThreadedExecutor executor(&core, false);
+  Batch batch;
+  batch.items.push_back(std::make_shared<const Inputs>("q"));
+  const auto t = RunOnCore(executor, core, Millis(1))(batch);
+  EXPECT_EQ(t.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_NE(t.status().message().find("did not finish"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tbms
