@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tbms/loadgen/latency_histogram.h"
 #include "tbms/report/stats.h"
 
 namespace tbms {
@@ -31,7 +32,8 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
 }
 
 Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink)
-    : options_(std::move(options)),
+    : batching_{options.max_batch_size, options.max_queue_delay},
+      options_(std::move(options)),
       clock_(clock),
       executor_(executor),
       sink_(sink),
@@ -49,6 +51,18 @@ Batcher::~Batcher() { Close(); }
 void Batcher::Close() {
   if (timer_ != kNoTimer) clock_->Cancel(timer_);
   timer_ = kNoTimer;
+}
+
+Status Batcher::SetBatching(int max_batch_size, Duration max_queue_delay) {
+  if (max_batch_size < 1 || max_batch_size > kMaxBatchSize) {
+    return InvalidArgument(options_.model + ": max_batch_size must be in [1, " + std::to_string(kMaxBatchSize) + "]");
+  }
+  if (max_queue_delay < Duration(0)) return InvalidArgument(options_.model + ": max_queue_delay must be >= 0");
+  batching_ = {max_batch_size, max_queue_delay};
+  // A shorter delay or a smaller full batch may start one now; the timer
+  // re-checks at once rather than starting work inside the caller.
+  ArmTimer(clock_->Now());
+  return OkStatus();
 }
 
 StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
@@ -98,7 +112,7 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     if (level < priority) break;
     ahead += count;
   }
-  const auto max_batch = static_cast<size_t>(options_.max_batch_size);
+  const auto max_batch = static_cast<size_t>(batching_.max_batch_size);
   const auto n = static_cast<size_t>(serving_);
   if (n == 0) return {kNever, kNever};  // no replica serves: nothing would finish
 
@@ -117,11 +131,11 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     }
     if (first_free == Duration::max()) first_free = Duration(0);
     const size_t rounds = ahead / (max_batch * n);
-    const Duration full = Estimate(options_.max_batch_size, prior).expected;
+    const Duration full = Estimate(batching_.max_batch_size, prior).expected;
     wait = first_free + full * static_cast<int64_t>(rounds);
   }
-  if (options_.max_queue_delay > Duration(0) && ahead % max_batch + 1 < max_batch) {
-    wait += options_.max_queue_delay;  // it may wait for the batch to fill
+  if (batching_.max_queue_delay > Duration(0) && ahead % max_batch + 1 < max_batch) {
+    wait += batching_.max_queue_delay;  // it may wait for the batch to fill
   }
   // The batch it joins also takes what arrives while it waits.
   size_t joining = ahead % max_batch + 1;
@@ -181,7 +195,7 @@ TimePoint Batcher::FirstLate() const {
 }
 
 size_t Batcher::BatchSize(size_t count) const {
-  const auto max_batch = static_cast<size_t>(options_.max_batch_size);
+  const auto max_batch = static_cast<size_t>(batching_.max_batch_size);
   if (count >= max_batch) return max_batch;
   const auto& preferred = options_.preferred_batch_sizes;
   for (auto it = preferred.rbegin(); it != preferred.rend(); ++it) {
@@ -200,8 +214,8 @@ size_t Batcher::DeadlineCappedBatchSize(TimePoint now) const {
 }
 
 bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const {
-  if (count >= static_cast<size_t>(options_.max_batch_size)) return true;
-  if (options_.max_queue_delay == Duration(0)) return true;
+  if (count >= static_cast<size_t>(batching_.max_batch_size)) return true;
+  if (batching_.max_queue_delay == Duration(0)) return true;
   const auto& preferred = options_.preferred_batch_sizes;
   if (!preferred.empty() && count >= static_cast<size_t>(preferred.front())) return true;
   TimePoint oldest = TimePoint::max();
@@ -210,7 +224,7 @@ bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const
     oldest = std::min(oldest, q.enqueued);
     if (most_urgent == nullptr || q.deadline < most_urgent->deadline) most_urgent = &q;
   }
-  const TimePoint by_delay = oldest + options_.max_queue_delay;
+  const TimePoint by_delay = oldest + batching_.max_queue_delay;
   // Never later than the moment the item would be dropped as late.
   const Duration service =
       std::max(Estimate(static_cast<int>(count), most_urgent->est).high,
@@ -245,6 +259,7 @@ void Batcher::Start(int replica, size_t count) {
   in.expected = batch_time.expected;
   busy_until_.emplace(in.started + in.expected, replica);
   in.tokens.clear();
+  in.enqueued.clear();
   in.batch.items.clear();
   in.batch.deadline = queue_.begin()->deadline;  // the queue's order: the earliest of its level
   if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
@@ -254,6 +269,7 @@ void Batcher::Start(int replica, size_t count) {
       options_.stats->queue_wait.Observe(std::chrono::duration<double>(in.started - first->enqueued).count());
     }
     in.tokens.push_back(first->token);
+    in.enqueued.push_back(first->enqueued);
     in.batch.items.push_back(first->inputs);
     in.batch.deadline = std::min(in.batch.deadline, first->deadline);
     Erase(first);
@@ -277,6 +293,9 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
   // worker's expected_now for the next request, read as it answers) counts it
   // as free, not as a straggler that needs its whole time again.
   busy_until_.erase({in.started + in.expected, replica});
+  if (lag_window_ != nullptr) {
+    for (const TimePoint enqueued : in.enqueued) lag_window_->Record(clock_->Now() - enqueued);
+  }
   ++finishing_;
   for (size_t i = 0; i < in.tokens.size(); ++i) {
     if (i < result.answers.size()) {

@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "model_flags.h"
+#include "ramp_spec.h"
 #include "replicas_flag.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/server/simulate_spec.h"
@@ -405,19 +406,9 @@ void PrintJson(const FleetOptions& o, const SimResult& r, std::ostream& out) {
 StatusOr<RampOptions> Ramp(const SimFlags& f) {
   RampOptions r;
   r.target = f.hpa_target;
-  const std::vector<std::string_view> parts = Split(f.ramp, ':');
-  if (parts.size() != 3) return InvalidArgument("--ramp: expected FROM:TO:STEPS, got '" + f.ramp + "'");
-  auto from = ParseNumber(parts[0], "--ramp");
-  auto to = ParseNumber(parts[1], "--ramp");
-  auto steps = ParseNumber(parts[2], "--ramp");
-  for (const auto* v : {&from, &to, &steps}) {
-    if (!v->ok()) return v->status();
-  }
-  if (*steps < 2 || *steps > 100 || *steps != std::floor(*steps) || *from <= 0 || *to <= *from) {
-    return InvalidArgument("--ramp: 0 < FROM < TO, and 2 to 100 whole STEPS");
-  }
-  const int n = static_cast<int>(*steps);
-  for (int i = 0; i < n; ++i) r.loads.push_back(*from + (*to - *from) * i / (n - 1));
+  auto loads = ParseRampSpec(f.ramp, "--ramp");
+  if (!loads.ok()) return loads.status();
+  r.loads = std::move(loads).value();
   return r;
 }
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "ramp_spec.h"
 #include "tbms/backends/registry.h"
 #include "tbms/backends/simulated.h"
 #include "tbms/batching/batcher.h"
@@ -29,6 +30,7 @@
 #include "tbms/server/simulate_spec.h"
 #include "tbms/tune/charts.h"
 #include "tbms/tune/check.h"
+#include "tbms/tune/online_ramp.h"
 #include "tbms/tune/profile.h"
 
 extern char** environ;
@@ -46,6 +48,8 @@ struct TuneFlags {
   TuneGoal goal;
   double lag_ms = 0;  // 0: a house model's lag_target_ms
   size_t check_requests = 20'000;
+  std::string online_ramp;  // FROM:TO:STEPS, multiples of --qps
+  double step_s = 10;
   std::string out = "tbms-tune";
   bool json = false;
   bool quiet = false;
@@ -66,6 +70,8 @@ struct Tuned {
   TuneGoal goal;
   Recommendation rec;
   std::optional<CheckResult> check;
+  std::vector<RampConfig> ramp_configs;
+  std::vector<RampStepResult> ramp;
   std::vector<std::string> files;
 };
 
@@ -247,7 +253,10 @@ void PrintVerdict(const Tuned& t, std::ostream& out) {
   }
 }
 
-void PrintTable(const Tuned& t, const ProfileOptions& profile, std::ostream& out) {
+void PrintRamp(const Tuned& t, const TuneFlags& f, std::ostream& out);
+
+void PrintTable(const Tuned& t, const TuneFlags& f, std::ostream& out) {
+  const ProfileOptions& profile = f.profile;
   out << t.subject->model << " (device " << t.subject->device << "): goal " << Fixed(t.goal.qps, 0) << " QPS, lag <= "
       << Fixed(t.goal.lag_ms) << " ms, occupancy <= " << Percent(t.goal.max_occupancy) << " (batch times: median of "
       << profile.repeats << ")\n";
@@ -264,6 +273,7 @@ void PrintTable(const Tuned& t, const ProfileOptions& profile, std::ostream& out
         << Fixed(t.check->mean_batch, 2) << (t.check->refused > 0 ? ", refused " + std::to_string(t.check->refused) : "")
         << "\n";
   }
+  if (!t.ramp.empty()) PrintRamp(t, f, out);
   if (!t.files.empty()) out << "wrote " << t.files.front() << " and " << t.files.size() - 1 << " plots\n";
   out << "\n";
 }
@@ -318,6 +328,24 @@ void ModelJson(JsonWriter& w, const Tuned& t) {
         .Key("mean_batch").Number(t.check->mean_batch)
         .EndObject();
   }
+  if (!t.ramp.empty()) {
+    w.Key("online_ramp").BeginArray();
+    for (const RampStepResult& step : t.ramp) {
+      w.BeginObject().Key("qps").Number(step.qps);
+      for (size_t c = 0; c < step.outcomes.size(); ++c) {
+        const RampOutcome& r = step.outcomes[c];
+        w.Key(t.ramp_configs[c].name).BeginObject()
+            .Key("p99_ms").Number(r.p99_ms)
+            .Key("mean_ms").Number(r.mean_ms)
+            .Key("max_batch_size").Int(r.max_batch_size)
+            .Key("max_queue_delay_ms").Number(r.max_queue_delay_ms)
+            .Key("busy_ms_per_response").Number(r.busy_ms_per_response)
+            .EndObject();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("files").BeginArray();
   for (const std::string& file : t.files) w.String(file);
   w.EndArray().EndObject();
@@ -342,8 +370,67 @@ int Fail(const Status& status) {
   return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
+// The online tuner against two fixed configurations on the recommended
+// replicas: the recommendation itself (tuned for --qps) and greedy batching
+// (every batch up to --max-batch, no delay).
+Status RunRamp(const TuneFlags& f, Tuned& t) {
+  auto levels = ParseRampSpec(f.online_ramp, "--online-ramp");
+  if (!levels.ok()) return levels.status();
+  OnlineRampOptions o{.curve = t.curve, .replicas = t.rec.best.replicas, .lag_target = Millis(t.goal.lag_ms),
+                      .max_batch_cap = t.curve.max_batch(), .qps = {}, .step = Millis(f.step_s * 1000),
+                      .configs = {}, .seed = 1};
+  for (double level : UpAndDown(*levels)) o.qps.push_back(level * t.goal.qps);
+  const Duration tuned_delay = Millis(t.rec.best.queue_delay_ms);
+  // The online tuner starts greedy: no deliberate wait before it has measured.
+  o.configs = {{"online", true, t.curve.max_batch(), Duration(0)},
+               {"tuned@" + Fixed(t.goal.qps, 0), false, t.rec.best.batch_size, tuned_delay},
+               {"greedy", false, t.curve.max_batch(), Duration(0)}};
+  auto ramp = RunOnlineRamp(o);
+  if (!ramp.ok()) return ramp.status();
+  t.ramp_configs = o.configs;
+  t.ramp = std::move(ramp).value();
+  return OkStatus();
+}
+
+void PrintRamp(const Tuned& t, const TuneFlags& f, std::ostream& out) {
+  out << "online ramp (virtual clock, " << Fixed(f.step_s, 1) << " s per step, " << t.rec.best.replicas
+      << " replica(s), lag target " << Fixed(t.goal.lag_ms) << " ms): p99 lag ms per step\n";
+  out << "     QPS   online p99  batch  delay ms";
+  for (size_t c = 1; c < t.ramp_configs.size(); ++c) {
+    char head[64];
+    std::snprintf(head, sizeof head, "  %12s p99", t.ramp_configs[c].name.c_str());
+    out << head;
+  }
+  out << "\n";
+  std::vector<int> over(t.ramp_configs.size());
+  std::vector<double> busy(t.ramp_configs.size());
+  for (const RampStepResult& step : t.ramp) {
+    char line[96];
+    const RampOutcome& online = step.outcomes[0];
+    std::snprintf(line, sizeof line, "%8.1f %12.1f %6d %9.2f", step.qps, online.p99_ms, online.max_batch_size,
+                  online.max_queue_delay_ms);
+    out << line;
+    for (size_t c = 0; c < step.outcomes.size(); ++c) {
+      over[c] += step.outcomes[c].p99_ms > t.goal.lag_ms;
+      busy[c] += step.outcomes[c].busy_ms_per_response / t.ramp.size();
+      if (c == 0) continue;
+      std::snprintf(line, sizeof line, "  %16.1f", step.outcomes[c].p99_ms);
+      out << line;
+    }
+    out << "\n";
+  }
+  out << "steps over the target:";
+  for (size_t c = 0; c < over.size(); ++c) {
+    out << (c ? ", " : " ") << t.ramp_configs[c].name << " " << over[c] << "/" << t.ramp.size();
+  }
+  out << "; device ms per response (mean over steps):";
+  for (size_t c = 0; c < busy.size(); ++c) out << (c ? ", " : " ") << t.ramp_configs[c].name << " " << Fixed(busy[c], 2);
+  out << "\n";
+}
+
 StatusOr<Tuned> TuneOne(const TuneFlags& f, Subject& subject, VirtualClock& clock, RealCore* core) {
-  Tuned t{.subject = &subject, .curve = {}, .goal = f.goal, .rec = {}, .check = {}, .files = {}};
+  Tuned t{.subject = &subject, .curve = {}, .goal = f.goal, .rec = {}, .check = {}, .ramp_configs = {}, .ramp = {},
+          .files = {}};
   t.goal.lag_ms = subject.lag_ms;
   if (Status s = ValidateTuneGoal(t.goal); !s.ok()) return s;
   const bool tty = isatty(2);
@@ -366,6 +453,9 @@ StatusOr<Tuned> TuneOne(const TuneFlags& f, Subject& subject, VirtualClock& cloc
     auto check = CheckOnVirtualClock(t.curve, t.rec.best, t.goal.qps, f.check_requests);
     if (!check.ok()) return check.status();
     t.check = *check;
+  }
+  if (!f.online_ramp.empty()) {
+    if (Status s = RunRamp(f, t); !s.ok()) return s;
   }
   if (!f.out.empty()) {
     if (Status s = WriteFiles(f.out, t); !s.ok()) return s;
@@ -392,7 +482,7 @@ int RunTune(const TuneFlags& f) {
   for (Subject& subject : *subjects) {
     auto t = TuneOne(f, subject, clock, core.get());
     if (!t.ok()) return Fail(t.status());
-    if (!f.json) PrintTable(*t, f.profile, std::cout);
+    if (!f.json) PrintTable(*t, f, std::cout);
     all.push_back(std::move(t).value());
   }
   if (f.json) PrintJson(all, std::cout);
@@ -436,6 +526,11 @@ void AddTune(CLI::App& app) {
                   "Folder for each model's model.toml.patch and plots (qps_lag, replicas_lag, occupancy, cost: "
                   "SVG, and PNG where rsvg-convert is installed); empty: write nothing")
       ->capture_default_str();
+  cmd->add_option("--online-ramp", flags->online_ramp,
+                  "Also run the online tuner on a load ramp FROM:TO:STEPS (multiples of --qps, up then down) on "
+                  "the virtual clock, against the recommendation fixed and greedy batching");
+  cmd->add_option("--step-s", flags->step_s, "With --online-ramp: seconds per step")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   cmd->add_flag("--json", flags->json,
                 "Print JSON: one model's object (max_batch_size, max_queue_delay_ms, instances, predicted_lag_ms, "
                 "qps_max, ...), or {\"models\": [...]} for several");

@@ -4,40 +4,13 @@
 #include <numeric>
 #include <vector>
 
+#include "curve_executor.h"
 #include "tbms/batching/batcher.h"
 #include "tbms/common/virtual_clock.h"
 #include "tbms/loadgen/arrivals.h"
 
 namespace tbms {
 namespace {
-
-// A replica that takes exactly the curve's time for each batch size.
-class CurveExecutor final : public Executor {
- public:
-  CurveExecutor(const BatchCurve& curve, int replicas, Clock* clock)
-      : curve_(curve), replicas_(replicas), clock_(clock) {}
-  int replicas() const override { return replicas_; }
-  void Run(int /*replica*/, const Batch& batch, Done done) override {
-    const int n = static_cast<int>(batch.items.size());
-    const Duration t = Millis(curve_.at(n));
-    busy_ += t;
-    ++batches_;
-    items_ += n;
-    clock_->Schedule(clock_->Now() + t, [n, t, done = std::move(done)] {
-      BatchResult result{.service_time = t, .answers = std::vector<StatusOr<Answer>>(n, Answer("1"))};
-      done(std::move(result));
-    });
-  }
-  Duration busy() const { return busy_; }
-  double mean_batch() const { return batches_ == 0 ? 0 : double(items_) / batches_; }
-
- private:
-  const BatchCurve& curve_;
-  const int replicas_;
-  Clock* const clock_;
-  Duration busy_{0};
-  size_t batches_ = 0, items_ = 0;
-};
 
 class LagSink final : public ItemSink {
  public:

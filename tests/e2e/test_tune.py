@@ -98,6 +98,20 @@ class TuneSimulated(unittest.TestCase):
         self.assertIn("profiling svm on simulated: batch 1/5", p.stderr)
         self.assertIn("batch 5/5", p.stderr)
 
+    def test_the_online_ramp_compares_the_tuner_with_fixed_batching(self):
+        p = tune("--simulate", "embedding=35:1", "--qps", "200", "--lag-ms", "100", "--out", "", "--quiet",
+                 "--check-requests", "0", "--online-ramp", "0.1:1:4", "--step-s", "5", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ramp = json.loads(p.stdout)["online_ramp"]
+        self.assertEqual([round(s["qps"]) for s in ramp], [20, 80, 140, 200, 140, 80, 20])
+        for step in ramp:
+            self.assertEqual(set(step), {"qps", "online", "tuned@200", "greedy"})
+            self.assertLessEqual(step["online"]["p99_ms"], 100, step)
+        table = tune("--simulate", "embedding=35:1", "--qps", "200", "--lag-ms", "100", "--out", "", "--quiet",
+                     "--online-ramp", "0.1:1:4", "--step-s", "5")
+        self.assertIn("online ramp (virtual clock, 5.0 s per step, 1 replica(s), lag target 100.0 ms)", table.stdout)
+        self.assertIn("steps over the target: online 0/7", table.stdout)
+
     def test_bad_flags_exit_2_with_a_message(self):
         cases = [
             ((), "--qps is required"),
@@ -111,6 +125,9 @@ class TuneSimulated(unittest.TestCase):
             (("--simulate", "m=5", "--qps", "10", "--lag-ms", "5", "--max-batch", "0"), "--max-batch"),
             (("--simulate", "m=5", "--qps", "10", "--lag-ms", "5", "--max-replicas", "5000"), "--max-replicas"),
             (("--house", "/nonexistent/house", "--qps", "10", "--lag-ms", "5"), "/nonexistent/house"),
+            (("--simulate", "m=5", "--qps", "10", "--lag-ms", "5", "--online-ramp", "1:0.5:3"), "0 < FROM < TO"),
+            (("--simulate", "m=5", "--qps", "10", "--lag-ms", "5", "--online-ramp", "0.1:1"), "FROM:TO:STEPS"),
+            (("--simulate", "m=5", "--qps", "10", "--lag-ms", "5", "--step-s", "0"), "--step-s"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

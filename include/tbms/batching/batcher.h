@@ -39,6 +39,7 @@
 namespace tbms {
 
 struct ModelStats;
+class LatencyHistogram;
 
 enum class ReplicaState : uint8_t {
   kServing,      // takes batches
@@ -81,6 +82,21 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   Status SetReplicas(int count);
   void OnReplicaAvailable(int replica, bool available) override;
 
+  // How batches form, changed while serving (the online tuner): the queue,
+  // the learned service times and the batches running are kept.
+  // INVALID_ARGUMENT outside [1, kMaxBatchSize] or for a negative delay.
+  struct Batching {
+    int max_batch_size = 8;
+    Duration max_queue_delay{0};
+  };
+  Status SetBatching(int max_batch_size, Duration max_queue_delay);
+  const Batching& batching() const { return batching_; }
+  // Where each finished item's lag (enqueue to answer) is recorded, if
+  // anywhere (nullptr: nowhere); the caller owns and resets it.
+  void set_lag_window(LatencyHistogram* window) { lag_window_ = window; }
+  // Items ever accepted by Enqueue: what arrives, for a rate.
+  uint64_t accepted() const { return seq_; }
+
   const std::string& model() const { return options_.model; }
   size_t queued() const { return queue_.size(); }
   int serving_replicas() const { return serving_; }
@@ -114,6 +130,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
     int batch_size = 0;
     Duration expected{0};  // E of this batch, fixed when it started
     std::vector<uint64_t> tokens;
+    std::vector<TimePoint> enqueued;  // per item, for the lag window
     Batch batch;
   };
 
@@ -147,7 +164,8 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
 
-  // Constant after construction.
+  Batching batching_;
+  // Constant after construction (batching_ holds what changes of it).
   const Options options_;
   Clock* const clock_;
   Executor* const executor_;
@@ -171,6 +189,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   ServiceTimeModel service_times_;
   TimerId timer_ = kNoTimer;
   TimePoint timer_at_;
+  LatencyHistogram* lag_window_ = nullptr;
 };
 
 }  // namespace tbms
