@@ -42,6 +42,7 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
       service_times_(options_.service_time) {
   for (int i = serving_ - 1; i >= 0; --i) free_.push_back(i);  // 0 first
   executor_->set_listener(this);
+  PublishBatching();
 }
 
 // The executor may be gone already (a ModelVersion destroys it first), so
@@ -59,6 +60,7 @@ Status Batcher::SetBatching(int max_batch_size, Duration max_queue_delay) {
   }
   if (max_queue_delay < Duration(0)) return InvalidArgument(options_.model + ": max_queue_delay must be >= 0");
   batching_ = {max_batch_size, max_queue_delay};
+  PublishBatching();
   // A shorter delay or a smaller full batch may start one now; the timer
   // re-checks at once rather than starting work inside the caller.
   ArmTimer(clock_->Now());
@@ -379,6 +381,11 @@ void Batcher::RecordBatch(int ran, size_t skipped, const BatchResult& result) {
   AddRelaxed<uint64_t>(s.items, static_cast<uint64_t>(ran));
   AddRelaxed(s.busy_seconds, busy);
   s.busy.Add(clock_->Now(), 1, busy);
+  if (ran <= ModelStats::kCurveSizes) {  // one writer (the core): a plain EWMA
+    std::atomic<double>& t = s.batch_ms[static_cast<size_t>(ran - 1)];
+    const double ms = busy * 1000, old = t.load(std::memory_order_relaxed);
+    t.store(old == 0 ? ms : 0.9 * old + 0.1 * ms, std::memory_order_relaxed);
+  }
   uint64_t errors = 0;
   for (const auto& a : result.answers) errors += !a.ok();
   if (errors -= skipped) AddRelaxed(s.errors, errors);
@@ -389,6 +396,12 @@ void Batcher::ReportLater(uint64_t token, Status status) {
   clock_->Schedule(clock_->Now(), [sink, token, status = std::move(status)]() mutable {
     sink->OnItemDone(token, std::move(status));
   });
+}
+
+void Batcher::PublishBatching() {
+  if (options_.stats == nullptr) return;
+  options_.stats->max_batch_size.store(batching_.max_batch_size, std::memory_order_relaxed);
+  options_.stats->max_queue_delay_seconds.store(ToMillis(batching_.max_queue_delay) / 1000, std::memory_order_relaxed);
 }
 
 void Batcher::ArmTimer(TimePoint at) {

@@ -205,6 +205,7 @@ void Warn(const toml::table& table, const ModelConfig& m, const std::string& fil
        std::string(kDeprecatedReplicasKey) + " is deprecated, use " + std::string(kReplicasKey)},
   };
   for (const Key& k : kKeys) {
+    if (k.key == "lag_target_ms" && m.adaptive_batching) continue;  // the online tuner holds it
     const toml::node* n = table.get(k.key);
     if (n == nullptr) continue;
     const toml::source_position at = n->source().begin;

@@ -21,9 +21,11 @@ constexpr size_t kMaxList = 32;  // models of a task, members of a mix
 constexpr size_t kMaxTensors = 64;
 constexpr size_t kMaxRank = 8;
 
-void ReadBatching(const toml::table& table, Diag& diag, Batcher::Options* out) {
+void ReadBatching(const toml::table& table, Diag& diag, ModelConfig* m) {
+  Batcher::Options* out = &m->batching;
   Fields f(table, "[batching]", diag);
-  f.AllowOnly({"max_batch_size", "preferred_batch_sizes", "max_queue_delay_ms", "max_queue_size"});
+  f.AllowOnly({"max_batch_size", "preferred_batch_sizes", "max_queue_delay_ms", "max_queue_size", "adaptive"});
+  if (auto v = f.Bool("adaptive")) m->adaptive_batching = *v;
   if (auto v = f.Int("max_batch_size", 1, Batcher::kMaxBatchSize)) out->max_batch_size = static_cast<int>(*v);
   if (const toml::array* sizes = f.Array("preferred_batch_sizes")) {
     for (const toml::node& n : *sizes) {
@@ -294,7 +296,7 @@ void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits&
     if (ValidDevice(*d)) m->device = *d;
     else diag.At(f.Get("device")->source(), "unknown device '" + *d + "' (expected cpu, gpu or gpu:N)");
   }
-  if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, &m->batching);
+  if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);
   if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
   if (const toml::table* p = f.Table("version_policy")) {
     ReadVersionPolicy(*p, folders.versions, limits, diag, &m->version_policy);
@@ -401,11 +403,15 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
       }
     }
     if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
-    if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, &m->batching);
+    if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);
     if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
     if (remote != nullptr) ReadRemote(*remote, limits, diag, m);
   } else {
     ReadServedModel(f, folders, limits, diag, m);
+  }
+  if (m->adaptive_batching && m->lag_target == Duration(0)) {
+    diag.At(f.Table("batching")->get("adaptive")->source(),
+            "[batching] adaptive needs lag_target_ms: the p99 lag the online tuner holds");
   }
 }
 

@@ -164,6 +164,17 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
     l.Add("device", m->device);
     Sample(out, "tbms_device_busy_seconds_total", l.With("model", m->model), m->busy_seconds.load(kRelaxed));
   }
+  Header(out, "tbms_model_max_batch_size", "gauge",
+         "Largest batch a model version forms now (the online tuner moves it with [batching] adaptive).");
+  for (const ModelStats* m : models) {
+    Sample(out, "tbms_model_max_batch_size", ModelLabels(*m).Close(), m->max_batch_size.load(kRelaxed));
+  }
+  Header(out, "tbms_model_max_queue_delay_seconds", "gauge",
+         "Longest an item waits for its batch to fill now (the online tuner moves it with [batching] adaptive).");
+  for (const ModelStats* m : models) {
+    Sample(out, "tbms_model_max_queue_delay_seconds", ModelLabels(*m).Close(),
+           m->max_queue_delay_seconds.load(kRelaxed));
+  }
   Header(out, "tbms_model_replicas", "gauge", "Replicas of a model on a device (copies that run batches at once).");
   for (const ModelStats* m : models) {
     Labels l;

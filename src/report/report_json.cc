@@ -156,7 +156,15 @@ void WriteModels(std::vector<const ModelStats*> models, const ReportContext& ctx
     w.Key("queue_wait_p50_ms").Number(1000 * wait.Quantile(0.5));
     w.Key("service_p50_ms").Number(1000 * service.Quantile(0.5));
     w.Key("service_p99_ms").Number(1000 * service.Quantile(0.99));
-    w.Key("batch_size_avg").Number(m->batch_size.Read().Mean()).EndObject();
+    w.Key("batch_size_avg").Number(m->batch_size.Read().Mean());
+    w.Key("max_batch_size").Int(m->max_batch_size.load(kRelaxed));
+    w.Key("max_queue_delay_ms").Number(1000 * m->max_queue_delay_seconds.load(kRelaxed));
+    w.Key("batch_curve").BeginArray();  // [batch size, T_b ms] for the sizes that ran
+    for (int b = 1; b <= ModelStats::kCurveSizes; ++b) {
+      const double ms = m->batch_ms[static_cast<size_t>(b - 1)].load(kRelaxed);
+      if (ms > 0) w.BeginArray().Int(b).Number(ms).EndArray();
+    }
+    w.EndArray().EndObject();
   }
   w.EndArray();
 }

@@ -102,6 +102,19 @@ void ModelManager::Install(Loaded& loaded, std::vector<std::string>* events) {
       continue;
     }
     v.batcher = std::move(batcher).value();
+    if (loaded.config->adaptive_batching) {
+      auto online = OnlineBatching::Create({.lag_target = loaded.config->lag_target,
+                                            .max_batch_cap = loaded.config->batching.max_batch_size},
+                                           v.batcher.get(), options_.context.clock);
+      if (!online.ok()) {  // the house checked what it needs: a lag target
+        loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", online.status().message()});
+        v.batcher->Close();
+        loaded.discarded.push_back(std::move(*it));
+        it = loaded.versions.erase(it);
+        continue;
+      }
+      v.online = std::move(online).value();
+    }
     events->push_back("loaded model '" + v.name + "' version " + v.version);
     ++it;
   }
@@ -324,7 +337,8 @@ void ModelManager::Sweep() {
       ModelVersion& v = **it;
       // Only retired_ refers to it (no table, so no try), and no work is left.
       if (it->use_count() == 1 && v.batcher->queued() == 0 && v.batcher->busy_replicas() == 0) {
-        v.batcher->Close();  // its timer belongs to the core's clock
+        v.online.reset();    // its timer, and the batcher's, belong to the core's clock
+        v.batcher->Close();
         done.push_back(std::move(*it));
         it = retired_.erase(it);
       } else {

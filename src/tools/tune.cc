@@ -197,7 +197,7 @@ Status WriteFiles(const std::string& out, Tuned& t) {
   const fs::path patch = dir / "model.toml.patch";
   if (Status s = WriteFile(patch, PatchToml(t)); !s.ok()) return s;
   t.files.push_back(patch.string());
-  static bool png_warned = false;
+  static bool png_warned = false;  // once per run, not once per plot
   for (const NamedChart& c : TuneCharts(t.curve, t.goal, t.rec)) {
     const fs::path svg = dir / (c.name + ".svg");
     if (Status s = WriteFile(svg, RenderSvg(c.chart)); !s.ok()) return s;
@@ -373,13 +373,11 @@ int Fail(const Status& status) {
 // The online tuner against two fixed configurations on the recommended
 // replicas: the recommendation itself (tuned for --qps) and greedy batching
 // (every batch up to --max-batch, no delay).
-Status RunRamp(const TuneFlags& f, Tuned& t) {
-  auto levels = ParseRampSpec(f.online_ramp, "--online-ramp");
-  if (!levels.ok()) return levels.status();
+Status RunRamp(const TuneFlags& f, const std::vector<double>& levels, Tuned& t) {
   OnlineRampOptions o{.curve = t.curve, .replicas = t.rec.best.replicas, .lag_target = Millis(t.goal.lag_ms),
                       .max_batch_cap = t.curve.max_batch(), .qps = {}, .step = Millis(f.step_s * 1000),
                       .configs = {}, .seed = 1};
-  for (double level : UpAndDown(*levels)) o.qps.push_back(level * t.goal.qps);
+  for (double level : levels) o.qps.push_back(level * t.goal.qps);
   const Duration tuned_delay = Millis(t.rec.best.queue_delay_ms);
   // The online tuner starts greedy: no deliberate wait before it has measured.
   o.configs = {{"online", true, t.curve.max_batch(), Duration(0)},
@@ -428,7 +426,9 @@ void PrintRamp(const Tuned& t, const TuneFlags& f, std::ostream& out) {
   out << "\n";
 }
 
-StatusOr<Tuned> TuneOne(const TuneFlags& f, Subject& subject, VirtualClock& clock, RealCore* core) {
+// `ramp`: the --online-ramp's levels as multiples of --qps (none: no ramp).
+StatusOr<Tuned> TuneOne(const TuneFlags& f, const std::vector<double>& ramp, Subject& subject, VirtualClock& clock,
+                        RealCore* core) {
   Tuned t{.subject = &subject, .curve = {}, .goal = f.goal, .rec = {}, .check = {}, .ramp_configs = {}, .ramp = {},
           .files = {}};
   t.goal.lag_ms = subject.lag_ms;
@@ -454,8 +454,8 @@ StatusOr<Tuned> TuneOne(const TuneFlags& f, Subject& subject, VirtualClock& cloc
     if (!check.ok()) return check.status();
     t.check = *check;
   }
-  if (!f.online_ramp.empty()) {
-    if (Status s = RunRamp(f, t); !s.ok()) return s;
+  if (!ramp.empty()) {
+    if (Status s = RunRamp(f, ramp, t); !s.ok()) return s;
   }
   if (!f.out.empty()) {
     if (Status s = WriteFiles(f.out, t); !s.ok()) return s;
@@ -468,19 +468,20 @@ int RunTune(const TuneFlags& f) {
   if (!f.models.empty() && f.house.empty()) return Fail(InvalidArgument("--model names a model of --house"));
   if (!f.simulate.empty() && f.lag_ms <= 0) return Fail(InvalidArgument("--simulate needs --lag-ms"));
   if (Status s = ValidateProfileOptions(f.profile); !s.ok()) return Fail(s);
-  VirtualClock clock;
-  std::unique_ptr<RealCore> core;
-  StatusOr<std::vector<Subject>> subjects = InvalidArgument("");
-  if (f.house.empty()) {
-    subjects = SimulatedSubjects(f, clock);
-  } else {
-    core = std::make_unique<RealCore>();
-    subjects = HouseSubjects(f, clock, *core);
+  std::vector<double> ramp;
+  if (!f.online_ramp.empty()) {
+    auto levels = ParseRampSpec(f.online_ramp, "--online-ramp");
+    if (!levels.ok()) return Fail(levels.status());
+    ramp = UpAndDown(std::move(levels).value());
   }
+  VirtualClock clock;
+  // Real backends post their results to a core; destroyed after them.
+  std::unique_ptr<RealCore> core = f.house.empty() ? nullptr : std::make_unique<RealCore>();
+  auto subjects = core ? HouseSubjects(f, clock, *core) : SimulatedSubjects(f, clock);
   if (!subjects.ok()) return Fail(subjects.status());
   std::vector<Tuned> all;
   for (Subject& subject : *subjects) {
-    auto t = TuneOne(f, subject, clock, core.get());
+    auto t = TuneOne(f, ramp, subject, clock, core.get());
     if (!t.ok()) return Fail(t.status());
     if (!f.json) PrintTable(*t, f, std::cout);
     all.push_back(std::move(t).value());

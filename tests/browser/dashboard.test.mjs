@@ -200,6 +200,11 @@ test('dashboard shows the report of a loaded server', { timeout: 120000 }, async
         }),
         occupancy: qa('#occupancy-table td[data-model][data-device]').map((td) => [td.dataset.device, td.dataset.model, txt(td)]),
         models: qa('#models-table tbody tr[data-model]').map((tr) => tr.dataset.model),
+        curveModels: qa('#curve-model option').map((o) => o.value),
+        curveDatasets: window.tbmsDashboard.curveChart.data.datasets.map((s) => [s.label, s.data.length]),
+        curveIsCanvas: window.tbmsDashboard.curveChart.canvas === q('#curve-chart'),
+        // The formula on a known curve: T_1 = 10, T_4 = 16 ms.
+        formula: window.tbmsDashboard.curveSeries([[1, 10], [3, 14], [4, 16]]).map((s) => [s.b, s.points[23]]),
       };
     }, expected);
 
@@ -244,6 +249,16 @@ test('dashboard shows the report of a loaded server', { timeout: 120000 }, async
       assert.ok(dom.chartQps.length >= 1, 'no QPS points');
       assert.equal(dom.chartLabels, dom.chartQps.length, 'one label per point');
       assert.ok(dom.chartQps.some((v) => v > 0), `no QPS above 0: ${JSON.stringify(dom.chartQps)}`);
+    });
+
+    await t.test('batch curves: a served model\'s lag vs QPS per batch size', () => {
+      assert.ok(dom.curveIsCanvas, 'the curve chart does not draw on #curve-chart');
+      assert.ok(dom.curveModels.length >= 1, 'no model with a batch curve');
+      assert.ok(dom.curveDatasets.length >= 1 && dom.curveDatasets.every(([, n]) => n === 24),
+        JSON.stringify(dom.curveDatasets));
+      assert.match(dom.curveDatasets[0][0], /^batch \d+$/);
+      // Drawn: 1 and 4 (powers of two, 4 the largest), not 3; each ends at QPS_max = b x 1000 / T_b.
+      assert.deepEqual(dom.formula, [[1, { x: 100, y: 10 }], [4, { x: 250, y: 16 + (1000 / 250) * 3 / 2 }]]);
     });
 
     await t.test('page: status, content types, no errors, nothing fetched from elsewhere', () => {

@@ -453,3 +453,36 @@ class NotActedOnYetTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AdaptiveBatchingTest(unittest.TestCase):
+    """[batching] adaptive with lag_target_ms: the model serves (the online
+    tuner's decisions are tested on the virtual clock, tests/tune), the
+    batching in force is in /metrics and /v1/report, and the lag target is
+    no longer a warning."""
+
+    def test_an_adaptive_model_serves_and_reports_its_batching(self):
+        root = tempfile.mkdtemp(prefix="tbms-house-")
+        try:
+            house = make_house(root)
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\nscore = 0.8\n"},
+                            "lag_target_ms = 40\n[batching]\nmax_batch_size = 16\nadaptive = true\n")
+            got = subprocess.run([TBMS_BIN, "house", "check", house], capture_output=True, text=True, timeout=30)
+            self.assertEqual((got.returncode, got.stderr), (0, ""))
+            server = Server(None, "--house", house)
+            try:
+                status, result = server.post("/v1/instances/nianjianQA/try", {"inputs": {"question": "q"}, "task": "qa"})
+                self.assertEqual((status, result["model"]), (200, "svm"), result)
+                with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as resp:
+                    metrics = resp.read().decode()
+                self.assertRegex(metrics, r'tbms_model_max_batch_size\{model="svm",version="1"\} 16\n')
+                self.assertRegex(metrics, r'tbms_model_max_queue_delay_seconds\{model="svm",version="1"\} ')
+                status, report = server.get("/v1/report")
+                self.assertEqual(status, 200, report)
+                svm = [m for m in report["models"] if m["model"] == "svm"][0]
+                self.assertEqual(svm["max_batch_size"], 16)
+                self.assertIn("max_queue_delay_ms", svm)
+            finally:
+                server.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

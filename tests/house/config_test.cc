@@ -115,6 +115,18 @@ Files Demo() {
   return f;
 }
 
+TEST(HouseTest, AnAdaptiveModelActsOnItsLagTarget) {
+  TempHouse house({{"svm/model.toml", "backend = \"simulated\"\nest = 25\nlag_target_ms = 40\n"
+                                      "[batching]\nmax_batch_size = 16\nadaptive = true\n"},
+                   {"svm/1/simulated.toml", "base_ms = 1\n"}});
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  const ModelConfig& svm = *Find(scan.config, "svm");
+  EXPECT_TRUE(svm.adaptive_batching);
+  EXPECT_EQ(svm.lag_target, Millis(40));
+  EXPECT_TRUE(scan.warnings.empty());  // lag_target_ms is acted on: no warning
+}
+
 TEST(HouseTest, ReadsTheDemoHouse) {
   TempHouse house(Demo());
   HouseScan scan = ScanHouse(house.dir());
@@ -478,7 +490,11 @@ TEST(HouseErrorTest, Batching) {
   ExpectErrors({
       {"unknown key", {{"svm/model.toml", Svm("[batching]\nsize = 8\n")}},
        {m + ":4:1: unknown key 'size' in [batching] (expected max_batch_size, preferred_batch_sizes, "
-            "max_queue_delay_ms, max_queue_size)"}},
+            "max_queue_delay_ms, max_queue_size, adaptive)"}},
+      {"adaptive without a lag target", {{"svm/model.toml", Svm("[batching]\nadaptive = true\n")}},
+       {m + ":4:12: [batching] adaptive needs lag_target_ms: the p99 lag the online tuner holds"}},
+      {"adaptive not a boolean", {{"svm/model.toml", Svm("lag_target_ms = 40\n[batching]\nadaptive = 1\n")}},
+       {m + ":5:12: 'adaptive' must be a boolean, not an integer"}},
       {"not a table", {{"svm/model.toml", Svm("batching = 8\n")}},
        {m + ":3:12: 'batching' must be a table, not an integer"}},
       {"max batch size", {{"svm/model.toml", Svm("[batching]\nmax_batch_size = 0\n")}},

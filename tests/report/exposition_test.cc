@@ -290,7 +290,8 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
       "tbms_extra_attempts_total", "tbms_try_duration_seconds", "tbms_top_budget_use_ratio", "tbms_batches_total",
       "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total", "tbms_skipped_items_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
-      "tbms_device_busy_seconds_total", "tbms_model_replicas", "tbms_pending_tries",
+      "tbms_device_busy_seconds_total", "tbms_model_max_batch_size", "tbms_model_max_queue_delay_seconds",
+      "tbms_model_replicas", "tbms_pending_tries",
       "tbms_core_lag_seconds", "tbms_uptime_seconds"};
   EXPECT_EQ(Families(text), want);
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_try_duration_seconds histogram"));
@@ -362,7 +363,7 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 20u);
+  EXPECT_EQ(Families(text).size(), 22u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
   EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {

@@ -148,6 +148,30 @@ TEST_F(EngineTest, ReplicasChangeWhileServingWithoutAReload) {
   EXPECT_FALSE(engine_->has_retired());
 }
 
+// [batching] adaptive: the version's batcher gets an online tuner, which
+// decides every second on the core's clock, shows its batching in the
+// report, and goes with the version when it retires.
+TEST_F(EngineTest, AnAdaptiveModelIsTunedWhileItServes) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.adaptive_batching = true;
+  svm.lag_target = Millis(40);
+  svm.batching.max_batch_size = 16;
+  ASSERT_TRUE(engine_->Apply(Scan({svm}), {}, false).ok());
+  ModelVersion* v1 = engine_->table()->Find("svm")->versions[0].get();
+  ASSERT_NE(v1->online, nullptr);
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_EQ(v1->online->decisions(), 3u);
+  // Idle, and the model 5 ms at any size: greedy, every batch up to the cap.
+  EXPECT_EQ(v1->batcher->batching().max_batch_size, 16);
+  EXPECT_EQ(v1->batcher->batching().max_queue_delay, Duration(0));
+  // A plain model has none.
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1}, /*fingerprint=*/9)}), {}, false).ok());
+  EXPECT_EQ(engine_->table()->Find("svm")->versions[0]->online, nullptr);
+  engine_->Sweep();  // the adaptive version retires: its tuner's timer is cancelled on the core
+  EXPECT_FALSE(engine_->has_retired());
+  clock_.Advance(std::chrono::seconds(3));  // nothing fires into what was freed
+}
+
 // A try goes through the core runner and is answered on the virtual clock.
 TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());

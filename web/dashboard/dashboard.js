@@ -286,6 +286,72 @@
     });
   }
 
+  // ---- batch curves (the tuner's lag vs QPS, from the served T_b) ----------
+
+  const CURVE_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+
+  // One series per drawn batch size (1, 2, 4, ... and the largest served):
+  // {b, points: [{x: QPS per replica, y: lag ms}]} up to the size's QPS_max.
+  function curveSeries(curve) {
+    const known = (Array.isArray(curve) ? curve : []).filter((p) => Array.isArray(p) && isNum(p[0]) && isNum(p[1]) && p[1] > 0);
+    const largest = known.length ? known[known.length - 1][0] : 0;
+    const drawn = known.filter(([b]) => (b & (b - 1)) === 0 || b === largest).slice(-CURVE_COLOURS.length);
+    const STEPS = 24;
+    return drawn.map(([b, ms]) => {
+      const top = (b * 1000) / ms;
+      const points = [];
+      for (let i = 1; i <= STEPS; i++) {
+        const q = (top * i) / STEPS;
+        points.push({ x: q, y: ms + ((1000 / q) * (b - 1)) / 2 });
+      }
+      return { b, points };
+    });
+  }
+  state.curveSeries = curveSeries;  // for tests
+
+  function makeCurveChart() {
+    if (typeof window.Chart !== 'function') return null;
+    return new window.Chart($('curve-chart').getContext('2d'), {
+      type: 'scatter',
+      data: { datasets: [] },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false, showLine: true,
+        elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 2 } },
+        scales: {
+          x: { beginAtZero: true, title: { display: true, text: 'QPS per replica' } },
+          y: { beginAtZero: true, title: { display: true, text: 'predicted lag ms' } },
+        },
+        plugins: { legend: { position: 'top', align: 'end', labels: { boxWidth: 12, boxHeight: 12 } } },
+      },
+    });
+  }
+
+  function renderCurves(models) {
+    const withCurves = (models || []).filter((m) => Array.isArray(m.batch_curve) && m.batch_curve.length);
+    const select = $('curve-model');
+    const names = withCurves.map((m) => `${m.model} v${m.version}`);
+    if (Array.from(select.options).map((o) => o.value).join('\n') !== names.join('\n')) {
+      const keep = select.value;
+      select.replaceChildren(...names.map((n) => new Option(n, n)));
+      if (names.includes(keep)) select.value = keep;
+    }
+    const chosen = withCurves[Math.max(0, names.indexOf(select.value))];
+    const series = chosen ? curveSeries(chosen.batch_curve) : [];
+    state.curves = series;
+    if (!state.curveChart) state.curveChart = makeCurveChart();
+    const chart = state.curveChart;
+    if (!chart) {
+      $('curve-chart').parentElement.classList.add('no-chart');
+      return;
+    }
+    // The lag axis stops at twice the largest lag at full rate: a big batch at a low rate waits long.
+    const slowest = Math.max(0, ...series.map((s) => s.points[s.points.length - 1].y));
+    chart.options.scales.y.max = series.length ? Math.ceil(slowest * 2) : undefined;
+    chart.data.datasets = series.map((s, i) => ({ label: `batch ${s.b}`, data: s.points,
+      borderColor: CURVE_COLOURS[i], backgroundColor: CURVE_COLOURS[i] }));
+    chart.update('none');
+  }
+
   function renderChart(series) {
     if (!state.chart) state.chart = makeChart();
     const chart = state.chart;
@@ -316,6 +382,7 @@
     renderTable($('occupancy-table'), occupancySpec(r.occupancy));
     renderTable($('models-table'), modelsSpec(r.models));
     renderChart(r.series);
+    renderCurves(r.models);
   }
 
   function setStatus(text, isError) {
@@ -388,6 +455,7 @@
     if (typeof window.Chart !== 'function') {
       $('qps-chart').parentElement.classList.add('no-chart');
     }
+    $('curve-model').addEventListener('change', () => { if (state.lastReport) renderCurves(state.lastReport.models); });
     poll();
   }
 

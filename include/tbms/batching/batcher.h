@@ -163,6 +163,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void RecordBatch(int ran, size_t skipped, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
+  void PublishBatching();  // to the report channel, if it listens
 
   Batching batching_;
   // Constant after construction (batching_ holds what changes of it).

@@ -101,6 +101,9 @@ struct ModelConfig {
   std::string device = "cpu";
   std::map<std::string, std::string> labels;
   Batcher::Options batching;  // model name filled in
+  // [batching] adaptive: the online tuner moves max_batch_size (up to the
+  // one above) and max_queue_delay to hold lag_target (tbms/tune/online.h).
+  bool adaptive_batching = false;
   // [limits]: the questions it takes (a 64 KiB question of 10,000 words once
   // kept keysearch busy for a second).
   InputLimits input_limits{.max_question_bytes = 64 * 1024, .max_terms = 256};

@@ -76,6 +76,13 @@ struct ModelStats {
 
   const std::string model, version, device;
   std::atomic<int> replicas;  // 0 once unloaded
+  // The batching in force (the online tuner moves it).
+  std::atomic<int> max_batch_size{0};
+  std::atomic<double> max_queue_delay_seconds{0};
+  // The batch-time curve as served: T_b (ms, smoothed) for b = 1 .. kCurveSizes,
+  // 0 where no batch of that size has run. What the dashboard's curves read.
+  static constexpr int kCurveSizes = 64;
+  std::array<std::atomic<double>, kCurveSizes> batch_ms{};
   Histogram queue_wait{Histogram::LatencyBounds()};
   Histogram batch_size{Histogram::SizeBounds()};
   Histogram service_time{Histogram::LatencyBounds()};

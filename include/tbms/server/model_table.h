@@ -20,6 +20,7 @@
 #include "tbms/batching/batcher.h"
 #include "tbms/broker/try.h"
 #include "tbms/house/config.h"
+#include "tbms/tune/online.h"
 
 namespace tbms {
 
@@ -32,6 +33,9 @@ struct ModelVersion {
   // Declared before the executor so the executor (and its threads) goes first.
   std::unique_ptr<Batcher> batcher;
   std::unique_ptr<Executor> executor;
+  // [batching] adaptive: the online tuner of the batcher (after it, so it
+  // goes first; reset on the core, where its timer lives).
+  std::unique_ptr<OnlineBatching> online;
 };
 
 // A model (or a mix) by name, with the versions that serve it.

@@ -10,14 +10,15 @@
 // from the formulas (tbms/tune/recommend.h) at the measured rate:
 //   - the batch the load needs: the smallest b whose occupancy at the
 //     measured rate is at most max_occupancy (b x 1000 / T_b carries it);
-//   - max_queue_delay: the time that batch takes to fill at the rate,
-//     capped so an item that waits it all still answers in the plan;
-//   - max_batch_size: the largest b up to twice the needed one whose T_b
-//     fits the plan, so a burst can ship bigger batches, each still in time;
+//   - max_queue_delay: the time that batch takes to fill at the rate, at
+//     most half of what the plan leaves after the batch's own time (the
+//     other half is for queueing behind busy replicas);
+//   - max_batch_size: the largest b, up to the configured one, whose T_b
+//     fits the target, so a burst ships bigger batches, each in time;
 // and AIMD acts on what the formulas cannot see (bursts, queueing): the
-// plan is the target times a margin, which shrinks by a factor when the
-// window's p99 misses the target and grows back by a step while it is well
-// under.
+// plan (and the occupancy cap) is scaled by a margin, which shrinks by a
+// factor when the window's p99 misses the target and grows back by a step
+// while it is well under. It starts from the batcher's configuration.
 // Thread-compatible: OnlineBatching runs in the core's context.
 #pragma once
 
