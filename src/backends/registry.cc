@@ -11,7 +11,7 @@ StatusOr<std::unique_ptr<text::TextModel>> LoadText(const ModelConfig& model, co
   if (model.backend == "keysearch") return text::LoadKeysearch(version.dir);
   if (model.backend == "bayes") return text::LoadBayes(version.dir);
   if (model.backend == "svm") return text::LoadSvm(version.dir);
-  if (model.backend == "embedding") return text::LoadEmbedding(version.dir);
+  if (model.backend == "embedding") return text::LoadEmbeddingOn(version.dir, model.device);
   return InvalidArgument("model '" + model.name + "': unknown backend '" + model.backend + "'");
 }
 

@@ -200,12 +200,13 @@ void Warn(const toml::table& table, const ModelConfig& m, const std::string& fil
   };
   static const Key kKeys[] = {
       {"lag_target_ms", "lag_target_ms is not acted on by the server yet, only by tbms tune (its default --lag-ms)"},
-      {"device", "device is not acted on yet: every model runs on the CPU, and device only labels its metrics"},
+      {"device", "device is not acted on for this backend: only an embedding model's matrix product runs on a GPU (cuBLAS); the rest run on the CPU, and device only labels their metrics"},
       {kDeprecatedReplicasKey,
        std::string(kDeprecatedReplicasKey) + " is deprecated, use " + std::string(kReplicasKey)},
   };
   for (const Key& k : kKeys) {
     if (k.key == "lag_target_ms" && m.adaptive_batching) continue;  // the online tuner holds it
+    if (k.key == "device" && m.backend == "embedding") continue;     // its product runs there
     const toml::node* n = table.get(k.key);
     if (n == nullptr) continue;
     const toml::source_position at = n->source().begin;

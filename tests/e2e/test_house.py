@@ -424,7 +424,7 @@ class NotActedOnYetTest(unittest.TestCase):
             house = make_house(root)
             simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ndevice = "gpu:0"\n')
             lag = "svm/model.toml:3:17: model 'svm': lag_target_ms is not acted on by the server yet, only by tbms tune (its default --lag-ms) (see docs/house.md)"
-            device = "svm/model.toml:4:10: model 'svm': device is not acted on yet"
+            device = "svm/model.toml:4:10: model 'svm': device is not acted on for this backend"
             got = subprocess.run([TBMS_BIN, "house", "check", house], capture_output=True, text=True, timeout=30)
             self.assertEqual(got.returncode, 0, got.stderr)
             self.assertIn("warning: " + house + "/" + lag, got.stderr)

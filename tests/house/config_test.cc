@@ -214,7 +214,8 @@ TEST(HouseTest, WarnsOfKeysNotActedOnYet) {
                      "embedding lag_target_ms house/embedding/model.toml:3:17: model 'embedding': lag_target_ms "
                      "is not acted on by the server yet, only by tbms tune (its default --lag-ms) (see docs/house.md)",
                      "embedding device house/embedding/model.toml:5:10: model 'embedding': device is not acted on "
-                     "yet: every model runs on the CPU, and device only labels its metrics (see docs/house.md)",
+                     "for this backend: only an embedding model's matrix product runs on a GPU (cuBLAS); the rest "
+                     "run on the CPU, and device only labels their metrics (see docs/house.md)",
                  }));
 }
 

@@ -29,6 +29,7 @@
 #include <system_error>
 #include <utility>
 
+#include "tbms/backends/matrix_product.h"
 #include "tbms/backends/text/text_model.h"
 #include "tbms/common/mutex.h"
 
@@ -130,7 +131,8 @@ struct Loaded {
 // constant after construction.
 class EmbeddingModel final : public TextModel {
  public:
-  explicit EmbeddingModel(Loaded m) : ft_(std::move(m.ft)), m_(std::move(m)) {}
+  EmbeddingModel(Loaded m, std::unique_ptr<MatrixProduct> gpu)
+      : ft_(std::move(m.ft)), m_(std::move(m)), gpu_(std::move(gpu)) {}
 
   std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts,
                                                int k) const override {
@@ -149,8 +151,11 @@ class EmbeddingModel final : public TextModel {
     // so a busy replica does not fault in fresh pages on every batch.
     thread_local std::vector<float> scores;
     scores.resize(static_cast<size_t>(b) * n);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, dim, 1.0f, q.data(), dim,
-                m_.matrix.data(), dim, 0.0f, scores.data(), n);
+    // On its GPU if it has one; a product the GPU fails is done here.
+    if (gpu_ == nullptr || !gpu_->Multiply(q.data(), b, scores.data()).ok()) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, dim, 1.0f, q.data(), dim,
+                  m_.matrix.data(), dim, 0.0f, scores.data(), n);
+    }
     for (int i = 0; i < b; ++i) out[i] = Vote(&scores[size_t(i) * n], k);
     return out;
   }
@@ -207,6 +212,7 @@ class EmbeddingModel final : public TextModel {
   const std::unique_ptr<fasttext::FastText> ft_ PT_GUARDED_BY(ft_mu_);
   // Constant after construction (its ft is null: moved to ft_).
   const Loaded m_;
+  const std::unique_ptr<MatrixProduct> gpu_;  // null: the product runs on the CPU
 };
 
 // The replicas are the parallelism: one OpenBLAS thread per GEMM call.
@@ -340,6 +346,10 @@ Status TrainEmbedding(const std::vector<Example>& examples, const std::filesyste
 }
 
 StatusOr<std::unique_ptr<TextModel>> LoadEmbedding(const std::filesystem::path& dir) {
+  return LoadEmbeddingOn(dir, "cpu");
+}
+
+StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path& dir, std::string_view device) {
   Loaded m;
   TBMS_RETURN_IF_ERROR(LoadFastText(dir / kModelFile, m));
 
@@ -382,7 +392,14 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbedding(const std::filesystem::path& 
                               std::to_string(m.rows));
   }
   UseOneBlasThread();
-  return std::unique_ptr<TextModel>(new EmbeddingModel(std::move(m)));
+  std::unique_ptr<MatrixProduct> gpu;
+  if (device.starts_with("gpu")) {
+    const std::string_view index = device == "gpu" ? "0" : device.substr(4);  // the house checked gpu or gpu:N
+    auto product = GpuMatrixProduct(m.matrix.data(), static_cast<int>(m.rows), m.dim, std::stoi(std::string(index)));
+    if (!product.ok()) return FailedPrecondition("embedding on " + std::string(device) + ": " + product.status().message());
+    gpu = std::move(product).value();
+  }
+  return std::unique_ptr<TextModel>(new EmbeddingModel(std::move(m), std::move(gpu)));
 }
 
 }  // namespace tbms::text

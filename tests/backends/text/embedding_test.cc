@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "tbms/backends/matrix_product.h"
 #include "tbms/backends/text/text_model.h"
 
 #include "text_test_util.h"
@@ -100,6 +101,33 @@ TEST_F(EmbeddingTest, ConcurrentCallsGiveTheSameAnswers) {
   auto model = Load(Trained());
   ASSERT_NE(model, nullptr);
   ExpectConcurrentCallsAgree(*model, MakeBatch(HeldOutQuestions()));
+}
+
+// On a GPU the product runs with cuBLAS and the answers are the CPU's;
+// where there is none, loading onto one fails and says why.
+TEST_F(EmbeddingTest, OnAGpuItAnswersAsOnTheCpu) {
+  std::string why;
+  if (CudaDevices(&why) == 0) {
+    auto refused = LoadEmbeddingOn(Trained(), "gpu:0");
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(refused.status().message().rfind("embedding on gpu:0: gpu:0: ", 0), 0u) << refused.status().message();
+    GTEST_SKIP() << "GPU test skipped: " << why;
+  }
+  auto cpu = Load(Trained());
+  auto gpu = LoadEmbeddingOn(Trained(), "gpu");
+  ASSERT_NE(cpu, nullptr);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+  std::vector<std::string_view> texts;
+  for (const HeldOut& h : kHeldOut) texts.push_back(h.text);
+  const auto want = cpu->Predict(texts, 3), got = (*gpu)->Predict(texts, 3);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {  // the same labels, scores within float tolerance
+    ASSERT_EQ(got[i].size(), want[i].size()) << texts[i];
+    for (size_t j = 0; j < want[i].size(); ++j) {
+      EXPECT_EQ(got[i][j].label, want[i][j].label) << texts[i];
+      EXPECT_NEAR(got[i][j].score, want[i][j].score, 1e-4) << texts[i];
+    }
+  }
 }
 
 TEST_F(EmbeddingTest, EmptyQuestionIsInvalidArgument) {

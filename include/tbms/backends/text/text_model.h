@@ -66,5 +66,9 @@ StatusOr<std::unique_ptr<TextModel>> LoadKeysearch(const std::filesystem::path& 
 
 Status TrainEmbedding(const std::vector<Example>& examples, const std::filesystem::path& dir);
 StatusOr<std::unique_ptr<TextModel>> LoadEmbedding(const std::filesystem::path& dir);
+// On `device` (cpu, gpu, gpu:N): on a GPU its matrix product runs with
+// cuBLAS (tbms/backends/matrix_product.h); FAILED_PRECONDITION when the
+// build or the machine has no such GPU.
+StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path& dir, std::string_view device);
 
 }  // namespace tbms::text
