@@ -271,7 +271,7 @@ void Batcher::Start(int replica, size_t count) {
       options_.stats->queue_wait.Observe(std::chrono::duration<double>(in.started - first->enqueued).count());
     }
     in.tokens.push_back(first->token);
-    in.enqueued.push_back(first->enqueued);
+    if (lag_window_ != nullptr) in.enqueued.push_back(first->enqueued);  // only the tuner pays for it
     in.batch.items.push_back(first->inputs);
     in.batch.deadline = std::min(in.batch.deadline, first->deadline);
     Erase(first);
@@ -295,7 +295,7 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
   // worker's expected_now for the next request, read as it answers) counts it
   // as free, not as a straggler that needs its whole time again.
   busy_until_.erase({in.started + in.expected, replica});
-  if (lag_window_ != nullptr) {
+  if (lag_window_ != nullptr && in.enqueued.size() == in.tokens.size()) {  // (a window set mid-batch waits)
     for (const TimePoint enqueued : in.enqueued) lag_window_->Record(clock_->Now() - enqueued);
   }
   ++finishing_;

@@ -130,7 +130,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
     int batch_size = 0;
     Duration expected{0};  // E of this batch, fixed when it started
     std::vector<uint64_t> tokens;
-    std::vector<TimePoint> enqueued;  // per item, for the lag window
+    std::vector<TimePoint> enqueued;  // per item, while a lag window listens
     Batch batch;
   };
 
