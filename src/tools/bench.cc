@@ -59,6 +59,7 @@
 
 #include "client_flags.h"
 #include "commands.h"
+#include "format.h"
 #include "tbms/client/http.h"
 #include "tbms/client/try.h"
 #include "tbms/common/json_writer.h"
@@ -91,12 +92,6 @@ struct BenchFlags {
 
 TimePoint Now() {
   return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
-}
-
-std::string Fixed(double v, int decimals = 1) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 double Pct(uint64_t part, uint64_t whole) {

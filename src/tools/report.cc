@@ -16,6 +16,7 @@
 
 #include "client_flags.h"
 #include "commands.h"
+#include "format.h"
 #include "tbms/client/client.h"
 #include "tbms/report/histogram.h"
 
@@ -31,12 +32,6 @@ struct ReportFlags {
   int count = 0;  // with --watch: stop after this many refreshes (0: until interrupted)
   CredentialFlags credentials;
 };
-
-std::string Fixed(double v, int decimals = 1) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 // A text table: first column left-aligned, the others right-aligned.
 class Table {

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "format.h"
 #include "model_flags.h"
 #include "ramp_spec.h"
 #include "replicas_flag.h"
@@ -59,12 +60,6 @@ struct SimFlags {
   bool json = false;
   bool quiet = false;
 };
-
-std::string Fixed(double v, int decimals = 1) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 StatusOr<double> ParseNumber(std::string_view text, std::string_view what) {
   double v;

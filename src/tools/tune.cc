@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "format.h"
 #include "ramp_spec.h"
 #include "tbms/backends/registry.h"
 #include "tbms/backends/simulated.h"
@@ -74,12 +75,6 @@ struct Tuned {
   std::vector<RampStepResult> ramp;
   std::vector<std::string> files;
 };
-
-std::string Fixed(double v, int decimals = 1) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 std::string Percent(double share) { return Fixed(share * 100, 0) + "%"; }
 
