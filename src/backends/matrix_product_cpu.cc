@@ -1,7 +1,5 @@
 #include <cblas.h>
 
-#include <vector>
-
 #include "tbms/backends/matrix_product.h"
 
 namespace tbms {
@@ -9,17 +7,16 @@ namespace {
 
 class CpuProduct final : public MatrixProduct {
  public:
-  CpuProduct(const float* matrix, int rows, int dim)
-      : matrix_(matrix, matrix + static_cast<size_t>(rows) * dim), rows_(rows), dim_(dim) {}
+  CpuProduct(const float* matrix, int rows, int dim) : matrix_(matrix), rows_(rows), dim_(dim) {}
   Status Multiply(const float* q, int b, float* scores) const override {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, rows_, dim_, 1.0f, q, dim_, matrix_.data(), dim_, 0.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, rows_, dim_, 1.0f, q, dim_, matrix_, dim_, 0.0f,
                 scores, rows_);
     return OkStatus();
   }
   std::string device() const override { return "cpu"; }
 
  private:
-  const std::vector<float> matrix_;
+  const float* const matrix_;  // borrowed
   const int rows_, dim_;
 };
 

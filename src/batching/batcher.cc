@@ -6,6 +6,18 @@
 #include "tbms/report/stats.h"
 
 namespace tbms {
+namespace {
+
+// What Create and SetBatching accept of the two settings that change while serving.
+Status CheckBatching(const std::string& model, int max_batch_size, Duration max_queue_delay) {
+  if (max_batch_size < 1 || max_batch_size > Batcher::kMaxBatchSize) {
+    return InvalidArgument(model + ": max_batch_size must be in [1, " + std::to_string(Batcher::kMaxBatchSize) + "]");
+  }
+  if (max_queue_delay < Duration(0)) return InvalidArgument(model + ": max_queue_delay must be >= 0");
+  return OkStatus();
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink) {
@@ -13,9 +25,7 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
     return InvalidArgument("batcher needs a clock, an executor and a sink");
   }
   const std::string& m = options.model;
-  if (options.max_batch_size < 1 || options.max_batch_size > kMaxBatchSize) {
-    return InvalidArgument(m + ": max_batch_size must be in [1, " + std::to_string(kMaxBatchSize) + "]");
-  }
+  if (Status s = CheckBatching(m, options.max_batch_size, options.max_queue_delay); !s.ok()) return s;
   for (int p : options.preferred_batch_sizes) {
     if (p < 1 || p > options.max_batch_size) {
       return InvalidArgument(m + ": preferred batch size " + std::to_string(p) +
@@ -23,9 +33,6 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
     }
   }
   std::sort(options.preferred_batch_sizes.begin(), options.preferred_batch_sizes.end());
-  if (options.max_queue_delay < Duration(0)) {
-    return InvalidArgument(m + ": max_queue_delay must be >= 0");
-  }
   if (options.max_queue_size < 1) return InvalidArgument(m + ": max_queue_size must be >= 1");
   if (executor->replicas() < 1) return InvalidArgument(m + ": needs at least one replica");
   return std::unique_ptr<Batcher>(new Batcher(std::move(options), clock, executor, sink));
@@ -55,10 +62,7 @@ void Batcher::Close() {
 }
 
 Status Batcher::SetBatching(int max_batch_size, Duration max_queue_delay) {
-  if (max_batch_size < 1 || max_batch_size > kMaxBatchSize) {
-    return InvalidArgument(options_.model + ": max_batch_size must be in [1, " + std::to_string(kMaxBatchSize) + "]");
-  }
-  if (max_queue_delay < Duration(0)) return InvalidArgument(options_.model + ": max_queue_delay must be >= 0");
+  if (Status s = CheckBatching(options_.model, max_batch_size, max_queue_delay); !s.ok()) return s;
   batching_ = {max_batch_size, max_queue_delay};
   PublishBatching();
   // A shorter delay or a smaller full batch may start one now; the timer

@@ -24,6 +24,26 @@ std::string JoinReasons(const std::vector<ModelState>& failures) {
   return out;
 }
 
+// On the core: a fresh version's batcher, and its online tuner with
+// [batching] adaptive. On failure the version keeps neither.
+Status AttachBatcher(ModelVersion& v, const ModelConfig& config, const ModelManager::Options& o) {
+  Batcher::Options options = BatcherOptionsFor(o.policy, config.batching);
+  options.model = v.name;
+  if (o.stats) options.stats = o.stats->AddModel(v.name, v.version, config.device, v.executor->replicas());
+  auto batcher = Batcher::Create(std::move(options), o.context.clock, v.executor.get(), o.sink);
+  if (!batcher.ok()) return batcher.status();
+  if (config.adaptive_batching) {
+    auto online = OnlineBatching::Create({.lag_target = config.lag_target, .max_batch_cap = config.batching.max_batch_size},
+                                         batcher->get(), o.context.clock);
+    if (!online.ok()) {  // the house checked what it needs: a lag target
+      (*batcher)->Close();
+      return online.status();
+    }
+    v.online = std::move(online).value();
+  }
+  v.batcher = std::move(batcher).value();
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -89,31 +109,11 @@ void ModelManager::Install(Loaded& loaded, std::vector<std::string>* events) {
       ++it;
       continue;
     }
-    Batcher::Options options = BatcherOptionsFor(options_.policy, loaded.config->batching);
-    options.model = v.name;
-    if (options_.stats) {
-      options.stats = options_.stats->AddModel(v.name, v.version, loaded.config->device, v.executor->replicas());
-    }
-    auto batcher = Batcher::Create(std::move(options), options_.context.clock, v.executor.get(), options_.sink);
-    if (!batcher.ok()) {
-      loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", batcher.status().message()});
+    if (Status s = AttachBatcher(v, *loaded.config, options_); !s.ok()) {
+      loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", s.message()});
       loaded.discarded.push_back(std::move(*it));
       it = loaded.versions.erase(it);
       continue;
-    }
-    v.batcher = std::move(batcher).value();
-    if (loaded.config->adaptive_batching) {
-      auto online = OnlineBatching::Create({.lag_target = loaded.config->lag_target,
-                                            .max_batch_cap = loaded.config->batching.max_batch_size},
-                                           v.batcher.get(), options_.context.clock);
-      if (!online.ok()) {  // the house checked what it needs: a lag target
-        loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", online.status().message()});
-        v.batcher->Close();
-        loaded.discarded.push_back(std::move(*it));
-        it = loaded.versions.erase(it);
-        continue;
-      }
-      v.online = std::move(online).value();
     }
     events->push_back("loaded model '" + v.name + "' version " + v.version);
     ++it;

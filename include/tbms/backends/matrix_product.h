@@ -22,15 +22,15 @@ class MatrixProduct {
   virtual std::string device() const = 0;  // "cpu", "gpu:0", ...
 };
 
-// `matrix` is copied (it may be freed after). INVALID_ARGUMENT for rows or dim < 1.
+// `matrix` is borrowed: it must outlive the product. INVALID_ARGUMENT for rows or dim < 1.
 StatusOr<std::unique_ptr<MatrixProduct>> CpuMatrixProduct(const float* matrix, int rows, int dim);
-// UNAVAILABLE when this build has no CUDA, or there is no device `index`
-// (the message says which); RESOURCE_EXHAUSTED when M does not fit its memory.
+// `matrix` is copied to the device. UNAVAILABLE when this build has no
+// CUDA, or there is no device `index` (the message says which);
+// RESOURCE_EXHAUSTED when M does not fit its memory.
 StatusOr<std::unique_ptr<MatrixProduct>> GpuMatrixProduct(const float* matrix, int rows, int dim, int index);
 
-// What a build and a machine have, for messages and for tests that skip.
-bool CudaBuilt();
-// The CUDA devices this process sees (0 without CUDA or a driver), and why none.
+// The CUDA devices this process sees (0 without CUDA or a driver), and why
+// none: for messages and for tests that skip.
 int CudaDevices(std::string* why_none = nullptr);
 
 }  // namespace tbms

@@ -85,8 +85,8 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   // How batches form, changed while serving (the online tuner): the queue,
   // the learned service times and the batches running are kept.
   // INVALID_ARGUMENT outside [1, kMaxBatchSize] or for a negative delay.
-  struct Batching {
-    int max_batch_size = 8;
+  struct Batching {  // starts as Options' own
+    int max_batch_size = 0;
     Duration max_queue_delay{0};
   };
   Status SetBatching(int max_batch_size, Duration max_queue_delay);

@@ -145,8 +145,6 @@ class GpuProduct final : public MatrixProduct {
 
 }  // namespace
 
-bool CudaBuilt() { return true; }
-
 int CudaDevices(std::string* why_none) {
   if (Cuda().GetDeviceCount == nullptr) {
     if (why_none != nullptr) *why_none = "no CUDA runtime (" + Cuda().error + ")";

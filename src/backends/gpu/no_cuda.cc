@@ -3,8 +3,6 @@
 
 namespace tbms {
 
-bool CudaBuilt() { return false; }
-
 int CudaDevices(std::string* why_none) {
   if (why_none != nullptr) *why_none = "this build has no CUDA (CMake found no CUDA toolkit)";
   return 0;

@@ -131,8 +131,9 @@ struct Loaded {
 // constant after construction.
 class EmbeddingModel final : public TextModel {
  public:
-  EmbeddingModel(Loaded m, std::unique_ptr<MatrixProduct> gpu)
-      : ft_(std::move(m.ft)), m_(std::move(m)), gpu_(std::move(gpu)) {}
+  // `cpu` reads m's matrix, whose buffer moving m keeps where it is.
+  EmbeddingModel(Loaded m, std::unique_ptr<MatrixProduct> cpu, std::unique_ptr<MatrixProduct> gpu)
+      : ft_(std::move(m.ft)), m_(std::move(m)), cpu_(std::move(cpu)), gpu_(std::move(gpu)) {}
 
   std::vector<std::vector<Prediction>> Predict(const std::vector<std::string_view>& texts,
                                                int k) const override {
@@ -153,8 +154,7 @@ class EmbeddingModel final : public TextModel {
     scores.resize(static_cast<size_t>(b) * n);
     // On its GPU if it has one; a product the GPU fails is done here.
     if (gpu_ == nullptr || !gpu_->Multiply(q.data(), b, scores.data()).ok()) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n, dim, 1.0f, q.data(), dim,
-                  m_.matrix.data(), dim, 0.0f, scores.data(), n);
+      (void)cpu_->Multiply(q.data(), b, scores.data());  // the CPU product cannot fail
     }
     for (int i = 0; i < b; ++i) out[i] = Vote(&scores[size_t(i) * n], k);
     return out;
@@ -212,6 +212,7 @@ class EmbeddingModel final : public TextModel {
   const std::unique_ptr<fasttext::FastText> ft_ PT_GUARDED_BY(ft_mu_);
   // Constant after construction (its ft is null: moved to ft_).
   const Loaded m_;
+  const std::unique_ptr<MatrixProduct> cpu_;  // over m_.matrix
   const std::unique_ptr<MatrixProduct> gpu_;  // null: the product runs on the CPU
 };
 
@@ -392,6 +393,8 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path
                               std::to_string(m.rows));
   }
   UseOneBlasThread();
+  auto cpu = CpuMatrixProduct(m.matrix.data(), static_cast<int>(m.rows), m.dim);
+  if (!cpu.ok()) return FailedPrecondition("embedding: " + cpu.status().message());
   std::unique_ptr<MatrixProduct> gpu;
   if (device.starts_with("gpu")) {
     const std::string_view index = device == "gpu" ? "0" : device.substr(4);  // the house checked gpu or gpu:N
@@ -399,7 +402,7 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path
     if (!product.ok()) return FailedPrecondition("embedding on " + std::string(device) + ": " + product.status().message());
     gpu = std::move(product).value();
   }
-  return std::unique_ptr<TextModel>(new EmbeddingModel(std::move(m), std::move(gpu)));
+  return std::unique_ptr<TextModel>(new EmbeddingModel(std::move(m), std::move(cpu).value(), std::move(gpu)));
 }
 
 }  // namespace tbms::text
