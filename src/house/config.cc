@@ -17,6 +17,7 @@
 #include "tbms/broker/limits.h"
 #include "tbms/common/names.h"
 #include "model_config.h"
+#include "placement.h"
 #include "toml_fields.h"
 
 namespace tbms {
@@ -25,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using house_detail::Artifacts, house_detail::Diag, house_detail::Fields, house_detail::Folders,
-    house_detail::LoadToml, house_detail::MixSource, house_detail::ReadModel,
+    house_detail::LoadToml, house_detail::ModelSource, house_detail::ReadModel,
     house_detail::ReadNames, house_detail::ReadSimulated, house_detail::Shown,
     house_detail::VersionNumber, house_detail::WrongType;
 
@@ -200,13 +201,11 @@ void Warn(const toml::table& table, const ModelConfig& m, const std::string& fil
   };
   static const Key kKeys[] = {
       {"lag_target_ms", "lag_target_ms is not acted on by the server yet, only by tbms tune (its default --lag-ms)"},
-      {"device", "device is not acted on for this backend: only an embedding model's matrix product runs on a GPU (cuBLAS); the rest run on the CPU, and device only labels their metrics"},
       {kDeprecatedReplicasKey,
        std::string(kDeprecatedReplicasKey) + " is deprecated, use " + std::string(kReplicasKey)},
   };
   for (const Key& k : kKeys) {
     if (k.key == "lag_target_ms" && m.adaptive_batching) continue;  // the online tuner holds it
-    if (k.key == "device" && m.backend == "embedding") continue;     // its product runs there
     const toml::node* n = table.get(k.key);
     if (n == nullptr) continue;
     const toml::source_position at = n->source().begin;
@@ -221,7 +220,7 @@ void Warn(const toml::table& table, const ModelConfig& m, const std::string& fil
 // A mix's member positions go to `mix`.
 std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& name,
                                      const HouseLimits& limits, std::vector<HouseError>* errors,
-                                     std::vector<HouseWarning>* warnings, MixSource* mix) {
+                                     std::vector<HouseWarning>* warnings, ModelSource* source) {
   ModelConfig m;
   m.name = name;
   m.dir = house / name;
@@ -244,7 +243,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
   Fnv1a hash;
   hash.Add(text);
   m.fingerprint = hash.value();
-  ReadModel(*table, *folders, limits, diag, &m, mix);
+  ReadModel(*table, *folders, limits, diag, &m, source);
   CheckFolders(*folders, m, folder);
   ScanVersions(limits, folder, &m);
   if (diag.count() + folder.count() > 0) return std::nullopt;
@@ -258,7 +257,7 @@ std::optional<ModelConfig> ScanModel(const fs::path& house, const std::string& n
 // What the model scans leave for the house-wide checks.
 struct Found {
   std::set<std::string, std::less<>> broken;  // model folders with model-wide errors
-  std::map<std::string, MixSource, std::less<>> mixes;
+  std::map<std::string, ModelSource, std::less<>> sources;  // of the models without errors
 };
 
 using ModelsByName = std::map<std::string_view, const ModelConfig*>;
@@ -279,7 +278,7 @@ bool Reaches(const ModelConfig& from, std::string_view target, const ModelsByNam
 }
 
 // Reports `mix` if it is on a cycle ("mix cycle: mix1 -> mix2 -> mix1").
-bool OnCycle(const ModelConfig& mix, const ModelsByName& models, const MixSource& source, Diag& diag) {
+bool OnCycle(const ModelConfig& mix, const ModelsByName& models, const ModelSource& source, Diag& diag) {
   std::set<std::string_view> seen;
   std::vector<std::string_view> path{mix.name};
   if (!Reaches(mix, mix.name, models, &seen, &path)) return false;
@@ -296,13 +295,13 @@ void CheckMixes(HouseScan* scan, Found* found) {
   ModelsByName models;
   for (const ModelConfig& m : scan->config.models) models[m.name] = &m;
   auto diag_of = [&](const ModelConfig& mix) {
-    return Diag(&scan->errors, mix.name, 0, found->mixes[mix.name].file);
+    return Diag(&scan->errors, mix.name, 0, found->sources[mix.name].file);
   };
   std::set<std::string, std::less<>> bad;
   for (const ModelConfig& mix : scan->config.models) {
     if (!mix.is_mix()) continue;
     Diag diag = diag_of(mix);
-    const MixSource& source = found->mixes[mix.name];
+    const ModelSource& source = found->sources[mix.name];
     for (size_t i = 0; i < mix.members.size(); ++i) {
       const std::string& member = mix.members[i];
       if (found->broken.contains(member)) {
@@ -321,7 +320,7 @@ void CheckMixes(HouseScan* scan, Found* found) {
       Diag diag = diag_of(mix);
       for (size_t i = 0; i < mix.members.size(); ++i) {
         if (bad.contains(mix.members[i])) {
-          diag.At(found->mixes[mix.name].at[i], "member '" + mix.members[i] + "' has errors");
+          diag.At(found->sources[mix.name].at[i], "member '" + mix.members[i] + "' has errors");
         }
       }
       if (diag.count() > 0) {
@@ -485,15 +484,17 @@ HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
   if (!names) return scan;
   Found found;
   for (const std::string& name : *names) {  // sorted, so config.models is too
-    MixSource mix;
-    auto model = ScanModel(dir, name, limits, &scan.errors, &scan.warnings, &mix);
+    ModelSource source;
+    auto model = ScanModel(dir, name, limits, &scan.errors, &scan.warnings, &source);
     if (!model) {
       found.broken.insert(name);
       continue;
     }
-    if (model->is_mix()) found.mixes[name] = std::move(mix);
+    found.sources[name] = std::move(source);
     scan.config.models.push_back(std::move(*model));
   }
+  house_detail::PlaceModels(house_detail::ReadDevices(dir, limits, &scan.errors), found.sources,
+                            limits.max_replicas_per_model, &scan, &found.broken);
   CheckMixes(&scan, &found);
   std::erase_if(scan.warnings, [&](const HouseWarning& w) { return found.broken.contains(w.model); });
   ScanInstances(dir, limits, found, &scan);

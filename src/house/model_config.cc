@@ -2,6 +2,7 @@
 // weights, tensors, labels, or a mix's members) and a simulated version's
 // simulated.toml. See model_config.h; the format is in docs/house.md.
 #include "model_config.h"
+#include "placement.h"
 
 #include "keys.h"
 
@@ -171,13 +172,6 @@ std::vector<TensorSpec> ReadTensors(const Fields& f, std::string_view key, Diag&
   return out;
 }
 
-bool ValidDevice(std::string_view d) {
-  if (d == "cpu" || d == "gpu") return true;
-  if (!d.starts_with("gpu:") || d.size() == 4 || d.size() > 8) return false;
-  d.remove_prefix(4);
-  return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 void ReadLabels(const toml::table& table, Diag& diag, std::map<std::string, std::string>* out) {
   for (const auto& [key, node] : table) {
     if (auto v = StringValue(node, "label '" + std::string(key.str()) + "'", diag)) {
@@ -212,7 +206,8 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
     if (*p == "http" || *p == "grpc") r.protocol = *p;
     else diag.At(f.Get("protocol")->source(), "'protocol' must be \"http\" or \"grpc\", not '" + *p + "'");
   }
-  if (f.Require("endpoints")) {
+  // An instance group on a remote device (devices.toml) gives the endpoints instead.
+  if (m->groups.empty() ? f.Require("endpoints") : f.Has("endpoints")) {
     if (const toml::array* list = f.Array("endpoints")) {
       if (list->empty() || list->size() > 256) diag.At(list->source(), "'endpoints' must list 1 to 256 HOST:PORT");
       for (const toml::node& n : *list) {
@@ -227,6 +222,9 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   if (r.model.empty()) diag.At(f.Get("model")->source(), "'model' must not be empty");
   if (auto v = f.String("version")) r.version = *v;
   if (auto v = f.Int("in_flight", 1, 256)) r.in_flight = static_cast<int>(*v);
+  if (f.Has("in_flight") && !m->groups.empty()) {
+    diag.At(f.Get("in_flight")->source(), "give remote.in_flight or the instance group's count, not both");
+  }
   if (auto v = f.Ms("connect_timeout_ms", std::chrono::seconds(60))) r.connect_timeout = *v;
   if (auto v = f.Ms("timeout_ms", std::chrono::minutes(10))) r.timeout = *v;
   if (auto v = f.Bool("tls")) r.tls = *v;
@@ -261,8 +259,8 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
 
 // Keys that belong to the other kind of model.
 void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
-  static constexpr std::string_view kServedOnly[] = {"est", kReplicasKey, kDeprecatedReplicasKey, "device",
-                                                      "batching", "version_policy", "weights", "limits"};
+  static constexpr std::string_view kServedOnly[] = {"est",     kReplicasKey,     kDeprecatedReplicasKey, "device",
+                                                      "batching", "version_policy", "weights", "limits", "instance_group"};
   static constexpr std::string_view kMixOnly[] = {"members", "aggregator"};
   using Keys = std::span<const std::string_view>;
   for (std::string_view key : is_mix ? Keys(kServedOnly) : Keys(kMixOnly)) {
@@ -288,14 +286,26 @@ void ReadReplicas(const Fields& f, const HouseLimits& limits, Diag& diag, ModelC
 }
 
 // The keys of a model that serves version folders (not a mix).
-void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits& limits, Diag& diag,
-                     ModelConfig* m) {
-  if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
+// [[instance_group]], or `replicas` on `device` (resolved house-wide: placement.h).
+void ReadPlacement(const Fields& f, const HouseLimits& limits, Diag& diag, ModelConfig* m, ModelSource* source) {
+  if (const toml::array* groups = f.Array("instance_group")) {
+    for (std::string_view key : {kReplicasKey, kDeprecatedReplicasKey, std::string_view("device")}) {
+      if (f.Has(key)) diag.At(f.Get(key)->source(), "give [[instance_group]] or " + Quoted(key) + ", not both");
+    }
+    ReadInstanceGroups(*groups, limits, diag, m, source);
+    return;
+  }
   ReadReplicas(f, limits, diag, m);
   if (auto d = f.String("device")) {
-    if (ValidDevice(*d)) m->device = *d;
-    else diag.At(f.Get("device")->source(), "unknown device '" + *d + "' (expected cpu, gpu or gpu:N)");
+    m->device = *d;
+    source->device_at = f.Get("device")->source().begin;
   }
+}
+
+void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits& limits, Diag& diag,
+                     ModelConfig* m, ModelSource* source) {
+  if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
+  ReadPlacement(f, limits, diag, m, source);
   if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);
   if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
   if (const toml::table* p = f.Table("version_policy")) {
@@ -310,8 +320,7 @@ void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits&
   }
 }
 
-void ReadMix(const Fields& f, Diag& diag, ModelConfig* m, MixSource* source) {
-  source->file = diag.file();
+void ReadMix(const Fields& f, Diag& diag, ModelConfig* m, ModelSource* source) {
   if (f.Require("members")) {
     if (const toml::array* list = f.Array("members")) {
       m->members = ReadNames(*list, "members", diag, &source->at);
@@ -364,10 +373,11 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() 
 }
 
 void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
-               Diag& diag, ModelConfig* m, MixSource* mix) {
+               Diag& diag, ModelConfig* m, ModelSource* source) {
+  source->file = diag.file();
   Fields f(table, "model.toml", diag, /*is_file=*/true);
   f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching", "limits",
-               "version_policy", "weights", "inputs", "outputs", "members", "aggregator", "remote"},
+               "version_policy", "weights", "inputs", "outputs", "members", "aggregator", "remote", "instance_group"},
               {kDeprecatedReplicasKey});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
@@ -393,7 +403,7 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
                            : "[remote] applies only to backend = \"kserve\"");
   }
   if (is_mix) {
-    ReadMix(f, diag, m, mix);
+    ReadMix(f, diag, m, source);
   } else if (m->is_remote()) {
     for (std::string_view key : {kReplicasKey, kDeprecatedReplicasKey, std::string_view("version_policy"),
                                  std::string_view("weights"), std::string_view("device")}) {
@@ -405,9 +415,10 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
     if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
     if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);
     if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
+    if (const toml::array* groups = f.Array("instance_group")) ReadInstanceGroups(*groups, limits, diag, m, source);
     if (remote != nullptr) ReadRemote(*remote, limits, diag, m);
   } else {
-    ReadServedModel(f, folders, limits, diag, m);
+    ReadServedModel(f, folders, limits, diag, m, source);
   }
   if (m->adaptive_batching && m->lag_target == Duration(0)) {
     diag.At(f.Table("batching")->get("adaptive")->source(),

@@ -24,10 +24,13 @@
 
 namespace tbms::house_detail {
 
-// A mix's members as written, for the house-wide checks.
-struct MixSource {
+// Where a model's house-wide references are written, for the house-wide
+// checks: a mix's members, the devices its replicas are placed on.
+struct ModelSource {
   std::string file;  // model.toml, as shown
   std::vector<toml::source_position> at;  // where each member is written
+  std::vector<toml::source_position> group_at;  // each instance group's device
+  toml::source_position device_at;  // `device`, when the model names one
 };
 
 // The folders of a model: version numbers, and any other name.
@@ -50,9 +53,10 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts();
 
 // Reads model.toml (parsed into `table`) into `m`, whose name and dir are
 // set; a served model gets one VersionConfig per version its policy serves,
-// a mix's member positions go to `mix`. Problems go to `diag`.
+// the positions of a mix's members and of its devices go to `source`
+// (placements are resolved house-wide: placement.h). Problems go to `diag`.
 void ReadModel(const toml::table& table, const Folders& folders, const HouseLimits& limits,
-               Diag& diag, ModelConfig* m, MixSource* mix);
+               Diag& diag, ModelConfig* m, ModelSource* source);
 
 // Reads a simulated version's timing profile from `file` into `out`;
 // reported to `diag` when it is missing or bad.

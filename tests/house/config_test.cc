@@ -196,12 +196,16 @@ TEST(HouseTest, ReadsTheDemoHouse) {
   EXPECT_EQ(qa.hedge, Hedge::kExpected);
 }
 
-// lag_target_ms and device are accepted but not acted on yet: a warning
-// each, naming the model and the key where it is written (docs/house.md).
-// A model without them, and a model in error, has none.
+// A key accepted but not acted on: lag_target_ms without [batching]
+// adaptive, and a GPU device for a backend with no GPU path. A warning each,
+// naming the model and the key where it is written (docs/house.md). A model
+// without them, and a model in error, has none.
 TEST(HouseTest, WarnsOfKeysNotActedOnYet) {
   TempHouse house(With(Demo(), {{"bayes/model.toml", "backend = \"simulated\"\nest = 15\ndevice = \"cpu\"\n"
-                                                     "batchsize = 1\n"}}));
+                                                     "batchsize = 1\n"},
+                                {"svm/model.toml", "backend = \"svm\"\nest = 25\ndevice = \"gpu\"\n"}}));
+  for (const char* f : {"svm.model", "features.txt", "labels.txt"}) house.Write(std::string("svm/1/") + f, "x");
+  fs::remove(house.dir() / "svm/1/simulated.toml");
   HouseScan scan = ScanHouse(house.dir());
   ASSERT_EQ(scan.errors.size(), 3u);  // bayes, and the mix and the task that name it
   std::vector<std::string> got;
@@ -213,9 +217,9 @@ TEST(HouseTest, WarnsOfKeysNotActedOnYet) {
   EXPECT_EQ(got, (std::vector<std::string>{
                      "embedding lag_target_ms house/embedding/model.toml:3:17: model 'embedding': lag_target_ms "
                      "is not acted on by the server yet, only by tbms tune (its default --lag-ms) (see docs/house.md)",
-                     "embedding device house/embedding/model.toml:5:10: model 'embedding': device is not acted on "
-                     "for this backend: only an embedding model's matrix product runs on a GPU (cuBLAS); the rest "
-                     "run on the CPU, and device only labels their metrics (see docs/house.md)",
+                     "svm device house/svm/model.toml:3:10: model 'svm': device 'gpu' is a GPU, but svm has no GPU "
+                     "path: its replicas run on the CPU (the device's share and occupancy still count them; see "
+                     "docs/house.md)",
                  }));
 }
 
@@ -430,7 +434,7 @@ std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 
 
 constexpr const char* kModelKeys =
     "backend, est, lag_target_ms, replicas, device, labels, batching, limits, version_policy, weights, "
-    "inputs, outputs, members, aggregator, remote";
+    "inputs, outputs, members, aggregator, remote, instance_group";
 
 TEST(HouseErrorTest, ModelToml) {
   const std::string m = "house/svm/model.toml";
@@ -471,16 +475,16 @@ TEST(HouseErrorTest, ModelToml) {
       {"replicas and instances", {{"svm/model.toml", Svm("replicas = 2\ninstances = 2\n")}},
        {m + ":4:13: 'instances' is the deprecated name of 'replicas': give only 'replicas'"}},
       {"device", {{"svm/model.toml", Svm("device = \"tpu\"\n")}},
-       {m + ":3:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
+       {m + ":3:10: unknown device 'tpu' (devices.toml declares none; use cpu, gpu or gpu:N)"}},
       {"device gpu:", {{"svm/model.toml", Svm("device = \"gpu:x\"\n")}},
-       {m + ":3:10: unknown device 'gpu:x' (expected cpu, gpu or gpu:N)"}},
+       {m + ":3:10: unknown device 'gpu:x' (devices.toml declares none; use cpu, gpu or gpu:N)"}},
       {"labels not a table", {{"svm/model.toml", Svm("labels = 3\n")}},
        {m + ":3:10: 'labels' must be a table, not an integer"}},
       {"label not a string", {{"svm/model.toml", Svm("labels = { team = 1 }\n")}},
        {m + ":3:19: label 'team' must be a string, not an integer"}},
-      {"two errors, both reported", {{"svm/model.toml", Svm("replicas = 0\ndevice = \"tpu\"\n")}},
-       {m + ":3:12: 'replicas' must be in [1, 256], not 0",
-        m + ":4:10: unknown device 'tpu' (expected cpu, gpu or gpu:N)"}},
+      {"two errors, both reported", {{"svm/model.toml", Svm("replicas = 0\nlag_target_ms = -1\n")}},
+       {m + ":4:17: 'lag_target_ms' must be in [0, 600000], not -1",
+        m + ":3:12: 'replicas' must be in [1, 256], not 0"}},
       {"members on a simulated model", {{"svm/model.toml", Svm("members = [\"x\"]\n")}},
        {m + ":3:11: 'members' applies only to a mix (backend = \"mix\")"}},
   });
@@ -714,6 +718,165 @@ TEST(HouseErrorTest, RemoteModels) {
        {m + ":5:1: unknown key 'retries' in [remote] (expected protocol, endpoints, model, version, in_flight, "
             "connect_timeout_ms, timeout_ms, tls, ca_file, access_id, secret_file, secret_env, bearer_file, "
             "bearer_env, eject_after, eject_for_ms, share_estimates)"}},
+  });
+}
+
+// devices.toml: a GPU with 1 GiB, a CPU of two cores, two remote servers.
+constexpr const char* kDevices =
+    "[gpu0]\nkind = \"gpu\"\nindex = 0\nmemory_mib = 1024\n"
+    "[cpu0]\nkind = \"cpu\"\ncores = \"0-1\"\n"
+    "[workers]\nkind = \"remote\"\nendpoints = [\"10.0.0.5:8000\", \"10.0.0.6:8000\"]\n";
+
+std::string Group(std::string_view device, std::string_view more = "") {
+  return "[[instance_group]]\ndevice = \"" + std::string(device) + "\"\n" + std::string(more);
+}
+
+// Instance groups resolve against devices.toml; a model placed the old way
+// gets one group; a kserve model on a remote device calls its endpoints.
+TEST(HouseTest, DevicesAndInstanceGroups) {
+  Files files = With(Base(), {{"devices.toml", kDevices},
+                              {"svm/model.toml", Svm(Group("gpu0", "count = 2\nshare_pct = 60\nmemory_mib = 256\n") +
+                                                     Group("cpu0"))},
+                              {"bayes/model.toml", "backend = \"simulated\"\nest = 15\nreplicas = 2\ndevice = \"gpu:1\"\n"},
+                              {"bayes/1/simulated.toml", "base_ms = 1\n"},
+                              {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("workers", "count = 3\n") +
+                                                         "[remote]\nprotocol = \"grpc\"\n"}});
+  TempHouse house(files);
+  auto loaded = LoadHouse(house.dir());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_EQ(loaded->devices.size(), 3u);
+  const DeviceConfig& gpu = loaded->devices[1];  // by name
+  EXPECT_EQ(gpu.name, "gpu0");
+  EXPECT_EQ(gpu.kind, DeviceKind::kGpu);
+  EXPECT_EQ(gpu.memory_mib, 1024);
+  EXPECT_EQ(gpu.capacity(), 1);
+  EXPECT_EQ(loaded->devices[0].cores, (std::vector<int>{0, 1}));
+  EXPECT_EQ(loaded->devices[0].capacity(), 2);
+
+  const ModelConfig& svm = *Find(*loaded, "svm");
+  ASSERT_EQ(svm.groups.size(), 2u);
+  EXPECT_EQ(svm.replicas, 3);
+  EXPECT_EQ(svm.device, "gpu0");  // the first group's: the metrics' label
+  EXPECT_EQ(svm.groups[0].count, 2);
+  EXPECT_EQ(svm.groups[0].device, gpu);
+  EXPECT_DOUBLE_EQ(svm.groups[0].share, 0.6);
+  EXPECT_EQ(svm.groups[0].memory_mib, 256);
+  EXPECT_EQ(svm.groups[1].count, 1);
+  EXPECT_EQ(svm.groups[1].device.cores, (std::vector<int>{0, 1}));
+
+  const ModelConfig& bayes = *Find(*loaded, "bayes");  // the old way: one implicit group
+  ASSERT_EQ(bayes.groups.size(), 1u);
+  EXPECT_EQ(bayes.groups[0].count, 2);
+  EXPECT_EQ(bayes.groups[0].device.kind, DeviceKind::kGpu);
+  EXPECT_EQ(bayes.groups[0].device.gpu_index, 1);
+  EXPECT_FALSE(bayes.groups[0].device.declared);
+
+  const ModelConfig& labeler = *Find(*loaded, "labeler");
+  EXPECT_EQ(labeler.remote.endpoints, (std::vector<std::string>{"10.0.0.5:8000", "10.0.0.6:8000"}));
+  EXPECT_EQ(labeler.remote.in_flight, 3);
+  EXPECT_EQ(labeler.replicas, 6);
+  EXPECT_EQ(labeler.device, "workers");
+
+  // A device that changes reloads the models on it, not the others.
+  house.Write("devices.toml", std::string(kDevices).replace(std::string(kDevices).find("1024"), 4, "2048"));
+  auto again = LoadHouse(house.dir());
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_NE(Find(*again, "svm")->fingerprint, svm.fingerprint);
+  EXPECT_EQ(Find(*again, "bayes")->fingerprint, bayes.fingerprint);
+  EXPECT_EQ(Find(*again, "labeler")->fingerprint, labeler.fingerprint);
+}
+
+TEST(ParseCoreListTest, RangesAndErrors) {
+  std::vector<int> cores;
+  std::string error;
+  EXPECT_TRUE(ParseCoreList("0-3,8,10-11", 1023, &cores, &error));
+  EXPECT_EQ(cores, (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
+  EXPECT_FALSE(ParseCoreList("3-1", 1023, &cores, &error));
+  EXPECT_EQ(error, "'3-1' is not a core or a range of cores (e.g. \"0-3,8\")");
+  EXPECT_FALSE(ParseCoreList("0,x", 1023, &cores, &error));
+  EXPECT_EQ(error, "'x' is not a core or a range of cores (e.g. \"0-3,8\")");
+  EXPECT_FALSE(ParseCoreList("0-2,2", 1023, &cores, &error));
+  EXPECT_EQ(error, "core 2 is listed twice");
+  EXPECT_FALSE(ParseCoreList("1024", 1023, &cores, &error));
+  EXPECT_EQ(error, "core 1024 is above 1023");
+  EXPECT_FALSE(ParseCoreList("", 1023, &cores, &error));
+  EXPECT_EQ(error, "no cores listed");
+}
+
+TEST(HouseErrorTest, Devices) {
+  const std::string d = "house/devices.toml";
+  auto devices = [](std::string text) { return Files{{"devices.toml", std::move(text)}}; };
+  ExpectErrors({
+      {"not a table", devices("gpu0 = 1\n"), {d + ":1:8: device 'gpu0' must be a table ([gpu0] with kind = ...), not an integer"}},
+      {"bad name", devices("[\"gpu 0\"]\nkind = \"gpu\"\n"), {d + ":1:2: bad device name 'gpu 0' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"no kind", devices("[gpu0]\nindex = 0\n"), {d + ":1:1: missing key 'kind' in device 'gpu0'"}},
+      {"unknown kind", devices("[tpu0]\nkind = \"tpu\"\n"),
+       {d + ":2:8: device 'tpu0': kind must be \"cpu\", \"gpu\" or \"remote\", not 'tpu'"}},
+      {"a key of another kind", devices("[gpu0]\nkind = \"gpu\"\ncores = \"0\"\n"),
+       {d + ":3:1: unknown key 'cores' in device 'gpu0' (expected kind, index, memory_mib)"}},
+      {"bad cores", devices("[cpu0]\nkind = \"cpu\"\ncores = \"0-x\"\n"),
+       {d + ":3:9: device 'cpu0': '0-x' is not a core or a range of cores (e.g. \"0-3,8\")"}},
+      {"cores of two devices", devices("[a]\nkind = \"cpu\"\ncores = \"0-3\"\n[b]\nkind = \"cpu\"\ncores = \"3-4\"\n"),
+       {d + ":4:2: device 'b': core 3 is device 'a''s already"}},
+      {"one GPU twice", devices("[a]\nkind = \"gpu\"\n[b]\nkind = \"gpu\"\nindex = 0\n"),
+       {d + ":3:2: device 'b': CUDA index 0 is device 'a' already (share one GPU with share_pct in the models' "
+            "instance groups)"}},
+      {"gpu index", devices("[a]\nkind = \"gpu\"\nindex = 64\n"), {d + ":3:9: 'index' must be in [0, 63], not 64"}},
+      {"gpu memory", devices("[a]\nkind = \"gpu\"\nmemory_mib = 0\n"),
+       {d + ":3:14: 'memory_mib' must be in [1, 16777216], not 0"}},
+      {"remote without endpoints", devices("[w]\nkind = \"remote\"\n"), {d + ":1:1: missing key 'endpoints' in device 'w'"}},
+      {"remote endpoint", devices("[w]\nkind = \"remote\"\nendpoints = [\"w1\"]\n"),
+       {d + ":3:14: endpoint 'w1' must be HOST:PORT, e.g. 10.0.0.5:8000"}},
+  });
+}
+
+TEST(HouseErrorTest, Placements) {
+  const std::string m = "house/svm/model.toml";
+  auto svm = [](std::string more) { return Files{{"devices.toml", kDevices}, {"svm/model.toml", Svm(more)}}; };
+  Files bayes_too = With(svm(Group("gpu0", "share_pct = 60\n")),
+                         {{"bayes/model.toml", "backend = \"simulated\"\nest = 15\n" + Group("gpu0", "share_pct = 50\n")},
+                          {"bayes/1/simulated.toml", "base_ms = 1\n"}});
+  Files kserve = {{"devices.toml", kDevices},
+                  {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("gpu0") + "[remote]\nprotocol = \"http\"\n"}};
+  Files both = {{"devices.toml", kDevices},
+                {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("workers") +
+                                           "[remote]\nendpoints = [\"a:1\"]\n"}};
+  ExpectErrors({
+      {"unknown device", svm(Group("gpu7")),
+       {m + ":4:10: unknown device 'gpu7' (devices.toml declares cpu0, gpu0, workers; or use cpu, gpu, gpu:N)"}},
+      {"unknown device, the old way", svm("device = \"gpu7\"\n"),
+       {m + ":3:10: unknown device 'gpu7' (devices.toml declares cpu0, gpu0, workers; or use cpu, gpu, gpu:N)"}},
+      {"shares over 100%", bayes_too,
+       {"house/bayes/model.toml:4:10: device 'gpu0': time shares add up to 110% (bayes 50%, svm 60%), at most 100%",
+        m + ":4:10: device 'gpu0': time shares add up to 110% (bayes 50%, svm 60%), at most 100%"}},
+      {"memory over capacity", svm(Group("gpu0", "count = 2\nmemory_mib = 600\n")),
+       {m + ":4:10: device 'gpu0': memory over capacity: svm 2 x 600 MiB = 1200 MiB of 1024 MiB"}},
+      {"a share of a CPU", svm(Group("cpu0", "share_pct = 50\n")),
+       {m + ":4:10: share_pct and memory_mib apply to a gpu device, not to cpu device 'cpu0'"}},
+      {"memory of a GPU that declares none", svm(Group("gpu", "memory_mib = 100\n")),
+       {m + ":4:10: device 'gpu' declares no memory_mib to reserve 100 MiB from"}},
+      {"a model on a remote device", svm(Group("workers")),
+       {m + ":4:10: device 'workers' is remote: only a kserve model runs there"}},
+      {"a kserve model on a GPU", kserve,
+       {"house/labeler/model.toml:4:10: a kserve model runs on a remote device, not on gpu device 'gpu0'"}},
+      {"endpoints twice", both,
+       {"house/labeler/model.toml:4:10: give [remote] endpoints or an instance group on a remote device, not both"}},
+      {"groups and replicas", svm("replicas = 2\n" + Group("gpu0")),
+       {m + ":3:12: give [[instance_group]] or 'replicas', not both"}},
+      {"two groups on one device", svm(Group("gpu0") + Group("gpu0")),
+       {m + ":6:10: two instance groups on device 'gpu0': give one its count"}},
+      {"a group without a device", svm("[[instance_group]]\ncount = 2\n"),
+       {m + ":3:1: missing key 'device' in [[instance_group]]"}},
+      {"an unknown group key", svm(Group("gpu0", "kind = \"KIND_GPU\"\n")),
+       {m + ":5:1: unknown key 'kind' in [[instance_group]] (expected count, device, share_pct, memory_mib)"}},
+      {"share zero", svm(Group("gpu0", "share_pct = 0\n")),
+       {m + ":5:13: 'share_pct' must be above 0 (leave it out for no limit)"}},
+      {"share over 100", svm(Group("gpu0", "share_pct = 150\n")),
+       {m + ":5:13: 'share_pct' must be in [0, 100], not 150"}},
+      {"count over the limit", svm(Group("gpu0", "count = 300\n")),
+       {m + ":5:9: 'count' must be in [1, 256], not 300"}},
+      {"a group on a mix", {{"mix1/model.toml", "backend = \"mix\"\nmembers = [\"svm\"]\n" + Group("gpu")}},
+       {"house/mix1/model.toml:3:1: 'instance_group' does not apply to a mix"}},
   });
 }
 

@@ -29,6 +29,7 @@
 #include "tbms/broker/try.h"
 #include "tbms/common/status.h"
 #include "tbms/common/tensor.h"
+#include "tbms/house/devices.h"
 
 namespace tbms {
 
@@ -97,8 +98,11 @@ struct ModelConfig {
   bool is_remote() const { return backend == kRemoteBackend; }
   Duration est{0};          // the prior when a try gives no est
   Duration lag_target{0};   // 0: none
-  int replicas = 1;         // copies of the model that run batches at once
-  std::string device = "cpu";
+  int replicas = 1;         // copies of the model that run batches at once: the groups' sum
+  std::string device = "cpu";  // the first group's device (its metrics' device label)
+  // Where the replicas run, resolved against devices.toml: its
+  // [[instance_group]] list, or one group of `replicas` on `device`.
+  std::vector<ReplicaGroup> groups;
   std::map<std::string, std::string> labels;
   Batcher::Options batching;  // model name filled in
   // [batching] adaptive: the online tuner moves max_batch_size (up to the
@@ -151,6 +155,7 @@ struct HouseConfig {
   std::vector<ModelConfig> models;  // by name
   std::vector<InstanceConfig> instances;
   std::vector<AccessKey> admin_keys;  // [admin] keys: every endpoint, the repository API
+  std::vector<DeviceConfig> devices;  // devices.toml's, by name
 };
 
 struct HouseLimits {
