@@ -25,7 +25,7 @@ struct Core {
       bo.model = so.model;
       bo.max_batch_size = max_batch;
       bo.max_queue_size = 10'000'000;
-      if (stats) bo.stats = stats->AddModel(so.model, "1", "cpu", 1);
+      if (stats) bo.stats = stats->AddModel(so.model, "1");
       batchers.push_back(
           std::move(Batcher::Create(bo, &clock, executors.back().get(), broker.get())).value());
     }

@@ -7,11 +7,27 @@
 namespace tbms {
 namespace {
 
+// Where an embedding's matrix product runs: "gpu:N" for a GPU group, else "cpu".
+std::string ProductDevice(const ModelConfig& model) {
+  if (model.groups.empty()) return model.device;  // the old way, checked by the house
+  const DeviceConfig& d = model.groups.front().device;  // the house allows one device
+  return d.kind == DeviceKind::kGpu ? "gpu:" + std::to_string(d.gpu_index) : "cpu";
+}
+
+// Per replica, in the order of the instance groups: its device's core set.
+ThreadPoolExecutor::Options PoolOptions(const ModelConfig& model) {
+  ThreadPoolExecutor::Options options{model.name, model.replicas, {}};
+  for (const ReplicaGroup& g : model.groups) {
+    for (int i = 0; i < g.count && !model.is_remote(); ++i) options.cores.push_back(g.device.cores);
+  }
+  return options;
+}
+
 StatusOr<std::unique_ptr<text::TextModel>> LoadText(const ModelConfig& model, const VersionConfig& version) {
   if (model.backend == "keysearch") return text::LoadKeysearch(version.dir);
   if (model.backend == "bayes") return text::LoadBayes(version.dir);
   if (model.backend == "svm") return text::LoadSvm(version.dir);
-  if (model.backend == "embedding") return text::LoadEmbeddingOn(version.dir, model.device);
+  if (model.backend == "embedding") return text::LoadEmbeddingOn(version.dir, ProductDevice(model));
   return InvalidArgument("model '" + model.name + "': unknown backend '" + model.backend + "'");
 }
 
@@ -44,7 +60,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (model.is_remote()) {  // no warm-up: the remote serves already, and may be down for now
     auto remote = RemoteBackend::Create(model, context.clock);
     if (!remote.ok()) return remote.status();
-    auto executor = ThreadPoolExecutor::Create({model.name, model.replicas}, std::move(remote).value(), context.core);
+    auto executor = ThreadPoolExecutor::Create(PoolOptions(model), std::move(remote).value(), context.core);
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());
   }
@@ -52,7 +68,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<text::TextModel> backend = std::move(loaded).value();
   TBMS_RETURN_IF_ERROR(WarmUp(*backend, model.name));
-  auto executor = ThreadPoolExecutor::Create({model.name, model.replicas}, std::move(backend), context.core);
+  auto executor = ThreadPoolExecutor::Create(PoolOptions(model), std::move(backend), context.core);
   if (!executor.ok()) return executor.status();
   return std::unique_ptr<Executor>(std::move(executor).value());
 }

@@ -2,6 +2,9 @@
 
 #include <chrono>
 
+#include <pthread.h>
+#include <sched.h>
+
 namespace tbms {
 
 StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
@@ -9,6 +12,18 @@ StatusOr<std::unique_ptr<ThreadPoolExecutor>> ThreadPoolExecutor::Create(
   if (backend == nullptr || core == nullptr) return InvalidArgument(options.model + ": needs a backend and a core");
   if (options.replicas < 1 || options.replicas > kMaxReplicas) {
     return InvalidArgument(options.model + ": replicas must be in [1, " + std::to_string(kMaxReplicas) + "]");
+  }
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  for (const std::vector<int>& set : options.cores) {
+    for (int core : set) {
+      if (core < 0 || core >= CPU_SETSIZE || !CPU_ISSET(core, &allowed)) {
+        return FailedPrecondition(options.model + ": core " + std::to_string(core) +
+                                  " is not one this process may run on (" + std::to_string(CPU_COUNT(&allowed)) +
+                                  " cores here; see devices.toml)");
+      }
+    }
   }
   return std::unique_ptr<ThreadPoolExecutor>(
       new ThreadPoolExecutor(std::move(options), std::move(backend), core));
@@ -19,10 +34,23 @@ ThreadPoolExecutor::ThreadPoolExecutor(Options options, std::shared_ptr<Backend>
   for (int i = 0; i < options_.replicas; ++i) StartSlot();
 }
 
+const std::vector<int>& ThreadPoolExecutor::CoresOf(size_t replica) const {
+  static const std::vector<int> kAny;
+  if (options_.cores.empty()) return kAny;
+  return options_.cores[std::min(replica, options_.cores.size() - 1)];
+}
+
 void ThreadPoolExecutor::StartSlot() {
   slots_.push_back(std::make_unique<Slot>());
   Slot& slot = *slots_.back();
   slot.thread = std::thread([this, &slot] { Loop(slot); });
+  if (const std::vector<int>& cores = CoresOf(slots_.size() - 1); !cores.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int core : cores) CPU_SET(core, &set);
+    // Create checked the cores are this process's: the call cannot fail for them.
+    (void)pthread_setaffinity_np(slot.thread.native_handle(), sizeof set, &set);
+  }
 }
 
 StatusOr<int> ThreadPoolExecutor::AddReplica() {

@@ -35,6 +35,16 @@ StatusOr<std::unique_ptr<Batcher>> Batcher::Create(Options options, Clock* clock
   std::sort(options.preferred_batch_sizes.begin(), options.preferred_batch_sizes.end());
   if (options.max_queue_size < 1) return InvalidArgument(m + ": max_queue_size must be >= 1");
   if (executor->replicas() < 1) return InvalidArgument(m + ": needs at least one replica");
+  int placed = 0;
+  for (const Options::Group& g : options.groups) {
+    if (g.count < 1) return InvalidArgument(m + ": a replica group needs at least one replica");
+    if (!(g.share >= 0 && g.share <= 1)) return InvalidArgument(m + ": a group's share must be in [0, 1]");
+    placed += g.count;
+  }
+  if (!options.groups.empty() && placed != executor->replicas()) {
+    return InvalidArgument(m + ": the groups place " + std::to_string(placed) + " replicas, the executor runs " +
+                           std::to_string(executor->replicas()));
+  }
   return std::unique_ptr<Batcher>(new Batcher(std::move(options), clock, executor, sink));
 }
 
@@ -48,8 +58,32 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
       serving_(executor->replicas()),
       service_times_(options_.service_time) {
   for (int i = serving_ - 1; i >= 0; --i) free_.push_back(i);  // 0 first
+  if (options_.groups.empty()) groups_.push_back({.config = {.count = serving_}});
+  for (const Options::Group& g : options_.groups) groups_.push_back({.config = g});
+  size_t r = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    GroupState& group = groups_[g];
+    shared_ = shared_ || group.config.share > 0;
+    if (group.config.share > 0) slowest_share_ = std::min(slowest_share_, group.config.share);
+    group.credit = std::chrono::duration_cast<Duration>(kShareWindow * group.config.share);
+    group.credit_at = clock_->Now();
+    for (int i = 0; i < group.config.count && r < replicas_.size(); ++i) replicas_[r++].group = static_cast<int>(g);
+  }
   executor_->set_listener(this);
   PublishBatching();
+  PublishReplicas();
+}
+
+Duration Batcher::GroupState::CreditAt(TimePoint now) const {
+  if (config.share <= 0) return Duration::max();
+  const Duration cap = std::chrono::duration_cast<Duration>(kShareWindow * config.share);
+  return std::min(cap, credit + std::chrono::duration_cast<Duration>((now - credit_at) * config.share));
+}
+
+Duration Batcher::GroupState::Wait(TimePoint now) const {
+  const Duration c = CreditAt(now);
+  if (c >= Duration(0)) return Duration(0);
+  return std::chrono::ceil<Duration>(std::chrono::duration<double, std::micro>(-c.count()) / config.share);
 }
 
 // The executor may be gone already (a ModelVersion destroys it first), so
@@ -73,6 +107,7 @@ Status Batcher::SetBatching(int max_batch_size, Duration max_queue_delay) {
 
 StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
   const TimePoint now = clock_->Now();
+  if (serving_ == 0) return Unavailable(options_.model + ": no replica serves (drained, removed or failed)");
   if (queue_.size() >= options_.max_queue_size) {
     return ResourceExhausted(options_.model + ": queue is full (" +
                              std::to_string(options_.max_queue_size) + " items)");
@@ -137,9 +172,11 @@ LatencyEstimate Batcher::Predict(int priority, Duration prior) const {
     }
     if (first_free == Duration::max()) first_free = Duration(0);
     const size_t rounds = ahead / (max_batch * n);
-    const Duration full = Estimate(batching_.max_batch_size, prior).expected;
-    wait = first_free + full * static_cast<int64_t>(rounds);
+    Duration round = Estimate(batching_.max_batch_size, prior).expected;
+    if (shared_) round = std::chrono::ceil<Duration>(std::chrono::duration<double, std::micro>(round) / slowest_share_);
+    wait = first_free + round * static_cast<int64_t>(rounds);
   }
+  if (shared_) wait += ShareWait(now);  // the free replicas' device time is spent
   if (batching_.max_queue_delay > Duration(0) && ahead % max_batch + 1 < max_batch) {
     wait += batching_.max_queue_delay;  // it may wait for the batch to fill
   }
@@ -242,6 +279,7 @@ bool Batcher::ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const
 
 void Batcher::Dispatch() {
   const TimePoint now = clock_->Now();
+  if (serving_ == 0) return Fail(Unavailable(options_.model + ": no replica serves (drained, removed or failed)"));
   DropLate(now);
   while (!free_.empty() && !queue_.empty()) {
     TimePoint recheck;
@@ -249,11 +287,43 @@ void Batcher::Dispatch() {
       ArmTimer(recheck);
       return;
     }
-    const int free = free_.back();
-    free_.pop_back();
+    TimePoint ready;
+    const int free = TakeFree(now, &ready);
+    if (free < 0) {  // every free replica's group has spent its share
+      ArmTimer(std::min(ready, FirstLate()));
+      return;
+    }
     Start(free, DeadlineCappedBatchSize(now));
   }
   if (!queue_.empty()) ArmTimer(FirstLate());  // all busy: wake when the next item turns late
+}
+
+int Batcher::TakeFree(TimePoint now, TimePoint* ready) {
+  *ready = TimePoint::max();
+  for (size_t i = free_.size(); i-- > 0;) {  // the top of the stack first
+    const int replica = free_[i];
+    const Duration wait = groups_[static_cast<size_t>(replicas_[static_cast<size_t>(replica)].group)].Wait(now);
+    if (wait == Duration(0)) {
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+      return replica;
+    }
+    *ready = std::min(*ready, now + wait);
+  }
+  return -1;
+}
+
+Duration Batcher::ShareWait(TimePoint now) const {
+  Duration wait = Duration::max();
+  for (const int replica : free_) {
+    wait = std::min(wait, groups_[static_cast<size_t>(replicas_[static_cast<size_t>(replica)].group)].Wait(now));
+  }
+  return free_.empty() ? Duration(0) : wait;
+}
+
+void Batcher::Fail(const Status& status) {
+  for (const Queued& q : queue_) ReportLater(q.token, status);
+  queue_.clear();
+  per_priority_.clear();
 }
 
 void Batcher::Start(int replica, size_t count) {
@@ -264,6 +334,11 @@ void Batcher::Start(int replica, size_t count) {
   const LatencyEstimate batch_time = Estimate(in.batch_size, queue_.begin()->est);
   in.expected = batch_time.expected;
   busy_until_.emplace(in.started + in.expected, replica);
+  GroupState& group = groups_[static_cast<size_t>(in.group)];
+  if (group.config.share > 0) {  // charged what it is expected to take; corrected when it is done
+    group.credit = group.CreditAt(in.started) - in.expected;
+    group.credit_at = in.started;
+  }
   in.tokens.clear();
   in.enqueued.clear();
   in.batch.items.clear();
@@ -292,7 +367,10 @@ void Batcher::OnBatchDone(int replica, BatchResult result) {
   const size_t skipped = result.Skipped();
   const int ran = in.batch_size - static_cast<int>(skipped);
   if (ran > 0) service_times_.Observe(ran, result.service_time, clock_->Now());
-  if (options_.stats) RecordBatch(ran, skipped, result);
+  RecordBatch(replica, ran, skipped, result);
+  if (GroupState& group = groups_[static_cast<size_t>(in.group)]; group.config.share > 0) {
+    group.credit -= result.service_time - in.expected;
+  }
   // The replica stays busy (out of free_) while the sink hears the results,
   // so a sink callback that enqueues here cannot reuse it under our feet; but
   // it is no longer expected to end later, so what Predict says meanwhile (a
@@ -336,34 +414,69 @@ void Batcher::SetState(int replica, ReplicaState state) {
   serving_ += (state == ReplicaState::kServing) - was_serving;
   if (was_serving && !r.busy) std::erase(free_, replica);
   if (!r.busy) Idle(replica);
+  PublishReplicas();
   Dispatch();
+}
+
+// Unavailable while its executor says it failed or its device is down.
+void Batcher::Refresh(int replica) {
+  const Replica& r = replicas_[static_cast<size_t>(replica)];
+  if (r.state == ReplicaState::kDraining || r.state == ReplicaState::kRemoved) return;  // leaving anyway
+  const bool out = r.failed || !groups_[static_cast<size_t>(r.group)].up;
+  SetState(replica, out ? ReplicaState::kUnavailable : ReplicaState::kServing);
 }
 
 void Batcher::OnReplicaAvailable(int replica, bool available) {
   if (replica < 0 || replica >= static_cast<int>(replicas_.size())) return;
-  ReplicaState& state = replicas_[static_cast<size_t>(replica)].state;
-  if (state == ReplicaState::kDraining || state == ReplicaState::kRemoved) return;  // leaving anyway
-  SetState(replica, available ? ReplicaState::kServing : ReplicaState::kUnavailable);
+  replicas_[static_cast<size_t>(replica)].failed = !available;
+  Refresh(replica);
+}
+
+void Batcher::SetGroupUp(int group, bool up) {
+  if (group < 0 || group >= static_cast<int>(groups_.size())) return;
+  groups_[static_cast<size_t>(group)].up = up;
+  for (size_t r = 0; r < replicas_.size(); ++r) {
+    if (replicas_[r].group == group) Refresh(static_cast<int>(r));
+  }
+}
+
+void Batcher::PublishReplicas() const {
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    PlacementStats* stats = groups_[g].config.stats;
+    if (stats == nullptr) continue;
+    int serving = 0;
+    for (const Replica& r : replicas_) serving += r.group == static_cast<int>(g) && r.state == ReplicaState::kServing;
+    stats->replicas.store(serving, std::memory_order_relaxed);
+  }
 }
 
 Status Batcher::SetReplicas(int count) {
   if (count < 0 || count > kMaxReplicas) {
     return InvalidArgument(options_.model + ": replicas must be in [0, " + std::to_string(kMaxReplicas) + "]");
   }
-  // Grow: fresh replicas serve at once (with the service times learned so far).
-  while (serving_ < count) {
+  // Replicas that count: serving, or out for now (failed, or their device down).
+  int active = replicas_in(ReplicaState::kServing) + replicas_in(ReplicaState::kUnavailable);
+  // Grow: fresh replicas join the last group and serve at once (with the
+  // service times learned so far) unless its device is down.
+  for (; active < count; ++active) {
     if (replicas_.size() >= static_cast<size_t>(kMaxReplicas)) {
       return ResourceExhausted(options_.model + ": " + std::to_string(kMaxReplicas) + " replicas ever started");
     }
     StatusOr<int> added = executor_->AddReplica();
     if (!added.ok()) return added.status();
     replicas_.resize(static_cast<size_t>(*added) + 1);
-    ++serving_;
-    free_.push_back(*added);
+    Replica& fresh = replicas_[static_cast<size_t>(*added)];
+    fresh.group = static_cast<int>(groups_.size()) - 1;
+    fresh.state = ReplicaState::kUnavailable;
+    Refresh(*added);
   }
-  // Shrink: the newest serving replicas drain (a busy one finishes its batch).
-  for (int r = static_cast<int>(replicas_.size()) - 1; r >= 0 && serving_ > count; --r) {
-    if (replicas_[static_cast<size_t>(r)].state == ReplicaState::kServing) SetState(r, ReplicaState::kDraining);
+  // Shrink: the newest replicas drain (a busy one finishes its batch).
+  for (int r = static_cast<int>(replicas_.size()) - 1; r >= 0 && active > count; --r) {
+    const ReplicaState state = replicas_[static_cast<size_t>(r)].state;
+    if (state == ReplicaState::kServing || state == ReplicaState::kUnavailable) {
+      SetState(r, ReplicaState::kDraining);
+      --active;
+    }
   }
   Dispatch();
   return OkStatus();
@@ -374,17 +487,21 @@ int Batcher::replicas_in(ReplicaState state) const {
                                         [state](const Replica& r) { return r.state == state; }));
 }
 
-void Batcher::RecordBatch(int ran, size_t skipped, const BatchResult& result) {
+void Batcher::RecordBatch(int replica, int ran, size_t skipped, const BatchResult& result) {
+  const double busy = std::chrono::duration<double>(result.service_time).count();
+  PlacementStats* placed = groups_[static_cast<size_t>(replicas_[static_cast<size_t>(replica)].group)].config.stats;
+  if (placed != nullptr && ran > 0) {
+    AddRelaxed(placed->busy_seconds, busy);
+    placed->busy.Add(clock_->Now(), 1, busy);
+  }
+  if (options_.stats == nullptr) return;
   ModelStats& s = *options_.stats;
   if (skipped) AddRelaxed<uint64_t>(s.skipped, skipped);
   if (ran == 0) return;  // nothing executed
-  const double busy = std::chrono::duration<double>(result.service_time).count();
   s.service_time.Observe(busy);
   s.service_fine.Observe(busy);
   AddRelaxed<uint64_t>(s.batches, 1);
   AddRelaxed<uint64_t>(s.items, static_cast<uint64_t>(ran));
-  AddRelaxed(s.busy_seconds, busy);
-  s.busy.Add(clock_->Now(), 1, busy);
   if (ran <= ModelStats::kCurveSizes) {  // one writer (the core): a plain EWMA
     std::atomic<double>& t = s.batch_ms[static_cast<size_t>(ran - 1)];
     const double ms = busy * 1000, old = t.load(std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include <charconv>
 #include <cmath>
+#include <map>
 
 #include "tbms/report/exposition.h"
 
@@ -14,6 +15,10 @@ std::string Number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) {  // an integer, exactly: 1073741824, not 1.07e+09
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(v));
+    return std::string(buf, end);
+  }
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
   return std::string(buf, end);
 }
@@ -157,13 +162,6 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
   for (const ModelStats* m : models) {
     HistogramSamples(out, "tbms_service_time_seconds", ModelLabels(*m), m->service_time);
   }
-  Header(out, "tbms_device_busy_seconds_total", "counter",
-         "Time replicas of a model were busy on a device; occupancy is its rate over replicas.");
-  for (const ModelStats* m : models) {
-    Labels l;
-    l.Add("device", m->device);
-    Sample(out, "tbms_device_busy_seconds_total", l.With("model", m->model), m->busy_seconds.load(kRelaxed));
-  }
   Header(out, "tbms_model_max_batch_size", "gauge",
          "Largest batch a model version forms now (the online tuner moves it with [batching] adaptive).");
   for (const ModelStats* m : models) {
@@ -175,12 +173,64 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
     Sample(out, "tbms_model_max_queue_delay_seconds", ModelLabels(*m).Close(),
            m->max_queue_delay_seconds.load(kRelaxed));
   }
-  Header(out, "tbms_model_replicas", "gauge", "Replicas of a model on a device (copies that run batches at once).");
-  for (const ModelStats* m : models) {
-    Labels l;
-    l.Add("device", m->device);
-    Sample(out, "tbms_model_replicas", l.With("model", m->model), m->replicas.load());
+}
+
+// Per (device, model), summed over the model's versions: the occupancy
+// table's cells. Then the devices themselves.
+void WriteDevices(const StatsRegistry& stats, std::string& out) {
+  struct Cell {
+    double busy = 0, share = 0;
+    int replicas = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Cell> cells;
+  for (const PlacementStats* p : stats.placements()) {
+    Cell& c = cells[{p->device, p->model}];
+    c.busy += p->busy_seconds.load(kRelaxed);
+    c.replicas += p->replicas.load(kRelaxed);
+    c.share = std::max(c.share, p->share.load(kRelaxed));
   }
+  auto cell_labels = [](const std::pair<std::string, std::string>& key) {
+    Labels l;
+    l.Add("device", key.first);
+    return l.With("model", key.second);
+  };
+  Header(out, "tbms_device_busy_seconds_total", "counter",
+         "Time replicas of a model were busy on a device; occupancy is its rate over the device's capacity.");
+  for (const auto& [key, c] : cells) Sample(out, "tbms_device_busy_seconds_total", cell_labels(key), c.busy);
+  Header(out, "tbms_model_replicas", "gauge", "Replicas of a model serving on a device (copies that run batches at once).");
+  for (const auto& [key, c] : cells) Sample(out, "tbms_model_replicas", cell_labels(key), c.replicas);
+  Header(out, "tbms_device_share_ratio", "gauge",
+         "The share of a device's time a model's replicas may take (its instance group's share_pct / 100; 0: no limit).");
+  for (const auto& [key, c] : cells) Sample(out, "tbms_device_share_ratio", cell_labels(key), c.share);
+
+  const std::vector<const DeviceStats*> devices = stats.devices();
+  auto device_labels = [](const DeviceStats& d) {
+    Labels l;
+    l.Add("device", d.name);
+    return l;
+  };
+  Header(out, "tbms_device_capacity", "gauge",
+         "Replica-seconds of work per second a device holds: its cores, 1 for a GPU; 0: the replicas placed on it.");
+  for (const DeviceStats* d : devices) {
+    if (d->in_house.load(kRelaxed)) {
+      Sample(out, "tbms_device_capacity", device_labels(*d).With("kind", d->kind), d->capacity.load(kRelaxed));
+    }
+  }
+  Header(out, "tbms_device_up", "gauge", "1 while a device serves; 0 once drained (by an admin, or failed).");
+  for (const DeviceStats* d : devices) {
+    if (d->in_house.load(kRelaxed)) Sample(out, "tbms_device_up", device_labels(*d).Close(), d->up.load(kRelaxed));
+  }
+  constexpr double kMib = 1024.0 * 1024.0;
+  auto memory = [&](std::string_view name, std::string_view help, auto field) {
+    Header(out, name, "gauge", help);
+    for (const DeviceStats* d : devices) {
+      if (!d->in_house.load(kRelaxed) || d->memory_mib.load(kRelaxed) == 0) continue;
+      Sample(out, name, device_labels(*d).Close(), kMib * static_cast<double>((d->*field).load(kRelaxed)));
+    }
+  };
+  memory("tbms_device_memory_bytes", "Memory a device declares (devices.toml memory_mib).", &DeviceStats::memory_mib);
+  memory("tbms_device_memory_reserved_bytes",
+         "Memory the instance groups placed on a device reserve (count x memory_mib).", &DeviceStats::reserved_mib);
 }
 
 }  // namespace
@@ -188,6 +238,7 @@ void WriteModels(const std::vector<const ModelStats*>& models, std::string& out)
 void WritePrometheus(const StatsRegistry& stats, const ReportContext& ctx, std::string& out) {
   WriteTasks(stats.tasks(), out);
   WriteModels(stats.models(), out);
+  WriteDevices(stats, out);
   Header(out, "tbms_pending_tries", "gauge", "Tries in flight now.");
   Sample(out, "tbms_pending_tries", "", static_cast<double>(ctx.pending_tries));
   Header(out, "tbms_core_lag_seconds", "gauge",

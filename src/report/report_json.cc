@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <ctime>
+#include <map>
 
 #include "tbms/common/json_writer.h"
 #include "tbms/report/exposition.h"
@@ -130,19 +131,80 @@ void WriteLag(const TaskStats& t, const ReportContext& ctx, JsonWriter& w) {
   w.EndArray().EndObject();
 }
 
-void WriteModels(std::vector<const ModelStats*> models, const ReportContext& ctx, const ReportScope* scope,
-                 JsonWriter& w) {
-  if (scope != nullptr) std::erase_if(models, [&](const ModelStats* m) { return !scope->Shows(m->model); });
+// The occupancy table: per (device, model), summed over the model's
+// versions, busy time over the last minute as a share of the model's own
+// replicas there (`pct`) and of the device (`device_pct`); then each
+// device's total and what is free (the talk's "GPU3 10% free").
+struct Occupancy {
+  struct Cell {
+    std::string device, model;
+    int replicas = 0;
+    double busy = 0, share = 0;
+  };
+  std::vector<Cell> cells;  // first seen first
+  Cell& At(const std::string& device, const std::string& model) {
+    for (Cell& c : cells) {
+      if (c.device == device && c.model == model) return c;
+    }
+    return cells.emplace_back(Cell{device, model});
+  }
+};
+
+double DeviceCapacity(const DeviceStats* d, const Occupancy& o, const std::string& device) {
+  const double declared = d ? d->capacity.load(kRelaxed) : 0;
+  if (declared > 0) return declared;
+  int replicas = 0;  // an undeclared device holds the replicas placed on it
+  for (const Occupancy::Cell& c : o.cells) replicas += c.device == device ? c.replicas : 0;
+  return std::max(1, replicas);
+}
+
+void WriteOccupancy(const StatsRegistry& stats, const ReportContext& ctx, const ReportScope* scope, JsonWriter& w) {
   const double span = std::min<double>(kOccupancySeconds, std::max(ctx.uptime_s, 1.0));
+  Occupancy o;
+  for (const PlacementStats* p : stats.placements()) {
+    if (scope != nullptr && !scope->Shows(p->model)) continue;
+    Occupancy::Cell& c = o.At(p->device, p->model);
+    c.replicas += p->replicas.load(kRelaxed);
+    c.share = std::max(c.share, p->share.load(kRelaxed));
+    for (const auto& point : p->busy.Read(ctx.now, kOccupancySeconds)) c.busy += point.sum;
+  }
+  std::map<std::string, const DeviceStats*> devices;
+  for (const DeviceStats* d : stats.devices()) {
+    if (d->in_house.load(kRelaxed)) devices[d->name] = d;
+  }
+  auto device_of = [&](const std::string& name) {
+    auto it = devices.find(name);
+    return it == devices.end() ? nullptr : it->second;
+  };
+  std::map<std::string, double> device_busy;
   w.Key("occupancy").BeginArray();
-  for (const ModelStats* m : models) {
-    double busy = 0;
-    for (const auto& p : m->busy.Read(ctx.now, kOccupancySeconds)) busy += p.sum;
-    w.BeginObject().Key("device").String(m->device).Key("model").String(m->model);
-    w.Key("replicas").Int(m->replicas.load());
-    w.Key("pct").Number(std::min(100.0, 100 * busy / (span * std::max(1, m->replicas.load())))).EndObject();
+  for (const Occupancy::Cell& c : o.cells) {
+    const double capacity = DeviceCapacity(device_of(c.device), o, c.device);
+    const double device_pct = std::min(100.0, 100 * c.busy / (span * capacity));
+    device_busy[c.device] += device_pct;
+    w.BeginObject().Key("device").String(c.device).Key("model").String(c.model);
+    w.Key("replicas").Int(c.replicas);
+    w.Key("pct").Number(std::min(100.0, 100 * c.busy / (span * std::max(1, c.replicas))));
+    w.Key("device_pct").Number(device_pct);
+    w.Key("share_pct").Number(100 * c.share).EndObject();
   }
   w.EndArray();
+  if (scope != nullptr && scope->models != nullptr && !scope->models->empty()) return;  // others' use is not its business
+  w.Key("devices").BeginArray();
+  for (const auto& [name, d] : devices) {
+    const double used = std::min(100.0, device_busy[name]);
+    w.BeginObject().Key("device").String(name).Key("kind").String(d->kind);
+    w.Key("capacity").Number(DeviceCapacity(d, o, name));
+    w.Key("up").Bool(d->up.load(kRelaxed));
+    w.Key("occupancy_pct").Number(used).Key("free_pct").Number(100 - used);
+    w.Key("memory_mib").Int(d->memory_mib.load(kRelaxed)).Key("reserved_mib").Int(d->reserved_mib.load(kRelaxed));
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteModels(std::vector<const ModelStats*> models, const ReportScope* scope, JsonWriter& w) {
+  if (scope != nullptr) std::erase_if(models, [&](const ModelStats* m) { return !scope->Shows(m->model); });
   w.Key("models").BeginArray();
   for (const ModelStats* m : models) {
     const auto wait = m->queue_wait.Read();
@@ -196,7 +258,8 @@ void WriteReportJson(const StatsRegistry& stats, const ReportContext& ctx, std::
   w.Key("lag").BeginArray();
   for (const TaskStats* t : tasks) WriteLag(*t, ctx, w);
   w.EndArray();
-  WriteModels(stats.models(), ctx, scope, w);
+  WriteOccupancy(stats, ctx, scope, w);
+  WriteModels(stats.models(), scope, w);
   w.EndObject();
 }
 

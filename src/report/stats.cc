@@ -73,8 +73,12 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
   all_tries->Add(now, 1, lag_s);
 }
 
-ModelStats::ModelStats(std::string m, std::string v, std::string d, int n)
-    : model(std::move(m)), version(std::move(v)), device(std::move(d)), replicas(n) {}
+ModelStats::ModelStats(std::string m, std::string v) : model(std::move(m)), version(std::move(v)) {}
+
+PlacementStats::PlacementStats(std::string d, std::string m, std::string v)
+    : device(std::move(d)), model(std::move(m)), version(std::move(v)) {}
+
+DeviceStats::DeviceStats(std::string n, std::string k) : name(std::move(n)), kind(std::move(k)) {}
 
 TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
                                const TryRequest& request) {
@@ -117,19 +121,34 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
   return raw;
 }
 
-ModelStats* StatsRegistry::AddModel(std::string model, std::string version, std::string device,
-                                    int replicas) {
+ModelStats* StatsRegistry::AddModel(std::string model, std::string version) {
   MutexLock lock(&mu_);
   for (const auto& m : models_) {
-    if (m->model == model && m->version == version && m->device == device) {
-      m->replicas.store(replicas);
-      return m.get();
-    }
+    if (m->model == model && m->version == version) return m.get();
   }
   if (models_.size() >= kMaxModels) return nullptr;
-  models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version),
-                                                 std::move(device), replicas));
+  models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version)));
   return models_.back().get();
+}
+
+PlacementStats* StatsRegistry::AddPlacement(std::string device, std::string model, std::string version) {
+  MutexLock lock(&mu_);
+  for (const auto& p : placements_) {
+    if (p->device == device && p->model == model && p->version == version) return p.get();
+  }
+  if (placements_.size() >= kMaxModels) return nullptr;
+  placements_.push_back(std::make_unique<PlacementStats>(std::move(device), std::move(model), std::move(version)));
+  return placements_.back().get();
+}
+
+DeviceStats* StatsRegistry::AddDevice(std::string name, std::string kind) {
+  MutexLock lock(&mu_);
+  for (const auto& d : devices_) {
+    if (d->name == name && d->kind == kind) return d.get();
+  }
+  if (devices_.size() >= kMaxDevices) return nullptr;
+  devices_.push_back(std::make_unique<DeviceStats>(std::move(name), std::move(kind)));
+  return devices_.back().get();
 }
 
 TaskStats* StatsRegistry::FindTask(const std::string& key) const {
@@ -149,6 +168,27 @@ std::vector<const ModelStats*> StatsRegistry::models() const {
   MutexLock lock(&mu_);
   std::vector<const ModelStats*> out;
   for (const auto& m : models_) out.push_back(m.get());
+  return out;
+}
+
+std::vector<const PlacementStats*> StatsRegistry::placements() const {
+  MutexLock lock(&mu_);
+  std::vector<const PlacementStats*> out;
+  for (const auto& p : placements_) out.push_back(p.get());
+  return out;
+}
+
+std::vector<DeviceStats*> StatsRegistry::EditDevices() {
+  MutexLock lock(&mu_);
+  std::vector<DeviceStats*> out;
+  for (const auto& d : devices_) out.push_back(d.get());
+  return out;
+}
+
+std::vector<const DeviceStats*> StatsRegistry::devices() const {
+  MutexLock lock(&mu_);
+  std::vector<const DeviceStats*> out;
+  for (const auto& d : devices_) out.push_back(d.get());
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include "tbms/server/model_manager.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "tbms/backends/registry.h"
 
@@ -24,14 +26,37 @@ std::string JoinReasons(const std::vector<ModelState>& failures) {
   return out;
 }
 
+// A model's instance groups, as its batcher places its executor's replicas
+// (a house model has them; a simulated server's gets one on its device).
+std::vector<ReplicaGroup> GroupsOf(const ModelConfig& config, int replicas) {
+  std::vector<ReplicaGroup> groups = config.groups;
+  if (groups.empty() && !ImplicitDevice(config.device, &groups.emplace_back().device)) {
+    groups.back().device = {.name = config.device, .kind = config.is_remote() ? DeviceKind::kRemote : DeviceKind::kCpu};
+  }
+  if (groups.size() == 1) groups[0].count = replicas;  // a kserve model's: endpoints x in_flight
+  return groups;
+}
+
 // On the core: a fresh version's batcher, and its online tuner with
-// [batching] adaptive. On failure the version keeps neither.
-Status AttachBatcher(ModelVersion& v, const ModelConfig& config, const ModelManager::Options& o) {
+// [batching] adaptive. On failure the version keeps neither. The time
+// share of a group is split between the model's served versions.
+Status AttachBatcher(ModelVersion& v, const ModelConfig& config, size_t versions, const ModelManager::Options& o,
+                     const std::set<std::string, std::less<>>& down) {
   Batcher::Options options = BatcherOptionsFor(o.policy, config.batching);
   options.model = v.name;
-  if (o.stats) options.stats = o.stats->AddModel(v.name, v.version, config.device, v.executor->replicas());
+  if (o.stats) options.stats = o.stats->AddModel(v.name, v.version);
+  const std::vector<ReplicaGroup> groups = GroupsOf(config, v.executor->replicas());
+  for (const ReplicaGroup& g : groups) {
+    const double share = g.share / static_cast<double>(std::max<size_t>(1, versions));
+    PlacementStats* placed = o.stats ? o.stats->AddPlacement(g.device.name, v.name, v.version) : nullptr;
+    if (placed) placed->share.store(share, std::memory_order_relaxed);
+    options.groups.push_back({.count = g.count, .stats = placed, .share = share});
+  }
   auto batcher = Batcher::Create(std::move(options), o.context.clock, v.executor.get(), o.sink);
   if (!batcher.ok()) return batcher.status();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (down.contains(groups[g].device.name)) (*batcher)->SetGroupUp(static_cast<int>(g), false);
+  }
   if (config.adaptive_batching) {
     auto online = OnlineBatching::Create({.lag_target = config.lag_target, .max_batch_cap = config.batching.max_batch_size},
                                          batcher->get(), o.context.clock);
@@ -101,19 +126,23 @@ void ModelManager::KeepFailedVersions(const ServedModel* current, Loaded* l) {
 }
 
 // On the core (the stats registry has one writer): gives fresh versions
-// their batchers.
-void ModelManager::Install(Loaded& loaded, std::vector<std::string>* events) {
+// their batchers, with the service times learned by the version they
+// replace (a reload, or a device that changed, does not forget them).
+void ModelManager::Install(Loaded& loaded, const ServedModel* current, std::vector<std::string>* events) {
   for (auto it = loaded.versions.begin(); it != loaded.versions.end();) {
     ModelVersion& v = **it;
     if (v.batcher) {
       ++it;
       continue;
     }
-    if (Status s = AttachBatcher(v, *loaded.config, options_); !s.ok()) {
+    if (Status s = AttachBatcher(v, *loaded.config, loaded.versions.size(), options_, down_devices_); !s.ok()) {
       loaded.failures.push_back({v.name, v.version, "UNAVAILABLE", s.message()});
       loaded.discarded.push_back(std::move(*it));
       it = loaded.versions.erase(it);
       continue;
+    }
+    for (const auto& old : current ? current->versions : std::vector<std::shared_ptr<ModelVersion>>{}) {
+      if (old->version == v.version) v.batcher->service_times() = old->batcher->service_times();
     }
     events->push_back("loaded model '" + v.name + "' version " + v.version);
     ++it;
@@ -171,11 +200,46 @@ void ModelManager::Swap(std::shared_ptr<const ModelTable> next, const ModelTable
       if (stays) continue;
       events->push_back("retired model '" + v->name + "' version " + v->version + " (its work in flight finishes)");
       retired_.push_back(v);
-      if (options_.stats) options_.stats->AddModel(v->name, v->version, v->config->device, 0);
+      const bool replaced = kept && std::any_of(kept->versions.begin(), kept->versions.end(),
+                                                [&](const auto& w) { return w->version == v->version; });
+      if (options_.stats && !replaced) {  // its placements report no replicas (a replacement has its own count)
+        for (const ReplicaGroup& g : GroupsOf(*v->config, v->executor->replicas())) {
+          if (PlacementStats* p = options_.stats->AddPlacement(g.device.name, v->name, v->version)) p->replicas.store(0);
+        }
+      }
     }
   }
   retired_count_.store(retired_.size(), std::memory_order_relaxed);
   table_.store(std::move(next));
+}
+
+// On the core: the report's devices — those of devices.toml and those
+// models name the old way — with their capacity and the memory reserved.
+void ModelManager::PublishDevices(const HouseConfig& house) {
+  if (options_.stats == nullptr) return;
+  std::map<std::string, DeviceConfig> devices;
+  std::map<std::string, int64_t> reserved;
+  for (const DeviceConfig& d : house.devices) devices[d.name] = d;
+  for (const ModelConfig& m : house.models) {
+    if (m.is_mix()) continue;
+    for (const ReplicaGroup& g : GroupsOf(m, m.replicas)) {
+      devices.try_emplace(g.device.name, g.device);
+      reserved[g.device.name] += g.count * g.memory_mib;
+    }
+  }
+  for (DeviceStats* d : options_.stats->EditDevices()) {
+    auto it = devices.find(d->name);
+    d->in_house.store(it != devices.end() && DeviceKindName(it->second.kind) == d->kind);
+  }
+  for (const auto& [name, d] : devices) {
+    DeviceStats* stats = options_.stats->AddDevice(name, std::string(DeviceKindName(d.kind)));
+    if (stats == nullptr) continue;
+    stats->in_house.store(true);
+    stats->capacity.store(d.capacity());
+    stats->memory_mib.store(d.memory_mib);
+    stats->reserved_mib.store(reserved[name]);
+    stats->up.store(!down_devices_.contains(name));
+  }
 }
 
 Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool remove_missing) {
@@ -203,14 +267,16 @@ Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool re
   options_.context.core->RunAndWait([&] {
     for (auto& [name, l] : loaded) {
       if (!l.config) continue;  // only version errors of a model in error: see `broken`
-      Install(l, &events);
+      Install(l, current->Find(name), &events);
       l.keep_current = l.versions.empty() && !l.config->is_mix() && current->Find(name) != nullptr;
     }
     std::shared_ptr<ModelTable> next = NextTable(loaded, broken, *current, only, remove_missing);
     next->access = NextAccess(scan, instances_ok, current->access);
     result = RecordStates(loaded, broken, *next, *current, &events);
     Swap(std::move(next), *current, &events);
+    PublishDevices(scan.config);
   });
+  devices_ = scan.config.devices;
   Log(events);
   return result;  // `loaded` drops its references here, off the core
 }
@@ -322,10 +388,58 @@ Status ModelManager::SetReplicas(std::string_view model, int count) {
     for (const auto& v : served->versions) {
       Status s = v->batcher->SetReplicas(count);
       if (!s.ok() && result.ok()) result = s;
-      if (options_.stats) options_.stats->AddModel(v->name, v->version, v->config->device, v->batcher->serving_replicas());
     }
   });
   return result;
+}
+
+namespace {
+
+bool PlacedOn(const ModelConfig& config, std::string_view device) {
+  if (config.groups.empty()) return config.device == device;
+  return std::any_of(config.groups.begin(), config.groups.end(),
+                     [&](const ReplicaGroup& g) { return g.device.name == device; });
+}
+
+}  // namespace
+
+Status ModelManager::SetDeviceUp(std::string_view device, bool up) {
+  MutexLock load_lock(&load_mu_);
+  const std::shared_ptr<const ModelTable> table = table_.load();
+  bool known = std::any_of(devices_.begin(), devices_.end(), [&](const DeviceConfig& d) { return d.name == device; });
+  for (const auto& [name, model] : table->models) known = known || (!model.is_mix() && PlacedOn(*model.config, device));
+  if (!known) return NotFound("device '" + std::string(device) + "' is not in the house");
+  std::vector<std::string> events{"device '" + std::string(device) + "' " +
+                                  (up ? "is back: its replicas serve again" : "drained: its replicas take no batches")};
+  options_.context.core->RunAndWait([&] {
+    if (up) {
+      down_devices_.erase(std::string(device));
+    } else {
+      down_devices_.emplace(device);
+    }
+    for (const auto& [name, model] : table->models) {
+      for (const auto& v : model.versions) {
+        const std::vector<ReplicaGroup> groups = GroupsOf(*v->config, v->executor->replicas());
+        for (size_t g = 0; g < groups.size(); ++g) {
+          if (groups[g].device.name == device) v->batcher->SetGroupUp(static_cast<int>(g), up);
+        }
+      }
+    }
+    if (options_.stats) {
+      for (DeviceStats* d : options_.stats->EditDevices()) {
+        if (d->name == device) d->up.store(up);
+      }
+    }
+  });
+  Log(events);
+  return OkStatus();
+}
+
+std::vector<std::string> ModelManager::down_devices() const {
+  MutexLock load_lock(&load_mu_);
+  std::vector<std::string> out;
+  options_.context.core->RunAndWait([&] { out.assign(down_devices_.begin(), down_devices_.end()); });
+  return out;
 }
 
 void ModelManager::Sweep() {

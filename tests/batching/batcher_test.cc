@@ -227,6 +227,9 @@ TEST_F(BatcherTest, CreateRejectsInvalidOptions) {
       {"preferred > max", [](Batcher::Options& o) { o.preferred_batch_sizes = {2, 5}; }},
       {"negative delay", [](Batcher::Options& o) { o.max_queue_delay = Duration(-1); }},
       {"queue size 0", [](Batcher::Options& o) { o.max_queue_size = 0; }},
+      {"groups that place two replicas of one", [](Batcher::Options& o) { o.groups = {{.count = 2}}; }},
+      {"a group of none", [](Batcher::Options& o) { o.groups = {{.count = 0}}; }},
+      {"a share over 1", [](Batcher::Options& o) { o.groups = {{.count = 1, .share = 1.5}}; }},
   };
   for (const Case& c : cases) {
     Batcher::Options o = DefaultOptions();
@@ -655,7 +658,7 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
 // Skipped items (their try was over) cost nothing: the time is learned for
 // the items that ran, and a batch that ran nothing teaches nothing.
 TEST_F(BatcherTest, SkippedItemsAreNotLearnedAsServiceTimeNorCountedAsExecuted) {
-  ModelStats stats("m", "1", "cpu", 1);
+  ModelStats stats("m", "1");
   auto o = LearnFast();
   o.stats = &stats;
   o.max_queue_delay = Millis(1);  // four go at once, as one batch
@@ -848,15 +851,67 @@ TEST_F(BatcherTest, AnUnavailableReplicaGetsNoBatchesUntilItIsBack) {
   EXPECT_EQ(executor_->runs, (Strings{"r1@0:[q1]", "r0@0:[q2]"}));
 }
 
-TEST_F(BatcherTest, WithNoReplicaServingNothingIsPredictedToFinish) {
+// With no replica serving nothing waits for one: what is queued and what
+// comes fails UNAVAILABLE at once, so tries fall back.
+TEST_F(BatcherTest, WithNoReplicaServingNothingWaits) {
   Make(LearnFast(), 1);
-  executor_->MarkAvailable(0, false);
+  MustEnqueue(1, 1000);  // r0 runs it until 10
+  MustEnqueue(2, 1000);  // queued behind it
+  executor_->MarkAvailable(0, false);  // r0 finishes its batch; none serves
   EXPECT_EQ(batcher_->serving_replicas(), 0);
   EXPECT_EQ(batcher_->Predict(0, Millis(1)).expected, Batcher::kNever);
-  ASSERT_TRUE(batcher_->SetReplicas(0).ok());
-  MustEnqueue(1, 20);  // queued, and dropped as late: no replica will take it
-  clock_.AdvanceTo(At(30));
-  EXPECT_EQ(sink_.outcomes, (Strings{"1@20.001:DEADLINE_EXCEEDED"}));  // E(1) = its est, 0
+  EXPECT_EQ(Enqueue(3, 1000).status().code(), StatusCode::kUnavailable);
+  clock_.AdvanceTo(At(10));
+  EXPECT_EQ(sink_.outcomes, (Strings{"2@0:UNAVAILABLE", "1@10:OK"}));
+}
+
+// A group's time share caps its device time: 25% for 10 ms batches is one
+// batch per 40 ms, once the burst (25 ms of credit) is spent; Predict counts
+// the wait for credit and each round at T_b / share.
+TEST_F(BatcherTest, AGroupsShareCapsItsDeviceTime) {
+  Batcher::Options o = LearnFast();
+  o.max_batch_size = 1;
+  o.groups = {{.count = 1, .share = 0.25}};
+  Make(o, 1);
+  Seed(1, {10});
+  for (uint64_t t = 1; t <= 6; ++t) MustEnqueue(t, 10000);
+  clock_.AdvanceTo(At(45));  // q5 waits for credit until 60
+  // A new item: 15 until credit, then q5 and q6 at 40 each, then its own 10 (it would start at 140).
+  EXPECT_EQ(batcher_->Predict(0, Duration(0)).expected, Millis(105));
+  clock_.AdvanceTo(At(200));
+  EXPECT_EQ(executor_->runs, (Strings{"r0@0:[q1]", "r0@10:[q2]", "r0@20:[q3]", "r0@30:[q4]", "r0@60:[q5]",
+                                       "r0@100:[q6]"}));
+}
+
+// A drained device takes its group's replicas out (a busy one finishes its
+// batch), whatever the executor says of them, until it is back; replicas
+// added later join the last group, drained or not; the groups' placement
+// stats count each group's serving replicas.
+TEST_F(BatcherTest, ADrainedDeviceTakesItsGroupsReplicasOut) {
+  PlacementStats gpu("gpu0", "m", "1"), cpu("cpu", "m", "1");
+  Batcher::Options o = LearnFast();
+  o.groups = {{.count = 1, .stats = &gpu}, {.count = 1, .stats = &cpu}};
+  Make(o, 2);
+  EXPECT_EQ(gpu.replicas.load(), 1);
+  batcher_->SetGroupUp(0, false);
+  EXPECT_EQ(gpu.replicas.load(), 0);
+  MustEnqueue(1, 1000);
+  EXPECT_EQ(executor_->runs, (Strings{"r1@0:[q1]"}));
+  executor_->MarkAvailable(0, true);  // the executor's word does not bring it back while its device is down
+  MustEnqueue(2, 1000);               // waits for r1
+  EXPECT_EQ(executor_->runs.size(), 1u);
+  batcher_->SetGroupUp(0, true);
+  EXPECT_EQ(executor_->runs, (Strings{"r1@0:[q1]", "r0@0:[q2]"}));
+
+  batcher_->SetGroupUp(1, false);
+  ASSERT_TRUE(batcher_->SetReplicas(3).ok());  // r2 joins the cpu group: out while it is drained
+  EXPECT_EQ(batcher_->serving_replicas(), 1);
+  EXPECT_EQ(batcher_->replicas_in(ReplicaState::kUnavailable), 2);
+  batcher_->SetGroupUp(1, true);
+  EXPECT_EQ(batcher_->serving_replicas(), 3);
+  EXPECT_EQ(cpu.replicas.load(), 2);
+  clock_.AdvanceTo(At(10));
+  EXPECT_EQ(sink_.outcomes, (Strings{"1@10:OK", "2@10:OK"}));
 }
 
 TEST_F(BatcherTest, ABatchCarriesTheEarliestDeadlineOfItsItems) {

@@ -414,17 +414,18 @@ class HouseCheckTest(unittest.TestCase):
 
 
 class NotActedOnYetTest(unittest.TestCase):
-    """lag_target_ms and device are accepted with a warning: `tbms house
-    check` prints it (and exits 0), the server logs it once per model and
-    key, not again when a poll reloads the model."""
+    """lag_target_ms (without the online tuner) and replicas' old name are
+    accepted with a warning: `tbms house check` prints it (and exits 0), the
+    server logs it once per model and key, not again when a poll reloads
+    the model."""
 
     def test_check_and_serve_warn_once(self):
         root = tempfile.mkdtemp(prefix="tbms-house-")
         try:
             house = make_house(root)
-            simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ndevice = "gpu:0"\n')
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ninstances = 1\n')
             lag = "svm/model.toml:3:17: model 'svm': lag_target_ms is not acted on by the server yet, only by tbms tune (its default --lag-ms) (see docs/house.md)"
-            device = "svm/model.toml:4:10: model 'svm': device is not acted on for this backend"
+            device = "svm/model.toml:4:13: model 'svm': instances is deprecated, use replicas"
             got = subprocess.run([TBMS_BIN, "house", "check", house], capture_output=True, text=True, timeout=30)
             self.assertEqual(got.returncode, 0, got.stderr)
             self.assertIn("warning: " + house + "/" + lag, got.stderr)
@@ -435,7 +436,7 @@ class NotActedOnYetTest(unittest.TestCase):
             try:
                 # svm's model.toml changes, so a poll reloads it; then a new
                 # model: once it is ready, the poll that reloaded svm is done.
-                simulated_model(house, "svm", 20, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ndevice = "gpu:0"\n')
+                simulated_model(house, "svm", 20, {1: "base_ms = 4\n"}, 'lag_target_ms = 40\ninstances = 1\n')
                 simulated_model(house, "late", 5, {1: "base_ms = 1\n"})
                 deadline = time.monotonic() + 10
                 while server.get("/v2/models/late/ready")[0] != 200 and time.monotonic() < deadline:

@@ -244,7 +244,17 @@ bool HasLine(const std::string& text, const std::string& line) {
 class PrometheusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = reg_.AddModel("svm", "1", "cpu", 2);
+    model_ = reg_.AddModel("svm", "1");
+    placed_ = reg_.AddPlacement("cpu", "svm", "1");
+    placed_->replicas = 2;
+    placed_->share = 0.5;
+    DeviceStats* gpu = reg_.AddDevice("gpu0", "gpu");
+    gpu->capacity = 1;
+    gpu->memory_mib = 1024;
+    gpu->reserved_mib = 512;
+    gpu->up = false;
+    reg_.AddDevice("cpu", "cpu");
+    reg_.AddDevice("old", "cpu")->in_house = false;  // left the house: no series
     model_->batches = 2;
     model_->items = 5;
     model_->late_drops = 1;
@@ -252,7 +262,7 @@ class PrometheusTest : public ::testing::Test {
     model_->batch_size.Observe(3);
     model_->service_time.Observe(0.25);
     model_->service_time.Observe(0.5);
-    model_->busy_seconds = 0.75;
+    placed_->busy_seconds = 0.75;
     model_->queue_wait.Observe(0);
     task_ = reg_.Task("a", "", Names({"svm", "bayes"}));
     task_->Record(Answered(0, "svm", Reason::kNone, 250,
@@ -278,6 +288,7 @@ class PrometheusTest : public ::testing::Test {
 
   StatsRegistry reg_;
   ModelStats* model_ = nullptr;
+  PlacementStats* placed_ = nullptr;
   TaskStats* task_ = nullptr;
   ReportContext ctx_;
 };
@@ -291,7 +302,8 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
       "tbms_batch_items_total", "tbms_late_drops_total", "tbms_backend_errors_total", "tbms_skipped_items_total",
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
       "tbms_device_busy_seconds_total", "tbms_model_max_batch_size", "tbms_model_max_queue_delay_seconds",
-      "tbms_model_replicas", "tbms_pending_tries",
+      "tbms_model_replicas", "tbms_device_share_ratio", "tbms_device_capacity", "tbms_device_up",
+      "tbms_device_memory_bytes", "tbms_device_memory_reserved_bytes", "tbms_pending_tries",
       "tbms_core_lag_seconds", "tbms_uptime_seconds"};
   EXPECT_EQ(Families(text), want);
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_try_duration_seconds histogram"));
@@ -339,6 +351,13 @@ TEST_F(PrometheusTest, ExactSampleLines) {
       R"(tbms_queue_wait_seconds_count{model="svm",version="1"} 1)",
       R"(tbms_device_busy_seconds_total{device="cpu",model="svm"} 0.75)",
       R"(tbms_model_replicas{device="cpu",model="svm"} 2)",
+      R"(tbms_device_share_ratio{device="cpu",model="svm"} 0.5)",
+      R"(tbms_device_capacity{device="gpu0",kind="gpu"} 1)",
+      R"(tbms_device_capacity{device="cpu",kind="cpu"} 0)",
+      R"(tbms_device_up{device="gpu0"} 0)",
+      R"(tbms_device_up{device="cpu"} 1)",
+      R"(tbms_device_memory_bytes{device="gpu0"} 1073741824)",
+      R"(tbms_device_memory_reserved_bytes{device="gpu0"} 536870912)",
       R"(tbms_pending_tries 4)",
       R"(tbms_uptime_seconds 12.5)",
   };
@@ -363,7 +382,7 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 22u);
+  EXPECT_EQ(Families(text).size(), 27u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
   EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {
@@ -378,7 +397,8 @@ TEST(PrometheusEscapingTest, LabelValuesAreEscaped) {
   const std::string instance = "q\"b\\s\nn";  // q"b\s<newline>n
   const std::string model = "m\"1\\";
   StatsRegistry reg;
-  reg.AddModel(model, "v\n2", "gpu\"0", 1);
+  reg.AddModel(model, "v\n2");
+  reg.AddPlacement("gpu\"0", model, "v\n2")->replicas = 1;
   TaskStats* t = reg.Task(instance, "", Names({model, "svm"}));
   t->Record(Answered(0, model, Reason::kNone, 1), AtSeconds(1));
   ReportContext ctx;
@@ -405,7 +425,7 @@ TEST(PrometheusEscapingTest, LabelValuesAreEscaped) {
 // form: with %.17g, le="0.025" comes out as le="0.025000000000000001", which
 // a query on the label (or a dashboard's bucket selector) does not match.
 TEST_F(PrometheusTest, BoundsAndValuesPrintShortest) {
-  model_->busy_seconds = 0.09;
+  placed_->busy_seconds = 0.09;
   const std::string text = Write();
   EXPECT_TRUE(HasLine(text, R"(tbms_try_duration_seconds_bucket{instance="a",task="svm>bayes",le="0.00025"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(tbms_try_duration_seconds_bucket{instance="a",task="svm>bayes",le="0.025"} 1)"));
@@ -459,9 +479,18 @@ Duration WallOffset(const ReportContext& ctx) {
 class ReportJsonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    embedding_ = reg_.AddModel("embedding", "1", "gpu0", 2);
-    svm_ = reg_.AddModel("svm", "1", "cpu", 1);
-    reg_.AddModel("bayes", "1", "cpu", 1);
+    embedding_ = reg_.AddModel("embedding", "1");
+    svm_ = reg_.AddModel("svm", "1");
+    reg_.AddModel("bayes", "1");
+    embedding_gpu_ = reg_.AddPlacement("gpu0", "embedding", "1");
+    embedding_gpu_->replicas = 2;
+    svm_cpu_ = reg_.AddPlacement("cpu", "svm", "1");
+    svm_cpu_->replicas = 1;
+    reg_.AddPlacement("cpu", "bayes", "1")->replicas = 1;
+    DeviceStats* gpu = reg_.AddDevice("gpu0", "gpu");
+    gpu->capacity = 1;  // a declared GPU: its replicas share its time
+    gpu->memory_mib = 80 * 1024;
+    reg_.AddDevice("cpu", "cpu");  // undeclared: as many as the replicas on it
 
     TaskStats* a = reg_.Task("a", "", Names({"embedding", "svm"}));
     a->Record(Answered(0, "embedding", Reason::kNone, 10,
@@ -479,11 +508,11 @@ class ReportJsonTest : public ::testing::Test {
     b->Record(Answered(0, "svm", Reason::kNone, 20), AtSeconds(1499.5));
     b->Record(Answered(0, "svm", Reason::kNone, 40), AtSeconds(1500.2));  // the current second
 
-    embedding_->busy.Add(AtSeconds(1450.2), 1, 3.0);
-    embedding_->busy.Add(AtSeconds(1499.9), 1, 3.0);
-    embedding_->busy.Add(AtSeconds(1430), 1, 100);    // over a minute ago
-    embedding_->busy.Add(AtSeconds(1500.1), 1, 100);  // the current second
-    svm_->busy.Add(AtSeconds(1460), 1, 45);           // more than it can hold: capped
+    embedding_gpu_->busy.Add(AtSeconds(1450.2), 1, 3.0);
+    embedding_gpu_->busy.Add(AtSeconds(1499.9), 1, 3.0);
+    embedding_gpu_->busy.Add(AtSeconds(1430), 1, 100);    // over a minute ago
+    embedding_gpu_->busy.Add(AtSeconds(1500.1), 1, 100);  // the current second
+    svm_cpu_->busy.Add(AtSeconds(1460), 1, 45);           // more than it can hold: capped
     embedding_->batches = 3;
     embedding_->items = 7;
     embedding_->late_drops = 1;
@@ -514,6 +543,8 @@ class ReportJsonTest : public ::testing::Test {
   StatsRegistry reg_{256, std::chrono::seconds(1'699'998'500)};  // engine + offset = wall (see ctx_)
   ModelStats* embedding_ = nullptr;
   ModelStats* svm_ = nullptr;
+  PlacementStats* embedding_gpu_ = nullptr;
+  PlacementStats* svm_cpu_ = nullptr;
   ReportContext ctx_;
   std::string json_;
   simdjson::dom::parser parser_;
@@ -660,6 +691,30 @@ TEST_F(ReportJsonTest, OccupancyIsBusyOverTheLastMinuteOrUptimePerReplica) {
   ctx_.uptime_s = 0.2;  // under a second counts as one
   r = Parse();
   EXPECT_NEAR(D(A(r["occupancy"])[0]["pct"]), 100, 0.001);
+}
+
+// The talk's table: each model's part of its device, and what is free. A
+// declared GPU holds one replica's time (its two replicas share it); the
+// undeclared "cpu" as many as the replicas placed on it (svm's and bayes').
+TEST_F(ReportJsonTest, DevicesShowTheirOccupancyAndWhatIsFree) {
+  ctx_.uptime_s = 100;
+  element r = Parse();
+  const auto occ = A(r["occupancy"]);
+  EXPECT_NEAR(D(occ[0]["device_pct"]), 10, 0.001);  // 6 s of 60 s on one GPU
+  EXPECT_NEAR(D(occ[1]["device_pct"]), 37.5, 0.001);  // 45 s of 2 x 60 s
+  EXPECT_EQ(D(occ[2]["device_pct"]), 0);
+  const auto devices = A(r["devices"]);
+  ASSERT_EQ(devices.size(), 2u);  // by name
+  EXPECT_EQ(S(devices[0]["device"]), "cpu");
+  EXPECT_EQ(D(devices[0]["capacity"]), 2);
+  EXPECT_NEAR(D(devices[0]["occupancy_pct"]), 37.5, 0.001);
+  EXPECT_NEAR(D(devices[0]["free_pct"]), 62.5, 0.001);
+  EXPECT_EQ(S(devices[1]["device"]), "gpu0");
+  EXPECT_EQ(S(devices[1]["kind"]), "gpu");
+  EXPECT_EQ(D(devices[1]["capacity"]), 1);
+  EXPECT_NEAR(D(devices[1]["free_pct"]), 90, 0.001);
+  EXPECT_EQ(I(devices[1]["memory_mib"]), 80 * 1024);
+  EXPECT_TRUE(devices[1]["up"].get_bool().value());
 }
 
 TEST_F(ReportJsonTest, ModelFigures) {

@@ -327,11 +327,18 @@ TEST(StatsRegistryTest, ANamedTaskIsCountedUnderItsName) {
 
 TEST(StatsRegistryTest, AModelVersionKeepsItsCountersAcrossReloads) {
   StatsRegistry reg;
-  ModelStats* v1 = reg.AddModel("svm", "1", "cpu", 2);
-  EXPECT_EQ(reg.AddModel("svm", "1", "cpu", 0), v1);  // unloaded: same series, 0 replicas
-  EXPECT_EQ(v1->replicas.load(), 0);
-  EXPECT_NE(reg.AddModel("svm", "2", "cpu", 1), v1);
+  ModelStats* v1 = reg.AddModel("svm", "1");
+  EXPECT_EQ(reg.AddModel("svm", "1"), v1);  // reloaded: the same series
+  EXPECT_NE(reg.AddModel("svm", "2"), v1);
   EXPECT_EQ(reg.models().size(), 2u);
+  PlacementStats* on_cpu = reg.AddPlacement("cpu", "svm", "1");
+  EXPECT_EQ(reg.AddPlacement("cpu", "svm", "1"), on_cpu);
+  EXPECT_NE(reg.AddPlacement("gpu0", "svm", "1"), on_cpu);
+  EXPECT_EQ(reg.placements().size(), 2u);
+  DeviceStats* gpu = reg.AddDevice("gpu0", "gpu");
+  EXPECT_EQ(reg.AddDevice("gpu0", "gpu"), gpu);
+  EXPECT_NE(reg.AddDevice("gpu0", "cpu"), gpu);  // declared again as another kind: another series
+  EXPECT_EQ(reg.devices().size(), 2u);
 }
 
 TEST(StatsRegistryTest, EntriesShareTheRegistryRing) {
@@ -416,18 +423,15 @@ TEST(StatsRegistryTest, ListsModelsInOrderAndTasksByInstanceThenTask) {
   StatsRegistry reg;
   EXPECT_TRUE(reg.tasks().empty());
   EXPECT_TRUE(reg.models().empty());
-  ModelStats* e = reg.AddModel("embedding", "1", "gpu0", 2);
-  ModelStats* s = reg.AddModel("svm", "3", "cpu", 1);
+  ModelStats* e = reg.AddModel("embedding", "1");
+  ModelStats* s = reg.AddModel("svm", "3");
   const auto models = reg.models();
   ASSERT_EQ(models.size(), 2u);
   EXPECT_EQ(models[0], e);
   EXPECT_EQ(models[1], s);
   EXPECT_EQ(e->model, "embedding");
   EXPECT_EQ(e->version, "1");
-  EXPECT_EQ(e->device, "gpu0");
-  EXPECT_EQ(e->replicas, 2);
   EXPECT_EQ(s->batches.load(), 0u);
-  EXPECT_EQ(s->busy_seconds.load(), 0);
 
   TaskStats* b = reg.Task("b", "", Names({"svm"}));
   TaskStats* a2 = reg.Task("a", "", Names({"svm"}));
@@ -449,6 +453,7 @@ class BrokerStatsTest : public ::testing::Test {
     std::unique_ptr<SimulatedExecutor> executor;
     std::unique_ptr<Batcher> batcher;
     ModelStats* stats = nullptr;
+    PlacementStats* placed = nullptr;  // its one replica, on "cpu"
   };
 
   // Trusting the ests keeps the outcomes below the rules' own arithmetic
@@ -461,11 +466,13 @@ class BrokerStatsTest : public ::testing::Test {
     so.base = Millis(actual_ms);
     Model m;
     m.executor = std::move(SimulatedExecutor::Create(so, &clock_)).value();
-    m.stats = registry_.AddModel(name, "1", "cpu", 1);
+    m.stats = registry_.AddModel(name, "1");
+    m.placed = registry_.AddPlacement("cpu", name, "1");
     Batcher::Options bo;
     bo.model = name;
     bo.max_batch_size = 4;
     bo.stats = m.stats;
+    bo.groups = {{.count = 1, .stats = m.placed}};
     m.batcher = std::move(Batcher::Create(bo, &clock_, m.executor.get(), broker_.get())).value();
     models_[name] = std::move(m);
   }
@@ -565,10 +572,12 @@ TEST_F(BrokerStatsTest, CountsKnownOutcomesExactly) {
   EXPECT_DOUBLE_EQ(e.batch_size.Read().sum, 2);
   EXPECT_EQ(e.service_time.Read().count(), 2u);
   EXPECT_DOUBLE_EQ(e.service_time.Read().sum, 0.080);
-  EXPECT_DOUBLE_EQ(e.busy_seconds.load(), 0.080);
+  const PlacementStats& e_cpu = *models_["embedding"].placed;
+  EXPECT_DOUBLE_EQ(e_cpu.busy_seconds.load(), 0.080);
+  EXPECT_EQ(e_cpu.replicas.load(), 1);
   EXPECT_EQ(e.queue_wait.Read().count(), 2u);
   EXPECT_EQ(e.queue_wait.Read().sum, 0);  // a free replica: no wait
-  const auto busy = e.busy.Read(AtSeconds(3), 3);  // batches ended at 0.040 and 1.040
+  const auto busy = e_cpu.busy.Read(AtSeconds(3), 3);  // batches ended at 0.040 and 1.040
   ASSERT_EQ(busy.size(), 3u);
   EXPECT_DOUBLE_EQ(busy[0].sum, 0.040);
   EXPECT_DOUBLE_EQ(busy[1].sum, 0.040);
@@ -577,12 +586,12 @@ TEST_F(BrokerStatsTest, CountsKnownOutcomesExactly) {
   const ModelStats& s = *models_["svm"].stats;
   EXPECT_EQ(s.batches.load(), 2u);
   EXPECT_EQ(s.items.load(), 2u);
-  EXPECT_DOUBLE_EQ(s.busy_seconds.load(), 0.020);
+  EXPECT_DOUBLE_EQ(models_["svm"].placed->busy_seconds.load(), 0.020);
   EXPECT_DOUBLE_EQ(s.service_time.Read().sum, 0.020);
 
   ModelStats& k = *models_["keysearch"].stats;
   EXPECT_EQ(k.batches.load(), 1u);
-  EXPECT_DOUBLE_EQ(k.busy_seconds.load(), 0.002);
+  EXPECT_DOUBLE_EQ(models_["keysearch"].placed->busy_seconds.load(), 0.002);
   EXPECT_EQ(k.late_drops.load(), 0u);
 
   // An item that cannot finish by its deadline is refused at enqueue and

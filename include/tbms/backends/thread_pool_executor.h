@@ -3,7 +3,8 @@
 // The CPU backends (and anything that blocks while computing) run here. Each
 // replica is a thread with a one-batch mailbox (the batcher never gives a
 // busy replica more work). Replicas are added (a new thread) and removed
-// (its thread told to stop) while serving; stopped threads are joined by
+// (its thread told to stop) while serving, each pinned to its device's core
+// set when it has one; stopped threads are joined by
 // the destructor, which runs off the core. The service time is the wall time of
 // Backend::Process, measured on the replica thread: real compute time is
 // what this component exists to measure. Completions are posted to the
@@ -41,6 +42,9 @@ class ThreadPoolExecutor final : public Executor {
   struct Options {
     std::string model;
     int replicas = 1;  // at start; at most kMaxReplicas ever started
+    // Per replica, the cores its thread is pinned to (a CPU device's core
+    // set; empty: any core). Replicas past the list take its last entry.
+    std::vector<std::vector<int>> cores{};
   };
   static constexpr int kMaxReplicas = 1024;
   static StatusOr<std::unique_ptr<ThreadPoolExecutor>> Create(Options options,
@@ -65,6 +69,7 @@ class ThreadPoolExecutor final : public Executor {
   };
   ThreadPoolExecutor(Options options, std::shared_ptr<Backend> backend, CoreRunner* core);
   void StartSlot();
+  const std::vector<int>& CoresOf(size_t replica) const;
   void Loop(Slot& slot);
 
   // Constant after construction.

@@ -11,8 +11,16 @@
 // ServiceTimeModel, which Predict() combines with the queue state.
 //
 // Replicas come and go while serving (SetReplicas; the executor marks one
-// unavailable and back): a batcher keeps its queue and its learned service
-// times throughout, and a draining replica finishes its batch first.
+// unavailable and back; a device is drained): a batcher keeps its queue and
+// its learned service times throughout, and a draining replica finishes its
+// batch first. With no replica serving, nothing waits: queued and new items
+// fail UNAVAILABLE at once, so their tries fall back.
+//
+// Replicas are placed in groups (a model's instance groups, one per
+// device). A group with a time share takes at most that fraction of its
+// device's time: a batch is admitted while the group's credit (device time,
+// earned at `share` per second, up to share x kShareWindow) is not
+// negative, and charged its service time.
 //
 // Thread-compatible: every call, and every executor completion, runs in the
 // core's context. Sink callbacks are never invoked from inside Enqueue or
@@ -39,6 +47,7 @@
 namespace tbms {
 
 struct ModelStats;
+struct PlacementStats;
 class LatencyHistogram;
 
 enum class ReplicaState : uint8_t {
@@ -64,7 +73,17 @@ class Batcher final : public ModelQueue, public Executor::Listener {
     // Baselines: drop an item only once its deadline has passed (expired),
     // not when it can no longer finish (the default, and TBMS's rule).
     bool drop_only_expired = false;
+    // Where the replicas run, in replica order (the first `count` are group
+    // 0's, ...); replicas added later join the last group. Empty: one group
+    // of them all, with no share and no placement stats.
+    struct Group {
+      int count = 1;
+      PlacementStats* stats = nullptr;  // its busy time and serving replicas, if reported
+      double share = 0;                 // of its device's time, in (0, 1]; 0: no limit
+    };
+    std::vector<Group> groups;
   };
+  static constexpr Duration kShareWindow = std::chrono::milliseconds(100);  // a share's burst
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
   ~Batcher() override;
@@ -81,6 +100,10 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   // error (UNIMPLEMENTED: fixed replicas) when it cannot add one.
   Status SetReplicas(int count);
   void OnReplicaAvailable(int replica, bool available) override;
+  // A device drained (false) or back (true): every replica of `group`
+  // takes no batch while it is down (a busy one finishes its batch).
+  void SetGroupUp(int group, bool up);
+  int groups() const { return static_cast<int>(groups_.size()); }
 
   // How batches form, changed while serving (the online tuner): the queue,
   // the learned service times and the batches running are kept.
@@ -125,6 +148,8 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   };
   struct Replica {
     ReplicaState state = ReplicaState::kServing;
+    int group = 0;
+    bool failed = false;  // its executor says so
     bool busy = false;
     TimePoint started;
     int batch_size = 0;
@@ -135,7 +160,23 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   };
 
   Batcher(Options options, Clock* clock, Executor* executor, ItemSink* sink);
+  struct GroupState {
+    Options::Group config;
+    bool up = true;
+    Duration credit{0};  // device time it may still take (share > 0), as of credit_at
+    TimePoint credit_at{};
+    Duration CreditAt(TimePoint now) const;  // earned at `share` per second, capped
+    // How long until a batch may start: 0 when the credit is positive.
+    Duration Wait(TimePoint now) const;
+  };
   void Dispatch();
+  // The free replica to run the next batch on, or -1 (then `*ready` is when
+  // a group's share admits one).
+  int TakeFree(TimePoint now, TimePoint* ready);
+  Duration ShareWait(TimePoint now) const;  // until a free replica's group admits a batch
+  void Fail(const Status& status);  // every queued item, at once
+  void Refresh(int replica);        // its state from failed and its group's up
+  void PublishReplicas() const;     // to the groups' placement stats
   using QueueIt = std::set<Queued, Order>::iterator;
   void Insert(Queued q);
   QueueIt Erase(QueueIt it);
@@ -160,7 +201,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void OnBatchDone(int replica, BatchResult result);
   void Idle(int replica);
   void SetState(int replica, ReplicaState state);
-  void RecordBatch(int ran, size_t skipped, const BatchResult& result);
+  void RecordBatch(int replica, int ran, size_t skipped, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
   void PublishBatching();  // to the report channel, if it listens
@@ -180,6 +221,9 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   // By index, as the executor numbers them; a deque, so growing it keeps the
   // batches that executors hold by reference where they are.
   std::deque<Replica> replicas_;
+  std::vector<GroupState> groups_;
+  bool shared_ = false;  // some group has a share
+  double slowest_share_ = 1;  // the smallest: Predict's rounds take T_b / it
   int serving_ = 0;                // replicas in kServing
   std::vector<int> free_;          // serving replicas not busy (a stack)
   size_t finishing_ = 0;           // replicas whose results the sink is hearing (OnBatchDone)

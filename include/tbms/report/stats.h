@@ -70,12 +70,11 @@ struct TaskStats {
   std::array<Window, kWindows> windows;
 };
 
-// One model (version), with the device its replicas run on.
+// One model version.
 struct ModelStats {
-  ModelStats(std::string model, std::string version, std::string device, int replicas);
+  ModelStats(std::string model, std::string version);
 
-  const std::string model, version, device;
-  std::atomic<int> replicas;  // 0 once unloaded
+  const std::string model, version;
   // The batching in force (the online tuner moves it).
   std::atomic<int> max_batch_size{0};
   std::atomic<double> max_queue_delay_seconds{0};
@@ -89,8 +88,32 @@ struct ModelStats {
   Histogram service_fine{Histogram::FineLatencyBounds()};  // for reported quantiles
   std::atomic<uint64_t> batches{0}, items{0}, late_drops{0}, errors{0};
   std::atomic<uint64_t> skipped{0};  // batch items not computed: their try was over
+};
+
+// A model version's replicas on one device (an instance group): a cell of
+// the occupancy table.
+struct PlacementStats {
+  PlacementStats(std::string device, std::string model, std::string version);
+
+  const std::string device, model, version;
+  std::atomic<int> replicas{0};  // serving; 0 once unloaded
+  std::atomic<double> share{0};  // of the device's time it may take; 0: no limit
   std::atomic<double> busy_seconds{0};
   SecondRing busy;  // busy seconds per second: occupancy
+};
+
+// A device of the house (devices.toml, or one a model names the old way).
+struct DeviceStats {
+  DeviceStats(std::string name, std::string kind);
+
+  const std::string name, kind;  // kind: cpu, gpu, remote
+  // Replica-seconds of work per second it holds (DeviceConfig::capacity);
+  // 0: as many as the replicas placed on it.
+  std::atomic<double> capacity{0};
+  std::atomic<int64_t> memory_mib{0};    // 0: not declared
+  std::atomic<int64_t> reserved_mib{0};  // by the instance groups placed on it
+  std::atomic<bool> up{true};            // false: drained (by an admin, or failed)
+  std::atomic<bool> in_house{true};      // false: gone from the house (or declared again as another kind)
 };
 
 class StatsRegistry {
@@ -106,14 +129,21 @@ class StatsRegistry {
   // `task` is the task's name, or empty: then the candidates' names joined by '>'.
   TaskStats* Task(std::string_view instance, std::string_view task, const TryRequest& request)
       EXCLUDES(mu_);
-  // The counters of (model, version, device): the same ones again when a
-  // version is reloaded, so series continue. At most max_models, then nullptr.
-  ModelStats* AddModel(std::string model, std::string version, std::string device, int replicas)
-      EXCLUDES(mu_);
+  // The counters of (model, version): the same ones again when a version
+  // is reloaded, so series continue. At most kMaxModels, then nullptr.
+  ModelStats* AddModel(std::string model, std::string version) EXCLUDES(mu_);
+  // Of (device, model, version), likewise; at most kMaxModels.
+  PlacementStats* AddPlacement(std::string device, std::string model, std::string version) EXCLUDES(mu_);
+  // Of (device, kind), likewise; at most kMaxDevices.
+  DeviceStats* AddDevice(std::string name, std::string kind) EXCLUDES(mu_);
+  std::vector<DeviceStats*> EditDevices() EXCLUDES(mu_);  // every one, to mark those gone or down
+  static constexpr size_t kMaxDevices = 1024;
 
   // Reader side: pointers stay valid for the registry's lifetime.
   std::vector<const TaskStats*> tasks() const EXCLUDES(mu_);
   std::vector<const ModelStats*> models() const EXCLUDES(mu_);
+  std::vector<const PlacementStats*> placements() const EXCLUDES(mu_);
+  std::vector<const DeviceStats*> devices() const EXCLUDES(mu_);
   const SecondRing& all_tries() const { return all_tries_; }
 
  private:
@@ -128,6 +158,8 @@ class StatsRegistry {
   mutable Mutex mu_;  // guards the containers' structure, not the counters
   std::map<std::string, std::unique_ptr<TaskStats>, std::less<>> tasks_ GUARDED_BY(mu_);
   std::vector<std::unique_ptr<ModelStats>> models_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<PlacementStats>> placements_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<DeviceStats>> devices_ GUARDED_BY(mu_);
   std::map<std::string, size_t, std::less<>> rows_ GUARDED_BY(mu_);  // task rows per instance
   std::unique_ptr<TaskStats> other_ GUARDED_BY(mu_);  // past max_tasks
 };

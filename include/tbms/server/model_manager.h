@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,14 @@ class ModelManager {
   // INVALID_ARGUMENT for a mix or a count out of range, UNIMPLEMENTED for
   // a backend whose replicas are fixed.
   Status SetReplicas(std::string_view model, int count) EXCLUDES(load_mu_);
+  // Hot plug of a device: drained (false), every replica placed on it takes
+  // no batch (a busy one finishes its batch; a model with no replica left
+  // fails its queue UNAVAILABLE, so tries fall back at once), and versions
+  // loaded later start drained there too; back (true), they serve again.
+  // Learned service times are kept. NOT_FOUND for a device that is neither
+  // in devices.toml nor named by a served model.
+  Status SetDeviceUp(std::string_view device, bool up) EXCLUDES(load_mu_);
+  std::vector<std::string> down_devices() const EXCLUDES(load_mu_);
   // Destroys retired versions nothing uses any more, on this thread.
   void Sweep() EXCLUDES(load_mu_);
   bool has_retired() const { return retired_count_.load(std::memory_order_relaxed) > 0; }
@@ -82,7 +91,7 @@ class ModelManager {
   using Broken = std::map<std::string, std::vector<ModelState>, std::less<>>;
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const;
   static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
-  void Install(Loaded& loaded, std::vector<std::string>* events);
+  void Install(Loaded& loaded, const ServedModel* current, std::vector<std::string>* events);
   std::shared_ptr<ModelTable> NextTable(LoadedModels& loaded, const Broken& broken, const ModelTable& current,
                                         std::string_view only, bool remove_missing);
   Status RecordStates(const LoadedModels& loaded, const Broken& broken, ModelTable& next,
@@ -94,13 +103,17 @@ class ModelManager {
   static std::shared_ptr<const HouseAccess> NextAccess(const HouseScan& scan, bool instances_ok,
                                                        std::shared_ptr<const HouseAccess> served);
   void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current, std::vector<std::string>* events);
+  void PublishDevices(const HouseConfig& house);
 
   const Options options_;
-  Mutex load_mu_;  // serializes Apply, Unload and Sweep
+  mutable Mutex load_mu_;  // serializes Apply, Unload, SetReplicas, SetDeviceUp and Sweep
+  std::vector<DeviceConfig> devices_ GUARDED_BY(load_mu_);  // devices.toml's, as last applied
   std::atomic<std::shared_ptr<const ModelTable>> table_;
   // Only in the core's context: versions out of every new table, not yet swept.
   std::vector<std::shared_ptr<ModelVersion>> retired_;
   std::atomic<size_t> retired_count_{0};  // retired_.size(), for readers off the core
+  // Only in the core's context: drained devices (SetDeviceUp).
+  std::set<std::string, std::less<>> down_devices_;
   mutable Mutex states_mu_;
   std::map<std::string, std::vector<ModelState>> states_ GUARDED_BY(states_mu_);
 };
