@@ -79,6 +79,14 @@ def model_folders(house):
     return sorted(name for name in os.listdir(house) if os.path.isfile(os.path.join(house, name, "model.toml")))
 
 
+def replicas_of(model):
+    """`replicas`, or the sum of its [[instance_group]] counts."""
+    groups = model.get("instance_group")
+    if groups:
+        return sum(int(g.get("count", 1)) for g in groups)
+    return int(model.get("replicas", 1))
+
+
 def remote_model(model, name, endpoints, protocol, secret_env, pods):
     doc = {key: model[key] for key in BROKER_KEYS if key in model}
     doc["backend"] = "kserve"
@@ -92,7 +100,7 @@ def remote_model(model, name, endpoints, protocol, secret_env, pods):
         "protocol": protocol,
         "endpoints": list(endpoints),
         "model": name,
-        "in_flight": min(MAX_IN_FLIGHT, int(model.get("replicas", 1)) * worker_batch * pods),
+        "in_flight": min(MAX_IN_FLIGHT, replicas_of(model) * worker_batch * pods),
         "access_id": BROKER_KEY_ID,
         "secret_env": secret_env,
     }
@@ -124,6 +132,13 @@ def split(house, out, endpoints, protocol="grpc", secret_env="TBMS_BROKER_KEY", 
         shutil.copytree(folder, os.path.join(worker, name))
         write_file(os.path.join(broker, name, "model.toml"),
                    HEADER % source + toml_text(remote_model(model, name, endpoints, protocol, secret_env, pods)))
+    # The workers run the models on the devices; a broker needs them only
+    # for a local model placed on one.
+    devices = os.path.join(house, "devices.toml")
+    if os.path.isfile(devices):
+        shutil.copy(devices, os.path.join(worker, "devices.toml"))
+        if any("instance_group" in read_toml(os.path.join(broker, n, "model.toml")) for n in local):
+            shutil.copy(devices, os.path.join(broker, "devices.toml"))
     instances = os.path.join(house, "instances.toml")
     if os.path.isfile(instances):
         shutil.copy(instances, os.path.join(broker, "instances.toml"))

@@ -67,14 +67,27 @@ HouseLoader::~HouseLoader() {
   thread_.join();
 }
 
-void HouseLoader::Load(std::string model, Done done) { Enqueue({true, std::move(model), std::move(done)}); }
-void HouseLoader::Unload(std::string model, Done done) { Enqueue({false, std::move(model), std::move(done)}); }
+namespace {
+
+Status NotExplicit() {
+  return FailedPrecondition("models are loaded and unloaded on request only with --model-control explicit");
+}
+
+}  // namespace
+
+void HouseLoader::Load(std::string model, Done done) {
+  if (mode_ != ModelControl::kExplicit) return done(NotExplicit());
+  Enqueue({[this, model = std::move(model)] { return LoadModel(model); }, std::move(done)});
+}
+
+void HouseLoader::Unload(std::string model, Done done) {
+  if (mode_ != ModelControl::kExplicit) return done(NotExplicit());
+  Enqueue({[this, model = std::move(model)] { return engine_->Unload(model); }, std::move(done)});
+}
+
+void HouseLoader::Admin(std::function<Status()> change, Done done) { Enqueue({std::move(change), std::move(done)}); }
 
 void HouseLoader::Enqueue(Job job) {
-  if (mode_ != ModelControl::kExplicit) {
-    return job.done(FailedPrecondition("models are loaded and unloaded on request only with "
-                                       "--model-control explicit"));
-  }
   {
     MutexLock lock(&mu_);
     if (jobs_.size() < kMaxJobs) {
@@ -83,18 +96,17 @@ void HouseLoader::Enqueue(Job job) {
       return;
     }
   }
-  job.done(ResourceExhausted("too many load and unload requests waiting"));
+  job.done(ResourceExhausted("too many load, unload and hot-plug requests waiting"));
 }
 
-Status HouseLoader::DoJob(const Job& job) {
-  if (!job.load) return engine_->Unload(job.model);
+Status HouseLoader::LoadModel(const std::string& model) {
   HouseScan scan = ScanHouse(dir_);
   bool known = false;
-  for (const ModelConfig& m : scan.config.models) known = known || m.name == job.model;
-  for (const HouseError& e : scan.errors) known = known || e.model == job.model;
-  if (!known) return NotFound("the house has no model '" + job.model + "'");
-  LogNewWarnings(scan, job.model);
-  return engine_->Apply(scan, job.model, /*remove_missing=*/false);
+  for (const ModelConfig& m : scan.config.models) known = known || m.name == model;
+  for (const HouseError& e : scan.errors) known = known || e.model == model;
+  if (!known) return NotFound("the house has no model '" + model + "'");
+  LogNewWarnings(scan, model);
+  return engine_->Apply(scan, model, /*remove_missing=*/false);
 }
 
 // Applies the house as it is now, unless nothing changed since the last poll.
@@ -143,7 +155,7 @@ void HouseLoader::Run() {
       Job job = std::move(jobs_.front());
       jobs_.pop_front();
       mu_.Unlock();
-      job.done(DoJob(job));
+      job.done(job.work());
       mu_.Lock();
     } else if (mode_ == ModelControl::kPoll && std::chrono::steady_clock::now() >= next_poll) {
       mu_.Unlock();

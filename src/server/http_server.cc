@@ -1,5 +1,6 @@
 #include "tbms/server/http_server.h"
 
+#include "tbms/batching/batcher.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
 #include "tbms/server/assets.h"
@@ -206,6 +207,42 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
   }
 }
 
+// Hot plug, admins only: POST /v1/devices/{d}/drain|resume and
+// POST /v1/models/{m}/replicas {"count": N}. False: not one of these paths.
+bool RouteHotPlug(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
+                  std::string_view body, V2Reply reply) {
+  const std::vector<std::string_view> parts = SplitPath(path.substr(1));
+  const bool device = parts.size() == 4 && parts[0] == "v1" && parts[1] == "devices" &&
+                      (parts[3] == "drain" || parts[3] == "resume");
+  const bool replicas = parts.size() == 4 && parts[0] == "v1" && parts[1] == "models" && parts[3] == "replicas";
+  if (!device && !replicas) return false;
+  auto done = [reply](Status s) { s.ok() ? reply(200, "{}", 0) : ReplyV2Error(reply, s); };
+  if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return done(s), true;
+  if (method != "POST") return reply(405, ErrorJson("use POST for " + Quote(path)), 0), true;
+  if (!IsValidName(parts[2])) return reply(400, ErrorJson("name must be " + std::string(kNameRule)), 0), true;
+  if (device) return api.SetDeviceUp(caller, std::string(parts[2]), parts[3] == "resume", done), true;
+  simdjson::dom::element root;
+  int count = 0;
+  Status parsed = ParseBody(body, &root);
+  simdjson::dom::object fields;
+  if (parsed.ok() && root.get(fields) != simdjson::SUCCESS) {
+    parsed = InvalidArgument("the body must be an object: {\"count\": N}");
+  }
+  if (parsed.ok()) {
+    for (auto field : fields) {
+      if (field.key != "count") parsed = InvalidArgument("unknown field " + Quote(field.key) + " (expected count)");
+    }
+  }
+  simdjson::dom::element c;
+  if (parsed.ok()) {
+    parsed = fields["count"].get(c) != simdjson::SUCCESS ? InvalidArgument("missing field 'count'")
+                                                       : ReadInt(c, "count", 0, Batcher::kMaxReplicas, &count);
+  }
+  if (!parsed.ok()) return ReplyV2Error(reply, parsed), true;
+  api.SetReplicas(caller, std::string(parts[2]), count, done);
+  return true;
+}
+
 void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
              std::string_view body, std::optional<size_t> json_length, std::shared_ptr<const ModelTable> table,
              V2Reply reply) {
@@ -368,6 +405,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     if (IsV2Path(path)) {
       return V2(*caller, req.method_string, path, req.body, req.inference_header_length, std::move(table));
     }
+    if (HotPlug(*caller, req.method_string, path, req.body)) return;
     if (path.starts_with(kTryPrefix) && path.ends_with(kTrySuffix) &&
         path.size() > kTryPrefix.size() + kTrySuffix.size()) {
       const std::string_view instance =
@@ -456,6 +494,14 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
         self->Reply(status, std::move(body), "application/octet-stream",
                     "Inference-Header-Content-Length: " + std::to_string(json_length) + "\r\n");
       });
+    });
+  }
+
+  bool HotPlug(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
+    return RouteHotPlug(state_->v2, caller, method, path, body,
+                        [self = this->shared_from_this()](int status, std::string body, size_t) {
+      asio::post(self->stream_.get_executor(),
+                 [self, status, body = std::move(body)]() mutable { self->Reply(status, std::move(body)); });
     });
   }
 

@@ -181,4 +181,20 @@ void V2Api::Unload(const Caller& caller, std::string model, Done done) const {
   loader_->Unload(std::move(model), std::move(done));
 }
 
+void V2Api::Change(const Caller& caller, std::function<Status()> change, Done done) const {
+  if (Status s = CheckAdmin(caller); !s.ok()) return done(s);
+  if (loader_ == nullptr) return done(change());  // no loads to wait behind
+  loader_->Admin(std::move(change), std::move(done));
+}
+
+void V2Api::SetDeviceUp(const Caller& caller, std::string device, bool up, Done done) const {
+  Change(caller, [engine = engine_, device = std::move(device), up] { return engine->models().SetDeviceUp(device, up); },
+         std::move(done));
+}
+
+void V2Api::SetReplicas(const Caller& caller, std::string model, int count, Done done) const {
+  Change(caller, [engine = engine_, model = std::move(model), count] { return engine->models().SetReplicas(model, count); },
+         std::move(done));
+}
+
 }  // namespace tbms

@@ -487,3 +487,99 @@ class AdaptiveBatchingTest(unittest.TestCase):
                 server.close()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+class DevicesTest(unittest.TestCase):
+    """devices.toml and instance groups, served: the report shows each
+    device's occupancy, share, memory and what is free; a device is drained
+    and resumed, and a model's replicas changed, while tries run — none
+    fails (they fall back to the model on the other device); devices.toml
+    changing reloads the model placed on it, again without a failed try."""
+
+    DEVICES = '[gpu0]\nkind = "gpu"\nindex = 0\nmemory_mib = %d\n[cpu0]\nkind = "cpu"\n'
+
+    def test_drain_resume_and_replicas_under_traffic(self):
+        root = tempfile.mkdtemp(prefix="tbms-house-")
+        try:
+            house = make_house(root)
+            write(os.path.join(house, "devices.toml"), self.DEVICES % 1024)
+            simulated_model(house, "svm", 25, {1: "base_ms = 4\nscore = 0.8\n"},
+                            '[[instance_group]]\ndevice = "gpu0"\nshare_pct = 50\nmemory_mib = 256\n')
+            simulated_model(house, "bayes", 15, {1: "base_ms = 2\nscore = 0.6\n"},
+                            '[[instance_group]]\ndevice = "cpu0"\n')
+            got = subprocess.run([TBMS_BIN, "house", "check", house], capture_output=True, text=True, timeout=30)
+            self.assertEqual((got.returncode, got.stderr), (0, ""))
+            server = Server(None, "--house", house, "--model-control", "poll", "--poll-interval-s", "0.05")
+            try:
+                self.run_traffic(server, house)
+            finally:
+                server.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def run_traffic(self, server, house):
+        answered, failures, stop = [], [], threading.Event()
+
+        def traffic():
+            for _ in range(20000):  # bounded in count, and by the test's own steps
+                if stop.is_set():
+                    return
+                status, got = server.post("/v1/instances/nianjianQA/try", {"inputs": {"question": "q"}, "task": "qa"})
+                if status != 200 or got["answer"] is None:
+                    failures.append((status, got))
+                else:
+                    answered.append(got["model"])
+
+        def wait_for(what, check):
+            deadline = time.monotonic() + 20
+            while not check() and time.monotonic() < deadline:
+                time.sleep(0.02)  # bounded by the deadline
+            self.assertTrue(check(), what)
+
+        def metric(line):
+            with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as resp:
+                return line in resp.read().decode().split("\n")
+
+        thread = threading.Thread(target=traffic)
+        thread.start()
+        try:
+            wait_for("svm to answer", lambda: "svm" in answered[-10:])
+            status, report = server.get("/v1/report")
+            devices = {d["device"]: d for d in report["devices"]}
+            self.assertEqual((devices["gpu0"]["kind"], devices["gpu0"]["capacity"]), ("gpu", 1))
+            self.assertEqual((devices["gpu0"]["memory_mib"], devices["gpu0"]["reserved_mib"]), (1024, 256))
+            self.assertAlmostEqual(devices["gpu0"]["occupancy_pct"] + devices["gpu0"]["free_pct"], 100)
+            cell = [o for o in report["occupancy"] if o["device"] == "gpu0"][0]
+            self.assertEqual((cell["model"], cell["share_pct"]), ("svm", 50))
+
+            status, body = server.post("/v1/devices/gpu0/drain", {})
+            self.assertEqual(status, 200, body)
+            mark = len(answered)
+            wait_for("bayes to answer for the drained svm", lambda: answered[mark + 20:] and set(answered[-10:]) == {"bayes"})
+            self.assertTrue(metric('tbms_device_up{device="gpu0"} 0'))
+            status, body = server.post("/v1/devices/gpu0/resume", {})
+            self.assertEqual(status, 200, body)
+            wait_for("svm to answer again", lambda: "svm" in answered[-10:])
+
+            status, body = server.post("/v1/models/svm/replicas", {"count": 2})
+            self.assertEqual(status, 200, body)
+            self.assertTrue(metric('tbms_model_replicas{device="gpu0",model="svm"} 2'))
+
+            # A device that changes reloads the model placed on it.
+            write(os.path.join(house, "devices.toml"), self.DEVICES % 2048)
+            wait_for("the new memory", lambda: metric('tbms_device_memory_bytes{device="gpu0"} 2147483648'))
+            mark = len(answered)
+            wait_for("svm to answer after the reload", lambda: "svm" in answered[mark:])
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        self.assertEqual(failures, [])
+
+        for path, body, want in [("/v1/devices/tpu9/drain", {}, 404), ("/v1/models/svm/replicas", {"count": -1}, 400),
+                                 ("/v1/models/svm/replicas", {"cnt": 1}, 400), ("/v1/models/nope/replicas", {"count": 1}, 404),
+                                 ("/v1/models/mix1/replicas", {"count": 1}, 400)]:
+            status, got = server.post(path, body)
+            self.assertEqual(status, want, (path, got))
+            self.assertIn("error", got)
+        status, got = server.get("/v1/devices/gpu0/drain")
+        self.assertEqual(status, 405, got)

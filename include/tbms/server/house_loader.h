@@ -43,17 +43,20 @@ class HouseLoader {
   // loader's thread when the model is ready or failed to load.
   void Load(std::string model, Done done) EXCLUDES(mu_);
   void Unload(std::string model, Done done) EXCLUDES(mu_);
+  // Hot plug (any mode): `change` (ModelManager::SetDeviceUp, SetReplicas)
+  // runs on the loader's thread in turn with loads, so an io thread never
+  // waits for a load in progress; `done` gets its status.
+  void Admin(std::function<Status()> change, Done done) EXCLUDES(mu_);
 
  private:
   struct Job {
-    bool load = true;
-    std::string model;
+    std::function<Status()> work;
     Done done;
   };
   void Enqueue(Job job) EXCLUDES(mu_);
+  Status LoadModel(const std::string& model) EXCLUDES(mu_);
   void Run() EXCLUDES(mu_);
   // Loads and polls run without mu_, so Load and Unload never wait on a load.
-  Status DoJob(const Job& job) EXCLUDES(mu_);
   void Poll() EXCLUDES(mu_);
   // Logs the scan's warnings not logged before (of `model` only, if given).
   void LogNewWarnings(const HouseScan& scan, std::string_view model = {});

@@ -102,8 +102,13 @@ class V2Api {
   // PERMISSION_DENIED, FAILED_PRECONDITION (no house) or the loader's refusal.
   void Load(const Caller& caller, std::string model, Done done) const;
   void Unload(const Caller& caller, std::string model, Done done) const;
+  // Hot plug, admins only (ModelManager::SetDeviceUp, SetReplicas): on the
+  // loader's thread where the server has a house, else at once.
+  void SetDeviceUp(const Caller& caller, std::string device, bool up, Done done) const;
+  void SetReplicas(const Caller& caller, std::string model, int count, Done done) const;
 
  private:
+  void Change(const Caller& caller, std::function<Status()> change, Done done) const;
   const Options options_;
   Engine* const engine_;
   HouseLoader* const loader_;
