@@ -124,7 +124,12 @@ struct Report {
   };
   struct Occupancy {
     std::string device, model;
-    double pct;
+    double pct;  // of the device
+  };
+  struct Device {
+    std::string device;
+    double free_pct;
+    bool up;
   };
   std::string now, instance;
   double uptime_s = 0, qps_1s = 0, qps_60s = 0, core_lag_ms = 0;
@@ -132,6 +137,7 @@ struct Report {
   std::vector<Task> tasks;
   std::vector<Window> windows;
   std::vector<Occupancy> occupancy;
+  std::vector<Device> devices;
 
   // The row that `same` picks, or a new one that `fill` sets up.
   template <class Row, class Same, class Fill>
@@ -176,9 +182,15 @@ struct Report {
         win.lag.Add(w);
       }
     }
+    auto device_name = [&](element e) {
+      return server.empty() ? std::string(String(e["device"])) : server + " " + std::string(String(e["device"]));
+    };
     for (element o : Array(r, "occupancy")) {
-      occupancy.push_back({server.empty() ? std::string(String(o["device"])) : server + " " + std::string(String(o["device"])),
-                           std::string(String(o["model"])), Double(o["pct"])});
+      const double pct = o["device_pct"].error() ? Double(o["pct"]) : Double(o["device_pct"]);  // an older server: pct
+      occupancy.push_back({device_name(o), std::string(String(o["model"])), pct});
+    }
+    for (element d : Array(r, "devices")) {
+      devices.push_back({device_name(d), Double(d["free_pct"]), Or(d["up"].get_bool(), true)});
     }
   }
 
@@ -245,12 +257,18 @@ void PrintOccupancy(const Report& report, std::ostream& out) {
     if (std::find(models.begin(), models.end(), o.model) == models.end()) models.push_back(o.model);
     pct[{o.device, o.model}] = o.pct;
   }
-  std::vector<std::string> header{"Model resource occupancy % (60 s)"};
+  // The talk's table: each model's part of each device, and what is free.
+  std::vector<std::string> header{"Model resource occupancy % of each device (60 s)"};
   header.insert(header.end(), models.begin(), models.end());
+  header.push_back("free");
   Table table(header);
   for (const std::string& d : devices) {
-    std::vector<std::string> r{d};
+    auto device = std::find_if(report.devices.begin(), report.devices.end(),
+                               [&](const Report::Device& x) { return x.device == d; });
+    const bool known = device != report.devices.end();
+    std::vector<std::string> r{known && !device->up ? d + " (drained)" : d};
     for (const std::string& m : models) r.push_back(pct.count({d, m}) ? Fixed(pct.at({d, m})) : "");
+    r.push_back(known ? Fixed(device->free_pct) : "");
     table.Add(r);
   }
   table.Print(out);

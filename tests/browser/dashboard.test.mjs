@@ -199,6 +199,7 @@ test('dashboard shows the report of a loaded server', { timeout: 120000 }, async
           };
         }),
         occupancy: qa('#occupancy-table td[data-model][data-device]').map((td) => [td.dataset.device, td.dataset.model, txt(td)]),
+        free: qa('#occupancy-table td[data-free]').map((td) => [td.dataset.free, txt(td)]),
         models: qa('#models-table tbody tr[data-model]').map((tr) => tr.dataset.model),
         curveModels: qa('#curve-model option').map((o) => o.value),
         curveDatasets: window.tbmsDashboard.curveChart.data.datasets.map((s) => [s.label, s.data.length]),
@@ -237,6 +238,12 @@ test('dashboard shows the report of a loaded server', { timeout: 120000 }, async
         for (const [dev, , text] of cells) {
           assert.ok(isNumText(text) && num(text) >= 0 && num(text) <= 100, `occupancy of ${m} on ${dev} is "${text}"`);
         }
+      }
+      const devices = [...new Set(dom.occupancy.map(([dev]) => dev))];
+      assert.deepEqual(dom.free.map(([dev]) => dev), devices, 'a free cell per device');
+      for (const [dev, text] of dom.free) {
+        const used = dom.occupancy.filter(([d]) => d === dev).reduce((sum, [, , t]) => sum + num(t), 0);
+        assert.ok(Math.abs(num(text) + used - 100) < 0.5 || used > 100, `free on ${dev} is "${text}" with ${used}% used`);
       }
     });
 

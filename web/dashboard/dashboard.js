@@ -218,20 +218,29 @@
     return { head, body };
   }
 
-  function occupancySpec(list) {
+  // The talk's table: each model's part of each device, and what is free.
+  function occupancySpec(list, deviceList) {
     const rows = list || [];
     const devices = firstSeen(rows, 'device');
     const models = firstSeen(rows, 'model');
+    const info = new Map((deviceList || []).map((d) => [d.device, d]));
     const head = [{ cells: [{ th: true, text: 'device', cls: 'label' },
-      ...models.map((m) => ({ th: true, text: m, attrs: { 'data-model': m } }))] }];
+      ...models.map((m) => ({ th: true, text: m, attrs: { 'data-model': m } })), { th: true, text: 'free' }] }];
     if (!rows.length) return { head, body: emptyBody(1, 'no models') };
-    const body = devices.map((dev) => ({ attrs: { 'data-device': dev }, cells: [{ th: true, text: dev, cls: 'label' },
-      ...models.map((m) => {
-        const o = rows.find((x) => x.device === dev && x.model === m);
-        if (!o) return { text: '', cls: 'na' };
-        return { text: fmt1(o.pct), attrs: { 'data-device': dev, 'data-model': m }, cls: 'num', bg: tint(o.pct, BLUE),
-          title: `${m} on ${dev}: ${fmtInt(o.replicas)} replica(s), busy ${fmt1(o.pct)}% of the last 60 s` };
-      })] }));
+    const body = devices.map((dev) => {
+      const d = info.get(dev);
+      const label = d && d.up === false ? `${dev} (drained)` : dev;
+      return { attrs: { 'data-device': dev }, cells: [{ th: true, text: label, cls: 'label', title: d ? `${d.kind}, capacity ${d.capacity}` : '' },
+        ...models.map((m) => {
+          const o = rows.find((x) => x.device === dev && x.model === m);
+          if (!o) return { text: '', cls: 'na' };
+          const pct = o.device_pct == null ? o.pct : o.device_pct;
+          const share = o.share_pct ? `, share ${fmt1(o.share_pct)}%` : '';
+          return { text: fmt1(pct), attrs: { 'data-device': dev, 'data-model': m }, cls: 'num', bg: tint(pct, BLUE),
+            title: `${m} on ${dev}: ${fmtInt(o.replicas)} replica(s) busy ${fmt1(o.pct)}% of the last 60 s${share}` };
+        }),
+        d ? { text: fmt1(d.free_pct), cls: 'num', attrs: { 'data-free': dev } } : { text: '', cls: 'na' }] };
+    });
     return { head, body };
   }
 
@@ -379,7 +388,7 @@
     $('uptime').textContent = fmtUptime(r.uptime_s);
     renderTable($('downgrade-table'), downgradeSpec(r.downgrade));
     renderTable($('lag-table'), lagSpec(r.lag));
-    renderTable($('occupancy-table'), occupancySpec(r.occupancy));
+    renderTable($('occupancy-table'), occupancySpec(r.occupancy, r.devices));
     renderTable($('models-table'), modelsSpec(r.models));
     renderChart(r.series);
     renderCurves(r.models);
