@@ -4,6 +4,8 @@
 #include "tbms/backends/thread_pool_executor.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <thread>
@@ -186,6 +188,41 @@ TEST(ThreadPoolExecutorTest, ReplicasAreAddedAndRemovedWhileServing) {
   EXPECT_TRUE(ex->RemoveReplica(0).ok());  // its thread stops; the destructor joins it
   EXPECT_EQ(ex->RemoveReplica(7).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ex->replicas(), 2);  // indexes are not reused
+}
+
+// A CPU device's core set: each replica's thread runs only there; a core
+// this process may not use fails Create, saying which.
+class Affinity final : public Backend {
+ public:
+  std::vector<StatusOr<Answer>> Process(const Batch& batch) override {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    pthread_getaffinity_np(pthread_self(), sizeof set, &set);
+    std::string cores;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cores += (cores.empty() ? "" : ",") + std::to_string(c);
+    }
+    return std::vector<StatusOr<Answer>>(batch.items.size(), Answer(cores));
+  }
+};
+
+TEST(ThreadPoolExecutorTest, ReplicasArePinnedToTheirCores) {
+  CoreQueue core;
+  auto ex = std::move(ThreadPoolExecutor::Create({"pinned", 1, {{0}}}, std::make_shared<Affinity>(), core.Poster())).value();
+  ASSERT_TRUE(ex->AddReplica().ok());  // past the list: the last entry's cores
+  for (int replica = 0; replica < 2; ++replica) {
+    Batch batch = MakeBatch({"q"});
+    std::optional<BatchResult> got;
+    ex->Run(replica, batch, [&](BatchResult r) { got = std::move(r); });
+    ASSERT_TRUE(core.RunTasks(1));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->answers[0].value(), "0") << replica;
+  }
+  auto bad = ThreadPoolExecutor::Create({"pinned", 1, {{CPU_SETSIZE - 1}}}, std::make_shared<Affinity>(), core.Poster());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(bad.status().message().find("core " + std::to_string(CPU_SETSIZE - 1) + " is not one this process may run on"),
+            std::string::npos) << bad.status().message();
 }
 
 }  // namespace

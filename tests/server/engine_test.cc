@@ -173,6 +173,46 @@ TEST_F(EngineTest, AnAdaptiveModelIsTunedWhileItServes) {
 }
 
 // A try goes through the core runner and is answered on the virtual clock.
+// Hot plug of a device: its replicas take no batch while it is drained, so
+// a try falls back at once to a model elsewhere; a version loaded meanwhile
+// (a reload) starts drained there, with the replaced version's learned
+// service times; resumed, it serves again.
+TEST_F(EngineTest, ADrainedDeviceSendsTriesToTheNextCandidateAtOnce) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.device = "gpu0";
+  svm.groups = {{.count = 1, .device = {.name = "gpu0", .kind = DeviceKind::kGpu, .declared = true}}};
+  ASSERT_TRUE(engine_->Apply(Scan({svm, Simulated("bayes", {1})}), {}, false).ok());
+  const ModelVersion* v1 = engine_->table()->Find("svm")->versions[0].get();
+  v1->batcher->service_times().Observe(1, Millis(7), clock_.Now());
+  ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", false).ok());
+  EXPECT_EQ(v1->batcher->serving_replicas(), 0);
+  EXPECT_EQ(engine_->models().down_devices(), std::vector<std::string>{"gpu0"});
+
+  TryRequest request;
+  ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
+  ASSERT_TRUE(engine_->table()->AddCandidate("bayes", {}, std::nullopt, &request).ok());
+  request.inputs = std::make_shared<const Inputs>("a question");
+  request.tloc = Millis(50);
+  request.owner = engine_->table();
+  std::optional<TryResult> result;
+  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
+  clock_.Advance(Millis(5));
+  ASSERT_TRUE(result && result->answer.has_value());
+  EXPECT_EQ(result->model, "bayes");
+  EXPECT_EQ(result->attempts[1].started, Duration(0));  // at once
+
+  svm.fingerprint = 2;  // devices.toml changed, say: a reload
+  ASSERT_TRUE(engine_->Apply(Scan({svm, Simulated("bayes", {1})}), {}, false).ok());
+  const ModelVersion* v1b = engine_->table()->Find("svm")->versions[0].get();
+  ASSERT_NE(v1b, v1);
+  EXPECT_EQ(v1b->batcher->serving_replicas(), 0);              // still drained
+  EXPECT_EQ(v1b->batcher->service_times().observations(), 1);  // what v1 learned
+  ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", true).ok());
+  EXPECT_EQ(v1b->batcher->serving_replicas(), 1);
+  EXPECT_TRUE(engine_->models().down_devices().empty());
+  EXPECT_EQ(engine_->models().SetDeviceUp("tpu0", false).code(), StatusCode::kNotFound);
+}
+
 TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
   TryRequest request;
