@@ -182,7 +182,8 @@ struct HouseError {
 };
 
 // A key of a valid model that the house accepts but the server does not act
-// on yet (lag_target_ms, device: docs/house.md says which), or accepts under
+// on (lag_target_ms without the online tuner, a GPU for a backend with no GPU
+// path: docs/house.md says which), or accepts under
 // a deprecated name (instances). Not an error: `tbms house check` prints it
 // and exits 0; the server logs it once per model and key.
 struct HouseWarning {
