@@ -393,9 +393,8 @@ void CheckCapacity(const std::map<std::string, ModelSource, std::less<>>& source
     if (problem.empty()) continue;
     for (const ModelConfig* m : u.models) {
       const ModelSource& source = sources.at(m->name);
-      const size_t i = static_cast<size_t>(std::find_if(m->groups.begin(), m->groups.end(), [&](const ReplicaGroup& g) {
-                                             return g.device.name == device;
-                                           }) - m->groups.begin());
+      size_t i = 0;  // the group on this device
+      while (i < m->groups.size() && m->groups[i].device.name != device) ++i;
       Diag(&scan->errors, m->name, 0, source.file).At(i < source.group_at.size() ? source.group_at[i] : source.device_at, problem);
       broken->insert(m->name);
     }
