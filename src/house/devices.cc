@@ -8,7 +8,6 @@
 #include <set>
 
 #include "placement.h"
-#include "tbms/common/address.h"
 #include "tbms/common/names.h"
 
 namespace tbms {
@@ -116,15 +115,7 @@ std::optional<DeviceConfig> ReadDevice(std::string_view name, const toml::table&
     d.kind = DeviceKind::kRemote;
     f.AllowOnly({"kind", "endpoints"});
     if (f.Require("endpoints")) {
-      if (const toml::array* list = f.Array("endpoints")) {
-        if (list->empty() || list->size() > 256) diag.At(list->source(), what + ": 'endpoints' must list 1 to 256 HOST:PORT");
-        for (const toml::node& n : *list) {
-          auto e = StringValue(n, ItemOf("endpoints"), diag);
-          if (!e) continue;
-          if (!ParseHostPort(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
-          else d.endpoints.push_back(*e);
-        }
-      }
+      if (const toml::array* list = f.Array("endpoints")) d.endpoints = ReadEndpoints(*list, what + ": ", diag);
     }
   } else {
     diag.At(f.Get("kind")->source(), what + ": kind must be \"cpu\", \"gpu\" or \"remote\", not '" + *kind + "'");

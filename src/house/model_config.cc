@@ -196,6 +196,22 @@ std::optional<std::string> ReadCredential(const Fields& f, std::string_view file
   return SecretFromEnv(*env, *f.Get(env_key), diag);
 }
 
+}  // namespace
+
+std::vector<std::string> ReadEndpoints(const toml::array& list, std::string_view prefix, Diag& diag) {
+  if (list.empty() || list.size() > 256) diag.At(list.source(), std::string(prefix) + "'endpoints' must list 1 to 256 HOST:PORT");
+  std::vector<std::string> out;
+  for (const toml::node& n : list) {
+    auto e = StringValue(n, ItemOf("endpoints"), diag);
+    if (!e) continue;
+    if (!ParseHostPort(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
+    else out.push_back(*e);
+  }
+  return out;
+}
+
+namespace {
+
 void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag, ModelConfig* m) {
   Fields f(table, "[remote]", diag);
   f.AllowOnly({"protocol", "endpoints", "model", "version", "in_flight", "connect_timeout_ms", "timeout_ms", "tls",
@@ -208,15 +224,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   }
   // An instance group on a remote device (devices.toml) gives the endpoints instead.
   if (m->groups.empty() ? f.Require("endpoints") : f.Has("endpoints")) {
-    if (const toml::array* list = f.Array("endpoints")) {
-      if (list->empty() || list->size() > 256) diag.At(list->source(), "'endpoints' must list 1 to 256 HOST:PORT");
-      for (const toml::node& n : *list) {
-        auto e = StringValue(n, ItemOf("endpoints"), diag);
-        if (!e) continue;
-        if (!ParseHostPort(*e)) diag.At(n.source(), "endpoint '" + *e + "' must be HOST:PORT, e.g. 10.0.0.5:8000");
-        else r.endpoints.push_back(*e);
-      }
-    }
+    if (const toml::array* list = f.Array("endpoints")) r.endpoints = ReadEndpoints(*list, "", diag);
   }
   r.model = f.String("model").value_or(m->name);
   if (r.model.empty()) diag.At(f.Get("model")->source(), "'model' must not be empty");

@@ -47,6 +47,10 @@ std::optional<int64_t> VersionNumber(std::string_view name);
 std::vector<std::string> ReadNames(const toml::array& list, std::string_view key, Diag& diag,
                                    std::vector<toml::source_position>* at);
 
+// A list of 1..256 HOST:PORT (a [remote] table's, a remote device's);
+// `prefix` starts the message about the list's length ("device 'w': ").
+std::vector<std::string> ReadEndpoints(const toml::array& list, std::string_view prefix, Diag& diag);
+
 // What each backend needs in a version folder (the simulator: its timing
 // profile; the text models: the files their Train* functions write).
 const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts();

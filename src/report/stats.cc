@@ -121,34 +121,44 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
   return raw;
 }
 
+namespace {
+
+// The entry of `rows` that `same` picks, or a new one (nullptr past `max`).
+template <class T, class Same, class... Args>
+T* FindOrAdd(std::vector<std::unique_ptr<T>>& rows, size_t max, const Same& same, Args&&... args) {
+  for (const auto& r : rows) {
+    if (same(*r)) return r.get();
+  }
+  if (rows.size() >= max) return nullptr;
+  rows.push_back(std::make_unique<T>(std::forward<Args>(args)...));
+  return rows.back().get();
+}
+
+template <class Out, class T>
+std::vector<Out*> Pointers(const std::vector<std::unique_ptr<T>>& rows) {
+  std::vector<Out*> out;
+  for (const auto& r : rows) out.push_back(r.get());
+  return out;
+}
+
+}  // namespace
+
 ModelStats* StatsRegistry::AddModel(std::string model, std::string version) {
   MutexLock lock(&mu_);
-  for (const auto& m : models_) {
-    if (m->model == model && m->version == version) return m.get();
-  }
-  if (models_.size() >= kMaxModels) return nullptr;
-  models_.push_back(std::make_unique<ModelStats>(std::move(model), std::move(version)));
-  return models_.back().get();
+  return FindOrAdd(models_, kMaxModels, [&](const ModelStats& m) { return m.model == model && m.version == version; },
+                   std::move(model), std::move(version));
 }
 
 PlacementStats* StatsRegistry::AddPlacement(std::string device, std::string model, std::string version) {
   MutexLock lock(&mu_);
-  for (const auto& p : placements_) {
-    if (p->device == device && p->model == model && p->version == version) return p.get();
-  }
-  if (placements_.size() >= kMaxModels) return nullptr;
-  placements_.push_back(std::make_unique<PlacementStats>(std::move(device), std::move(model), std::move(version)));
-  return placements_.back().get();
+  auto same = [&](const PlacementStats& p) { return p.device == device && p.model == model && p.version == version; };
+  return FindOrAdd(placements_, kMaxModels, same, std::move(device), std::move(model), std::move(version));
 }
 
 DeviceStats* StatsRegistry::AddDevice(std::string name, std::string kind) {
   MutexLock lock(&mu_);
-  for (const auto& d : devices_) {
-    if (d->name == name && d->kind == kind) return d.get();
-  }
-  if (devices_.size() >= kMaxDevices) return nullptr;
-  devices_.push_back(std::make_unique<DeviceStats>(std::move(name), std::move(kind)));
-  return devices_.back().get();
+  return FindOrAdd(devices_, kMaxDevices, [&](const DeviceStats& d) { return d.name == name && d.kind == kind; },
+                   std::move(name), std::move(kind));
 }
 
 TaskStats* StatsRegistry::FindTask(const std::string& key) const {
@@ -166,30 +176,22 @@ std::vector<const TaskStats*> StatsRegistry::tasks() const {
 
 std::vector<const ModelStats*> StatsRegistry::models() const {
   MutexLock lock(&mu_);
-  std::vector<const ModelStats*> out;
-  for (const auto& m : models_) out.push_back(m.get());
-  return out;
+  return Pointers<const ModelStats>(models_);
 }
 
 std::vector<const PlacementStats*> StatsRegistry::placements() const {
   MutexLock lock(&mu_);
-  std::vector<const PlacementStats*> out;
-  for (const auto& p : placements_) out.push_back(p.get());
-  return out;
+  return Pointers<const PlacementStats>(placements_);
 }
 
 std::vector<DeviceStats*> StatsRegistry::EditDevices() {
   MutexLock lock(&mu_);
-  std::vector<DeviceStats*> out;
-  for (const auto& d : devices_) out.push_back(d.get());
-  return out;
+  return Pointers<DeviceStats>(devices_);
 }
 
 std::vector<const DeviceStats*> StatsRegistry::devices() const {
   MutexLock lock(&mu_);
-  std::vector<const DeviceStats*> out;
-  for (const auto& d : devices_) out.push_back(d.get());
-  return out;
+  return Pointers<const DeviceStats>(devices_);
 }
 
 }  // namespace tbms

@@ -393,21 +393,14 @@ Status ModelManager::SetReplicas(std::string_view model, int count) {
   return result;
 }
 
-namespace {
-
-bool PlacedOn(const ModelConfig& config, std::string_view device) {
-  if (config.groups.empty()) return config.device == device;
-  return std::any_of(config.groups.begin(), config.groups.end(),
-                     [&](const ReplicaGroup& g) { return g.device.name == device; });
-}
-
-}  // namespace
-
 Status ModelManager::SetDeviceUp(std::string_view device, bool up) {
   MutexLock load_lock(&load_mu_);
   const std::shared_ptr<const ModelTable> table = table_.load();
   bool known = std::any_of(devices_.begin(), devices_.end(), [&](const DeviceConfig& d) { return d.name == device; });
-  for (const auto& [name, model] : table->models) known = known || (!model.is_mix() && PlacedOn(*model.config, device));
+  for (const auto& [name, model] : table->models) {
+    if (model.is_mix()) continue;
+    for (const ReplicaGroup& g : GroupsOf(*model.config, model.config->replicas)) known = known || g.device.name == device;
+  }
   if (!known) return NotFound("device '" + std::string(device) + "' is not in the house");
   std::vector<std::string> events{"device '" + std::string(device) + "' " +
                                   (up ? "is back: its replicas serve again" : "drained: its replicas take no batches")};
