@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 
 namespace tbms {
 
@@ -20,14 +21,21 @@ void ServiceTimeModel::Observe(int batch_size, Duration service_time, TimePoint 
   Ring& ring = rings_[ClassOf(batch_size)];
   if (at - ring.newest > options_.max_age) {  // what it knew is stale: start over
     ring.samples.clear();
+    ring.sizes.clear();
+    ring.size_sum = 0;
     ring.next = 0;
   }
   ring.newest = std::max(ring.newest, at);
   const int64_t us = std::max<int64_t>(service_time.count(), 0);
+  const int size = std::max(batch_size, 1);
+  ring.size_sum += size;
   if (ring.samples.size() < static_cast<size_t>(options_.window)) {
     ring.samples.push_back(us);
+    ring.sizes.push_back(size);
   } else {
     ring.samples[ring.next] = us;
+    ring.size_sum -= ring.sizes[ring.next];
+    ring.sizes[ring.next] = size;
     ring.next = (ring.next + 1) % ring.samples.size();
   }
   ++ring.fresh;
@@ -50,23 +58,56 @@ const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
   return ring.cached;
 }
 
+bool ServiceTimeModel::HasData(int c, TimePoint now) const {
+  const Ring& ring = rings_[c];
+  const bool stale = now != TimePoint::max() && now - ring.newest > options_.max_age;
+  return !stale && ring.samples.size() >= static_cast<size_t>(options_.min_samples);
+}
+
+namespace {
+
+// The line through (x0, a) and (x1, b), at x.
+Duration Along(double x0, Duration a, double x1, Duration b, double x) {
+  const double t = (x - x0) / (x1 - x0);
+  return Duration(static_cast<Duration::rep>(std::llround(static_cast<double>(a.count()) +
+                                                          t * static_cast<double>((b - a).count()))));
+}
+
+}  // namespace
+
 LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior, TimePoint now) const {
   const int want = ClassOf(batch_size);
-  auto enough = [&](int c) {
-    const Ring& ring = rings_[c];
-    const bool stale = now != TimePoint::max() && now - ring.newest > options_.max_age;
-    return !stale && ring.samples.size() >= static_cast<size_t>(options_.min_samples);
-  };
-  if (enough(want)) return Quantiles(rings_[want]);
   // A single item with no data of its own: the caller's estimate, not a larger
   // batch's time. Borrowing the slower time could predict the model late
   // forever, and a model never run is never learned (found by tbms sim).
-  if (want == 0 && prior > Duration(0)) return {prior, prior, true};
-  for (int d = 1; d < kClasses; ++d) {
-    if (want + d < kClasses && enough(want + d)) return Quantiles(rings_[want + d]);
-    if (want - d >= 0 && enough(want - d)) return Quantiles(rings_[want - d]);
+  if (want == 0 && !HasData(0, now) && prior > Duration(0)) return {prior, prior, true};
+  const auto x = static_cast<double>(batch_size);
+  int below = -1, above = -1;  // the nearest points at or below x, and above it
+  for (int c = 0; c < kClasses; ++c) {
+    if (!HasData(c, now)) continue;
+    if (rings_[c].mean_size() <= x) {
+      below = c;
+    } else {
+      above = c;
+      break;
+    }
   }
-  return {prior, prior, true};
+  if (below < 0 && above < 0) return {prior, prior, true};
+  if (below < 0) return Quantiles(rings_[above]);  // below the curve: a smaller batch is no slower than this
+  const LatencyEstimate lo = Quantiles(rings_[below]);
+  const double x_lo = rings_[below].mean_size();
+  int from = above;  // the second point of the line through `below`
+  if (from < 0) {
+    for (from = below - 1; from >= 0 && !HasData(from, now); --from) {
+    }
+  }
+  if (from < 0 || x == x_lo) return lo;
+  const LatencyEstimate other = Quantiles(rings_[from]);
+  const double x_other = rings_[from].mean_size();
+  if (x_other == x_lo) return lo;
+  // Between two points, or past the last on the line of the last two; never below `below`'s.
+  return {std::max(lo.expected, Along(x_lo, lo.expected, x_other, other.expected, x)),
+          std::max(lo.high, Along(x_lo, lo.high, x_other, other.high, x))};
 }
 
 }  // namespace tbms

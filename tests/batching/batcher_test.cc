@@ -262,18 +262,55 @@ TEST_F(BatcherTest, CreateAcceptsEdgeOptions) {
 
 // A batch is shrunk until its most urgent item can still finish: with
 // E(1) = 10 and E(3-4) = 40 ms, the head due at 30 goes in a batch of 2 (E 20).
-TEST_F(BatcherTest, BatchIsCappedByTheHeadsDeadline) {
+// Learned: 1 -> 10 ms, 2 -> 20, 4 -> 40 (so 3 -> 30, between them). Three
+// items due at 1000 wait for a preferred batch of 4; at 0 the fourth, due
+// at `head_deadline`, completes it and heads the queue.
+class BatchFormingTest : public BatcherTest {
+ protected:
+  void EnqueueFourWithHeadDue(double head_deadline) {
+    auto o = LearnFast();
+    o.max_queue_delay = Millis(100);
+    o.preferred_batch_sizes = {4};
+    Make(o);
+    Seed(1, {10});
+    Seed(2, {20});
+    Seed(4, {40});
+    for (uint64_t t = 2; t <= 4; ++t) MustEnqueue(t, 1000);
+    MustEnqueue(1, head_deadline);
+  }
+};
+
+// A batch of 4 ends at 40, after the head's 30; one of 3 ends at 30 and
+// answers as many (3): the smaller wins, and no one is late.
+TEST_F(BatchFormingTest, TheBatchAnswersTheMostItemsInTime) {
+  EnqueueFourWithHeadDue(30);
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1,q2,q3]"}));
+  EXPECT_EQ(batcher_->queued(), 1u);
+}
+
+// Due at 25, the head fits only batches of 1 or 2 (2 in time); a batch of
+// 4 answers 3: the head is dropped as late at once (its try falls back)
+// rather than halving the batch behind it.
+TEST_F(BatchFormingTest, AHeadThatWouldHalveTheBatchIsDroppedAsLate) {
+  EnqueueFourWithHeadDue(25);
+  EXPECT_EQ(executor_->runs, Strings({"r0@0:[q2,q3,q4]"}));
+  clock_.AdvanceTo(At(0));
+  EXPECT_EQ(sink_.outcomes, Strings({"1@0:DEADLINE_EXCEEDED"}));
+}
+
+// The baselines (drop only what has expired) keep the old rule: the batch
+// shrinks until its head fits, and nothing is dropped early.
+TEST_F(BatchFormingTest, ABaselinesBatchShrinksUntilItsHeadFits) {
   auto o = LearnFast();
   o.max_queue_delay = Millis(100);
   o.preferred_batch_sizes = {4};
+  o.drop_only_expired = true;
   Make(o);
   Seed(1, {10});
   Seed(2, {20});
   Seed(4, {40});
-  MustEnqueue(1, 30);
-  MustEnqueue(2, 1000);
-  MustEnqueue(3, 1000);
-  MustEnqueue(4, 1000);  // a preferred batch of 4 is ready, but 0 + 40 > 30
+  MustEnqueue(1, 25);
+  for (uint64_t t = 2; t <= 4; ++t) MustEnqueue(t, 1000);
   EXPECT_EQ(executor_->runs, Strings({"r0@0:[q1,q2]"}));
 }
 
@@ -640,7 +677,7 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
   EXPECT_EQ(batcher_->service_times().Estimate(1, prior).high, Millis(12));
 
   // Batches of 4 are learned in their own class (3-4); until it has three
-  // samples, the class of 1 stands in.
+  // samples, the class of 1 stands in (no larger batch is learned).
   executor_->reported = Millis(20);
   for (uint64_t round = 0; round < 3; ++round) {
     EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(12)) << round;
@@ -651,7 +688,8 @@ TEST_F(BatcherTest, FinishedBatchesFeedServiceTimes) {
   EXPECT_EQ(executor_->runs[3], "r0@33:[q100,q101,q102,q103]");
   EXPECT_EQ(batcher_->service_times().observations(), 6);
   EXPECT_EQ(batcher_->service_times().Estimate(4, prior).expected, Millis(20));
-  EXPECT_EQ(batcher_->service_times().Estimate(3, prior).expected, Millis(20));
+  // 3 lies between the sizes learned, 1 (12 ms) and 4 (20 ms): 12 + 8 x 2/3.
+  EXPECT_EQ(batcher_->service_times().Estimate(3, prior).expected, Duration(17333));
   EXPECT_EQ(batcher_->service_times().Estimate(1, prior).expected, Millis(12));
 }
 

@@ -188,6 +188,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   template <typename Visit>
   void ScanNearDeadline(TimePoint by, Visit visit);
   void DropLate(TimePoint now);
+  QueueIt DropAsLate(QueueIt it);
   TimePoint FirstLate() const;
   QueueIt NextLevel(QueueIt it) const;  // the first item of the next priority level
   bool ShouldStart(TimePoint now, size_t count, TimePoint* recheck) const;
@@ -196,7 +197,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   LatencyEstimate Estimate(int batch_size, Duration prior) const {
     return service_times_.Estimate(batch_size, prior, clock_->Now());
   }
-  size_t DeadlineCappedBatchSize(TimePoint now) const;
+  size_t FormBatch(TimePoint now);
   void Start(int replica, size_t count);
   void OnBatchDone(int replica, BatchResult result);
   void Idle(int replica);
@@ -235,6 +236,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   TimerId timer_ = kNoTimer;
   TimePoint timer_at_;
   LatencyHistogram* lag_window_ = nullptr;
+  std::vector<TimePoint> due_;  // FormBatch's heap, kept to reuse its memory
 };
 
 }  // namespace tbms

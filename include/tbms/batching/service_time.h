@@ -4,9 +4,16 @@
 // in a ring of the most recent `window` samples; the median (E) and a high
 // quantile (P, p99 by default) are recomputed lazily when asked, once a
 // sixteenth of the ring is new (at once while the ring is still filling), so
-// a busy model pays for a selection every few batches, not every batch. Until a class has `min_samples`, the nearest class that has enough
-// stands in (larger classes first: a bigger batch is never faster), and with
-// no data at all the caller's prior (`est`) is used for both E and P.
+// a busy model pays for a selection every few batches, not every batch.
+// A class with `min_samples` is a point of the model's batch-time curve, at
+// the mean size of its batches; a size between two points is interpolated,
+// one above the last is extrapolated from the last two (a + b x n, the
+// talk's formula; never falling), one below the first takes the first's.
+// So a batch of 3 is planned at its own time, not at 3-4's or 5-8's: a size
+// the model has not run yet is neither borrowed from a slower class (it
+// would never be run, so never learned) nor guessed. With no point at all,
+// and for a single item while size 1 has none, the caller's prior (`est`)
+// is used for both E and P.
 // A class whose newest sample is older than `max_age` counts as having no
 // data: a model predicted late under a burst is never launched, so it never
 // learns that the burst is over; forgetting lets the prior launch it again
@@ -50,13 +57,17 @@ class ServiceTimeModel {
   static constexpr int kClasses = 10;  // 1, 2, 4, ..., 512
   struct Ring {
     std::vector<int64_t> samples;  // microseconds, at most window
+    std::vector<int> sizes;        // each sample's batch size
+    int64_t size_sum = 0;
     size_t next = 0;
     TimePoint newest;  // when the latest sample was observed
     mutable size_t fresh = 0;  // samples since the quantiles were computed
     mutable LatencyEstimate cached;
+    double mean_size() const { return static_cast<double>(size_sum) / static_cast<double>(samples.size()); }
   };
   static int ClassOf(int batch_size);
   const LatencyEstimate& Quantiles(const Ring& ring) const;
+  bool HasData(int c, TimePoint now) const;
 
   // Constant after construction.
   Options options_;
