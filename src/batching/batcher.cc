@@ -262,6 +262,7 @@ size_t Batcher::BatchSize(size_t count) const {
 size_t Batcher::FormBatch(TimePoint now) {
   const size_t most = BatchSize(queue_.size());
   const Duration prior = queue_.begin()->est;
+  if (most == 1) return 1;  // in time, or late however it runs
   if (options_.drop_only_expired) {  // a baseline drops nothing early: its batch shrinks until its head fits
     size_t b = most;
     while (b > 1 && now + Estimate(static_cast<int>(b), prior).expected > queue_.begin()->deadline) --b;

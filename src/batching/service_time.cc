@@ -80,8 +80,10 @@ LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior, TimeP
   // A single item with no data of its own: the caller's estimate, not a larger
   // batch's time. Borrowing the slower time could predict the model late
   // forever, and a model never run is never learned (found by tbms sim).
-  if (want == 0 && !HasData(0, now) && prior > Duration(0)) return {prior, prior, true};
+  const bool known = HasData(want, now);
+  if (want == 0 && !known && prior > Duration(0)) return {prior, prior, true};
   const auto x = static_cast<double>(batch_size);
+  if (known && rings_[want].mean_size() == x) return Quantiles(rings_[want]);  // a point (always, for 1 and 2)
   int below = -1, above = -1;  // the nearest points at or below x, and above it
   for (int c = 0; c < kClasses; ++c) {
     if (!HasData(c, now)) continue;

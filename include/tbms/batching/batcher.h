@@ -5,9 +5,11 @@
 //   - the queue holds a full batch (max_batch_size), or a preferred size;
 //   - the oldest item has waited max_queue_delay;
 //   - the earliest deadline needs it now: deadline - P(batch) <= now.
+// The batch is the size that answers the most items in time (FormBatch).
 // Items that cannot make their deadline even if started now (now + E(1) >
-// deadline) are dropped as late, also while every replica is busy (a timer
-// fires when the next item becomes late). Service times of finished batches feed the
+// deadline), or that the batch chosen would finish late, are dropped as
+// late, also while every replica is busy (a timer fires when the next item
+// becomes late). Service times of finished batches feed the
 // ServiceTimeModel, which Predict() combines with the queue state.
 //
 // Replicas come and go while serving (SetReplicas; the executor marks one
@@ -197,6 +199,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   LatencyEstimate Estimate(int batch_size, Duration prior) const {
     return service_times_.Estimate(batch_size, prior, clock_->Now());
   }
+  // Drops the late items of the batch that answers the most in time; returns how many remain to start.
   size_t FormBatch(TimePoint now);
   void Start(int replica, size_t count);
   void OnBatchDone(int replica, BatchResult result);
