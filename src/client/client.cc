@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -25,6 +26,7 @@ namespace http = beast::http;
 // different connections run on their callers' threads without sharing one.
 // Used by one call at a time (taken out of the pool for it).
 struct Client::Connection {
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   asio::io_context ioc{1};
   std::optional<beast::tcp_stream> plain;                  // http://
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;  // https://
@@ -33,21 +35,37 @@ struct Client::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // Sends `wire` and reads one response, bounded by the stream's timer.
-  beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res) {
-    return secure ? Exchange(*secure, wire, res) : Exchange(*plain, wire, res);
+  // Polls `abandoned`, when given, every millisecond: once it is true the
+  // socket is closed and the exchange ends with operation_aborted.
+  beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res,
+                             const Abandoned& abandoned) {
+    return secure ? Exchange(*secure, wire, res, abandoned) : Exchange(*plain, wire, res, abandoned);
   }
 
  private:
   template <class Stream>
-  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res) {
+  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res,
+                             const Abandoned& abandoned) {
     beast::error_code ec;
     ioc.restart();
     asio::async_write(stream, asio::buffer(wire), [&](beast::error_code e, size_t) {
       ec = e;
       if (!e) http::async_read(stream, buffer, res, [&](beast::error_code e2, size_t) { ec = e2; });
     });
-    ioc.run();
-    return ec;
+    if (!abandoned) {
+      ioc.run();
+      return ec;
+    }
+    bool closed = false;
+    while (!ioc.stopped()) {
+      ioc.run_for(std::chrono::milliseconds(1));
+      if (!closed && !ioc.stopped() && abandoned()) {
+        beast::error_code ignored;
+        tcp().socket().close(ignored);  // the pending write or read ends with operation_aborted
+        closed = true;
+      }
+    }
+    return closed && ec ? asio::error::operation_aborted : ec;
   }
 };
 
@@ -115,6 +133,9 @@ StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
   if (!(options.request_timeout_ms >= 0) || !std::isfinite(options.request_timeout_ms)) {
     return InvalidArgument("request_timeout_ms must be >= 0 (0: the default)");
   }
+  if (!(options.max_connection_age_ms >= 0) || !std::isfinite(options.max_connection_age_ms)) {
+    return InvalidArgument("max_connection_age_ms must be >= 0 (0: no limit)");
+  }
   std::shared_ptr<asio::ssl::context> tls;
   if (url->tls) {
     auto ctx = ClientTls(options.ca_file);
@@ -149,7 +170,7 @@ StatusOr<std::string> Client::Infer(std::string_view model, std::string_view req
 }
 
 StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view target, std::string_view body,
-                                    Duration timeout) {
+                                    Duration timeout, const Abandoned& abandoned) {
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Connection> conn = TakeIdle();
     const bool reused = conn != nullptr;
@@ -163,7 +184,7 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
                                           key_ ? &*key_ : nullptr, NowUnixSeconds());
     http::response<http::string_body> res;
     conn->tcp().expires_after(timeout);
-    const beast::error_code ec = conn->Exchange(wire, res);
+    const beast::error_code ec = conn->Exchange(wire, res, abandoned);
     if (!ec) {
       conn->tcp().expires_never();
       if (res.keep_alive()) GiveBack(std::move(conn));
@@ -176,6 +197,7 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
       return DeadlineExceeded("no response from " + options_.endpoint + " within " +
                               std::to_string(ToMillis(timeout)) + " ms");
     }
+    if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
     return Unavailable("request to " + options_.endpoint + " failed: " + ec.message());
   }
 }
@@ -185,8 +207,13 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
   beast::tcp_stream& tcp = conn->plain.emplace(conn->ioc);
   beast::error_code ec;
   asio::ip::tcp::resolver resolver(conn->ioc);
-  const auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
+  const auto resolved = resolver.resolve(url_.host, std::to_string(url_.port), ec);
   if (ec) return Unavailable("cannot resolve " + url_.host + ": " + ec.message());
+  // Connections spread over the name's addresses: each starts at the next.
+  std::vector<asio::ip::tcp::endpoint> endpoints(resolved.begin(), resolved.end());
+  if (endpoints.empty()) return Unavailable("cannot resolve " + url_.host + ": no address");
+  std::rotate(endpoints.begin(), endpoints.begin() + static_cast<std::ptrdiff_t>(NextAddress() % endpoints.size()),
+              endpoints.end());
   // Asynchronous, so the stream's one timer bounds connect and handshake.
   const Duration timeout = Millis(options_.connect_timeout_ms);
   tcp.expires_after(timeout);
@@ -211,11 +238,22 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
 }
 
 std::unique_ptr<Client::Connection> Client::TakeIdle() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto max_age = std::chrono::duration<double, std::milli>(options_.max_connection_age_ms);
+  std::vector<std::unique_ptr<Connection>> expired;  // closed outside the lock
   MutexLock lock(&mu_);
-  if (idle_.empty()) return nullptr;
-  std::unique_ptr<Connection> conn = std::move(idle_.back());
-  idle_.pop_back();
-  return conn;
+  while (!idle_.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    if (options_.max_connection_age_ms <= 0 || now - conn->opened < max_age) return conn;
+    expired.push_back(std::move(conn));
+  }
+  return nullptr;
+}
+
+size_t Client::NextAddress() {
+  MutexLock lock(&mu_);
+  return next_address_++;
 }
 
 void Client::GiveBack(std::unique_ptr<Connection> conn) {

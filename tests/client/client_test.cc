@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -80,6 +81,17 @@ TEST(ClientTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(server.seen().size(), 5u);
 }
 
+// A kept-alive connection older than max_connection_age_ms is closed, not
+// reused: the next call resolves the name again (new pods get calls).
+TEST(ClientTest, AConnectionPastItsAgeIsReplaced) {
+  FakeServer server(Answer);
+  auto client = Make(server, {.max_connection_age_ms = 1});
+  ASSERT_TRUE(client->Try(Question()).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the age for sure, not a race
+  ASSERT_TRUE(client->Try(Question()).ok());
+  EXPECT_EQ(server.connections(), 2);
+}
+
 TEST(ClientTest, AConnectionTheServerClosedWhileIdleIsReplacedOnce) {
   FakeServer server([](const FakeServer::Seen&) {
     return FakeServer::Reply{200, std::string(kTryResponse), false, /*close_after=*/true};
@@ -155,6 +167,25 @@ TEST(ClientTest, NoResponseInTimeIsDeadlineExceeded) {
   EXPECT_EQ(server.connections(), 2);
 }
 
+// A call whose caller gives up (every try of a remote's batch is over) is
+// not left to run to its timeout: the connection closes and it answers
+// CANCELLED. Without that it would wait the 10 s and say DEADLINE_EXCEEDED.
+TEST(ClientTest, AnAbandonedCallIsCancelledAndItsConnectionDropped) {
+  std::atomic<bool> seen{false};
+  FakeServer server([&](const FakeServer::Seen& s) {
+    if (s.connection > 0) return Answer(s);
+    seen = true;  // the request is out: its caller now gives up
+    return FakeServer::Reply{.never = true};
+  });
+  auto client = Make(server);
+  auto r = client->Call("POST", "/v1/instances/a/try", "{}", std::chrono::seconds(10), [&] { return seen.load(); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().ToString();
+  auto next = client->Try(Question());
+  EXPECT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(server.connections(), 2) << "the abandoned connection is not reused";
+}
+
 TEST(ClientTest, AServerThatIsNotThereIsUnavailable) {
   uint16_t port;
   {
@@ -216,6 +247,7 @@ TEST(ClientTest, RefusesBadOptions) {
       {{.endpoint = "http://127.0.0.1:1", .access_id = "a 1", .access_key = "k"}, "access_id must be"},
       {{.endpoint = "http://127.0.0.1:1", .connect_timeout_ms = 0}, "connect_timeout_ms"},
       {{.endpoint = "http://127.0.0.1:1", .request_timeout_ms = -1}, "request_timeout_ms"},
+      {{.endpoint = "http://127.0.0.1:1", .max_connection_age_ms = -1}, "max_connection_age_ms"},
       {{.endpoint = "https://127.0.0.1:1", .ca_file = "/nonexistent/ca.pem"}, "cannot use ca_file"},
   };
   for (const auto& [options, message] : cases) {

@@ -20,9 +20,11 @@
 //
 // Thread safety: safe for concurrent use. A call takes an idle keep-alive
 // connection from a small pool (or opens a new one), uses it alone, and
-// gives it back; at most max_idle_connections stay open between calls.
+// gives it back; at most max_idle_connections stay open between calls, none
+// older than max_connection_age_ms.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +56,11 @@ class Client {
                                     // tloc + 1000 ms (11 s without tloc), 5000 ms for other calls
     std::string ca_file = "";  // https: trust only this CA (PEM); empty: the system's CAs
     size_t max_idle_connections = 4;  // kept alive between calls; 0: a new connection per call
+    // A kept-alive connection this old is closed rather than reused, so a
+    // name whose addresses change (a Kubernetes headless Service) is
+    // resolved again and new servers get calls; 0: no limit. New
+    // connections start at the next address of the name, round robin.
+    double max_connection_age_ms = 30000;
     std::string user_agent = "tbms-client";
     std::string bearer_token = "";  // unsigned requests carry "Authorization: Bearer <it>" (not a TBMS server's)
   };
@@ -75,9 +82,13 @@ class Client {
   StatusOr<std::string> Infer(std::string_view model, std::string_view request_json,
                               std::string_view version = "");
   // Any endpoint, signed like the others; every HTTP status is OK here (the
-  // caller reads it), only transport errors and timeouts are not.
+  // caller reads it), only transport errors and timeouts are not. When
+  // `abandoned` is given it is polled every millisecond while the call is
+  // out; once it is true the connection is closed (the server sees the
+  // client go) and the call answers CANCELLED.
+  using Abandoned = std::function<bool()>;
   StatusOr<HttpResponse> Call(std::string_view method, std::string_view target, std::string_view body,
-                              Duration timeout);
+                              Duration timeout, const Abandoned& abandoned = {});
 
   const Options& options() const { return options_; }
 
@@ -87,6 +98,7 @@ class Client {
          std::shared_ptr<boost::asio::ssl::context> tls);
   StatusOr<std::unique_ptr<Connection>> Connect();
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_);
+  size_t NextAddress() EXCLUDES(mu_);
   void GiveBack(std::unique_ptr<Connection> conn) EXCLUDES(mu_);
   Duration RequestTimeout(double default_ms) const;
 
@@ -99,6 +111,7 @@ class Client {
 
   Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);  // most recently used last
+  size_t next_address_ GUARDED_BY(mu_) = 0;  // where the next connection starts among the name's addresses
 };
 
 }  // namespace tbms::client

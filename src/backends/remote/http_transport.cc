@@ -14,10 +14,10 @@ class HttpTransport final : public RemoteTransport {
       : client_(std::move(client)),
         model_path_("/v2/models/" + remote.model + (remote.version.empty() ? "" : "/versions/" + remote.version)) {}
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Abandoned&) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Abandoned& abandoned) override {
     std::string body;
     WriteInferRequest(request, body);
-    StatusOr<client::HttpResponse> r = client_->Call("POST", model_path_ + "/infer", body, timeout);
+    StatusOr<client::HttpResponse> r = client_->Call("POST", model_path_ + "/infer", body, timeout, abandoned);
     if (!r.ok()) return r.status();
     if (r->status != 200) return client::StatusFromHttp(r->status, r->body);
     StatusOr<InferResponse> parsed = ParseInferResponse(r->body);

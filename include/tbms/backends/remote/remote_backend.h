@@ -10,8 +10,8 @@
 // with one row per item (a BYTES element that is JSON is the answer as is,
 // any other element a JSON string; a numeric row a JSON array or number).
 // The call's deadline is the batch's (and the remote's tloc parameter); a
-// gRPC call is cancelled within a millisecond of its batch's tries all
-// ending (answered elsewhere, or past their deadline).
+// call is cancelled within a millisecond of its batch's tries all ending
+// (answered elsewhere, or past their deadline), over either protocol.
 //
 // Endpoints: each call goes to the healthy endpoint with the fewest calls in
 // flight; eject_after consecutive failures or timeouts take an endpoint out
@@ -41,9 +41,9 @@ class RemoteTransport {
   // True once nobody waits for the call's answer (every try of its batch is over).
   using Abandoned = std::function<bool()>;
   virtual ~RemoteTransport() = default;
-  // One infer within `timeout`. A transport that can cancel a call in
-  // flight (gRPC) does so soon after `abandoned` turns true, and answers
-  // CANCELLED; REST calls run to their answer or timeout.
+  // One infer within `timeout`, cancelled within a millisecond of
+  // `abandoned` turning true (gRPC: the RPC is cancelled; REST: the
+  // connection is closed), answering CANCELLED.
   virtual StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout,
                                         const Abandoned& abandoned) = 0;
   // Whether the endpoint's model is ready (its readiness probe).
