@@ -254,6 +254,16 @@ StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const
   return std::move(begun).value();
 }
 
+Status ParseMixesJson(std::string_view json, std::shared_ptr<const ModelTable> table, const InstanceConfig* instance,
+                      const TryLimits& limits, std::shared_ptr<const void>* owner, TryRequest* request) {
+  element root;
+  TBMS_RETURN_IF_ERROR(ParseBody(json, &root));
+  auto names = std::make_shared<TryOwner>(TryOwner{table, {}});
+  TBMS_RETURN_IF_ERROR(ReadMixes(root, *table, instance, limits, names.get(), request));
+  *owner = std::move(names);
+  return OkStatus();
+}
+
 void WriteTryResult(const TryResult& r, std::string& out) {
   JsonWriter w(out);
   w.BeginObject();

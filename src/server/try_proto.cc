@@ -12,7 +12,7 @@ namespace tbms {
 namespace {
 
 constexpr std::string_view kAt = "parameters";
-constexpr std::array<std::string_view, 8> kParameters = {"instance", "task",     "models",   "tloc",
+constexpr std::array<std::string_view, 9> kParameters = {"instance", "task",     "models",   "mixes", "tloc",
                                                           "crossRequest", "crossLag", "priority", "hedge"};
 
 // "name[@version][:est]" entries, comma-separated, into candidates.
@@ -115,8 +115,8 @@ StatusOr<ParsedTry> ParseTryProto(const inference::ModelInferRequest& m, std::sh
   for (const auto& [key, value] : m.parameters()) {
     if (std::find(kParameters.begin(), kParameters.end(), key) == kParameters.end()) {
       return InvalidArgument("parameters: unknown parameter " + Quote(key) +
-                             " for a try (expected instance, task, models, tloc, crossRequest, crossLag, priority, "
-                             "hedge)");
+                             " for a try (expected instance, task, models, mixes, tloc, crossRequest, crossLag, "
+                             "priority, hedge)");
     }
   }
   if (!m.model_version().empty()) {
@@ -142,8 +142,18 @@ StatusOr<ParsedTry> ParseTryProto(const inference::ModelInferRequest& m, std::sh
     TBMS_RETURN_IF_ERROR(ReadModels(**models, *table, parsed.instance, limits, &parsed.request));
     ++given.candidate_lists;
   }
-  if (given.candidate_lists == 0) return InvalidArgument("parameters.task or parameters.models is required");
-  if (given.candidate_lists > 1) return InvalidArgument("give one of parameters.task and parameters.models");
+  auto mixes = StringParameter(m.parameters(), kAt, "mixes");
+  if (!mixes.ok()) return mixes.status();
+  std::shared_ptr<const void> owner;  // the ad hoc mixes' names, with the table
+  if (*mixes) {
+    Status read = ParseMixesJson(**mixes, table, parsed.instance, limits, &owner, &parsed.request);
+    if (!read.ok()) return Status(read.code(), "parameters.mixes: " + read.message());
+    ++given.candidate_lists;
+  }
+  if (given.candidate_lists == 0) {
+    return InvalidArgument("parameters.task, parameters.models or parameters.mixes is required");
+  }
+  if (given.candidate_lists > 1) return InvalidArgument("give one of parameters.task, parameters.models and parameters.mixes");
 
   StatusOr<InferRequest> tensors = FromProto(m, limits.tensors);
   if (!tensors.ok()) return tensors.status();
@@ -158,7 +168,7 @@ StatusOr<ParsedTry> ParseTryProto(const inference::ModelInferRequest& m, std::sh
     }
     inputs->question.assign(q);
   }
-  TBMS_RETURN_IF_ERROR(FinishTry(given, std::move(table), nullptr, std::move(inputs), instance, &parsed));
+  TBMS_RETURN_IF_ERROR(FinishTry(given, std::move(table), std::move(owner), std::move(inputs), instance, &parsed));
   return std::move(begun).value();
 }
 

@@ -290,6 +290,16 @@ TEST_F(GrpcServerTest, ATryOverGrpcReportsWhoAnswered) {
   p["crossRequest"].set_int64_param(1);
   ASSERT_TRUE(Call("ModelInfer", adhoc, &r).ok());
   EXPECT_EQ(Param(r, "model"), "bayes");
+
+  // Ad hoc mixes: the JSON try's "mixes", as JSON text.
+  ModelInferRequest mixed = Question("try", "hello");
+  auto& m = *mixed.mutable_parameters();
+  m["mixes"].set_string_param(
+      R"([{"name": "duo", "members": [{"name": "svm", "est": 5}, {"name": "bayes", "est": 5}], "aggregator": "max"}])");
+  m["tloc"].set_int64_param(5000);
+  ASSERT_TRUE(Call("ModelInfer", mixed, &r, &kQa).ok());
+  EXPECT_EQ(Param(r, "model"), "duo");
+  EXPECT_EQ(Param(r, "rank"), "0");
 }
 
 TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {
@@ -313,6 +323,22 @@ TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {
             "tloc is required (milliseconds)");
   EXPECT_EQ(Call("ModelInfer", with({{"models", "svm:-1"}}), &r, &kQa).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  const grpc::Status garbled = Call("ModelInfer", with({{"mixes", "[{"}}), &r, &kQa);
+  EXPECT_EQ(garbled.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(garbled.error_message().starts_with("parameters.mixes: malformed JSON")) << garbled.error_message();
+  const grpc::Status no_aggregator =
+      Call("ModelInfer", with({{"mixes", R"([{"name": "m", "members": [{"name": "svm"}]}])"}}), &r, &kQa);
+  EXPECT_EQ(no_aggregator.error_message(), "parameters.mixes: mixes[0].aggregator is required (max, avg or vote)");
+  EXPECT_EQ(Call("ModelInfer",
+                 with({{"mixes", R"([{"name": "m", "members": [{"name": "secret"}], "aggregator": "max"}])"}}), &r,
+                 &kQa)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call("ModelInfer",
+                 with({{"models", "svm"}, {"mixes", R"([{"name": "m", "members": [{"name": "svm"}], "aggregator": "max"}])"}}),
+                 &r, &kQa)
+                .error_message(),
+            "give one of parameters.task, parameters.models and parameters.mixes");
 }
 
 // The house gives qa one try per second.

@@ -22,6 +22,12 @@ namespace tbms {
 StatusOr<ParsedTry> ParseTryRequest(std::string_view body, std::shared_ptr<const ModelTable> table,
                                     std::string_view instance, const TryLimits& limits = {});
 
+// A gRPC try's parameters.mixes: the JSON text of the JSON try's "mixes"
+// array. Adds its candidates to `request`; `*owner` then keeps the names
+// they point to and `table` (the request holds it, see TryRequest::owner).
+Status ParseMixesJson(std::string_view json, std::shared_ptr<const ModelTable> table, const InstanceConfig* instance,
+                      const TryLimits& limits, std::shared_ptr<const void>* owner, TryRequest* request);
+
 // Appends the result as the response body.
 void WriteTryResult(const TryResult& result, std::string& out);
 // Its "attempts": [{"model", "version"?, "rank", "state", "started_ms", "latency_ms"}, ...].
