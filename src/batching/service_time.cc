@@ -99,9 +99,9 @@ LatencyEstimate ServiceTimeModel::Estimate(int batch_size, Duration prior, TimeP
   const LatencyEstimate lo = Quantiles(rings_[below]);
   const double x_lo = rings_[below].mean_size();
   int from = above;  // the second point of the line through `below`
-  if (from < 0) {
-    for (from = below - 1; from >= 0 && !HasData(from, now); --from) {
-    }
+  if (from < 0) {  // past the last point: the one before it
+    from = below - 1;
+    while (from >= 0 && !HasData(from, now)) --from;
   }
   if (from < 0 || x == x_lo) return lo;
   const LatencyEstimate other = Quantiles(rings_[from]);
