@@ -231,6 +231,21 @@ void WriteDevices(const StatsRegistry& stats, std::string& out) {
   memory("tbms_device_memory_bytes", "Memory a device declares (devices.toml memory_mib).", &DeviceStats::memory_mib);
   memory("tbms_device_memory_reserved_bytes",
          "Memory the instance groups placed on a device reserve (count x memory_mib).", &DeviceStats::reserved_mib);
+  // What the driver says (NVML), for the GPUs it could read.
+  auto gpu = [&](std::string_view name, std::string_view help, auto value) {
+    Header(out, name, "gauge", help);
+    for (const DeviceStats* d : devices) {
+      if (d->in_house.load(kRelaxed) && d->gpu_utilization.load(kRelaxed) >= 0) {
+        Sample(out, name, device_labels(*d).Close(), value(*d));
+      }
+    }
+  };
+  gpu("tbms_device_gpu_utilization_ratio", "Share of the GPU's time a kernel ran, over the driver's last sample period (NVML).",
+      [](const DeviceStats& d) { return d.gpu_utilization.load(kRelaxed); });
+  gpu("tbms_device_gpu_memory_used_bytes", "GPU memory in use by every process, as the driver reports it (NVML).",
+      [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_used.load(kRelaxed)); });
+  gpu("tbms_device_gpu_memory_total_bytes", "The GPU's memory, as the driver reports it (NVML).",
+      [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_total.load(kRelaxed)); });
 }
 
 }  // namespace

@@ -198,6 +198,11 @@ void WriteOccupancy(const StatsRegistry& stats, const ReportContext& ctx, const 
     w.Key("up").Bool(d->up.load(kRelaxed));
     w.Key("occupancy_pct").Number(used).Key("free_pct").Number(100 - used);
     w.Key("memory_mib").Int(d->memory_mib.load(kRelaxed)).Key("reserved_mib").Int(d->reserved_mib.load(kRelaxed));
+    if (const double utilization = d->gpu_utilization.load(kRelaxed); utilization >= 0) {  // the driver's reading
+      w.Key("gpu").BeginObject().Key("utilization_pct").Number(100 * utilization);
+      w.Key("memory_used_bytes").Int(d->gpu_memory_used.load(kRelaxed));
+      w.Key("memory_total_bytes").Int(d->gpu_memory_total.load(kRelaxed)).EndObject();
+    }
     w.EndObject();
   }
   w.EndArray();

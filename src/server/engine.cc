@@ -1,5 +1,7 @@
 #include "tbms/server/engine.h"
 
+#include "tbms/backends/gpu_telemetry.h"
+
 namespace tbms {
 
 Engine::Engine(Options options, Clock* clock, CoreRunner* core)
@@ -54,6 +56,21 @@ Status Engine::Submit(std::string_view instance, std::string_view task, TryReque
 }
 
 size_t Engine::pending() const { return broker_->pending() + in_transit_.load(); }
+
+std::vector<Status> Engine::SampleGpus(const GpuTelemetry& gpus) {
+  std::vector<Status> unread;
+  if (stats_ == nullptr) return unread;
+  for (DeviceStats* d : stats_->EditDevices()) {
+    const int index = d->gpu_index.load(std::memory_order_relaxed);
+    if (index < 0 || !d->in_house.load(std::memory_order_relaxed)) continue;
+    const StatusOr<GpuReading> r = gpus.Read(index);
+    if (!r.ok()) unread.push_back(Status(r.status().code(), d->name + ": " + r.status().message()));
+    d->gpu_utilization.store(r.ok() ? r->utilization : -1, std::memory_order_relaxed);
+    d->gpu_memory_used.store(r.ok() ? r->memory_used : 0, std::memory_order_relaxed);
+    d->gpu_memory_total.store(r.ok() ? r->memory_total : 0, std::memory_order_relaxed);
+  }
+  return unread;
+}
 
 ReportContext Engine::ReportNow() const {
   ReportContext ctx;

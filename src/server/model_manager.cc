@@ -237,6 +237,7 @@ void ModelManager::PublishDevices(const HouseConfig& house) {
     stats->in_house.store(true);
     stats->capacity.store(d.capacity());
     stats->memory_mib.store(d.memory_mib);
+    stats->gpu_index.store(d.kind == DeviceKind::kGpu ? d.gpu_index : -1);
     stats->reserved_mib.store(reserved[name]);
     stats->up.store(!down_devices_.contains(name));
   }

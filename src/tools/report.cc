@@ -130,6 +130,8 @@ struct Report {
     std::string device;
     double free_pct;
     bool up;
+    double gpu_pct = -1;  // the driver's utilisation; < 0: no reading
+    double gpu_used_gib = 0, gpu_total_gib = 0;
   };
   std::string now, instance;
   double uptime_s = 0, qps_1s = 0, qps_60s = 0, core_lag_ms = 0;
@@ -190,7 +192,13 @@ struct Report {
       occupancy.push_back({device_name(o), std::string(String(o["model"])), pct});
     }
     for (element d : Array(r, "devices")) {
-      devices.push_back({device_name(d), Double(d["free_pct"]), Or(d["up"].get_bool(), true)});
+      Device& device = devices.emplace_back(Device{device_name(d), Double(d["free_pct"]), Or(d["up"].get_bool(), true)});
+      if (element gpu; d["gpu"].get(gpu) == simdjson::SUCCESS) {
+        constexpr double kGiB = 1024.0 * 1024 * 1024;
+        device.gpu_pct = Double(gpu["utilization_pct"]);
+        device.gpu_used_gib = Double(gpu["memory_used_bytes"]) / kGiB;
+        device.gpu_total_gib = Double(gpu["memory_total_bytes"]) / kGiB;
+      }
     }
   }
 
@@ -261,6 +269,10 @@ void PrintOccupancy(const Report& report, std::ostream& out) {
   std::vector<std::string> header{"Model resource occupancy % of each device (60 s)"};
   header.insert(header.end(), models.begin(), models.end());
   header.push_back("free");
+  // With a driver's readings (NVML), what the GPU itself says beside them.
+  const bool readings = std::any_of(report.devices.begin(), report.devices.end(),
+                                    [](const Report::Device& d) { return d.gpu_pct >= 0; });
+  if (readings) header.insert(header.end(), {"GPU busy %", "GPU memory GiB"});
   Table table(header);
   for (const std::string& d : devices) {
     auto device = std::find_if(report.devices.begin(), report.devices.end(),
@@ -269,6 +281,11 @@ void PrintOccupancy(const Report& report, std::ostream& out) {
     std::vector<std::string> r{known && !device->up ? d + " (drained)" : d};
     for (const std::string& m : models) r.push_back(pct.count({d, m}) ? Fixed(pct.at({d, m})) : "");
     r.push_back(known ? Fixed(device->free_pct) : "");
+    if (readings) {
+      const bool read = known && device->gpu_pct >= 0;
+      r.push_back(read ? Fixed(device->gpu_pct) : "");
+      r.push_back(read ? Fixed(device->gpu_used_gib) + " / " + Fixed(device->gpu_total_gib) : "");
+    }
     table.Add(r);
   }
   table.Print(out);

@@ -15,6 +15,7 @@
 #include "model_flags.h"
 #include "replicas_flag.h"
 #include "tbms/auth/replay_store.h"
+#include "tbms/backends/gpu_telemetry.h"
 #include "tbms/common/address.h"
 #include "tbms/house/config.h"
 #include "tbms/server/house_loader.h"
@@ -56,6 +57,7 @@ struct ServeFlags {
   int64_t replay_store_timeout_ms = RedisStoreOptions{}.timeout_ms;
   std::string metrics_address;  // HOST:PORT
   std::string tls_cert, tls_key;
+  std::string nvml_library = kNvmlLibrary;  // "off": no GPU readings
 };
 
 // Flags that only one kind of serving reads: each is refused with the other,
@@ -213,6 +215,28 @@ void WaitDrained(boost::asio::steady_timer& timer, Edges& edges, Engine& engine,
   });
 }
 
+bool HasGpus(const Engine& engine) {
+  if (engine.stats() == nullptr) return false;
+  for (const DeviceStats* d : engine.stats()->devices()) {
+    if (d->in_house.load() && d->gpu_index.load() >= 0) return true;
+  }
+  return false;
+}
+
+// Reads the house's GPUs from the driver into the device metrics now and
+// then once a second (NVML's own sample period is at most that), on an io
+// thread: a few microseconds per GPU. Says once when a GPU cannot be read.
+void SampleGpus(boost::asio::steady_timer& timer, Engine& engine, const GpuTelemetry& gpus, std::string& said) {
+  std::string unread;
+  for (const Status& s : engine.SampleGpus(gpus)) unread += (unread.empty() ? "" : "; ") + s.message();
+  if (!unread.empty() && unread != said) std::cerr << "tbms: GPU telemetry: " << unread << std::endl;
+  said = unread;
+  timer.expires_after(std::chrono::seconds(1));
+  timer.async_wait([&](const boost::system::error_code& ec) {
+    if (!ec) SampleGpus(timer, engine, gpus, said);
+  });
+}
+
 int Serve(const ServeFlags& f) {
   // A peer that went away (a client, a remote model, the replay store) is an error to
   // handle where the write failed, not a signal that ends the server.
@@ -300,6 +324,19 @@ int Serve(const ServeFlags& f) {
   if (!so.metrics_host.empty()) {
     std::cout << "tbms: metrics, report and dashboard without keys on http://" << so.metrics_host << ":"
               << server.metrics_port() << std::endl;
+  }
+
+  std::unique_ptr<GpuTelemetry> gpus;
+  boost::asio::steady_timer gpu_timer(ioc);
+  std::string gpus_said;
+  if (f.nvml_library != "off" && f.metrics) {
+    auto loaded = GpuTelemetry::Load(f.nvml_library);
+    if (loaded.ok()) {
+      gpus = std::move(loaded).value();
+      SampleGpus(gpu_timer, **engine, *gpus, gpus_said);
+    } else if (HasGpus(**engine)) {
+      std::cerr << "tbms: no GPU readings in the device metrics: " << loaded.status().message() << std::endl;
+    }
   }
 
   server.Start();
@@ -394,6 +431,10 @@ void AddServe(CLI::App& app) {
       ->check(CLI::Range(1, 10000))->capture_default_str();
   cmd->add_option("--metrics-address", flags->metrics_address,
                   "Also serve /metrics, /v1/report and /dashboard, without keys, on HOST:PORT (e.g. 127.0.0.1:9100)");
+  cmd->add_option("--nvml-library", flags->nvml_library,
+                  "The driver's NVML, read once a second for each GPU device's utilisation and memory "
+                  "(tbms_device_gpu_*); off: none")
+      ->capture_default_str();
   cmd->add_option("--tls-cert", flags->tls_cert,
                   "Serve HTTPS with this PEM certificate chain (with --tls-key); see docs/security.md")
       ->check(CLI::ExistingFile);

@@ -314,6 +314,45 @@ class ReportCliErrorsTest(unittest.TestCase):
         self.assertNotIn("Down Grade", done.stdout)
 
 
+class GpuReadingsTest(unittest.TestCase):
+    """With the driver's NVML (here a stand-in with known readings, built
+    beside tbms: gpu 0 at 37%, 1 of 80 GiB used), the demo house's gpu0
+    shows them in /v1/report, /metrics and tbms report; cpu0 shows none."""
+
+    HOUSE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "house", "demo")
+    KEYS = {"TBMS_ADMIN_KEY": "e2e-admin-secret-0123456789", "TBMS_NIANJIANQA_KEY": "e2e-instance-secret-0123456789"}
+
+    def test_gpu0_shows_the_drivers_readings(self):
+        fake = os.path.join(os.path.dirname(TBMS_BIN), "libfake_nvml.so")
+        admin = ("admin", self.KEYS["TBMS_ADMIN_KEY"])
+        server = Server(None, "--house", self.HOUSE, "--nvml-library", fake, env=self.KEYS, key=admin)
+        try:
+            status, report = server.get("/v1/report")
+            self.assertEqual(status, 200, report)
+            devices = {d["device"]: d for d in report["devices"]}
+            self.assertEqual(devices["gpu0"]["gpu"],
+                             {"utilization_pct": 37, "memory_used_bytes": 1 << 30, "memory_total_bytes": 80 << 30})
+            self.assertNotIn("gpu", devices["cpu0"])
+
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", "/metrics", headers={"Authorization": tbms.authorization_header(*admin, "GET", "/metrics", b"")})
+            samples = parse_metrics(conn.getresponse().read().decode())
+            conn.close()
+            gpu = {(name, labels["device"]): value for name, labels, value in samples
+                   if name.startswith("tbms_device_gpu_")}
+            self.assertEqual(gpu, {("tbms_device_gpu_utilization_ratio", "gpu0"): 0.37,
+                                   ("tbms_device_gpu_memory_used_bytes", "gpu0"): 1 << 30,
+                                   ("tbms_device_gpu_memory_total_bytes", "gpu0"): 80 << 30})
+
+            done = subprocess.run([TBMS_BIN, "report", "--url", server.endpoint], capture_output=True, text=True,
+                                  timeout=30, env={**os.environ, "TBMS_ACCESS_ID": admin[0], "TBMS_ACCESS_KEY": admin[1]})
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertRegex(done.stdout, r"GPU busy %\s+GPU memory GiB")
+            self.assertRegex(done.stdout, r"(?m)^gpu0\s.*\s37\.0\s+1\.0 / 80\.0\s*$")
+        finally:
+            server.close()
+
+
 class MetricsOffTest(unittest.TestCase):
     """--metrics off: tries are served, but nothing is counted or exposed."""
 

@@ -303,7 +303,8 @@ TEST_F(PrometheusTest, EveryFamilyHasHelpAndTypeAndFollowsTheNamingRules) {
       "tbms_queue_wait_seconds", "tbms_batch_size", "tbms_service_time_seconds",
       "tbms_device_busy_seconds_total", "tbms_model_max_batch_size", "tbms_model_max_queue_delay_seconds",
       "tbms_model_replicas", "tbms_device_share_ratio", "tbms_device_capacity", "tbms_device_up",
-      "tbms_device_memory_bytes", "tbms_device_memory_reserved_bytes", "tbms_pending_tries",
+      "tbms_device_memory_bytes", "tbms_device_memory_reserved_bytes", "tbms_device_gpu_utilization_ratio",
+      "tbms_device_gpu_memory_used_bytes", "tbms_device_gpu_memory_total_bytes", "tbms_pending_tries",
       "tbms_core_lag_seconds", "tbms_uptime_seconds"};
   EXPECT_EQ(Families(text), want);
   EXPECT_TRUE(HasLine(text, "# TYPE tbms_try_duration_seconds histogram"));
@@ -382,7 +383,7 @@ TEST_F(PrometheusTest, EmptyRegistryStillDescribesEveryFamily) {
   std::string text;
   WritePrometheus(empty, ctx_, text);
   CheckExposition(text);
-  EXPECT_EQ(Families(text).size(), 27u);
+  EXPECT_EQ(Families(text).size(), 30u);
   EXPECT_TRUE(HasLine(text, "tbms_pending_tries 4"));
   EXPECT_TRUE(HasLine(text, "tbms_core_lag_seconds 0.0035"));
   for (const std::string& line : Lines(text)) {

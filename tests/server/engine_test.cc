@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "tbms/backends/gpu_telemetry.h"
 #include "tbms/common/virtual_clock.h"
 
 #include "simulated_model.h"
@@ -211,6 +212,44 @@ TEST_F(EngineTest, ADrainedDeviceSendsTriesToTheNextCandidateAtOnce) {
   EXPECT_EQ(v1b->batcher->serving_replicas(), 1);
   EXPECT_TRUE(engine_->models().down_devices().empty());
   EXPECT_EQ(engine_->models().SetDeviceUp("tpu0", false).code(), StatusCode::kNotFound);
+}
+
+// The driver's readings (a stand-in NVML: gpu 0 at 37%, 1 of 80 GiB used)
+// reach /metrics and /v1/report for each GPU device of the house; a CPU
+// device, and a GPU the driver does not know, get none.
+TEST_F(EngineTest, GpuReadingsReachTheDeviceMetrics) {
+  auto gpus = GpuTelemetry::Load(TBMS_FAKE_NVML);
+  ASSERT_TRUE(gpus.ok()) << gpus.status().message();
+  ModelConfig svm = Simulated("svm", {1});
+  svm.groups = {{.count = 1, .device = {.name = "gpu0", .kind = DeviceKind::kGpu, .declared = true}}};
+  ModelConfig bayes = Simulated("bayes", {1});
+  bayes.groups = {{.count = 1, .device = {.name = "gpu7", .kind = DeviceKind::kGpu, .declared = true, .gpu_index = 7}}};
+  ModelConfig keysearch = Simulated("keysearch", {1});
+  keysearch.groups = {{.count = 1, .device = {.name = "cpu0", .kind = DeviceKind::kCpu, .declared = true}}};
+  ASSERT_TRUE(engine_->Apply(Scan({svm, bayes, keysearch}), {}, false).ok());
+
+  const std::vector<Status> unread = engine_->SampleGpus(**gpus);
+  ASSERT_EQ(unread.size(), 1u);
+  EXPECT_EQ(unread[0].code(), StatusCode::kNotFound);
+  EXPECT_EQ(unread[0].message().rfind("gpu7: gpu 7: no such GPU", 0), 0u) << unread[0].message();
+
+  std::string metrics;
+  WritePrometheus(*engine_->stats(), engine_->ReportNow(), metrics);
+  EXPECT_NE(metrics.find("tbms_device_gpu_utilization_ratio{device=\"gpu0\"} 0.37\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tbms_device_gpu_memory_used_bytes{device=\"gpu0\"} 1073741824\n"), std::string::npos);
+  EXPECT_NE(metrics.find("tbms_device_gpu_memory_total_bytes{device=\"gpu0\"} 85899345920\n"), std::string::npos);
+  EXPECT_EQ(metrics.find("tbms_device_gpu_utilization_ratio{device=\"gpu7\"}"), std::string::npos);
+  EXPECT_EQ(metrics.find("tbms_device_gpu_utilization_ratio{device=\"cpu0\"}"), std::string::npos);
+
+  std::string report;
+  WriteReportJson(*engine_->stats(), engine_->ReportNow(), report);
+  EXPECT_NE(report.find("\"gpu\":{\"utilization_pct\":37,\"memory_used_bytes\":1073741824,"
+                        "\"memory_total_bytes\":85899345920}"),
+            std::string::npos)
+      << report;
+  const size_t gpu7 = report.find("{\"device\":\"gpu7\",\"kind\"", report.find("\"devices\":["));
+  ASSERT_NE(gpu7, std::string::npos);
+  EXPECT_EQ(report.substr(gpu7, report.find('}', gpu7) - gpu7).find("\"gpu\":"), std::string::npos) << report;
 }
 
 TEST_F(EngineTest, ATryIsAnsweredOnTheVirtualClock) {

@@ -32,5 +32,8 @@ StatusOr<std::unique_ptr<MatrixProduct>> GpuMatrixProduct(const float* matrix, i
 // The CUDA devices this process sees (0 without CUDA or a driver), and why
 // none: for messages and for tests that skip.
 int CudaDevices(std::string* why_none = nullptr);
+// CUDA device `index`'s PCI bus id ("0000:3b:00.0"); empty without CUDA, a
+// driver or the device. How NVML finds the same GPU (gpu_telemetry.h).
+std::string CudaPciBusId(int index);
 
 }  // namespace tbms

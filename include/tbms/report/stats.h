@@ -114,6 +114,12 @@ struct DeviceStats {
   std::atomic<int64_t> reserved_mib{0};  // by the instance groups placed on it
   std::atomic<bool> up{true};            // false: drained (by an admin, or failed)
   std::atomic<bool> in_house{true};      // false: gone from the house (or declared again as another kind)
+  // A GPU's: its CUDA index (-1: not a GPU), and the driver's latest
+  // reading (utilization < 0: none, as where NVML is absent).
+  std::atomic<int> gpu_index{-1};
+  std::atomic<double> gpu_utilization{-1};
+  std::atomic<int64_t> gpu_memory_used{0};   // bytes
+  std::atomic<int64_t> gpu_memory_total{0};  // bytes
 };
 
 class StatsRegistry {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tbms/broker/broker.h"
 #include "tbms/common/clock.h"
@@ -27,6 +28,8 @@
 #include "tbms/server/policy.h"
 
 namespace tbms {
+
+class GpuTelemetry;
 
 class Engine {
  public:
@@ -65,6 +68,10 @@ class Engine {
   // from any thread. ReportNow pairs the engine clock with the wall clock.
   const StatsRegistry* stats() const { return stats_.get(); }
   ReportContext ReportNow() const;
+  // Reads every GPU device of the house from the driver into its device
+  // metrics (a GPU it cannot read is left without a reading). From any
+  // thread; returns the GPUs it could not read, and why.
+  std::vector<Status> SampleGpus(const GpuTelemetry& gpus);
 
  private:
   Engine(Options options, Clock* clock, CoreRunner* core);

@@ -24,6 +24,7 @@ struct CudaApi {
   cudaError_t (*Memcpy)(void*, const void*, size_t, cudaMemcpyKind) = nullptr;
   const char* (*GetErrorName)(cudaError_t) = nullptr;
   const char* (*GetErrorString)(cudaError_t) = nullptr;
+  cudaError_t (*GetPciBusId)(char*, int, int) = nullptr;
   decltype(&cublasCreate_v2) Create = nullptr;
   decltype(&cublasDestroy_v2) Destroy = nullptr;
   decltype(&cublasSgemm_v2) Sgemm = nullptr;
@@ -59,6 +60,7 @@ const CudaApi& Cuda() {
                        Find(rt, "cudaFree", &a.Free, &a.error) && Find(rt, "cudaMemcpy", &a.Memcpy, &a.error) &&
                        Find(rt, "cudaGetErrorName", &a.GetErrorName, &a.error) &&
                        Find(rt, "cudaGetErrorString", &a.GetErrorString, &a.error) &&
+                       Find(rt, "cudaDeviceGetPCIBusId", &a.GetPciBusId, &a.error) &&
                        Find(blas, "cublasCreate_v2", &a.Create, &a.error) &&
                        Find(blas, "cublasDestroy_v2", &a.Destroy, &a.error) &&
                        Find(blas, "cublasSgemm_v2", &a.Sgemm, &a.error);
@@ -157,6 +159,12 @@ int CudaDevices(std::string* why_none) {
   }
   if (n == 0 && why_none != nullptr) *why_none = "no CUDA device";
   return n;
+}
+
+std::string CudaPciBusId(int index) {
+  if (Cuda().GetDeviceCount == nullptr) return {};
+  char id[32] = {};  // "dddd:bb:dd.f" and its NUL
+  return Cuda().GetPciBusId(id, sizeof id, index) == cudaSuccess ? std::string(id) : std::string();
 }
 
 StatusOr<std::unique_ptr<MatrixProduct>> GpuMatrixProduct(const float* matrix, int rows, int dim, int index) {

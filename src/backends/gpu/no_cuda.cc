@@ -8,6 +8,8 @@ int CudaDevices(std::string* why_none) {
   return 0;
 }
 
+std::string CudaPciBusId(int) { return {}; }
+
 StatusOr<std::unique_ptr<MatrixProduct>> GpuMatrixProduct(const float*, int, int, int index) {
   return Unavailable("gpu:" + std::to_string(index) + ": this build has no CUDA (CMake found no CUDA toolkit)");
 }
