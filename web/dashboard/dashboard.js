@@ -218,14 +218,25 @@
     return { head, body };
   }
 
+  // The driver's utilisation of a GPU device, its memory in the title.
+  function gpuCell(d) {
+    if (!d || !d.gpu) return { text: '', cls: 'na' };
+    const gib = (bytes) => fmt1(bytes / 2 ** 30);
+    return { text: fmt1(d.gpu.utilization_pct), cls: 'num', attrs: { 'data-gpu': d.device }, bg: tint(d.gpu.utilization_pct, BLUE),
+      title: `the driver: ${fmt1(d.gpu.utilization_pct)}% busy, ${gib(d.gpu.memory_used_bytes)} of ${gib(d.gpu.memory_total_bytes)} GiB used` };
+  }
+
   // The talk's table: each model's part of each device, and what is free.
   function occupancySpec(list, deviceList) {
     const rows = list || [];
     const devices = firstSeen(rows, 'device');
     const models = firstSeen(rows, 'model');
     const info = new Map((deviceList || []).map((d) => [d.device, d]));
+    // With a driver's readings (NVML), what the GPU itself says beside them.
+    const readings = (deviceList || []).some((d) => d.gpu);
     const head = [{ cells: [{ th: true, text: 'device', cls: 'label' },
-      ...models.map((m) => ({ th: true, text: m, attrs: { 'data-model': m } })), { th: true, text: 'free' }] }];
+      ...models.map((m) => ({ th: true, text: m, attrs: { 'data-model': m } })), { th: true, text: 'free' },
+      ...(readings ? [{ th: true, text: 'GPU busy' }] : [])] }];
     if (!rows.length) return { head, body: emptyBody(1, 'no models') };
     const body = devices.map((dev) => {
       const d = info.get(dev);
@@ -239,7 +250,8 @@
           return { text: fmt1(pct), attrs: { 'data-device': dev, 'data-model': m }, cls: 'num', bg: tint(pct, BLUE),
             title: `${m} on ${dev}: ${fmtInt(o.replicas)} replica(s) busy ${fmt1(o.pct)}% of the last 60 s${share}` };
         }),
-        d ? { text: fmt1(d.free_pct), cls: 'num', attrs: { 'data-free': dev } } : { text: '', cls: 'na' }] };
+        d ? { text: fmt1(d.free_pct), cls: 'num', attrs: { 'data-free': dev } } : { text: '', cls: 'na' },
+        ...(readings ? [gpuCell(d)] : [])] };
     });
     return { head, body };
   }
