@@ -14,12 +14,15 @@ std::string ProductDevice(const ModelConfig& model) {
   return d.kind == DeviceKind::kGpu ? "gpu:" + std::to_string(d.gpu_index) : "cpu";
 }
 
-// Per replica, in the order of the instance groups: its device's core set.
-ThreadPoolExecutor::Options PoolOptions(const ModelConfig& model) {
+// Per replica, in the order of the instance groups: its device's core set;
+// and the device whose failure it reports (the house allows one per model).
+ThreadPoolExecutor::Options PoolOptions(const ModelConfig& model, const ExecutorContext& context) {
   ThreadPoolExecutor::Options options{model.name, model.replicas, {}};
   for (const ReplicaGroup& g : model.groups) {
     for (int i = 0; i < g.count && !model.is_remote(); ++i) options.cores.push_back(g.device.cores);
   }
+  options.device = model.groups.empty() ? model.device : model.groups.front().device.name;
+  options.device_failed = context.device_failed;
   return options;
 }
 
@@ -60,7 +63,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (model.is_remote()) {  // no warm-up: the remote serves already, and may be down for now
     auto remote = RemoteBackend::Create(model, context.clock);
     if (!remote.ok()) return remote.status();
-    auto executor = ThreadPoolExecutor::Create(PoolOptions(model), std::move(remote).value(), context.core);
+    auto executor = ThreadPoolExecutor::Create(PoolOptions(model, context), std::move(remote).value(), context.core);
     if (!executor.ok()) return executor.status();
     return std::unique_ptr<Executor>(std::move(executor).value());
   }
@@ -68,7 +71,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<text::TextModel> backend = std::move(loaded).value();
   TBMS_RETURN_IF_ERROR(WarmUp(*backend, model.name));
-  auto executor = ThreadPoolExecutor::Create(PoolOptions(model), std::move(backend), context.core);
+  auto executor = ThreadPoolExecutor::Create(PoolOptions(model, context), std::move(backend), context.core);
   if (!executor.ok()) return executor.status();
   return std::unique_ptr<Executor>(std::move(executor).value());
 }

@@ -114,6 +114,10 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
       result.answers.assign(batch->items.size(),
                             Internal(options_.model + ": backend returned a wrong number of answers"));
     }
+    // Before the batch is done, so its replica takes no batch on the failed device.
+    if (Status failed = backend_->TakeDeviceFailure(); !failed.ok() && options_.device_failed) {
+      options_.device_failed(options_.device, failed);
+    }
     core_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   }
 }

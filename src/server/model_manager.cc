@@ -72,7 +72,14 @@ Status AttachBatcher(ModelVersion& v, const ModelConfig& config, size_t versions
 
 }  // namespace
 
-ModelManager::ModelManager(Options options) : options_(std::move(options)) {
+ModelManager::Options ModelManager::HearingDeviceFailures(Options options, ModelManager* manager) {
+  options.context.device_failed = [manager](const std::string& device, const Status& why) {
+    manager->DeviceFailed(device, why);
+  };
+  return options;
+}
+
+ModelManager::ModelManager(Options options) : options_(HearingDeviceFailures(std::move(options), this)) {
   table_.store(std::make_shared<const ModelTable>());
 }
 
@@ -405,28 +412,47 @@ Status ModelManager::SetDeviceUp(std::string_view device, bool up) {
   if (!known) return NotFound("device '" + std::string(device) + "' is not in the house");
   std::vector<std::string> events{"device '" + std::string(device) + "' " +
                                   (up ? "is back: its replicas serve again" : "drained: its replicas take no batches")};
-  options_.context.core->RunAndWait([&] {
-    if (up) {
-      down_devices_.erase(std::string(device));
-    } else {
-      down_devices_.emplace(device);
-    }
-    for (const auto& [name, model] : table->models) {
-      for (const auto& v : model.versions) {
-        const std::vector<ReplicaGroup> groups = GroupsOf(*v->config, v->executor->replicas());
-        for (size_t g = 0; g < groups.size(); ++g) {
-          if (groups[g].device.name == device) v->batcher->SetGroupUp(static_cast<int>(g), up);
-        }
-      }
-    }
-    if (options_.stats) {
-      for (DeviceStats* d : options_.stats->EditDevices()) {
-        if (d->name == device) d->up.store(up);
-      }
-    }
-  });
+  if (up) {
+    MutexLock lock(&failed_mu_);
+    failed_.erase(std::string(device));
+  }
+  options_.context.core->RunAndWait([&] { MarkDevice(device, up); });
   Log(events);
   return OkStatus();
+}
+
+void ModelManager::MarkDevice(std::string_view device, bool up) {
+  if (up) {
+    down_devices_.erase(std::string(device));
+  } else {
+    down_devices_.emplace(device);
+  }
+  for (const auto& [name, model] : table_.load()->models) {
+    for (const auto& v : model.versions) {
+      const std::vector<ReplicaGroup> groups = GroupsOf(*v->config, v->executor->replicas());
+      for (size_t g = 0; g < groups.size(); ++g) {
+        if (groups[g].device.name == device) v->batcher->SetGroupUp(static_cast<int>(g), up);
+      }
+    }
+  }
+  if (options_.stats) {
+    for (DeviceStats* d : options_.stats->EditDevices()) {
+      if (d->name == device) d->up.store(up);
+    }
+  }
+}
+
+// On a replica's thread: said once, and drained as SetDeviceUp would, but
+// posted to the core rather than waited for (a reload may be joining this
+// very thread under load_mu_).
+void ModelManager::DeviceFailed(const std::string& device, const Status& why) {
+  {
+    MutexLock lock(&failed_mu_);
+    if (!failed_.insert(device).second) return;  // drained already, until it is resumed
+  }
+  Log({"device '" + device + "' failed (" + why.message() + "): drained, its tries go to their next candidates; "
+       "POST /v1/devices/" + device + "/resume once it is fixed"});
+  options_.context.core->Post([this, device] { MarkDevice(device, false); });
 }
 
 std::vector<std::string> ModelManager::down_devices() const {

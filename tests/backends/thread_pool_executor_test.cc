@@ -127,6 +127,46 @@ TEST(ThreadPoolExecutorTest, ReplicasRunConcurrently) {
   EXPECT_TRUE(backend->met());
 }
 
+// Answers, and says once that its GPU failed (as the embedding does when a
+// product fails: the answers come from the CPU).
+class FailingGpu : public Echo {
+ public:
+  Status TakeDeviceFailure() override {
+    return told_.exchange(true) ? OkStatus() : Unavailable("gpu:0: cudaErrorLaunchFailure");
+  }
+
+ private:
+  std::atomic<bool> told_{false};
+};
+
+// The executor passes a device failure on, naming its device, before the
+// batch is done (so no further batch is given to the failed device).
+TEST(ThreadPoolExecutorTest, ADeviceFailureIsPassedOnBeforeTheBatchIsDone) {
+  CoreQueue core;
+  std::vector<std::string> heard;
+  bool done_when_heard = true;
+  int done = 0;
+  ThreadPoolExecutor::Options options{"embedding", 1};
+  options.device = "gpu0";
+  options.device_failed = [&](const std::string& device, const Status& why) {
+    heard.push_back(device + " " + why.message());
+    done_when_heard = done > 0;
+  };
+  auto ex = std::move(ThreadPoolExecutor::Create(options, std::make_shared<FailingGpu>(), core.Poster())).value();
+  Batch first = MakeBatch({"a"}), second = MakeBatch({"b"});
+  std::optional<BatchResult> got;
+  ex->Run(0, first, [&](BatchResult r) {
+    got = std::move(r);
+    ++done;
+  });
+  ASSERT_TRUE(core.RunTasks(1));
+  ASSERT_TRUE(got && got->answers[0].ok());  // the batch itself was answered
+  ex->Run(0, second, [&](BatchResult) { ++done; });
+  ASSERT_TRUE(core.RunTasks(1));
+  EXPECT_EQ(heard, std::vector<std::string>{"gpu0 gpu:0: cudaErrorLaunchFailure"});  // once
+  EXPECT_FALSE(done_when_heard);
+}
+
 TEST(ThreadPoolExecutorTest, WrongAnswerCountBecomesInternalError) {
   CoreQueue core;
   auto ex = std::move(ThreadPoolExecutor::Create({"short", 1}, std::make_shared<Short>(), core.Poster())).value();

@@ -26,7 +26,12 @@ HouseScan Scan(std::vector<ModelConfig> models, std::vector<HouseError> errors =
 
 class EngineTest : public ::testing::Test {
  protected:
-  EngineTest() : engine_(std::move(Engine::Create({}, &clock_, &core_)).value()) {}
+  EngineTest() : engine_(std::move(Engine::Create(Logging(&log_), &clock_, &core_)).value()) {}
+  static Engine::Options Logging(std::vector<std::string>* log) {
+    Engine::Options options;
+    options.log = [log](const std::string& line) { log->push_back(line); };
+    return options;
+  }
 
   std::vector<std::string> Versions(const std::string& model) {
     std::vector<std::string> out;
@@ -43,6 +48,7 @@ class EngineTest : public ::testing::Test {
 
   VirtualClock clock_;
   CoreRunner core_;
+  std::vector<std::string> log_;  // the model lifecycle's lines
   std::unique_ptr<Engine> engine_;
 };
 
@@ -212,6 +218,43 @@ TEST_F(EngineTest, ADrainedDeviceSendsTriesToTheNextCandidateAtOnce) {
   EXPECT_EQ(v1b->batcher->serving_replicas(), 1);
   EXPECT_TRUE(engine_->models().down_devices().empty());
   EXPECT_EQ(engine_->models().SetDeviceUp("tpu0", false).code(), StatusCode::kNotFound);
+}
+
+// A device an executor saw fail (a GPU error) is drained as an admin's
+// drain would: said once, tries fall back at once, the device shows down;
+// resumed, it serves again.
+TEST_F(EngineTest, AFailedDeviceIsDrainedUntilResumed) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.groups = {{.count = 1, .device = {.name = "gpu0", .kind = DeviceKind::kGpu, .declared = true}}};
+  ASSERT_TRUE(engine_->Apply(Scan({svm, Simulated("bayes", {1})}), {}, false).ok());
+  const ModelVersion* v1 = engine_->table()->Find("svm")->versions[0].get();
+  log_.clear();
+  engine_->models().DeviceFailed("gpu0", Unavailable("gpu:0: cudaErrorLaunchFailure"));
+  engine_->models().DeviceFailed("gpu0", Unavailable("gpu:0: cudaErrorLaunchFailure"));  // the next batch's
+  EXPECT_EQ(v1->batcher->serving_replicas(), 0);
+  EXPECT_EQ(engine_->models().down_devices(), std::vector<std::string>{"gpu0"});
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_EQ(log_[0], "device 'gpu0' failed (gpu:0: cudaErrorLaunchFailure): drained, its tries go to their next "
+                     "candidates; POST /v1/devices/gpu0/resume once it is fixed");
+
+  TryRequest request;
+  ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
+  ASSERT_TRUE(engine_->table()->AddCandidate("bayes", {}, std::nullopt, &request).ok());
+  request.inputs = std::make_shared<const Inputs>("a question");
+  request.tloc = Millis(50);
+  request.owner = engine_->table();
+  std::optional<TryResult> result;
+  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
+  clock_.Advance(Millis(5));
+  ASSERT_TRUE(result && result->answer.has_value());
+  EXPECT_EQ(result->model, "bayes");
+  EXPECT_EQ(result->attempts[1].started, Duration(0));  // at once
+
+  ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", true).ok());
+  EXPECT_EQ(v1->batcher->serving_replicas(), 1);
+  engine_->models().DeviceFailed("gpu0", Unavailable("gpu:0: again"));  // a failure after the resume is said again
+  EXPECT_EQ(v1->batcher->serving_replicas(), 0);
+  EXPECT_EQ(log_.size(), 3u);  // failed, back, failed
 }
 
 // The driver's readings (a stand-in NVML: gpu 0 at 37%, 1 of 80 GiB used)

@@ -81,6 +81,9 @@ struct BatchResult {
 struct ExecutorContext {
   Clock* clock = nullptr;
   CoreRunner* core = nullptr;
+  // Hears that a house device failed under a model (a GPU error), from any
+  // thread: the server drains it. May be empty.
+  std::function<void(const std::string& device, const Status& why)> device_failed{};
 };
 
 class Executor {

@@ -35,6 +35,9 @@ class Backend {
   virtual std::vector<StatusOr<Answer>> Process(const Batch& batch) = 0;
   // See Executor::ExpectedFloor; called from the core, so it must not block.
   virtual Duration ExpectedFloor() const { return Duration(0); }
+  // A failure of the device it computes on (a GPU error) seen since the
+  // last call, once; OK while the device works. Asked after each batch.
+  virtual Status TakeDeviceFailure() { return OkStatus(); }
 };
 
 class ThreadPoolExecutor final : public Executor {
@@ -45,6 +48,10 @@ class ThreadPoolExecutor final : public Executor {
     // Per replica, the cores its thread is pinned to (a CPU device's core
     // set; empty: any core). Replicas past the list take its last entry.
     std::vector<std::vector<int>> cores{};
+    // The house device its replicas run on, and who hears that it failed
+    // (Backend::TakeDeviceFailure; called on a replica's thread; may be empty).
+    std::string device{};
+    std::function<void(const std::string& device, const Status& why)> device_failed{};
   };
   static constexpr int kMaxReplicas = 1024;
   static StatusOr<std::unique_ptr<ThreadPoolExecutor>> Create(Options options,

@@ -76,7 +76,10 @@ class ModelManager {
   // loaded later start drained there too; back (true), they serve again.
   // Learned service times are kept. NOT_FOUND for a device that is neither
   // in devices.toml nor named by a served model.
-  Status SetDeviceUp(std::string_view device, bool up) EXCLUDES(load_mu_);
+  // A device an executor saw fail (a GPU error) is drained the same way,
+  // at once, and stays so until SetDeviceUp(device, true). From any thread.
+  Status SetDeviceUp(std::string_view device, bool up) EXCLUDES(load_mu_, failed_mu_);
+  void DeviceFailed(const std::string& device, const Status& why) EXCLUDES(failed_mu_);
   std::vector<std::string> down_devices() const EXCLUDES(load_mu_);
   // Destroys retired versions nothing uses any more, on this thread.
   void Sweep() EXCLUDES(load_mu_);
@@ -104,6 +107,8 @@ class ModelManager {
                                                        std::shared_ptr<const HouseAccess> served);
   void Swap(std::shared_ptr<const ModelTable> next, const ModelTable& current, std::vector<std::string>* events);
   void PublishDevices(const HouseConfig& house);
+  void MarkDevice(std::string_view device, bool up);  // in the core's context
+  static Options HearingDeviceFailures(Options options, ModelManager* manager);
 
   const Options options_;
   mutable Mutex load_mu_;  // serializes Apply, Unload, SetReplicas, SetDeviceUp and Sweep
@@ -114,6 +119,8 @@ class ModelManager {
   std::atomic<size_t> retired_count_{0};  // retired_.size(), for readers off the core
   // Only in the core's context: drained devices (SetDeviceUp).
   std::set<std::string, std::less<>> down_devices_;
+  mutable Mutex failed_mu_;
+  std::set<std::string> failed_ GUARDED_BY(failed_mu_);  // said failed, not resumed since
   mutable Mutex states_mu_;
   std::map<std::string, std::vector<ModelState>> states_ GUARDED_BY(states_mu_);
 };

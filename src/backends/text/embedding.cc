@@ -152,9 +152,14 @@ class EmbeddingModel final : public TextModel {
     // so a busy replica does not fault in fresh pages on every batch.
     thread_local std::vector<float> scores;
     scores.resize(static_cast<size_t>(b) * n);
-    // On its GPU if it has one; a product the GPU fails is done here.
-    if (gpu_ == nullptr || !gpu_->Multiply(q.data(), b, scores.data()).ok()) {
+    // On its GPU if it has one; a product the GPU fails is done here, and
+    // the failure is kept for the executor, which drains the device.
+    if (gpu_ == nullptr) {
       (void)cpu_->Multiply(q.data(), b, scores.data());  // the CPU product cannot fail
+    } else if (Status s = gpu_->Multiply(q.data(), b, scores.data()); !s.ok()) {
+      (void)cpu_->Multiply(q.data(), b, scores.data());
+      MutexLock lock(&failure_mu_);
+      failure_ = Status(s.code(), gpu_->device() + ": " + s.message());
     }
     for (int i = 0; i < b; ++i) out[i] = Vote(&scores[size_t(i) * n], k);
     return out;
@@ -206,6 +211,13 @@ class EmbeddingModel final : public TextModel {
     return preds;
   }
 
+  Status TakeDeviceFailure() override {
+    MutexLock lock(&failure_mu_);
+    return std::exchange(failure_, OkStatus());
+  }
+
+  mutable Mutex failure_mu_;
+  mutable Status failure_ GUARDED_BY(failure_mu_);  // the GPU's last failure, not yet taken
   mutable Mutex ft_mu_;  // serialises getSentenceVector on *ft_
   // Out of m_ so that the analysis checks ft_mu_ is held; before m_, which
   // is moved from the Loaded it came in.
@@ -351,6 +363,16 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbedding(const std::filesystem::path& 
 }
 
 StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path& dir, std::string_view device) {
+  if (!device.starts_with("gpu")) return LoadEmbeddingWith(dir, nullptr);
+  const int index = device == "gpu" ? 0 : std::stoi(std::string(device.substr(4)));  // the house checked gpu or gpu:N
+  return LoadEmbeddingWith(dir, [&](const float* matrix, int rows, int dim) -> StatusOr<std::unique_ptr<MatrixProduct>> {
+    auto product = GpuMatrixProduct(matrix, rows, dim, index);
+    if (!product.ok()) return FailedPrecondition("embedding on " + std::string(device) + ": " + product.status().message());
+    return std::move(product);
+  });
+}
+
+StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingWith(const std::filesystem::path& dir, const ProductFactory& gpu_product) {
   Loaded m;
   TBMS_RETURN_IF_ERROR(LoadFastText(dir / kModelFile, m));
 
@@ -396,10 +418,9 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path
   auto cpu = CpuMatrixProduct(m.matrix.data(), static_cast<int>(m.rows), m.dim);
   if (!cpu.ok()) return FailedPrecondition("embedding: " + cpu.status().message());
   std::unique_ptr<MatrixProduct> gpu;
-  if (device.starts_with("gpu")) {
-    const std::string_view index = device == "gpu" ? "0" : device.substr(4);  // the house checked gpu or gpu:N
-    auto product = GpuMatrixProduct(m.matrix.data(), static_cast<int>(m.rows), m.dim, std::stoi(std::string(index)));
-    if (!product.ok()) return FailedPrecondition("embedding on " + std::string(device) + ": " + product.status().message());
+  if (gpu_product) {
+    auto product = gpu_product(m.matrix.data(), static_cast<int>(m.rows), m.dim);
+    if (!product.ok()) return product.status();
     gpu = std::move(product).value();
   }
   return std::unique_ptr<TextModel>(new EmbeddingModel(std::move(m), std::move(cpu).value(), std::move(gpu)));

@@ -130,6 +130,30 @@ TEST_F(EmbeddingTest, OnAGpuItAnswersAsOnTheCpu) {
   }
 }
 
+// A GPU that fails its product: the batch is answered from the CPU, the
+// same answers, and the failure is handed once to the executor, which drains
+// the device.
+class FailingProduct : public MatrixProduct {
+ public:
+  Status Multiply(const float*, int, float*) const override { return Unavailable("cudaErrorLaunchFailure"); }
+  std::string device() const override { return "gpu:3"; }
+};
+
+TEST_F(EmbeddingTest, AFailedGpuProductIsAnsweredOnTheCpuAndReported) {
+  auto cpu = Load(Trained());
+  ASSERT_NE(cpu, nullptr);
+  auto gpu = LoadEmbeddingWith(Trained(), [](const float*, int, int) -> StatusOr<std::unique_ptr<MatrixProduct>> {
+    return std::unique_ptr<MatrixProduct>(std::make_unique<FailingProduct>());
+  });
+  ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+  EXPECT_TRUE(cpu->TakeDeviceFailure().ok());
+  ExpectSameAnswers(*cpu, **gpu, MakeBatch(HeldOutQuestions()));
+  const Status failed = (*gpu)->TakeDeviceFailure();
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(failed.message(), "gpu:3: cudaErrorLaunchFailure");
+  EXPECT_TRUE((*gpu)->TakeDeviceFailure().ok());  // once
+}
+
 TEST_F(EmbeddingTest, EmptyQuestionIsInvalidArgument) {
   auto model = Load(Trained());
   ASSERT_NE(model, nullptr);

@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tbms/backends/matrix_product.h"
 #include "tbms/backends/thread_pool_executor.h"
 #include "tbms/common/status.h"
 
@@ -70,5 +72,11 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbedding(const std::filesystem::path& 
 // cuBLAS (tbms/backends/matrix_product.h); FAILED_PRECONDITION when the
 // build or the machine has no such GPU.
 StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path& dir, std::string_view device);
+// As LoadEmbeddingOn a GPU, with the GPU's product made by `gpu_product`
+// from the loaded matrix (null: on the CPU only). Tests give one that fails.
+using ProductFactory =
+    std::function<StatusOr<std::unique_ptr<MatrixProduct>>(const float* matrix, int rows, int dim)>;
+StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingWith(const std::filesystem::path& dir,
+                                                       const ProductFactory& gpu_product);
 
 }  // namespace tbms::text
