@@ -46,6 +46,23 @@ class EngineTest : public ::testing::Test {
     return "none";
   }
 
+  // A try of svm then bayes (tloc 50 ms), with svm's device drained: bayes
+  // answers, launched at once.
+  void ExpectSvmFallsBackToBayesAtOnce() {
+    TryRequest request;
+    ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
+    ASSERT_TRUE(engine_->table()->AddCandidate("bayes", {}, std::nullopt, &request).ok());
+    request.inputs = std::make_shared<const Inputs>("a question");
+    request.tloc = Millis(50);
+    request.owner = engine_->table();
+    std::optional<TryResult> result;
+    ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
+    clock_.Advance(Millis(5));
+    ASSERT_TRUE(result && result->answer.has_value());
+    EXPECT_EQ(result->model, "bayes");
+    EXPECT_EQ(result->attempts[1].started, Duration(0));  // at once
+  }
+
   VirtualClock clock_;
   CoreRunner core_;
   std::vector<std::string> log_;  // the model lifecycle's lines
@@ -195,18 +212,7 @@ TEST_F(EngineTest, ADrainedDeviceSendsTriesToTheNextCandidateAtOnce) {
   EXPECT_EQ(v1->batcher->serving_replicas(), 0);
   EXPECT_EQ(engine_->models().down_devices(), std::vector<std::string>{"gpu0"});
 
-  TryRequest request;
-  ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
-  ASSERT_TRUE(engine_->table()->AddCandidate("bayes", {}, std::nullopt, &request).ok());
-  request.inputs = std::make_shared<const Inputs>("a question");
-  request.tloc = Millis(50);
-  request.owner = engine_->table();
-  std::optional<TryResult> result;
-  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
-  clock_.Advance(Millis(5));
-  ASSERT_TRUE(result && result->answer.has_value());
-  EXPECT_EQ(result->model, "bayes");
-  EXPECT_EQ(result->attempts[1].started, Duration(0));  // at once
+  ExpectSvmFallsBackToBayesAtOnce();
 
   svm.fingerprint = 2;  // devices.toml changed, say: a reload
   ASSERT_TRUE(engine_->Apply(Scan({svm, Simulated("bayes", {1})}), {}, false).ok());
@@ -237,18 +243,7 @@ TEST_F(EngineTest, AFailedDeviceIsDrainedUntilResumed) {
   EXPECT_EQ(log_[0], "device 'gpu0' failed (gpu:0: cudaErrorLaunchFailure): drained, its tries go to their next "
                      "candidates; POST /v1/devices/gpu0/resume once it is fixed");
 
-  TryRequest request;
-  ASSERT_TRUE(engine_->table()->AddCandidate("svm", {}, std::nullopt, &request).ok());
-  ASSERT_TRUE(engine_->table()->AddCandidate("bayes", {}, std::nullopt, &request).ok());
-  request.inputs = std::make_shared<const Inputs>("a question");
-  request.tloc = Millis(50);
-  request.owner = engine_->table();
-  std::optional<TryResult> result;
-  ASSERT_TRUE(engine_->Submit("inst", "", std::move(request), [&](TryResult r) { result = std::move(r); }).ok());
-  clock_.Advance(Millis(5));
-  ASSERT_TRUE(result && result->answer.has_value());
-  EXPECT_EQ(result->model, "bayes");
-  EXPECT_EQ(result->attempts[1].started, Duration(0));  // at once
+  ExpectSvmFallsBackToBayesAtOnce();
 
   ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", true).ok());
   EXPECT_EQ(v1->batcher->serving_replicas(), 1);
