@@ -216,36 +216,33 @@ void WriteDevices(const StatsRegistry& stats, std::string& out) {
       Sample(out, "tbms_device_capacity", device_labels(*d).With("kind", d->kind), d->capacity.load(kRelaxed));
     }
   }
-  Header(out, "tbms_device_up", "gauge", "1 while a device serves; 0 once drained (by an admin, or failed).");
-  for (const DeviceStats* d : devices) {
-    if (d->in_house.load(kRelaxed)) Sample(out, "tbms_device_up", device_labels(*d).Close(), d->up.load(kRelaxed));
-  }
-  constexpr double kMib = 1024.0 * 1024.0;
-  auto memory = [&](std::string_view name, std::string_view help, auto field) {
+  // A gauge for each device in the house that `shows` it.
+  auto per_device = [&](std::string_view name, std::string_view help, auto shows, auto value) {
     Header(out, name, "gauge", help);
     for (const DeviceStats* d : devices) {
-      if (!d->in_house.load(kRelaxed) || d->memory_mib.load(kRelaxed) == 0) continue;
-      Sample(out, name, device_labels(*d).Close(), kMib * static_cast<double>((d->*field).load(kRelaxed)));
+      if (d->in_house.load(kRelaxed) && shows(*d)) Sample(out, name, device_labels(*d).Close(), value(*d));
     }
   };
-  memory("tbms_device_memory_bytes", "Memory a device declares (devices.toml memory_mib).", &DeviceStats::memory_mib);
-  memory("tbms_device_memory_reserved_bytes",
-         "Memory the instance groups placed on a device reserve (count x memory_mib).", &DeviceStats::reserved_mib);
+  per_device("tbms_device_up", "1 while a device serves; 0 once drained (by an admin, or failed).",
+             [](const DeviceStats&) { return true; }, [](const DeviceStats& d) { return d.up.load(kRelaxed); });
+  auto declares_memory = [](const DeviceStats& d) { return d.memory_mib.load(kRelaxed) != 0; };
+  auto bytes_of_mib = [](auto field) {
+    return [field](const DeviceStats& d) { return 1024.0 * 1024.0 * static_cast<double>((d.*field).load(kRelaxed)); };
+  };
+  per_device("tbms_device_memory_bytes", "Memory a device declares (devices.toml memory_mib).", declares_memory,
+             bytes_of_mib(&DeviceStats::memory_mib));
+  per_device("tbms_device_memory_reserved_bytes",
+             "Memory the instance groups placed on a device reserve (count x memory_mib).", declares_memory,
+             bytes_of_mib(&DeviceStats::reserved_mib));
   // What the driver says (NVML), for the GPUs it could read.
-  auto gpu = [&](std::string_view name, std::string_view help, auto value) {
-    Header(out, name, "gauge", help);
-    for (const DeviceStats* d : devices) {
-      if (d->in_house.load(kRelaxed) && d->gpu_utilization.load(kRelaxed) >= 0) {
-        Sample(out, name, device_labels(*d).Close(), value(*d));
-      }
-    }
-  };
-  gpu("tbms_device_gpu_utilization_ratio", "Share of the GPU's time a kernel ran, over the driver's last sample period (NVML).",
-      [](const DeviceStats& d) { return d.gpu_utilization.load(kRelaxed); });
-  gpu("tbms_device_gpu_memory_used_bytes", "GPU memory in use by every process, as the driver reports it (NVML).",
-      [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_used.load(kRelaxed)); });
-  gpu("tbms_device_gpu_memory_total_bytes", "The GPU's memory, as the driver reports it (NVML).",
-      [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_total.load(kRelaxed)); });
+  auto read_by_driver = [](const DeviceStats& d) { return d.gpu_utilization.load(kRelaxed) >= 0; };
+  per_device("tbms_device_gpu_utilization_ratio",
+             "Share of the GPU's time a kernel ran, over the driver's last sample period (NVML).", read_by_driver,
+             [](const DeviceStats& d) { return d.gpu_utilization.load(kRelaxed); });
+  per_device("tbms_device_gpu_memory_used_bytes", "GPU memory in use by every process, as the driver reports it (NVML).",
+             read_by_driver, [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_used.load(kRelaxed)); });
+  per_device("tbms_device_gpu_memory_total_bytes", "The GPU's memory, as the driver reports it (NVML).",
+             read_by_driver, [](const DeviceStats& d) { return static_cast<double>(d.gpu_memory_total.load(kRelaxed)); });
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <mutex>
 
+#include "find_symbol.h"
 #include "tbms/backends/matrix_product.h"
 
 namespace tbms {
@@ -38,12 +39,7 @@ void* Open(const char* versioned, const char* plain, std::string* error) {
   return nullptr;
 }
 
-template <typename F>
-bool Find(void* lib, const char* name, F* out, std::string* error) {
-  *out = reinterpret_cast<F>(dlsym(lib, name));
-  if (*out == nullptr) *error = std::string("no ") + name + " in the CUDA libraries";
-  return *out != nullptr;
-}
+constexpr std::string_view kCudaLibraries = "the CUDA libraries";
 
 #define TBMS_SO(name) name ".so." TBMS_STR(TBMS_CUDA_MAJOR)
 #define TBMS_STR(x) TBMS_STR2(x)
@@ -55,15 +51,17 @@ const CudaApi& Cuda() {
     void* rt = Open(TBMS_SO("libcudart"), "libcudart.so", &a.error);
     void* blas = rt ? Open(TBMS_SO("libcublas"), "libcublas.so", &a.error) : nullptr;
     if (blas == nullptr) return a;
-    const bool found = Find(rt, "cudaGetDeviceCount", &a.GetDeviceCount, &a.error) &&
-                       Find(rt, "cudaSetDevice", &a.SetDevice, &a.error) && Find(rt, "cudaMalloc", &a.Malloc, &a.error) &&
-                       Find(rt, "cudaFree", &a.Free, &a.error) && Find(rt, "cudaMemcpy", &a.Memcpy, &a.error) &&
-                       Find(rt, "cudaGetErrorName", &a.GetErrorName, &a.error) &&
-                       Find(rt, "cudaGetErrorString", &a.GetErrorString, &a.error) &&
-                       Find(rt, "cudaDeviceGetPCIBusId", &a.GetPciBusId, &a.error) &&
-                       Find(blas, "cublasCreate_v2", &a.Create, &a.error) &&
-                       Find(blas, "cublasDestroy_v2", &a.Destroy, &a.error) &&
-                       Find(blas, "cublasSgemm_v2", &a.Sgemm, &a.error);
+    const bool found = FindSymbol(rt, "cudaGetDeviceCount", &a.GetDeviceCount, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaSetDevice", &a.SetDevice, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaMalloc", &a.Malloc, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaFree", &a.Free, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaMemcpy", &a.Memcpy, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaGetErrorName", &a.GetErrorName, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaGetErrorString", &a.GetErrorString, kCudaLibraries, &a.error) &&
+                       FindSymbol(rt, "cudaDeviceGetPCIBusId", &a.GetPciBusId, kCudaLibraries, &a.error) &&
+                       FindSymbol(blas, "cublasCreate_v2", &a.Create, kCudaLibraries, &a.error) &&
+                       FindSymbol(blas, "cublasDestroy_v2", &a.Destroy, kCudaLibraries, &a.error) &&
+                       FindSymbol(blas, "cublasSgemm_v2", &a.Sgemm, kCudaLibraries, &a.error);
     if (!found) a.GetDeviceCount = nullptr;  // half a runtime is none
     return a;
   }();

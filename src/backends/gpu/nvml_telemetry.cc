@@ -3,6 +3,7 @@
 // machines, and the driver may be newer or older than any header).
 #include <dlfcn.h>
 
+#include "find_symbol.h"
 #include "tbms/backends/gpu_telemetry.h"
 #include "tbms/backends/matrix_product.h"
 
@@ -42,30 +43,19 @@ struct GpuTelemetry::Api {
   std::string Error(NvmlReturn r) const { return ErrorString ? ErrorString(r) : "NVML error " + std::to_string(r); }
 };
 
-namespace {
-
-template <typename F>
-bool Find(void* library, const char* name, F* out, const std::string& path, std::string* error) {
-  *out = reinterpret_cast<F>(dlsym(library, name));
-  if (*out == nullptr) *error = "no " + std::string(name) + " in " + path;
-  return *out != nullptr;
-}
-
-}  // namespace
-
 StatusOr<std::unique_ptr<GpuTelemetry>> GpuTelemetry::Load(const std::string& library) {
   auto api = std::make_unique<Api>();
   api->library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (api->library == nullptr) return Unavailable("GPU telemetry: cannot load " + library + ": " + dlerror());
   std::string error;
   void* lib = api->library;
-  const bool found = Find(lib, "nvmlInit_v2", &api->Init, library, &error) &&
-                     Find(lib, "nvmlShutdown", &api->Shutdown, library, &error) &&
-                     Find(lib, "nvmlErrorString", &api->ErrorString, library, &error) &&
-                     Find(lib, "nvmlDeviceGetHandleByIndex_v2", &api->ByIndex, library, &error) &&
-                     Find(lib, "nvmlDeviceGetHandleByPciBusId_v2", &api->ByPciBusId, library, &error) &&
-                     Find(lib, "nvmlDeviceGetUtilizationRates", &api->Utilization, library, &error) &&
-                     Find(lib, "nvmlDeviceGetMemoryInfo", &api->Memory, library, &error);
+  const bool found = FindSymbol(lib, "nvmlInit_v2", &api->Init, library, &error) &&
+                     FindSymbol(lib, "nvmlShutdown", &api->Shutdown, library, &error) &&
+                     FindSymbol(lib, "nvmlErrorString", &api->ErrorString, library, &error) &&
+                     FindSymbol(lib, "nvmlDeviceGetHandleByIndex_v2", &api->ByIndex, library, &error) &&
+                     FindSymbol(lib, "nvmlDeviceGetHandleByPciBusId_v2", &api->ByPciBusId, library, &error) &&
+                     FindSymbol(lib, "nvmlDeviceGetUtilizationRates", &api->Utilization, library, &error) &&
+                     FindSymbol(lib, "nvmlDeviceGetMemoryInfo", &api->Memory, library, &error);
   if (!found) return Unavailable("GPU telemetry: " + error);
   if (NvmlReturn r = api->Init(); r != kNvmlSuccess) {
     return Unavailable("GPU telemetry: NVML did not start: " + api->Error(r));
