@@ -16,34 +16,8 @@ rounds="${3:-3}"
 work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-body='{"inputs":{"question":"what is a broker?"},"models":[{"name":"zero","est":1},{"name":"backup","est":1}],"tloc":50,"crossRequest":1,"crossLag":10,"priority":0}'
-answer='{"answer":"zero answer to: what is a broker?","model":"zero","rank":0,"downgraded":false,"reason":null,"elapsed_ms":0.01,"attempts":[{"model":"zero","rank":0,"state":"succeeded","started_ms":0,"latency_ms":0}]}'
-
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:18081;
-    location / { default_type application/json; return 200 '$answer'; }
-  }
-}
-CONF
-nginx -c "$work/nginx.conf"
-start_tbms() {  # name port flags...
-  local name=$1 port=$2
-  shift 2
-  taskset -c 1 build/tbms serve --port "$port" --threads 1 --insecure-dev --simulate zero=0,backup=0 "$@" \
-    >"$work/$name.log" 2>&1 &
-  echo $! > "$work/$name.pid"
-  for _ in $(seq 100); do grep -q serving "$work/$name.log" && return; sleep 0.05; done
-  echo "$name did not start"; exit 1
-}
+. bench/http_servers.sh
+start_nginx 18081
 start_tbms tbms 18082
 start_tbms tbms-nometrics 18083 --metrics off
 for port in 18082 18083; do
@@ -51,11 +25,7 @@ for port in 18082 18083; do
     || { echo "tbms on $port did not answer with the zero model"; exit 1; }
 done
 
-cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+write_post_lua
 
 declare -A url=([nginx]=http://127.0.0.1:18081 [tbms]=http://127.0.0.1:18082
                 [tbms-nometrics]=http://127.0.0.1:18083)

@@ -15,32 +15,10 @@ secs="${1:-4}"
 work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-body='{"inputs":{"question":"what is a broker?"},"models":[{"name":"zero","est":1},{"name":"backup","est":1}],"tloc":50,"crossRequest":1,"crossLag":10,"priority":0}'
-answer='{"answer":"zero answer to: what is a broker?","model":"zero","rank":0,"downgraded":false,"reason":null,"elapsed_ms":0.01,"attempts":[{"model":"zero","rank":0,"state":"succeeded","started_ms":0,"latency_ms":0}]}'
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:18091;
-    location / { default_type application/json; return 200 '$answer'; }
-  }
-}
-CONF
-cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-LUA
-nginx -c "$work/nginx.conf"
-taskset -c 1 build/tbms serve --port 18092 --threads 1 --insecure-dev --simulate zero=0,backup=0 >"$work/tbms.log" 2>&1 &
-echo $! > "$work/tbms.pid"
-for _ in $(seq 100); do grep -q serving "$work/tbms.log" && break; sleep 0.05; done
+. bench/http_servers.sh
+start_nginx 18091
+start_tbms tbms 18092
+write_post_lua
 sleep 0.5
 
 wrk_run() {  # port -> requests/s
