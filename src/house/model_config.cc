@@ -11,6 +11,7 @@
 #include <span>
 
 #include "tbms/batching/batcher.h"
+#include "tbms/tune/profile.h"
 #include "tbms/common/address.h"
 
 namespace tbms::house_detail {
@@ -43,6 +44,29 @@ void ReadLimits(const toml::table& table, Diag& diag, InputLimits* out) {
   f.AllowOnly({"max_question_bytes", "max_terms"});
   if (auto v = f.Int("max_question_bytes", 1, 64 * 1024)) out->max_question_bytes = static_cast<size_t>(*v);
   if (auto v = f.Int("max_terms", 1, 100'000)) out->max_terms = static_cast<size_t>(*v);
+}
+
+// After [limits]: the question must be one the model takes.
+void ReadWarmup(const toml::table& table, Diag& diag, ModelConfig* m) {
+  Fields f(table, "[warmup]", diag);
+  f.AllowOnly({"count", "question"});
+  if (const toml::node* count = f.Get("count")) {
+    auto v = IntValue(*count, "'count'", 0, std::numeric_limits<int>::max(), diag);
+    if (Status s = v ? CheckWarmupCount(*v) : OkStatus(); !s.ok()) {
+      diag.At(count->source(), "[warmup] count " + s.message());
+    } else if (v) {
+      m->warmup.count = static_cast<int>(*v);
+    }
+  }
+  if (auto q = f.String("question")) {
+    if (q->empty() || q->size() > m->input_limits.max_question_bytes) {
+      diag.At(f.Get("question")->source(), "[warmup] question must be 1 to " +
+                                               std::to_string(m->input_limits.max_question_bytes) +
+                                               " bytes ([limits] max_question_bytes)");
+    } else {
+      m->warmup.question = *q;
+    }
+  }
 }
 
 // Whether the ascending `versions` hold `v`.
@@ -268,7 +292,8 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
 // Keys that belong to the other kind of model.
 void CheckKind(const Fields& f, bool is_mix, Diag& diag) {
   static constexpr std::string_view kServedOnly[] = {"est",     kReplicasKey,     kDeprecatedReplicasKey, "device",
-                                                      "batching", "version_policy", "weights", "limits", "instance_group"};
+                                                      "batching", "version_policy", "weights", "limits", "instance_group",
+                                                      "warmup"};
   static constexpr std::string_view kMixOnly[] = {"members", "aggregator"};
   using Keys = std::span<const std::string_view>;
   for (std::string_view key : is_mix ? Keys(kServedOnly) : Keys(kMixOnly)) {
@@ -316,6 +341,7 @@ void ReadServedModel(const Fields& f, const Folders& folders, const HouseLimits&
   ReadPlacement(f, limits, diag, m, source);
   if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);
   if (const toml::table* l = f.Table("limits")) ReadLimits(*l, diag, &m->input_limits);
+  if (const toml::table* w = f.Table("warmup")) ReadWarmup(*w, diag, m);
   if (const toml::table* p = f.Table("version_policy")) {
     ReadVersionPolicy(*p, folders.versions, limits, diag, &m->version_policy);
   }
@@ -385,7 +411,8 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
   source->file = diag.file();
   Fields f(table, "model.toml", diag, /*is_file=*/true);
   f.AllowOnly({"backend", "est", "lag_target_ms", kReplicasKey, "device", "labels", "batching", "limits",
-               "version_policy", "weights", "inputs", "outputs", "members", "aggregator", "remote", "instance_group"},
+               "version_policy", "weights", "inputs", "outputs", "members", "aggregator", "remote", "instance_group",
+               "warmup"},
               {kDeprecatedReplicasKey});
   if (f.Require("backend")) {
     if (auto b = f.String("backend")) {
@@ -419,6 +446,10 @@ void ReadModel(const toml::table& table, const Folders& folders, const HouseLimi
         diag.At(f.Get(key)->source(), Quoted(key) + " does not apply to a kserve model (its replicas are "
                                                     "endpoints x remote.in_flight; its versions are the remote's)");
       }
+    }
+    if (f.Has("warmup")) {
+      diag.At(f.Get("warmup")->source(), "[warmup] does not apply to a kserve model (the remote serves already, "
+                                         "and may be down at load; its times are learned from its first calls)");
     }
     if (f.Require("est")) m->est = f.Ms("est").value_or(Duration(0));
     if (const toml::table* b = f.Table("batching")) ReadBatching(*b, diag, m);

@@ -1,6 +1,8 @@
 #include "tbms/server/model_manager.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -70,6 +72,37 @@ Status AttachBatcher(ModelVersion& v, const ModelConfig& config, size_t versions
   return OkStatus();
 }
 
+// What the load log says of a version's [warmup].
+std::string WarmedUp(const ModelVersion& v) {
+  if (v.warmup_times.empty()) return "";
+  const size_t sizes = v.warmup_times.size();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f", ToMillis(v.warmup_took) / 1000);
+  return ", warmed up on " + std::to_string(sizes * (v.warmup_times[0].size() + 1)) + " batches (sizes 1-" +
+         std::to_string(sizes) + ") in " + took + " s";
+}
+
+// Off the core, before the version is installed: [warmup]'s batches on
+// replica 0, posted to the core as a tuner's profile is; a simulated model's
+// on a copy of it, on a virtual clock. A batch that takes longer than
+// kWarmupBatchLimit fails the load.
+constexpr Duration kWarmupBatchLimit = std::chrono::seconds(60);
+Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& executor, const ExecutorContext& context,
+              ModelVersion* v) {
+  if (config.warmup.count == 0) return OkStatus();
+  const ProfileOptions profile{.max_batch = config.batching.max_batch_size,
+                               .repeats = config.warmup.count,
+                               .question = config.warmup.question};
+  const auto began = std::chrono::steady_clock::now();
+  auto times = config.backend == "simulated"
+                   ? ProfileSimulated(vc.simulated, profile)
+                   : ProfileBatchTimes(RunOnCore(executor, *context.core, kWarmupBatchLimit), profile);
+  if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
+  v->warmup_times = std::move(times).value();
+  v->warmup_took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
+  return OkStatus();
+}
+
 }  // namespace
 
 ModelManager::Options ModelManager::HearingDeviceFailures(Options options, ModelManager* manager) {
@@ -109,6 +142,10 @@ void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* curre
       continue;
     }
     auto v = std::make_shared<ModelVersion>();
+    if (Status s = WarmUp(config, vc, **executor, options_.context, v.get()); !s.ok()) {
+      out->failures.push_back({config.name, version, "UNAVAILABLE", s.message()});
+      continue;
+    }
     v->name = config.name;
     v->version = version;
     v->config = out->config;
@@ -151,7 +188,8 @@ void ModelManager::Install(Loaded& loaded, const ServedModel* current, std::vect
     for (const auto& old : current ? current->versions : std::vector<std::shared_ptr<ModelVersion>>{}) {
       if (old->version == v.version) v.batcher->service_times() = old->batcher->service_times();
     }
-    events->push_back("loaded model '" + v.name + "' version " + v.version);
+    ObserveBatchTimes(v.warmup_times, options_.context.clock->Now(), v.batcher->service_times());
+    events->push_back("loaded model '" + v.name + "' version " + v.version + WarmedUp(v));
     ++it;
   }
   if (loaded.versions.empty() && !loaded.config->is_mix()) {

@@ -72,7 +72,7 @@ StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spe
   return out;
 }
 
-HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs) {
+HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs, int warmup) {
   HouseConfig house;
   for (const SimulatedModelSpec& spec : specs) {
     ModelConfig m;
@@ -81,6 +81,7 @@ HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs) {
     m.est = spec.default_est;
     m.replicas = spec.simulated.replicas;
     m.batching = spec.batching;
+    m.warmup.count = warmup;
     m.inputs = {TensorSpec{"question", DataType::kBytes, {1}}};
     m.outputs = {TensorSpec{"answer", DataType::kBytes, {1}}};
     VersionConfig v;

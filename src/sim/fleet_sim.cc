@@ -12,6 +12,7 @@
 #include "tbms/common/virtual_clock.h"
 #include "tbms/loadgen/arrivals.h"
 #include "tbms/report/histogram.h"
+#include "tbms/tune/profile.h"
 #include "worker_link.h"
 
 namespace tbms {
@@ -154,6 +155,7 @@ Status Validate(const FleetOptions& o) {
     }
   }
   if (o.max_queue < 1) return InvalidArgument("max queue must be >= 1");
+  if (Status s = CheckWarmupCount(o.warmup); !s.ok()) return InvalidArgument("warm-up count " + s.message());
   if (!std::isfinite(o.jitter_spread) || o.jitter_spread < 0 || o.jitter_spread > 10) {
     return InvalidArgument("jitter spread must be in [0, 10]");
   }
@@ -203,6 +205,34 @@ std::vector<double> Quantiles(std::vector<int64_t>& v, const std::vector<double>
 
 // A server's executor for model `m` (its simulated GPUs, or the link to the
 // workers), counted when it runs on GPUs here.
+// Model `m`'s GPUs on server `index`.
+SimulatedExecutor::Options SimulatedOptions(const FleetOptions& o, size_t m, int index) {
+  const FleetModel& fm = o.models[m];
+  SimulatedExecutor::Options so;
+  so.model = fm.name;
+  so.base = Millis(fm.base_ms);
+  so.per_item = Millis(fm.per_item_ms);
+  so.jitter = o.jitter;
+  so.jitter_spread = o.jitter_spread;
+  so.straggler_rate = o.straggler_rate;
+  so.straggler_factor = o.straggler_factor;
+  so.failure_rate = o.failure_rate;
+  so.replicas = fm.replicas;
+  so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * o.models.size() + m + 1;
+  return so;
+}
+
+// Each server warms its own models, as tbms serve does at load ([warmup]).
+Status WarmUp(const FleetOptions& o, size_t m, int index, Batcher* batcher, TimePoint now) {
+  if (o.warmup == 0) return OkStatus();
+  SimulatedExecutor::Options so = SimulatedOptions(o, m, index);
+  so.seed = ~so.seed;  // draws of its own, not the first batches it will serve
+  auto times = ProfileSimulated(so, {.max_batch = o.models[m].max_batch, .repeats = o.warmup});
+  if (!times.ok()) return times.status();
+  ObserveBatchTimes(*times, now, batcher->service_times());
+  return OkStatus();
+}
+
 StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, Runs runs, VirtualClock* clock,
                                 std::vector<Server>* workers, Server* s) {
   const FleetModel& fm = o.models[m];
@@ -215,17 +245,7 @@ StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, Runs
         std::make_unique<WorkerLink>(fm.name, std::move(to), in_flight, Millis(o.hop_ms), Millis(fm.est_ms), clock));
     return s->executors.back().get();
   }
-  SimulatedExecutor::Options so;
-  so.model = fm.name;
-  so.base = Millis(fm.base_ms);
-  so.per_item = Millis(fm.per_item_ms);
-  so.jitter = o.jitter;
-  so.jitter_spread = o.jitter_spread;
-  so.straggler_rate = o.straggler_rate;
-  so.straggler_factor = o.straggler_factor;
-  so.failure_rate = o.failure_rate;
-  so.replicas = fm.replicas;
-  so.seed = o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index) * o.models.size() + m + 1;
+  const SimulatedExecutor::Options so = SimulatedOptions(o, m, index);
   auto sim = SimulatedExecutor::Create(so, clock);
   if (!sim.ok()) return sim.status();
   s->executors.push_back(std::move(sim).value());
@@ -263,6 +283,7 @@ StatusOr<Server> MakeServer(const FleetOptions& o, int index, bool worker, Virtu
     auto batcher = Batcher::Create(bat, clock, *executor, s.broker.get());
     if (!batcher.ok()) return batcher.status();
     s.batchers[m] = std::move(batcher).value();
+    if (runs != Runs::kLink) TBMS_RETURN_IF_ERROR(WarmUp(o, m, index, s.batchers[m].get(), clock->Now()));
   }
   if (worker) return s;
   s.proto.inputs = inputs;

@@ -19,6 +19,10 @@ void AddModelFlags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--failure-rate", f.failure_rate, "Share of executions that fail")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--seed", f.seed, "Random seed of the simulator")->capture_default_str();
+  cmd->add_option("--warmup", f.warmup,
+                  "Batches of each size every model runs before it serves ([warmup] count): 0 (none: its first "
+                  "tries are planned on the ests), or 8 to 100")
+      ->capture_default_str();
   cmd->add_option("--guard-ms", f.guard_ms,
                   "Margin kept before each deadline for timer lateness and the response write")
       ->check(CLI::Range(0.0, 10000.0))->capture_default_str();
@@ -34,6 +38,7 @@ std::span<const SimulateOnlyFlag> SimulateOnlyModelFlags() {
       {"--straggler-rate", "straggler_rate in each version's simulated.toml"},
       {"--failure-rate", "failure_rate in each version's simulated.toml"},
       {"--seed", "seed in each version's simulated.toml"},
+      {"--warmup", "count in model.toml's [warmup]"},
   };
   return kFlags;
 }

@@ -23,6 +23,7 @@
 #include "tbms/server/http_server.h"
 #include "tbms/server/real_clock.h"
 #include "tbms/server/simulate_spec.h"
+#include "tbms/tune/profile.h"
 
 namespace tbms::tools {
 namespace {
@@ -127,7 +128,8 @@ StatusOr<HouseScan> InitialModels(const ServeFlags& f, std::vector<HouseWarning>
   d.shape.seed = f.model.seed;
   auto models = ParseSimulateSpec(f.simulate, d);
   if (!models.ok()) return models.status();
-  return HouseScan{SimulatedHouse(*models), {}, {}};
+  if (Status s = CheckWarmupCount(f.model.warmup); !s.ok()) return InvalidArgument("--warmup " + s.message());
+  return HouseScan{SimulatedHouse(*models, f.model.warmup), {}, {}};
 }
 
 StatusOr<Engine::Options> EngineOptions(const ServeFlags& f) {

@@ -27,12 +27,13 @@
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
 #include "tbms/sim/ramp.h"
+#include "tbms/tune/profile.h"
 
 namespace tbms::tools {
 namespace {
 
 struct SimFlags {
-  ModelFlags model{.jitter = "lognormal"};  // batching, simulator shape, guard
+  ModelFlags model{.jitter = "lognormal", .warmup = 8};  // batching, simulator shape, guard; warmed as the demo house
   std::string models = "embedding=35,svm=25,bayes=15,keysearch=5";
   std::string quality;    // NAME=Q,...; unnamed models: 1, 0.8, 0.6, ... by rank
   int gpus = 1000;
@@ -221,6 +222,8 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
   const std::optional<Hedge> hedge = ParseHedge(f.hedge);
   if (!hedge) return InvalidArgument("--hedge must be " + std::string(kHedgeChoices));
   o.hedge = *hedge;
+  if (Status s = CheckWarmupCount(f.model.warmup); !s.ok()) return InvalidArgument("--warmup " + s.message());
+  o.warmup = f.model.warmup;
   o.guard_ms = f.model.guard_ms;
   o.max_queue = f.model.max_queue;
   o.max_queue_delay_ms = f.model.max_queue_delay_ms;
@@ -271,7 +274,7 @@ void PrintTable(const FleetOptions& o, const SimFlags& f, const SimResult& r, st
   out << "tbms sim: " << r.requests << " requests at " << Fixed(r.offered_qps, 0) << " QPS"
       << (o.trace.empty() ? " (cv " + Fixed(o.cv, 2) + ")" : " (trace " + f.trace + ")") << ", tloc "
       << Fixed(o.tloc_ms, 1) << " ms, crossRequest " << o.cross_request << ", crossLag " << Fixed(o.cross_lag_ms, 1)
-      << " ms, hedge " << HedgeName(o.hedge) << "\n"
+      << " ms, hedge " << HedgeName(o.hedge) << ", warm-up " << o.warmup << "\n"
       << "fleet: " << FleetLine(o, f) << "\n"
       << "top model " << top.name << ": " << Fixed(CapacityQps(top, top_gpus), 0) << " QPS at batch " << top.max_batch
       << ", " << Fixed(CapacityQps(top, top_gpus, o.tloc_ms), 0) << " QPS within tloc; offered load "

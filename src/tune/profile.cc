@@ -35,24 +35,58 @@ Status ValidateProfileOptions(const ProfileOptions& options) {
   return OkStatus();
 }
 
-StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, const ProfileOptions& options,
+StatusOr<BatchTimes> ProfileBatchTimes(const RunBatch& run, const ProfileOptions& options,
                                        const ProfileProgress& progress) {
   if (Status s = ValidateProfileOptions(options); !s.ok()) return s;
-  BatchCurve curve{.model = std::move(model), .batch_ms = {}};
-  std::vector<double> runs(options.repeats);
+  BatchTimes times(options.max_batch);
   for (int b = 1; b <= options.max_batch; ++b) {
     if (progress) progress(b, options.max_batch);
     const Batch batch = BatchOf(b, options.question);
     if (auto warm = run(batch); !warm.ok()) return warm.status();
-    for (double& ms : runs) {
+    for (int r = 0; r < options.repeats; ++r) {
       auto t = run(batch);
       if (!t.ok()) return t.status();
-      ms = std::max(ToMillis(*t), 0.001);  // a 0 ms model still takes a microsecond
+      times[b - 1].push_back(std::max(*t, Duration(std::chrono::microseconds(1))));  // a 0 ms model still takes a µs
     }
+  }
+  return times;
+}
+
+StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, const ProfileOptions& options,
+                                       const ProfileProgress& progress) {
+  auto times = ProfileBatchTimes(run, options, progress);
+  if (!times.ok()) return times.status();
+  BatchCurve curve{.model = std::move(model), .batch_ms = {}};
+  for (std::vector<Duration>& runs : *times) {
     std::nth_element(runs.begin(), runs.begin() + runs.size() / 2, runs.end());
-    curve.batch_ms.push_back(runs[runs.size() / 2]);
+    curve.batch_ms.push_back(ToMillis(runs[runs.size() / 2]));
   }
   return curve;
+}
+
+StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, const ProfileOptions& options) {
+  VirtualClock clock;
+  SimulatedExecutor::Options one = model;
+  one.replicas = 1;
+  one.failure_rate = 0;  // its injected faults are for the tries it serves; a warm-up measures times
+  one.hang_rate = 0;
+  auto executor = SimulatedExecutor::Create(std::move(one), &clock);
+  if (!executor.ok()) return executor.status();
+  return ProfileBatchTimes(RunOnVirtualClock(**executor, clock), options);
+}
+
+Status CheckWarmupCount(int64_t count) {
+  constexpr int kPlanned = ServiceTimeOptions{}.min_samples;
+  if (count == 0 || (count >= kPlanned && count <= 100)) return OkStatus();
+  return InvalidArgument("must be 0 or " + std::to_string(kPlanned) + " to 100, not " +
+                         std::to_string(count) + ": a batch size is planned on its own times once it has run " +
+                         std::to_string(kPlanned) + " times");
+}
+
+void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {
+  for (size_t b = 1; b <= times.size(); ++b) {
+    for (Duration t : times[b - 1]) model.Observe(static_cast<int>(b), t, at);
+  }
 }
 
 RunBatch RunOnVirtualClock(Executor& executor, VirtualClock& clock) {

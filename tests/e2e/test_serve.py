@@ -499,6 +499,7 @@ class FlagsThatDoNotApplyTest(unittest.TestCase):
             ("--straggler-rate", "0.1"): "set straggler_rate in",
             ("--failure-rate", "0.1"): "set failure_rate in",
             ("--seed", "3"): "set seed in",
+            ("--warmup", "8"): "--warmup applies to --simulate models; set count in model.toml's [warmup]",
         }
         for flag, message in cases.items():
             got = self.serve("--house", DEMO_HOUSE, *flag)

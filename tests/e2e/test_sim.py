@@ -59,6 +59,12 @@ class SimRamp(unittest.TestCase):
 
 
 class SimFlags(unittest.TestCase):
+    def test_servers_warm_up_as_the_demo_house_unless_told(self):
+        for flags, says in (([], "warm-up 8"), (["--warmup", "0"], "warm-up 0")):
+            p = sim("--requests", "200", "--gpus", "8", "--quiet", "--no-bound", *flags)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("hedge at_risk, " + says + "\n", p.stdout)
+
     def test_bad_flags_are_refused(self):
         cases = [
             (["--workers", "2", "--gpus", "64"], "--brokers x --workers"),
@@ -71,6 +77,8 @@ class SimFlags(unittest.TestCase):
             (["--ramp", "0.1:0.5:x"], "bad number"),
             (["--ramp", "0.1:0.5:3", "--rate", "100"], "leave out --trace and --rate"),
             (["--hop-ms", "-1"], "--hop-ms"),
+            (["--warmup", "3"], "--warmup must be 0 or 8 to 100, not 3: a batch size is planned on its own times"),
+            (["--warmup", "101"], "--warmup must be 0 or 8 to 100, not 101"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

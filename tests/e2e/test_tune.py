@@ -7,6 +7,7 @@ Needs TBMS_BIN (ctest sets it)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -161,6 +162,28 @@ class TuneHouse(unittest.TestCase):
         self.assertEqual(len(r["curve"]), 4)
         self.assertTrue(all(ms > 0 for ms in r["curve"]))
         self.assertIn("profiling keysearch on cpu", p.stderr)
+
+    def test_a_real_backend_warms_up_before_it_serves(self):
+        # [warmup] runs batches of each size on the real keysearch before the
+        # server listens, and the load log says how many.
+        house = tempfile.mkdtemp(prefix="tbms-warmup-house-")
+        self.addCleanup(shutil.rmtree, house, ignore_errors=True)
+        shutil.copytree(self.house, house, dirs_exist_ok=True)
+        with open(os.path.join(house, "keysearch", "model.toml"), "a") as f:
+            f.write("\n[warmup]\ncount = 8\n")
+        keys = {"TBMS_ADMIN_KEY": "warmup-admin-secret-0123", "TBMS_NIANJIANQA_KEY": "warmup-instance-secret-0123"}
+        server = subprocess.Popen([TBMS_BIN, "serve", "--house", house, "--port", "0"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ, **keys})
+        try:
+            listening = server.stdout.readline()
+        finally:
+            server.terminate()
+            _, log = server.communicate(timeout=30)
+        self.assertIn("serving", listening, log)
+        match = re.search(r"loaded model 'keysearch' version 1, warmed up on (\d+) batches \(sizes 1-(\d+)\)", log)
+        self.assertIsNotNone(match, log)
+        self.assertEqual(int(match.group(1)), 9 * int(match.group(2)))  # each size: one run, then 8 timed
+        self.assertNotIn("loaded model 'bayes' version 1, warmed", log)
 
     def test_house_errors_are_named(self):
         p = tune("--house", self.house, "--model", "nosuch", "--qps", "5", "--lag-ms", "50")

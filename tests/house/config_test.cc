@@ -434,7 +434,7 @@ std::string Svm(std::string_view more) { return "backend = \"simulated\"\nest = 
 
 constexpr const char* kModelKeys =
     "backend, est, lag_target_ms, replicas, device, labels, batching, limits, version_policy, weights, "
-    "inputs, outputs, members, aggregator, remote, instance_group";
+    "inputs, outputs, members, aggregator, remote, instance_group, warmup";
 
 TEST(HouseErrorTest, ModelToml) {
   const std::string m = "house/svm/model.toml";
@@ -1158,6 +1158,43 @@ TEST(HouseErrorTest, TooManyFilesInAVersion) {
   for (int i = 0; i < 10'000; ++i) house.Write("svm/1/f" + std::to_string(i), "");
   EXPECT_EQ(house.Errors(ScanHouse(house.dir())),
             (std::vector<std::string>{"house/svm/1: more than 10000 entries", "house/svm: no loadable version"}));
+}
+
+// [warmup]: batches of each size at load; off (one question) by default.
+TEST(HouseTest, Warmup) {
+  TempHouse house(With(Base(), {{"svm/model.toml", Svm("[warmup]\ncount = 8\nquestion = \"how long is a batch?\"\n")},
+                                {"bayes/model.toml", "backend = \"simulated\"\nest = 15\n"},
+                                {"bayes/1/simulated.toml", "base_ms = 1\n"}}));
+  HouseScan scan = ScanHouse(house.dir());
+  ASSERT_EQ(house.Errors(scan), std::vector<std::string>{});
+  EXPECT_EQ(Find(scan.config, "svm")->warmup.count, 8);
+  EXPECT_EQ(Find(scan.config, "svm")->warmup.question, "how long is a batch?");
+  ASSERT_NE(Find(scan.config, "bayes"), nullptr);
+  EXPECT_EQ(Find(scan.config, "bayes")->warmup.count, 0);
+}
+
+TEST(HouseErrorTest, Warmup) {
+  const std::string m = "house/svm/model.toml";
+  ExpectErrors({
+      {"unknown key", {{"svm/model.toml", Svm("[warmup]\nbatches = 8\n")}},
+       {m + ":4:1: unknown key 'batches' in [warmup] (expected count, question)"}},
+      {"count out of range", {{"svm/model.toml", Svm("[warmup]\ncount = 101\n")}},
+       {m + ":4:9: [warmup] count must be 0 or 8 to 100, not 101: a batch size is planned on its own times "
+            "once it has run 8 times"}},
+      {"count too few to plan on", {{"svm/model.toml", Svm("[warmup]\ncount = 3\n")}},
+       {m + ":4:9: [warmup] count must be 0 or 8 to 100, not 3: a batch size is planned on its own times "
+            "once it has run 8 times"}},
+      {"count not an integer", {{"svm/model.toml", Svm("[warmup]\ncount = \"8\"\n")}},
+       {m + ":4:9: 'count' must be an integer, not a string"}},
+      {"question past the limits",
+       {{"svm/model.toml", Svm("[limits]\nmax_question_bytes = 4\n[warmup]\ncount = 8\nquestion = \"hello\"\n")}},
+       {m + ":7:12: [warmup] question must be 1 to 4 bytes ([limits] max_question_bytes)"}},
+      {"on a mix", Mix("mix1", "[\"svm\"]", "[warmup]\ncount = 1\n"),
+       {"house/mix1/model.toml:3:1: 'warmup' does not apply to a mix"}},
+      {"on a kserve model", Remote("endpoints = [\"a:1\"]\n", "[warmup]\ncount = 1\n"),
+       {"house/labeler/model.toml:3:1: [warmup] does not apply to a kserve model (the remote serves already, "
+        "and may be down at load; its times are learned from its first calls)"}},
+  });
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "tbms/backends/gpu_telemetry.h"
@@ -86,6 +87,29 @@ TEST_F(EngineTest, LoadsVersionsAndReusesUnchangedOnes) {
   EXPECT_TRUE(engine_->has_retired());
   engine_->Sweep();  // nothing refers to them and they are idle
   EXPECT_FALSE(engine_->has_retired());
+}
+
+// [warmup]: a version's batches of each size are run before it serves, and
+// its first tries are planned on their times, not on the callers' est.
+TEST_F(EngineTest, AWarmedUpVersionServesOnItsOwnTimes) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.versions[0].simulated.per_item = Millis(1);  // a batch of b: 5 + b ms
+  svm.versions[0].simulated.failure_rate = 1;      // for tries, not for the warm-up
+  svm.batching.max_batch_size = 2;
+  svm.warmup.count = 8;
+  ASSERT_TRUE(engine_->Apply(Scan({svm, Simulated("keysearch", {1})}), {}, false).ok());
+
+  auto estimate = [&](const std::string& model, int batch) {
+    return engine_->table()->Find(model)->versions[0]->batcher->service_times().Estimate(batch, Millis(10),
+                                                                                       clock_.Now());
+  };
+  for (int b = 1; b <= 2; ++b) {
+    EXPECT_FALSE(estimate("svm", b).guessed) << b;
+    EXPECT_EQ(estimate("svm", b).expected, Millis(5 + b)) << b;
+  }
+  EXPECT_TRUE(estimate("keysearch", 1).guessed);  // no [warmup]: the est until it has run
+  EXPECT_NE(std::find(log_.begin(), log_.end(), "loaded model 'svm' version 1, warmed up on 18 batches (sizes 1-2) in 0.0 s"),
+            log_.end());
 }
 
 TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {

@@ -66,6 +66,25 @@ TEST(FleetSim, AmpleCapacityIsAnsweredByTheTopModel) {
   EXPECT_GT(timer->extra_attempts_pct, 95.0);
 }
 
+// Callers who guess every est at twice the model's time: embedding's 70 ms
+// is past tloc, so a cold fleet never launches it and never learns
+// otherwise; a fleet whose servers warm up ([warmup] count 8) plans on the
+// models' own times from its first try.
+TEST(FleetSim, AWarmedUpFleetPlansOnTheModelsOwnTimes) {
+  FleetOptions o = Talk({8, 2, 2, 2});
+  for (FleetModel& m : o.models) m.est_ms *= 2;
+  o.rate_qps = 50;
+  o.requests = 1000;
+  auto cold = RunFleet(o);
+  ASSERT_TRUE(cold.ok()) << cold.status().message();
+  EXPECT_EQ(cold->top_answered, 0u);
+  o.warmup = 8;
+  auto warm = RunFleet(o);
+  ASSERT_TRUE(warm.ok()) << warm.status().message();
+  EXPECT_EQ(warm->answered, 1000u);
+  EXPECT_GT(warm->top_pct, 99.0);
+}
+
 TEST(FleetSim, FourTimesOverloadDowngradesInsteadOfMissing) {
   FleetOptions o = Talk({1, 4, 4, 4});
   o.rate_qps = 4 * CapacityQps(o.models[0], 1);
@@ -171,6 +190,8 @@ TEST(FleetSim, RejectsBadOptions) {
   EXPECT_TRUE(bad([](FleetOptions& o) { o.cross_request = -1; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.cross_lag_ms = -1; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.max_queue = 0; }));
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.warmup = 3; }));  // too few to plan on
+  EXPECT_TRUE(bad([](FleetOptions& o) { o.warmup = 101; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.straggler_rate = 2; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.trace = {Duration(5), Duration(1)}; }));
   EXPECT_TRUE(bad([](FleetOptions& o) { o.trace = {Duration(-1)}; }));

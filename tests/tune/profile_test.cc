@@ -49,6 +49,34 @@ TEST(ProfileBatchCurve, TakesTheMedianOfTheRepeatsAfterAWarmUp) {
   EXPECT_EQ(sizes, std::vector<size_t>(6, 1));
 }
 
+TEST(ProfileBatchTimes, KeepsEveryRepeatOfEachSize) {
+  std::deque<StatusOr<Duration>> times = {Millis(500), Millis(5), Millis(1),   // size 1: warm-up, 2 repeats
+                                          Millis(900), Millis(8), Millis(6)};  // size 2
+  auto profile = ProfileBatchTimes([&](const Batch&) { return Next(times); }, {.max_batch = 2, .repeats = 2});
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(*profile, (BatchTimes{{Millis(5), Millis(1)}, {Millis(8), Millis(6)}}));
+}
+
+// A [warmup]: a simulated model's times cost no real time, and seed a
+// service-time model so that each size is planned at its own time.
+TEST(ProfileSimulated, SeedsTheServiceTimesOfEverySize) {
+  auto times = ProfileSimulated({.model = "svm", .base = Millis(23), .per_item = Millis(2), .failure_rate = 1,
+                                 .hang_rate = 1, .replicas = 4},
+                                {.max_batch = 4, .repeats = 8});  // faults are for tries, not for a warm-up
+  ASSERT_TRUE(times.ok()) << times.status().message();
+  ASSERT_EQ(times->size(), 4u);
+  EXPECT_EQ((*times)[2], std::vector<Duration>(8, Millis(29)));
+  ServiceTimeModel model;
+  const TimePoint at = TimePoint() + std::chrono::seconds(3);
+  EXPECT_TRUE(model.Estimate(3, Millis(25), at).guessed);
+  ObserveBatchTimes(*times, at, model);
+  for (int b = 1; b <= 4; ++b) {
+    const LatencyEstimate e = model.Estimate(b, Millis(25), at);
+    EXPECT_FALSE(e.guessed) << b;
+    EXPECT_NEAR(ToMillis(e.expected), 23 + 2 * b, b <= 2 ? 0 : 1.5) << b;  // 3 and 4 share a class, on the curve
+  }
+}
+
 TEST(ProfileBatchCurve, EachItemIsItsOwnTry) {
   auto curve = ProfileBatchCurve("m", [](const Batch& b) -> StatusOr<Duration> {
     if (b.items.size() > 1) {

@@ -111,6 +111,15 @@ struct ModelConfig {
   // [limits]: the questions it takes (a 64 KiB question of 10,000 words once
   // kept keysearch busy for a second).
   InputLimits input_limits{.max_question_bytes = 64 * 1024, .max_terms = 256};
+  // [warmup] (Triton's model_warmup): `count` batches of each size 1 ..
+  // max_batch_size run on one replica when a version loads, before it takes
+  // traffic; their times seed its service times, so its first tries are
+  // planned on the model's own times, not on the callers' ests. 0: one
+  // question only, to check the model answers.
+  struct Warmup {
+    int count = 0;
+    std::string question = "a small warm-up question";
+  } warmup;
   std::vector<TensorSpec> inputs, outputs;
   VersionPolicy version_policy;
   std::map<int64_t, int> weights;       // A/B split between served versions; empty: the latest

@@ -21,6 +21,7 @@
 #include "tbms/broker/try.h"
 #include "tbms/house/config.h"
 #include "tbms/tune/online.h"
+#include "tbms/tune/profile.h"
 
 namespace tbms {
 
@@ -36,6 +37,10 @@ struct ModelVersion {
   // [batching] adaptive: the online tuner of the batcher (after it, so it
   // goes first; reset on the core, where its timer lives).
   std::unique_ptr<OnlineBatching> online;
+  // [warmup]: the batch times measured at load, for the batcher's service
+  // times at install; and how long the warm-up took.
+  BatchTimes warmup_times;
+  Duration warmup_took{0};
 };
 
 // A model (or a mix) by name, with the versions that serve it.

@@ -32,6 +32,7 @@ StatusOr<std::vector<SimulatedModelSpec>> ParseSimulateSpec(std::string_view spe
 
 namespace tbms {
 // The models as a house held in memory: each a simulated model with one
-// version ("1"), no instances declared (any instance name is accepted).
-HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs);
+// version ("1") and `warmup` as its [warmup] count, no instances declared
+// (any instance name is accepted).
+HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs, int warmup = 0);
 }  // namespace tbms

@@ -71,6 +71,11 @@ struct FleetOptions {
   Hedge hedge = Hedge::kAtRisk;
   double guard_ms = 1;
 
+  // [warmup] count of every model (0: none): each server runs this many
+  // batches of each size before the trace starts, so its first tries are
+  // planned on the models' own times, not on the callers' ests.
+  int warmup = 0;
+
   size_t max_queue = 1024;        // per model per server
   double max_queue_delay_ms = 0;
 

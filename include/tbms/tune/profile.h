@@ -2,14 +2,18 @@
 // on one replica of its executor, each size `repeats` times after a warm-up
 // run, and T_b is the median of the service times the executor measured
 // (a median, because one slow run, a page fault or a GC pause elsewhere,
-// should not decide a batch size).
+// should not decide a batch size). A model's [warmup] runs the same batches
+// when a version loads, and keeps every time.
 // Thread-compatible; a RunBatch is called on the caller's thread.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "tbms/backends/executor.h"
+#include "tbms/backends/simulated.h"
+#include "tbms/batching/service_time.h"
 #include "tbms/common/core_runner.h"
 #include "tbms/common/status.h"
 #include "tbms/common/virtual_clock.h"
@@ -30,8 +34,27 @@ using RunBatch = std::function<StatusOr<Duration>(const Batch&)>;
 // Called before each batch size is profiled: (batch size, max batch).
 using ProfileProgress = std::function<void(int, int)>;
 
+// The service times of each batch size: [b - 1] holds the `repeats` runs
+// of a batch of b, each after one run that is not kept (it pays for the
+// size's first allocations and lazily loaded pages).
+using BatchTimes = std::vector<std::vector<Duration>>;
+StatusOr<BatchTimes> ProfileBatchTimes(const RunBatch& run, const ProfileOptions& options,
+                                       const ProfileProgress& progress = nullptr);
+// T_b: the median of each size's times.
 StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, const ProfileOptions& options,
                                        const ProfileProgress& progress = nullptr);
+// A simulated model's times without running it: a copy of its executor on
+// a clock of its own (RunOnVirtualClock), so they take no real time; its
+// stragglers and jitter are drawn, its failures and hangs are not.
+StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, const ProfileOptions& options);
+// A [warmup] count (batches of each size): 0 (none), or from the samples a
+// batch size needs before it is planned on its own times (fewer would warm
+// caches and plan nothing) to 100. The message says what it "must be", for
+// the caller to name the key or flag.
+Status CheckWarmupCount(int64_t count);
+// A model's [warmup]: its times seed a batcher's service times, as batches
+// that finished `at` (when the version starts to serve).
+void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model);
 
 // A simulated executor on a virtual clock: each run completes by advancing
 // the clock to its end, so a profile takes no real time and is exact.
