@@ -11,8 +11,8 @@
 #include <span>
 
 #include "tbms/batching/batcher.h"
-#include "tbms/tune/profile.h"
 #include "tbms/common/address.h"
+#include "tbms/tune/profile.h"
 
 namespace tbms::house_detail {
 namespace {

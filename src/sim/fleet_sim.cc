@@ -203,8 +203,6 @@ std::vector<double> Quantiles(std::vector<int64_t>& v, const std::vector<double>
   return out;
 }
 
-// A server's executor for model `m` (its simulated GPUs, or the link to the
-// workers), counted when it runs on GPUs here.
 // Model `m`'s GPUs on server `index`.
 SimulatedExecutor::Options SimulatedOptions(const FleetOptions& o, size_t m, int index) {
   const FleetModel& fm = o.models[m];
@@ -233,6 +231,8 @@ Status WarmUp(const FleetOptions& o, size_t m, int index, Batcher* batcher, Time
   return OkStatus();
 }
 
+// A server's executor for model `m` (its simulated GPUs, or the link to the
+// workers), counted when it runs on GPUs here.
 StatusOr<Executor*> AddExecutor(const FleetOptions& o, size_t m, int index, Runs runs, VirtualClock* clock,
                                 std::vector<Server>* workers, Server* s) {
   const FleetModel& fm = o.models[m];
