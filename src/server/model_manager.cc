@@ -142,6 +142,11 @@ void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* curre
       continue;
     }
     auto v = std::make_shared<ModelVersion>();
+    if (config.warmup.count > 0 && config.backend != "simulated") {  // a real model's warm-up takes real time
+      Log({"warming up model '" + config.name + "' version " + version + ": batch sizes 1-" +
+           std::to_string(config.batching.max_batch_size) + ", " + std::to_string(config.warmup.count + 1) +
+           " runs each"});
+    }
     if (Status s = WarmUp(config, vc, **executor, options_.context, v.get()); !s.ok()) {
       out->failures.push_back({config.name, version, "UNAVAILABLE", s.message()});
       continue;

@@ -183,6 +183,9 @@ class TuneHouse(unittest.TestCase):
         match = re.search(r"loaded model 'keysearch' version 1, warmed up on (\d+) batches \(sizes 1-(\d+)\)", log)
         self.assertIsNotNone(match, log)
         self.assertEqual(int(match.group(1)), 9 * int(match.group(2)))  # each size: one run, then 8 timed
+        # A real model's warm-up takes real time: a line says so as it begins.
+        starts = "warming up model 'keysearch' version 1: batch sizes 1-%s, 9 runs each" % match.group(2)
+        self.assertLess(log.index(starts), match.start(), log)
         self.assertNotIn("loaded model 'bayes' version 1, warmed", log)
 
     def test_house_errors_are_named(self):
