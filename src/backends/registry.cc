@@ -34,12 +34,13 @@ StatusOr<std::unique_ptr<text::TextModel>> LoadText(const ModelConfig& model, co
   return InvalidArgument("model '" + model.name + "': unknown backend '" + model.backend + "'");
 }
 
-// One question through the model before it takes traffic: the first call
-// pays for lazily loaded pages and caches, and a model that cannot answer
-// fails its load instead of its first request.
-Status WarmUp(text::TextModel& backend, const std::string& name) {
+// One question through the model before it takes traffic ([warmup]
+// question): the first call pays for lazily loaded pages and caches, and a
+// model that cannot answer fails its load instead of its first request.
+Status WarmUp(text::TextModel& backend, const ModelConfig& model) {
+  const std::string& name = model.name;
   Batch batch;
-  batch.items.push_back(std::make_shared<const Inputs>("a small warm-up question"));
+  batch.items.push_back(std::make_shared<const Inputs>(model.warmup.question));
   std::vector<StatusOr<Answer>> answers = backend.Process(batch);
   if (answers.size() != 1 || !answers[0].ok()) {
     return FailedPrecondition("model '" + name + "' failed its warm-up: " +
@@ -70,7 +71,7 @@ StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const 
   auto loaded = LoadText(model, version);
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<text::TextModel> backend = std::move(loaded).value();
-  TBMS_RETURN_IF_ERROR(WarmUp(*backend, model.name));
+  TBMS_RETURN_IF_ERROR(WarmUp(*backend, model));
   auto executor = ThreadPoolExecutor::Create(PoolOptions(model, context), std::move(backend), context.core);
   if (!executor.ok()) return executor.status();
   return std::unique_ptr<Executor>(std::move(executor).value());

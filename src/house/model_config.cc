@@ -51,7 +51,8 @@ void ReadWarmup(const toml::table& table, Diag& diag, ModelConfig* m) {
   Fields f(table, "[warmup]", diag);
   f.AllowOnly({"count", "question"});
   if (const toml::node* count = f.Get("count")) {
-    auto v = IntValue(*count, "'count'", 0, std::numeric_limits<int>::max(), diag);
+    // The whole int64 range, so that CheckWarmupCount says what the rule is.
+    auto v = IntValue(*count, "'count'", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), diag);
     if (Status s = v ? CheckWarmupCount(*v) : OkStatus(); !s.ok()) {
       diag.At(count->source(), "[warmup] count " + s.message());
     } else if (v) {
@@ -59,10 +60,9 @@ void ReadWarmup(const toml::table& table, Diag& diag, ModelConfig* m) {
     }
   }
   if (auto q = f.String("question")) {
-    if (q->empty() || q->size() > m->input_limits.max_question_bytes) {
-      diag.At(f.Get("question")->source(), "[warmup] question must be 1 to " +
-                                               std::to_string(m->input_limits.max_question_bytes) +
-                                               " bytes ([limits] max_question_bytes)");
+    const Status takes = q->empty() ? InvalidArgument("the question is empty") : m->input_limits.Check(QuestionSize::Of(*q));
+    if (!takes.ok()) {
+      diag.At(f.Get("question")->source(), "[warmup] question: " + takes.message());
     } else {
       m->warmup.question = *q;
     }

@@ -1188,7 +1188,15 @@ TEST(HouseErrorTest, Warmup) {
        {m + ":4:9: 'count' must be an integer, not a string"}},
       {"question past the limits",
        {{"svm/model.toml", Svm("[limits]\nmax_question_bytes = 4\n[warmup]\ncount = 8\nquestion = \"hello\"\n")}},
-       {m + ":7:12: [warmup] question must be 1 to 4 bytes ([limits] max_question_bytes)"}},
+       {m + ":7:12: [warmup] question: the question has 5 bytes, the model takes at most 4 "
+            "(limits.max_question_bytes in its model.toml)"}},
+      {"question of more words than the limits",
+       {{"svm/model.toml", Svm("[limits]\nmax_terms = 2\n[warmup]\nquestion = \"a b c\"\n")}},
+       {m + ":6:12: [warmup] question: the question has 3 words, the model takes at most 2 "
+            "(limits.max_terms in its model.toml)"}},
+      {"count negative", {{"svm/model.toml", Svm("[warmup]\ncount = -1\n")}},
+       {m + ":4:9: [warmup] count must be 0 or 8 to 100, not -1: a batch size is planned on its own times "
+            "once it has run 8 times"}},
       {"on a mix", Mix("mix1", "[\"svm\"]", "[warmup]\ncount = 1\n"),
        {"house/mix1/model.toml:3:1: 'warmup' does not apply to a mix"}},
       {"on a kserve model", Remote("endpoints = [\"a:1\"]\n", "[warmup]\ncount = 1\n"),

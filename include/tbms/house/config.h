@@ -114,8 +114,8 @@ struct ModelConfig {
   // [warmup] (Triton's model_warmup): `count` batches of each size 1 ..
   // max_batch_size run on one replica when a version loads, before it takes
   // traffic; their times seed its service times, so its first tries are
-  // planned on the model's own times, not on the callers' ests. 0: one
-  // question only, to check the model answers.
+  // planned on the model's own times, not on the callers' ests. 0: only
+  // `question`, once, to check the model answers (a real model's load).
   struct Warmup {
     int count = 0;
     std::string question = "a small warm-up question";
