@@ -223,9 +223,7 @@ SimulatedExecutor::Options SimulatedOptions(const FleetOptions& o, size_t m, int
 // Each server warms its own models, as tbms serve does at load ([warmup]).
 Status WarmUp(const FleetOptions& o, size_t m, int index, Batcher* batcher, TimePoint now) {
   if (o.warmup == 0) return OkStatus();
-  SimulatedExecutor::Options so = SimulatedOptions(o, m, index);
-  so.seed = ~so.seed;  // draws of its own, not the first batches it will serve
-  auto times = ProfileSimulated(so, {.max_batch = o.models[m].max_batch, .repeats = o.warmup});
+  auto times = ProfileSimulated(SimulatedOptions(o, m, index), {.max_batch = o.models[m].max_batch, .repeats = o.warmup});
   if (!times.ok()) return times.status();
   ObserveBatchTimes(*times, now, batcher->service_times());
   return OkStatus();

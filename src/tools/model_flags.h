@@ -21,7 +21,7 @@ struct ModelFlags {
   double failure_rate = 0;
   uint64_t seed = 1;
   double guard_ms = 1;
-  int warmup = 0;  // [warmup] count of every model: 0, or 8 to 100 (CheckWarmupCount)
+  int warmup = 0;  // [warmup] count of every model (CheckWarmupCount)
 };
 
 void AddModelFlags(CLI::App* cmd, ModelFlags& f);

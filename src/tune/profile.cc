@@ -67,6 +67,7 @@ StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, c
 StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, const ProfileOptions& options) {
   VirtualClock clock;
   SimulatedExecutor::Options one = model;
+  one.seed = ~one.seed;  // draws of its own, not the first batches the model will serve
   one.replicas = 1;
   one.failure_rate = 0;  // its injected faults are for the tries it serves; a warm-up measures times
   one.hang_rate = 0;
@@ -77,8 +78,9 @@ StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, c
 
 Status CheckWarmupCount(int64_t count) {
   constexpr int kPlanned = ServiceTimeOptions{}.min_samples;
-  if (count == 0 || (count >= kPlanned && count <= 100)) return OkStatus();
-  return InvalidArgument("must be 0 or " + std::to_string(kPlanned) + " to 100, not " +
+  if (count == 0 || (count >= kPlanned && count <= kMaxWarmupCount)) return OkStatus();
+  return InvalidArgument("must be 0 or " + std::to_string(kPlanned) + " to " + std::to_string(kMaxWarmupCount) +
+                         ", not " +
                          std::to_string(count) + ": a batch size is planned on its own times once it has run " +
                          std::to_string(kPlanned) + " times");
 }

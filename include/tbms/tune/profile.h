@@ -45,12 +45,14 @@ StatusOr<BatchCurve> ProfileBatchCurve(std::string model, const RunBatch& run, c
                                        const ProfileProgress& progress = nullptr);
 // A simulated model's times without running it: a copy of its executor on
 // a clock of its own (RunOnVirtualClock), so they take no real time; its
-// stragglers and jitter are drawn, its failures and hangs are not.
+// stragglers and jitter are drawn (from a seed of its own, so they are not
+// the draws the model then serves with), its failures and hangs are not.
 StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, const ProfileOptions& options);
 // A [warmup] count (batches of each size): 0 (none), or from the samples a
 // batch size needs before it is planned on its own times (fewer would warm
 // caches and plan nothing) to 100. The message says what it "must be", for
 // the caller to name the key or flag.
+constexpr int kMaxWarmupCount = 100;
 Status CheckWarmupCount(int64_t count);
 // A model's [warmup]: its times seed a batcher's service times, as batches
 // that finished `at` (when the version starts to serve).
