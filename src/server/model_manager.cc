@@ -85,8 +85,11 @@ std::string WarmedUp(const ModelVersion& v) {
 // Off the core, before the version is installed: [warmup]'s batches on
 // replica 0, posted to the core as a tuner's profile is; a simulated model's
 // on a copy of it, on a virtual clock. A batch that takes longer than
-// kWarmupBatchLimit fails the load.
+// kWarmupBatchLimit, or a warm-up still running after kWarmupLimit (up to
+// 101 batches of each size up to 4096 can be asked for), fails the load.
 constexpr Duration kWarmupBatchLimit = std::chrono::seconds(60);
+constexpr int kWarmupLimitMinutes = 10;
+constexpr Duration kWarmupLimit = std::chrono::minutes(kWarmupLimitMinutes);
 Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& executor, const ExecutorContext& context,
               ModelVersion* v) {
   if (config.warmup.count == 0) return OkStatus();
@@ -94,9 +97,16 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
                                .repeats = config.warmup.count,
                                .question = config.warmup.question};
   const auto began = std::chrono::steady_clock::now();
-  auto times = config.backend == "simulated"
-                   ? ProfileSimulated(vc.simulated, profile)
-                   : ProfileBatchTimes(RunOnCore(executor, *context.core, kWarmupBatchLimit), profile);
+  const RunBatch run = RunOnCore(executor, *context.core, kWarmupBatchLimit);
+  const RunBatch bounded = [&](const Batch& batch) -> StatusOr<Duration> {
+    if (std::chrono::steady_clock::now() - began > kWarmupLimit) {
+      return DeadlineExceeded("it ran over " + std::to_string(kWarmupLimitMinutes) +
+                              " minutes (lower [warmup] count or [batching] max_batch_size)");
+    }
+    return run(batch);
+  };
+  auto times = config.backend == "simulated" ? ProfileSimulated(vc.simulated, profile)
+                                             : ProfileBatchTimes(bounded, profile);
   if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
   v->warmup_times = std::move(times).value();
   v->warmup_took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
@@ -195,6 +205,7 @@ void ModelManager::Install(Loaded& loaded, const ServedModel* current, std::vect
     }
     ObserveBatchTimes(v.warmup_times, options_.context.clock->Now(), v.batcher->service_times());
     events->push_back("loaded model '" + v.name + "' version " + v.version + WarmedUp(v));
+    v.warmup_times = {};  // in the service times now (up to 4096 sizes x 100 runs: not kept twice)
     ++it;
   }
   if (loaded.versions.empty() && !loaded.config->is_mix()) {

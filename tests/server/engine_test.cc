@@ -108,8 +108,11 @@ TEST_F(EngineTest, AWarmedUpVersionServesOnItsOwnTimes) {
     EXPECT_EQ(estimate("svm", b).expected, Millis(5 + b)) << b;
   }
   EXPECT_TRUE(estimate("keysearch", 1).guessed);  // no [warmup]: the est until it has run
-  EXPECT_NE(std::find(log_.begin(), log_.end(), "loaded model 'svm' version 1, warmed up on 18 batches (sizes 1-2) in 0.0 s"),
-            log_.end());
+  // The time the load took is the loader's wall time, whatever it is.
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& line) {
+    return line.starts_with("loaded model 'svm' version 1, warmed up on 18 batches (sizes 1-2) in ") &&
+           line.ends_with(" s");
+  })) << ::testing::PrintToString(log_);
 }
 
 TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {

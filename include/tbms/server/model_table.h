@@ -37,8 +37,8 @@ struct ModelVersion {
   // [batching] adaptive: the online tuner of the batcher (after it, so it
   // goes first; reset on the core, where its timer lives).
   std::unique_ptr<OnlineBatching> online;
-  // [warmup]: the batch times measured at load, for the batcher's service
-  // times at install; and how long the warm-up took.
+  // [warmup]: the batch times measured at load, until the batcher's service
+  // times take them at install; and how long the warm-up took.
   BatchTimes warmup_times;
   Duration warmup_took{0};
 };
