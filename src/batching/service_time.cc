@@ -17,8 +17,20 @@ int ServiceTimeModel::ClassOf(int batch_size) {
   return std::min(c, kClasses - 1);
 }
 
+void ServiceTimeModel::Seed(int batch_size, Duration service_time, TimePoint at) {
+  Ring& ring = rings_[ClassOf(batch_size)];
+  const bool seeded = ring.samples.empty() || ring.seeded;  // nothing of its own yet
+  ring.seeded = false;
+  Observe(batch_size, service_time, at);
+  ring.seeded = seeded;
+}
+
 void ServiceTimeModel::Observe(int batch_size, Duration service_time, TimePoint at) {
   Ring& ring = rings_[ClassOf(batch_size)];
+  if (ring.seeded) {  // its first sample of its own: the seeds count as of now
+    ring.seeded = false;
+    ring.newest = at;
+  }
   if (at - ring.newest > options_.max_age) {  // what it knew is stale: start over
     ring.samples.clear();
     ring.sizes.clear();
@@ -60,7 +72,7 @@ const LatencyEstimate& ServiceTimeModel::Quantiles(const Ring& ring) const {
 
 bool ServiceTimeModel::HasData(int c, TimePoint now) const {
   const Ring& ring = rings_[c];
-  const bool stale = now != TimePoint::max() && now - ring.newest > options_.max_age;
+  const bool stale = now != TimePoint::max() && !ring.seeded && now - ring.newest > options_.max_age;
   return !stale && ring.samples.size() >= static_cast<size_t>(options_.min_samples);
 }
 

@@ -87,7 +87,7 @@ Status CheckWarmupCount(int64_t count) {
 
 void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {
   for (size_t b = 1; b <= times.size(); ++b) {
-    for (Duration t : times[b - 1]) model.Observe(static_cast<int>(b), t, at);
+    for (Duration t : times[b - 1]) model.Seed(static_cast<int>(b), t, at);
   }
 }
 

@@ -249,5 +249,30 @@ TEST(ServiceTimeModelTest, StaleSamplesAreForgotten) {
   EXPECT_EQ(m.Estimate(1, Millis(3), later).high, Millis(2));
 }
 
+// A [warmup]'s seeds: they do not age while their class has not run (a
+// version whose first tries come late still plans on them); from the
+// class's first sample of its own they count as observed then, and age.
+TEST(ServiceTimeModelTest, SeedsAgeOnlyOnceTheirClassRuns) {
+  ServiceTimeModel::Options o;
+  o.min_samples = 2;
+  o.max_age = std::chrono::seconds(10);
+  ServiceTimeModel m(o);
+  const TimePoint t0{std::chrono::seconds(100)};
+  const auto s = [](int n) { return std::chrono::seconds(n); };
+  for (int i = 0; i < 2; ++i) m.Seed(1, Millis(40), t0);
+  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(60)).expected, Millis(40));  // not stale after 60 s unused
+  EXPECT_FALSE(m.Estimate(1, Millis(3), t0 + s(60)).guessed);
+  m.Observe(1, Millis(40), t0 + s(60));  // its first run: the seeds count as of now, and are kept
+  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(70)).expected, Millis(40));
+  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(71)).expected, Millis(3));  // then they age as any
+
+  // On a class that has run, a seed is an observation like the others.
+  ServiceTimeModel ran(o);
+  for (int i = 0; i < 2; ++i) ran.Observe(2, Millis(50), t0);
+  ran.Seed(2, Millis(50), t0);
+  EXPECT_EQ(ran.Estimate(2, Millis(3), t0 + s(10)).expected, Millis(50));
+  EXPECT_TRUE(ran.Estimate(2, Millis(3), t0 + s(11)).guessed);
+}
+
 }  // namespace
 }  // namespace tbms

@@ -50,6 +50,12 @@ class ServiceTimeModel {
   // `at` is when the batch finished; `now` is when the estimate is for
   // (TimePoint::max(): ignore age, for callers without a clock).
   void Observe(int batch_size, Duration service_time, TimePoint at = {});
+  // A sample measured before serving (a [warmup]), as of `at`: while its
+  // class has no sample of its own, its seeds do not age, so a version whose
+  // first tries come late (a readiness gate, a quiet hour), or a size it
+  // seldom runs, still plans on them; from the class's first run on, they
+  // count as observed then and age as any. On a class that has run: Observe.
+  void Seed(int batch_size, Duration service_time, TimePoint at);
   LatencyEstimate Estimate(int batch_size, Duration prior, TimePoint now = TimePoint::max()) const;
   int64_t observations() const { return observations_; }
 
@@ -61,6 +67,7 @@ class ServiceTimeModel {
     int64_t size_sum = 0;
     size_t next = 0;
     TimePoint newest;  // when the latest sample was observed
+    bool seeded = false;  // holds only Seed's samples: they do not age
     mutable size_t fresh = 0;  // samples since the quantiles were computed
     mutable LatencyEstimate cached;
     double mean_size() const { return static_cast<double>(size_sum) / static_cast<double>(samples.size()); }

@@ -54,8 +54,9 @@ StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, c
 // the caller to name the key or flag.
 constexpr int kMaxWarmupCount = 100;
 Status CheckWarmupCount(int64_t count);
-// A model's [warmup]: its times seed a batcher's service times, as batches
-// that finished `at` (when the version starts to serve).
+// A model's [warmup]: its times seed a batcher's service times
+// (ServiceTimeModel::Seed), as batches that finished `at` (when the version
+// starts to serve).
 void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model);
 
 // A simulated executor on a virtual clock: each run completes by advancing
