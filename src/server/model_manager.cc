@@ -7,6 +7,7 @@
 #include <set>
 
 #include "tbms/backends/registry.h"
+#include "tbms/tune/profile.h"
 
 namespace tbms {
 

@@ -35,6 +35,10 @@ struct LatencyEstimate {
   bool guessed = false;  // the caller's est: the model's own times are not learned yet
 };
 
+// Measured service times by batch size: [b - 1] holds the runs of a batch
+// of b (a profile, a [warmup]).
+using BatchTimes = std::vector<std::vector<Duration>>;
+
 struct ServiceTimeOptions {
   double quantile = 0.99;  // P is this quantile
   int min_samples = 8;     // per batch-size class before the prior is dropped

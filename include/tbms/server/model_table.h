@@ -21,7 +21,6 @@
 #include "tbms/broker/try.h"
 #include "tbms/house/config.h"
 #include "tbms/tune/online.h"
-#include "tbms/tune/profile.h"
 
 namespace tbms {
 

@@ -34,10 +34,9 @@ using RunBatch = std::function<StatusOr<Duration>(const Batch&)>;
 // Called before each batch size is profiled: (batch size, max batch).
 using ProfileProgress = std::function<void(int, int)>;
 
-// The service times of each batch size: [b - 1] holds the `repeats` runs
-// of a batch of b, each after one run that is not kept (it pays for the
-// size's first allocations and lazily loaded pages).
-using BatchTimes = std::vector<std::vector<Duration>>;
+// BatchTimes (service_time.h): [b - 1] holds the `repeats` runs of a batch
+// of b, each after one run that is not kept (it pays for the size's first
+// allocations and lazily loaded pages).
 StatusOr<BatchTimes> ProfileBatchTimes(const RunBatch& run, const ProfileOptions& options,
                                        const ProfileProgress& progress = nullptr);
 // T_b: the median of each size's times.
