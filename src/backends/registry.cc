@@ -53,7 +53,7 @@ Status WarmUp(text::TextModel& backend, const ModelConfig& model) {
 
 StatusOr<std::unique_ptr<Executor>> LoadBackend(const ModelConfig& model, const VersionConfig& version,
                                                 const ExecutorContext& context) {
-  if (model.backend == "simulated") {
+  if (model.is_simulated()) {
     SimulatedExecutor::Options options = version.simulated;
     options.model = model.name;
     options.replicas = model.replicas;

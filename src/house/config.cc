@@ -159,7 +159,7 @@ bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelC
   Diag diag = model_diag.ForVersion(v->number, Shown(artifact));
   v->simulated.model = m.name;
   v->simulated.replicas = m.replicas;
-  if (m.backend == "simulated") {
+  if (m.is_simulated()) {
     ReadSimulated(artifact, limits, diag, &v->simulated);
   } else if (auto it = Artifacts().find(m.backend); it != Artifacts().end()) {
     for (const std::string& name : it->second) {  // the backend checks their contents when it loads

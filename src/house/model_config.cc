@@ -397,7 +397,7 @@ std::vector<std::string> ReadNames(const toml::array& list, std::string_view key
 
 const std::map<std::string, std::vector<std::string>, std::less<>>& Artifacts() {
   static const std::map<std::string, std::vector<std::string>, std::less<>> artifacts = {
-      {"simulated", {"simulated.toml"}},
+      {std::string(kSimulatedBackend), {"simulated.toml"}},
       {"keysearch", {"index"}},
       {"bayes", {"bayes.model"}},
       {"svm", {"svm.model", "features.txt", "labels.txt"}},

@@ -106,7 +106,7 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
     }
     return run(batch);
   };
-  auto times = config.backend == "simulated" ? ProfileSimulated(vc.simulated, profile)
+  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile)
                                              : ProfileBatchTimes(bounded, profile);
   if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
   v->warmup_times = std::move(times).value();
@@ -153,7 +153,7 @@ void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* curre
       continue;
     }
     auto v = std::make_shared<ModelVersion>();
-    if (config.warmup.count > 0 && config.backend != "simulated") {  // a real model's warm-up takes real time
+    if (config.warmup.count > 0 && !config.is_simulated()) {  // a real model's warm-up takes real time
       Log({"warming up model '" + config.name + "' version " + version + ": batch sizes 1-" +
            std::to_string(config.batching.max_batch_size) + ", " + std::to_string(config.warmup.count + 1) +
            " runs each"});

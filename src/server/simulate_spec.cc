@@ -77,7 +77,7 @@ HouseConfig SimulatedHouse(const std::vector<SimulatedModelSpec>& specs, int war
   for (const SimulatedModelSpec& spec : specs) {
     ModelConfig m;
     m.name = spec.simulated.model;
-    m.backend = "simulated";
+    m.backend = kSimulatedBackend;
     m.est = spec.default_est;
     m.replicas = spec.simulated.replicas;
     m.batching = spec.batching;

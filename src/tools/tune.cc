@@ -137,7 +137,7 @@ StatusOr<std::vector<Subject>> HouseSubjects(const TuneFlags& f, VirtualClock& c
     const double lag = f.lag_ms > 0 ? f.lag_ms : ToMillis(m.lag_target);
     if (lag <= 0) return InvalidArgument("model '" + m.name + "' has no lag_target_ms: give --lag-ms");
     if (m.versions.empty()) return InvalidArgument("model '" + m.name + "' has no version to profile");
-    const bool simulated = m.backend == "simulated";
+    const bool simulated = m.is_simulated();
     ExecutorContext context = core.context();
     if (simulated) context.clock = &clock;
     if (!f.quiet) std::cerr << "tbms tune: loading " << m.name << " (" << m.backend << ")\n";

@@ -72,6 +72,10 @@ inline constexpr std::string_view kDeprecatedReplicasKey = "instances";
 // [remote] table. Compare with ModelConfig::is_remote().
 inline constexpr std::string_view kRemoteBackend = "kserve";
 
+// The backend name of a simulated model (its versions' simulated.toml: a
+// model of GPUs that takes no real time). Compare with is_simulated().
+inline constexpr std::string_view kSimulatedBackend = "simulated";
+
 // [remote] of a kserve model (docs/house.md, "Remote models").
 struct RemoteConfig {
   std::string protocol = "http";       // "http" (REST) or "grpc"
@@ -93,9 +97,10 @@ struct RemoteConfig {
 struct ModelConfig {
   std::string name;  // the folder's name
   std::filesystem::path dir;
-  std::string backend;  // kMixBackend, kRemoteBackend, "simulated" or a real backend's name (keysearch, ...)
+  std::string backend;  // kMixBackend, kRemoteBackend, kSimulatedBackend or a real backend's name (keysearch, ...)
   bool is_mix() const { return backend == kMixBackend; }
   bool is_remote() const { return backend == kRemoteBackend; }
+  bool is_simulated() const { return backend == kSimulatedBackend; }
   Duration est{0};          // the prior when a try gives no est
   Duration lag_target{0};   // 0: none
   int replicas = 1;         // copies of the model that run batches at once: the groups' sum
