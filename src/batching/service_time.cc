@@ -19,10 +19,8 @@ int ServiceTimeModel::ClassOf(int batch_size) {
 
 void ServiceTimeModel::Seed(int batch_size, Duration service_time, TimePoint at) {
   Ring& ring = rings_[ClassOf(batch_size)];
-  const bool seeded = ring.samples.empty() || ring.seeded;  // nothing of its own yet
-  ring.seeded = false;
-  Observe(batch_size, service_time, at);
-  ring.seeded = seeded;
+  ring.seeded = ring.samples.empty() || ring.seeded;  // nothing of its own yet
+  Add(ring, batch_size, service_time, at);
 }
 
 void ServiceTimeModel::Observe(int batch_size, Duration service_time, TimePoint at) {
@@ -31,6 +29,10 @@ void ServiceTimeModel::Observe(int batch_size, Duration service_time, TimePoint 
     ring.seeded = false;
     ring.newest = at;
   }
+  Add(ring, batch_size, service_time, at);
+}
+
+void ServiceTimeModel::Add(Ring& ring, int batch_size, Duration service_time, TimePoint at) {
   if (at - ring.newest > options_.max_age) {  // what it knew is stale: start over
     ring.samples.clear();
     ring.sizes.clear();

@@ -52,7 +52,8 @@ void ReadWarmup(const toml::table& table, Diag& diag, ModelConfig* m) {
   f.AllowOnly({"count", "question"});
   if (const toml::node* count = f.Get("count")) {
     // The whole int64 range, so that CheckWarmupCount says what the rule is.
-    auto v = IntValue(*count, "'count'", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), diag);
+    using Any = std::numeric_limits<int64_t>;
+    auto v = IntValue(*count, "'count'", Any::min(), Any::max(), diag);
     if (Status s = v ? CheckWarmupCount(*v) : OkStatus(); !s.ok()) {
       diag.At(count->source(), "[warmup] count " + s.message());
     } else if (v) {
@@ -60,7 +61,8 @@ void ReadWarmup(const toml::table& table, Diag& diag, ModelConfig* m) {
     }
   }
   if (auto q = f.String("question")) {
-    const Status takes = q->empty() ? InvalidArgument("the question is empty") : m->input_limits.Check(QuestionSize::Of(*q));
+    const Status takes =
+        q->empty() ? InvalidArgument("the question is empty") : m->input_limits.Check(QuestionSize::Of(*q));
     if (!takes.ok()) {
       diag.At(f.Get("question")->source(), "[warmup] question: " + takes.message());
     } else {

@@ -204,7 +204,7 @@ void ModelManager::Install(Loaded& loaded, const ServedModel* current, std::vect
     for (const auto& old : current ? current->versions : std::vector<std::shared_ptr<ModelVersion>>{}) {
       if (old->version == v.version) v.batcher->service_times() = old->batcher->service_times();
     }
-    ObserveBatchTimes(v.warmup_times, options_.context.clock->Now(), v.batcher->service_times());
+    SeedBatchTimes(v.warmup_times, options_.context.clock->Now(), v.batcher->service_times());
     events->push_back("loaded model '" + v.name + "' version " + v.version + WarmedUp(v));
     v.warmup_times = {};  // in the service times now (up to 4096 sizes x 100 runs: not kept twice)
     ++it;

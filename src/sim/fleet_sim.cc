@@ -225,7 +225,7 @@ Status WarmUp(const FleetOptions& o, size_t m, int index, Batcher* batcher, Time
   if (o.warmup == 0) return OkStatus();
   auto times = ProfileSimulated(SimulatedOptions(o, m, index), {.max_batch = o.models[m].max_batch, .repeats = o.warmup});
   if (!times.ok()) return times.status();
-  ObserveBatchTimes(*times, now, batcher->service_times());
+  SeedBatchTimes(*times, now, batcher->service_times());
   return OkStatus();
 }
 

@@ -80,12 +80,11 @@ Status CheckWarmupCount(int64_t count) {
   constexpr int kPlanned = ServiceTimeOptions{}.min_samples;
   if (count == 0 || (count >= kPlanned && count <= kMaxWarmupCount)) return OkStatus();
   return InvalidArgument("must be 0 or " + std::to_string(kPlanned) + " to " + std::to_string(kMaxWarmupCount) +
-                         ", not " +
-                         std::to_string(count) + ": a batch size is planned on its own times once it has run " +
-                         std::to_string(kPlanned) + " times");
+                         ", not " + std::to_string(count) + ": a batch size is planned on its own times once it " +
+                         "has run " + std::to_string(kPlanned) + " times");
 }
 
-void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {
+void SeedBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {
   for (size_t b = 1; b <= times.size(); ++b) {
     for (Duration t : times[b - 1]) model.Seed(static_cast<int>(b), t, at);
   }

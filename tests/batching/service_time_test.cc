@@ -229,21 +229,26 @@ TEST(ServiceTimeModelTest, MinSamplesIsClampedToWindowAndAtLeastOne) {
 namespace tbms {
 namespace {
 
+// A class is a point with 2 samples, which it forgets 10 s after the newest.
+ServiceTimeModel::Options TenSecondMemory() {
+  ServiceTimeModel::Options o;
+  o.min_samples = 2;
+  o.max_age = std::chrono::seconds(10);
+  return o;
+}
+const TimePoint kT0{std::chrono::seconds(100)};
+
 // A model predicted late is never launched, so it would never learn that a
 // burst is over: samples older than max_age are forgotten and the prior
 // (the caller's est) launches it again.
 TEST(ServiceTimeModelTest, StaleSamplesAreForgotten) {
-  ServiceTimeModel::Options o;
-  o.min_samples = 2;
-  o.max_age = std::chrono::seconds(10);
-  ServiceTimeModel m(o);
-  const TimePoint t0{std::chrono::seconds(100)};
-  for (int i = 0; i < 4; ++i) m.Observe(1, Millis(40), t0);
-  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + std::chrono::seconds(10)).expected, Millis(40));
-  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + std::chrono::seconds(11)).expected, Millis(3));  // stale: the prior
+  ServiceTimeModel m(TenSecondMemory());
+  for (int i = 0; i < 4; ++i) m.Observe(1, Millis(40), kT0);
+  EXPECT_EQ(m.Estimate(1, Millis(3), kT0 + std::chrono::seconds(10)).expected, Millis(40));
+  EXPECT_EQ(m.Estimate(1, Millis(3), kT0 + std::chrono::seconds(11)).expected, Millis(3));  // stale: the prior
   EXPECT_EQ(m.Estimate(1, Millis(3)).expected, Millis(40));  // no clock: age is ignored
   // A new sample after the gap starts the class over: the old ones are gone.
-  const TimePoint later = t0 + std::chrono::seconds(20);
+  const TimePoint later = kT0 + std::chrono::seconds(20);
   m.Observe(1, Millis(2), later);
   m.Observe(1, Millis(2), later);
   EXPECT_EQ(m.Estimate(1, Millis(3), later).high, Millis(2));
@@ -253,25 +258,21 @@ TEST(ServiceTimeModelTest, StaleSamplesAreForgotten) {
 // version whose first tries come late still plans on them); from the
 // class's first sample of its own they count as observed then, and age.
 TEST(ServiceTimeModelTest, SeedsAgeOnlyOnceTheirClassRuns) {
-  ServiceTimeModel::Options o;
-  o.min_samples = 2;
-  o.max_age = std::chrono::seconds(10);
-  ServiceTimeModel m(o);
-  const TimePoint t0{std::chrono::seconds(100)};
+  ServiceTimeModel m(TenSecondMemory());
   const auto s = [](int n) { return std::chrono::seconds(n); };
-  for (int i = 0; i < 2; ++i) m.Seed(1, Millis(40), t0);
-  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(60)).expected, Millis(40));  // not stale after 60 s unused
-  EXPECT_FALSE(m.Estimate(1, Millis(3), t0 + s(60)).guessed);
-  m.Observe(1, Millis(40), t0 + s(60));  // its first run: the seeds count as of now, and are kept
-  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(70)).expected, Millis(40));
-  EXPECT_EQ(m.Estimate(1, Millis(3), t0 + s(71)).expected, Millis(3));  // then they age as any
+  for (int i = 0; i < 2; ++i) m.Seed(1, Millis(40), kT0);
+  EXPECT_EQ(m.Estimate(1, Millis(3), kT0 + s(60)).expected, Millis(40));  // not stale after 60 s unused
+  EXPECT_FALSE(m.Estimate(1, Millis(3), kT0 + s(60)).guessed);
+  m.Observe(1, Millis(40), kT0 + s(60));  // its first run: the seeds count as of now, and are kept
+  EXPECT_EQ(m.Estimate(1, Millis(3), kT0 + s(70)).expected, Millis(40));
+  EXPECT_EQ(m.Estimate(1, Millis(3), kT0 + s(71)).expected, Millis(3));  // then they age as any
 
   // On a class that has run, a seed is an observation like the others.
-  ServiceTimeModel ran(o);
-  for (int i = 0; i < 2; ++i) ran.Observe(2, Millis(50), t0);
-  ran.Seed(2, Millis(50), t0);
-  EXPECT_EQ(ran.Estimate(2, Millis(3), t0 + s(10)).expected, Millis(50));
-  EXPECT_TRUE(ran.Estimate(2, Millis(3), t0 + s(11)).guessed);
+  ServiceTimeModel ran(TenSecondMemory());
+  for (int i = 0; i < 2; ++i) ran.Observe(2, Millis(50), kT0);
+  ran.Seed(2, Millis(50), kT0);
+  EXPECT_EQ(ran.Estimate(2, Millis(3), kT0 + s(10)).expected, Millis(50));
+  EXPECT_TRUE(ran.Estimate(2, Millis(3), kT0 + s(11)).guessed);
 }
 
 }  // namespace

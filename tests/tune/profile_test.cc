@@ -69,7 +69,7 @@ TEST(ProfileSimulated, SeedsTheServiceTimesOfEverySize) {
   ServiceTimeModel model;
   const TimePoint at = TimePoint() + std::chrono::seconds(3);
   EXPECT_TRUE(model.Estimate(3, Millis(25), at).guessed);
-  ObserveBatchTimes(*times, at, model);
+  SeedBatchTimes(*times, at, model);
   for (int b = 1; b <= 4; ++b) {
     const LatencyEstimate e = model.Estimate(b, Millis(25), at);
     EXPECT_FALSE(e.guessed) << b;

@@ -77,6 +77,7 @@ class ServiceTimeModel {
     double mean_size() const { return static_cast<double>(size_sum) / static_cast<double>(samples.size()); }
   };
   static int ClassOf(int batch_size);
+  void Add(Ring& ring, int batch_size, Duration service_time, TimePoint at);  // into the ring, forgetting a stale one
   const LatencyEstimate& Quantiles(const Ring& ring) const;
   bool HasData(int c, TimePoint now) const;
 

@@ -56,7 +56,7 @@ Status CheckWarmupCount(int64_t count);
 // A model's [warmup]: its times seed a batcher's service times
 // (ServiceTimeModel::Seed), as batches that finished `at` (when the version
 // starts to serve).
-void ObserveBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model);
+void SeedBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model);
 
 // A simulated executor on a virtual clock: each run completes by advancing
 // the clock to its end, so a profile takes no real time and is exact.
