@@ -161,9 +161,7 @@ Status Broker::Submit(TryRequest request, Done done) {
     return ResourceExhausted("too many tries in flight (" + std::to_string(options_.max_pending) + ")");
   }
 
-  auto owned = std::make_unique<Pending>();
-  Pending& p = *owned;
-  p.id = next_id_++;
+  Pending& p = NewPending();
   p.t0 = clock_->Now();
   p.deadline = p.t0 + request.tloc - options_.core_lag_margin * clock_->Lag();  // Options, common/core_lag.h
   p.attempts.resize(request.candidates.size());
@@ -174,13 +172,42 @@ Status Broker::Submit(TryRequest request, Done done) {
   }
   p.request = std::move(request);
   p.done = std::move(done);
-  pending_.emplace(p.id, std::move(owned));
   pending_count_.store(pending_.size(), std::memory_order_relaxed);
   // The deadline passes one tick after D, so an answer arriving exactly at D
   // still counts (as "overdue" does, it is strict).
   SetTimer(p, kDeadlineTimer, (options_.wait_past_deadline ? p.t0 + kLateAnswerBound : p.deadline) + kTick);
   Start(p);
   return OkStatus();
+}
+
+Broker::Pending& Broker::NewPending() {
+  const uint64_t id = next_id_++;
+  if (spare_.empty()) {
+    Pending& p = *pending_.emplace(id, std::make_unique<Pending>()).first->second;
+    p.id = id;
+    return p;
+  }
+  PendingMap::node_type node = std::move(spare_.back());
+  spare_.pop_back();
+  node.key() = id;
+  Pending& p = *node.mapped();
+  p.id = id;
+  pending_.insert(std::move(node));
+  return p;
+}
+
+void Broker::Recycle(PendingMap::node_type node) {
+  constexpr size_t kMaxSpare = 1024;  // enough for a burst's worth of tries finishing together
+  if (spare_.size() >= kMaxSpare) return;
+  Pending& p = *node.mapped();
+  auto attempts = std::move(p.attempts);
+  auto items = std::move(p.items);
+  attempts.clear();
+  items.clear();
+  p = Pending{};  // the mixes' lists go: few tries have them
+  p.attempts = std::move(attempts);
+  p.items = std::move(items);
+  spare_.push_back(std::move(node));
 }
 
 void Broker::SetTimer(Pending& p, TimerKind kind, TimePoint at) {
@@ -785,6 +812,7 @@ void Broker::Finish(Pending& p, Reason no_answer_reason) {
   auto node = pending_.extract(p.id);
   pending_count_.store(pending_.size(), std::memory_order_relaxed);
   Done done = std::move(node.mapped()->done);
+  Recycle(std::move(node));  // nothing in r points into it: names are the table's, answers moved
   done(std::move(r));
 }
 

@@ -14,7 +14,7 @@ void TryRequest::AddModel(std::string_view name, ModelQueue* queue, Duration est
   members.push_back(Member{queue, est, accepts});
 }
 
-void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator) {
+void TryRequest::AddMix(std::string_view name, std::span<const Member> mix, Aggregator aggregator) {
   std::vector<MixStep> steps;
   steps.reserve(mix.size() + 1);
   for (size_t m = 0; m < mix.size(); ++m) {
@@ -24,8 +24,7 @@ void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix, A
   AddMix(name, mix, steps);
 }
 
-void TryRequest::AddMix(std::string_view name, const std::vector<Member>& mix,
-                        const std::vector<MixStep>& steps) {
+void TryRequest::AddMix(std::string_view name, std::span<const Member> mix, std::span<const MixStep> steps) {
   Candidate c;
   c.name = name;
   c.first = static_cast<uint16_t>(members.size());

@@ -88,12 +88,14 @@ Status ReadNumber(element e, std::string_view field, double lo, double hi, doubl
 }
 
 Status ReadMs(element e, std::string_view field, bool positive, double max_ms, Duration* out) {
-  const std::string range = std::string(field) + " must be in " + (positive ? "(0, " : "[0, ") + Num(max_ms) + "] ms";
   const std::optional<double> number = AsNumber(e);
   if (!number) return InvalidArgument(std::string(field) + " must be a number of milliseconds");
   const double v = *number;
   const Duration d = std::isfinite(v) && v >= 0 && v <= max_ms ? Millis(v) : Duration(-1);
-  if (d < Duration(0) || (positive && d == Duration(0))) return InvalidArgument(range + ", got " + Num(v));
+  if (d < Duration(0) || (positive && d == Duration(0))) {
+    return InvalidArgument(std::string(field) + " must be in " + (positive ? "(0, " : "[0, ") + Num(max_ms) +
+                           "] ms, got " + Num(v));
+  }
   *out = d;
   return OkStatus();
 }

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <fstream>
+#include <optional>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/post.hpp>
@@ -74,12 +75,19 @@ bool IsV2Path(std::string_view path) {
 
 void ReplyV2Error(const V2Reply& reply, const Status& s) { reply(HttpStatusOf(s.code()), ErrorJson(s.message()), 0); }
 
-// Splits "a/b/c" into its parts (at most 4; more is "too many").
-std::vector<std::string_view> SplitPath(std::string_view rest) {
-  std::vector<std::string_view> parts;
-  while (parts.size() <= 4) {
+// "a/b/c" cut at its slashes, without allocating: at most 4 parts, and a
+// size of 5 for "too many".
+struct PathParts {
+  std::array<std::string_view, 5> part;
+  size_t size = 0;
+  std::string_view operator[](size_t i) const { return part[i]; }
+};
+
+PathParts SplitPath(std::string_view rest) {
+  PathParts parts;
+  while (parts.size < parts.part.size()) {
     const size_t slash = rest.find('/');
-    parts.push_back(rest.substr(0, slash));
+    parts.part[parts.size++] = rest.substr(0, slash);
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
   }
@@ -144,14 +152,14 @@ std::string IndexJson(const std::vector<ModelState>& states) {
 void RouteV2Model(const V2Api& api, const Caller& caller, std::string_view method, std::string_view rest,
                   std::string_view body, std::optional<size_t> json_length, std::shared_ptr<const ModelTable> table,
                   V2Reply reply) {
-  const std::vector<std::string_view> parts = SplitPath(rest);
+  const PathParts parts = SplitPath(rest);
   std::string_view version, action;
-  if (parts.size() == 2) {
+  if (parts.size == 2) {
     action = parts[1];
-  } else if ((parts.size() == 3 || parts.size() == 4) && parts[1] == "versions" && !parts[2].empty()) {
+  } else if ((parts.size == 3 || parts.size == 4) && parts[1] == "versions" && !parts[2].empty()) {
     version = parts[2];
-    if (parts.size() == 4) action = parts[3];
-  } else if (parts.size() != 1) {
+    if (parts.size == 4) action = parts[3];
+  } else if (parts.size != 1) {
     return reply(404, ErrorJson("no such endpoint: /v2/models/" + std::string(rest)), 0);
   }
   if (!action.empty() && action != "ready" && action != "infer") {
@@ -193,8 +201,8 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
     if (!index.ok()) return ReplyV2Error(reply, index.status());
     return reply(200, IndexJson(*index), 0);
   }
-  const std::vector<std::string_view> parts = SplitPath(rest);
-  if (parts.size() != 3 || parts[0] != "models" || parts[1].empty() ||
+  const PathParts parts = SplitPath(rest);
+  if (parts.size != 3 || parts[0] != "models" || parts[1].empty() ||
       (parts[2] != "load" && parts[2] != "unload")) {
     return reply(404, ErrorJson("no such endpoint: /v2/repository/" + std::string(rest)), 0);
   }
@@ -208,19 +216,25 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
 }
 
 // Hot plug, admins only: POST /v1/devices/{d}/drain|resume and
-// POST /v1/models/{m}/replicas {"count": N}. False: not one of these paths.
-bool RouteHotPlug(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
-                  std::string_view body, V2Reply reply) {
-  const std::vector<std::string_view> parts = SplitPath(path.substr(1));
-  const bool device = parts.size() == 4 && parts[0] == "v1" && parts[1] == "devices" &&
+// POST /v1/models/{m}/replicas {"count": N}. The path's parts if it is one
+// of these (parts[1] says which), none otherwise.
+std::optional<PathParts> HotPlugPath(std::string_view path) {
+  const PathParts parts = SplitPath(path.substr(1));
+  const bool device = parts.size == 4 && parts[0] == "v1" && parts[1] == "devices" &&
                       (parts[3] == "drain" || parts[3] == "resume");
-  const bool replicas = parts.size() == 4 && parts[0] == "v1" && parts[1] == "models" && parts[3] == "replicas";
-  if (!device && !replicas) return false;
+  const bool replicas = parts.size == 4 && parts[0] == "v1" && parts[1] == "models" && parts[3] == "replicas";
+  if (!device && !replicas) return std::nullopt;
+  return parts;
+}
+
+void RouteHotPlug(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
+                  const PathParts& parts, std::string_view body, V2Reply reply) {
+  const bool device = parts[1] == "devices";
   auto done = [reply](Status s) { s.ok() ? reply(200, "{}", 0) : ReplyV2Error(reply, s); };
-  if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return done(s), true;
-  if (method != "POST") return reply(405, ErrorJson("use POST for " + Quote(path)), 0), true;
-  if (!IsValidName(parts[2])) return reply(400, ErrorJson("name must be " + std::string(kNameRule)), 0), true;
-  if (device) return api.SetDeviceUp(caller, std::string(parts[2]), parts[3] == "resume", done), true;
+  if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return done(s);
+  if (method != "POST") return reply(405, ErrorJson("use POST for " + Quote(path)), 0);
+  if (!IsValidName(parts[2])) return reply(400, ErrorJson("name must be " + std::string(kNameRule)), 0);
+  if (device) return api.SetDeviceUp(caller, std::string(parts[2]), parts[3] == "resume", done);
   simdjson::dom::element root;
   int count = 0;
   Status parsed = ParseBody(body, &root);
@@ -238,9 +252,8 @@ bool RouteHotPlug(const V2Api& api, const Caller& caller, std::string_view metho
     parsed = fields["count"].get(c) != simdjson::SUCCESS ? InvalidArgument("missing field 'count'")
                                                        : ReadInt(c, "count", 0, Batcher::kMaxReplicas, &count);
   }
-  if (!parsed.ok()) return ReplyV2Error(reply, parsed), true;
+  if (!parsed.ok()) return ReplyV2Error(reply, parsed);
   api.SetReplicas(caller, std::string(parts[2]), count, done);
-  return true;
 }
 
 void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, std::string_view path,
@@ -497,12 +510,16 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     });
   }
 
+  // False: not a hot-plug path (told apart before any reply is made: every try passes here).
   bool HotPlug(const Caller& caller, std::string_view method, std::string_view path, std::string_view body) {
-    return RouteHotPlug(state_->v2, caller, method, path, body,
-                        [self = this->shared_from_this()](int status, std::string body, size_t) {
+    const std::optional<PathParts> parts = HotPlugPath(path);
+    if (!parts) return false;
+    RouteHotPlug(state_->v2, caller, method, path, *parts, body,
+                 [self = this->shared_from_this()](int status, std::string body, size_t) {
       asio::post(self->stream_.get_executor(),
                  [self, status, body = std::move(body)]() mutable { self->Reply(status, std::move(body)); });
     });
+    return true;
   }
 
   void Try(std::string_view instance, const std::string& body, std::shared_ptr<const ModelTable> table) {
@@ -533,7 +550,11 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   }
 
   void ReplyTry() {
-    std::string out;
+    // Into the last reply's buffer (its write is done): a try's answer then
+    // allocates nothing. Only a small one is reused, so no connection holds
+    // a large reply's memory.
+    std::string out = body_.capacity() <= kReusedReplyBytes ? std::move(body_) : std::string();
+    out.clear();
     out.reserve(512);
     WriteTryResult(answer_, out);
     answer_ = {};
@@ -661,6 +682,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   std::optional<RequestParser> parser_;
   std::string head_;  // the response being written: head and body
   std::string body_;
+  static constexpr size_t kReusedReplyBytes = 64 << 10;  // see ReplyTry
   bool keep_alive_ = true;
   bool head_only_ = false;  // a HEAD request: the response has no body
   TryResult answer_;        // the try in flight's answer (one at a time per connection); see Try

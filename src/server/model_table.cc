@@ -214,15 +214,18 @@ Status ModelTable::AddCandidate(std::string_view name, std::string_view version,
     request->AddModel(*gone, NotServed(), Duration(0));
     return OkStatus();
   }
+  if (!model->is_mix()) {  // the common case, straight into the request: no lists to build
+    StatusOr<const ModelVersion*> v = model->Route(version);
+    if (!v.ok()) return v.status();
+    request->AddModel(model->config->name, (*v)->batcher.get(), est.value_or(model->config->est), (*v)->version,
+                      &model->config->input_limits);
+    return OkStatus();
+  }
   std::vector<Member> members;
   std::vector<MixStep> steps;
   std::string_view routed;
   TBMS_RETURN_IF_ERROR(Expand(*model, version, est, 0, &members, &steps, &routed));
-  if (!model->is_mix()) {
-    request->AddModel(model->config->name, members[0].queue, members[0].est, routed, members[0].accepts);
-  } else {
-    request->AddMix(model->config->name, members, steps);
-  }
+  request->AddMix(model->config->name, members, steps);
   return OkStatus();
 }
 

@@ -113,6 +113,8 @@ Status ReadModels(element e, const ModelTable& table, const InstanceConfig* inst
                   TryRequest* request) {
   simdjson::dom::array arr;
   TBMS_RETURN_IF_ERROR(ReadList(e, "models", limits, &arr));
+  request->candidates.reserve(request->candidates.size() + arr.size());  // a mix adds more members
+  request->members.reserve(request->members.size() + arr.size());
   size_t i = 0;
   for (element m : arr) {
     ModelRef ref;

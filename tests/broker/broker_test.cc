@@ -813,10 +813,10 @@ TEST_F(BrokerTest, NestedMixCombinesTheInnerMixFirst) {
     TryRequest r;
     r.inputs = std::make_shared<Inputs>("q");
     r.tloc = Millis(100);
-    r.AddMix("nested", members,
-             {{MixStep::kMember, Aggregator::kAvg, 0}, {MixStep::kMember, Aggregator::kAvg, 1},
-              {MixStep::kCombine, Aggregator::kAvg, 2}, {MixStep::kMember, Aggregator::kMax, 2},
-              {MixStep::kCombine, Aggregator::kMax, 2}});
+    const std::vector<MixStep> steps{{MixStep::kMember, Aggregator::kAvg, 0}, {MixStep::kMember, Aggregator::kAvg, 1},
+                                     {MixStep::kCombine, Aggregator::kAvg, 2}, {MixStep::kMember, Aggregator::kMax, 2},
+                                     {MixStep::kCombine, Aggregator::kMax, 2}};
+    r.AddMix("nested", members, steps);
     result_.reset();
     Submit(std::move(r));
     clock_.AdvanceTo(clock_.Now() + Millis(50));

@@ -147,8 +147,15 @@ class Broker final : public ItemSink {
   const Options options_;
   Clock* const clock_;
 
-  std::unordered_map<uint64_t, std::unique_ptr<Pending>> pending_;
+  using PendingMap = std::unordered_map<uint64_t, std::unique_ptr<Pending>>;
+  Pending& NewPending();
+  void Recycle(PendingMap::node_type node);
+
+  PendingMap pending_;
   std::atomic<size_t> pending_count_{0};  // pending_.size(), for readers off the core
+  // Finished tries' records with their map nodes, cleared but keeping their
+  // lists' room: once warm, a try costs the broker no allocation of its own.
+  std::vector<PendingMap::node_type> spare_;
   uint64_t next_id_ = 1;
 };
 

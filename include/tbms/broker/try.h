@@ -5,8 +5,11 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "tbms/backends/executor.h"
 #include "tbms/common/time.h"
@@ -78,10 +81,15 @@ struct Candidate {
 enum class Hedge : uint8_t { kAtRisk, kExpected };
 inline constexpr std::string_view kHedgeChoices = "\"at_risk\" or \"expected\"";
 
+// A try's candidates and members: the first few live inside the request, so
+// parsing the usual try of 2-4 models allocates no list for them.
+template <typename T>
+using ShortList = boost::container::small_vector<T, 4>;
+
 struct TryRequest {
   std::shared_ptr<const Inputs> inputs;
-  std::vector<Member> members;
-  std::vector<Candidate> candidates;  // rank order, 0 is best
+  ShortList<Member> members;
+  ShortList<Candidate> candidates;  // rank order, 0 is best
   std::vector<MixStep> mix_steps;
   Duration tloc{0};
   int cross_request = 0;
@@ -97,9 +105,9 @@ struct TryRequest {
   void AddModel(std::string_view name, ModelQueue* queue, Duration est, std::string_view version = {},
                 const InputLimits* accepts = nullptr);
   // Appends a flat mix of `members` (in their rank order) combined by `aggregator`.
-  void AddMix(std::string_view name, const std::vector<Member>& mix, Aggregator aggregator);
+  void AddMix(std::string_view name, std::span<const Member> mix, Aggregator aggregator);
   // Appends a mix with its own steps (members relative to its first member).
-  void AddMix(std::string_view name, const std::vector<Member>& mix, const std::vector<MixStep>& steps);
+  void AddMix(std::string_view name, std::span<const Member> mix, std::span<const MixStep> steps);
 };
 
 enum class AttemptState : uint8_t {
