@@ -36,6 +36,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <set>
 #include <string>
 #include <vector>
@@ -179,7 +180,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void Fail(const Status& status);  // every queued item, at once
   void Refresh(int replica);        // its state from failed and its group's up
   void PublishReplicas() const;     // to the groups' placement stats
-  using QueueIt = std::set<Queued, Order>::iterator;
+  using QueueIt = std::pmr::set<Queued, Order>::iterator;
   void Insert(Queued q);
   QueueIt Erase(QueueIt it);
   // The first moment `q` can no longer finish even if started at once.
@@ -217,8 +218,12 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   Executor* const executor_;
   ItemSink* const sink_;
 
-  std::set<Queued, Order> queue_;
-  std::map<int, size_t, std::greater<>> per_priority_;  // queued items by priority
+  // The nodes of the ordered containers below, reused as items and batches
+  // come and go: once warm, queueing an item allocates nothing. Before them,
+  // so it outlives them.
+  std::pmr::unsynchronized_pool_resource nodes_;
+  std::pmr::set<Queued, Order> queue_{&nodes_};
+  std::pmr::map<int, size_t, std::greater<>> per_priority_{&nodes_};  // queued items by priority
   Duration max_prior_{0};  // largest est ever queued: bounds every item's E(1)
   TimePoint last_enqueue_;  // for mean_gap_
   Duration mean_gap_{0};    // between enqueues (EWMA): what joins a batch while it waits
@@ -233,7 +238,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   size_t finishing_ = 0;           // replicas whose results the sink is hearing (OnBatchDone)
   // Busy replicas by expected end: Predict finds the first to free in
   // O(overdue + log n), not by walking thousands of replicas.
-  std::set<std::pair<TimePoint, int>> busy_until_;
+  std::pmr::set<std::pair<TimePoint, int>> busy_until_{&nodes_};
   uint64_t seq_ = 0;
   ServiceTimeModel service_times_;
   TimerId timer_ = kNoTimer;
