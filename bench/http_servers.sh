@@ -26,10 +26,10 @@ CONF
   nginx -c "$work/nginx.conf"
 }
 
-start_tbms() {  # name port flags...
+start_tbms() {  # name port flags...; $TBMS_BIN is the binary (default build/tbms)
   local name=$1 port=$2
   shift 2
-  taskset -c 1 build/tbms serve --port "$port" --threads 1 --insecure-dev --simulate zero=0,backup=0 "$@" \
+  taskset -c 1 "${TBMS_BIN:-build/tbms}" serve --port "$port" --threads 1 --insecure-dev --simulate zero=0,backup=0 "$@" \
     >"$work/$name.log" 2>&1 &
   echo $! > "$work/$name.pid"
   for _ in $(seq 100); do grep -q serving "$work/$name.log" && return; sleep 0.05; done
