@@ -17,7 +17,7 @@ import unittest
 
 import tbms
 from test_house import simulated_model, write
-from test_serve import Server, TBMS_BIN
+from test_serve import Server, TBMS_BIN, read_line
 
 A_SECRET = "a-secret-0123456789abcdef"
 B_SECRET = "b-secret-0123456789abcdef"
@@ -83,7 +83,7 @@ class SignedRequestsTest(unittest.TestCase):
         cls.house = make_house(cls.root)
         cls.server = Server(None, "--house", cls.house, "--model-control", "explicit",
                             "--metrics-address", "127.0.0.1:0", env=ENV)
-        line = cls.server.proc.stdout.readline()
+        line = read_line(cls.server.proc.stdout)
         cls.metrics_port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
 
     @classmethod
@@ -309,9 +309,9 @@ class StartUpTest(unittest.TestCase):
         proc = subprocess.Popen([TBMS_BIN, "serve", "--port", "0", "--simulate", "svm=1", "--insecure-dev"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            line = proc.stdout.readline()
+            line = read_line(proc.stdout)
             self.assertIn("NO authentication (--insecure-dev)", line)
-            logged = [proc.stderr.readline() for _ in range(2)]  # the model it loaded, and the warning
+            logged = [read_line(proc.stderr) for _ in range(2)]  # the model it loaded, and the warning
             self.assertIn("WARNING: --insecure-dev: requests are NOT authenticated", "".join(logged))
             port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
             status, got, _ = request(port, "POST", "/v1/instances/any/try", json.dumps(QUESTION).encode())

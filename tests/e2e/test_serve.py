@@ -24,6 +24,17 @@ TALK = {"embedding": {"est": 35}, "svm": {"est": 25}, "bayes": {"est": 15},
 LATE_TIMERS_MS = 100
 
 
+def read_line(stream, timeout_s=60):
+    """The stream's next line, or "" if none comes within timeout_s: a server
+    that hangs before it prints fails its test instead of holding the run.
+    The caller then kills the process, which ends the reader's wait."""
+    got = []
+    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return got[0] if got else ""
+
+
 class Server:
     """A tbms server on a free port; stopped (SIGKILL if need be) on close.
     `simulate` is --simulate's value, or None when `flags` name a --house.
@@ -40,7 +51,7 @@ class Server:
             [TBMS_BIN, "serve", *port, *models, *flags, *insecure],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=None if env is None else {**os.environ, **env})
-        line = self.proc.stdout.readline()  # the server prints its address once listening
+        line = read_line(self.proc.stdout)  # the server prints its address once listening
         match = re.search(r"https?://127\.0\.0\.1:(\d+)", line)
         if not match:
             self.proc.kill()

@@ -15,7 +15,7 @@ import tomllib
 import unittest
 import xml.etree.ElementTree as ET
 
-TBMS_BIN = os.environ.get("TBMS_BIN", "build/tbms")
+from test_serve import TBMS_BIN, read_line
 
 
 def tune(*args, timeout=120):
@@ -175,7 +175,7 @@ class TuneHouse(unittest.TestCase):
         server = subprocess.Popen([TBMS_BIN, "serve", "--house", house, "--port", "0"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env={**os.environ, **keys})
         try:
-            listening = server.stdout.readline()
+            listening = read_line(server.stdout)
         finally:
             server.terminate()
             _, log = server.communicate(timeout=30)
