@@ -123,6 +123,34 @@ class BrokerTest : public ::testing::Test {
 
 TimePoint At(double ms) { return AtMillis(ms); }
 
+// A finished try's record is reused for the next (Broker::Recycle): nothing
+// of the first — a mix's member states, a failure, a fallback — shows in the
+// second's result or timing.
+TEST_F(BrokerTest, ARecycledTryRecordStartsClean) {
+  AddModel("good", 5);
+  AddModel("bad", 5, /*fail=*/true);
+  AddModel("backup", 2);
+  Submit(MixRequest({{"good", 5}, {"bad", 5}}, 50, {{"backup", 2}}));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  ASSERT_GE(result_->rank, 0);  // it held an answer: a stale `held` would stop the next try's fallback
+  const TimePoint second_at = clock_.Now();
+  result_.reset();
+  Submit(Request({{"bad", 5}, {"backup", 2}}, 50));
+  clock_.AdvanceTo(second_at + Millis(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "backup");  // rule 5: bad fails at 5, backup launches at once
+  EXPECT_EQ(result_->rank, 1);
+  EXPECT_EQ(result_->reason, Reason::kError);
+  EXPECT_EQ(answered_at_, second_at + Millis(7));
+  ASSERT_EQ(result_->attempts.size(), 2u);
+  EXPECT_EQ(result_->attempts[0].state, AttemptState::kFailed);
+  EXPECT_EQ(result_->attempts[0].started, Duration(0));
+  EXPECT_EQ(result_->attempts[1].state, AttemptState::kSucceeded);
+  EXPECT_TRUE(result_->attempts[1].error.empty());
+  EXPECT_EQ(broker_->pending(), 0u);
+}
+
 // Worked example, branch 1: embedding answers at 20, nothing else runs.
 TEST_F(BrokerTest, WorkedExampleTopModelAnswersEarly) {
   AddTalkModels(20, 25, 15, 5);
