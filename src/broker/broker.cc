@@ -182,18 +182,18 @@ Status Broker::Submit(TryRequest request, Done done) {
 
 Broker::Pending& Broker::NewPending() {
   const uint64_t id = next_id_++;
+  Pending* p;
   if (spare_.empty()) {
-    Pending& p = *pending_.emplace(id, std::make_unique<Pending>()).first->second;
-    p.id = id;
-    return p;
+    p = pending_.emplace(id, std::make_unique<Pending>()).first->second.get();
+  } else {
+    PendingMap::node_type node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key() = id;
+    p = node.mapped().get();
+    pending_.insert(std::move(node));
   }
-  PendingMap::node_type node = std::move(spare_.back());
-  spare_.pop_back();
-  node.key() = id;
-  Pending& p = *node.mapped();
-  p.id = id;
-  pending_.insert(std::move(node));
-  return p;
+  p->id = id;
+  return *p;
 }
 
 void Broker::Recycle(PendingMap::node_type node) {

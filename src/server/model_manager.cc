@@ -106,8 +106,7 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
     }
     return run(batch);
   };
-  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile)
-                                             : ProfileBatchTimes(bounded, profile);
+  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile) : ProfileBatchTimes(bounded, profile);
   if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
   v->warmup_times = std::move(times).value();
   v->warmup_took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);

@@ -22,7 +22,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--seed", f.seed, "Random seed of the simulator")->capture_default_str();
   cmd->add_option("--warmup", f.warmup,
                   "Batches of each size every model runs before it serves ([warmup] count): 0 (none: its first "
-                  "tries are planned on the ests), or " + std::to_string(ServiceTimeOptions{}.min_samples) + " to " +
+                  "tries are planned on the ests), or " + std::to_string(kMinWarmupCount) + " to " +
                       std::to_string(kMaxWarmupCount))
       ->capture_default_str();
   cmd->add_option("--guard-ms", f.guard_ms,

@@ -77,11 +77,10 @@ StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, c
 }
 
 Status CheckWarmupCount(int64_t count) {
-  constexpr int kPlanned = ServiceTimeOptions{}.min_samples;
-  if (count == 0 || (count >= kPlanned && count <= kMaxWarmupCount)) return OkStatus();
-  return InvalidArgument("must be 0 or " + std::to_string(kPlanned) + " to " + std::to_string(kMaxWarmupCount) +
+  if (count == 0 || (count >= kMinWarmupCount && count <= kMaxWarmupCount)) return OkStatus();
+  return InvalidArgument("must be 0 or " + std::to_string(kMinWarmupCount) + " to " + std::to_string(kMaxWarmupCount) +
                          ", not " + std::to_string(count) + ": a batch size is planned on its own times once it " +
-                         "has run " + std::to_string(kPlanned) + " times");
+                         "has run " + std::to_string(kMinWarmupCount) + " times");
 }
 
 void SeedBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {

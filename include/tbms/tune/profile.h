@@ -51,6 +51,7 @@ StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, c
 // batch size needs before it is planned on its own times (fewer would warm
 // caches and plan nothing) to 100. The message says what it "must be", for
 // the caller to name the key or flag.
+constexpr int kMinWarmupCount = ServiceTimeOptions{}.min_samples;
 constexpr int kMaxWarmupCount = 100;
 Status CheckWarmupCount(int64_t count);
 // A model's [warmup]: its times seed a batcher's service times
