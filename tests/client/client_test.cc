@@ -87,7 +87,9 @@ TEST(ClientTest, AConnectionPastItsAgeIsReplaced) {
   FakeServer server(Answer);
   auto client = Make(server, {.max_connection_age_ms = 1});
   ASSERT_TRUE(client->Try(Question()).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the age for sure, not a race
+  // The client ages connections on the real steady clock (it has no other);
+  // sleep_for waits at least 5 ms, five times the age, so this cannot race.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(client->Try(Question()).ok());
   EXPECT_EQ(server.connections(), 2);
 }
