@@ -13,7 +13,7 @@ core's lag and the HTTP edge. Needs TBMS_BIN and PYTHONPATH=python (ctest)."""
 import random
 import unittest
 
-from test_serve import LATE_TIMERS_MS, Server
+from test_serve import LATE_TIMERS_MS, PLANNED, Server
 
 SCENARIOS = 16
 TRIES = 8  # per scenario: past the service-time model's first samples
@@ -56,7 +56,7 @@ class RandomTriesKeepEveryPromiseTest(unittest.TestCase):
         real, tloc = draw(rng)
         names = ["m%d" % i for i in range(len(real))]
         simulate = ",".join("%s=%.3f:0" % (n, ms) for n, ms in zip(names, real))
-        server = Server(simulate, "--guard-ms", str(GUARD_MS))
+        server = Server(simulate, "--guard-ms", str(GUARD_MS), *PLANNED)
         try:
             with server.client() as client:
                 self.run_tries(rng, client, names, real, tloc)

@@ -13,7 +13,7 @@ import subprocess
 import unittest
 
 import tbms
-from test_serve import TALK, TBMS_BIN, Server
+from test_serve import PLANNED, TALK, TBMS_BIN, Server
 
 SIMULATE = "embedding=30,svm=10,bayes=5,keysearch=1"
 REASONS = ("predicted_late", "error", "dropped_late", "deadline", "overdue", "infeasible", "unavailable", "overloaded")
@@ -72,7 +72,7 @@ class ReportChannelTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(SIMULATE)
+        cls.server = Server(SIMULATE, *PLANNED)
         cls.log = []  # (instance, task, TryResult), in order
         try:
             for instance, models, tloc, cross_request, cross_lag, count in cls.MIX:
