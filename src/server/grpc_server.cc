@@ -204,19 +204,25 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
     if (Status s = CapByDeadline(&parsed->request.tloc); !s.ok()) return Fail(s);
     if (!TakeQuota(parsed->instance)) return;
     id_ = q.id();
-    // The Done runs in the core's context: the response is built on the io executor.
+    // As V2Api::Infer: the Done stores the answer in answer_, and whichever of
+    // the Done and this call comes second replies; never from the core's context.
     Status s = state_->engine->Submit(*instance, parsed->task, std::move(parsed->request), [this](TryResult r) {
-      boost::asio::post(state_->io, [this, r = std::move(r)] {
-        state_->gate->Release(quota_of_);
-        inference::ModelInferResponse out;
-        WriteTryProto(r, id_, &out);
-        Reply(out);
-      });
+      answer_ = std::move(r);
+      if (!answer_taken_.exchange(true, std::memory_order_acq_rel)) return;  // Try replies
+      boost::asio::post(state_->io, [this] { ReplyTry(); });
     });
     if (!s.ok()) {
       state_->gate->Release(quota_of_);  // not taken: no answer will release it
-      Fail(s);
+      return Fail(s);
     }
+    if (answer_taken_.exchange(true, std::memory_order_acq_rel)) ReplyTry();  // answered already
+  }
+
+  void ReplyTry() {
+    state_->gate->Release(quota_of_);
+    inference::ModelInferResponse out;
+    WriteTryProto(answer_, id_, &out);
+    Reply(out);
   }
 
   const std::shared_ptr<State> state_;
@@ -227,6 +233,8 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   Caller caller_;
   std::string quota_of_;  // the instance whose quota slot this call holds
   std::string id_;
+  TryResult answer_;
+  std::atomic<bool> answer_taken_{false};
 };
 
 class GrpcServer::Service : public grpc::CallbackGenericService {

@@ -2,6 +2,7 @@
 
 #include "tbms/broker/limits.h"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 
 #include "tbms/common/json_fields.h"
@@ -143,20 +144,36 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
     return done(s);
   }
   request.owner = std::move(table);
+  // The answer is handed over in `handoff`: the engine's Done stores it, and
+  // whichever of the Done and this call comes second builds the response. An
+  // infer answered inside Submit (a 0 ms model on an idle core) is so answered
+  // on the caller's thread, with no hop to an io thread and back.
+  struct Handoff {
+    Handoff(InferDone d, std::vector<TensorSpec> o, std::string i)
+        : done(std::move(d)), outputs(std::move(o)), id(std::move(i)) {}
+    InferDone done;
+    std::vector<TensorSpec> outputs;
+    std::string id;
+    TryResult result;
+    Duration expected_now{};
+    std::atomic<bool> taken{false};
+    void Reply() { done(InferReply(result, outputs, id, expected_now)); }
+  };
+  auto handoff = std::make_shared<Handoff>(std::move(done), std::move(outputs), std::move(infer.id));
   // On the core: note what a new request would take now (brokers sharing
-  // this server read it), hand off at once; the response is built on an io thread.
+  // this server read it); the response is never built in the core's context.
   const Member member = request.members.back();  // the table the try holds keeps its queue alive
-  auto finished = [this, done, member, priority = infer.priority, outputs = std::move(outputs),
-                   id = std::move(infer.id)](TryResult r) {
-    const Duration expected_now = std::min(member.queue->Predict(priority, member.est).expected, limits::kMaxTloc);
-    boost::asio::post(io_, [done, outputs, id, expected_now, r = std::move(r)] {
-      done(InferReply(r, outputs, id, expected_now));
-    });
+  auto finished = [this, handoff, member, priority = infer.priority](TryResult r) {
+    handoff->expected_now = std::min(member.queue->Predict(priority, member.est).expected, limits::kMaxTloc);
+    handoff->result = std::move(r);
+    if (!handoff->taken.exchange(true, std::memory_order_acq_rel)) return;  // Infer replies
+    boost::asio::post(io_, [handoff] { handoff->Reply(); });
   };
   const std::string_view counted_as = caller.admin ? std::string_view(kInstance) : caller.instance;
   if (Status s = engine_->Submit(counted_as, model.config->name, std::move(request), std::move(finished)); !s.ok()) {
-    done(s);
+    return handoff->done(s);
   }
+  if (handoff->taken.exchange(true, std::memory_order_acq_rel)) handoff->Reply();  // answered already
 }
 
 Status V2Api::CheckAdmin(const Caller& caller) {

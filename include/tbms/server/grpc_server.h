@@ -14,7 +14,8 @@
 // RESOURCE_EXHAUSTED from gRPC itself.
 //
 // One call is one reactor on gRPC's callback threads; answers are written
-// from the io executor, never from the core's context.
+// on the call's thread when the engine answered at once, else from the io
+// executor, never from the core's context.
 // Thread safety: safe for concurrent use; Drain and Shutdown from any thread.
 #pragma once
 

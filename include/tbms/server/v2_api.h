@@ -88,10 +88,11 @@ class V2Api {
                                  std::string_view version) const;
   // Runs `request` on `model` of `table`. Calls `done` exactly once: at once
   // with INVALID_ARGUMENT (inputs or outputs that are not the model's) or
-  // the engine's refusal, or later on an io thread with the response,
-  // UNAVAILABLE (no answer in time) or INTERNAL (the model failed, or its
-  // answer does not fit an output). Infers of an instance's caller are
-  // counted under its instance.
+  // the engine's refusal, or with the response, UNAVAILABLE (no answer in
+  // time) or INTERNAL (the model failed, or its answer does not fit an
+  // output): inside Infer when the engine answered at once, else later on
+  // an io thread, never in the core's context. Infers of an instance's
+  // caller are counted under its instance.
   void Infer(const Caller& caller, std::shared_ptr<const ModelTable> table, const ModelRef& model,
              InferRequest request, InferDone done) const;
 
