@@ -3,9 +3,14 @@
 #include <boost/asio/post.hpp>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
+#include <thread>
+#include <vector>
+
+#include "grpc/health/v1/health.pb.h"
 #include "kserve/grpc_service.pb.h"
+#include "tbms/common/json_fields.h"
+#include "tbms/common/mutex.h"
 #include "tbms/kserve/grpc_bytes.h"
 #include "tbms/kserve/v2_proto.h"
 #include "tbms/server/try_proto.h"
@@ -20,18 +25,35 @@ struct GrpcServer::State {
   const std::shared_ptr<Gate> gate;
   const boost::asio::any_io_executor io;
   const V2Api v2;  // no repository RPCs in the spec's service: no loader
+  grpc::AsyncGenericService service;  // every RPC but health's
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;  // one per thread
+  std::vector<std::thread> threads;
   std::atomic<bool> unready{false};
   std::atomic<bool> draining{false};
-  std::atomic<size_t> active{0};
+  std::atomic<size_t> active{0};  // calls taken and not yet ended, health watches too
+  Mutex watches_mu;
+  std::vector<Call*> watches GUARDED_BY(watches_mu);  // open health watches, told when the status changes
 };
 
 namespace {
 
 constexpr std::string_view kServiceName = "inference.GRPCInferenceService";
 constexpr std::string_view kService = "/inference.GRPCInferenceService/";  // the RPCs' path prefix
+constexpr std::string_view kHealth = "/grpc.health.v1.Health/";
+// Open health watches at most: each holds a stream. Kubernetes' probes use Check.
+constexpr size_t kMaxWatches = 1024;
+
+using HealthResponse = grpc::health::v1::HealthCheckResponse;
+using HealthStatus = HealthResponse::ServingStatus;
 
 grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());  // the same canonical codes
+}
+
+// The health of `service` ("": the whole server).
+HealthStatus HealthOf(std::string_view service, bool unready) {
+  if (!service.empty() && service != kServiceName) return HealthResponse::SERVICE_UNKNOWN;
+  return unready ? HealthResponse::NOT_SERVING : HealthResponse::SERVING;
 }
 
 void SpecsToProto(const std::vector<TensorSpec>& specs,
@@ -46,31 +68,156 @@ void SpecsToProto(const std::vector<TensorSpec>& specs,
 
 }  // namespace
 
-// One RPC: reads its one request message, answers once, then deletes itself.
-class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
+// One RPC on one completion queue: taken, its request message read, answered
+// once (a health watch: each time the status changes, until it is cancelled),
+// then deleted once gRPC says it ended. Every operation of a call completes
+// on its queue, whose one thread steps the call on.
+class GrpcServer::Call {
  public:
-  Call(std::shared_ptr<State> state, grpc::GenericCallbackServerContext* ctx)
-      : state_(std::move(state)), ctx_(ctx) {
-    state_->active.fetch_add(1);
-    StartRead(&in_);
+  // A queue's tag: the call and what completed.
+  struct Event {
+    Call* call;
+    void (Call::*completed)(bool ok);
+  };
+
+  // Asks for the next RPC on `queue`.
+  static void Await(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue) {
+    auto* call = new Call(state, queue);
+    call->ctx_.AsyncNotifyWhenDone(&call->ended_);  // comes only for an RPC that was taken
+    state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->step_);
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call sent no request message"));
+  // Readiness changed: tells the call, a health watch, its new status.
+  void Retell() REQUIRES(state_->watches_mu) {
+    if (!writing_) WriteHealth();
+  }
+  // Ends the call, a health watch, as a client's cancel would (from any thread).
+  void Cancel() REQUIRES(state_->watches_mu) { ctx_.TryCancel(); }
+
+ private:
+  enum class Phase { kAwaited, kReading, kAnswering, kWatching };
+
+  Call(std::shared_ptr<State> state, grpc::ServerCompletionQueue* queue)
+      : state_(std::move(state)), queue_(queue), stream_(&ctx_) {}
+
+  // The call's operation completed; `ok` false when it failed (the client
+  // went away, or the server is shutting down).
+  void Step(bool ok) {
+    switch (phase_) {
+      case Phase::kAwaited:
+        if (!ok) return delete this;  // the server is shutting down: no RPC came
+        Await(state_, queue_);  // the RPC after this one
+        state_->active.fetch_add(1);
+        phase_ = Phase::kReading;
+        return stream_.Read(&in_, &step_);
+      case Phase::kReading:
+        phase_ = Phase::kAnswering;  // before the answer's operation starts, on whatever thread
+        if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call sent no request message"));
+        return OnRequest();
+      case Phase::kAnswering:
+        { MutexLock lock(&answer_mu_); }  // the thread that started the answer is done with the call
+        answered_ = true;
+        return EndIfDone();
+      case Phase::kWatching:
+        return Watched(ok);
+    }
+  }
+
+  // gRPC is done with the call: answered, cancelled, or the server shut down.
+  void Ended(bool) {
+    ended_once_ = true;
+    if (phase_ != Phase::kWatching) return EndIfDone();
+    bool writing = false;
+    {
+      MutexLock lock(&state_->watches_mu);
+      std::erase(state_->watches, this);
+      writing = writing_;
+    }
+    if (!writing) End();  // else the write's completion ends it
+  }
+
+  void EndIfDone() {
+    if (answered_ && ended_once_) End();
+  }
+
+  void End() {
+    const std::shared_ptr<State> state = state_;
+    delete this;
+    if (state->active.fetch_sub(1) == 1) state->active.notify_all();  // Shutdown may be waiting
+  }
+
+  void OnRequest() {
     body_ = BufferBytes(in_);
-    const std::string& method = ctx_->method();
+    const std::string& method = ctx_.method();
+    if (method.starts_with(kHealth)) return Health(std::string_view(method).substr(kHealth.size()));
     if (!method.starts_with(kService)) {
       return Fail(Status(StatusCode::kUnimplemented, "unknown service in " + method +
                                                          " (this server speaks inference.GRPCInferenceService)"));
     }
     Handle(std::string_view(method).substr(kService.size()));
   }
-  void OnDone() override {
-    state_->active.fetch_sub(1);
-    delete this;
+
+  // The answer may be started on another thread (an io thread) than the one
+  // its completion comes to, which then deletes the call. gRPC orders the
+  // two, but in code TSan cannot see into, and the starting thread still
+  // touches the stream after handing the operation over: it does so under
+  // answer_mu_, which Step takes before going on.
+  void Finish(const grpc::Status& status) {
+    MutexLock lock(&answer_mu_);
+    stream_.Finish(status, &step_);
   }
 
- private:
+  // grpc.health.v1, unsigned as REST's /v2/health/*.
+  void Health(std::string_view rpc) {
+    grpc::health::v1::HealthCheckRequest q;
+    if (!Parse(&q)) return;
+    watched_ = q.service();
+    if (rpc == "Check") {
+      const auto status = HealthOf(watched_, state_->unready.load());
+      if (status == HealthResponse::SERVICE_UNKNOWN) {
+        return Fail(Status(StatusCode::kNotFound, "this server has no service " + Quote(watched_)));
+      }
+      HealthResponse r;
+      r.set_status(status);
+      return Reply(r);
+    }
+    if (rpc != "Watch") return Fail(Status(StatusCode::kUnimplemented, "unknown method " + std::string(rpc) + " of grpc.health.v1.Health"));
+    {
+      MutexLock lock(&state_->watches_mu);
+      if (state_->watches.size() < kMaxWatches) {
+        phase_ = Phase::kWatching;
+        state_->watches.push_back(this);
+        return WriteHealth();
+      }
+    }
+    Fail(Status(StatusCode::kResourceExhausted, "the server has " + std::to_string(kMaxWatches) + " health watches open"));
+  }
+
+  // Writes the watched service's status now (one write at a time).
+  void WriteHealth() REQUIRES(state_->watches_mu) {
+    told_ = HealthOf(watched_, state_->unready.load());
+    HealthResponse r;
+    r.set_status(told_);
+    out_ = BytesBuffer(r.SerializeAsString());
+    writing_ = true;
+    stream_.Write(out_, &step_);
+  }
+
+  // A watch's write completed: the status may have changed meanwhile.
+  void Watched(bool ok) {
+    bool end = false;
+    {
+      MutexLock lock(&state_->watches_mu);
+      writing_ = false;
+      if (ended_once_) {
+        end = true;
+      } else if (ok && HealthOf(watched_, state_->unready.load()) != told_) {
+        WriteHealth();
+      }
+    }
+    if (end) End();
+  }
+
   template <typename Message>
   bool Parse(Message* m) {
     if (m->ParseFromString(body_)) return true;
@@ -80,7 +227,8 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
 
   void Reply(const google::protobuf::Message& m) {
     out_ = BytesBuffer(m.SerializeAsString());
-    StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+    MutexLock lock(&answer_mu_);  // see Finish
+    stream_.WriteAndFinish(out_, grpc::WriteOptions(), grpc::Status::OK, &step_);
   }
   void Fail(const Status& s) { Finish(ToGrpc(s)); }
 
@@ -108,11 +256,11 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   }
 
   StatusOr<Caller> Authenticate() {
-    const auto& metadata = ctx_->client_metadata();
+    const auto& metadata = ctx_.client_metadata();
     const auto it = metadata.find("authorization");
     const std::string_view authorization =
         it == metadata.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
-    return state_->gate->Authenticate({"POST", ctx_->method(), body_, authorization}, *table_);
+    return state_->gate->Authenticate({"POST", ctx_.method(), body_, authorization}, *table_);
   }
 
   void ServerMetadata() {
@@ -151,7 +299,7 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
 
   // The call's gRPC deadline as a cap on `tloc`; DEADLINE_EXCEEDED when it has passed.
   Status CapByDeadline(Duration* tloc) const {
-    const auto deadline = ctx_->deadline();
+    const auto deadline = ctx_.deadline();
     if (deadline == std::chrono::system_clock::time_point::max()) return OkStatus();
     const auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::system_clock::now());
     if (left <= Duration::zero()) return Status(StatusCode::kDeadlineExceeded, "the call's deadline has passed");
@@ -163,7 +311,7 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   bool TakeQuota(const InstanceConfig* instance) {
     int retry_after_s = 1;
     if (Status s = state_->gate->TakeQuota(instance, &quota_of_, &retry_after_s); !s.ok()) {
-      ctx_->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
+      ctx_.AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
       Fail(s);
       return false;
     }
@@ -226,7 +374,18 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   }
 
   const std::shared_ptr<State> state_;
-  grpc::GenericCallbackServerContext* const ctx_;
+  grpc::ServerCompletionQueue* const queue_;
+  Event step_{this, &Call::Step};    // the tag of each operation
+  Event ended_{this, &Call::Ended};  // the tag of the call's end
+  Phase phase_ = Phase::kAwaited;
+  Mutex answer_mu_;                  // held while the answer's operation is started (Finish)
+  bool answered_ = false;            // the answer's operation completed
+  bool ended_once_ = false;          // gRPC said the call ended
+  std::string watched_;              // a health call's service
+  HealthStatus told_ = HealthResponse::UNKNOWN;  // what a watch was last told
+  bool writing_ GUARDED_BY(state_->watches_mu) = false;  // a watch's write is in flight
+  grpc::GenericServerContext ctx_;
+  grpc::GenericServerAsyncReaderWriter stream_;
   grpc::ByteBuffer in_, out_;
   std::string body_;  // the request message's bytes, as signed
   std::shared_ptr<const ModelTable> table_;
@@ -237,20 +396,26 @@ class GrpcServer::Call : public grpc::ServerGenericBidiReactor {
   std::atomic<bool> answer_taken_{false};
 };
 
-class GrpcServer::Service : public grpc::CallbackGenericService {
- public:
-  explicit Service(std::shared_ptr<State> state) : state_(std::move(state)) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    return new Call(state_, ctx);
-  }
+namespace {
 
- private:
-  const std::shared_ptr<State> state_;
-};
+// RPCs each queue has asked for ahead: each one taken asks for the next, so
+// this only bounds how many a burst finds waiting.
+constexpr int kAwaitedPerQueue = 16;
+
+}  // namespace
+
+void GrpcServer::ServeQueue(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue) {
+  for (int i = 0; i < kAwaitedPerQueue; ++i) Call::Await(state, queue);
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue->Next(&tag, &ok)) {
+    const auto* event = static_cast<const Call::Event*>(tag);
+    (event->call->*event->completed)(ok);
+  }
+}
 
 GrpcServer::GrpcServer(Options options, Engine* engine, std::shared_ptr<Gate> gate, boost::asio::any_io_executor io)
-    : state_(std::make_shared<State>(std::move(options), engine, std::move(gate), std::move(io))),
-      service_(std::make_unique<Service>(state_)) {}
+    : state_(std::make_shared<State>(std::move(options), engine, std::move(gate), std::move(io))) {}
 
 GrpcServer::~GrpcServer() {
   if (server_) Shutdown();
@@ -268,30 +433,31 @@ Status GrpcServer::Start() {
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     credentials = grpc::SslServerCredentials(ssl);
   }
-  grpc::EnableDefaultHealthCheckService(true);
+  grpc::EnableDefaultHealthCheckService(false);  // served on the queues (Call::Health): no callback threads
   grpc::ServerBuilder builder;
   const std::string address =
       (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
   int port = 0;
   builder.AddListeningPort(address, credentials, &port);
-  builder.RegisterCallbackGenericService(service_.get());
+  builder.RegisterAsyncGenericService(&state_->service);
+  for (int i = 0; i < o.threads; ++i) state_->queues.push_back(builder.AddCompletionQueue());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(o.max_message_bytes, INT32_MAX)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_streams_per_connection);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();
+    StopQueues();
     return Unavailable("cannot serve gRPC on " + address + " (in use, or not an address of this machine)");
   }
   port_ = static_cast<uint16_t>(port);
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus(std::string(kServiceName), true);  // Drain's SetServingStatus(false) covers it too
-  health->SetServingStatus(true);
+  for (auto& queue : state_->queues) state_->threads.emplace_back(ServeQueue, state_, queue.get());
   return OkStatus();
 }
 
 void GrpcServer::Unready() {
   if (state_->unready.exchange(true)) return;
-  if (server_) server_->GetHealthCheckService()->SetServingStatus(false);
+  MutexLock lock(&state_->watches_mu);
+  for (Call* watch : state_->watches) watch->Retell();
 }
 
 void GrpcServer::Drain() {
@@ -300,12 +466,42 @@ void GrpcServer::Drain() {
 }
 
 void GrpcServer::Shutdown() {
+  if (!server_) return;  // not started, or shut down already
   Drain();
+  {
+    MutexLock lock(&state_->watches_mu);  // told NOT_SERVING by Drain; then they end, as nothing will change
+    for (Call* watch : state_->watches) watch->Cancel();
+  }
+  // Calls still open are cancelled after a second; each then finishes on its
+  // queue (a try once the engine answers it), so the queues serve until none is left.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  server_->Wait();
+  for (size_t n = state_->active.load(); n != 0; n = state_->active.load()) state_->active.wait(n);
+  StopQueues();
   server_.reset();
 }
 
-size_t GrpcServer::active_requests() const { return state_->active.load(); }
+void GrpcServer::StopQueues() {
+  for (auto& queue : state_->queues) queue->Shutdown();
+  for (std::thread& t : state_->threads) t.join();  // each drains its queue
+  if (state_->threads.empty()) {  // never served: nothing was asked for, but gRPC wants each queue drained
+    void* tag = nullptr;
+    bool ok = false;
+    for (auto& queue : state_->queues) {
+      while (queue->Next(&tag, &ok)) {
+      }
+    }
+  }
+  state_->threads.clear();
+}
+
+size_t GrpcServer::active_requests() const {
+  size_t watches = 0;
+  {
+    MutexLock lock(&state_->watches_mu);
+    watches = state_->watches.size();
+  }
+  const size_t active = state_->active.load();
+  return active > watches ? active - watches : 0;  // a watch is not a request in flight: it is open until cancelled
+}
 
 }  // namespace tbms

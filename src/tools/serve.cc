@@ -291,6 +291,7 @@ int Serve(const ServeFlags& f) {
     go.host = f.host;
     go.port = static_cast<uint16_t>(f.grpc_port);
     go.max_message_bytes = f.max_body_bytes;
+    go.threads = f.threads;
     go.tls_cert = f.tls_cert;
     go.tls_key = f.tls_key;
     grpc = std::make_unique<GrpcServer>(go, engine->get(), gate, ioc.get_executor());
@@ -361,7 +362,7 @@ void AddServe(CLI::App& app) {
                   "Also serve the KServe v2 gRPC API (and grpc.health.v1) on this port of --host (0: any free "
                   "port); same keys, limits (--max-body-bytes per message) and TLS as HTTP")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", flags->threads, "I/O threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--threads", flags->threads, "I/O threads: the HTTP sessions' and, with --grpc-port, as many gRPC completion queues'")->check(CLI::Range(1, 256))->capture_default_str();
   cmd->add_option("--simulate", flags->simulate,
                   "Serve simulated models: NAME=MS[:PER_ITEM_MS],... e.g. "
                   "embedding=35,svm=25,bayes=15,keysearch=5 (MS: single-item service time; "

@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "kserve/grpc_service.pb.h"
 #include "simulated_model.h"
 #include "tbms/auth/signing.h"
@@ -169,6 +170,63 @@ TEST_F(GrpcServerTest, HealthAndLivenessNeedNoKeyAndReadinessFollowsTheDrain) {
   EXPECT_EQ(Health("inference.GRPCInferenceService"), 2);
   ModelInferResponse r;
   EXPECT_EQ(Call("ModelInfer", Question("svm", "hi"), &r).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+TEST_F(GrpcServerTest, HealthOfAServiceThisServerDoesNotHaveIsNotFound) {
+  std::string out;
+  const std::string request = std::string(1, 0x0a) + static_cast<char>(5) + "other";  // service "other"
+  EXPECT_EQ(Raw("/grpc.health.v1.Health/Check", request, nullptr, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Raw("/grpc.health.v1.Health/Nap", request, nullptr, &out).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// A watch is told the status at once and again when it changes; it is not a
+// request in flight (a drain does not wait for it), and it ends when cancelled.
+TEST_F(GrpcServerTest, AHealthWatchIsToldWhenTheServerTurnsUnready) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));  // bounds each Read
+  HealthCheckRequest request;
+  request.set_service("inference.GRPCInferenceService");
+  auto watch = health->Watch(&ctx, request);
+  HealthCheckResponse told;
+  ASSERT_TRUE(watch->Read(&told));
+  EXPECT_EQ(told.status(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(server_->active_requests(), 0u);
+
+  server_->Unready();
+  ASSERT_TRUE(watch->Read(&told));
+  EXPECT_EQ(told.status(), HealthCheckResponse::NOT_SERVING);
+
+  grpc::ClientContext other_ctx;
+  other_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  request.set_service("other");
+  auto other = health->Watch(&other_ctx, request);
+  ASSERT_TRUE(other->Read(&told));
+  EXPECT_EQ(told.status(), HealthCheckResponse::SERVICE_UNKNOWN);  // the spec's answer, and the watch stays open
+
+  ctx.TryCancel();
+  EXPECT_FALSE(watch->Read(&told));
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  other_ctx.TryCancel();
+  EXPECT_FALSE(other->Read(&told));
+}
+
+TEST_F(GrpcServerTest, ShutdownEndsTheWatchesStillOpen) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto watch = health->Watch(&ctx, HealthCheckRequest());
+  HealthCheckResponse told;
+  ASSERT_TRUE(watch->Read(&told));
+  EXPECT_EQ(told.status(), HealthCheckResponse::SERVING);
+  server_->Shutdown();  // returns: the watch is cancelled, not waited for
+  while (watch->Read(&told)) {  // NOT_SERVING, unless the cancel overtook it: ends, either way
+    EXPECT_EQ(told.status(), HealthCheckResponse::NOT_SERVING);
+  }
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(GrpcServerTest, EveryOtherCallMustBeSignedOnce) {

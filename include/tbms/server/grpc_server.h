@@ -13,9 +13,11 @@
 // canonical codes of Status); a message over max_message_bytes gets
 // RESOURCE_EXHAUSTED from gRPC itself.
 //
-// One call is one reactor on gRPC's callback threads; answers are written
-// on the call's thread when the engine answered at once, else from the io
-// executor, never from the core's context.
+// RPCs are served on completion queues, each with its own thread (Options::
+// threads): a call is read, checked and submitted there, and answered there
+// too when the engine answered at once, else from the io executor; never from
+// the core's context. (gRPC's callback API hands every call between its own
+// threads: 2x the CPU per call on a small machine; docs/benchmarks.md.)
 // Thread safety: safe for concurrent use; Drain and Shutdown from any thread.
 #pragma once
 
@@ -34,6 +36,7 @@
 
 namespace grpc {
 class Server;
+class ServerCompletionQueue;
 }
 
 namespace tbms {
@@ -45,6 +48,7 @@ class GrpcServer {
     uint16_t port = 8001;  // 0: any free port (see port())
     size_t max_message_bytes = 1 << 20;
     int max_streams_per_connection = 1024;  // RPCs at once on one connection
+    int threads = 1;  // completion queues, one thread each
     TryLimits limits;
     V2Api::Options v2;
     std::string tls_cert, tls_key;  // PEM files: serve TLS
@@ -61,17 +65,20 @@ class GrpcServer {
   void Unready();
   // Stops admitting: readiness and health NOT_SERVING, new infers UNAVAILABLE. One-way.
   void Drain();
-  // Stops the server; calls still open are cancelled. Once, after Start.
+  // Stops the server: health watches are told NOT_SERVING and cancelled,
+  // other calls still open cancelled after a second; returns when each has
+  // ended. Again: does nothing.
   void Shutdown();
   size_t active_requests() const;
 
  private:
   struct State;
   class Call;
-  class Service;
+  // A queue's thread: every operation of its calls completes there.
+  static void ServeQueue(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue);
+  void StopQueues();  // shuts the queues down and joins their threads
 
   const std::shared_ptr<State> state_;
-  std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
   uint16_t port_ = 0;
 };
