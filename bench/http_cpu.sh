@@ -26,6 +26,7 @@ work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 . bench/http_servers.sh
+. bench/measure.sh
 write_post_lua
 declare -A bin=([baseline]="$baseline" [this]=build/tbms)
 declare -A port=([nginx]=18071 [baseline]=18072 [this]=18073)
@@ -34,18 +35,12 @@ start_nginx "${port[nginx]}"
 for s in baseline this; do TBMS_BIN="${bin[$s]}" start_tbms "$s" "${port[$s]}"; done
 sleep 0.5
 
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # user, system
 pid_of() { if [ "$1" = nginx ]; then pgrep -f "nginx: worker" | head -1; else cat "$work/$1.pid"; fi; }
 wrk_run() {  # server seconds connections -> wrk's output
   taskset -c 0 wrk -t1 -c"$3" -d"$2s" -s "$work/post.lua" "http://127.0.0.1:${port[$1]}/v1/instances/bench/try"
 }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN {print 1e6 / t}')
 
 declare -A rps user sys
-per_request() {  # ticks requests -> µs
-  awk -v c="$1" -v t="$tick_us" -v n="$2" 'BEGIN {printf "%.2f", c * t / n}'
-}
 for r in $(seq "$rounds"); do
   for s in "${servers[@]}"; do
     pid=$(pid_of "$s")

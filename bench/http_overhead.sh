@@ -35,7 +35,7 @@ wrk_run() {  # server connections -> output file
     "${url[$1]}/v1/instances/bench/try" > "$work/$1-$2.txt"
 }
 field() { awk -v k="$2" '$1==k {print $2}' "$1"; }
-median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. bench/measure.sh
 
 declare -A rps
 for r in $(seq "$rounds"); do

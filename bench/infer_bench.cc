@@ -2,7 +2,8 @@
 // by side in one run: closed loop, `--threads` callers each sending
 // `--requests` infers of `--model` (a one-question BYTES input), unsigned
 // (the server runs --insecure-dev). Prints requests/s and latency p50/p99
-// per protocol. bench/remote.py runs it; docs/benchmarks.md has the figures.
+// per protocol: both, or only the one named (--rest or --grpc).
+// bench/remote.py and bench/grpc_cpu.sh run it; docs/benchmarks.md has the figures.
 //
 //   infer_bench --rest http://127.0.0.1:8000 --grpc 127.0.0.1:8001 --model svm --threads 8 --requests 2000
 #include "tbms/client/client.h"  // first: see src/backends/remote/grpc_transport.cc
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kserve/grpc_service.grpc.pb.h"
@@ -59,7 +61,7 @@ Figures Run(int threads, int requests, Call call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("KServe v2 infer over REST and gRPC, side by side (closed loop, loopback)");
+  CLI::App app("KServe v2 infer over REST and gRPC, side by side (closed loop, loopback); only one when only it is named");
   std::string rest = "http://127.0.0.1:8000", grpc_address = "127.0.0.1:8001", model = "svm";
   int threads = 8, requests = 2000;
   app.add_option("--rest", rest, "The server's REST URL")->capture_default_str();
@@ -69,34 +71,45 @@ int main(int argc, char** argv) {
   app.add_option("--requests", requests, "Infers per caller")->check(CLI::Range(1, 1000000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  const std::string json = "{\"inputs\":[{\"name\":\"question\",\"datatype\":\"BYTES\",\"shape\":[1],"
-                           "\"data\":[\"what is a broker?\"]}]}";
-  auto client = tbms::client::Client::Create({.endpoint = rest, .max_idle_connections = static_cast<size_t>(threads)});
-  if (!client.ok()) {
-    std::fprintf(stderr, "infer_bench: %s\n", client.status().message().c_str());
-    return 2;
-  }
-  const Figures r = Run(threads, requests, [&] { return (*client)->Infer(model, json).ok(); });
+  // Both protocols at their defaults, or only those named.
+  const bool both = app.count("--rest") == 0 && app.count("--grpc") == 0;
+  std::vector<std::pair<const char*, Figures>> results;
 
-  inference::ModelInferRequest m;
-  m.set_model_name(model);
-  auto* in = m.add_inputs();
-  in->set_name("question");
-  in->set_datatype("BYTES");
-  in->add_shape(1);
-  in->mutable_contents()->add_bytes_contents("what is a broker?");
-  // The generated blocking stub, as most gRPC callers use it.
-  auto channel = grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials());
-  auto stub = inference::GRPCInferenceService::NewStub(channel);
-  const Figures g = Run(threads, requests, [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    inference::ModelInferResponse response;
-    return stub->ModelInfer(&ctx, m, &response).ok();
-  });
+  if (both || app.count("--rest") > 0) {
+    const std::string json = "{\"inputs\":[{\"name\":\"question\",\"datatype\":\"BYTES\",\"shape\":[1],"
+                             "\"data\":[\"what is a broker?\"]}]}";
+    auto client = tbms::client::Client::Create({.endpoint = rest, .max_idle_connections = static_cast<size_t>(threads)});
+    if (!client.ok()) {
+      std::fprintf(stderr, "infer_bench: %s\n", client.status().message().c_str());
+      return 2;
+    }
+    results.emplace_back("REST (JSON)", Run(threads, requests, [&] { return (*client)->Infer(model, json).ok(); }));
+  }
+
+  if (both || app.count("--grpc") > 0) {
+    inference::ModelInferRequest m;
+    m.set_model_name(model);
+    auto* in = m.add_inputs();
+    in->set_name("question");
+    in->set_datatype("BYTES");
+    in->add_shape(1);
+    in->mutable_contents()->add_bytes_contents("what is a broker?");
+    // The generated blocking stub, as most gRPC callers use it.
+    auto channel = grpc::CreateChannel(grpc_address, grpc::InsecureChannelCredentials());
+    auto stub = inference::GRPCInferenceService::NewStub(channel);
+    results.emplace_back("gRPC", Run(threads, requests, [&] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      inference::ModelInferResponse response;
+      return stub->ModelInfer(&ctx, m, &response).ok();
+    }));
+  }
 
   std::printf("| protocol | infers/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n");
-  std::printf("| REST (JSON) | %.0f | %.3f | %.3f | %d |\n", r.rps, r.p50_ms, r.p99_ms, r.errors);
-  std::printf("| gRPC | %.0f | %.3f | %.3f | %d |\n", g.rps, g.p50_ms, g.p99_ms, g.errors);
-  return r.errors + g.errors > 0 ? 1 : 0;
+  int errors = 0;
+  for (const auto& [name, f] : results) {
+    std::printf("| %s | %.0f | %.3f | %.3f | %d |\n", name, f.rps, f.p50_ms, f.p99_ms, f.errors);
+    errors += f.errors;
+  }
+  return errors > 0 ? 1 : 0;
 }
