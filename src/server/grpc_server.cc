@@ -83,8 +83,8 @@ class GrpcServer::Call {
   // Asks for the next RPC on `queue`.
   static void Await(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue) {
     auto* call = new Call(state, queue);
-    call->ctx_.AsyncNotifyWhenDone(&call->ended_);  // comes only for an RPC that was taken
-    state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->step_);
+    call->ctx_.AsyncNotifyWhenDone(&call->call_ended_);  // comes only for an RPC that was taken
+    state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->operation_done_);
   }
 
   // Readiness changed: tells the call, a health watch, its new status.
@@ -109,7 +109,7 @@ class GrpcServer::Call {
         Await(state_, queue_);  // the RPC after this one
         state_->active.fetch_add(1);
         phase_ = Phase::kReading;
-        return stream_.Read(&in_, &step_);
+        return stream_.Read(&in_, &operation_done_);
       case Phase::kReading:
         phase_ = Phase::kAnswering;  // before the answer's operation starts, on whatever thread
         if (!ok) return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call sent no request message"));
@@ -125,7 +125,7 @@ class GrpcServer::Call {
 
   // gRPC is done with the call: answered, cancelled, or the server shut down.
   void Ended(bool) {
-    ended_once_ = true;
+    ended_ = true;
     if (phase_ != Phase::kWatching) return EndIfDone();
     bool writing = false;
     {
@@ -137,7 +137,7 @@ class GrpcServer::Call {
   }
 
   void EndIfDone() {
-    if (answered_ && ended_once_) End();
+    if (answered_ && ended_) End();
   }
 
   void End() {
@@ -164,7 +164,7 @@ class GrpcServer::Call {
   // answer_mu_, which Step takes before going on.
   void Finish(const grpc::Status& status) {
     MutexLock lock(&answer_mu_);
-    stream_.Finish(status, &step_);
+    stream_.Finish(status, &operation_done_);
   }
 
   // grpc.health.v1, unsigned as REST's /v2/health/*.
@@ -200,7 +200,7 @@ class GrpcServer::Call {
     r.set_status(told_);
     out_ = BytesBuffer(r.SerializeAsString());
     writing_ = true;
-    stream_.Write(out_, &step_);
+    stream_.Write(out_, &operation_done_);
   }
 
   // A watch's write completed: the status may have changed meanwhile.
@@ -209,7 +209,7 @@ class GrpcServer::Call {
     {
       MutexLock lock(&state_->watches_mu);
       writing_ = false;
-      if (ended_once_) {
+      if (ended_) {
         end = true;
       } else if (ok && HealthOf(watched_, state_->unready.load()) != told_) {
         WriteHealth();
@@ -228,7 +228,7 @@ class GrpcServer::Call {
   void Reply(const google::protobuf::Message& m) {
     out_ = BytesBuffer(m.SerializeAsString());
     MutexLock lock(&answer_mu_);  // see Finish
-    stream_.WriteAndFinish(out_, grpc::WriteOptions(), grpc::Status::OK, &step_);
+    stream_.WriteAndFinish(out_, grpc::WriteOptions(), grpc::Status::OK, &operation_done_);
   }
   void Fail(const Status& s) { Finish(ToGrpc(s)); }
 
@@ -375,13 +375,13 @@ class GrpcServer::Call {
 
   const std::shared_ptr<State> state_;
   grpc::ServerCompletionQueue* const queue_;
-  Event step_{this, &Call::Step};    // the tag of each operation
-  Event ended_{this, &Call::Ended};  // the tag of the call's end
-  Phase phase_ = Phase::kAwaited;
-  Mutex answer_mu_;                  // held while the answer's operation is started (Finish)
-  bool answered_ = false;            // the answer's operation completed
-  bool ended_once_ = false;          // gRPC said the call ended
-  std::string watched_;              // a health call's service
+  Event operation_done_{this, &Call::Step};  // the tag of each operation
+  Event call_ended_{this, &Call::Ended};      // the tag of the call's end
+  Phase phase_ = Phase::kAwaited;             // on the queue's thread
+  Mutex answer_mu_;                           // held while the answer's operation is started (Finish)
+  bool answered_ = false;                     // the answer's operation completed
+  bool ended_ = false;                        // gRPC said the call ended
+  std::string watched_;                       // a health call's service
   HealthStatus told_ = HealthResponse::UNKNOWN;  // what a watch was last told
   bool writing_ GUARDED_BY(state_->watches_mu) = false;  // a watch's write is in flight
   grpc::GenericServerContext ctx_;
