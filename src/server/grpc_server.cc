@@ -4,6 +4,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -31,8 +32,14 @@ struct GrpcServer::State {
   std::atomic<bool> unready{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> active{0};  // calls taken and not yet ended, health watches too
+  // An open health watch: told its service's status each time readiness changes.
+  struct Watch {
+    Call* call;
+    int told = -1;         // the status last written (a HealthCheckResponse::ServingStatus)
+    bool writing = false;  // a write is in flight: one at a time
+  };
   Mutex watches_mu;
-  std::vector<Call*> watches GUARDED_BY(watches_mu);  // open health watches, told when the status changes
+  std::vector<Watch> watches GUARDED_BY(watches_mu);
 };
 
 namespace {
@@ -87,12 +94,18 @@ class GrpcServer::Call {
     state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->operation_done_);
   }
 
-  // Readiness changed: tells the call, a health watch, its new status.
-  void Retell() REQUIRES(state_->watches_mu) {
-    if (!writing_) WriteHealth();
+  // A health watch's call: writes its service's status now into `watch`,
+  // its record in State::watches, held under watches_mu (from any thread).
+  void Tell(State::Watch& watch) {
+    HealthResponse r;
+    r.set_status(HealthOf(watched_, state_->unready.load()));
+    watch.told = r.status();
+    watch.writing = true;
+    out_ = BytesBuffer(r.SerializeAsString());
+    stream_.Write(out_, &operation_done_);
   }
-  // Ends the call, a health watch, as a client's cancel would (from any thread).
-  void Cancel() REQUIRES(state_->watches_mu) { ctx_.TryCancel(); }
+  // Ends the call as a client's cancel would (from any thread).
+  void Cancel() { ctx_.TryCancel(); }
 
  private:
   enum class Phase { kAwaited, kReading, kAnswering, kWatching };
@@ -130,8 +143,9 @@ class GrpcServer::Call {
     bool writing = false;
     {
       MutexLock lock(&state_->watches_mu);
-      std::erase(state_->watches, this);
-      writing = writing_;
+      const auto watch = FindWatch();
+      writing = watch->writing;
+      state_->watches.erase(watch);
     }
     if (!writing) End();  // else the write's completion ends it
   }
@@ -186,21 +200,11 @@ class GrpcServer::Call {
       MutexLock lock(&state_->watches_mu);
       if (state_->watches.size() < kMaxWatches) {
         phase_ = Phase::kWatching;
-        state_->watches.push_back(this);
-        return WriteHealth();
+        state_->watches.push_back({.call = this});
+        return Tell(state_->watches.back());
       }
     }
     Fail(Status(StatusCode::kResourceExhausted, "the server has " + std::to_string(kMaxWatches) + " health watches open"));
-  }
-
-  // Writes the watched service's status now (one write at a time).
-  void WriteHealth() REQUIRES(state_->watches_mu) {
-    told_ = HealthOf(watched_, state_->unready.load());
-    HealthResponse r;
-    r.set_status(told_);
-    out_ = BytesBuffer(r.SerializeAsString());
-    writing_ = true;
-    stream_.Write(out_, &operation_done_);
   }
 
   // A watch's write completed: the status may have changed meanwhile.
@@ -208,14 +212,20 @@ class GrpcServer::Call {
     bool end = false;
     {
       MutexLock lock(&state_->watches_mu);
-      writing_ = false;
       if (ended_) {
-        end = true;
-      } else if (ok && HealthOf(watched_, state_->unready.load()) != told_) {
-        WriteHealth();
+        end = true;  // its record is gone (Ended)
+      } else {
+        const auto watch = FindWatch();
+        watch->writing = false;
+        if (ok && watch->told != HealthOf(watched_, state_->unready.load())) Tell(*watch);
       }
     }
     if (end) End();
+  }
+
+  // This watch's record (there is one until Ended erases it).
+  std::vector<State::Watch>::iterator FindWatch() REQUIRES(state_->watches_mu) {
+    return std::find_if(state_->watches.begin(), state_->watches.end(), [this](const State::Watch& w) { return w.call == this; });
   }
 
   template <typename Message>
@@ -382,8 +392,6 @@ class GrpcServer::Call {
   bool answered_ = false;                     // the answer's operation completed
   bool ended_ = false;                        // gRPC said the call ended
   std::string watched_;                       // a health call's service
-  HealthStatus told_ = HealthResponse::UNKNOWN;  // what a watch was last told
-  bool writing_ GUARDED_BY(state_->watches_mu) = false;  // a watch's write is in flight
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
   grpc::ByteBuffer in_, out_;
@@ -457,7 +465,9 @@ Status GrpcServer::Start() {
 void GrpcServer::Unready() {
   if (state_->unready.exchange(true)) return;
   MutexLock lock(&state_->watches_mu);
-  for (Call* watch : state_->watches) watch->Retell();
+  for (State::Watch& watch : state_->watches) {
+    if (!watch.writing) watch.call->Tell(watch);  // else its write's completion tells it
+  }
 }
 
 void GrpcServer::Drain() {
@@ -470,7 +480,7 @@ void GrpcServer::Shutdown() {
   Drain();
   {
     MutexLock lock(&state_->watches_mu);  // told NOT_SERVING by Drain; then they end, as nothing will change
-    for (Call* watch : state_->watches) watch->Cancel();
+    for (State::Watch& watch : state_->watches) watch.call->Cancel();
   }
   // Calls still open are cancelled after a second; each then finishes on its
   // queue (a try once the engine answers it), so the queues serve until none is left.
