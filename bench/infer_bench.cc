@@ -61,7 +61,8 @@ Figures Run(int threads, int requests, Call call) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("KServe v2 infer over REST and gRPC, side by side (closed loop, loopback); only one when only it is named");
+  CLI::App app(
+      "KServe v2 infer over REST and gRPC, side by side (closed loop, loopback); only one when only it is named");
   std::string rest = "http://127.0.0.1:8000", grpc_address = "127.0.0.1:8001", model = "svm";
   int threads = 8, requests = 2000;
   app.add_option("--rest", rest, "The server's REST URL")->capture_default_str();
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   if (both || app.count("--rest") > 0) {
     const std::string json = "{\"inputs\":[{\"name\":\"question\",\"datatype\":\"BYTES\",\"shape\":[1],"
                              "\"data\":[\"what is a broker?\"]}]}";
-    auto client = tbms::client::Client::Create({.endpoint = rest, .max_idle_connections = static_cast<size_t>(threads)});
+    auto client =
+        tbms::client::Client::Create({.endpoint = rest, .max_idle_connections = static_cast<size_t>(threads)});
     if (!client.ok()) {
       std::fprintf(stderr, "infer_bench: %s\n", client.status().message().c_str());
       return 2;

@@ -94,8 +94,8 @@ class GrpcServer::Call {
     state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->operation_done_);
   }
 
-  // A health watch's call: writes its service's status now into `watch`,
-  // its record in State::watches, held under watches_mu (from any thread).
+  // A health watch: writes its service's status now and notes it in `watch`,
+  // its record in State::watches. Under watches_mu, from any thread.
   void Tell(State::Watch& watch) {
     HealthResponse r;
     r.set_status(HealthOf(watched_, state_->unready.load()));
@@ -195,7 +195,10 @@ class GrpcServer::Call {
       r.set_status(status);
       return Reply(r);
     }
-    if (rpc != "Watch") return Fail(Status(StatusCode::kUnimplemented, "unknown method " + std::string(rpc) + " of grpc.health.v1.Health"));
+    if (rpc != "Watch") {
+      return Fail(Status(StatusCode::kUnimplemented,
+                         "unknown method " + std::string(rpc) + " of grpc.health.v1.Health"));
+    }
     {
       MutexLock lock(&state_->watches_mu);
       if (state_->watches.size() < kMaxWatches) {
@@ -204,7 +207,8 @@ class GrpcServer::Call {
         return Tell(state_->watches.back());
       }
     }
-    Fail(Status(StatusCode::kResourceExhausted, "the server has " + std::to_string(kMaxWatches) + " health watches open"));
+    Fail(Status(StatusCode::kResourceExhausted,
+                "the server has " + std::to_string(kMaxWatches) + " health watches open"));
   }
 
   // A watch's write completed: the status may have changed meanwhile.
@@ -225,7 +229,8 @@ class GrpcServer::Call {
 
   // This watch's record (there is one until Ended erases it).
   std::vector<State::Watch>::iterator FindWatch() REQUIRES(state_->watches_mu) {
-    return std::find_if(state_->watches.begin(), state_->watches.end(), [this](const State::Watch& w) { return w.call == this; });
+    return std::find_if(state_->watches.begin(), state_->watches.end(),
+                        [this](const State::Watch& w) { return w.call == this; });
   }
 
   template <typename Message>

@@ -362,7 +362,10 @@ void AddServe(CLI::App& app) {
                   "Also serve the KServe v2 gRPC API (and grpc.health.v1) on this port of --host (0: any free "
                   "port); same keys, limits (--max-body-bytes per message) and TLS as HTTP")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", flags->threads, "I/O threads: the HTTP sessions' and, with --grpc-port, as many gRPC completion queues'")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--threads", flags->threads,
+                  "I/O threads: the HTTP sessions' and, with --grpc-port, as many gRPC completion queues'")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--simulate", flags->simulate,
                   "Serve simulated models: NAME=MS[:PER_ITEM_MS],... e.g. "
                   "embedding=35,svm=25,bayes=15,keysearch=5 (MS: single-item service time; "
