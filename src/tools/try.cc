@@ -1,42 +1,104 @@
 // tbms try: asks a server for the best answer within a time budget and prints
-// it. Exit 0 with a result (an answer or "no answer"), 1 on transport or HTTP
-// errors, 2 on bad flags.
-#include <iostream>
-
-#include "client_flags.h"
+// it, over REST (--url) or the KServe v2 gRPC API (--grpc). Exit 0 with a
+// result (an answer or "no answer"), 1 on transport, HTTP or gRPC errors, 2
+// on bad flags.
+#include "client_flags.h"  // TBMS's headers before gRPC's: see src/backends/remote/grpc_transport.cc
 #include "commands.h"
 #include "tbms/client/client.h"
+#include "tbms/client/grpc_try.h"
+#include "tbms/kserve/grpc_bytes.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <future>
+#include <iostream>
 
 namespace tbms::tools {
 namespace {
 
 struct TryFlags {
   TryParams call;  // --url, --instance, --models, --tloc, --cross-*, --priority
+  std::string grpc;  // HOST:PORT: over gRPC instead of --url
   CredentialFlags credentials;
   double timeout_ms = 0;  // 0: tloc + 1 s
   bool json = false;
   std::string question;
 };
 
-void PrintResult(const std::string& body) {
-  auto r = client::ParseTryResult(body);
-  if (!r.ok()) {
-    std::cout << body << "\n";
-    return;
-  }
-  if (!r->answer) {
-    std::cout << "no answer (" << r->reason << ")\n";
+void PrintResult(const client::TryResult& r) {
+  if (!r.answer) {
+    std::cout << "no answer (" << r.reason << ")\n";
   } else {
-    std::cout << r->answer_text << "\n";
-    std::cout << "model: " << r->model << " (rank " << r->rank << ")";
-    if (!r->reason.empty()) std::cout << ", downgraded: " << r->reason;
+    std::cout << r.answer_text << "\n";
+    std::cout << "model: " << r.model << " (rank " << r.rank << ")";
+    if (!r.reason.empty()) std::cout << ", downgraded: " << r.reason;
     std::cout << "\n";
   }
-  std::cout << "elapsed: " << r->elapsed_ms << " ms\n";
-  for (const client::Attempt& a : r->attempts) {
+  std::cout << "elapsed: " << r.elapsed_ms << " ms\n";
+  for (const client::Attempt& a : r.attempts) {
     std::cout << "  " << a.model << ": " << a.state << " at " << a.started_ms << " ms, " << a.latency_ms << " ms"
               << (a.error ? " (" + *a.error + ")" : "") << "\n";
   }
+}
+
+// Over gRPC: the try as a ModelInfer of model "try", signed as over REST.
+int RunTryGrpc(const TryFlags& f, const client::TryRequest& request, double timeout_ms) {
+  auto key = LoadCredentials(f.credentials);
+  auto message = client::TryMessage(request, f.call.instance);
+  if (!key.ok() || !message.ok()) {
+    std::cerr << "tbms try: " << (key.ok() ? message.status() : key.status()).message() << "\n";
+    return 2;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!f.credentials.ca_file.empty()) {  // TLS, trusting this CA
+    auto ca = ReadPemFile(f.credentials.ca_file, "--ca-file");
+    if (!ca.ok()) {
+      std::cerr << "tbms try: " << ca.status().message() << "\n";
+      return 2;
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = *std::move(ca);
+    credentials = grpc::SslCredentials(ssl);
+  }
+  const std::string bytes = message->SerializeAsString();
+  const std::string path(client::kGrpcTryPath);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + Millis(timeout_ms));
+  if (key->has_value()) {
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    ctx.AddMetadata("authorization", AuthorizationHeader(**key, "POST", path, bytes, now, NewNonce()));
+  }
+  grpc::GenericStub stub(grpc::CreateChannel(f.grpc, credentials));
+  grpc::ByteBuffer in = BytesBuffer(bytes), out;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
+  const grpc::Status s = done.get_future().get();  // bounded by the deadline
+  if (!s.ok()) {
+    std::cerr << "tbms try: gRPC " << StatusCodeName(static_cast<StatusCode>(s.error_code())) << ": "
+              << s.error_message() << "\n";
+    return 1;
+  }
+  inference::ModelInferResponse response;
+  if (!response.ParseFromString(BufferBytes(out))) {
+    std::cerr << "tbms try: the response is not a ModelInferResponse\n";
+    return 1;
+  }
+  if (f.json) {
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(response, &json);
+    std::cout << json << "\n";
+    return 0;
+  }
+  auto result = client::ParseTryMessage(response);
+  if (!result.ok()) {
+    std::cerr << "tbms try: " << result.status().message() << "\n";
+    return 1;
+  }
+  PrintResult(*result);
+  return 0;
 }
 
 int RunTry(const TryFlags& f) {
@@ -46,6 +108,7 @@ int RunTry(const TryFlags& f) {
     return 2;
   }
   const double timeout_ms = f.timeout_ms > 0 ? f.timeout_ms : f.call.tloc + 1000;
+  if (!f.grpc.empty()) return RunTryGrpc(f, TryRequestOf(f.question, *models, f.call), timeout_ms);
   auto tbms = MakeClient(f.call.url, f.credentials, f.call.instance, timeout_ms);
   if (!tbms.ok()) {
     std::cerr << "tbms try: " << tbms.status().message() << "\n";
@@ -63,10 +126,11 @@ int RunTry(const TryFlags& f) {
     std::cerr << "tbms try: HTTP " << res->status << ": " << res->body << "\n";
     return 1;
   }
-  if (f.json) {
+  auto result = client::ParseTryResult(res->body);
+  if (f.json || !result.ok()) {
     std::cout << res->body << "\n";
   } else {
-    PrintResult(res->body);
+    PrintResult(*result);
   }
   return 0;
 }
@@ -77,9 +141,12 @@ void AddTry(CLI::App& app) {
   auto flags = std::make_shared<TryFlags>();
   CLI::App* cmd = app.add_subcommand("try", "Ask a TBMS server for the best answer within tloc");
   AddTryParams(cmd, flags->call);
+  cmd->add_option("--grpc", flags->grpc,
+                  "Ask over the KServe v2 gRPC API at HOST:PORT instead of --url (TLS with --ca-file)")
+      ->excludes(cmd->get_option("--url"));
   AddCredentialFlags(cmd, flags->credentials);
   cmd->add_option("--timeout-ms", flags->timeout_ms, "Client timeout (default: tloc + 1000)");
-  cmd->add_flag("--json", flags->json, "Print the raw JSON response");
+  cmd->add_flag("--json", flags->json, "Print the raw JSON response (over gRPC: the response message as JSON)");
   cmd->add_option("question", flags->question, "The question")->required();
   cmd->callback([flags] { SetExitCode(RunTry(*flags)); });
 }

@@ -76,13 +76,23 @@ TRY_A = "/v1/instances/a/try"
 TRY_B = "/v1/instances/b/try"
 
 
+def grpc_address(server):
+    """The gRPC edge's HOST:PORT, from the start-up line after the address's."""
+    line = read_line(server.proc.stdout)
+    match = re.search(r"gRPC.* on (127\.0\.0\.1:\d+)", line)
+    if not match:
+        raise AssertionError("no gRPC address in %r" % line)
+    return match.group(1)
+
+
 class SignedRequestsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="tbms-security-")
         cls.house = make_house(cls.root)
         cls.server = Server(None, "--house", cls.house, "--model-control", "explicit",
-                            "--metrics-address", "127.0.0.1:0", env=ENV)
+                            "--metrics-address", "127.0.0.1:0", "--grpc-port", "0", env=ENV)
+        cls.grpc = grpc_address(cls.server)
         line = read_line(cls.server.proc.stdout)
         cls.metrics_port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
 
@@ -201,17 +211,23 @@ class SignedRequestsTest(unittest.TestCase):
         self.assertEqual(status, 404)
         self.assertIn("serves only /metrics", got["error"])
 
-    def test_the_cli_signs_with_credentials_from_the_environment(self):
-        args = [TBMS_BIN, "try", "--url", self.server.endpoint, "--instance", "a", "--models", "svm",
-                "--tloc", "500", "q"]
+    def assert_the_cli_signs(self, args, refused):
+        """`args` succeed signed from the environment, and fail with `refused`
+        unsigned; returns the environment without credentials."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TBMS_ACCESS")}
         got = subprocess.run(args, capture_output=True, text=True, env={**env, "TBMS_ACCESS_ID": "a1",
                                                                          "TBMS_ACCESS_KEY": A_SECRET})
         self.assertEqual(got.returncode, 0, got.stderr)
-        self.assertIn("model: svm", got.stdout)
+        self.assertIn("model: svm (rank 0)", got.stdout)
         got = subprocess.run(args, capture_output=True, text=True, env=env)
         self.assertEqual(got.returncode, 1)
-        self.assertIn("HTTP 401", got.stderr)
+        self.assertIn(refused, got.stderr)
+        return env
+
+    def test_the_cli_signs_with_credentials_from_the_environment(self):
+        args = [TBMS_BIN, "try", "--url", self.server.endpoint, "--instance", "a", "--models", "svm",
+                "--tloc", "500", "q"]
+        env = self.assert_the_cli_signs(args, "HTTP 401")
         got = subprocess.run(args + ["--access-id", "a1"], capture_output=True, text=True, env=env)
         self.assertEqual(got.returncode, 2)
         self.assertIn("needs its key", got.stderr)
@@ -220,6 +236,13 @@ class SignedRequestsTest(unittest.TestCase):
         got = subprocess.run(args + ["--access-id", "a1", "--access-key-file", key_file],
                              capture_output=True, text=True, env=env)
         self.assertEqual(got.returncode, 0, got.stderr)
+
+    def test_the_cli_signs_a_try_over_grpc(self):
+        args = [TBMS_BIN, "try", "--grpc", self.grpc, "--instance", "a", "--models", "svm", "--tloc", "500", "q"]
+        env = self.assert_the_cli_signs(args, "gRPC UNAUTHENTICATED")
+        got = subprocess.run(args[:-2] + ["2.5", "q"], capture_output=True, text=True, env=env)
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("tloc over gRPC is whole milliseconds, not 2.5", got.stderr)
 
 
 def self_signed(root):
@@ -240,8 +263,10 @@ class TlsTest(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="tbms-tls-")
         cls.house = make_house(cls.root)
         cls.cert, cls.key = self_signed(cls.root)
-        cls.server = Server(None, "--house", cls.house, "--tls-cert", cls.cert, "--tls-key", cls.key, env=ENV)
+        cls.server = Server(None, "--house", cls.house, "--tls-cert", cls.cert, "--tls-key", cls.key,
+                            "--grpc-port", "0", env=ENV)
         cls.url = "https://127.0.0.1:%d" % cls.server.port
+        cls.grpc = grpc_address(cls.server)
 
     @classmethod
     def tearDownClass(cls):
@@ -264,6 +289,17 @@ class TlsTest(unittest.TestCase):
         got = subprocess.run(args, capture_output=True, text=True, env=env)  # not signed by a CA it trusts
         self.assertEqual(got.returncode, 1)
         self.assertIn("certificate verify failed", got.stderr)
+
+    def test_the_cli_verifies_the_server_over_grpc(self):
+        args = [TBMS_BIN, "try", "--grpc", self.grpc, "--instance", "a", "--models", "svm", "--tloc", "500",
+                "--timeout-ms", "5000", "q"]
+        env = {**os.environ, "TBMS_ACCESS_ID": "a1", "TBMS_ACCESS_KEY": A_SECRET}
+        got = subprocess.run(args + ["--ca-file", self.cert], capture_output=True, text=True, env=env)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertIn("model: svm", got.stdout)
+        got = subprocess.run(args, capture_output=True, text=True, env=env)  # plain text to a TLS port
+        self.assertEqual(got.returncode, 1)
+        self.assertIn("gRPC UNAVAILABLE", got.stderr)
 
     def test_plain_http_gets_no_answer(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)

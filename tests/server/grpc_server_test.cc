@@ -21,6 +21,7 @@
 #include "kserve/grpc_service.pb.h"
 #include "simulated_model.h"
 #include "tbms/auth/signing.h"
+#include "tbms/client/grpc_try.h"
 #include "tbms/kserve/grpc_bytes.h"
 #include "tbms/server/real_clock.h"
 
@@ -398,6 +399,49 @@ TEST_F(GrpcServerTest, ATryOverGrpcReportsWhoAnswered) {
   ASSERT_TRUE(Call("ModelInfer", mixed, &r, &kQa).ok());
   EXPECT_EQ(Param(r, "model"), "duo");
   EXPECT_EQ(Param(r, "rank"), "0");
+}
+
+// The client library's gRPC try (tbms/client/grpc_try.h) against the edge:
+// the message it builds is the try meant, and the result reads as over REST.
+TEST_F(GrpcServerTest, TheClientsGrpcTryIsAnsweredAndReadAsOverRest) {
+  client::TryRequest request{.question = "hello",
+                             .models = {{.name = "bayes", .est_ms = 20}, {.name = "svm", .version = "1"}},
+                             .tloc_ms = 5000,
+                             .cross_request = 1,
+                             .cross_lag_ms = 2,
+                             .hedge = "expected"};
+  StatusOr<ModelInferRequest> q = client::TryMessage(request, "qa");
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->parameters().at("models").string_param(), "bayes:20,svm@1");
+  ModelInferResponse r;
+  ASSERT_TRUE(Call("ModelInfer", *q, &r, &kQa).ok());
+  StatusOr<client::TryResult> got = client::ParseTryMessage(r);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->model, "bayes");
+  EXPECT_EQ(got->version, "1");
+  EXPECT_EQ(got->rank, 0);
+  EXPECT_FALSE(got->downgraded);
+  EXPECT_EQ(got->reason, "");
+  EXPECT_EQ(got->answer_text.find("hello") != std::string::npos, true) << got->answer_text;
+  ASSERT_FALSE(got->attempts.empty());
+  EXPECT_EQ(got->attempts[0].model, "bayes");
+  EXPECT_EQ(got->attempts[0].state, "succeeded");
+
+  // No answer in time: a result without one, with its reason.
+  request.models = {{.name = "svm", .est_ms = 25}};
+  request.tloc_ms = 2;
+  q = client::TryMessage(request, "qa");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(Call("ModelInfer", *q, &r, &kQa).ok());
+  got = client::ParseTryMessage(r);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_FALSE(got->answer.has_value());
+  EXPECT_EQ(got->rank, -1);
+  EXPECT_EQ(got->reason, "infeasible");
+
+  request.tloc_ms = 2.5;
+  EXPECT_EQ(client::TryMessage(request, "qa").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client::ParseTryMessage(ModelInferResponse()).status().code(), StatusCode::kInternal);
 }
 
 TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {
