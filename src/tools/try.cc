@@ -43,61 +43,69 @@ void PrintResult(const client::TryResult& r) {
   }
 }
 
-// Over gRPC: the try as a ModelInfer of model "try", signed as over REST.
-int RunTryGrpc(const TryFlags& f, const client::TryRequest& request, double timeout_ms) {
-  auto key = LoadCredentials(f.credentials);
-  auto message = client::TryMessage(request, f.call.instance);
-  if (!key.ok() || !message.ok()) {
-    std::cerr << "tbms try: " << (key.ok() ? message.status() : key.status()).message() << "\n";
-    return 2;
-  }
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!f.credentials.ca_file.empty()) {  // TLS, trusting this CA
-    auto ca = ReadPemFile(f.credentials.ca_file, "--ca-file");
-    if (!ca.ok()) {
-      std::cerr << "tbms try: " << ca.status().message() << "\n";
-      return 2;
-    }
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = *std::move(ca);
-    credentials = grpc::SslCredentials(ssl);
-  }
-  const std::string bytes = message->SerializeAsString();
+// Plain text, or TLS trusting only --ca-file's CA.
+StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const CredentialFlags& flags) {
+  if (flags.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  auto ca = ReadPemFile(flags.ca_file, "--ca-file");
+  if (!ca.ok()) return ca.status();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *std::move(ca);
+  return grpc::SslCredentials(ssl);
+}
+
+// One ModelInfer to `address`, signed as over REST when there is a key; a
+// gRPC error as the Status of its code, its message prefixed "gRPC CODE: ".
+StatusOr<inference::ModelInferResponse> CallModelInfer(const std::string& address,
+                                                       std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                                       const std::optional<AccessKey>& key,
+                                                       const inference::ModelInferRequest& message, double timeout_ms) {
+  const std::string bytes = message.SerializeAsString();
   const std::string path(client::kGrpcTryPath);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + Millis(timeout_ms));
-  if (key->has_value()) {
+  if (key) {
     const int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    ctx.AddMetadata("authorization", AuthorizationHeader(**key, "POST", path, bytes, now, NewNonce()));
+    ctx.AddMetadata("authorization", AuthorizationHeader(*key, "POST", path, bytes, now, NewNonce()));
   }
-  grpc::GenericStub stub(grpc::CreateChannel(f.grpc, credentials));
+  grpc::GenericStub stub(grpc::CreateChannel(address, std::move(credentials)));
   grpc::ByteBuffer in = BytesBuffer(bytes), out;
   std::promise<grpc::Status> done;
   stub.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
   const grpc::Status s = done.get_future().get();  // bounded by the deadline
   if (!s.ok()) {
-    std::cerr << "tbms try: gRPC " << StatusCodeName(static_cast<StatusCode>(s.error_code())) << ": "
-              << s.error_message() << "\n";
-    return 1;
+    const auto code = static_cast<StatusCode>(s.error_code());
+    return Status(code, "gRPC " + std::string(StatusCodeName(code)) + ": " + s.error_message());
   }
   inference::ModelInferResponse response;
-  if (!response.ParseFromString(BufferBytes(out))) {
-    std::cerr << "tbms try: the response is not a ModelInferResponse\n";
-    return 1;
+  if (!response.ParseFromString(BufferBytes(out))) return Internal("the response is not a ModelInferResponse");
+  return response;
+}
+
+// Over gRPC: the try as a ModelInfer of model "try", signed as over REST.
+int RunTryGrpc(const TryFlags& f, const client::TryRequest& request, double timeout_ms) {
+  auto key = LoadCredentials(f.credentials);
+  auto message = client::TryMessage(request, f.call.instance);
+  auto credentials = ChannelCredentials(f.credentials);
+  for (const Status& s : {key.status(), message.status(), credentials.status()}) {
+    if (!s.ok()) {
+      std::cerr << "tbms try: " << s.message() << "\n";
+      return 2;
+    }
   }
-  if (f.json) {
-    std::string json;
-    (void)google::protobuf::util::MessageToJsonString(response, &json);
-    std::cout << json << "\n";
-    return 0;
-  }
-  auto result = client::ParseTryMessage(response);
+  auto response = CallModelInfer(f.grpc, *credentials, *key, *message, timeout_ms);
+  auto result = response.ok() ? client::ParseTryMessage(*response) : response.status();
   if (!result.ok()) {
     std::cerr << "tbms try: " << result.status().message() << "\n";
     return 1;
   }
-  PrintResult(*result);
+  if (f.json) {
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(*response, &json);
+    std::cout << json << "\n";
+  } else {
+    PrintResult(*result);
+  }
   return 0;
 }
 
