@@ -15,6 +15,10 @@
 // The requests are built, signed and parsed by the client library
 // (tbms/client/http.h, try.h); the connections are scheduled here, since an
 // open-loop sender cannot wait on a blocking call.
+// With --grpc HOST:PORT the same tries go over the KServe v2 gRPC API (a
+// ModelInfer of model "try", tbms/client/grpc_try.h) on one channel, which
+// multiplexes them: there are no connections to schedule, and a call that
+// ends with a non-OK status counts as an HTTP error would (by its code).
 // Output: a table on stdout (stderr with --json -), and with --json the same
 // as one JSON object: the flags, then "sent" (requests whose intended time
 // came before the run stopped: the denominator of every "_pct" and of
@@ -66,6 +70,11 @@
 #include "tbms/common/names.h"
 #include "tbms/loadgen/arrivals.h"
 #include "tbms/loadgen/latency_histogram.h"
+#include "tbms/client/grpc_try.h"  // after TBMS's other headers: see src/backends/remote/grpc_transport.cc
+#include "tbms/kserve/grpc_bytes.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 namespace tbms::tools {
 namespace {
@@ -87,6 +96,7 @@ struct BenchFlags {
   std::string quality;
   std::string question = "what is a broker?";
   bool quiet = false;
+  std::string grpc;  // HOST:PORT: the tries over gRPC instead of --url
   CredentialFlags credentials;
 };
 
@@ -177,6 +187,7 @@ struct Config {
   std::map<std::string, double> quality;
   std::string path;  // /v1/instances/{instance}/try
   std::string body;
+  std::string grpc_message;  // with --grpc: the try's ModelInfer, serialized
   std::optional<AccessKey> key;  // none: unsigned requests
 };
 
@@ -218,6 +229,7 @@ class Bench {
 
   // The server must accept a connection first (it becomes the first idle one).
   Status Connect() {
+    if (!c_.flags.grpc.empty()) return ConnectGrpc();
     auto conn = std::make_shared<Conn>(ioc_);
     beast::error_code ec;
     for (const tcp::endpoint& e : c_.target.endpoints) {
@@ -290,8 +302,12 @@ class Bench {
       // At most 1024 per wake-up, so responses are read even when behind.
       for (int n = 0; n < 1024 && r_.sent < total_ && next_at_ <= now; ++n) {
         r_.send_lag.Record(now - next_at_);
-        if (idle_.size() <= waiting_.size()) ++r_.queued;  // no idle connection left for it
-        waiting_.push_back(Request{next_at_});
+        if (stub_) {
+          SendGrpc(Request{next_at_});
+        } else {
+          if (idle_.size() <= waiting_.size()) ++r_.queued;  // no idle connection left for it
+          waiting_.push_back(Request{next_at_});
+        }
         ++r_.sent;
         last_intended_ = next_at_;
         if (r_.sent < total_) next_at_ += gen_.Next();
@@ -450,31 +466,32 @@ class Bench {
   }
 
   void Record(unsigned status, std::string& body, Duration latency, Duration from_send) {
-    if (status != 200) {
-      ++r_.http_errors;
-      ++r_.http_status[std::to_string(status)];
-      if (r_.first_error.empty()) r_.first_error = "HTTP " + std::to_string(status) + ": " + body.substr(0, 200);
-      return;
-    }
+    if (status != 200) return RecordError(std::to_string(status), "HTTP " + std::to_string(status) + ": " + body);
     auto doc = client::ParseTryResult(body);
-    if (!doc.ok()) {
-      ++r_.http_errors;
-      ++r_.http_status["200 (malformed body)"];
-      if (r_.first_error.empty()) r_.first_error = "HTTP 200 with a malformed body: " + body.substr(0, 200);
-      return;
-    }
+    if (!doc.ok()) return RecordError("200 (malformed body)", "HTTP 200 with a malformed body: " + body);
+    RecordResult(*doc, latency, from_send);
+  }
+
+  // A response that is not a try's result: counted by `kind`; the first one's `what` is kept.
+  void RecordError(const std::string& kind, const std::string& what) {
+    ++r_.http_errors;
+    ++r_.http_status[kind];
+    if (r_.first_error.empty()) r_.first_error = what.substr(0, 220);
+  }
+
+  void RecordResult(const client::TryResult& result, Duration latency, Duration from_send) {
     ++r_.ok;
     r_.latency.Record(latency);
     r_.from_send.Record(from_send);
-    r_.server_elapsed.Record(Millis(doc->elapsed_ms));
-    if (!doc->reason.empty()) ++r_.reasons[doc->reason];
+    r_.server_elapsed.Record(Millis(result.elapsed_ms));
+    if (!result.reason.empty()) ++r_.reasons[result.reason];
     const auto launched = static_cast<uint64_t>(std::count_if(
-        doc->attempts.begin(), doc->attempts.end(), [](const client::Attempt& a) { return a.state != "skipped"; }));
+        result.attempts.begin(), result.attempts.end(), [](const client::Attempt& a) { return a.state != "skipped"; }));
     if (launched > 1) r_.extra_attempts += launched - 1;
-    if (!doc->answer) return;
+    if (!result.answer) return;
     ++r_.answered;
-    const std::string model = doc->model.empty() ? "?" : doc->model;
-    const int64_t rank = doc->rank;
+    const std::string model = result.model.empty() ? "?" : result.model;
+    const int64_t rank = result.rank;
     ++r_.by_model[model];
     if (latency > Millis(c_.flags.call.tloc)) {
       ++r_.late_answers;
@@ -504,6 +521,68 @@ class Bench {
     signals_.cancel(ignored);
     for (const ConnPtr& conn : std::vector<ConnPtr>(live_.begin(), live_.end())) Close(conn);
     idle_.clear();
+    for (const auto& call : grpc_calls_) call->ctx.TryCancel();  // each still comes back (OnGrpcDone)
+  }
+
+  // ---- over gRPC ----
+
+  struct GrpcCall {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer in, out;
+    Request req;
+  };
+
+  Status ConnectGrpc() {
+    channel_ = grpc::CreateChannel(c_.flags.grpc, grpc::InsecureChannelCredentials());
+    if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+      return Unavailable("cannot connect to " + c_.flags.grpc + " over gRPC");
+    }
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
+    r_.connections_opened = r_.peak_connections = 1;
+    return OkStatus();
+  }
+
+  // Calls from gRPC's threads come back to the io_context, which runs while
+  // any is out (grpc_work_), also after the stop: they are waited for.
+  void SendGrpc(Request req) {
+    auto call = std::make_shared<GrpcCall>();
+    call->req = req;
+    call->req.sent = Now();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + Millis(c_.flags.duration_s * 1000));
+    const std::string path(client::kGrpcTryPath);
+    if (c_.key) {
+      const auto now = std::chrono::system_clock::now().time_since_epoch();
+      call->ctx.AddMetadata("authorization",
+                            AuthorizationHeader(*c_.key, "POST", path, c_.grpc_message,
+                                                std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+                                                NewNonce()));
+    }
+    call->in = BytesBuffer(c_.grpc_message);
+    if (grpc_calls_.empty()) grpc_work_.emplace(ioc_.get_executor());
+    grpc_calls_.insert(call);
+    stub_->UnaryCall(&call->ctx, path, grpc::StubOptions(), &call->in, &call->out, [this, call](grpc::Status s) {
+      asio::post(ioc_, [this, call, s = std::move(s)] { OnGrpcDone(call, s); });
+    });
+  }
+
+  void OnGrpcDone(const std::shared_ptr<GrpcCall>& call, const grpc::Status& s) {
+    grpc_calls_.erase(call);
+    if (grpc_calls_.empty()) grpc_work_.reset();
+    if (stopped_) return;
+    const TimePoint now = Now();
+    ++r_.completed;
+    inference::ModelInferResponse response;
+    if (!s.ok()) {
+      const std::string code(StatusCodeName(static_cast<StatusCode>(s.error_code())));
+      RecordError("gRPC " + code, "gRPC " + code + ": " + s.error_message());
+    } else if (!response.ParseFromString(BufferBytes(call->out))) {
+      RecordError("OK (malformed message)", "gRPC OK with a message that is not a ModelInferResponse");
+    } else if (auto doc = client::ParseTryMessage(response); !doc.ok()) {
+      RecordError("OK (not a try)", "gRPC OK: " + doc.status().message());
+    } else {
+      RecordResult(*doc, now - call->req.intended, now - call->req.sent);
+    }
+    Finished();
   }
 
   const Config& c_;
@@ -518,6 +597,11 @@ class Bench {
   std::vector<ConnPtr> idle_;
   std::deque<Request> waiting_;       // due, waiting for a connection
   size_t connecting_ = 0;
+
+  std::shared_ptr<grpc::Channel> channel_;  // with --grpc
+  std::unique_ptr<grpc::GenericStub> stub_;
+  std::unordered_set<std::shared_ptr<GrpcCall>> grpc_calls_;  // out
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> grpc_work_;
 
   TimePoint start_, end_, next_at_, last_intended_;
   uint64_t finished_ = 0;  // completed + transport errors
@@ -572,7 +656,9 @@ std::string Json(const Config& c, const Results& r) {
   std::string out;
   JsonWriter w(out);
   w.BeginObject();
-  w.Key("url").String(f.call.url).Key("instance").String(f.call.instance).Key("models").String(ModelsSpec(c.models));
+  w.Key("url").String(f.call.url);
+  if (!f.grpc.empty()) w.Key("grpc").String(f.grpc);
+  w.Key("instance").String(f.call.instance).Key("models").String(ModelsSpec(c.models));
   w.Key("tloc").Number(f.call.tloc).Key("cross_request").Int(f.call.cross_request).Key("cross_lag").Number(f.call.cross_lag)
       .Key("hedge").String(f.call.hedge);
   w.Key("priority").Int(f.call.priority).Key("rate_qps").Number(f.rate).Key("cv").Number(f.cv);
@@ -641,15 +727,17 @@ void PrintTable(const Config& c, const Results& r, std::ostream& out) {
   const BenchFlags& f = c.flags;
   const Summary s = Summarize(r);
   out << "tbms bench: " << f.requests << " requests at " << Fixed(f.rate) << " qps (cv " << Fixed(f.cv, 2)
-      << ", seed " << f.seed << ") to " << f.call.url << ", instance " << f.call.instance << "\n"
+      << ", seed " << f.seed << ") to " << (f.grpc.empty() ? f.call.url : "gRPC " + f.grpc) << ", instance "
+      << f.call.instance << "\n"
       << "models " << ModelsSpec(c.models) << ", tloc " << Fixed(f.call.tloc) << " ms, crossRequest "
       << f.call.cross_request << ", crossLag " << Fixed(f.call.cross_lag) << " ms, hedge " << f.call.hedge << "\n";
   if (r.timed_out) out << "stopped at the --duration-s bound (" << Fixed(f.duration_s) << " s)\n";
   if (r.interrupted) out << "interrupted\n";
   out << "\n";
+  const std::string protocol = f.grpc.empty() ? "HTTP" : "gRPC";
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"requests", "sent " + std::to_string(r.sent) + ", completed " + std::to_string(r.completed) +
-                       ", HTTP errors " + std::to_string(r.http_errors) + ", transport errors " +
+      {"requests", "sent " + std::to_string(r.sent) + ", completed " + std::to_string(r.completed) + ", " +
+                       protocol + " errors " + std::to_string(r.http_errors) + ", transport errors " +
                        std::to_string(r.transport_errors) + ", unanswered (bench timeout) " +
                        std::to_string(r.unanswered_timeout)},
       {"throughput", "offered " + Fixed(s.offered_qps) + " qps, achieved " + Fixed(s.achieved_qps) +
@@ -666,8 +754,8 @@ void PrintTable(const Config& c, const Results& r, std::ostream& out) {
       {"extra attempts", Fixed(s.extra_attempts_pct) + " %"},
   };
   if (!r.http_status.empty()) {
-    rows.push_back({"HTTP errors", Counts(r.http_status, r.completed)});
-    rows.push_back({"first HTTP error", r.first_error});
+    rows.push_back({protocol + " errors", Counts(r.http_status, r.completed)});
+    rows.push_back({"first " + protocol + " error", r.first_error});
   }
   rows.push_back({"generator", "send lag p99 " + Fixed(ToMillis(r.send_lag.Percentile(0.99)), 3) +
                                    " ms, max " + Fixed(ToMillis(r.send_lag.Max()), 3) + " ms; " +
@@ -685,8 +773,9 @@ int Bad(const std::string& message) {
 }
 
 int RunBench(const BenchFlags& f) {
-  auto target = ParseLoopbackUrl(f.call.url);
-  if (!target.ok()) return Bad(target.status().message());
+  // --grpc HOST:PORT is held to the same loopback rule as --url.
+  auto target = ParseLoopbackUrl(f.grpc.empty() ? f.call.url : "http://" + f.grpc);
+  if (!target.ok()) return Bad((f.grpc.empty() ? "" : "--grpc " + f.grpc + ": ") + target.status().message());
   if (!IsValidName(f.call.instance)) return Bad("--instance must be " + std::string(kNameRule));
   auto models = ParseModels(f.call.models);
   if (!models.ok()) return Bad(models.status().message());
@@ -701,8 +790,13 @@ int RunBench(const BenchFlags& f) {
     return 2;
   }
   Config c{f, std::move(target).value(), std::move(models).value(), std::move(quality).value(),
-           client::TryTarget(f.call.instance), "", *key};
+           client::TryTarget(f.call.instance), "", "", *key};
   c.body = client::TryBody(TryRequestOf(f.question, c.models, f.call));
+  if (!f.grpc.empty()) {
+    auto message = client::TryMessage(TryRequestOf(f.question, c.models, f.call), f.call.instance);
+    if (!message.ok()) return Bad(message.status().message());
+    c.grpc_message = message->SerializeAsString();
+  }
 
   std::ofstream json_file;
   if (!f.json.empty() && f.json != "-") {
@@ -772,6 +866,9 @@ void AddBench(CLI::App& app) {
                   "per rank, at least 0.2)");
   cmd->add_option("--question", flags->question, "inputs.question of every request")->capture_default_str();
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");
+  cmd->add_option("--grpc", flags->grpc,
+                  "Send the tries over the KServe v2 gRPC API to HOST:PORT (loopback only) instead of --url")
+      ->excludes(cmd->get_option("--url"));
   AddCredentialFlags(cmd, flags->credentials);
   cmd->callback([flags] { SetExitCode(RunBench(*flags)); });
 }

@@ -13,15 +13,15 @@ import subprocess
 import time
 import unittest
 
-from test_serve import TBMS_BIN, Server
+from test_serve import TBMS_BIN, Server, grpc_address
 
 TALK_MODELS = "embedding:35,svm:25,bayes:15,keysearch:5"
 TALK_SIMULATE = "embedding=35,svm=25,bayes=15,keysearch=5"
 
 
-def bench(url, *flags, timeout=120):
+def bench(url, *flags, timeout=120, target="--url"):
     """Runs tbms bench with --json -; returns (exit code, JSON or None, stderr)."""
-    proc = subprocess.run([TBMS_BIN, "bench", "--url", url, *flags, "--json", "-"],
+    proc = subprocess.run([TBMS_BIN, "bench", target, url, *flags, "--json", "-"],
                           capture_output=True, text=True, timeout=timeout)
     data = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
     return proc.returncode, data, proc.stderr
@@ -204,6 +204,51 @@ class BenchTest(unittest.TestCase):
                                "--rate", "10"], capture_output=True, text=True, timeout=30)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("cannot connect", proc.stderr)
+
+
+
+class GrpcBenchTest(unittest.TestCase):
+    """--grpc HOST:PORT: the same tries as ModelInfers of model "try", on one channel."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(TALK_SIMULATE, "--grpc-port", "0")
+        cls.grpc = grpc_address(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def test_a_run_over_grpc_is_complete_and_consistent(self):
+        before = tries(self.server)
+        code, d, err = bench(self.grpc, "--models", TALK_MODELS, "--tloc", "50", "--cross-request", "1",
+                             "--cross-lag", "10", "--rate", "200", "--requests", "300", "--quiet", target="--grpc")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(d["grpc"], self.grpc)
+        self.assertEqual((d["sent"], d["completed"], d["http_errors"], d["transport_errors"]), (300, 300, 0, 0))
+        self.assertEqual(tries(self.server) - before, 300)  # each a try of the broker's, not a plain infer
+        self.assertGreaterEqual(d["answered_by_tloc_pct"], 75, d)
+        self.assertLessEqual(set(d["by_model"]), {"embedding", "svm", "bayes", "keysearch"})
+        self.assertEqual(d["latency_ms"]["count"], 300)
+        self.assertIn("to gRPC " + self.grpc, err)
+
+    def test_the_wall_time_bound_stops_a_run_over_grpc(self):
+        start = time.monotonic()
+        code, d, err = bench(self.grpc, "--models", TALK_MODELS, "--rate", "20", "--requests", "100000",
+                             "--duration-s", "1", target="--grpc")
+        self.assertEqual(code, 0, err)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertTrue(d["timed_out"])
+        self.assertEqual(d["sent"], d["completed"] + d["transport_errors"] + d["unanswered_bench_timeout"])
+
+    def test_refusals_are_counted_by_their_grpc_code(self):
+        code, _, err = bench(self.grpc, "--models", "nope", "--rate", "100", "--requests", "5", target="--grpc")
+        self.assertEqual(code, 1)
+        self.assertIn("gRPC NOT_FOUND 5", err)
+        self.assertIn("no request succeeded (first error: gRPC NOT_FOUND: unknown model 'nope')", err)
+        code, _, err = bench("10.1.2.3:8001", "--models", "svm", "--rate", "1", target="--grpc")
+        self.assertEqual(code, 2)
+        self.assertIn("only targets loopback", err)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import unittest
 
 import tbms
 from test_house import simulated_model, write
-from test_serve import Server, TBMS_BIN, read_line
+from test_serve import Server, TBMS_BIN, grpc_address, read_line
 
 A_SECRET = "a-secret-0123456789abcdef"
 B_SECRET = "b-secret-0123456789abcdef"
@@ -74,15 +74,6 @@ B = ("b1", B_SECRET)
 ADMIN = ("ops", ADMIN_SECRET)
 TRY_A = "/v1/instances/a/try"
 TRY_B = "/v1/instances/b/try"
-
-
-def grpc_address(server):
-    """The gRPC edge's HOST:PORT, from the start-up line after the address's."""
-    line = read_line(server.proc.stdout)
-    match = re.search(r"gRPC.* on (127\.0\.0\.1:\d+)", line)
-    if not match:
-        raise AssertionError("no gRPC address in %r" % line)
-    return match.group(1)
 
 
 class SignedRequestsTest(unittest.TestCase):

@@ -39,6 +39,16 @@ def read_line(stream, timeout_s=60):
     return got[0] if got else ""
 
 
+
+def grpc_address(server):
+    """The gRPC edge's HOST:PORT (a server started with --grpc-port), from
+    the start-up line after the address's."""
+    line = read_line(server.proc.stdout)
+    match = re.search(r"gRPC.* on (127\.0\.0\.1:\d+)", line)
+    if not match:
+        raise AssertionError("no gRPC address in %r" % line)
+    return match.group(1)
+
 class Server:
     """A tbms server on a free port; stopped (SIGKILL if need be) on close.
     `simulate` is --simulate's value, or None when `flags` name a --house.
