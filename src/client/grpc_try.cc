@@ -1,5 +1,6 @@
 #include "tbms/client/grpc_try.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "tbms/common/json_writer.h"
@@ -21,25 +22,6 @@ std::string ModelList(const std::vector<Candidate>& models) {
       AppendJsonNumber(out, *c.est_ms);
     }
   }
-  return out;
-}
-
-// The JSON try's mixes array, as the mixes parameter carries it.
-std::string MixesJson(const std::vector<Mix>& mixes) {
-  std::string out;
-  JsonWriter w(out);
-  w.BeginArray();
-  for (const Mix& m : mixes) {
-    w.BeginObject().Key("name").String(m.name).Key("members").BeginArray();
-    for (const Candidate& c : m.members) {
-      w.BeginObject().Key("name").String(c.name);
-      if (c.est_ms) w.Key("est").Number(*c.est_ms);
-      if (c.version) w.Key("version").String(*c.version);
-      w.EndObject();
-    }
-    w.EndArray().Key("aggregator").String(m.aggregator).EndObject();
-  }
-  w.EndArray();
   return out;
 }
 
@@ -80,6 +62,12 @@ StatusOr<inference::ModelInferRequest> TryMessage(const TryRequest& r, std::stri
   q->add_shape(1);
   q->mutable_contents()->add_bytes_contents(r.question);
   return m;
+}
+
+std::string SignTryMessage(const AccessKey& key, std::string_view message) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return AuthorizationHeader(key, "POST", kGrpcTryPath, message,
+                             std::chrono::duration_cast<std::chrono::seconds>(now).count(), NewNonce());
 }
 
 // The report's parameters, said as the REST body says them, and read by the

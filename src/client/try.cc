@@ -37,6 +37,19 @@ int IntOr(simdjson::dom::element e, const char* key, int fallback) {
 
 }  // namespace
 
+std::string MixesJson(const std::vector<Mix>& mixes) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginArray();
+  for (const Mix& m : mixes) {
+    w.BeginObject().Key("name").String(m.name).Key("members");
+    WriteCandidates(w, m.members);
+    w.Key("aggregator").String(m.aggregator).EndObject();
+  }
+  w.EndArray();
+  return out;
+}
+
 std::string TryTarget(std::string_view instance) {
   return "/v1/instances/" + std::string(instance) + "/try";
 }
@@ -49,15 +62,7 @@ std::string TryBody(const TryRequest& r) {
     w.Key("models");
     WriteCandidates(w, r.models);
   }
-  if (!r.mixes.empty()) {
-    w.Key("mixes").BeginArray();
-    for (const Mix& m : r.mixes) {
-      w.BeginObject().Key("name").String(m.name).Key("members");
-      WriteCandidates(w, m.members);
-      w.Key("aggregator").String(m.aggregator).EndObject();
-    }
-    w.EndArray();
-  }
+  if (!r.mixes.empty()) w.Key("mixes").Raw(MixesJson(r.mixes));
   if (!r.task.empty()) w.Key("task").String(r.task);
   if (r.tloc_ms) w.Key("tloc").Number(*r.tloc_ms);
   if (r.cross_request) w.Key("crossRequest").Int(*r.cross_request);

@@ -14,6 +14,7 @@
 #include "tbms/common/mutex.h"
 #include "tbms/kserve/grpc_bytes.h"
 #include "tbms/kserve/v2_proto.h"
+#include "tbms/server/answer_handoff.h"
 #include "tbms/server/try_proto.h"
 
 namespace tbms {
@@ -367,24 +368,21 @@ class GrpcServer::Call {
     if (Status s = CapByDeadline(&parsed->request.tloc); !s.ok()) return Fail(s);
     if (!TakeQuota(parsed->instance)) return;
     id_ = q.id();
-    // As V2Api::Infer: the Done stores the answer in answer_, and whichever of
-    // the Done and this call comes second replies; never from the core's context.
+    answer_.Arm();  // see AnswerHandoff
     Status s = state_->engine->Submit(*instance, parsed->task, std::move(parsed->request), [this](TryResult r) {
-      answer_ = std::move(r);
-      if (!answer_taken_.exchange(true, std::memory_order_acq_rel)) return;  // Try replies
-      boost::asio::post(state_->io, [this] { ReplyTry(); });
+      if (answer_.Give(std::move(r))) boost::asio::post(state_->io, [this] { ReplyTry(); });
     });
     if (!s.ok()) {
       state_->gate->Release(quota_of_);  // not taken: no answer will release it
       return Fail(s);
     }
-    if (answer_taken_.exchange(true, std::memory_order_acq_rel)) ReplyTry();  // answered already
+    if (answer_.Submitted()) ReplyTry();
   }
 
   void ReplyTry() {
     state_->gate->Release(quota_of_);
     inference::ModelInferResponse out;
-    WriteTryProto(answer_, id_, &out);
+    WriteTryProto(answer_.answer(), id_, &out);
     Reply(out);
   }
 
@@ -405,8 +403,7 @@ class GrpcServer::Call {
   Caller caller_;
   std::string quota_of_;  // the instance whose quota slot this call holds
   std::string id_;
-  TryResult answer_;
-  std::atomic<bool> answer_taken_{false};
+  AnswerHandoff answer_;  // a try's
 };
 
 namespace {

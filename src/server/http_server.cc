@@ -3,6 +3,7 @@
 #include "tbms/batching/batcher.h"
 #include "tbms/common/json_writer.h"
 #include "tbms/common/names.h"
+#include "tbms/server/answer_handoff.h"
 #include "tbms/server/assets.h"
 #include "tbms/common/json_fields.h"
 #include "request_parser.h"
@@ -530,23 +531,17 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     std::string quota_of;
     if (!TakeQuota(parsed->instance, &quota_of)) return;
     const bool quota = !quota_of.empty();
-    // The answer is handed over in answer_: the Done writes it, then whichever
-    // of the Done and this call comes second to answer_taken_ replies. A try
-    // answered inside Submit (a 0 ms model on an idle core) so needs no post.
-    answer_taken_.store(false, std::memory_order_relaxed);
+    answer_.Arm();  // see AnswerHandoff
     Status s = engine->Submit(instance, parsed->task, std::move(parsed->request),
                               [self = this->shared_from_this(), quota_of = std::move(quota_of)](TryResult r) {
       self->state_->gate->Release(quota_of);
-      self->answer_ = std::move(r);
-      if (!self->answer_taken_.exchange(true, std::memory_order_acq_rel)) return;  // Try replies
-      // In the core's context, after Try returned: hand off to the strand.
-      asio::post(self->stream_.get_executor(), [self] { self->ReplyTry(); });
+      if (self->answer_.Give(std::move(r))) asio::post(self->stream_.get_executor(), [self] { self->ReplyTry(); });
     });
     if (!s.ok()) {
       if (quota) state_->gate->Release(instance);  // not taken: no answer will release it
       return ReplyStatus(s);
     }
-    if (answer_taken_.exchange(true, std::memory_order_acq_rel)) ReplyTry();  // answered already
+    if (answer_.Submitted()) ReplyTry();
   }
 
   void ReplyTry() {
@@ -556,8 +551,8 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
     std::string out = body_.capacity() <= kReusedReplyBytes ? std::move(body_) : std::string();
     out.clear();
     out.reserve(512);
-    WriteTryResult(answer_, out);
-    answer_ = {};
+    WriteTryResult(answer_.answer(), out);
+    answer_.answer() = {};
     Reply(200, std::move(out));
   }
 
@@ -685,8 +680,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   static constexpr size_t kReusedReplyBytes = 64 << 10;  // see ReplyTry
   bool keep_alive_ = true;
   bool head_only_ = false;  // a HEAD request: the response has no body
-  TryResult answer_;        // the try in flight's answer (one at a time per connection); see Try
-  std::atomic<bool> answer_taken_{false};
+  AnswerHandoff answer_;    // the try in flight's (one at a time per connection)
   unsigned version_ = 11;
 };
 

@@ -2,10 +2,10 @@
 
 #include "tbms/broker/limits.h"
 
-#include <atomic>
 #include <boost/asio/post.hpp>
 
 #include "tbms/common/json_fields.h"
+#include "tbms/server/answer_handoff.h"
 
 namespace tbms {
 namespace {
@@ -144,36 +144,30 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
     return done(s);
   }
   request.owner = std::move(table);
-  // The answer is handed over in `handoff`: the engine's Done stores it, and
-  // whichever of the Done and this call comes second builds the response. An
-  // infer answered inside Submit (a 0 ms model on an idle core) is so answered
-  // on the caller's thread, with no hop to an io thread and back.
-  struct Handoff {
-    Handoff(InferDone d, std::vector<TensorSpec> o, std::string i)
+  // What the response is built from, shared by the Done and this call (see AnswerHandoff).
+  struct InFlight {
+    InFlight(InferDone d, std::vector<TensorSpec> o, std::string i)
         : done(std::move(d)), outputs(std::move(o)), id(std::move(i)) {}
     InferDone done;
     std::vector<TensorSpec> outputs;
     std::string id;
-    TryResult result;
     Duration expected_now{};
-    std::atomic<bool> taken{false};
-    void Reply() { done(InferReply(result, outputs, id, expected_now)); }
+    AnswerHandoff answer;
+    void Reply() { done(InferReply(answer.answer(), outputs, id, expected_now)); }
   };
-  auto handoff = std::make_shared<Handoff>(std::move(done), std::move(outputs), std::move(infer.id));
+  auto in_flight = std::make_shared<InFlight>(std::move(done), std::move(outputs), std::move(infer.id));
   // On the core: note what a new request would take now (brokers sharing
   // this server read it); the response is never built in the core's context.
   const Member member = request.members.back();  // the table the try holds keeps its queue alive
-  auto finished = [this, handoff, member, priority = infer.priority](TryResult r) {
-    handoff->expected_now = std::min(member.queue->Predict(priority, member.est).expected, limits::kMaxTloc);
-    handoff->result = std::move(r);
-    if (!handoff->taken.exchange(true, std::memory_order_acq_rel)) return;  // Infer replies
-    boost::asio::post(io_, [handoff] { handoff->Reply(); });
+  auto finished = [this, in_flight, member, priority = infer.priority](TryResult r) {
+    in_flight->expected_now = std::min(member.queue->Predict(priority, member.est).expected, limits::kMaxTloc);
+    if (in_flight->answer.Give(std::move(r))) boost::asio::post(io_, [in_flight] { in_flight->Reply(); });
   };
   const std::string_view counted_as = caller.admin ? std::string_view(kInstance) : caller.instance;
   if (Status s = engine_->Submit(counted_as, model.config->name, std::move(request), std::move(finished)); !s.ok()) {
-    return handoff->done(s);
+    return in_flight->done(s);
   }
-  if (handoff->taken.exchange(true, std::memory_order_acq_rel)) handoff->Reply();  // answered already
+  if (in_flight->answer.Submitted()) in_flight->Reply();
 }
 
 Status V2Api::CheckAdmin(const Caller& caller) {

@@ -550,13 +550,7 @@ class Bench {
     call->req.sent = Now();
     call->ctx.set_deadline(std::chrono::system_clock::now() + Millis(c_.flags.duration_s * 1000));
     const std::string path(client::kGrpcTryPath);
-    if (c_.key) {
-      const auto now = std::chrono::system_clock::now().time_since_epoch();
-      call->ctx.AddMetadata("authorization",
-                            AuthorizationHeader(*c_.key, "POST", path, c_.grpc_message,
-                                                std::chrono::duration_cast<std::chrono::seconds>(now).count(),
-                                                NewNonce()));
-    }
+    if (c_.key) call->ctx.AddMetadata("authorization", client::SignTryMessage(*c_.key, c_.grpc_message));
     call->in = BytesBuffer(c_.grpc_message);
     if (grpc_calls_.empty()) grpc_work_.emplace(ioc_.get_executor());
     grpc_calls_.insert(call);

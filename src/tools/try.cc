@@ -53,21 +53,17 @@ StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const Cre
   return grpc::SslCredentials(ssl);
 }
 
-// One ModelInfer to `address`, signed as over REST when there is a key; a
+// The try's ModelInfer to `address`, signed when there is a key; a
 // gRPC error as the Status of its code, its message prefixed "gRPC CODE: ".
-StatusOr<inference::ModelInferResponse> CallModelInfer(const std::string& address,
-                                                       std::shared_ptr<grpc::ChannelCredentials> credentials,
-                                                       const std::optional<AccessKey>& key,
-                                                       const inference::ModelInferRequest& message, double timeout_ms) {
+StatusOr<inference::ModelInferResponse> CallTry(const std::string& address,
+                                                std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                                const std::optional<AccessKey>& key,
+                                                const inference::ModelInferRequest& message, double timeout_ms) {
   const std::string bytes = message.SerializeAsString();
   const std::string path(client::kGrpcTryPath);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + Millis(timeout_ms));
-  if (key) {
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    ctx.AddMetadata("authorization", AuthorizationHeader(*key, "POST", path, bytes, now, NewNonce()));
-  }
+  if (key) ctx.AddMetadata("authorization", client::SignTryMessage(*key, bytes));
   grpc::GenericStub stub(grpc::CreateChannel(address, std::move(credentials)));
   grpc::ByteBuffer in = BytesBuffer(bytes), out;
   std::promise<grpc::Status> done;
@@ -93,7 +89,7 @@ int RunTryGrpc(const TryFlags& f, const client::TryRequest& request, double time
       return 2;
     }
   }
-  auto response = CallModelInfer(f.grpc, *credentials, *key, *message, timeout_ms);
+  auto response = CallTry(f.grpc, *credentials, *key, *message, timeout_ms);
   auto result = response.ok() ? client::ParseTryMessage(*response) : response.status();
   if (!result.ok()) {
     std::cerr << "tbms try: " << result.status().message() << "\n";

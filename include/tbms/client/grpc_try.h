@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "kserve/grpc_service.pb.h"
+#include "tbms/auth/signing.h"
 #include "tbms/client/try.h"
 #include "tbms/common/status.h"
 
@@ -19,6 +20,11 @@ inline constexpr std::string_view kGrpcTryPath = "/inference.GRPCInferenceServic
 // The ModelInfer of `request` for `instance`. INVALID_ARGUMENT where gRPC
 // cannot say it: tloc and crossLag are whole milliseconds there.
 StatusOr<inference::ModelInferRequest> TryMessage(const TryRequest& request, std::string_view instance);
+
+// The `authorization` metadata of a try whose serialized ModelInfer is
+// `message`: signed as a REST request is (POST, kGrpcTryPath, the bytes as
+// sent), now, with a fresh nonce.
+std::string SignTryMessage(const AccessKey& key, std::string_view message);
 
 // The result a try's response reports; INTERNAL when it is not one.
 StatusOr<TryResult> ParseTryMessage(const inference::ModelInferResponse& response);

@@ -42,6 +42,9 @@ struct TryRequest {
   std::string hedge = "";  // when fallbacks launch: "at_risk" or "expected"; empty: the task's or at_risk
 };
 
+// The JSON try's "mixes" array (as the gRPC try's mixes parameter carries it too).
+std::string MixesJson(const std::vector<Mix>& mixes);
+
 // POST's target: /v1/instances/{instance}/try.
 std::string TryTarget(std::string_view instance);
 
