@@ -14,7 +14,7 @@ import time
 import unittest
 
 from test_bench import bench
-from test_serve import Server, http_get
+from test_serve import PLANNED, Server, http_get
 
 MODELS = [("embedding", 35), ("svm", 25), ("bayes", 15), ("keysearch", 5)]
 TLOC = 50
@@ -33,7 +33,9 @@ class OverloadTest(unittest.TestCase):
     def test_ten_times_capacity_gets_one_response_each_and_bounded_memory(self):
         capacity = sum(1000.0 / ms for _, ms in MODELS)
         rate, seconds = 10 * capacity, 2
-        server = Server(None, "--simulate", ",".join("%s=%g:0" % m for m in MODELS), "--max-batch", "1")
+        # PLANNED: the answered share is asserted from the models' capacity; a CI
+        # stall shedding tries as "overloaded" is ShortOfCpuTest's subject, not this one's.
+        server = Server(None, "--simulate", ",".join("%s=%g:0" % m for m in MODELS), "--max-batch", "1", *PLANNED)
         try:
             code, d, err = bench(server.endpoint, "--models", ",".join("%s:%g" % m for m in MODELS),
                                  "--tloc", str(TLOC), "--cross-request", "1", "--cross-lag", "10",
