@@ -14,7 +14,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "tbms/common/names.h"
+#include "checks.h"
 
 namespace tbms::client {
 
@@ -113,26 +113,13 @@ StatusOr<std::string> BodyOf(StatusOr<HttpResponse> res) {
 StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
   auto url = ParseUrl(options.endpoint);
   if (!url.ok()) return url.status();
-  if (!IsValidName(options.instance)) {
-    return InvalidArgument("instance must be " + std::string(kNameRule) + ", got '" + options.instance + "'");
-  }
-  std::optional<AccessKey> key;
-  if (!options.access_id.empty() || !options.access_key.empty()) {
-    if (options.access_id.empty()) return InvalidArgument("an access_key needs its access_id");
-    if (options.access_key.empty()) {
-      return InvalidArgument("access_id '" + options.access_id + "' needs its access_key");
-    }
-    if (!IsValidName(options.access_id)) {
-      return InvalidArgument("access_id must be " + std::string(kNameRule));
-    }
-    key = AccessKey{options.access_id, options.access_key, options.instance};
-  }
+  TBMS_RETURN_IF_ERROR(CheckInstance(options.instance));
+  auto key = CheckKey(options.access_id, options.access_key, options.instance);
+  if (!key.ok()) return key.status();
   if (!(options.connect_timeout_ms > 0) || !std::isfinite(options.connect_timeout_ms)) {
     return InvalidArgument("connect_timeout_ms must be > 0");
   }
-  if (!(options.request_timeout_ms >= 0) || !std::isfinite(options.request_timeout_ms)) {
-    return InvalidArgument("request_timeout_ms must be >= 0 (0: the default)");
-  }
+  TBMS_RETURN_IF_ERROR(CheckRequestTimeout(options.request_timeout_ms));
   if (!(options.max_connection_age_ms >= 0) || !std::isfinite(options.max_connection_age_ms)) {
     return InvalidArgument("max_connection_age_ms must be >= 0 (0: no limit)");
   }
@@ -143,7 +130,7 @@ StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
     tls = std::move(ctx).value();
   }
   return std::unique_ptr<Client>(
-      new Client(std::move(options), std::move(url).value(), std::move(key), std::move(tls)));
+      new Client(std::move(options), std::move(url).value(), std::move(key).value(), std::move(tls)));
 }
 
 Client::Client(Options options, Url url, std::optional<AccessKey> key, std::shared_ptr<asio::ssl::context> tls)
@@ -153,8 +140,7 @@ Client::Client(Options options, Url url, std::optional<AccessKey> key, std::shar
 Client::~Client() = default;
 
 StatusOr<TryResult> Client::Try(const TryRequest& request) {
-  auto body = BodyOf(Call("POST", try_target_, TryBody(request),
-                          RequestTimeout(request.tloc_ms.value_or(10000) + 1000)));
+  auto body = BodyOf(Call("POST", try_target_, TryBody(request), RequestTimeout(TryTimeoutMs(request))));
   if (!body.ok()) return body.status();
   return ParseTryResult(*body);
 }

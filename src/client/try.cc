@@ -107,4 +107,6 @@ StatusOr<TryResult> ParseTryResult(std::string_view body) {
   return r;
 }
 
+double TryTimeoutMs(const TryRequest& request) { return request.tloc_ms.value_or(10000) + 1000; }
+
 }  // namespace tbms::client

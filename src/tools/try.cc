@@ -5,14 +5,11 @@
 #include "client_flags.h"  // TBMS's headers before gRPC's: see src/backends/remote/grpc_transport.cc
 #include "commands.h"
 #include "tbms/client/client.h"
+#include "tbms/client/grpc_client.h"
 #include "tbms/client/grpc_try.h"
-#include "tbms/kserve/grpc_bytes.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
-#include <future>
 #include <iostream>
 
 namespace tbms::tools {
@@ -43,53 +40,29 @@ void PrintResult(const client::TryResult& r) {
   }
 }
 
-// Plain text, or TLS trusting only --ca-file's CA.
-StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const CredentialFlags& flags) {
-  if (flags.ca_file.empty()) return grpc::InsecureChannelCredentials();
-  auto ca = ReadPemFile(flags.ca_file, "--ca-file");
-  if (!ca.ok()) return ca.status();
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = *std::move(ca);
-  return grpc::SslCredentials(ssl);
-}
-
-// The try's ModelInfer to `address`, signed when there is a key; a
-// gRPC error as the Status of its code, its message prefixed "gRPC CODE: ".
-StatusOr<inference::ModelInferResponse> CallTry(const std::string& address,
-                                                std::shared_ptr<grpc::ChannelCredentials> credentials,
-                                                const std::optional<AccessKey>& key,
-                                                const inference::ModelInferRequest& message, double timeout_ms) {
-  const std::string bytes = message.SerializeAsString();
-  const std::string path(client::kGrpcTryPath);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + Millis(timeout_ms));
-  if (key) ctx.AddMetadata("authorization", client::SignTryMessage(*key, bytes));
-  grpc::GenericStub stub(grpc::CreateChannel(address, std::move(credentials)));
-  grpc::ByteBuffer in = BytesBuffer(bytes), out;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
-  const grpc::Status s = done.get_future().get();  // bounded by the deadline
-  if (!s.ok()) {
-    const auto code = static_cast<StatusCode>(s.error_code());
-    return Status(code, "gRPC " + std::string(StatusCodeName(code)) + ": " + s.error_message());
-  }
-  inference::ModelInferResponse response;
-  if (!response.ParseFromString(BufferBytes(out))) return Internal("the response is not a ModelInferResponse");
-  return response;
-}
-
 // Over gRPC: the try as a ModelInfer of model "try", signed as over REST.
 int RunTryGrpc(const TryFlags& f, const client::TryRequest& request, double timeout_ms) {
   auto key = LoadCredentials(f.credentials);
-  auto message = client::TryMessage(request, f.call.instance);
-  auto credentials = ChannelCredentials(f.credentials);
-  for (const Status& s : {key.status(), message.status(), credentials.status()}) {
-    if (!s.ok()) {
-      std::cerr << "tbms try: " << s.message() << "\n";
-      return 2;
-    }
+  if (!key.ok()) {
+    std::cerr << "tbms try: " << key.status().message() << "\n";
+    return 2;
   }
-  auto response = CallTry(f.grpc, *credentials, *key, *message, timeout_ms);
+  client::GrpcClient::Options options{.address = f.grpc, .instance = f.call.instance, .ca_file = f.credentials.ca_file,
+                                      .request_timeout_ms = timeout_ms};
+  if (key->has_value()) {
+    options.access_id = (*key)->id;
+    options.access_key = (*key)->secret;
+  }
+  auto tbms = client::GrpcClient::Create(std::move(options));
+  if (!tbms.ok()) {
+    std::cerr << "tbms try: " << tbms.status().message() << "\n";
+    return 2;
+  }
+  if (auto message = client::TryMessage(request, f.call.instance); !message.ok()) {
+    std::cerr << "tbms try: " << message.status().message() << "\n";
+    return 2;  // a flag gRPC cannot say (a fractional tloc)
+  }
+  auto response = (*tbms)->TryResponse(request);
   auto result = response.ok() ? client::ParseTryMessage(*response) : response.status();
   if (!result.ok()) {
     std::cerr << "tbms try: " << result.status().message() << "\n";

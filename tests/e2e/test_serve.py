@@ -539,5 +539,37 @@ class FlagsThatDoNotApplyTest(unittest.TestCase):
             self.assertIn(flag[0] + " applies to --house", got.stderr)
 
 
+class ExamplesTest(unittest.TestCase):
+    """The C++ examples of the README and docs/api.md, built by CMake next
+    to tbms, ask a server over REST and over gRPC and print its answer."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("embedding=35,svm=25,bayes=15,keysearch=5", "--grpc-port", "0", *PLANNED)
+        cls.grpc = grpc_address(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def run_example(self, name, target):
+        binary = os.path.join(os.path.dirname(TBMS_BIN), name)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TBMS_ACCESS_")}  # unsigned: --insecure-dev
+        return subprocess.run([binary, target], capture_output=True, text=True, timeout=30, env=env)
+
+    def test_the_examples_answer_over_rest_and_grpc(self):
+        for name, target in (("example_try_models", self.server.endpoint),
+                             ("example_try_models_grpc", self.grpc)):
+            with self.subTest(example=name):
+                got = self.run_example(name, target)
+                self.assertEqual(got.returncode, 0, got.stderr)
+                self.assertRegex(got.stdout, r"\((embedding|svm|bayes|keysearch)\)\n$")
+
+    def test_an_example_says_why_it_cannot_ask(self):
+        got = self.run_example("example_try_models_grpc", "http://" + self.grpc)
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("address must be HOST:PORT", got.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

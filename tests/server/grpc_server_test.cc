@@ -21,6 +21,7 @@
 #include "kserve/grpc_service.pb.h"
 #include "simulated_model.h"
 #include "tbms/auth/signing.h"
+#include "tbms/client/grpc_client.h"
 #include "tbms/client/grpc_try.h"
 #include "tbms/kserve/grpc_bytes.h"
 #include "tbms/server/real_clock.h"
@@ -98,14 +99,10 @@ class GrpcServerTest : public ::testing::Test {
       }
       ctx.AddMetadata("authorization", header);
     }
-    grpc::ByteBuffer request = BytesBuffer(body), response;
-    std::promise<grpc::Status> done;
-    stub_->UnaryCall(&ctx, path, grpc::StubOptions(), &request, &response,
-                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    grpc::Status status = done.get_future().get();  // bounded by the deadline
+    out->clear();
+    grpc::Status status = CallUnary(*stub_, ctx, path, body, out);
     trailers_.clear();
     for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) trailers_.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
-    *out = status.ok() ? BufferBytes(response) : std::string();
     return status;
   }
   template <typename Request, typename Response>
@@ -442,6 +439,54 @@ TEST_F(GrpcServerTest, TheClientsGrpcTryIsAnsweredAndReadAsOverRest) {
   request.tloc_ms = 2.5;
   EXPECT_EQ(client::TryMessage(request, "qa").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(client::ParseTryMessage(ModelInferResponse()).status().code(), StatusCode::kInternal);
+}
+
+// The C++ gRPC client (tbms/client/grpc_client.h): a signed try answered and
+// read as over REST, the server's refusals as statuses, and its own options
+// checked before anything is sent.
+TEST_F(GrpcServerTest, TheGrpcClientSignsItsTriesAndSaysTheServersRefusals) {
+  const std::string address = "127.0.0.1:" + std::to_string(server_->port());
+  auto signed_client = client::GrpcClient::Create(
+      {.address = address, .access_id = kQa.id, .access_key = kQa.secret, .instance = "qa"});
+  ASSERT_TRUE(signed_client.ok()) << signed_client.status().ToString();
+  client::TryRequest request{.question = "hello", .models = {{.name = "svm"}, {.name = "bayes"}}, .tloc_ms = 5000};
+  StatusOr<client::TryResult> got = (*signed_client)->Try(request);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->model, "svm");
+  EXPECT_NE(got->answer_text.find("hello"), std::string::npos) << got->answer_text;
+  got = (*signed_client)->Try({.question = "q", .task = "label"});  // the task gives models and tloc
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->model, "svm");
+
+  got = (*signed_client)->Try({.question = "q", .models = {{.name = "secret"}}, .tloc_ms = 5000});
+  EXPECT_EQ(got.status().code(), StatusCode::kPermissionDenied) << got.status().ToString();  // not the instance's
+  EXPECT_EQ(got.status().message().rfind("gRPC PERMISSION_DENIED: instance 'qa' may not use model 'secret'", 0), 0u)
+      << got.status().message();
+  request.tloc_ms = 2.5;
+  EXPECT_EQ((*signed_client)->Try(request).status().code(), StatusCode::kInvalidArgument);
+
+  auto unsigned_client = client::GrpcClient::Create({.address = address, .instance = "qa"});
+  ASSERT_TRUE(unsigned_client.ok());
+  request.tloc_ms = 5000;
+  got = (*unsigned_client)->Try(request);
+  EXPECT_EQ(got.status().code(), StatusCode::kUnauthenticated) << got.status().ToString();
+
+  auto refused = [](client::GrpcClient::Options options) {
+    return client::GrpcClient::Create(std::move(options)).status();
+  };
+  for (const std::string bad : {"", "http://127.0.0.1:1", "127.0.0.1", "127.0.0.1:", ":80", "host:8a", "a/b:1"}) {
+    const Status s = refused({.address = bad});
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("HOST:PORT"), std::string::npos) << s.message();
+  }
+  EXPECT_TRUE(client::GrpcClient::Create({.address = "[::1]:8001"}).ok());
+  EXPECT_NE(refused({.address = address, .instance = "no spaces"}).message().find("instance must be"),
+            std::string::npos);
+  EXPECT_EQ(refused({.address = address, .access_id = "qa-1"}).message(), "access_id 'qa-1' needs its access_key");
+  EXPECT_EQ(refused({.address = address, .access_key = "k"}).message(), "an access_key needs its access_id");
+  EXPECT_EQ(refused({.address = address, .request_timeout_ms = -1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused({.address = address, .ca_file = "/nonexistent/ca.pem"}).message().find("cannot read ca_file"),
+            std::string::npos);
 }
 
 TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {

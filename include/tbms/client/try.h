@@ -52,6 +52,10 @@ std::string TryTarget(std::string_view instance);
 // "mixes" | "task", then tloc, crossRequest, crossLag, priority, hedge when set.
 std::string TryBody(const TryRequest& request);
 
+// How long a client waits for a try's response unless told: tloc + 1000
+// ms (11 s without tloc, which the task then gives).
+double TryTimeoutMs(const TryRequest& request);
+
 // One candidate launched or skipped.
 struct Attempt {
   std::string model;

@@ -12,26 +12,10 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include <future>
-
 #include "kserve/grpc_service.pb.h"
 
 namespace tbms {
 namespace {
-
-Status FromGrpc(const grpc::Status& s) {
-  switch (s.error_code()) {
-    case grpc::StatusCode::OK: return OkStatus();
-    case grpc::StatusCode::CANCELLED: case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::DEADLINE_EXCEEDED: case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::ALREADY_EXISTS: case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::UNIMPLEMENTED: case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::UNAVAILABLE: case grpc::StatusCode::UNAUTHENTICATED:
-      return Status(static_cast<StatusCode>(s.error_code()), s.error_message());  // the same canonical codes
-    default: return Internal("gRPC status " + std::to_string(s.error_code()) + ": " + s.error_message());
-  }
-}
 
 class GrpcTransport final : public RemoteTransport {
  public:
@@ -60,7 +44,7 @@ class GrpcTransport final : public RemoteTransport {
   }
 
  private:
-  // Polls `abandoned` (when given) every millisecond while the call is out.
+  // Cancels the call within a millisecond of `abandoned` (when given) turning true.
   Status Call(const std::string& rpc, const google::protobuf::Message& request, google::protobuf::Message* response,
               Duration timeout, const Abandoned* abandoned = nullptr) {
     const std::string path = "/inference.GRPCInferenceService/" + rpc;
@@ -74,20 +58,20 @@ class GrpcTransport final : public RemoteTransport {
     } else if (!remote_.bearer.empty()) {
       ctx.AddMetadata("authorization", "Bearer " + remote_.bearer);
     }
-    grpc::ByteBuffer in = BytesBuffer(bytes), out;
-    std::promise<grpc::Status> done;
-    stub_.UnaryCall(&ctx, path, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
-    std::future<grpc::Status> answer = done.get_future();
     bool cancelled = false;
-    while (abandoned != nullptr && answer.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
-      if (!cancelled && (*abandoned)()) {
-        ctx.TryCancel();
-        cancelled = true;
-      }
+    std::function<void()> cancel_if_abandoned;
+    if (abandoned != nullptr) {
+      cancel_if_abandoned = [&] {
+        if (!cancelled && (*abandoned)()) {
+          ctx.TryCancel();
+          cancelled = true;
+        }
+      };
     }
-    const grpc::Status s = answer.get();  // bounded by the deadline
-    if (!s.ok()) return FromGrpc(s);
-    if (!response->ParseFromString(BufferBytes(out))) return Internal("the remote's " + rpc + " response is not a valid message");
+    std::string answer;
+    const grpc::Status s = CallUnary(stub_, ctx, path, bytes, &answer, cancel_if_abandoned);
+    if (!s.ok()) return FromGrpcStatus(s);
+    if (!response->ParseFromString(answer)) return Internal("the remote's " + rpc + " response is not a valid message");
     return OkStatus();
   }
 
@@ -100,25 +84,9 @@ class GrpcTransport final : public RemoteTransport {
 
 StatusOr<std::unique_ptr<RemoteTransport>> MakeGrpcTransport(const RemoteConfig& remote,
                                                              const std::string& endpoint) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (remote.tls) {
-    grpc::SslCredentialsOptions ssl;
-    if (!remote.ca_file.empty()) {
-      StatusOr<std::string> ca = ReadPemFile(remote.ca_file, "ca_file");
-      if (!ca.ok()) return ca.status();
-      ssl.pem_root_certs = std::move(ca).value();
-    }
-    credentials = grpc::SslCredentials(ssl);
-  }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);  // an endpoint back from a restart is found soon
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // A DNS name with several addresses (a Kubernetes headless Service): every
-  // address takes calls, and gRPC re-resolves the name as pods come and go.
-  args.SetLoadBalancingPolicyName("round_robin");
-  auto channel = grpc::CreateCustomChannel("dns:///" + endpoint, credentials, args);
-  return std::unique_ptr<RemoteTransport>(new GrpcTransport(std::move(channel), remote));
+  auto channel = MakeClientChannel(endpoint, remote.tls, remote.ca_file, "ca_file");
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<RemoteTransport>(new GrpcTransport(std::move(channel).value(), remote));
 }
 
 }  // namespace tbms
