@@ -363,7 +363,10 @@ Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& brok
     if (result.ok()) result = FailedPrecondition(JoinReasons(states_[name]));
   }
   for (const auto& [name, model] : next.models) {
+    const bool touched = loaded.count(name) > 0 || broken.count(name) > 0;
+    if (!touched && !model.is_mix()) continue;  // not part of this load (an explicit load of another): as it was
     std::vector<ModelState>& states = states_[name];
+    if (!touched) states.clear();  // a mix is judged again: its members may have changed
     const std::string kept = "the reload failed; serving what was loaded before";
     std::vector<std::string> versions;
     for (const auto& v : model.versions) versions.push_back(v->version);
@@ -377,7 +380,9 @@ Status ModelManager::RecordStates(const LoadedModels& loaded, const Broken& brok
     }
     for (const std::string& v : versions) {
       std::string reason = broken.count(name) ? kept : "";
-      auto failed = std::find_if(states.begin(), states.end(), [&](const ModelState& s) { return s.version == v && !v.empty(); });
+      auto failed = std::find_if(states.begin(), states.end(), [&](const ModelState& s) {
+        return s.version == v && !v.empty() && s.state != "READY";
+      });
       if (failed != states.end()) {
         reason = "the reload failed (" + failed->reason + "); serving what was loaded before";
         states.erase(failed);

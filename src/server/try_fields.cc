@@ -1,5 +1,7 @@
 #include "tbms/server/try_fields.h"
 
+#include <simdjson.h>
+
 namespace tbms {
 namespace {
 
@@ -17,6 +19,32 @@ Status ApplyTask(const TaskConfig& task, const ModelTable& table, const TryGiven
 }
 
 }  // namespace
+
+Status CheckText(std::string_view text, std::string_view what) {
+  if (simdjson::validate_utf8(text.data(), text.size())) return OkStatus();
+  return InvalidArgument(std::string(what) + " is not valid UTF-8");
+}
+
+StatusOr<std::string_view> TensorQuestion(const std::vector<Tensor>& tensors, const TryLimits& limits) {
+  const Tensor* question = nullptr;
+  for (const Tensor& t : tensors) {
+    if (t.name != "question") continue;
+    if (question != nullptr) return InvalidArgument("inputs has two tensors named 'question'");
+    question = &t;
+  }
+  if (question == nullptr) return InvalidArgument("inputs needs a tensor named 'question' (BYTES, one element)");
+  if (question->datatype != DataType::kBytes || question->ElementCount() != 1) {
+    return InvalidArgument("inputs 'question' must be one BYTES element, not " +
+                           std::string(DataTypeName(question->datatype)) + " " + ShapeText(question->shape));
+  }
+  const std::string_view q = question->Strings()[0];
+  if (q.empty()) return InvalidArgument("inputs 'question' must not be empty");
+  if (q.size() > limits.max_question_bytes) {
+    return InvalidArgument("inputs 'question' is longer than " + std::to_string(limits.max_question_bytes) + " bytes");
+  }
+  TBMS_RETURN_IF_ERROR(CheckText(q, "inputs 'question'"));
+  return q;
+}
 
 StatusOr<ParsedTry> BeginTry(const ModelTable& table, std::string_view instance) {
   StatusOr<const InstanceConfig*> config = table.FindInstance(instance);

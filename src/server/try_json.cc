@@ -30,10 +30,10 @@ Status ReadInputs(element e, const TryLimits& limits, Inputs* inputs) {
     for (element t : tensors) {
       Tensor& tensor = inputs->tensors.emplace_back();
       TBMS_RETURN_IF_ERROR(ReadTensor(t, "inputs[" + std::to_string(i++) + "]", limits.tensors, &tensor));
-      if (tensor.name == "question" && tensor.datatype == DataType::kBytes && tensor.ElementCount() == 1) {
-        inputs->question.assign(tensor.Strings()[0]);
-      }
     }
+    StatusOr<std::string_view> question = TensorQuestion(inputs->tensors, limits);
+    if (!question.ok()) return question.status();
+    inputs->question.assign(*question);
     return OkStatus();
   }
   object obj;

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "tbms/common/json_fields.h"
+#include "tbms/common/names.h"
 #include "tbms/kserve/v2_proto.h"
 #include "tbms/server/try_json.h"
 
@@ -104,6 +105,9 @@ StatusOr<std::string> TryInstance(const inference::ModelInferRequest& m, const C
     }
     return caller.instance;
   }
+  if (!IsValidName(**named)) {
+    return InvalidArgument("parameters.instance must be " + std::string(kNameRule));
+  }
   if (!caller.admin && caller.instance != **named) {
     return PermissionDenied("this access key opens instance '" + caller.instance + "', not " + Quote(**named));
   }
@@ -159,15 +163,9 @@ StatusOr<ParsedTry> ParseTryProto(const inference::ModelInferRequest& m, std::sh
   if (!tensors.ok()) return tensors.status();
   auto inputs = std::make_shared<Inputs>();
   inputs->tensors = std::move(tensors->inputs);
-  for (const Tensor& t : inputs->tensors) {
-    if (t.name != "question" || t.datatype != DataType::kBytes || t.ElementCount() != 1) continue;
-    const std::string_view q = t.Strings()[0];
-    if (q.size() > limits.max_question_bytes) {
-      return InvalidArgument("inputs 'question' is longer than " + std::to_string(limits.max_question_bytes) +
-                             " bytes");
-    }
-    inputs->question.assign(q);
-  }
+  StatusOr<std::string_view> question = TensorQuestion(inputs->tensors, limits);
+  if (!question.ok()) return question.status();
+  inputs->question.assign(*question);
   TBMS_RETURN_IF_ERROR(FinishTry(given, std::move(table), std::move(owner), std::move(inputs), instance, &parsed));
   return std::move(begun).value();
 }

@@ -1,6 +1,7 @@
 #include "tbms/server/v2_api.h"
 
 #include "tbms/broker/limits.h"
+#include "tbms/server/try_fields.h"
 
 #include <boost/asio/post.hpp>
 
@@ -135,6 +136,9 @@ void V2Api::Infer(const Caller& caller, std::shared_ptr<const ModelTable> table,
     if (t.datatype == DataType::kBytes && t.ElementCount() == 1 && inputs->question.empty()) {
       inputs->question.assign(t.Strings()[0]);  // text backends read the question
     }
+  }
+  if (Status text = CheckText(inputs->question, "the question (the first one-element BYTES input)"); !text.ok()) {
+    return done(text);
   }
   TryRequest request;
   request.inputs = std::move(inputs);

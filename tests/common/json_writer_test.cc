@@ -1,6 +1,7 @@
 // Guards the JSON writer's output byte for byte: string escaping per RFC 8259
 // (quotes, backslash, the named control escapes, other control characters as
-// \u00XX, UTF-8 passed through untouched), numbers with up to three decimals
+// \u00XX, UTF-8 passed through untouched, bytes that are not UTF-8 as
+// U+FFFD), numbers with up to three decimals
 // and no trailing zeros (negative zero is 0, non-finite values are null), and
 // commas placed right in nested objects and arrays, including Raw values.
 #include "tbms/common/json_writer.h"
@@ -70,6 +71,17 @@ TEST(JsonStringTest, SpaceDelAndSlashPassThrough) {
 TEST(JsonStringTest, Utf8PassesThroughUnchanged) {
   const std::string utf8 = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac";
   EXPECT_EQ(Str(utf8), "\"" + utf8 + "\"");
+}
+
+// A name or path as a client sent it may be any bytes; what is written stays JSON.
+TEST(JsonStringTest, BytesThatAreNotUtf8BecomeTheReplacementCharacter) {
+  EXPECT_EQ(Str("a\xff\xfe"), "\"a\\ufffd\\ufffd\"");
+  EXPECT_EQ(Str("\xc3"), "\"\\ufffd\"");                 // a sequence cut short
+  EXPECT_EQ(Str("\xc3\xa9\xa9"), "\"\xc3\xa9\\ufffd\"");  // a stray continuation byte
+  EXPECT_EQ(Str("\xc0\xaf"), "\"\\ufffd\\ufffd\"");        // an overlong '/'
+  EXPECT_EQ(Str("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+  EXPECT_EQ(Str("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // past U+10FFFF
+  EXPECT_EQ(Str("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");  // U+10FFFF itself
 }
 
 TEST(JsonStringTest, AppendsWithoutClearing) {

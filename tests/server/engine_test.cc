@@ -181,6 +181,24 @@ TEST_F(EngineTest, MixesServeByName) {
   EXPECT_EQ(State("mix1", ""), "READY");
 }
 
+// An explicit load of one model leaves the others' states as they were, and
+// a mix has one state however often its members load.
+TEST_F(EngineTest, LoadingOneModelLeavesTheOthersStatesAlone) {
+  ModelConfig mix;
+  mix.name = "mix1";
+  mix.backend = kMixBackend;
+  mix.members = {"svm", "bayes"};
+  const HouseScan scan = Scan({Simulated("svm", {1}), Simulated("bayes", {1}), mix});
+  ASSERT_TRUE(engine_->Apply(scan, {}, false).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(engine_->Apply(scan, "svm", false).ok());
+  EXPECT_EQ(State("bayes", "1"), "READY");
+  EXPECT_EQ(State("svm", "1"), "READY");
+  const std::vector<ModelState> states = engine_->states();
+  EXPECT_EQ(std::count_if(states.begin(), states.end(), [](const ModelState& s) { return s.name == "mix1"; }), 1);
+  EXPECT_EQ(State("mix1", ""), "READY");
+  EXPECT_EQ(states.size(), 3u) << ::testing::PrintToString(log_);
+}
+
 
 // Hot plug through the engine: the version, its batcher and what it learned
 // stay; a try after the change is served by the new replica count.

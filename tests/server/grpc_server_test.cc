@@ -356,6 +356,10 @@ TEST_F(GrpcServerTest, EachBadInferGetsItsStatusCode) {
   EXPECT_EQ(Raw("/inference.GRPCInferenceService/RepositoryIndex", "", &kAdmin, &out).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(Raw("/other.Service/Call", "", &kAdmin, &out).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // A question is text: answers quote it, and they are JSON.
+  const grpc::Status binary = Call("ModelInfer", Question("svm", "a\xff\xfe"), &r);
+  EXPECT_EQ(binary.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(binary.error_message(), "the question (the first one-element BYTES input) is not valid UTF-8");
   // Over the message limit (1 MiB by default): refused by gRPC itself.
   EXPECT_EQ(Call("ModelInfer", Question("svm", std::string(2 << 20, 'x')), &r).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -526,6 +530,26 @@ TEST_F(GrpcServerTest, EachBadTryGetsItsStatusCode) {
                  &r, &kQa)
                 .error_message(),
             "give one of parameters.task, parameters.models and parameters.mixes");
+
+  // The instance keeps the name rule, as in REST's path (it labels the report's series).
+  const grpc::Status badly_named = Call("ModelInfer", with({{"task", "label"}, {"instance", "a$b"}}), &r);
+  EXPECT_EQ(badly_named.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(badly_named.error_message(), "parameters.instance must be 1-128 characters of A-Z a-z 0-9 . _ -");
+  EXPECT_EQ(Call("ModelInfer", with({{"task", "label"}, {"instance", std::string(200, 'I')}}), &r).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // The question: one non-empty UTF-8 BYTES element named "question".
+  const std::pair<ModelInferRequest, std::string> questions[] = {
+      {Question("try", ""), "inputs 'question' must not be empty"},
+      {Question("try", "a\xff"), "inputs 'question' is not valid UTF-8"},
+      {ModelInferRequest(), "inputs must not be empty"},
+  };
+  for (auto [q, message] : questions) {
+    q.set_model_name("try");
+    (*q.mutable_parameters())["task"].set_string_param("label");
+    const grpc::Status s = Call("ModelInfer", q, &r, &kQa);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << message;
+    EXPECT_EQ(s.error_message(), message);
+  }
 }
 
 // The house gives qa one try per second.

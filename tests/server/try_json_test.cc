@@ -291,6 +291,29 @@ TEST_F(TryJsonTest, TensorInputsCarryTheQuestion) {
   EXPECT_EQ(in.tensors[1].Values<float>()[0], 1.5f);
 }
 
+TEST_F(TryJsonTest, TensorInputsNeedOneNonEmptyQuestion) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"([{"name": "q", "datatype": "BYTES", "shape": [1], "data": ["why?"]}])",
+       "inputs needs a tensor named 'question' (BYTES, one element)"},
+      {R"([{"name": "question", "datatype": "FP32", "shape": [1], "data": [1]}])",
+       "inputs 'question' must be one BYTES element, not FP32 [1]"},
+      {R"([{"name": "question", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}])",
+       "inputs 'question' must be one BYTES element, not BYTES [2]"},
+      {R"([{"name": "question", "datatype": "BYTES", "shape": [0], "data": []}])",
+       "inputs 'question' must be one BYTES element, not BYTES [0]"},
+      {R"([{"name": "question", "datatype": "BYTES", "shape": [1], "data": [""]}])",
+       "inputs 'question' must not be empty"},
+      {R"([{"name": "question", "datatype": "BYTES", "shape": [1], "data": ["a"]},
+           {"name": "question", "datatype": "BYTES", "shape": [1], "data": ["b"]}])",
+       "inputs has two tensors named 'question'"},
+  };
+  for (const auto& [inputs, message] : cases) {
+    const Status s = Error(R"({"inputs": )" + inputs + R"(, "models": [{"name": "svm"}], "tloc": 5})");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << inputs;
+    EXPECT_EQ(s.message(), message) << inputs;
+  }
+}
+
 TEST_F(TryJsonTest, ASplitRoutesExactlyInProportion) {
   Serve(*table_, "ab", 10, {"1", "2"}, {{1, 90}, {2, 10}});
   std::map<std::string, int> counts;

@@ -39,6 +39,15 @@ struct TryGiven {
   int candidate_lists = 0;
 };
 
+// INVALID_ARGUMENT naming `what` unless `text` is valid UTF-8: a question
+// is text, and the answers that quote it are JSON.
+Status CheckText(std::string_view text, std::string_view what);
+
+// The question of a try whose inputs are v2 tensors: the one tensor named
+// "question", one non-empty BYTES element of at most max_question_bytes,
+// valid UTF-8; INVALID_ARGUMENT saying which rule it breaks.
+StatusOr<std::string_view> TensorQuestion(const std::vector<Tensor>& tensors, const TryLimits& limits);
+
 // A try of `instance` in `table`: NOT_FOUND for an unknown instance.
 StatusOr<ParsedTry> BeginTry(const ModelTable& table, std::string_view instance);
 
