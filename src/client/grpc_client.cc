@@ -17,11 +17,13 @@ namespace {
 // HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 one.
 Status CheckAddress(const std::string& address) {
   const size_t colon = address.rfind(':');
-  const bool port = colon != std::string::npos && colon + 1 < address.size() &&
-                    std::all_of(address.begin() + static_cast<std::ptrdiff_t>(colon) + 1, address.end(),
-                                [](char c) { return c >= '0' && c <= '9'; });
+  const std::string_view digits = colon == std::string::npos ? "" : std::string_view(address).substr(colon + 1);
+  const bool port = !digits.empty() && digits.size() <= 5 &&
+                    std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                    std::stoi(std::string(digits)) >= 1 && std::stoi(std::string(digits)) <= 65535;
   if (address.find("://") != std::string::npos || !port || colon == 0 || address.find('/') != std::string::npos) {
-    return InvalidArgument("address must be HOST:PORT (e.g. 127.0.0.1:8001), got '" + address + "'");
+    return InvalidArgument("address must be HOST:PORT, the port in 1-65535 (e.g. 127.0.0.1:8001), got '" + address +
+                           "'");
   }
   return OkStatus();
 }

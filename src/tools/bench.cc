@@ -56,6 +56,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <unordered_set>
@@ -119,6 +120,7 @@ StatusOr<std::map<std::string, double>> ParseQuality(std::string_view spec,
                                                      const std::vector<client::Candidate>& models) {
   std::map<std::string, double> q;
   for (size_t i = 0; i < models.size(); ++i) q[models[i].name] = DefaultQuality(static_cast<int64_t>(i));
+  std::set<std::string> named;
   while (!spec.empty()) {
     const std::string_view item = spec.substr(0, spec.find(','));
     const size_t eq = item.find('=');
@@ -127,6 +129,7 @@ StatusOr<std::map<std::string, double>> ParseQuality(std::string_view spec,
       return InvalidArgument("bad --quality item '" + std::string(item) + "' (NAME=Q)");
     }
     if (!q.count(name)) return InvalidArgument("--quality names '" + name + "', which is not in --models");
+    if (!named.insert(name).second) return InvalidArgument("--quality names '" + name + "' twice");
     double v;
     const std::string_view text = item.substr(eq + 1);
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -863,7 +866,7 @@ void AddBench(CLI::App& app) {
   cmd->add_option("--grpc", flags->grpc,
                   "Send the tries over the KServe v2 gRPC API to HOST:PORT (loopback only) instead of --url")
       ->excludes(cmd->get_option("--url"));
-  AddCredentialFlags(cmd, flags->credentials);
+  AddCredentialFlags(cmd, flags->credentials, /*tls=*/false);  // loopback, plain text
   cmd->callback([flags] { SetExitCode(RunBench(*flags)); });
 }
 

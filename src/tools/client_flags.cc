@@ -8,10 +8,12 @@
 
 namespace tbms::tools {
 
-void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags) {
+void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags, bool tls) {
   cmd->add_option("--access-id", flags.access_id, "Access id to sign requests with (default: $TBMS_ACCESS_ID)");
   cmd->add_option("--access-key-file", flags.access_key_file,
-                  "File holding the access key (default: the key in $TBMS_ACCESS_KEY)");
+                  "File holding the access key (default: the key in $TBMS_ACCESS_KEY)")
+      ->check(CLI::ExistingFile);
+  if (!tls) return;
   cmd->add_option("--ca-file", flags.ca_file, "With an https --url: trust this CA or self-signed certificate (PEM)")
       ->check(CLI::ExistingFile);
 }
@@ -40,7 +42,9 @@ StatusOr<std::unique_ptr<client::Client>> MakeClient(const std::string& url, con
                                                      const std::string& instance, double request_timeout_ms) {
   auto key = LoadCredentials(flags);
   if (!key.ok()) return key.status();
-  if (auto parsed = client::ParseUrl(url); !parsed.ok()) return InvalidArgument("--url: " + parsed.status().message());
+  auto parsed = client::ParseUrl(url);
+  if (!parsed.ok()) return InvalidArgument("--url: " + parsed.status().message());
+  if (!flags.ca_file.empty() && !parsed->tls) return InvalidArgument("--ca-file applies to an https --url, not " + url);
   client::Client::Options options;
   options.endpoint = url;
   if (key->has_value()) {

@@ -28,7 +28,7 @@ struct CredentialFlags {
   std::string ca_file;  // https: trust only this CA (or self-signed certificate)
 };
 
-void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags);
+void AddCredentialFlags(CLI::App* cmd, CredentialFlags& flags, bool tls = true);
 
 // The key to sign with, nullopt for unsigned requests; INVALID_ARGUMENT when
 // only half is given or the key file cannot be read.

@@ -203,7 +203,9 @@ void AddHouseBuild(CLI::App* house) {
       "build", "Train the demo house's four text models (keysearch, bayes, svm, embedding) on WordNet, "
                "measure them on held-out definitions, and write a versioned house with task qa ranked "
                "by measured quality, and quality.md");
-  cmd->add_option("--out", flags->out, "The house folder to write")->required();
+  cmd->add_option("--out", flags->out, "The house folder to write")
+      ->required()
+      ->check(CLI::Validator([](std::string& dir) { return dir.empty() ? "must name a folder" : ""; }, "", "NOT_EMPTY"));
   cmd->add_option("--wordnet", flags->wordnet, "WordNet's data files (Debian: wordnet-base)")->capture_default_str();
   cmd->add_option("--limit", flags->limit, "Use only this many synsets (0: all), for quick tests")
       ->capture_default_str();

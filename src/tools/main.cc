@@ -2,7 +2,41 @@
 // asks one; `tbms --help` and `tbms COMMAND --help` describe every flag.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <new>
+
 #include "commands.h"
+
+namespace {
+
+// CLI11's ranges let "nan" through (every comparison with it is false), and
+// an unsigned option takes "-1" as a huge number: one rule for every number
+// option of every command, checked before any command runs.
+std::string FiniteNumber(std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() && *end == '\0' && !std::isfinite(v)) return "'" + text + "' is not a finite number";
+  return "";
+}
+
+std::string NotNegative(std::string& text) {
+  return text.find('-') == std::string::npos ? "" : "'" + text + "' must not be negative";
+}
+
+void CheckNumbers(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    if (type.rfind("FLOAT", 0) == 0) option->check(CLI::Validator(FiniteNumber, "", "FINITE"));
+    if (type.rfind("UINT", 0) == 0) option->check(CLI::Validator(NotNegative, "", "NOT_NEGATIVE"));
+  }
+  for (CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) CheckNumbers(*command);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"TBMS: time-based model serving. Every request carries its time budget and a "
@@ -16,11 +50,21 @@ int main(int argc, char** argv) {
   tbms::tools::AddSim(app);
   tbms::tools::AddTune(app);
   tbms::tools::AddHouse(app);
+  CheckNumbers(app);
+  const auto commands = app.get_subcommands([&](CLI::App* command) { return argc > 1 && command->check_name(argv[1]); });
+  if (argc > 1 && argv[1][0] != '-' && commands.empty()) {
+    std::cerr << "tbms: unknown command '" << argv[1] << "' (serve, try, report, bench, sim, tune, house; see "
+              << "tbms --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Help and version exit 0; any bad flag exits 2, as every command documents.
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "tbms: out of memory: this run needs more than the machine (or its container) allows\n";
+    return 1;
   }
   return tbms::tools::ExitCode();
 }

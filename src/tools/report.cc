@@ -2,6 +2,7 @@
 // per task, Lag time (10 min windows) and Model resource occupancy % — read
 // from a server's /v1/report, once or every --interval-s with --watch; with
 // several --url, the fleet's reports merged into one set of tables.
+#include <algorithm>
 #include <simdjson.h>
 
 #include <chrono>
@@ -369,7 +370,22 @@ void AddReport(CLI::App& app) {
   cmd->add_option("--count", flags->count, "With --watch: stop after this many redraws (0: never)")
       ->check(CLI::Range(0, 1000000));
   AddCredentialFlags(cmd, flags->credentials);
-  cmd->callback([flags] { SetExitCode(RunReport(*flags)); });
+  cmd->callback([flags, cmd] {
+    std::string refused;
+    if (!flags->watch && (cmd->count("--interval-s") > 0 || cmd->count("--count") > 0)) {
+      refused = "--interval-s and --count apply to --watch";
+    }
+    for (size_t i = 0; i < flags->urls.size() && refused.empty(); ++i) {
+      if (std::count(flags->urls.begin(), flags->urls.end(), flags->urls[i]) > 1) {
+        refused = "--url " + flags->urls[i] + " is given twice: its report would count twice";
+      }
+    }
+    if (!refused.empty()) {
+      std::cerr << "tbms report: " << refused << "\n";
+      return SetExitCode(2);
+    }
+    SetExitCode(RunReport(*flags));
+  });
 }
 
 }  // namespace tbms::tools

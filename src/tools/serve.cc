@@ -69,6 +69,15 @@ Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
   if (f.policy != "tbms" && given("--core-lag-margin")) {
     return InvalidArgument("--core-lag-margin applies to --policy tbms; the baselines plan to tloc itself");
   }
+  if (!f.metrics && given("--metrics-address")) {
+    return InvalidArgument("--metrics-address serves the metrics: with --metrics off there are none");
+  }
+  if (given("--tls-cert") != given("--tls-key")) return InvalidArgument("TLS needs both --tls-cert and --tls-key");
+  if (f.insecure_dev) {
+    for (std::string_view flag : {"--auth-window-s", "--replay-cache", "--replay-cache-per-key"}) {
+      if (given(flag)) return InvalidArgument(std::string(flag) + " applies to signed requests: --insecure-dev has none");
+    }
+  }
   if (f.replay_store.empty()) {
     for (std::string_view flag : {"--replay-store-down", "--replay-store-timeout-ms"}) {
       if (given(flag)) return InvalidArgument(std::string(flag) + " applies to --replay-store");
@@ -88,8 +97,12 @@ Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
                                std::string(s.house_key) + " (docs/house.md)");
       }
     }
+    if (given("--poll-interval-s") && f.model_control != "poll") {
+      return InvalidArgument("--poll-interval-s applies to --model-control poll");
+    }
     return OkStatus();
   }
+  if (given("--nvml-library")) return InvalidArgument("--nvml-library reads the house's GPUs: --simulate models use none");
   for (std::string_view flag : {"--model-control", "--poll-interval-s"}) {
     if (given(flag)) {
       return InvalidArgument(std::string(flag) + " applies to --house; --simulate models are loaded once");
@@ -101,6 +114,12 @@ Status CheckFlagsApply(const CLI::App& cmd, const ServeFlags& f) {
 int Fail(const Status& s) {
   std::cerr << "tbms serve: " << s.message() << "\n";
   return 1;
+}
+
+// A flag's value that cannot be served: exit 2, as for every bad flag.
+int BadFlag(const Status& s) {
+  std::cerr << "tbms serve: " << s.message() << "\n";
+  return 2;
 }
 
 // The models to serve: the house at --house, or --simulate's models.
@@ -170,8 +189,8 @@ StatusOr<std::shared_ptr<ReplayStore>> OpenReplayStore(const ServeFlags& f) {
 // Without keys nobody could call; with --insecure-dev everybody can, loudly.
 Status CheckAccess(const ServeFlags& f, const ModelTable& table) {
   if (f.insecure_dev) {
-    std::cerr << "tbms: WARNING: --insecure-dev: requests are NOT authenticated. Anyone who can reach " << f.host
-              << ":" << f.port << " can use every model, every instance, the repository API and the report.\n"
+    std::cerr << "tbms: WARNING: --insecure-dev: requests are NOT authenticated. Anyone who can reach this "
+              << "server (on " << f.host << ") can use every model, every instance, the repository API and the report.\n"
               << "tbms: WARNING: use it only for local experiments; give the house access keys "
                  "(docs/security.md) for anything else."
               << std::endl;
@@ -244,12 +263,12 @@ int Serve(const ServeFlags& f) {
   // handle where the write failed, not a signal that ends the server.
   std::signal(SIGPIPE, SIG_IGN);
   auto options = EngineOptions(f);
-  if (!options.ok()) return Fail(options.status());
+  if (!options.ok()) return BadFlag(options.status());
   auto control = ParseModelControl(f.model_control);
-  if (!control.ok()) return Fail(control.status());
+  if (!control.ok()) return BadFlag(control.status());
   std::vector<HouseWarning> warnings;
   auto models = InitialModels(f, &warnings);
-  if (!models.ok()) return Fail(models.status());
+  if (!models.ok()) return f.house.empty() ? BadFlag(models.status()) : Fail(models.status());
   boost::asio::io_context ioc(f.threads);
   RealTimeCore core(ioc.get_executor());  // before the engine, which posts to it
   auto engine = Engine::Create(std::move(options).value(), &core.clock, &core.runner);
@@ -272,7 +291,7 @@ int Serve(const ServeFlags& f) {
   so.tls_cert = f.tls_cert;
   so.tls_key = f.tls_key;
   if (!f.metrics_address.empty()) {
-    if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return Fail(s);
+    if (Status s = SplitAddress(f.metrics_address, &so.metrics_host, &so.metrics_port); !s.ok()) return BadFlag(s);
   }
   StatusOr<std::shared_ptr<ReplayStore>> store = OpenReplayStore(f);
   if (!store.ok()) return Fail(store.status());
@@ -405,7 +424,9 @@ void AddServe(CLI::App& app) {
   cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   cmd->add_option("--metrics", flags->metrics,
-                  "Count for /metrics, /v1/report and /dashboard (on/off)")->capture_default_str();
+                  "Count for /metrics, /v1/report and /dashboard (on/off)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->default_str("on");
   cmd->add_option("--policy", flags->policy,
                   "tbms (the broker), or a baseline for benchmarks: single (Triton-like), "
                   "default-on-miss (Clipper-like), drop-late (Clockwork-like)")

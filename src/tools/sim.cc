@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "commands.h"
@@ -47,7 +48,7 @@ struct SimFlags {
   double hop_ms = 1.0;
   std::string ramp;       // FROM:TO:STEPS, load multiples
   double hpa_target = 0.9;
-  bool sized_by_servers = false;  // --gpus or --servers given (refused with --workers)
+  bool gpus_given = false, servers_given = false;  // refused with --workers; together, they size each server
   double rate = 0;        // 0: --load x the top model's capacity
   double load = 1.0;
   double cv = 1;
@@ -157,6 +158,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     m.quality = std::max(0.0, 1.0 - 0.2 * static_cast<double>(i));
     o.models.push_back(std::move(m));
   }
+  std::set<std::string> scored;
   for (std::string_view item : Split(f.quality)) {
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos) return InvalidArgument("--quality: expected NAME=SCORE, got '" + std::string(item) + "'");
@@ -165,6 +167,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     if (*q < 0) return InvalidArgument("--quality: scores must be >= 0");
     auto it = std::find_if(o.models.begin(), o.models.end(), [&](const FleetModel& m) { return m.name == item.substr(0, eq); });
     if (it == o.models.end()) return InvalidArgument("--quality: no model named '" + std::string(item.substr(0, eq)) + "'");
+    if (!scored.insert(it->name).second) return InvalidArgument("--quality: '" + it->name + "' is scored twice");
     it->quality = *q;
   }
   std::vector<int> per_server;
@@ -180,7 +183,10 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
       return InvalidArgument(flag + ": give one count per model (" + std::to_string(o.models.size()) + ")");
     }
   } else {
-    auto split = SplitByCost(o.models, f.gpus_per_server);
+    // --gpus G --servers S: each server gets G / S of the fleet's GPUs (--servers 1 pools them).
+    const int gpus_per_server = f.gpus_given && f.servers_given ? f.gpus / std::max(f.servers, 1) : f.gpus_per_server;
+    if (gpus_per_server < 1) return InvalidArgument("--gpus " + std::to_string(f.gpus) + " is fewer than --servers");
+    auto split = SplitByCost(o.models, gpus_per_server);
     if (!split.ok()) return split.status();
     per_server = *split;
   }
@@ -194,7 +200,7 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     if (it == o.models.end()) return InvalidArgument("--local: no model named '" + std::string(name) + "'");
     it->local = true;
   }
-  if (f.workers > 0 && f.sized_by_servers) {
+  if (f.workers > 0 && (f.gpus_given || f.servers_given)) {
     return InvalidArgument("with --workers the fleet is --brokers x --workers: leave out --gpus and --servers");
   }
   if (f.workers == 0 && !f.local.empty()) return InvalidArgument("--local needs --workers");
@@ -486,6 +492,38 @@ int RunRampSim(const SimFlags& f, const FleetOptions& o) {
   return 0;
 }
 
+// Flags that others make moot are refused with them, so that none is
+// silently ignored; INVALID_ARGUMENT says which to leave out.
+Status CheckFlagsApply(const CLI::App& cmd, const SimFlags& f) {
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  const bool replicas = given(kReplicasFlag) || given(kDeprecatedReplicasFlag);
+  if (given("--gpus-per-server") && (replicas || (f.gpus_given && f.servers_given))) {
+    return InvalidArgument(replicas ? "--replicas gives each server's GPUs: leave out --gpus-per-server"
+                                    : "--gpus and --servers give each server --gpus / --servers GPUs: leave out "
+                                      "--gpus-per-server");
+  }
+  if (replicas && f.gpus_given && f.servers_given) {
+    return InvalidArgument("--replicas and --servers give the fleet's GPUs: leave out --gpus");
+  }
+  if (f.workers == 0) {
+    for (const char* flag : {"--brokers", "--hop-ms"}) {
+      if (given(flag)) return InvalidArgument(std::string(flag) + " applies to --workers");
+    }
+  }
+  if (f.ramp.empty() && given("--hpa-target")) return InvalidArgument("--hpa-target applies to --ramp");
+  if (!f.ramp.empty()) {
+    for (const char* flag : {"--trace", "--rate", "--load"}) {
+      if (given(flag)) return InvalidArgument(std::string("--ramp sets the load of each step: leave out ") + flag);
+    }
+  }
+  if (!f.trace.empty()) {
+    for (const char* flag : {"--rate", "--load", "--cv", "--requests"}) {
+      if (given(flag)) return InvalidArgument(std::string("--trace gives the arrivals: leave out ") + flag);
+    }
+  }
+  return OkStatus();
+}
+
 int RunSim(const SimFlags& f) {
   auto options = Options(f);
   if (!options.ok()) {
@@ -493,12 +531,7 @@ int RunSim(const SimFlags& f) {
     return 2;
   }
   FleetOptions& o = *options;
-  if (!f.ramp.empty()) {
-    if (!f.trace.empty() || f.rate > 0) {
-      return Fail(InvalidArgument("--ramp sets the load of each step: leave out --trace and --rate"));
-    }
-    return RunRampSim(f, o);
-  }
+  if (!f.ramp.empty()) return RunRampSim(f, o);
   const size_t total = o.trace.empty() ? o.requests : o.trace.size();
   const bool tty = isatty(2);
   if (!f.quiet && total >= 100000) {
@@ -536,7 +569,7 @@ void AddSim(CLI::App& app) {
   cmd->add_option("--gpus-per-server", flags->gpus_per_server,
                   "GPUs per TBMS server, split over the models in proportion to their single-item time")
       ->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd->add_option("--servers", flags->servers, "TBMS servers (0: --gpus / GPUs per server; 1: one pooled server)")
+  cmd->add_option("--servers", flags->servers, "TBMS servers (0: --gpus / --gpus-per-server; with --gpus, each server has --gpus / --servers GPUs: 1 pools them)")
       ->check(CLI::Range(0, 1000000))->capture_default_str();
   cmd->add_option("--workers", flags->workers,
                   "The Kubernetes topology: --brokers in front of this many TBMS workers, which run every model "
@@ -582,7 +615,12 @@ void AddSim(CLI::App& app) {
   cmd->add_flag("--quiet", flags->quiet, "No progress line on stderr");
   AddModelFlags(cmd, flags->model);
   cmd->callback([flags, cmd] {
-    flags->sized_by_servers = cmd->count("--gpus") > 0 || cmd->count("--servers") > 0;
+    flags->gpus_given = cmd->count("--gpus") > 0;
+    flags->servers_given = cmd->count("--servers") > 0 && flags->servers > 0;
+    if (Status s = CheckFlagsApply(*cmd, *flags); !s.ok()) {
+      std::cerr << "tbms sim: " << s.message() << "\n";
+      return SetExitCode(2);
+    }
     SetExitCode(RunSim(*flags));
   });
 }

@@ -122,10 +122,18 @@ void AddTry(CLI::App& app) {
                   "Ask over the KServe v2 gRPC API at HOST:PORT instead of --url (TLS with --ca-file)")
       ->excludes(cmd->get_option("--url"));
   AddCredentialFlags(cmd, flags->credentials);
-  cmd->add_option("--timeout-ms", flags->timeout_ms, "Client timeout (default: tloc + 1000)");
+  cmd->get_option("--ca-file")->description("With an https --url, or to speak TLS to --grpc: trust this CA or "
+                                            "self-signed certificate (PEM)");
+  cmd->add_option("--timeout-ms", flags->timeout_ms, "Client timeout (0: tloc + 1000)")->check(CLI::Range(0.0, 3.6e6));
   cmd->add_flag("--json", flags->json, "Print the raw JSON response (over gRPC: the response message as JSON)");
   cmd->add_option("question", flags->question, "The question")->required();
-  cmd->callback([flags] { SetExitCode(RunTry(*flags)); });
+  cmd->callback([flags, cmd] {
+    if (cmd->count("--grpc") > 0 && flags->grpc.empty()) {
+      std::cerr << "tbms try: --grpc must be HOST:PORT, not empty\n";
+      return SetExitCode(2);
+    }
+    SetExitCode(RunTry(*flags));
+  });
 }
 
 namespace {

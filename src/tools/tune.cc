@@ -7,6 +7,7 @@
 // writes a model.toml patch and plots for each model.
 // Exit 0 when every model's goal is met, 1 when one is not (or profiling
 // fails), 2 on bad flags.
+#include <algorithm>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -531,7 +532,22 @@ void AddTune(CLI::App& app) {
                 "Print JSON: one model's object (max_batch_size, max_queue_delay_ms, instances, predicted_lag_ms, "
                 "qps_max, ...), or {\"models\": [...]} for several");
   cmd->add_flag("--quiet", flags->quiet, "No progress on stderr");
-  cmd->callback([flags] { SetExitCode(RunTune(*flags)); });
+  cmd->callback([flags, cmd] {
+    // Flags that would do nothing here are refused, not ignored.
+    if (cmd->count("--step-s") > 0 && flags->online_ramp.empty()) {
+      return SetExitCode(Fail(InvalidArgument("--step-s applies to --online-ramp")));
+    }
+    if (cmd->count("--question") > 0 && flags->house.empty()) {
+      return SetExitCode(Fail(InvalidArgument("--question is what --house's real backends are asked; --simulate "
+                                              "models read none")));
+    }
+    for (const std::string& model : flags->models) {
+      if (std::count(flags->models.begin(), flags->models.end(), model) > 1) {
+        return SetExitCode(Fail(InvalidArgument("--model " + model + " is given twice")));
+      }
+    }
+    SetExitCode(RunTune(*flags));
+  });
 }
 
 }  // namespace tbms::tools

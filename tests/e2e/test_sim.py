@@ -65,6 +65,13 @@ class SimFlags(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn("hedge at_risk, " + says + "\n", p.stdout)
 
+    def test_gpus_and_servers_together_size_each_server(self):
+        p = sim("--gpus", "64", "--servers", "1", "--requests", "1000", "--quiet", "--no-bound", "--warmup", "0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("fleet: 1 server(s) x 64 GPUs = 64 GPUs", p.stdout)  # pooled, not 8 of them
+        p = sim("--gpus", "64", "--servers", "4", "--requests", "1000", "--quiet", "--no-bound", "--warmup", "0")
+        self.assertIn("fleet: 4 server(s) x 16 GPUs = 64 GPUs", p.stdout)
+
     def test_bad_flags_are_refused(self):
         cases = [
             (["--workers", "2", "--gpus", "64"], "--brokers x --workers"),
@@ -75,7 +82,16 @@ class SimFlags(unittest.TestCase):
             (["--ramp", "0.5:0.1:3"], "0 < FROM < TO"),
             (["--ramp", "0.1:0.5"], "FROM:TO:STEPS"),
             (["--ramp", "0.1:0.5:x"], "bad number"),
-            (["--ramp", "0.1:0.5:3", "--rate", "100"], "leave out --trace and --rate"),
+            (["--ramp", "0.1:0.5:3", "--rate", "100"], "--ramp sets the load of each step: leave out --rate"),
+            (["--ramp", "0.1:0.5:3", "--load", "2"], "leave out --load"),
+            (["--hpa-target", "0.5"], "--hpa-target applies to --ramp"),
+            (["--hop-ms", "5"], "--hop-ms applies to --workers"),
+            (["--brokers", "3"], "--brokers applies to --workers"),
+            (["--gpus", "16", "--servers", "2", "--gpus-per-server", "4"], "leave out --gpus-per-server"),
+            (["--replicas", "4,2,1,1", "--gpus-per-server", "16"], "leave out --gpus-per-server"),
+            (["--gpus", "8", "--servers", "100"], "--gpus 8 is fewer than --servers"),
+            (["--rate", "nan"], "--rate: 'nan' is not a finite number"),
+            (["--seed", "-1"], "--seed: '-1' must not be negative"),
             (["--hop-ms", "-1"], "--hop-ms"),
             (["--warmup", "3"], "--warmup must be 0 or 8 to 100, not 3: a batch size is planned on its own times"),
             (["--warmup", "101"], "--warmup must be 0 or 8 to 100, not 101"),

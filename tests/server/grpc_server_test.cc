@@ -478,7 +478,8 @@ TEST_F(GrpcServerTest, TheGrpcClientSignsItsTriesAndSaysTheServersRefusals) {
   auto refused = [](client::GrpcClient::Options options) {
     return client::GrpcClient::Create(std::move(options)).status();
   };
-  for (const std::string bad : {"", "http://127.0.0.1:1", "127.0.0.1", "127.0.0.1:", ":80", "host:8a", "a/b:1"}) {
+  for (const std::string bad : {"", "http://127.0.0.1:1", "127.0.0.1", "127.0.0.1:", ":80", "host:8a", "a/b:1",
+                                "127.0.0.1:0", "127.0.0.1:99999"}) {
     const Status s = refused({.address = bad});
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(s.message().find("HOST:PORT"), std::string::npos) << s.message();
