@@ -538,6 +538,34 @@ class FlagsThatDoNotApplyTest(unittest.TestCase):
             self.assertEqual(got.returncode, 2, (flag, got.stderr))
             self.assertIn(flag[0] + " applies to --house", got.stderr)
 
+    def test_flags_that_another_makes_moot_are_refused(self):
+        cases = [
+            (("--metrics", "off", "--metrics-address", "127.0.0.1:0"), "with --metrics off there are none"),
+            (("--metrics", "2"), "--metrics: 2 not in {on,off}"),
+            (("--auth-window-s", "5"), "--auth-window-s applies to signed requests: --insecure-dev has none"),
+            (("--replay-cache", "10"), "--replay-cache applies to signed requests"),
+            (("--tls-key", TBMS_BIN), "TLS needs both --tls-cert and --tls-key"),
+            (("--nvml-library", "/nonexistent.so"), "--nvml-library reads the house's GPUs"),
+            (("--idle-timeout-s", "nan"), "--idle-timeout-s: 'nan' is not a finite number"),
+            (("--drain-delay-s", "nan"), "--drain-delay-s: 'nan' is not a finite number"),
+            (("--seed", "-1"), "--seed: '-1' must not be negative"),
+            (("--policy", "bogus"), "policy"),
+        ]
+        for flags, message in cases:
+            with self.subTest(flags=flags):
+                got = self.serve("--simulate", "svm=5", *flags)
+                self.assertEqual(got.returncode, 2, (flags, got.stderr))
+                self.assertIn(message, got.stderr)
+                self.assertNotIn("serving", got.stdout)
+        got = self.serve("--house", DEMO_HOUSE, "--poll-interval-s", "1")
+        self.assertEqual(got.returncode, 2, got.stderr)
+        self.assertIn("--poll-interval-s applies to --model-control poll", got.stderr)
+
+    def test_an_unknown_command_is_named(self):
+        got = subprocess.run([TBMS_BIN, "serv"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("tbms: unknown command 'serv'", got.stderr)
+
 
 class ExamplesTest(unittest.TestCase):
     """The C++ examples of the README and docs/api.md, built by CMake next
