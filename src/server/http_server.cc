@@ -193,8 +193,27 @@ void RouteV2Model(const V2Api& api, const Caller& caller, std::string_view metho
 }
 
 // /v2/repository/index and /v2/repository/models/{m}/load|unload: admins only.
+// A load's or unload's body: none, or {} / {"parameters": {}}. A model loads
+// from its folder in the house, so parameters that would override it are refused.
+Status CheckRepositoryBody(std::string_view body) {
+  if (body.empty()) return OkStatus();
+  simdjson::dom::element root;
+  TBMS_RETURN_IF_ERROR(ParseBody(body, &root));
+  simdjson::dom::object fields;
+  if (root.get(fields) != simdjson::SUCCESS) return InvalidArgument("the body must be an object (or empty)");
+  TBMS_RETURN_IF_ERROR(NoDuplicateKeys(fields, "the body"));
+  for (auto field : fields) {
+    simdjson::dom::object parameters;
+    if (field.key != "parameters") return InvalidArgument("unknown field " + Quote(field.key) + " (expected parameters)");
+    if (field.value.get(parameters) != simdjson::SUCCESS || parameters.size() > 0) {
+      return InvalidArgument("parameters are not supported: a model loads from its model.toml in the house");
+    }
+  }
+  return OkStatus();
+}
+
 void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view method, std::string_view rest,
-                       V2Reply reply) {
+                       std::string_view body, V2Reply reply) {
   if (Status s = V2Api::CheckAdmin(caller); !s.ok()) return ReplyV2Error(reply, s);
   if (rest == "index") {
     if (method != "POST" && method != "GET") return reply(405, ErrorJson("use POST for the repository index"), 0);
@@ -208,6 +227,7 @@ void RouteV2Repository(const V2Api& api, const Caller& caller, std::string_view 
     return reply(404, ErrorJson("no such endpoint: /v2/repository/" + std::string(rest)), 0);
   }
   if (method != "POST") return reply(405, ErrorJson("use POST to load or unload a model"), 0);
+  if (Status s = CheckRepositoryBody(body); !s.ok()) return ReplyV2Error(reply, s);
   auto done = [reply](Status s) { s.ok() ? reply(200, {}, 0) : ReplyV2Error(reply, s); };
   if (parts[2] == "load") {
     api.Load(caller, std::string(parts[1]), std::move(done));
@@ -243,6 +263,7 @@ void RouteHotPlug(const V2Api& api, const Caller& caller, std::string_view metho
   if (parsed.ok() && root.get(fields) != simdjson::SUCCESS) {
     parsed = InvalidArgument("the body must be an object: {\"count\": N}");
   }
+  if (parsed.ok()) parsed = NoDuplicateKeys(fields, "the body");
   if (parsed.ok()) {
     for (auto field : fields) {
       if (field.key != "count") parsed = InvalidArgument("unknown field " + Quote(field.key) + " (expected count)");
@@ -265,7 +286,7 @@ void RouteV2(const V2Api& api, const Caller& caller, std::string_view method, st
     return reply(200, ServerMetadataJson(V2Api::Server()), 0);
   }
   if (path.starts_with(kV2Repository)) {
-    return RouteV2Repository(api, caller, method, path.substr(kV2Repository.size()), std::move(reply));
+    return RouteV2Repository(api, caller, method, path.substr(kV2Repository.size()), body, std::move(reply));
   }
   RouteV2Model(api, caller, method, path.substr(kV2Models.size()), body, json_length, std::move(table),
                std::move(reply));

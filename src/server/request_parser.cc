@@ -110,6 +110,11 @@ void RequestParser::on_field_impl(field name, string_view name_str, string_view 
       if (!transfer_encoding_.empty()) transfer_encoding_ += ", ";
       transfer_encoding_.append(value.data(), value.size());
       break;
+    case field::content_encoding:  // a body TBMS would read as plain text
+      if (!IEquals(Trim(Std(value)), "identity")) {
+        return Refuse(415, "Content-Encoding '" + Shown(Std(value)) + "' is not supported (send the body as is)", ec);
+      }
+      break;
     case field::expect:
       if (!IEquals(Trim(Std(value)), "100-continue")) {
         return Refuse(417, "Expect '" + Shown(Std(value)) + "' is not supported (only 100-continue)", ec);

@@ -230,6 +230,23 @@ class ExplicitControlTest(unittest.TestCase):
         self.assertEqual((status, got["error"]), (404, "the house has no model 'nothere'"))
         self.assertEqual(self.server.post("/v2/repository/models/svm/fold", "")[0], 404)
         self.assertEqual(self.server.get("/v2/repository/models/svm/load")[0], 405)
+        # The body: none, {} or empty parameters; a model loads from its folder, not from overrides.
+        self.assertEqual(self.server.post("/v2/repository/models/bayes/load", {"parameters": {}})[0], 200)
+        for body, message in (("garbage", "malformed JSON"),
+                              ({"parameters": {"config": "{}"}}, "parameters are not supported"),
+                              ({"params": {}}, "unknown field 'params'")):
+            status, got = self.server.post("/v2/repository/models/bayes/load", body)
+            self.assertEqual(status, 400, got)
+            self.assertIn(message, got["error"])
+
+    def test_loading_one_model_leaves_the_others_index_entries_alone(self):
+        for _ in range(3):
+            self.assertEqual(self.server.post("/v2/repository/models/svm/load", "")[0], 200)
+        status, index = self.server.post("/v2/repository/index", "")
+        self.assertEqual(status, 200)
+        names = [(m["name"], m.get("version", "")) for m in index]
+        self.assertEqual(len(names), len(set(names)), index)  # one entry per model and version
+        self.assertTrue(all("reload failed" not in m.get("reason", "") for m in index), index)
 
 
 class KServeV2Test(unittest.TestCase):
@@ -577,7 +594,8 @@ class DevicesTest(unittest.TestCase):
 
         for path, body, want in [("/v1/devices/tpu9/drain", {}, 404), ("/v1/models/svm/replicas", {"count": -1}, 400),
                                  ("/v1/models/svm/replicas", {"cnt": 1}, 400), ("/v1/models/nope/replicas", {"count": 1}, 404),
-                                 ("/v1/models/mix1/replicas", {"count": 1}, 400)]:
+                                 ("/v1/models/mix1/replicas", {"count": 1}, 400),
+                                 ("/v1/models/svm/replicas", '{"count": 1, "count": 2}', 400)]:
             status, got = server.post(path, body)
             self.assertEqual(status, want, (path, got))
             self.assertIn("error", got)

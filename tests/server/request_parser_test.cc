@@ -91,6 +91,8 @@ TEST(RequestParserTest, RefusesAmbiguousHeaders) {
             "400 header 'X-Empty' is folded over lines (obs-fold, RFC 9112 5.2)");
   EXPECT_EQ(Refused("POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n"),
             "417 Expect '200-ok' is not supported (only 100-continue)");
+  EXPECT_EQ(Refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\n\r\n"),
+            "415 Content-Encoding 'gzip' is not supported (send the body as is)");
   // What is echoed is bounded and printable.
   EXPECT_EQ(Refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + std::string(100, 'z') + "\r\n\r\n"),
             "400 Transfer-Encoding '" + std::string(64, 'z') + "...' is not supported (only chunked)");
