@@ -719,7 +719,10 @@ Status ListenOn(tcp::acceptor& acceptor, std::string_view flag, const std::strin
                 uint16_t* port) {
   beast::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (ec) return InvalidArgument("bad " + std::string(flag) + " '" + host + "': " + ec.message());
+  if (ec) {
+    return InvalidArgument("bad " + std::string(flag) + " '" + host + "': give an IP address of this machine, e.g. "
+                           "127.0.0.1, ::1 or 0.0.0.0 (a name is not resolved)");
+  }
   const tcp::endpoint endpoint(address, wanted);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
