@@ -19,7 +19,15 @@ StatusOr<Url> ParseUrl(std::string_view url) {
                            std::string(url) + "'");
   }
   std::string_view authority = url.substr(scheme.size());
-  authority = authority.substr(0, authority.find_first_of("/?#"));
+  const size_t end = authority.find_first_of("/?#");
+  if (end != std::string_view::npos && authority.substr(end) != "/") {
+    return InvalidArgument("endpoint is http(s)://HOST[:PORT] without a path or query (TBMS's paths are its own), "
+                           "got '" + std::string(url) + "'");
+  }
+  authority = authority.substr(0, end);
+  if (authority.find('@') != std::string_view::npos) {
+    return InvalidArgument("endpoint must not carry user:password@ (requests are signed with an access key)");
+  }
   std::string_view rest;  // after the host: "" or ":PORT"
   if (authority.starts_with("[")) {
     const size_t close = authority.find(']');

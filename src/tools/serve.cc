@@ -303,7 +303,7 @@ int Serve(const ServeFlags& f) {
                .shared = *store,
                .accept_when_store_down = f.replay_store_down == "accept"}});
   HttpServer server(so, engine->get(), loader.get(), gate, &ioc);
-  if (Status s = server.Listen(); !s.ok()) return s.code() == StatusCode::kInvalidArgument ? BadFlag(s) : Fail(s);
+  if (Status s = server.Listen(); !s.ok()) return Fail(s);
   std::unique_ptr<GrpcServer> grpc;
   if (f.grpc_port >= 0) {
     GrpcServer::Options go;
