@@ -39,6 +39,12 @@ def _parse_endpoint(endpoint: Any) -> tuple:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"endpoint must look like http://host:port, got {endpoint!r}")
+    if parts.query or parts.fragment or "?" in endpoint or "#" in endpoint:
+        raise ValueError(
+            f"endpoint must have no query or fragment, got {endpoint!r}")
+    if parts.username is not None:
+        raise ValueError("endpoint must not carry user:password@ "
+                         "(requests are signed with an access key)")
     try:
         port = parts.port
     except ValueError as exc:

@@ -789,6 +789,20 @@ class SecretTest(ServerTestCase):
         self.assert_hidden(str(caught.exception))
 
 
+class EndpointTest(unittest.TestCase):
+    """An endpoint keeps only what the client sends: a path prefix is kept
+    (a proxy routing it), a query, fragment or password would be dropped, so
+    they are refused."""
+
+    def test_what_would_be_dropped_is_refused(self) -> None:
+        for endpoint, message in (("http://127.0.0.1:8000/?x=1", "query or fragment"),
+                                  ("http://127.0.0.1:8000#top", "query or fragment"),
+                                  ("http://u:p@127.0.0.1:8000", "user:password")):
+            with self.subTest(endpoint):
+                with self.assertRaisesRegex(ValueError, message):
+                    Client(endpoint, "demo", "k" * 16, "inst")
+
+
 class AccessIdTest(unittest.TestCase):
     """An access id the header could not carry is refused before sending."""
 

@@ -19,12 +19,17 @@ StatusOr<Url> ParseUrl(std::string_view url) {
                            std::string(url) + "'");
   }
   std::string_view authority = url.substr(scheme.size());
-  const size_t end = authority.find_first_of("/?#");
-  if (end != std::string_view::npos && authority.substr(end) != "/") {
-    return InvalidArgument("endpoint is http(s)://HOST[:PORT] without a path or query (TBMS's paths are its own), "
-                           "got '" + std::string(url) + "'");
+  if (authority.find_first_of("?#") != std::string_view::npos) {
+    return InvalidArgument("endpoint is http(s)://HOST[:PORT][/PREFIX] without a query or fragment, got '" +
+                           std::string(url) + "'");
   }
-  authority = authority.substr(0, end);
+  const size_t slash = authority.find('/');
+  if (slash != std::string_view::npos) {
+    std::string_view prefix = authority.substr(slash);
+    while (prefix.ends_with('/')) prefix.remove_suffix(1);
+    out.prefix = prefix;  // a server behind a proxy that routes a path to it
+    authority = authority.substr(0, slash);
+  }
   if (authority.find('@') != std::string_view::npos) {
     return InvalidArgument("endpoint must not carry user:password@ (requests are signed with an access key)");
   }
@@ -61,13 +66,14 @@ StatusOr<Url> ParseUrl(std::string_view url) {
 std::string RequestBytes(const Url& url, const RequestSpec& r, const AccessKey* key, int64_t now_s) {
   std::string out;
   out.reserve(256 + r.body.size());
-  out.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(url.authority());
+  const std::string target = url.prefix + std::string(r.target);
+  out.append(r.method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(url.authority());
   out.append("\r\nUser-Agent: ").append(r.user_agent).append("\r\n");
   if (!r.body.empty()) out.append("Content-Type: application/json\r\n");
   out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
   if (key != nullptr) {
     out.append("Authorization: ")
-        .append(AuthorizationHeader(*key, r.method, r.target, r.body, now_s, NewNonce()))
+        .append(AuthorizationHeader(*key, r.method, target, r.body, now_s, NewNonce()))
         .append("\r\n");
   } else if (!r.bearer.empty()) {
     out.append("Authorization: Bearer ").append(r.bearer).append("\r\n");

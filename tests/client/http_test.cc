@@ -7,16 +7,22 @@
 namespace tbms::client {
 namespace {
 
-TEST(ParseUrlTest, TakesHostAndPortAndRefusesAPath) {
+TEST(ParseUrlTest, TakesHostPortAndAPrefix) {
   auto u = ParseUrl("http://127.0.0.1:8000/");
   ASSERT_TRUE(u.ok());
   EXPECT_FALSE(u->tls);
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, 8000);
+  EXPECT_EQ(u->prefix, "");
   EXPECT_EQ(u->authority(), "127.0.0.1:8000");
-  // TBMS's paths are its own: a path, query or fragment would be dropped, so it is refused.
-  for (const char* url : {"http://127.0.0.1:8000/v1?x#y", "http://h:1/extra", "http://h:1?x=1", "http://h:1#f"}) {
-    EXPECT_NE(ParseUrl(url).status().message().find("without a path or query"), std::string::npos) << url;
+  // A server behind a proxy that routes a path to it: every target goes under it, and is signed so.
+  u = ParseUrl("https://proxy.example/tbms/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->prefix, "/tbms");
+  EXPECT_TRUE(RequestBytes(*u, {"GET", "/v1/report", ""}, nullptr, 0).starts_with("GET /tbms/v1/report HTTP/1.1\r\n"));
+  // What would be dropped is refused.
+  for (const char* url : {"http://127.0.0.1:8000/v1?x#y", "http://h:1?x=1", "http://h:1#f"}) {
+    EXPECT_NE(ParseUrl(url).status().message().find("without a query or fragment"), std::string::npos) << url;
   }
   EXPECT_NE(ParseUrl("http://user:pw@127.0.0.1:1").status().message().find("user:password@"), std::string::npos);
 }

@@ -47,7 +47,7 @@ namespace tbms::client {
 class Client {
  public:
   struct Options {
-    std::string endpoint = "";    // http://HOST[:PORT] or https://HOST[:PORT] (see ParseUrl)
+    std::string endpoint = "";    // http(s)://HOST[:PORT][/PREFIX], a prefix for a proxy's route (see ParseUrl)
     std::string access_id = "";   // with access_key, every request is signed; both empty: unsigned
     std::string access_key = "";  //   (a server in --insecure-dev); never logged or echoed
     std::string instance = "default";  // whose tries: 1-128 characters of [A-Za-z0-9._-]

@@ -21,13 +21,15 @@ struct Url {
   std::string host;  // without brackets: what is resolved and what a certificate must name
   uint16_t port = 0;  // 80 or 443 when the URL gives none
   bool ipv6_literal = false;  // host was written in brackets
+  std::string prefix;  // "" or a path every target goes under ("/tbms" for http://proxy/tbms/), as signed
 
   // HOST:PORT as the Host header wants it (brackets kept for IPv6).
   std::string authority() const;
 };
 
-// INVALID_ARGUMENT naming what is wrong: another scheme, no host, an IPv6
-// host without brackets, a port outside 1-65535.
+// http(s)://HOST[:PORT][/PREFIX]. INVALID_ARGUMENT naming what is wrong:
+// another scheme, no host, an IPv6 host without brackets, a port outside
+// 1-65535, a query or fragment, user:password@.
 StatusOr<Url> ParseUrl(std::string_view url);
 
 // One HTTP/1.1 request as sent on the wire: request line, Host, User-Agent,
