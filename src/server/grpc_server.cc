@@ -453,6 +453,9 @@ Status GrpcServer::Start() {
   for (int i = 0; i < o.threads; ++i) state_->queues.push_back(builder.AddCompletionQueue());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(o.max_message_bytes, INT32_MAX)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_streams_per_connection);
+  // gRPC binds with SO_REUSEPORT by default: a second server on the port
+  // would share its calls silently instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();

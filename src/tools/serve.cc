@@ -25,6 +25,8 @@
 #include "tbms/server/simulate_spec.h"
 #include "tbms/tune/profile.h"
 
+#include <grpc/support/log.h>  // after TBMS's headers: see src/backends/remote/grpc_transport.cc
+
 namespace tbms::tools {
 namespace {
 
@@ -258,10 +260,17 @@ void SampleGpus(boost::asio::steady_timer& timer, Engine& engine, const GpuTelem
   });
 }
 
+// gRPC's own log lines in the server's voice: errors only, without the
+// core's timestamp, thread and source line.
+void LogGrpcErrors(gpr_log_func_args* args) {
+  if (args->severity == GPR_LOG_SEVERITY_ERROR) std::cerr << "tbms: gRPC: " << args->message << std::endl;
+}
+
 int Serve(const ServeFlags& f) {
   // A peer that went away (a client, a remote model, the replay store) is an error to
   // handle where the write failed, not a signal that ends the server.
   std::signal(SIGPIPE, SIG_IGN);
+  gpr_set_log_function(LogGrpcErrors);
   auto options = EngineOptions(f);
   if (!options.ok()) return BadFlag(options.status());
   auto control = ParseModelControl(f.model_control);

@@ -175,6 +175,17 @@ TEST_F(GrpcServerTest, HealthAndLivenessNeedNoKeyAndReadinessFollowsTheDrain) {
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
+// gRPC would bind with SO_REUSEPORT and share the port's calls with a
+// second server; TBMS's refuses to start instead.
+TEST_F(GrpcServerTest, ASecondServerOnThePortDoesNotStart) {
+  GrpcServer::Options options;
+  options.port = server_->port();
+  GrpcServer second(options, engine_.get(), std::make_shared<Gate>(Gate::Options{}), ioc_.get_executor());
+  const Status started = second.Start();
+  EXPECT_EQ(started.code(), StatusCode::kUnavailable) << started.ToString();
+  EXPECT_EQ(Health(), 1);  // the first still serves
+}
+
 TEST_F(GrpcServerTest, HealthOfAServiceThisServerDoesNotHaveIsNotFound) {
   std::string out;
   const std::string request = std::string(1, 0x0a) + static_cast<char>(5) + "other";  // service "other"
