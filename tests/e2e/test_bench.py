@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from test_serve import TBMS_BIN, Server, grpc_address
+from test_serve import PLANNED, Server, TBMS_BIN, grpc_address
 
 TALK_MODELS = "embedding:35,svm:25,bayes:15,keysearch:5"
 TALK_SIMULATE = "embedding=35,svm=25,bayes=15,keysearch=5"
@@ -45,7 +45,7 @@ class BenchTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(TALK_SIMULATE)
+        cls.server = Server(TALK_SIMULATE, *PLANNED)  # the answered share is asserted from the models' times
 
     @classmethod
     def tearDownClass(cls):
@@ -212,7 +212,7 @@ class GrpcBenchTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(TALK_SIMULATE, "--grpc-port", "0")
+        cls.server = Server(TALK_SIMULATE, "--grpc-port", "0", *PLANNED)
         cls.grpc = grpc_address(cls.server)
 
     @classmethod
