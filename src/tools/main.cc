@@ -36,6 +36,30 @@ void CheckNumbers(CLI::App& app) {
   for (CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) CheckNumbers(*command);
 }
 
+// "tbms: unknown command 'x' (...)" when argv names a command (or a
+// command's subcommand) that does not exist; CLI11 would only say that one
+// is required.
+std::string UnknownCommand(CLI::App& app, int argc, char** argv) {
+  CLI::App* parent = &app;
+  std::string path = "tbms";
+  for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
+    const auto known = parent->get_subcommands([](CLI::App*) { return true; });
+    if (known.empty()) return "";  // a positional argument, not a command
+    std::string names;
+    CLI::App* next = nullptr;
+    for (CLI::App* c : known) {
+      names += (names.empty() ? "" : ", ") + c->get_name();
+      if (c->check_name(argv[i])) next = c;
+    }
+    if (next == nullptr) {
+      return path + ": unknown command '" + argv[i] + "' (" + names + "; see " + path + " --help)";
+    }
+    parent = next;
+    path += " " + next->get_name();
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,10 +75,8 @@ int main(int argc, char** argv) {
   tbms::tools::AddTune(app);
   tbms::tools::AddHouse(app);
   CheckNumbers(app);
-  const auto commands = app.get_subcommands([&](CLI::App* command) { return argc > 1 && command->check_name(argv[1]); });
-  if (argc > 1 && argv[1][0] != '-' && commands.empty()) {
-    std::cerr << "tbms: unknown command '" << argv[1] << "' (serve, try, report, bench, sim, tune, house; see "
-              << "tbms --help)\n";
+  if (const std::string unknown = UnknownCommand(app, argc, argv); !unknown.empty()) {
+    std::cerr << unknown << "\n";
     return 2;
   }
   try {

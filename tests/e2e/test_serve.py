@@ -565,6 +565,9 @@ class FlagsThatDoNotApplyTest(unittest.TestCase):
         got = subprocess.run([TBMS_BIN, "serv"], capture_output=True, text=True, timeout=30)
         self.assertEqual(got.returncode, 2)
         self.assertIn("tbms: unknown command 'serv'", got.stderr)
+        got = subprocess.run([TBMS_BIN, "house", "chek"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("tbms house: unknown command 'chek' (check, build;", got.stderr)
 
 
 class ExamplesTest(unittest.TestCase):
