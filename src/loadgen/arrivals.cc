@@ -6,7 +6,6 @@
 namespace tbms {
 namespace {
 
-constexpr double kMaxRate = 1e6;  // one arrival per microsecond
 constexpr double kMaxCv = 1000;
 // Below this the MMPP would switch more than 50 times per arrival.
 constexpr double kMinBurstyCv = 1.005;
@@ -14,7 +13,7 @@ constexpr double kMinBurstyCv = 1.005;
 }  // namespace
 
 Status ValidateArrivalOptions(const ArrivalOptions& o) {
-  if (!std::isfinite(o.rate_qps) || o.rate_qps <= 0 || o.rate_qps > kMaxRate) {
+  if (!std::isfinite(o.rate_qps) || o.rate_qps <= 0 || o.rate_qps > kMaxArrivalRate) {
     return InvalidArgument("rate must be in (0, 1000000] requests per second, got " +
                            std::to_string(o.rate_qps));
   }

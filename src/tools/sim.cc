@@ -25,6 +25,7 @@
 #include "ramp_spec.h"
 #include "replicas_flag.h"
 #include "tbms/common/json_writer.h"
+#include "tbms/loadgen/arrivals.h"
 #include "tbms/server/simulate_spec.h"
 #include "tbms/sim/fleet_sim.h"
 #include "tbms/sim/ramp.h"
@@ -220,6 +221,12 @@ StatusOr<FleetOptions> Options(const SimFlags& f) {
     o.trace = std::move(trace).value();
   }
   o.rate_qps = f.rate > 0 ? f.rate : f.load * CapacityQps(o.models[0], o.models[0].replicas * Hosts(o, o.models[0]));
+  if (f.rate == 0 && o.trace.empty() && !(o.rate_qps > 0 && o.rate_qps <= kMaxArrivalRate)) {
+    // --load is a multiple of the top model's capacity: say so, not the rate it came to.
+    return InvalidArgument("--load " + Fixed(f.load, 2) + " x " + o.models[0].name + "'s capacity comes to " +
+                           Fixed(o.rate_qps, 0) + " requests per second, outside (0, " + Fixed(kMaxArrivalRate, 0) +
+                           "]: give --rate, or a smaller fleet or load");
+  }
   o.cv = f.cv;
   o.requests = f.requests;
   o.tloc_ms = f.tloc;

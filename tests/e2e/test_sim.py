@@ -92,6 +92,7 @@ class SimFlags(unittest.TestCase):
             (["--gpus", "8", "--servers", "100"], "--gpus 8 is fewer than --servers"),
             (["--rate", "nan"], "--rate: 'nan' is not a finite number"),
             (["--seed", "-1"], "--seed: '-1' must not be negative"),
+            (["--models", "a=0"], "--load 1.00 x a's capacity comes to inf requests per second"),
             (["--hop-ms", "-1"], "--hop-ms"),
             (["--warmup", "3"], "--warmup must be 0 or 8 to 100, not 3: a batch size is planned on its own times"),
             (["--warmup", "101"], "--warmup must be 0 or 8 to 100, not 101"),

@@ -43,13 +43,16 @@
 namespace tbms {
 
 struct ArrivalOptions {
-  double rate_qps = 0;  // > 0, at most 1e6
+  double rate_qps = 0;  // > 0, at most kMaxArrivalRate
   double cv = 1.0;      // 0, or in [1, 1000]
   uint64_t seed = 1;
 };
 
 // OK, or INVALID_ARGUMENT naming the bad field.
 Status ValidateArrivalOptions(const ArrivalOptions& options);
+
+// The highest rate a trace may have: one arrival per microsecond.
+inline constexpr double kMaxArrivalRate = 1e6;
 
 class ArrivalGenerator {
  public:
