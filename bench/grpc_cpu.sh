@@ -18,8 +18,7 @@ baseline="$(realpath "$1")"
 ./scripts/build >/dev/null
 requests="${2:-3000}"
 rounds="${3:-5}"
-work="$(mktemp -d)"
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/measure.sh  # $work, and the helpers
 
 declare -A bin=([baseline]="$baseline" [this]=build/tbms)
 declare -A port=([baseline]=18172 [this]=18182)  # REST; gRPC is the next port
@@ -32,7 +31,6 @@ for s in "${servers[@]}"; do
   grep -q "gRPC on" "$work/$s.log" || { echo "$s did not start"; cat "$work/$s.log"; exit 1; }
 done
 
-. bench/measure.sh
 
 declare -A rps p50 user sys
 for r in $(seq "$rounds"); do

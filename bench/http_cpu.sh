@@ -22,11 +22,9 @@ baseline="$(realpath "$1")"
 ./scripts/build >/dev/null
 secs="${2:-5}"
 rounds="${3:-5}"
-work="$(mktemp -d)"
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/measure.sh  # $work, and the helpers
 
 . bench/http_servers.sh
-. bench/measure.sh
 write_post_lua
 declare -A bin=([baseline]="$baseline" [this]=build/tbms)
 declare -A port=([nginx]=18071 [baseline]=18072 [this]=18073)

@@ -13,8 +13,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-10}"
 conns="${2:-32}"
 rounds="${3:-3}"
-work="$(mktemp -d)"
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/measure.sh  # $work, and the helpers
 
 . bench/http_servers.sh
 start_nginx 18081
@@ -35,7 +34,6 @@ wrk_run() {  # server connections -> output file
     "${url[$1]}/v1/instances/bench/try" > "$work/$1-$2.txt"
 }
 field() { awk -v k="$2" '$1==k {print $2}' "$1"; }
-. bench/measure.sh
 
 declare -A rps
 for r in $(seq "$rounds"); do

@@ -7,7 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -17,11 +17,14 @@ namespace {
 // HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 one.
 Status CheckAddress(const std::string& address) {
   const size_t colon = address.rfind(':');
-  const std::string_view digits = colon == std::string::npos ? "" : std::string_view(address).substr(colon + 1);
-  const bool port = !digits.empty() && digits.size() <= 5 &&
-                    std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-                    std::stoi(std::string(digits)) >= 1 && std::stoi(std::string(digits)) <= 65535;
-  if (address.find("://") != std::string::npos || !port || colon == 0 || address.find('/') != std::string::npos) {
+  int port = 0;
+  if (colon != std::string::npos && colon > 0 && address.find_first_of("/") == std::string::npos) {
+    const char* digits = address.data() + colon + 1;
+    const char* end = address.data() + address.size();
+    const auto [at, error] = std::from_chars(digits, end, port);
+    if (error != std::errc() || at != end || digits == end) port = 0;
+  }
+  if (port < 1 || port > 65535) {
     return InvalidArgument("address must be HOST:PORT, the port in 1-65535 (e.g. 127.0.0.1:8001), got '" + address +
                            "'");
   }
@@ -31,10 +34,8 @@ Status CheckAddress(const std::string& address) {
 }  // namespace
 
 struct GrpcClient::Channel {
-  Channel(std::shared_ptr<grpc::Channel> c, std::optional<AccessKey> k)
-      : channel(std::move(c)), stub(channel), key(std::move(k)) {}
-  const std::shared_ptr<grpc::Channel> channel;
-  grpc::GenericStub stub;
+  Channel(std::shared_ptr<grpc::Channel> channel, std::optional<AccessKey> k) : stub(std::move(channel)), key(std::move(k)) {}
+  grpc::GenericStub stub;  // holds the channel
   const std::optional<AccessKey> key;
 };
 

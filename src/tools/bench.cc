@@ -536,7 +536,9 @@ class Bench {
   };
 
   Status ConnectGrpc() {
-    channel_ = grpc::CreateChannel(c_.flags.grpc, grpc::InsecureChannelCredentials());
+    auto channel = MakeClientChannel(c_.flags.grpc, /*tls=*/false, "", "");  // loopback, plain text
+    if (!channel.ok()) return channel.status();
+    channel_ = std::move(channel).value();
     if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
       return Unavailable("cannot connect to " + c_.flags.grpc + " over gRPC");
     }
