@@ -453,6 +453,8 @@ Status GrpcServer::Start() {
   for (int i = 0; i < o.threads; ++i) state_->queues.push_back(builder.AddCompletionQueue());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(o.max_message_bytes, INT32_MAX)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_streams_per_connection);
+  const int64_t idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.idle_timeout).count();
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(std::min<int64_t>(idle_ms, INT32_MAX)));
   // gRPC binds with SO_REUSEPORT by default: a second server on the port
   // would share its calls silently instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

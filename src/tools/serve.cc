@@ -320,6 +320,7 @@ int Serve(const ServeFlags& f) {
     go.port = static_cast<uint16_t>(f.grpc_port);
     go.max_message_bytes = f.max_body_bytes;
     go.threads = f.threads;
+    go.idle_timeout = Millis(f.idle_timeout_s * 1000);
     go.tls_cert = f.tls_cert;
     go.tls_key = f.tls_key;
     grpc = std::make_unique<GrpcServer>(go, engine->get(), gate, ioc.get_executor());
@@ -430,7 +431,7 @@ void AddServe(CLI::App& app) {
   cmd->add_option("--max-connections-per-client", flags->max_connections_per_client,
                   "Open connections from one client address (raise it behind a proxy)")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
-  cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long")
+  cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long (HTTP: no request under way; gRPC: no call open)")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
   cmd->add_option("--metrics", flags->metrics,
                   "Count for /metrics, /v1/report and /dashboard (on/off)")

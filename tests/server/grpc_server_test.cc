@@ -186,6 +186,32 @@ TEST_F(GrpcServerTest, ASecondServerOnThePortDoesNotStart) {
   EXPECT_EQ(Health(), 1);  // the first still serves
 }
 
+// An idle connection is closed (GOAWAY), and the client's next call
+// reconnects: idle clients cannot pile up on the server.
+TEST_F(GrpcServerTest, AnIdleConnectionIsClosedAndTheNextCallReconnects) {
+  GrpcServer::Options options;
+  options.port = 0;
+  options.idle_timeout = std::chrono::milliseconds(200);
+  GrpcServer idle(options, engine_.get(), std::make_shared<Gate>(Gate::Options{}), ioc_.get_executor());
+  ASSERT_TRUE(idle.Start().ok());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(idle.port()), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const auto check = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    HealthCheckResponse told;
+    return health->Check(&ctx, HealthCheckRequest(), &told).ok() && told.status() == HealthCheckResponse::SERVING;
+  };
+  ASSERT_TRUE(check());
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  // Event-driven: the channel leaves READY when the server's GOAWAY comes
+  // (the bound only keeps a broken build from hanging).
+  EXPECT_TRUE(channel->WaitForStateChange(GRPC_CHANNEL_READY, std::chrono::system_clock::now() + std::chrono::seconds(20)));
+  EXPECT_NE(channel->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(check());
+  idle.Shutdown();
+}
+
 TEST_F(GrpcServerTest, HealthOfAServiceThisServerDoesNotHaveIsNotFound) {
   std::string out;
   const std::string request = std::string(1, 0x0a) + static_cast<char>(5) + "other";  // service "other"

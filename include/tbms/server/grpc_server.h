@@ -25,10 +25,12 @@
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "tbms/common/status.h"
+#include "tbms/common/time.h"
 #include "tbms/server/engine.h"
 #include "tbms/server/gate.h"
 #include "tbms/server/try_fields.h"
@@ -49,6 +51,9 @@ class GrpcServer {
     size_t max_message_bytes = 1 << 20;
     int max_streams_per_connection = 1024;  // RPCs at once on one connection
     int threads = 1;  // completion queues, one thread each
+    // A connection with no call open this long is closed (GOAWAY; a client
+    // reconnects when it next calls), so idle clients cannot pile up.
+    Duration idle_timeout = std::chrono::seconds(30);
     TryLimits limits;
     V2Api::Options v2;
     std::string tls_cert, tls_key;  // PEM files: serve TLS
