@@ -73,21 +73,32 @@ Status AttachBatcher(ModelVersion& v, const ModelConfig& config, size_t versions
   return OkStatus();
 }
 
+// "sizes 1-8", or "40 sizes from 1 to 256" where the warm-up skips some.
+std::string SizesRun(size_t sizes, size_t max_batch, const std::string& noun = "sizes") {
+  if (sizes == max_batch) return noun + " 1-" + std::to_string(max_batch);
+  return std::to_string(sizes) + " " + noun + " from 1 to " + std::to_string(max_batch);
+}
+
 // What the load log says of a version's [warmup].
 std::string WarmedUp(const ModelVersion& v) {
   if (v.warmup_times.empty()) return "";
-  const size_t sizes = v.warmup_times.size();
+  size_t sizes = 0, batches = 0;
+  for (const std::vector<Duration>& runs : v.warmup_times) {
+    if (runs.empty()) continue;  // a size not run (WarmupSizes)
+    ++sizes;
+    batches += runs.size() + 1;
+  }
   char took[32];
   std::snprintf(took, sizeof took, "%.1f", ToMillis(v.warmup_took) / 1000);
-  return ", warmed up on " + std::to_string(sizes * (v.warmup_times[0].size() + 1)) + " batches (sizes 1-" +
-         std::to_string(sizes) + ") in " + took + " s";
+  return ", warmed up on " + std::to_string(batches) + " batches (" + SizesRun(sizes, v.warmup_times.size()) + ") in " +
+         took + " s";
 }
 
 // Off the core, before the version is installed: [warmup]'s batches on
 // replica 0, posted to the core as a tuner's profile is; a simulated model's
 // on a copy of it, on a virtual clock. A batch that takes longer than
-// kWarmupBatchLimit, or a warm-up still running after kWarmupLimit (up to
-// 101 batches of each size up to 4096 can be asked for), fails the load.
+// kWarmupBatchLimit, or a warm-up still running after kWarmupLimit (a slow
+// model's 101 runs of each of up to 10 classes' sizes), fails the load.
 constexpr Duration kWarmupBatchLimit = std::chrono::seconds(60);
 constexpr int kWarmupLimitMinutes = 10;
 constexpr Duration kWarmupLimit = std::chrono::minutes(kWarmupLimitMinutes);
@@ -96,7 +107,8 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
   if (config.warmup.count == 0) return OkStatus();
   const ProfileOptions profile{.max_batch = config.batching.max_batch_size,
                                .repeats = config.warmup.count,
-                               .question = config.warmup.question};
+                               .question = config.warmup.question,
+                               .sizes = WarmupSizes(config.batching.max_batch_size, config.warmup.count)};
   const auto began = std::chrono::steady_clock::now();
   const RunBatch run = RunOnCore(executor, *context.core, kWarmupBatchLimit);
   const RunBatch bounded = [&](const Batch& batch) -> StatusOr<Duration> {
@@ -153,9 +165,10 @@ void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* curre
     }
     auto v = std::make_shared<ModelVersion>();
     if (config.warmup.count > 0 && !config.is_simulated()) {  // a real model's warm-up takes real time
-      Log({"warming up model '" + config.name + "' version " + version + ": batch sizes 1-" +
-           std::to_string(config.batching.max_batch_size) + ", " + std::to_string(config.warmup.count + 1) +
-           " runs each"});
+      const size_t sizes = WarmupSizes(config.batching.max_batch_size, config.warmup.count).size();
+      Log({"warming up model '" + config.name + "' version " + version + ": " +
+           SizesRun(sizes, static_cast<size_t>(config.batching.max_batch_size), "batch sizes") + ", " +
+           std::to_string(config.warmup.count + 1) + " runs each"});
     }
     if (Status s = WarmUp(config, vc, **executor, options_.context, v.get()); !s.ok()) {
       out->failures.push_back({config.name, version, "UNAVAILABLE", s.message()});

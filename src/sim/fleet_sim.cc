@@ -223,7 +223,9 @@ SimulatedExecutor::Options SimulatedOptions(const FleetOptions& o, size_t m, int
 // Each server warms its own models, as tbms serve does at load ([warmup]).
 Status WarmUp(const FleetOptions& o, size_t m, int index, Batcher* batcher, TimePoint now) {
   if (o.warmup == 0) return OkStatus();
-  auto times = ProfileSimulated(SimulatedOptions(o, m, index), {.max_batch = o.models[m].max_batch, .repeats = o.warmup});
+  const int max_batch = o.models[m].max_batch;
+  auto times = ProfileSimulated(SimulatedOptions(o, m, index),
+                                {.max_batch = max_batch, .repeats = o.warmup, .sizes = WarmupSizes(max_batch, o.warmup)});
   if (!times.ok()) return times.status();
   SeedBatchTimes(*times, now, batcher->service_times());
   return OkStatus();

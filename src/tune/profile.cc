@@ -32,14 +32,24 @@ Status ValidateProfileOptions(const ProfileOptions& options) {
     return InvalidArgument("max batch must be in [1, " + std::to_string(Batcher::kMaxBatchSize) + "]");
   }
   if (options.repeats < 1 || options.repeats > 1000) return InvalidArgument("repeats must be in [1, 1000]");
+  for (size_t i = 0; i < options.sizes.size(); ++i) {
+    const int b = options.sizes[i];
+    if (b < 1 || b > options.max_batch || (i > 0 && b <= options.sizes[i - 1])) {
+      return InvalidArgument("batch sizes must ascend within [1, " + std::to_string(options.max_batch) + "]");
+    }
+  }
   return OkStatus();
 }
 
 StatusOr<BatchTimes> ProfileBatchTimes(const RunBatch& run, const ProfileOptions& options,
                                        const ProfileProgress& progress) {
   if (Status s = ValidateProfileOptions(options); !s.ok()) return s;
+  std::vector<int> sizes = options.sizes;
+  if (sizes.empty()) {
+    for (int b = 1; b <= options.max_batch; ++b) sizes.push_back(b);
+  }
   BatchTimes times(options.max_batch);
-  for (int b = 1; b <= options.max_batch; ++b) {
+  for (const int b : sizes) {
     if (progress) progress(b, options.max_batch);
     const Batch batch = BatchOf(b, options.question);
     if (auto warm = run(batch); !warm.ok()) return warm.status();
@@ -81,6 +91,23 @@ Status CheckWarmupCount(int64_t count) {
   return InvalidArgument("must be 0 or " + std::to_string(kMinWarmupCount) + " to " + std::to_string(kMaxWarmupCount) +
                          ", not " + std::to_string(count) + ": a batch size is planned on its own times once it " +
                          "has run " + std::to_string(kMinWarmupCount) + " times");
+}
+
+std::vector<int> WarmupSizes(int max_batch, int count) {
+  const int fit = std::max(1, ServiceTimeOptions{}.window / std::max(count, 1));  // sizes whose runs a class keeps
+  std::vector<int> sizes;
+  for (int lo = 1; lo <= max_batch;) {
+    int hi = lo;  // the class of lo: [lo, hi]
+    while (hi < max_batch && ServiceTimeModel::ClassOf(hi + 1) == ServiceTimeModel::ClassOf(lo)) ++hi;
+    const int n = hi - lo + 1;
+    if (n <= fit) {
+      for (int b = lo; b <= hi; ++b) sizes.push_back(b);
+    } else {
+      for (int j = 1; j <= fit; ++j) sizes.push_back(lo + (n - 1) * j / fit);  // ends at hi
+    }
+    lo = hi + 1;
+  }
+  return sizes;
 }
 
 void SeedBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& model) {

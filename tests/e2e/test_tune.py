@@ -180,11 +180,16 @@ class TuneHouse(unittest.TestCase):
             server.terminate()
             _, log = server.communicate(timeout=30)
         self.assertIn("serving", listening, log)
-        match = re.search(r"loaded model 'keysearch' version 1, warmed up on (\d+) batches \(sizes 1-(\d+)\)", log)
+        # Every size up to 32, then the sizes each class's window keeps (WarmupSizes).
+        match = re.search(r"loaded model 'keysearch' version 1, warmed up on (\d+) batches "
+                          r"\((?:sizes 1-(\d+)|(\d+) sizes from 1 to (\d+))\)", log)
         self.assertIsNotNone(match, log)
-        self.assertEqual(int(match.group(1)), 9 * int(match.group(2)))  # each size: one run, then 8 timed
+        sizes = int(match.group(2) or match.group(3))
+        self.assertEqual(int(match.group(1)), 9 * sizes)  # each size: one run, then 8 timed
         # A real model's warm-up takes real time: a line says so as it begins.
-        starts = "warming up model 'keysearch' version 1: batch sizes 1-%s, 9 runs each" % match.group(2)
+        starts = "warming up model 'keysearch' version 1: " + (
+            "batch sizes 1-%d" % sizes if match.group(2) else "%d batch sizes from 1 to %s" % (sizes, match.group(4)))
+        starts += ", 9 runs each"
         self.assertLess(log.index(starts), match.start(), log)
         self.assertNotIn("loaded model 'bayes' version 1, warmed", log)
 

@@ -117,6 +117,23 @@ TEST_F(EngineTest, AWarmedUpVersionServesOnItsOwnTimes) {
   })) << ::testing::PrintToString(log_);
 }
 
+// A large max_batch is warmed by the sizes its service times keep (a
+// window of each batch-size class), not every size: its cost stays bounded.
+TEST_F(EngineTest, ALargeMaxBatchWarmsUpAWindowOfEachClass) {
+  ModelConfig svm = Simulated("svm", {1});
+  svm.versions[0].simulated.per_item = Millis(1);  // a batch of b: 5 + b ms
+  svm.batching.max_batch_size = 64;
+  svm.warmup.count = 8;
+  ASSERT_TRUE(engine_->Apply(Scan({svm}), {}, false).ok());
+  const ServiceTimeModel& times = engine_->table()->Find("svm")->versions[0]->batcher->service_times();
+  const LatencyEstimate unrun = times.Estimate(35, Millis(10), clock_.Now());  // between two sizes run
+  EXPECT_FALSE(unrun.guessed);
+  EXPECT_NEAR(ToMillis(unrun.expected), 5 + 35, 1);
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& line) {
+    return line.starts_with("loaded model 'svm' version 1, warmed up on 432 batches (48 sizes from 1 to 64) in ");
+  })) << ::testing::PrintToString(log_);
+}
+
 TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
   ModelConfig broken = Simulated("svm", {});

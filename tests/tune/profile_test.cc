@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "tbms/backends/simulated.h"
@@ -74,6 +76,66 @@ TEST(ProfileSimulated, SeedsTheServiceTimesOfEverySize) {
     const LatencyEstimate e = model.Estimate(b, Millis(25), at);
     EXPECT_FALSE(e.guessed) << b;
     EXPECT_NEAR(ToMillis(e.expected), 23 + 2 * b, b <= 2 ? 0 : 1.5) << b;  // 3 and 4 share a class, on the curve
+  }
+}
+
+TEST(ProfileBatchTimes, RunsOnlyTheSizesAsked) {
+  std::vector<size_t> sizes;
+  auto profile = ProfileBatchTimes([&](const Batch& b) -> StatusOr<Duration> {
+    sizes.push_back(b.items.size());
+    return Millis(static_cast<double>(b.items.size()));
+  }, {.max_batch = 4, .repeats = 1, .sizes = {1, 4}});
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 1, 4, 4}));  // each a warm-up run, then the repeat
+  EXPECT_EQ(*profile, (BatchTimes{{Millis(1)}, {}, {}, {Millis(4)}}));
+  for (const std::vector<int>& bad : {std::vector<int>{0}, {5}, {2, 2}, {3, 1}}) {
+    auto refused = ProfileBatchTimes([](const Batch&) { return Millis(1); }, {.max_batch = 4, .repeats = 1, .sizes = bad});
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << ::testing::PrintToString(bad);
+  }
+}
+
+// A [warmup] runs what a batch-size class can keep: small batches all, a
+// large class a window's worth, so its cost does not grow with the square
+// of max_batch.
+TEST(WarmupSizes, EverySizeWhereTheClassKeepsEveryRun) {
+  EXPECT_EQ(WarmupSizes(8, 8), (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(WarmupSizes(1, 100), std::vector<int>{1});
+  // 100 runs of a size fill a class's window: one size per class, its largest.
+  EXPECT_EQ(WarmupSizes(8, 100), (std::vector<int>{1, 2, 4, 8}));
+  EXPECT_EQ(WarmupSizes(6, 100), (std::vector<int>{1, 2, 4, 6}));
+}
+
+TEST(WarmupSizes, ALargeMaxBatchRunsAWindowOfEachClass) {
+  const int window = ServiceTimeOptions{}.window;
+  for (const int count : {8, 20, 100}) {
+    const std::vector<int> sizes = WarmupSizes(4096, count);
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_EQ(sizes.front(), 1);
+    EXPECT_EQ(sizes.back(), 4096);
+    EXPECT_TRUE(std::is_sorted(sizes.begin(), sizes.end()) &&
+                std::adjacent_find(sizes.begin(), sizes.end()) == sizes.end());
+    std::map<int, int> per_class;
+    for (const int b : sizes) ++per_class[ServiceTimeModel::ClassOf(b)];
+    for (const auto& [c, n] : per_class) EXPECT_LE(n * count, std::max(window, count)) << "class " << c;
+    EXPECT_LE(sizes.size(), 10u * static_cast<size_t>(std::max(1, window / count))) << count;
+  }
+  EXPECT_EQ(WarmupSizes(64, 8).size(), 32u + 16u);  // 1-32 all, then 16 of 33-64
+}
+
+// Seeded from the sizes it ran, every size up to max_batch plans on the
+// model's own curve.
+TEST(WarmupSizes, SeedAnEstimateOfEverySize) {
+  const int max_batch = 256;
+  auto times = ProfileSimulated({.model = "svm", .base = Millis(23), .per_item = Millis(1)},
+                                {.max_batch = max_batch, .repeats = 8, .sizes = WarmupSizes(max_batch, 8)});
+  ASSERT_TRUE(times.ok()) << times.status().message();
+  ServiceTimeModel model;
+  const TimePoint at = TimePoint() + std::chrono::seconds(1);
+  SeedBatchTimes(*times, at, model);
+  for (int b = 1; b <= max_batch; ++b) {
+    const LatencyEstimate e = model.Estimate(b, Millis(25), at);
+    EXPECT_FALSE(e.guessed) << b;
+    EXPECT_NEAR(ToMillis(e.expected), 23 + b, 0.02 * (23 + b)) << b;
   }
 }
 

@@ -62,6 +62,9 @@ class ServiceTimeModel {
   void Seed(int batch_size, Duration service_time, TimePoint at);
   LatencyEstimate Estimate(int batch_size, Duration prior, TimePoint now = TimePoint::max()) const;
   int64_t observations() const { return observations_; }
+  // The batch-size class a batch of this size is kept in: 0 for 1, 1 for 2,
+  // 2 for 3-4, 3 for 5-8, ..., the last for 257 and more.
+  static int ClassOf(int batch_size);
 
  private:
   static constexpr int kClasses = 10;  // 1, 2, 4, ..., 512
@@ -76,7 +79,6 @@ class ServiceTimeModel {
     mutable LatencyEstimate cached;
     double mean_size() const { return static_cast<double>(size_sum) / static_cast<double>(samples.size()); }
   };
-  static int ClassOf(int batch_size);
   void Add(Ring& ring, int batch_size, Duration service_time, TimePoint at);  // into the ring, forgetting a stale one
   const LatencyEstimate& Quantiles(const Ring& ring) const;
   bool HasData(int c, TimePoint now) const;

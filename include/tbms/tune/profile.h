@@ -2,8 +2,9 @@
 // on one replica of its executor, each size `repeats` times after a warm-up
 // run, and T_b is the median of the service times the executor measured
 // (a median, because one slow run, a page fault or a GC pause elsewhere,
-// should not decide a batch size). A model's [warmup] runs the same batches
-// when a version loads, and keeps every time.
+// should not decide a batch size). A model's [warmup] runs such batches when
+// a version loads (the sizes its service times can keep: WarmupSizes), and
+// keeps every time.
 // Thread-compatible; a RunBatch is called on the caller's thread.
 #pragma once
 
@@ -25,6 +26,9 @@ struct ProfileOptions {
   int max_batch = 16;  // in [1, Batcher::kMaxBatchSize]
   int repeats = 5;     // in [1, 1000]
   std::string question = "what is time-based model serving";
+  // The batch sizes to run, ascending, each in [1, max_batch]; empty: every
+  // size from 1 to max_batch (a curve needs them all).
+  std::vector<int> sizes{};
 };
 Status ValidateProfileOptions(const ProfileOptions& options);
 
@@ -36,7 +40,7 @@ using ProfileProgress = std::function<void(int, int)>;
 
 // BatchTimes (service_time.h): [b - 1] holds the `repeats` runs of a batch
 // of b, each after one run that is not kept (it pays for the size's first
-// allocations and lazily loaded pages).
+// allocations and lazily loaded pages); empty for a size not run.
 StatusOr<BatchTimes> ProfileBatchTimes(const RunBatch& run, const ProfileOptions& options,
                                        const ProfileProgress& progress = nullptr);
 // T_b: the median of each size's times.
@@ -54,6 +58,14 @@ StatusOr<BatchTimes> ProfileSimulated(const SimulatedExecutor::Options& model, c
 constexpr int kMinWarmupCount = ServiceTimeOptions{}.min_samples;
 constexpr int kMaxWarmupCount = 100;
 Status CheckWarmupCount(int64_t count);
+// The sizes a [warmup] of `count` runs: every size of a batch-size class
+// whose runs fit the class's window of samples (ServiceTimeOptions::window),
+// else as many sizes as fit, spread over the class, its largest included.
+// Runs past the window would only push out the ones before them, so the
+// warm-up's cost stays bounded (about 10 windows of batches) however large
+// max_batch is; with the default window and count 8, every size up to 32
+// runs.
+std::vector<int> WarmupSizes(int max_batch, int count);
 // A model's [warmup]: its times seed a batcher's service times
 // (ServiceTimeModel::Seed), as batches that finished `at` (when the version
 // starts to serve).
