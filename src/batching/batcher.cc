@@ -129,9 +129,23 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
 
 bool Batcher::Cancel(const ItemId& id) {
   auto it = queue_.find(id);
-  if (it == queue_.end()) return false;
+  if (it == queue_.end()) {
+    AbandonIfAllOver(id.seq);
+    return false;
+  }
   Erase(it);
   return true;
+}
+
+// A running batch is not split (rule 7), but once every item's try is over
+// its executor hears so and may stop the work (Batch::abandoned).
+void Batcher::AbandonIfAllOver(uint64_t seq) {
+  for (const auto& [end, i] : busy_until_) {
+    Replica& in = replicas_[static_cast<size_t>(i)];
+    if (std::find(in.seqs.begin(), in.seqs.end(), seq) == in.seqs.end()) continue;
+    if (in.batch.AllOver()) in.batch.abandoned.Cancel();
+    return;
+  }
 }
 
 void Batcher::Insert(Queued q) {
@@ -377,8 +391,10 @@ void Batcher::Start(int replica, size_t count) {
     group.credit_at = in.started;
   }
   in.tokens.clear();
+  in.seqs.clear();
   in.enqueued.clear();
   in.batch.items.clear();
+  in.batch.abandoned.Reset();
   in.batch.deadline = queue_.begin()->deadline;  // the queue's order: the earliest of its level
   if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
   for (size_t i = 0; i < count; ++i) {
@@ -387,6 +403,7 @@ void Batcher::Start(int replica, size_t count) {
       options_.stats->queue_wait.Observe(std::chrono::duration<double>(in.started - first->enqueued).count());
     }
     in.tokens.push_back(first->token);
+    in.seqs.push_back(first->seq);
     if (lag_window_ != nullptr) in.enqueued.push_back(first->enqueued);  // only the tuner pays for it
     in.batch.items.push_back(first->inputs);
     in.batch.deadline = std::min(in.batch.deadline, first->deadline);

@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,37 +37,30 @@ struct Client::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // Sends `wire` and reads one response, bounded by the stream's timer.
-  // Polls `abandoned`, when given, every millisecond: once it is true the
-  // socket is closed and the exchange ends with operation_aborted.
+  // Cancelling `cancel` (when given) shuts the socket down, from the
+  // cancelling thread (a syscall on the descriptor, safe beside Asio's use of
+  // it), so the pending write or read fails and the exchange ends with
+  // operation_aborted.
   beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res,
-                             const Abandoned& abandoned) {
-    return secure ? Exchange(*secure, wire, res, abandoned) : Exchange(*plain, wire, res, abandoned);
+                             const Cancellation* cancel) {
+    const int fd = tcp().socket().native_handle();
+    const std::function<void()> stop = [fd] { ::shutdown(fd, SHUT_RDWR); };
+    const Cancellation::Registration listening(cancel, stop);
+    const beast::error_code ec = secure ? Exchange(*secure, wire, res) : Exchange(*plain, wire, res);
+    return cancel != nullptr && cancel->cancelled() && ec ? asio::error::operation_aborted : ec;
   }
 
  private:
   template <class Stream>
-  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res,
-                             const Abandoned& abandoned) {
+  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res) {
     beast::error_code ec;
     ioc.restart();
     asio::async_write(stream, asio::buffer(wire), [&](beast::error_code e, size_t) {
       ec = e;
       if (!e) http::async_read(stream, buffer, res, [&](beast::error_code e2, size_t) { ec = e2; });
     });
-    if (!abandoned) {
-      ioc.run();
-      return ec;
-    }
-    bool closed = false;
-    while (!ioc.stopped()) {
-      ioc.run_for(std::chrono::milliseconds(1));
-      if (!closed && !ioc.stopped() && abandoned()) {
-        beast::error_code ignored;
-        tcp().socket().close(ignored);  // the pending write or read ends with operation_aborted
-        closed = true;
-      }
-    }
-    return closed && ec ? asio::error::operation_aborted : ec;
+    ioc.run();
+    return ec;
   }
 };
 
@@ -156,7 +151,7 @@ StatusOr<std::string> Client::Infer(std::string_view model, std::string_view req
 }
 
 StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view target, std::string_view body,
-                                    Duration timeout, const Abandoned& abandoned) {
+                                    Duration timeout, const Cancellation* cancel) {
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Connection> conn = TakeIdle();
     const bool reused = conn != nullptr;
@@ -170,10 +165,11 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
                                           key_ ? &*key_ : nullptr, NowUnixSeconds());
     http::response<http::string_body> res;
     conn->tcp().expires_after(timeout);
-    const beast::error_code ec = conn->Exchange(wire, res, abandoned);
+    const beast::error_code ec = conn->Exchange(wire, res, cancel);
     if (!ec) {
       conn->tcp().expires_never();
-      if (res.keep_alive()) GiveBack(std::move(conn));
+      const bool shut = cancel != nullptr && cancel->cancelled();  // after the answer came: it still counts
+      if (res.keep_alive() && !shut) GiveBack(std::move(conn));
       return HttpResponse{static_cast<int>(res.result_int()), std::move(res.body())};
     }
     // The server closed a pooled connection while it was idle: it never

@@ -69,13 +69,14 @@ StatusOr<std::shared_ptr<grpc::Channel>> MakeClientChannel(const std::string& ad
 }
 
 grpc::Status CallUnary(grpc::GenericStub& stub, grpc::ClientContext& ctx, const std::string& method,
-                       const std::string& request, std::string* response, const std::function<void()>& poll) {
+                       const std::string& request, std::string* response, const Cancellation* cancel) {
   grpc::ByteBuffer in = BytesBuffer(request), out;
+  // TryCancel is safe from any thread, and before the call starts.
+  const std::function<void()> stop = [&ctx] { ctx.TryCancel(); };
+  const Cancellation::Registration listening(cancel, stop);
   std::promise<grpc::Status> done;
   stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out, [&done](grpc::Status s) { done.set_value(s); });
-  std::future<grpc::Status> ended = done.get_future();
-  while (poll && ended.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) poll();
-  const grpc::Status s = ended.get();  // bounded by the deadline
+  const grpc::Status s = done.get_future().get();  // bounded by the deadline
   if (s.ok()) *response = BufferBytes(out);
   return s;
 }

@@ -19,10 +19,12 @@ struct ScriptedTransport : RemoteTransport {
   std::deque<StatusOr<InferResponse>> script;
   std::deque<Status> ready;
   std::vector<InferRequest> seen;
+  const Cancellation* abandoned = nullptr;  // the latest call's
   int probes = 0;
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration, const Abandoned&) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration, const Cancellation* cancel) override {
     seen.push_back(request);
+    abandoned = cancel;
     if (!script.empty()) {
       auto r = std::move(script.front());
       script.pop_front();
@@ -195,6 +197,7 @@ TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure
     transports_[0]->script.push_back(Status(StatusCode::kCancelled, "cancelled by the caller"));
     const auto answers = backend_->Process(b);
     EXPECT_TRUE(IsSkippedTryOver(answers[0].status())) << answers[0].status().ToString();
+    EXPECT_EQ(transports_[0]->abandoned, &b.abandoned);  // what the batcher cancels reaches the call
   }
   EXPECT_EQ(backend_->healthy(), 1);  // three cancellations: no ejection
 }

@@ -59,6 +59,7 @@ class FakeExecutor final : public Executor {
     rec << "]";
     runs.push_back(rec.str());
     deadlines.push_back(batch.deadline);
+    last = &batch;
 
     const Duration service = base + per_item * static_cast<int64_t>(questions.size());
     BatchResult result;
@@ -109,6 +110,7 @@ class FakeExecutor final : public Executor {
   size_t drop_answers = 0;           // return this many answers too few
   size_t skip_answers = 0;           // the first this many items skipped: their try was over
   std::vector<std::string> runs;     // "r<replica>@<ms>:[q1,q2]"
+  const Batch* last = nullptr;       // the latest batch handed over (alive while it runs)
 
  private:
   Clock* const clock_;
@@ -577,6 +579,30 @@ TEST_F(BatcherTest, CancelRemovesAQueuedItemButNotARunningOne) {
   clock_.AdvanceTo(At(1000));
   EXPECT_EQ(sink_.outcomes, Strings({"1@110:OK", "3@110:OK"}));
   EXPECT_FALSE(Cancel(a));  // done
+}
+
+// Cancelling a running item cannot split its batch, but once every item's
+// try is over the executor is told (Batch::abandoned): a remote call stops.
+TEST_F(BatcherTest, ARunningBatchIsAbandonedOnceEveryItemsTryIsOver) {
+  auto o = DefaultOptions();
+  o.max_queue_delay = Millis(100);
+  Make(o);
+  const ItemId a = MustEnqueue(1, 1000);
+  const ItemId b = MustEnqueue(2, 1000);
+  clock_.AdvanceTo(At(100));
+  ASSERT_EQ(executor_->runs, Strings({"r0@100:[q1,q2]"}));
+  const Batch& batch = *executor_->last;
+  batch.items[0]->over.Set();  // as the broker does when a try ends, before it cancels
+  EXPECT_FALSE(Cancel(a));
+  EXPECT_FALSE(batch.abandoned.cancelled()) << "item 2's try still wants the answer";
+  batch.items[1]->over.Set();
+  EXPECT_FALSE(Cancel(b));
+  EXPECT_TRUE(batch.abandoned.cancelled());
+  clock_.AdvanceTo(At(1000));  // the executor still answers; the next batch starts fresh
+  MustEnqueue(3, 2000);
+  clock_.AdvanceTo(At(1100));
+  ASSERT_EQ(executor_->runs.size(), 2u);
+  EXPECT_FALSE(executor_->last->abandoned.cancelled());
 }
 
 // ------------------------------------------------------------------ replicas

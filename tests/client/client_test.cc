@@ -170,22 +170,32 @@ TEST(ClientTest, NoResponseInTimeIsDeadlineExceeded) {
 }
 
 // A call whose caller gives up (every try of a remote's batch is over) is
-// not left to run to its timeout: the connection closes and it answers
-// CANCELLED. Without that it would wait the 10 s and say DEADLINE_EXCEEDED.
+// not left to run to its timeout: cancelled from another thread while it is
+// out, the connection is shut and it answers CANCELLED. Without that it would
+// wait the 10 s and say DEADLINE_EXCEEDED.
 TEST(ClientTest, AnAbandonedCallIsCancelledAndItsConnectionDropped) {
-  std::atomic<bool> seen{false};
+  Cancellation abandoned;
   FakeServer server([&](const FakeServer::Seen& s) {
     if (s.connection > 0) return Answer(s);
-    seen = true;  // the request is out: its caller now gives up
+    abandoned.Cancel();  // the request is out: its caller now gives up (the server's thread)
     return FakeServer::Reply{.never = true};
   });
   auto client = Make(server);
-  auto r = client->Call("POST", "/v1/instances/a/try", "{}", std::chrono::seconds(10), [&] { return seen.load(); });
+  auto r = client->Call("POST", "/v1/instances/a/try", "{}", std::chrono::seconds(10), &abandoned);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().ToString();
   auto next = client->Try(Question());
   EXPECT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(server.connections(), 2) << "the abandoned connection is not reused";
+}
+
+TEST(ClientTest, ACallCancelledBeforeItStartsAnswersCancelledAtOnce) {
+  FakeServer server([](const FakeServer::Seen&) { return FakeServer::Reply{.never = true}; });
+  auto client = Make(server);
+  Cancellation abandoned;
+  abandoned.Cancel();
+  auto r = client->Call("POST", "/v1/instances/a/try", "{}", std::chrono::seconds(10), &abandoned);
+  EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().ToString();
 }
 
 TEST(ClientTest, AServerThatIsNotThereIsUnavailable) {

@@ -85,9 +85,10 @@ class GrpcServerTest : public ::testing::Test {
   }
 
   // One unary call of `path`, signed by `key` unless null, with the given
-  // bytes (`body`) as the request; the response's bytes in *out.
+  // bytes (`body`) as the request; the response's bytes in *out. Cancelling
+  // `cancel` (when given) cancels the call.
   grpc::Status Raw(const std::string& path, const std::string& body, const AccessKey* key, std::string* out,
-                   std::string* authorization = nullptr) {
+                   std::string* authorization = nullptr, const Cancellation* cancel = nullptr) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     if (key != nullptr) {
@@ -100,7 +101,7 @@ class GrpcServerTest : public ::testing::Test {
       ctx.AddMetadata("authorization", header);
     }
     out->clear();
-    grpc::Status status = CallUnary(*stub_, ctx, path, body, out);
+    grpc::Status status = CallUnary(*stub_, ctx, path, body, out, cancel);
     trailers_.clear();
     for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) trailers_.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
     return status;
@@ -302,6 +303,35 @@ TEST_F(GrpcServerTest, EveryCallEndsWhenCancelledOrCutOffByShutdown) {
         << "call " << i << ": " << codes[i];
   }
   EXPECT_EQ(server_->active_requests(), 0u);
+}
+
+// A remote model's call (CallUnary, as its gRPC transport makes it) stops
+// when its batch is abandoned, cancelled from the core's thread: before it
+// starts or while the server holds it, it ends CANCELLED, not at its 20 s
+// deadline with DEADLINE_EXCEEDED.
+TEST_F(GrpcServerTest, AnAbandonedCallEndsCancelledWhetherOutOrNotYetStarted) {
+  HouseScan scan = House(0);
+  ModelConfig hang = Model("hang");
+  hang.versions[0].simulated.hang_rate = 1;  // never answers
+  scan.config.models.push_back(hang);
+  ASSERT_TRUE(engine_->Apply(scan, {}, false).ok());
+  const std::string path = "/inference.GRPCInferenceService/ModelInfer";
+  const std::string body = Question("hang", "hi").SerializeAsString();
+  auto call = [&](const Cancellation* cancel) {
+    std::string out;
+    return Raw(path, body, &kAdmin, &out, nullptr, cancel).error_code();
+  };
+  Cancellation before;
+  before.Cancel();
+  EXPECT_EQ(call(&before), grpc::StatusCode::CANCELLED);
+  Cancellation during;
+  auto out = std::async(std::launch::async, [&] { return call(&during); });
+  for (int i = 0; i < 20000 && engine_->pending() == 0; ++i) {  // bounded: until the server holds the call
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GT(engine_->pending(), 0u);
+  during.Cancel();
+  EXPECT_EQ(out.get(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(GrpcServerTest, EveryOtherCallMustBeSignedOnce) {

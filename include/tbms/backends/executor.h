@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tbms/common/cancellation.h"
 #include "tbms/common/clock.h"
 #include "tbms/common/core_runner.h"
 #include "tbms/common/status.h"
@@ -66,6 +67,10 @@ struct Batch {
   TimePoint deadline = TimePoint::max();
   // Every item's try is over: nothing the batch computes can be used.
   bool AllOver() const;
+  // Cancelled by the batcher when, while the batch runs, every item's try
+  // ends (AllOver): an executor whose work under way can stop (a remote
+  // call) registers how, so the work stops then instead of at its timeout.
+  Cancellation abandoned;
 };
 
 struct BatchResult {

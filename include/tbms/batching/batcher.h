@@ -158,6 +158,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
     int batch_size = 0;
     Duration expected{0};  // E of this batch, fixed when it started
     std::vector<uint64_t> tokens;
+    std::vector<uint64_t> seqs;       // per item, its ItemId's, for Cancel
     std::vector<TimePoint> enqueued;  // per item, while a lag window listens
     Batch batch;
   };
@@ -178,6 +179,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   int TakeFree(TimePoint now, TimePoint* ready);
   Duration ShareWait(TimePoint now) const;  // until a free replica's group admits a batch
   void Fail(const Status& status);  // every queued item, at once
+  void AbandonIfAllOver(uint64_t seq);  // the running batch holding item `seq`
   void Refresh(int replica);        // its state from failed and its group's up
   void PublishReplicas() const;     // to the groups' placement stats
   using QueueIt = std::pmr::set<Queued, Order>::iterator;

@@ -50,7 +50,9 @@ class ModelQueue {
   // full; DEADLINE_EXCEEDED when it could not finish in time even if started now.
   virtual StatusOr<ItemId> Enqueue(WorkItem item) = 0;
   // Removes a queued item; false if it is not queued (already running or done:
-  // the sink will still hear of it, and the caller ignores that outcome).
+  // the sink will still hear of it, and the caller ignores that outcome). A
+  // running batch whose items' tries are all over by then is abandoned
+  // (Batch::abandoned): set Inputs::over before cancelling.
   virtual bool Cancel(const ItemId& id) = 0;
   // Expected (E) and high-quantile (P) latency of an item enqueued now with
   // `priority`: queue wait plus the service time of the batch it would join.

@@ -34,6 +34,7 @@
 #include "tbms/auth/signing.h"
 #include "tbms/client/http.h"
 #include "tbms/client/try.h"
+#include "tbms/common/cancellation.h"
 #include "tbms/common/mutex.h"
 #include "tbms/common/status.h"
 #include "tbms/common/time.h"
@@ -83,12 +84,11 @@ class Client {
                               std::string_view version = "");
   // Any endpoint, signed like the others; every HTTP status is OK here (the
   // caller reads it), only transport errors and timeouts are not. When
-  // `abandoned` is given it is polled every millisecond while the call is
-  // out; once it is true the connection is closed (the server sees the
-  // client go) and the call answers CANCELLED.
-  using Abandoned = std::function<bool()>;
+  // `cancel` is given and cancelled (from any thread) while the call is
+  // out, or before it, the connection is shut (the server sees the client
+  // go) and the call answers CANCELLED.
   StatusOr<HttpResponse> Call(std::string_view method, std::string_view target, std::string_view body,
-                              Duration timeout, const Abandoned& abandoned = {});
+                              Duration timeout, const Cancellation* cancel = nullptr);
 
   const Options& options() const { return options_; }
 

@@ -5,6 +5,11 @@
 // Thread-safe.
 #pragma once
 
+// TBMS's headers first: Abseil (under gRPC) redefines the thread-safety
+// annotation macros of tbms/common/mutex.h, silently only in that order.
+#include "tbms/common/cancellation.h"
+#include "tbms/common/status.h"
+
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -13,8 +18,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-
-#include "tbms/common/status.h"
 
 namespace tbms {
 
@@ -44,9 +47,9 @@ StatusOr<std::shared_ptr<grpc::Channel>> MakeClientChannel(const std::string& ad
 
 // One unary call of `method` (its full path) with the serialized `request`,
 // blocking until it ends (bounded by `ctx`'s deadline); the response's bytes
-// go to `response`. `poll`, when given, is called every millisecond while
-// the call is out (to cancel it through `ctx`, say).
+// go to `response`. Cancelling `cancel`, when given, cancels the call
+// (CANCELLED), at any point, even before it starts.
 grpc::Status CallUnary(grpc::GenericStub& stub, grpc::ClientContext& ctx, const std::string& method,
-                       const std::string& request, std::string* response, const std::function<void()>& poll = {});
+                       const std::string& request, std::string* response, const Cancellation* cancel = nullptr);
 
 }  // namespace tbms

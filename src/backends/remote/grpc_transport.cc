@@ -22,13 +22,13 @@ class GrpcTransport final : public RemoteTransport {
   GrpcTransport(std::shared_ptr<grpc::Channel> channel, const RemoteConfig& remote)
       : channel_(std::move(channel)), stub_(channel_), remote_(remote) {}
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Abandoned& abandoned) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Cancellation* abandoned) override {
     inference::ModelInferRequest m;
     ToProto(request, &m);
     m.set_model_name(remote_.model);
     m.set_model_version(remote_.version);
     inference::ModelInferResponse r;
-    TBMS_RETURN_IF_ERROR(Call("ModelInfer", m, &r, timeout, &abandoned));
+    TBMS_RETURN_IF_ERROR(Call("ModelInfer", m, &r, timeout, abandoned));
     StatusOr<InferResponse> parsed = FromProto(r);
     if (!parsed.ok()) return Internal("a malformed infer response: " + parsed.status().message());
     return parsed;
@@ -44,9 +44,9 @@ class GrpcTransport final : public RemoteTransport {
   }
 
  private:
-  // Cancels the call within a millisecond of `abandoned` (when given) turning true.
+  // The call is cancelled when `abandoned` (when given) is.
   Status Call(const std::string& rpc, const google::protobuf::Message& request, google::protobuf::Message* response,
-              Duration timeout, const Abandoned* abandoned = nullptr) {
+              Duration timeout, const Cancellation* abandoned = nullptr) {
     const std::string path = "/inference.GRPCInferenceService/" + rpc;
     const std::string bytes = request.SerializeAsString();
     grpc::ClientContext ctx;
@@ -58,18 +58,8 @@ class GrpcTransport final : public RemoteTransport {
     } else if (!remote_.bearer.empty()) {
       ctx.AddMetadata("authorization", "Bearer " + remote_.bearer);
     }
-    bool cancelled = false;
-    std::function<void()> cancel_if_abandoned;
-    if (abandoned != nullptr) {
-      cancel_if_abandoned = [&] {
-        if (!cancelled && (*abandoned)()) {
-          ctx.TryCancel();
-          cancelled = true;
-        }
-      };
-    }
     std::string answer;
-    const grpc::Status s = CallUnary(stub_, ctx, path, bytes, &answer, cancel_if_abandoned);
+    const grpc::Status s = CallUnary(stub_, ctx, path, bytes, &answer, abandoned);
     if (!s.ok()) return FromGrpcStatus(s);
     if (!response->ParseFromString(answer)) return Internal("the remote's " + rpc + " response is not a valid message");
     return OkStatus();

@@ -14,7 +14,7 @@ class HttpTransport final : public RemoteTransport {
       : client_(std::move(client)),
         model_path_("/v2/models/" + remote.model + (remote.version.empty() ? "" : "/versions/" + remote.version)) {}
 
-  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Abandoned& abandoned) override {
+  StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout, const Cancellation* abandoned) override {
     std::string body;
     WriteInferRequest(request, body);
     StatusOr<client::HttpResponse> r = client_->Call("POST", model_path_ + "/infer", body, timeout, abandoned);

@@ -195,7 +195,7 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
       return std::vector<StatusOr<Answer>>(n, Unavailable(address + " is not ready: " + ready.message()));
     }
   }
-  StatusOr<InferResponse> response = t.Infer(*request, timeout, [&batch] { return batch.AllOver(); });
+  StatusOr<InferResponse> response = t.Infer(*request, timeout, &batch.abandoned);
   if (response.ok() && response->expected_now && remote_.share_estimates) {
     remote_expected_at_.store(clock_->Now().time_since_epoch().count(), std::memory_order_relaxed);
     remote_expected_.store(response->expected_now->count(), std::memory_order_relaxed);

@@ -368,7 +368,7 @@ StatusOr<std::unique_ptr<TextModel>> LoadEmbeddingOn(const std::filesystem::path
   return LoadEmbeddingWith(dir, [&](const float* matrix, int rows, int dim) -> StatusOr<std::unique_ptr<MatrixProduct>> {
     auto product = GpuMatrixProduct(matrix, rows, dim, index);
     if (!product.ok()) return FailedPrecondition("embedding on " + std::string(device) + ": " + product.status().message());
-    return std::move(product);
+    return product;
   });
 }
 

@@ -10,8 +10,8 @@
 // with one row per item (a BYTES element that is JSON is the answer as is,
 // any other element a JSON string; a numeric row a JSON array or number).
 // The call's deadline is the batch's (and the remote's tloc parameter); a
-// call is cancelled within a millisecond of its batch's tries all ending
-// (answered elsewhere, or past their deadline), over either protocol.
+// call is cancelled as its batch's tries all end (answered elsewhere, or
+// past their deadline: Batch::abandoned), over either protocol.
 //
 // Endpoints: each call goes to the healthy endpoint with the fewest calls in
 // flight; eject_after consecutive failures or timeouts take an endpoint out
@@ -38,14 +38,12 @@ namespace tbms {
 // One endpoint over one protocol. Blocking; safe for concurrent use.
 class RemoteTransport {
  public:
-  // True once nobody waits for the call's answer (every try of its batch is over).
-  using Abandoned = std::function<bool()>;
   virtual ~RemoteTransport() = default;
-  // One infer within `timeout`, cancelled within a millisecond of
-  // `abandoned` turning true (gRPC: the RPC is cancelled; REST: the
-  // connection is closed), answering CANCELLED.
+  // One infer within `timeout`, stopped when `abandoned` (when given) is
+  // cancelled, because nobody waits for its answer any more (gRPC: the RPC
+  // is cancelled; REST: the connection is shut), answering CANCELLED.
   virtual StatusOr<InferResponse> Infer(const InferRequest& request, Duration timeout,
-                                        const Abandoned& abandoned) = 0;
+                                        const Cancellation* abandoned) = 0;
   // Whether the endpoint's model is ready (its readiness probe).
   virtual Status Ready(Duration timeout) = 0;
 };
