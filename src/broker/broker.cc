@@ -63,6 +63,9 @@ struct Broker::Pending {
   int held = -1;
   double top_budget_use = -1;  // TryResult::top_budget_use
   Reason last_failure = Reason::kNone;
+  // An attempt was cancelled while its batch ran, before the try was over:
+  // that batch is abandoned when the try ends (Finish), not at once.
+  bool cancelled_running = false;
   TimerId timers[kTimerKinds] = {kNoTimer, kNoTimer, kNoTimer, kNoTimer};
   TimePoint planned[kTimerKinds];  // when each armed timer is due
 
@@ -602,11 +605,28 @@ void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
   Attempt& a = p.attempts[static_cast<size_t>(c)];
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
-    p.request.members[m].queue->Cancel(p.items[m]);
+    if (!p.request.members[m].queue->Cancel(p.items[m])) p.cancelled_running = true;
   }
   a.state = state;
   a.latency = clock_->Now() - a.launched;
   --p.in_flight;
+}
+
+// Now that the try is over, the batches its earlier cancellations left
+// running may be abandoned (ModelQueue::Cancel): asked again of the members
+// of every attempt cancelled, and of a mix's that answered (its members
+// still out were cancelled); what is no longer running is not found.
+void Broker::AbandonCancelled(Pending& p) {
+  for (int c = 0; c < p.size(); ++c) {
+    const AttemptState state = p.attempts[static_cast<size_t>(c)].state;
+    if (state != AttemptState::kCancelled && state != AttemptState::kOverdue && state != AttemptState::kSucceeded) {
+      continue;
+    }
+    const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
+    for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
+      p.request.members[m].queue->Cancel(p.items[m]);
+    }
+  }
 }
 
 void Broker::OnItemDone(uint64_t token, StatusOr<Answer> result) {
@@ -690,7 +710,7 @@ StatusOr<Answer> Broker::CombineMix(Pending& p, int c) {
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     if (p.member_state[m] == Pending::kOut) {
-      p.request.members[m].queue->Cancel(p.items[m]);
+      if (!p.request.members[m].queue->Cancel(p.items[m])) p.cancelled_running = true;
       p.member_state[m] = Pending::kFailed;
     }
   }
@@ -767,6 +787,7 @@ void Broker::CheckHeld(Pending& p) {
 void Broker::Finish(Pending& p, Reason no_answer_reason) {
   CancelTimers(p);
   if (p.request.inputs != nullptr) p.request.inputs->over.Set();  // executors skip what is not yet computed
+  if (p.cancelled_running) AbandonCancelled(p);
   const TimePoint now = clock_->Now();
   const bool at_deadline = no_answer_reason == Reason::kDeadline;
   for (int c = 0; c < p.size(); ++c) {

@@ -410,6 +410,42 @@ TEST_F(BrokerTest, SafetyNetLaunchesTheCheapestAtItsLatestStartInTheSlotOfTheLea
   EXPECT_EQ(Attempt("keysearch").started, Millis(45));
 }
 
+// An executor that never finishes a batch and keeps the latest it was handed.
+class HoldingExecutor final : public Executor {
+ public:
+  int replicas() const override { return 1; }
+  void Run(int, const Batch& batch, Done done) override {
+    last = &batch;
+    held = std::move(done);
+  }
+  const Batch* last = nullptr;
+  Done held;
+};
+
+// An attempt given up on while its batch runs and the try goes on (overdue
+// here) is abandoned when the try ends: its executor is told
+// (Batch::abandoned), so a remote call stops instead of running to its
+// deadline.
+TEST_F(BrokerTest, TheBatchOfAnAttemptCancelledMidTryIsAbandonedWhenTheTryEnds) {
+  HoldingExecutor gpu;
+  Batcher::Options options;
+  options.model = "embedding";
+  auto embedding = std::move(Batcher::Create(options, &clock_, &gpu, broker_.get())).value();
+  AddModel("keysearch", 5);
+  TryRequest r = Request({{"keysearch", 5}}, 50, 0, 0);
+  r.candidates.clear();
+  r.members.clear();
+  r.AddModel("embedding", embedding.get(), Millis(20));
+  r.AddModel("keysearch", models_.at("keysearch").batcher.get(), Millis(5));
+  Submit(std::move(r));
+  clock_.AdvanceTo(At(100));
+  ASSERT_TRUE(result_);
+  EXPECT_EQ(result_->model, "keysearch");
+  EXPECT_EQ(Attempt("embedding").state, AttemptState::kOverdue);
+  ASSERT_NE(gpu.last, nullptr);
+  EXPECT_TRUE(gpu.last->abandoned.cancelled());
+}
+
 // Safety net: crossLag paces hedges, it never pushes the last resort past
 // its latest start (40 - 5 = 35, not 38).
 TEST_F(BrokerTest, SafetyNetIsNotDelayedByCrossLag) {
