@@ -130,7 +130,7 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
 bool Batcher::Cancel(const ItemId& id) {
   auto it = queue_.find(id);
   if (it == queue_.end()) {
-    AbandonIfAllOver(id.seq);
+    if (executor_->StopsAbandonedWork()) AbandonIfAllOver(id.seq);
     return false;
   }
   Erase(it);

@@ -364,7 +364,7 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
         WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority, member.est});
     if (!item.ok()) {
       for (size_t done = cand.first; done < m; ++done) {
-        p.request.members[done].queue->Cancel(p.items[done]);
+        if (!p.request.members[done].queue->Cancel(p.items[done])) p.cancelled_running = true;  // Enqueue dispatched it
       }
       --p.in_flight;
       RecordRefusal(p, a, item.status().code());
@@ -614,12 +614,13 @@ void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
 
 // Now that the try is over, the batches its earlier cancellations left
 // running may be abandoned (ModelQueue::Cancel): asked again of the members
-// of every attempt cancelled, and of a mix's that answered (its members
-// still out were cancelled); what is no longer running is not found.
+// of every attempt launched and over (cancelled or overdue, a mix that
+// answered or failed with members still out, a launch rolled back); what
+// is no longer running is not found. In-flight ones are cancelled next.
 void Broker::AbandonCancelled(Pending& p) {
   for (int c = 0; c < p.size(); ++c) {
     const AttemptState state = p.attempts[static_cast<size_t>(c)].state;
-    if (state != AttemptState::kCancelled && state != AttemptState::kOverdue && state != AttemptState::kSucceeded) {
+    if (state == AttemptState::kNotRun || state == AttemptState::kSkipped || state == AttemptState::kInFlight) {
       continue;
     }
     const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];

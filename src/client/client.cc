@@ -3,14 +3,13 @@
 #include <utility>  // before Asio (see real_clock.h)
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,14 +36,19 @@ struct Client::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // Sends `wire` and reads one response, bounded by the stream's timer.
-  // Cancelling `cancel` (when given) shuts the socket down, from the
-  // cancelling thread (a syscall on the descriptor, safe beside Asio's use of
-  // it), so the pending write or read fails and the exchange ends with
-  // operation_aborted.
+  // Cancelling `cancel` (when given) has the socket shut down on this
+  // connection's own io_context (posted: the canceller's thread does not
+  // touch a socket the timer may be closing), so the pending write or read
+  // fails and the exchange ends with operation_aborted. A shutdown posted
+  // after the exchange never runs: a cancelled connection is not reused.
   beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res,
                              const Cancellation* cancel) {
-    const int fd = tcp().socket().native_handle();
-    const std::function<void()> stop = [fd] { ::shutdown(fd, SHUT_RDWR); };
+    const std::function<void()> stop = [this] {
+      asio::post(ioc, [this] {
+        beast::error_code ignored;
+        tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      });
+    };
     const Cancellation::Registration listening(cancel, stop);
     const beast::error_code ec = secure ? Exchange(*secure, wire, res) : Exchange(*plain, wire, res);
     return cancel != nullptr && cancel->cancelled() && ec ? asio::error::operation_aborted : ec;

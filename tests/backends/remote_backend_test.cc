@@ -199,6 +199,7 @@ TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure
     EXPECT_TRUE(IsSkippedTryOver(answers[0].status())) << answers[0].status().ToString();
     EXPECT_EQ(transports_[0]->abandoned, &b.abandoned);  // what the batcher cancels reaches the call
   }
+  EXPECT_TRUE(backend_->StopsAbandonedWork());  // so its batcher looks for batches to abandon
   EXPECT_EQ(backend_->healthy(), 1);  // three cancellations: no ejection
 }
 

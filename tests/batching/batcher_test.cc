@@ -106,6 +106,7 @@ class FakeExecutor final : public Executor {
   std::optional<Duration> reported;  // service_time in the result, if not the real one
   Duration floor{0};                 // what ExpectedFloor says (a shared remote's word)
   Duration ExpectedFloor() const override { return floor; }
+  bool StopsAbandonedWork() const override { return true; }  // as a remote call
   bool fail = false;                 // every item UNAVAILABLE
   size_t drop_answers = 0;           // return this many answers too few
   size_t skip_answers = 0;           // the first this many items skipped: their try was over

@@ -414,6 +414,7 @@ TEST_F(BrokerTest, SafetyNetLaunchesTheCheapestAtItsLatestStartInTheSlotOfTheLea
 class HoldingExecutor final : public Executor {
  public:
   int replicas() const override { return 1; }
+  bool StopsAbandonedWork() const override { return true; }  // as a remote call
   void Run(int, const Batch& batch, Done done) override {
     last = &batch;
     held = std::move(done);

@@ -121,6 +121,11 @@ class Executor {
   // a floor, so brokers sharing a worker do not each assume they are alone.
   virtual Duration ExpectedFloor() const { return Duration(0); }
 
+  // Whether work under way can stop when its batch is abandoned
+  // (Batch::abandoned: a remote call); only then does the batcher look for
+  // the running batch of an item cancelled too late to leave its queue.
+  virtual bool StopsAbandonedWork() const { return false; }
+
   // Set once by the batcher that feeds this executor, before the first Run.
   void set_listener(Listener* listener) { listener_ = listener; }
 

@@ -35,6 +35,8 @@ class Backend {
   virtual std::vector<StatusOr<Answer>> Process(const Batch& batch) = 0;
   // See Executor::ExpectedFloor; called from the core, so it must not block.
   virtual Duration ExpectedFloor() const { return Duration(0); }
+  // See Executor::StopsAbandonedWork.
+  virtual bool StopsAbandonedWork() const { return false; }
   // A failure of the device it computes on (a GPU error) seen since the
   // last call, once; OK while the device works. Asked after each batch.
   virtual Status TakeDeviceFailure() { return OkStatus(); }
@@ -64,6 +66,7 @@ class ThreadPoolExecutor final : public Executor {
   StatusOr<int> AddReplica() override;
   Status RemoveReplica(int replica) override;
   Duration ExpectedFloor() const override { return backend_->ExpectedFloor(); }
+  bool StopsAbandonedWork() const override { return backend_->StopsAbandonedWork(); }
 
  private:
   struct Slot {

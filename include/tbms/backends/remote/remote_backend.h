@@ -66,6 +66,7 @@ class RemoteBackend final : public Backend {
   // (InferResponse::expected_now), for kRemoteEstimateTtl after it came;
   // 0 when none is that fresh, or remote.share_estimates is off.
   Duration ExpectedFloor() const override;
+  bool StopsAbandonedWork() const override { return true; }  // the call is cancelled
   // An estimate older than this is not used: a broker that stopped calling a
   // busy worker would otherwise never hear it is free again.
   static constexpr Duration kRemoteEstimateTtl = std::chrono::seconds(1);
