@@ -4,6 +4,10 @@ namespace tbms {
 
 std::optional<ConnectionTable::Slot> ConnectionTable::Open(const std::string& client, std::weak_ptr<Entry> entry) {
   std::shared_ptr<Entry> evicted;  // closed after the lock: CloseIfIdle posts to its session
+  // Sessions the eviction held while it looked: let go after the lock, since
+  // a session whose other owners let go meanwhile is destroyed by the last
+  // reference, and its destructor closes its slot here (Close locks mu_).
+  std::vector<std::shared_ptr<Entry>> looked_at;
   std::optional<Slot> slot;
   {
     MutexLock lock(&mu_);
@@ -11,7 +15,7 @@ std::optional<ConnectionTable::Slot> ConnectionTable::Open(const std::string& cl
     if (count->second >= limits_.max_per_client) return std::nullopt;
     bool health_only = false;
     if (serving_ >= limits_.max_open) {
-      evicted = TakeLongestIdle();
+      evicted = TakeLongestIdle(&looked_at);
       if (evicted == nullptr) {  // every connection is busy: the reserve, for health checks
         if (health_only_ >= limits_.health_reserve) {
           if (count->second == 0) per_client_.erase(count);
@@ -23,8 +27,11 @@ std::optional<ConnectionTable::Slot> ConnectionTable::Open(const std::string& cl
     // With an eviction, serving_ passes max_open until the evicted one closes.
     ++(health_only ? health_only_ : serving_);
     ++count->second;
-    entries_.push_back(std::move(entry));
-    slot = Slot{std::prev(entries_.end()), client, health_only};
+    // The reserve's connections are never evicted: a newcomer in one's place
+    // would serve past max_open, and they close after their health check.
+    std::list<std::weak_ptr<Entry>>& list = health_only ? reserve_ : entries_;
+    list.push_back(std::move(entry));
+    slot = Slot{std::prev(list.end()), client, health_only};
   }
   if (evicted) evicted->CloseIfIdle();
   return slot;
@@ -32,7 +39,7 @@ std::optional<ConnectionTable::Slot> ConnectionTable::Open(const std::string& cl
 
 void ConnectionTable::Close(const Slot& slot) {
   MutexLock lock(&mu_);
-  entries_.erase(slot.entry);
+  (slot.health_only ? reserve_ : entries_).erase(slot.entry);
   --(slot.health_only ? health_only_ : serving_);
   auto count = per_client_.find(slot.client);
   if (count != per_client_.end() && --count->second == 0) per_client_.erase(count);
@@ -45,7 +52,8 @@ size_t ConnectionTable::open() const {
 
 // The entry waiting longest for a request, marked busy so the next Open
 // does not pick it again; null when none is idle. Linear, and only at the cap.
-std::shared_ptr<ConnectionTable::Entry> ConnectionTable::TakeLongestIdle() {
+std::shared_ptr<ConnectionTable::Entry> ConnectionTable::TakeLongestIdle(
+    std::vector<std::shared_ptr<Entry>>* looked_at) {
   std::shared_ptr<Entry> oldest;
   int64_t since = 0;
   for (const std::weak_ptr<Entry>& weak : entries_) {
@@ -53,9 +61,10 @@ std::shared_ptr<ConnectionTable::Entry> ConnectionTable::TakeLongestIdle() {
     if (e == nullptr) continue;
     const int64_t idle = e->idle_since_.load(std::memory_order_relaxed);
     if (idle != 0 && (oldest == nullptr || idle < since)) {
-      oldest = std::move(e);
+      oldest = e;
       since = idle;
     }
+    looked_at->push_back(std::move(e));
   }
   if (oldest) oldest->idle_since_.store(0, std::memory_order_relaxed);
   return oldest;

@@ -327,13 +327,14 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
 
   void CloseIfIdle() override {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-      if (self->waiting_ && !self->closed_) self->Close();  // its pending read fails and ends it
+      if (self->waiting_ && !self->closed_) self->CloseSocket();  // its pending read (or handshake) fails and ends it
     });
   }
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       self->IdleFor(self->state_->options.idle_timeout);
+      self->Waiting(true);  // a TLS handshake that never ends may make room too
       self->ArmIdleTimer();
       if constexpr (kTls) {
         self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
@@ -349,11 +350,17 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
  private:
   ConnectionTable& Table() { return metrics_only_ ? state_->metrics_connections : state_->main_connections; }
 
+  // Until a whole request is in (its head and body, or a TLS handshake
+  // before it), the connection may be closed for a newcomer at the cap: a
+  // client that trickles its request holds a place it is not using.
+  void Waiting(bool waiting) {
+    waiting_ = waiting;
+    SetIdleSince(waiting ? SteadyClock::now().time_since_epoch().count() : 0);
+  }
+
   void Read() {
-    waiting_ = true;
-    const SteadyClock::time_point now = SteadyClock::now();
-    SetIdleSince(now.time_since_epoch().count());
-    idle_deadline_ = now + state_->options.idle_timeout;
+    Waiting(true);
+    idle_deadline_ = SteadyClock::now() + state_->options.idle_timeout;
     request_.Clear();
     parser_.emplace(&request_, &buffer_);
     parser_->body_limit(state_->options.max_body_bytes);
@@ -365,8 +372,6 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   // The header is in: a client that waits for 100 Continue gets it (RFC 9110
   // 10.1.1) before the body is read.
   void OnHeader(beast::error_code ec) {
-    waiting_ = false;
-    SetIdleSince(0);
     if (ec || parser_->is_done() || !request_.expect_continue || request_.version < 11) return ReadBody(ec);
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -390,7 +395,11 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+    Waiting(false);
+    // What the reply's status line and body depend on, for an error reply too.
+    version_ = request_.version;
+    head_only_ = request_.method == http::verb::head;
+    if (closed_ || ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
         ec == asio::ssl::error::stream_truncated) {
       return Close();
@@ -415,8 +424,6 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
 
   void Handle(const HttpRequest& req) {
     keep_alive_ = req.keep_alive && !(slot_ && slot_->health_only);
-    version_ = req.version;
-    head_only_ = req.method == http::verb::head;
     const std::string_view target = req.target;
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v2/health/live") return ReplyHealth(req.method, true);
@@ -667,15 +674,32 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   }
 
   void Close() {
+    if (closed_) return;
+    IdleFor(kLinger);
+    idle_timer_.cancel();  // it may sleep later than that
+    ArmIdleTimer();
     if constexpr (kTls) {  // close_notify first, bounded by the timer
-      if (closed_) return;
-      IdleFor(std::chrono::seconds(1));
-      idle_timer_.cancel();  // it may sleep later than that
-      ArmIdleTimer();
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->CloseSocket(); });
     } else {
-      CloseSocket();
+      // Half-close, then read and drop what the client still sends until it
+      // closes too (bounded by the timer and kLingerBytes). Closing a socket
+      // with input unread sends a reset, which can destroy a reply the client
+      // has not read yet: a 413 sent before the body it refuses (RFC 9112 9.6).
+      beast::error_code ignored;
+      Socket().shutdown(tcp::socket::shutdown_send, ignored);
+      buffer_.consume(buffer_.size());
+      Drain(0);
     }
+  }
+  static constexpr Duration kLinger = std::chrono::seconds(1);
+  static constexpr size_t kLingerBytes = 16 << 20;
+  void Drain(size_t dropped) {
+    if (dropped > kLingerBytes) return CloseSocket();
+    Socket().async_read_some(buffer_.prepare(64 << 10),
+                             [self = this->shared_from_this(), dropped](beast::error_code ec, size_t n) {
+                               if (ec || self->closed_) return self->CloseSocket();
+                               self->Drain(dropped + n);
+                             });
   }
   void CloseSocket() {
     closed_ = true;
@@ -692,7 +716,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   bool closed_ = false;
   const bool metrics_only_;  // accepted on the metrics address
   std::optional<ConnectionTable::Slot> slot_;  // its place in the listener's table
-  bool waiting_ = false;  // between requests: may be closed for a newcomer at the cap
+  bool waiting_ = false;  // no whole request in yet: may be closed for a newcomer at the cap (Waiting)
   beast::flat_buffer buffer_;
   HttpRequest request_;  // the request being read or answered; reused
   std::optional<RequestParser> parser_;

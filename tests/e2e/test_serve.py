@@ -295,6 +295,29 @@ class StrictHttpTest(unittest.TestCase):
         got = self.exchange(head, then=body)  # the body goes only once 100 Continue came
         self.assertTrue(got.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), got)
 
+    def test_a_body_too_large_gets_its_413_while_the_client_still_sends_it(self):
+        """The 413 goes out as soon as the head is read; the server then reads
+        and drops the body the client keeps sending instead of closing on it,
+        which would reset the connection and lose the 413 (RFC 9112 9.6)."""
+        body = b"x" * (2 << 20)  # twice --max-body-bytes' default
+        with connect(self.server.port, "127.0.0.1") as s:
+            s.sendall(b"POST /v1/instances/a/try HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body))
+            s.sendall(body)  # the server reads it: no reset, no broken pipe
+            s.shutdown(socket.SHUT_WR)
+            got = read_all(s, b"")
+        self.assertTrue(got.startswith(b"HTTP/1.1 413 "), got[:200])
+        self.assertIn(b'"error"', got)
+
+    def test_an_error_after_a_head_request_keeps_its_body(self):
+        head = b"HEAD /v2/health/live HTTP/1.1\r\nHost: h\r\n\r\n"
+        refused = b"POST /v1/instances/a/try HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n"
+        got = self.exchange(head + refused)
+        first, _, second = got.partition(b"HTTP/1.1 413 ")
+        self.assertTrue(first.startswith(b"HTTP/1.1 200 "), got)
+        length = int(re.search(rb"Content-Length: (\d+)", second).group(1))
+        self.assertGreater(length, 0)
+        self.assertEqual(len(second.split(b"\r\n\r\n", 1)[1]), length, got)  # the body Content-Length says
+
     def test_an_absolute_form_target_is_served(self):
         got = self.exchange(b"GET http://127.0.0.1/v2/health/live HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
@@ -361,6 +384,31 @@ class LimitsTest(unittest.TestCase):
                     got = read_all(probe, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
                 self.assertEqual(read_all(held[0], b""), b"")  # the one idle longest was closed
+            finally:
+                for s in held:
+                    s.close()
+        finally:
+            server.close()
+
+    def test_connections_trickling_their_bodies_cannot_lock_out_a_health_probe(self):
+        """A head in and its body never finished holds a place it does not use:
+        at the cap (and with the health checks' reserve of 16 full too) it is
+        closed for the newcomer, as an idle connection is."""
+        server = Server("svm=1", "--max-connections", "3", "--max-connections-per-client", "3")
+        head = (b"POST /v1/instances/a/try HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Length: 100\r\n\r\n")
+        try:
+            held = []
+            try:
+                for i in range(3 + 16):  # the cap, then the reserve; 3 per address
+                    s = connect(server.port, "127.0.0.%d" % (2 + i // 3))
+                    held.append(s)
+                    s.sendall(head)
+                    self.assertEqual(s.recv(64), b"HTTP/1.1 100 Continue\r\n\r\n")  # its head is read
+                    s.sendall(b"{")  # 1 byte of 100, and no more
+                with connect(server.port, "127.0.0.1") as probe:
+                    got = read_all(probe, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
             finally:
                 for s in held:
                     s.close()

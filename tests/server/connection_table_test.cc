@@ -54,6 +54,19 @@ TEST_F(ConnectionTableTest, WhenAllAreBusyTheReserveTakesHealthChecksOnly) {
   EXPECT_TRUE(table.Open("b", Session(0)));
 }
 
+// A reserve connection idles too, but a newcomer cannot take its place: it
+// would be admitted to serve, past max_open, for good.
+TEST_F(ConnectionTableTest, AnIdleHealthCheckIsNotEvictedForANewcomer) {
+  ConnectionTable table({.max_open = 1, .max_per_client = 10, .health_reserve = 1});
+  ASSERT_TRUE(table.Open("a", Session(0)));
+  auto probe = Session(100);
+  std::optional<ConnectionTable::Slot> health = table.Open("b", probe);
+  ASSERT_TRUE(health && health->health_only);
+  EXPECT_FALSE(table.Open("c", Session(0)));
+  EXPECT_EQ(probe->closes, 0);
+  EXPECT_EQ(table.open(), 2u);
+}
+
 TEST_F(ConnectionTableTest, OneClientKeepsToItsShare) {
   ConnectionTable table({.max_open = 10, .max_per_client = 2, .health_reserve = 1});
   std::optional<ConnectionTable::Slot> first = table.Open("a", Session(0));

@@ -2,9 +2,10 @@
 //
 // A listener caps its open connections, and each client address may hold a
 // share of the cap. At the cap, the connection idle longest (waiting for a
-// request, or trickling one) is closed for the newcomer, so a pool of idle
-// keep-alives, or a flood of them, cannot lock a probe out; when none is
-// idle, a small reserve admits connections that may only ask for health.
+// request, or trickling one, head or body) is closed for the newcomer, so a
+// pool of idle keep-alives, or a flood of them, cannot lock a probe out;
+// when none is idle, a small reserve admits connections that may only ask
+// for health (never closed for a newcomer: it would serve past the cap).
 // The metrics address has a table of its own.
 //
 // Thread safety: all members from any thread. One mutex, taken when a
@@ -18,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tbms/common/mutex.h"
 
@@ -64,11 +66,13 @@ class ConnectionTable {
   size_t open() const EXCLUDES(mu_);
 
  private:
-  std::shared_ptr<Entry> TakeLongestIdle() REQUIRES(mu_);
+  // Every session it holds while looking goes into *looked_at.
+  std::shared_ptr<Entry> TakeLongestIdle(std::vector<std::shared_ptr<Entry>>* looked_at) REQUIRES(mu_);
 
   const Limits limits_;
   mutable Mutex mu_;
-  std::list<std::weak_ptr<Entry>> entries_ GUARDED_BY(mu_);
+  std::list<std::weak_ptr<Entry>> entries_ GUARDED_BY(mu_);  // within max_open: evictable when idle
+  std::list<std::weak_ptr<Entry>> reserve_ GUARDED_BY(mu_);  // health checks only: never evicted
   std::map<std::string, size_t, std::less<>> per_client_ GUARDED_BY(mu_);
   size_t serving_ GUARDED_BY(mu_) = 0;      // admitted within max_open
   size_t health_only_ GUARDED_BY(mu_) = 0;  // admitted from the reserve
