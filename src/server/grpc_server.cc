@@ -10,6 +10,7 @@
 
 #include "grpc/health/v1/health.pb.h"
 #include "kserve/grpc_service.pb.h"
+#include "tbms/broker/limits.h"
 #include "tbms/common/json_fields.h"
 #include "tbms/common/mutex.h"
 #include "tbms/kserve/grpc_bytes.h"
@@ -33,6 +34,10 @@ struct GrpcServer::State {
   std::atomic<bool> unready{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> active{0};  // calls taken and not yet ended, health watches too
+  // Calls whose request message came, and that are not watches, until they
+  // end: what a drain waits for. A call that never sends its message is not
+  // one (Shutdown's cancel ends it), so no client can hold a drain open.
+  std::atomic<size_t> requests{0};
   // An open health watch: told its service's status each time readiness changes.
   struct Watch {
     Call* call;
@@ -50,6 +55,12 @@ constexpr std::string_view kService = "/inference.GRPCInferenceService/";  // th
 constexpr std::string_view kHealth = "/grpc.health.v1.Health/";
 // Open health watches at most: each holds a stream. Kubernetes' probes use Check.
 constexpr size_t kMaxWatches = 1024;
+// Connection keepalive and age (see Start).
+constexpr int kKeepaliveMs = 60'000;
+constexpr int kKeepaliveTimeoutMs = 20'000;
+constexpr int kMaxConnectionAgeMs = 30 * 60'000;
+constexpr int kMaxConnectionAgeGraceMs =
+    static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(limits::kMaxTloc).count()) + 60'000;
 
 using HealthResponse = grpc::health::v1::HealthCheckResponse;
 using HealthStatus = HealthResponse::ServingStatus;
@@ -157,11 +168,14 @@ class GrpcServer::Call {
 
   void End() {
     const std::shared_ptr<State> state = state_;
+    if (counted_) state->requests.fetch_sub(1);
     delete this;
     if (state->active.fetch_sub(1) == 1) state->active.notify_all();  // Shutdown may be waiting
   }
 
   void OnRequest() {
+    counted_ = true;  // before any check of draining: a drain that reads 0 has seen every call past it
+    state_->requests.fetch_add(1);
     body_ = BufferBytes(in_);
     const std::string& method = ctx_.method();
     if (method.starts_with(kHealth)) return Health(std::string_view(method).substr(kHealth.size()));
@@ -204,6 +218,8 @@ class GrpcServer::Call {
       MutexLock lock(&state_->watches_mu);
       if (state_->watches.size() < kMaxWatches) {
         phase_ = Phase::kWatching;
+        counted_ = false;  // open until cancelled: not a request in flight
+        state_->requests.fetch_sub(1);
         state_->watches.push_back({.call = this});
         return Tell(state_->watches.back());
       }
@@ -394,6 +410,7 @@ class GrpcServer::Call {
   Mutex answer_mu_;                           // held while the answer's operation is started (Finish)
   bool answered_ = false;                     // the answer's operation completed
   bool ended_ = false;                        // gRPC said the call ended
+  bool counted_ = false;                      // in State::requests
   std::string watched_;                       // a health call's service
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
@@ -455,6 +472,14 @@ Status GrpcServer::Start() {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_streams_per_connection);
   const int64_t idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.idle_timeout).count();
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(std::min<int64_t>(idle_ms, INT32_MAX)));
+  // A peer gone without a word (its calls or watches open) is found by a
+  // ping it does not answer; and no connection lives past an age, so calls
+  // that hold a stream without ever sending a message do not last: the
+  // grace outlasts the longest try (kMaxTloc), which is never cut short.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, kMaxConnectionAgeMs);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, kMaxConnectionAgeGraceMs);
   // gRPC binds with SO_REUSEPORT by default: a second server on the port
   // would share its calls silently instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -511,14 +536,8 @@ void GrpcServer::StopQueues() {
   state_->threads.clear();
 }
 
-size_t GrpcServer::active_requests() const {
-  size_t watches = 0;
-  {
-    MutexLock lock(&state_->watches_mu);
-    watches = state_->watches.size();
-  }
-  const size_t active = state_->active.load();
-  return active > watches ? active - watches : 0;  // a watch is not a request in flight: it is open until cancelled
-}
+size_t GrpcServer::active_requests() const { return state_->requests.load(); }
+
+size_t GrpcServer::open_calls() const { return state_->active.load(); }
 
 }  // namespace tbms

@@ -316,7 +316,9 @@ TEST_F(GrpcServerTest, AnAbandonedCallEndsCancelledWhetherOutOrNotYetStarted) {
   scan.config.models.push_back(hang);
   ASSERT_TRUE(engine_->Apply(scan, {}, false).ok());
   const std::string path = "/inference.GRPCInferenceService/ModelInfer";
-  const std::string body = Question("hang", "hi").SerializeAsString();
+  ModelInferRequest q = Question("hang", "hi");
+  (*q.mutable_parameters())["tloc"].set_int64_param(2000);  // the try ends by then: TearDown need not wait 10 s
+  const std::string body = q.SerializeAsString();
   auto call = [&](const Cancellation* cancel) {
     std::string out;
     return Raw(path, body, &kAdmin, &out, nullptr, cancel).error_code();
@@ -332,6 +334,31 @@ TEST_F(GrpcServerTest, AnAbandonedCallEndsCancelledWhetherOutOrNotYetStarted) {
   ASSERT_GT(engine_->pending(), 0u);
   during.Cancel();
   EXPECT_EQ(out.get(), grpc::StatusCode::CANCELLED);
+}
+
+// A call whose request message never comes holds a stream, but is no
+// request in flight: a drain (which waits for those) cannot be held open by
+// a client that opens calls and sends nothing; Shutdown ends the call.
+TEST_F(GrpcServerTest, ACallThatNeverSendsItsMessageDoesNotHoldADrain) {
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto call = stub_->PrepareCall(&ctx, "/inference.GRPCInferenceService/ModelInfer", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);  // the call is out, with no message
+  for (int i = 0; i < 20000 && server_->open_calls() == 0; ++i) {  // bounded: until the server takes it
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(server_->open_calls(), 1u);
+  EXPECT_EQ(server_->active_requests(), 0u);
+  server_->Shutdown();  // cancels it within its second
+  EXPECT_EQ(server_->open_calls(), 0u);
+  ctx.TryCancel();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(GrpcServerTest, EveryOtherCallMustBeSignedOnce) {

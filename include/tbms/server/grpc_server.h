@@ -74,7 +74,10 @@ class GrpcServer {
   // other calls still open cancelled after a second; returns when each has
   // ended. Again: does nothing.
   void Shutdown();
+  // Calls with their request in, until answered (health watches are not).
   size_t active_requests() const;
+  // Every call taken and not yet ended, watches and calls still reading too.
+  size_t open_calls() const;
 
  private:
   struct State;
