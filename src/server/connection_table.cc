@@ -1,6 +1,23 @@
 #include "tbms/server/connection_table.h"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 namespace tbms {
+
+std::string ConnectionTable::ClientOf(const std::string& address) {
+  unsigned char bytes[16];
+  if (inet_pton(AF_INET6, address.c_str(), bytes) != 1) return address;  // IPv4, or not an address
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char text[INET6_ADDRSTRLEN];
+  if (std::memcmp(bytes, kMapped, sizeof kMapped) == 0) {
+    return inet_ntop(AF_INET, bytes + 12, text, sizeof text) != nullptr ? std::string(text) : address;
+  }
+  std::memset(bytes + 8, 0, 8);
+  if (inet_ntop(AF_INET6, bytes, text, sizeof text) == nullptr) return address;
+  return std::string(text) + "/64";
+}
 
 std::optional<ConnectionTable::Slot> ConnectionTable::Open(const std::string& client, std::weak_ptr<Entry> entry) {
   std::shared_ptr<Entry> evicted;  // closed after the lock: CloseIfIdle posts to its session

@@ -806,7 +806,7 @@ void HttpServer::Accept(Listener& listener) {
       return;
     }
     const tcp::endpoint peer = socket.remote_endpoint(ec);
-    const std::string client = ec ? std::string() : peer.address().to_string();
+    const std::string client = ec ? std::string() : ConnectionTable::ClientOf(peer.address().to_string());
     socket.set_option(tcp::no_delay(true), ec);
     // Refused (over a cap, no idle connection to close): the session and its socket go at once.
     if (state_->tls && !listener.metrics_only) {

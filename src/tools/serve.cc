@@ -429,7 +429,7 @@ void AddServe(CLI::App& app) {
                   "16 more may ask only for health)")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--max-connections-per-client", flags->max_connections_per_client,
-                  "Open connections from one client address (raise it behind a proxy)")
+                  "Open connections from one client address, an IPv6 one by its /64 (raise it behind a proxy)")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--idle-timeout-s", flags->idle_timeout_s, "Close connections idle this long (HTTP: no request under way; gRPC: no call open)")
       ->check(CLI::Range(0.1, 3600.0))->capture_default_str();

@@ -67,6 +67,18 @@ TEST_F(ConnectionTableTest, AnIdleHealthCheckIsNotEvictedForANewcomer) {
   EXPECT_EQ(table.open(), 2u);
 }
 
+// One IPv6 host holds a /64: its addresses are one client, or the share
+// would not hold.
+TEST(ConnectionTableClientTest, AnIpv6ClientIsItsSlash64) {
+  EXPECT_EQ(ConnectionTable::ClientOf("10.0.0.7"), "10.0.0.7");
+  EXPECT_EQ(ConnectionTable::ClientOf("::ffff:10.0.0.7"), "10.0.0.7");
+  EXPECT_EQ(ConnectionTable::ClientOf("2001:db8:0:1::5"), "2001:db8:0:1::/64");
+  EXPECT_EQ(ConnectionTable::ClientOf("2001:db8:0:1:ffff:1:2:3"), "2001:db8:0:1::/64");
+  EXPECT_NE(ConnectionTable::ClientOf("2001:db8:0:2::5"), ConnectionTable::ClientOf("2001:db8:0:1::5"));
+  EXPECT_EQ(ConnectionTable::ClientOf("::1"), "::/64");
+  EXPECT_EQ(ConnectionTable::ClientOf(""), "");
+}
+
 TEST_F(ConnectionTableTest, OneClientKeepsToItsShare) {
   ConnectionTable table({.max_open = 10, .max_per_client = 2, .health_reserve = 1});
   std::optional<ConnectionTable::Slot> first = table.Open("a", Session(0));

@@ -58,6 +58,12 @@ class ConnectionTable {
 
   explicit ConnectionTable(Limits limits) : limits_(limits) {}
 
+  // The client an address counts as, for max_per_client: an IPv4 address
+  // (an IPv4-mapped IPv6 one too) as itself, an IPv6 address by its /64,
+  // which one host or LAN usually holds whole ("2001:db8:0:1::/64"); text
+  // that is no address, as it is.
+  static std::string ClientOf(const std::string& address);
+
   // Admits `entry`, from address `client`, or refuses it (nullopt). At the
   // cap it closes the connection idle longest, if any.
   std::optional<Slot> Open(const std::string& client, std::weak_ptr<Entry> entry) EXCLUDES(mu_);
