@@ -73,6 +73,7 @@ std::shared_ptr<ConnectionTable::Entry> ConnectionTable::TakeLongestIdle(
     std::vector<std::shared_ptr<Entry>>* looked_at) {
   std::shared_ptr<Entry> oldest;
   int64_t since = 0;
+  looked_at->reserve(entries_.size());
   for (const std::weak_ptr<Entry>& weak : entries_) {
     std::shared_ptr<Entry> e = weak.lock();
     if (e == nullptr) continue;

@@ -372,6 +372,7 @@ class HttpServer::Session : public ConnectionTable::Entry, public std::enable_sh
   // The header is in: a client that waits for 100 Continue gets it (RFC 9110
   // 10.1.1) before the body is read.
   void OnHeader(beast::error_code ec) {
+    if (!ec && !parser_->is_done()) SetMidRequestSince(SteadyClock::now().time_since_epoch().count());
     if (ec || parser_->is_done() || !request_.expect_continue || request_.version < 11) return ReadBody(ec);
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),

@@ -222,19 +222,31 @@ struct Edges {
   size_t active_requests() const { return http->active_requests() + (grpc ? grpc->active_requests() : 0); }
 };
 
-// Polls until nothing is in flight, then stops the edges, the engine and the io_context.
+// Polls until nothing is in flight, then stops the edges, the engine and the
+// io_context. Once no try is pending, answers still being written get
+// `write_for` (--idle-timeout-s, what HTTP gives a client that will not read)
+// from then: a gRPC client that never reads its answer cannot hold the drain.
 void WaitDrained(boost::asio::steady_timer& timer, Edges& edges, Engine& engine, RealTimeCore& core,
-                 boost::asio::io_context& ioc) {
+                 boost::asio::io_context& ioc, Duration write_for,
+                 std::chrono::steady_clock::time_point writes_until = std::chrono::steady_clock::time_point::max()) {
   timer.expires_after(std::chrono::milliseconds(5));
-  timer.async_wait([&](const boost::system::error_code&) {
-    if (engine.pending() == 0 && edges.active_requests() == 0) {
+  timer.async_wait([&, write_for, writes_until](const boost::system::error_code&) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    if (engine.pending() != 0) {
+      writes_until = std::chrono::steady_clock::time_point::max();
+    } else if (writes_until == std::chrono::steady_clock::time_point::max()) {
+      writes_until = now + write_for;
+    }
+    const size_t writing = edges.active_requests();
+    if (engine.pending() == 0 && (writing == 0 || now >= writes_until)) {
+      if (writing != 0) std::cerr << "tbms: " << writing << " answers still unread by their clients; closing" << std::endl;
       std::cerr << "tbms: drained, exiting" << std::endl;
       if (edges.grpc) edges.grpc->Shutdown();
       core.Stop();
       ioc.stop();
       return;
     }
-    WaitDrained(timer, edges, engine, core, ioc);
+    WaitDrained(timer, edges, engine, core, ioc, write_for, writes_until);
   });
 }
 
@@ -337,7 +349,7 @@ int Serve(const ServeFlags& f) {
     drain_timer.expires_after(Millis(f.drain_delay_s * 1000));
     drain_timer.async_wait([&](const boost::system::error_code&) {
       edges.Drain();
-      WaitDrained(drain_timer, edges, **engine, core, ioc);
+      WaitDrained(drain_timer, edges, **engine, core, ioc, Millis(f.idle_timeout_s * 1000));
     });
   });
 

@@ -54,6 +54,21 @@ TEST_F(ConnectionTableTest, WhenAllAreBusyTheReserveTakesHealthChecksOnly) {
   EXPECT_TRUE(table.Open("b", Session(0)));
 }
 
+// A connection whose body is under way (an upload) makes room only after
+// every connection waiting for a request, however long it has been going.
+TEST_F(ConnectionTableTest, AnUploadUnderWayGoesAfterEveryWaitingConnection) {
+  ConnectionTable table({.max_open = 2, .max_per_client = 10, .health_reserve = 1});
+  auto upload = Session(0), waiting = Session(500);
+  upload->SetMidRequestSince(100);  // under way since before the other began to wait
+  ASSERT_TRUE(table.Open("a", upload));
+  ASSERT_TRUE(table.Open("a", waiting));
+  ASSERT_TRUE(table.Open("b", Session(0)));
+  EXPECT_EQ(waiting->closes, 1);
+  EXPECT_EQ(upload->closes, 0);
+  ASSERT_TRUE(table.Open("b", Session(0)));  // nothing else idle: now the upload
+  EXPECT_EQ(upload->closes, 1);
+}
+
 // A reserve connection idles too, but a newcomer cannot take its place: it
 // would be admitted to serve, past max_open, for good.
 TEST_F(ConnectionTableTest, AnIdleHealthCheckIsNotEvictedForANewcomer) {

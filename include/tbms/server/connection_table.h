@@ -2,7 +2,8 @@
 //
 // A listener caps its open connections, and each client address may hold a
 // share of the cap. At the cap, the connection idle longest (waiting for a
-// request, or trickling one, head or body) is closed for the newcomer, so a
+// request, or trickling one; one whose body is under way only when no other
+// is idle) is closed for the newcomer, so a
 // pool of idle keep-alives, or a flood of them, cannot lock a probe out;
 // when none is idle, a small reserve admits connections that may only ask
 // for health (never closed for a newcomer: it would serve past the cap).
@@ -43,10 +44,17 @@ class ConnectionTable {
     // On the session's thread: waiting for a request since `now_ns` (a
     // steady clock), or busy (0).
     void SetIdleSince(int64_t now_ns) { idle_since_.store(now_ns, std::memory_order_relaxed); }
+    // Its request's head is in and its body under way since `now_ns`: it
+    // may make room too, but only after every connection waiting for a
+    // request (an upload in progress goes last, the longest under way first).
+    void SetMidRequestSince(int64_t now_ns) { idle_since_.store(now_ns + kMidRequestRank, std::memory_order_relaxed); }
 
    private:
     friend class ConnectionTable;
-    std::atomic<int64_t> idle_since_{0};
+    // Added to a mid-request connection's time, so it ranks after every
+    // waiting one (a steady clock's ns stay far below it for centuries).
+    static constexpr int64_t kMidRequestRank = int64_t{1} << 61;
+    std::atomic<int64_t> idle_since_{0};  // 0: busy; else the lowest is closed first
   };
 
   // An admitted connection's place; hand it back with Close.
