@@ -78,6 +78,10 @@ ThreadPoolExecutor::~ThreadPoolExecutor() {
     slot->cv.Signal();
   }
   for (auto& slot : slots_) slot->thread.join();
+  // Destroyed on the core (the engine's own end, a batch whose try ended
+  // still running), a replica's completion queued behind this destructor
+  // would reach the batcher after it is gone: it is dropped instead.
+  alive_->store(false);
 }
 
 void ThreadPoolExecutor::Run(int replica, const Batch& batch, Done done) {
@@ -103,7 +107,7 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
     BatchResult result;
     if (batch->AllOver()) {  // every try ended while the batch was handed over
       result.answers.assign(batch->items.size(), SkippedTryOver());
-      core_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+      PostDone(std::move(done), std::move(result));
       continue;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -118,8 +122,14 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
     if (Status failed = backend_->TakeDeviceFailure(); !failed.ok() && options_.device_failed) {
       options_.device_failed(options_.device, failed);
     }
-    core_->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+    PostDone(std::move(done), std::move(result));
   }
+}
+
+void ThreadPoolExecutor::PostDone(Done done, BatchResult result) {
+  core_->Post([alive = alive_, done = std::move(done), result = std::move(result)]() mutable {
+    if (alive->load()) done(std::move(result));
+  });
 }
 
 }  // namespace tbms

@@ -141,6 +141,7 @@ ModelManager::ModelManager(Options options) : options_(HearingDeviceFailures(std
 ModelManager::~ModelManager() {
   table_.store(nullptr);
   retired_.clear();
+  alive_->store(false);  // on the core (Engine's end): DeviceFailed's tasks queued behind it find it gone
 }
 
 // Off the core: reuses unchanged versions, loads (and warms) the rest.
@@ -524,7 +525,11 @@ void ModelManager::DeviceFailed(const std::string& device, const Status& why) {
   }
   Log({"device '" + device + "' failed (" + why.message() + "): drained, its tries go to their next candidates; "
        "POST /v1/devices/" + device + "/resume once it is fixed"});
-  options_.context.core->Post([this, device] { MarkDevice(device, false); });
+  // Heard while the manager goes (a replica's last batch, at the engine's
+  // end), the task would run after it: it checks the manager is still there.
+  options_.context.core->Post([this, alive = alive_, device] {
+    if (alive->load()) MarkDevice(device, false);
+  });
 }
 
 std::vector<std::string> ModelManager::down_devices() const {

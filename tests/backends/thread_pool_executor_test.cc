@@ -8,6 +8,8 @@
 #include <sched.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace tbms {
@@ -112,6 +114,51 @@ TEST(ThreadPoolExecutorTest, RunsABatchAndPostsTheResult) {
   EXPECT_EQ(got->answers[0].value(), "\"a\"");
   EXPECT_EQ(got->answers[1].value(), "\"b\"");
   EXPECT_GE(got->service_time, Duration(0));
+}
+
+// Holds each call until released (bounded): a batch still running.
+class Held : public Backend {
+ public:
+  std::vector<StatusOr<Answer>> Process(const Batch& batch) override {
+    std::unique_lock lock(mu_);
+    inside_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
+    return std::vector<StatusOr<Answer>>(batch.items.size(), Answer("1"));
+  }
+  bool WaitInside() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return inside_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool inside_ = false, released_ = false;
+};
+
+// The engine's end destroys its executors on the core while a batch whose
+// try ended may still run: that batch's completion, queued behind the
+// destructor, must not reach its batcher (gone with the executor).
+TEST(ThreadPoolExecutorTest, ACompletionQueuedBehindItsExecutorsEndIsDropped) {
+  CoreRunner core;
+  auto backend = std::make_shared<Held>();
+  auto ex = std::move(ThreadPoolExecutor::Create({"held", 1}, backend, &core)).value();
+  Batch batch = MakeBatch({"a"});
+  std::atomic<bool> done_ran{false};
+  ex->Run(0, batch, [&](BatchResult) { done_ran = true; });
+  ASSERT_TRUE(backend->WaitInside());
+  core.RunAndWait([&] {
+    backend->Release();
+    ex.reset();  // joins the replica, whose completion queues behind this task
+  });
+  core.RunAndWait([] {});  // the queued completion has had its turn
+  EXPECT_FALSE(done_ran.load());
 }
 
 TEST(ThreadPoolExecutorTest, ReplicasRunConcurrently) {

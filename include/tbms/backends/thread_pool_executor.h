@@ -13,6 +13,7 @@
 // the destructor joins the threads and drops completions not yet posted.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -81,12 +82,14 @@ class ThreadPoolExecutor final : public Executor {
   void StartSlot();
   const std::vector<int>& CoresOf(size_t replica) const;
   void Loop(Slot& slot);
+  void PostDone(Done done, BatchResult result);  // to the core, unless this executor is gone by then
 
   // Constant after construction.
   const Options options_;
   const std::shared_ptr<Backend> backend_;
   CoreRunner* const core_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace tbms

@@ -123,6 +123,8 @@ class ModelManager {
   std::set<std::string> failed_ GUARDED_BY(failed_mu_);  // said failed, not resumed since
   mutable Mutex states_mu_;
   std::map<std::string, std::vector<ModelState>> states_ GUARDED_BY(states_mu_);
+  // False once the destructor has run (see DeviceFailed).
+  const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace tbms
