@@ -53,6 +53,7 @@ Batcher::Batcher(Options options, Clock* clock, Executor* executor, ItemSink* si
       options_(std::move(options)),
       clock_(clock),
       executor_(executor),
+      stops_abandoned_work_(executor->StopsAbandonedWork()),
       sink_(sink),
       replicas_(static_cast<size_t>(executor->replicas())),
       serving_(executor->replicas()),
@@ -130,7 +131,7 @@ StatusOr<ItemId> Batcher::Enqueue(WorkItem item) {
 bool Batcher::Cancel(const ItemId& id) {
   auto it = queue_.find(id);
   if (it == queue_.end()) {
-    if (executor_->StopsAbandonedWork()) AbandonIfAllOver(id.seq);
+    if (stops_abandoned_work_) AbandonIfAllOver(id.seq);
     return false;
   }
   Erase(it);
@@ -394,7 +395,7 @@ void Batcher::Start(int replica, size_t count) {
   in.seqs.clear();
   in.enqueued.clear();
   in.batch.items.clear();
-  in.batch.abandoned.Reset();
+  if (stops_abandoned_work_) in.batch.abandoned.Reset();  // else never cancelled
   in.batch.deadline = queue_.begin()->deadline;  // the queue's order: the earliest of its level
   if (options_.stats) options_.stats->batch_size.Observe(static_cast<double>(count));
   for (size_t i = 0; i < count; ++i) {
@@ -403,7 +404,7 @@ void Batcher::Start(int replica, size_t count) {
       options_.stats->queue_wait.Observe(std::chrono::duration<double>(in.started - first->enqueued).count());
     }
     in.tokens.push_back(first->token);
-    in.seqs.push_back(first->seq);
+    if (stops_abandoned_work_) in.seqs.push_back(first->seq);
     if (lag_window_ != nullptr) in.enqueued.push_back(first->enqueued);  // only the tuner pays for it
     in.batch.items.push_back(first->inputs);
     in.batch.deadline = std::min(in.batch.deadline, first->deadline);

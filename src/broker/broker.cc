@@ -364,7 +364,7 @@ bool Broker::Launch(Pending& p, int c, LatencyEstimate e) {
         WorkItem{Token(p.id, m), p.request.inputs, p.deadline, p.request.priority, member.est});
     if (!item.ok()) {
       for (size_t done = cand.first; done < m; ++done) {
-        if (!p.request.members[done].queue->Cancel(p.items[done])) p.cancelled_running = true;  // Enqueue dispatched it
+        CancelMember(p, done);  // Enqueue may have dispatched it already
       }
       --p.in_flight;
       RecordRefusal(p, a, item.status().code());
@@ -605,11 +605,17 @@ void Broker::CancelAttempt(Pending& p, int c, AttemptState state) {
   Attempt& a = p.attempts[static_cast<size_t>(c)];
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
-    if (!p.request.members[m].queue->Cancel(p.items[m])) p.cancelled_running = true;
+    CancelMember(p, m);
   }
   a.state = state;
   a.latency = clock_->Now() - a.launched;
   --p.in_flight;
+}
+
+// Takes member m's item out of its queue; one already running is noted, so
+// that its batch is abandoned when the try ends (AbandonCancelled).
+void Broker::CancelMember(Pending& p, size_t m) {
+  if (!p.request.members[m].queue->Cancel(p.items[m])) p.cancelled_running = true;
 }
 
 // Now that the try is over, the batches its earlier cancellations left
@@ -711,7 +717,7 @@ StatusOr<Answer> Broker::CombineMix(Pending& p, int c) {
   const Candidate& cand = p.request.candidates[static_cast<size_t>(c)];
   for (size_t m = cand.first; m < static_cast<size_t>(cand.first + cand.count); ++m) {
     if (p.member_state[m] == Pending::kOut) {
-      if (!p.request.members[m].queue->Cancel(p.items[m])) p.cancelled_running = true;
+      CancelMember(p, m);
       p.member_state[m] = Pending::kFailed;
     }
   }

@@ -232,13 +232,14 @@ void WaitDrained(boost::asio::steady_timer& timer, Edges& edges, Engine& engine,
   timer.expires_after(std::chrono::milliseconds(5));
   timer.async_wait([&, write_for, writes_until](const boost::system::error_code&) mutable {
     const auto now = std::chrono::steady_clock::now();
-    if (engine.pending() != 0) {
+    const bool tries_pending = engine.pending() != 0;
+    if (tries_pending) {
       writes_until = std::chrono::steady_clock::time_point::max();
     } else if (writes_until == std::chrono::steady_clock::time_point::max()) {
       writes_until = now + write_for;
     }
     const size_t writing = edges.active_requests();
-    if (engine.pending() == 0 && (writing == 0 || now >= writes_until)) {
+    if (!tries_pending && (writing == 0 || now >= writes_until)) {
       if (writing != 0) std::cerr << "tbms: " << writing << " answers still unread by their clients; closing" << std::endl;
       std::cerr << "tbms: drained, exiting" << std::endl;
       if (edges.grpc) edges.grpc->Shutdown();

@@ -158,7 +158,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
     int batch_size = 0;
     Duration expected{0};  // E of this batch, fixed when it started
     std::vector<uint64_t> tokens;
-    std::vector<uint64_t> seqs;       // per item, its ItemId's, for Cancel
+    std::vector<uint64_t> seqs;       // per item, its ItemId's, for Cancel (stops_abandoned_work_ only)
     std::vector<TimePoint> enqueued;  // per item, while a lag window listens
     Batch batch;
   };
@@ -218,6 +218,9 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   const Options options_;
   Clock* const clock_;
   Executor* const executor_;
+  // Its work under way can stop (Executor::StopsAbandonedWork): only then are
+  // running batches' items (Replica::seqs) kept and batches abandoned.
+  const bool stops_abandoned_work_;
   ItemSink* const sink_;
 
   // The nodes of the ordered containers below, reused as items and batches

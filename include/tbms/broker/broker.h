@@ -131,6 +131,7 @@ class Broker final : public ItemSink {
   int LeastLikelyInTime(const Pending& p) const;
   TimePoint EarliestOverdue(const Pending& p, int below, int keep = -1) const;
   void CancelAttempt(Pending& p, int c, AttemptState state);
+  void CancelMember(Pending& p, size_t m);
   void AbandonCancelled(Pending& p);
   void CheckHeld(Pending& p);
   void AttemptDone(Pending& p, int c, StatusOr<Answer> result);

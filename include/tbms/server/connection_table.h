@@ -3,10 +3,10 @@
 // A listener caps its open connections, and each client address may hold a
 // share of the cap. At the cap, the connection idle longest (waiting for a
 // request, or trickling one; one whose body is under way only when no other
-// is idle) is closed for the newcomer, so a
-// pool of idle keep-alives, or a flood of them, cannot lock a probe out;
-// when none is idle, a small reserve admits connections that may only ask
-// for health (never closed for a newcomer: it would serve past the cap).
+// is idle) is closed for the newcomer, so a pool of idle keep-alives, or a
+// flood of them, cannot lock a probe out; when none is idle, a small reserve
+// admits connections that may only ask for health (never closed for a
+// newcomer: it would serve past the cap).
 // The metrics address has a table of its own.
 //
 // Thread safety: all members from any thread. One mutex, taken when a
