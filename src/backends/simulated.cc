@@ -88,8 +88,8 @@ void SimulatedExecutor::Run(int /*replica*/, const Batch& batch, Done done) {
     result.answers.emplace_back(AnswerFor(*in));
   }
   clock_->Schedule(clock_->Now() + service,
-                   [done = std::move(done), result = std::move(result)]() mutable {
-                     done(std::move(result));
+                   [open = open(), done = std::move(done), result = std::move(result)]() mutable {
+                     if (open->load(std::memory_order_relaxed)) done(std::move(result));
                    });
 }
 

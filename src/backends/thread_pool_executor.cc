@@ -78,10 +78,6 @@ ThreadPoolExecutor::~ThreadPoolExecutor() {
     slot->cv.Signal();
   }
   for (auto& slot : slots_) slot->thread.join();
-  // Destroyed on the core (the engine's own end, a batch whose try ended
-  // still running), a replica's completion queued behind this destructor
-  // would reach the batcher after it is gone: it is dropped instead.
-  alive_->store(false);
 }
 
 void ThreadPoolExecutor::Run(int replica, const Batch& batch, Done done) {
@@ -127,8 +123,8 @@ void ThreadPoolExecutor::Loop(Slot& slot) {
 }
 
 void ThreadPoolExecutor::PostDone(Done done, BatchResult result) {
-  core_->Post([alive = alive_, done = std::move(done), result = std::move(result)]() mutable {
-    if (alive->load()) done(std::move(result));
+  core_->Post([open = open(), done = std::move(done), result = std::move(result)]() mutable {
+    if (open->load(std::memory_order_relaxed)) done(std::move(result));
   });
 }
 

@@ -89,9 +89,14 @@ Duration Batcher::GroupState::Wait(TimePoint now) const {
 
 // The executor may be gone already (a ModelVersion destroys it first), so
 // it is not told: it reports nothing once its batcher is destroyed.
-Batcher::~Batcher() { Close(); }
+Batcher::~Batcher() { CancelTimer(); }
 
 void Batcher::Close() {
+  CancelTimer();
+  executor_->Close();
+}
+
+void Batcher::CancelTimer() {
   if (timer_ != kNoTimer) clock_->Cancel(timer_);
   timer_ = kNoTimer;
 }

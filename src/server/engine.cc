@@ -8,8 +8,7 @@ Engine::Engine(Options options, Clock* clock, CoreRunner* core)
     : policy_(options.policy), clock_(clock), core_(core), started_(clock->Now()) {}
 
 Engine::~Engine() {
-  // The models' batchers report to the broker: they go first, on the core.
-  core_->RunAndWait([this] { models_.reset(); });
+  models_->Close();  // the batchers report to the broker: they go first (off the core, see there)
 }
 
 StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options, Clock* clock, CoreRunner* core) {

@@ -138,10 +138,36 @@ ModelManager::ModelManager(Options options) : options_(HearingDeviceFailures(std
   table_.store(std::make_shared<const ModelTable>());
 }
 
-ModelManager::~ModelManager() {
-  table_.store(nullptr);
-  retired_.clear();
-  alive_->store(false);  // on the core (Engine's end): DeviceFailed's tasks queued behind it find it gone
+ModelManager::~ModelManager() { Close(); }
+
+Status ModelManager::CheckOpen() const {
+  if (closed_) return FailedPrecondition("the server is shutting down: its models are closed");
+  return OkStatus();
+}
+
+// The core only stops hearing from the versions; they are destroyed here,
+// where joining a replica's thread cannot be that thread joining itself (a
+// replica thread may be the one running the core).
+void ModelManager::Close() {
+  MutexLock load_lock(&load_mu_);
+  if (closed_) return;
+  closed_ = true;
+  std::vector<std::shared_ptr<ModelVersion>> versions;
+  options_.context.core->RunAndWait([&] {
+    for (const auto& [name, model] : table_.load()->models) {
+      versions.insert(versions.end(), model.versions.begin(), model.versions.end());
+    }
+    versions.insert(versions.end(), retired_.begin(), retired_.end());
+    retired_.clear();
+    retired_count_.store(0, std::memory_order_relaxed);
+    table_.store(std::make_shared<const ModelTable>());
+    for (const auto& v : versions) {
+      v->online.reset();  // its timer, and the batcher's, belong to the core's clock
+      v->batcher->Close();
+    }
+    alive_->store(false);  // DeviceFailed's tasks queued behind this one find it gone
+  });
+  versions.clear();  // here: a batch still running finishes, unreported
 }
 
 // Off the core: reuses unchanged versions, loads (and warms) the rest.
@@ -320,6 +346,7 @@ void ModelManager::PublishDevices(const HouseConfig& house) {
 
 Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool remove_missing) {
   MutexLock load_lock(&load_mu_);
+  TBMS_RETURN_IF_ERROR(CheckOpen());
   const std::shared_ptr<const ModelTable> current = table_.load();
   LoadedModels loaded;
   Broken broken;  // model-wide errors
@@ -439,6 +466,7 @@ void ModelManager::Log(const std::vector<std::string>& events) const {
 
 Status ModelManager::Unload(std::string_view model) {
   MutexLock load_lock(&load_mu_);
+  TBMS_RETURN_IF_ERROR(CheckOpen());
   const std::shared_ptr<const ModelTable> current = table_.load();
   if (current->Find(model) == nullptr) return NotFound("model '" + std::string(model) + "' is not loaded");
   auto next = std::make_shared<ModelTable>();
@@ -460,6 +488,7 @@ Status ModelManager::Unload(std::string_view model) {
 
 Status ModelManager::SetReplicas(std::string_view model, int count) {
   MutexLock load_lock(&load_mu_);
+  TBMS_RETURN_IF_ERROR(CheckOpen());
   const std::shared_ptr<const ModelTable> table = table_.load();
   const ServedModel* served = table->Find(model);
   if (served == nullptr) return NotFound("model '" + std::string(model) + "' is not loaded");
@@ -476,6 +505,7 @@ Status ModelManager::SetReplicas(std::string_view model, int count) {
 
 Status ModelManager::SetDeviceUp(std::string_view device, bool up) {
   MutexLock load_lock(&load_mu_);
+  TBMS_RETURN_IF_ERROR(CheckOpen());
   const std::shared_ptr<const ModelTable> table = table_.load();
   bool known = std::any_of(devices_.begin(), devices_.end(), [&](const DeviceConfig& d) { return d.name == device; });
   for (const auto& [name, model] : table->models) {
@@ -541,7 +571,7 @@ std::vector<std::string> ModelManager::down_devices() const {
 
 void ModelManager::Sweep() {
   MutexLock load_lock(&load_mu_);
-  if (!has_retired()) return;
+  if (closed_ || !has_retired()) return;
   std::vector<std::shared_ptr<ModelVersion>> done;
   options_.context.core->RunAndWait([&] {
     for (auto it = retired_.begin(); it != retired_.end();) {

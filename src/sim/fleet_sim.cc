@@ -32,7 +32,8 @@ class CountingExecutor final : public Executor {
     ++batches;
     const auto n = static_cast<int64_t>(batch.items.size());
     items += static_cast<uint64_t>(n);
-    inner_->Run(replica, batch, [this, n, done = std::move(done)](BatchResult r) mutable {
+    inner_->Run(replica, batch, [this, open = open(), n, done = std::move(done)](BatchResult r) mutable {
+      if (!open->load(std::memory_order_relaxed)) return;
       busy += r.service_time;
       const Duration nominal = base_ + per_item_ * n;
       if (nominal > Duration(0)) {

@@ -36,16 +36,16 @@ void WorkerLink::Run(int /*replica*/, const Batch& batch, Done done) {
   const size_t n = batch.items.size();  // 1: the broker's batcher sends one question per call
   const Duration timeout = batch.deadline == TimePoint::max() ? std::chrono::hours(1) : batch.deadline - now;
   if (timeout <= Duration(0)) {  // as RemoteBackend: no call once the deadline has passed
-    clock_->Schedule(now, [n, done = std::move(done)] {
-      done(BatchResult{Duration(0), std::vector<StatusOr<Answer>>(
+    clock_->Schedule(now, [open = open(), n, done = std::move(done)] {
+      if (open->load(std::memory_order_relaxed)) done(BatchResult{Duration(0), std::vector<StatusOr<Answer>>(
                                         n, Status(StatusCode::kDeadlineExceeded, "the batch's deadline passed"))});
     });
     return;
   }
   const size_t w = Pick();
   ++calls_[w];
-  clock_->Schedule(now + half_trip_, [this, w, now, timeout, n, done = std::move(done)]() mutable {
-    Send(w, now, timeout, n, std::move(done));
+  clock_->Schedule(now + half_trip_, [this, open = open(), w, now, timeout, n, done = std::move(done)]() mutable {
+    if (open->load(std::memory_order_relaxed)) Send(w, now, timeout, n, std::move(done));
   });
 }
 
@@ -57,10 +57,12 @@ void WorkerLink::Send(size_t w, TimePoint sent, Duration timeout, size_t n, Done
   request.cross_request = 0;
   // Shared with the refusal below: `done` runs exactly once, whichever way.
   auto finish = std::make_shared<Done>(std::move(done));
-  auto answered = [this, w, n, sent, finish](TryResult r) {
+  auto answered = [this, open = open(), w, n, sent, finish](TryResult r) {
+    if (!open->load(std::memory_order_relaxed)) return;
     // Read on the worker as it answers, as its v2 edge does.
     const Duration expected_now = workers_[w].queue->Predict(0, est_).expected;
-    clock_->Schedule(clock_->Now() + half_trip_, [this, w, n, sent, expected_now, finish, r = std::move(r)] {
+    clock_->Schedule(clock_->Now() + half_trip_, [this, open, w, n, sent, expected_now, finish, r = std::move(r)] {
+      if (!open->load(std::memory_order_relaxed)) return;
       --calls_[w];
       expected_ = expected_now;
       expected_at_ = clock_->Now();
@@ -79,7 +81,8 @@ void WorkerLink::Send(size_t w, TimePoint sent, Duration timeout, size_t n, Done
   };
   if (Status s = workers_[w].broker->Submit(std::move(request), std::move(answered)); !s.ok()) {
     // Unreachable (the request is well formed, the worker's max_pending is huge), but never lose a call.
-    clock_->Schedule(clock_->Now() + half_trip_, [this, w, n, s, finish] {
+    clock_->Schedule(clock_->Now() + half_trip_, [this, open = open(), w, n, s, finish] {
+      if (!open->load(std::memory_order_relaxed)) return;
       --calls_[w];
       (*finish)(BatchResult{Duration(0), std::vector<StatusOr<Answer>>(n, s)});
     });

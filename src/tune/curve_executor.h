@@ -22,7 +22,8 @@ class CurveExecutor final : public Executor {
     busy_ += t;
     ++batches_;
     items_ += n;
-    clock_->Schedule(clock_->Now() + t, [n, t, done = std::move(done)] {
+    clock_->Schedule(clock_->Now() + t, [open = open(), n, t, done = std::move(done)] {
+      if (!open->load(std::memory_order_relaxed)) return;
       BatchResult result{.service_time = t, .answers = std::vector<StatusOr<Answer>>(n, Answer("1"))};
       done(std::move(result));
     });

@@ -144,6 +144,19 @@ TEST(SimulatedExecutorTest, DoneIsNotCalledBeforeServiceTimeElapses) {
   EXPECT_EQ(calls, 1);
 }
 
+// Closed (the server's end), it calls no done, even after it is gone.
+TEST(SimulatedExecutorTest, AClosedExecutorReportsNothing) {
+  VirtualClock clock;
+  auto e = Make(Basic(), &clock);
+  const Batch batch = MakeBatch(1);
+  int calls = 0;
+  e->Run(0, batch, [&](BatchResult) { ++calls; });
+  e->Close();
+  e.reset();
+  clock.AdvanceTo(At(1000));
+  EXPECT_EQ(calls, 0);
+}
+
 TEST(SimulatedExecutorTest, ReplicasRunConcurrently) {
   VirtualClock clock;
   auto o = Basic();

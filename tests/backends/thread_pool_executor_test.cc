@@ -142,10 +142,10 @@ class Held : public Backend {
   bool inside_ = false, released_ = false;
 };
 
-// The engine's end destroys its executors on the core while a batch whose
-// try ended may still run: that batch's completion, queued behind the
-// destructor, must not reach its batcher (gone with the executor).
-TEST(ThreadPoolExecutorTest, ACompletionQueuedBehindItsExecutorsEndIsDropped) {
+// The engine's end closes its executors on the core and destroys them off
+// it, while a batch whose try ended may still run: that batch's completion,
+// queued behind the close, must not reach its batcher (gone by then).
+TEST(ThreadPoolExecutorTest, ACompletionQueuedBehindItsExecutorsCloseIsDropped) {
   CoreRunner core;
   auto backend = std::make_shared<Held>();
   auto ex = std::move(ThreadPoolExecutor::Create({"held", 1}, backend, &core)).value();
@@ -154,9 +154,10 @@ TEST(ThreadPoolExecutorTest, ACompletionQueuedBehindItsExecutorsEndIsDropped) {
   ex->Run(0, batch, [&](BatchResult) { done_ran = true; });
   ASSERT_TRUE(backend->WaitInside());
   core.RunAndWait([&] {
-    backend->Release();
-    ex.reset();  // joins the replica, whose completion queues behind this task
+    ex->Close();
+    backend->Release();  // the replica's completion queues behind this task
   });
+  ex.reset();  // joins the replica, off the core
   core.RunAndWait([] {});  // the queued completion has had its turn
   EXPECT_FALSE(done_ran.load());
 }

@@ -5,10 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <future>
 #include <optional>
+#include <thread>
 
 #include "tbms/backends/gpu_telemetry.h"
+#include "tbms/backends/text/text_model.h"
 #include "tbms/common/virtual_clock.h"
 
 #include "simulated_model.h"
@@ -510,6 +516,58 @@ TEST(EngineLogTest, LogsTheLifecycleAndEachFailureOnce) {
   EXPECT_EQ(log, (std::vector<std::string>{"loaded model 'svm' version 2",
                                            "retired model 'svm' version 1 (its work in flight finishes)",
                                            "released model 'svm' version 1"}));
+}
+
+
+// The engine's end closes its models on the core and destroys them off it.
+// Here the thread running the core when the end comes is the keysearch's
+// own replica (it posted its batch's completion and ran it, answering the
+// try): destroying the model there would have it join itself.
+TEST(EngineEndTest, ItsModelsAreDestroyedOffTheCoreEvenWhenAReplicaRunsIt) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tbms_engine_end_" + std::to_string(getpid()));
+  ASSERT_TRUE(text::TrainKeysearch({{"cars and trucks", "cars", ""}, {"cats and dogs", "pets", ""}}, dir / "1").ok());
+  ModelConfig keysearch;
+  keysearch.name = "keysearch";
+  keysearch.backend = "keysearch";
+  keysearch.est = Millis(10);
+  keysearch.warmup.question = "cats";
+  keysearch.versions = {{.number = 1, .dir = dir / "1", .simulated = {}, .fingerprint = 1}};
+  VirtualClock clock;
+  CoreRunner core;
+  std::unique_ptr<Engine> engine = std::move(Engine::Create({}, &clock, &core)).value();
+  const Status applied = engine->Apply(Scan({keysearch}), {}, false);
+  ASSERT_TRUE(applied.ok()) << applied.message();
+
+  TryRequest request;
+  ASSERT_TRUE(engine->table()->AddCandidate("keysearch", {}, std::nullopt, &request).ok());
+  request.inputs = std::make_shared<const Inputs>("cats");
+  request.tloc = Millis(50);
+  std::thread closer;
+  std::promise<bool> answered;
+  ASSERT_TRUE(engine->Submit("inst", "", std::move(request), [&](TryResult r) {
+    closer = std::thread([&] { engine.reset(); });
+    // The end waits behind this task; the thread running it goes on to run it.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!core.has_waiting() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    answered.set_value(r.answer.has_value());
+  }).ok());
+  std::future<bool> got = answered.get_future();
+  ASSERT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(got.get());
+  closer.join();
+  EXPECT_EQ(engine, nullptr);
+  fs::remove_all(dir);
+}
+
+// After its end, the model manager refuses changes instead of serving again.
+TEST_F(EngineTest, ClosedModelsRefuseChanges) {
+  ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).ok());
+  engine_->models().Close();
+  EXPECT_EQ(engine_->table()->Find("svm"), nullptr);
+  EXPECT_EQ(engine_->Apply(Scan({Simulated("svm", {1})}), {}, false).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_->Unload("svm").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_->models().SetReplicas("svm", 2).code(), StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -106,8 +106,15 @@ class Executor {
   virtual int replicas() const = 0;
   // Runs `batch` on `replica` (0 <= replica < replicas(), free and not
   // removed). The batch stays alive and unchanged until `done` is called.
-  // `done` is called exactly once, in the core's context, never from inside Run.
+  // `done` is called exactly once, in the core's context, never from inside
+  // Run; not at all once Close has been called.
   virtual void Run(int replica, const Batch& batch, Done done) = 0;
+
+  // Stops reporting: no done is called after it, so the batcher and the
+  // executor can then be destroyed off the core while a batch still runs
+  // (the server's end). A batch under way finishes, unreported; a thread's
+  // is joined by the destructor. In the core's context.
+  void Close() { open_->store(false, std::memory_order_relaxed); }
 
   // Hot plug. AddReplica starts one more replica and returns its index (the
   // next one); RemoveReplica stops an idle replica for good (its index is not
@@ -130,6 +137,11 @@ class Executor {
   void set_listener(Listener* listener) { listener_ = listener; }
 
  protected:
+  // What a completion that comes later (a thread's post, a timer) checks,
+  // in the core's context, before it calls done: false once closed.
+  using OpenFlag = std::shared_ptr<const std::atomic<bool>>;
+  OpenFlag open() const { return open_; }
+
   // A replica failed (false: it gets no more batches) or came back (true).
   void ReplicaAvailable(int replica, bool available) {
     if (listener_ != nullptr) listener_->OnReplicaAvailable(replica, available);
@@ -137,6 +149,8 @@ class Executor {
 
  private:
   Listener* listener_ = nullptr;
+  // Shared with completions under way, which may outlive the executor.
+  const std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace tbms

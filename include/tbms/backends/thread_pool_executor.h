@@ -9,8 +9,9 @@
 // Backend::Process, measured on the replica thread: real compute time is
 // what this component exists to measure. Completions are posted to the
 // core's runner, which runs them in the core's context.
-// Thread safety: Run, AddReplica and RemoveReplica in the core's context;
-// the destructor joins the threads and drops completions not yet posted.
+// Thread safety: Run, AddReplica, RemoveReplica and Close in the core's
+// context; the destructor joins the threads, off the core (a replica thread
+// may be the one running it).
 #pragma once
 
 #include <atomic>
@@ -82,14 +83,13 @@ class ThreadPoolExecutor final : public Executor {
   void StartSlot();
   const std::vector<int>& CoresOf(size_t replica) const;
   void Loop(Slot& slot);
-  void PostDone(Done done, BatchResult result);  // to the core, unless this executor is gone by then
+  void PostDone(Done done, BatchResult result);  // to the core, unless closed by the time it runs
 
   // Constant after construction.
   const Options options_;
   const std::shared_ptr<Backend> backend_;
   CoreRunner* const core_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace tbms

@@ -90,7 +90,9 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   static StatusOr<std::unique_ptr<Batcher>> Create(Options options, Clock* clock,
                                                    Executor* executor, ItemSink* sink);
   ~Batcher() override;
-  // Cancels the batcher's pending timer (before it is destroyed off the core).
+  // Cancels the batcher's timer and closes its executor (Executor::Close):
+  // nothing reaches the batcher after this, so it may be destroyed off the
+  // core, even while a batch still runs.
   void Close();
 
   // ModelQueue (see model_queue.h). Predict is kNever with no replica serving.
@@ -211,6 +213,7 @@ class Batcher final : public ModelQueue, public Executor::Listener {
   void RecordBatch(int replica, int ran, size_t skipped, const BatchResult& result);
   void ReportLater(uint64_t token, Status status);
   void ArmTimer(TimePoint at);
+  void CancelTimer();
   void PublishBatching();  // to the report channel, if it listens
 
   Batching batching_;

@@ -43,6 +43,8 @@ class CoreRunner {
   void RunAndWait(std::function<void()> task);
   // True on the thread running the core.
   bool in_core() const;
+  // Whether posted tasks wait for their turn (the core's backlog is not empty).
+  bool has_waiting() const { return head_.load() != nullptr; }
   // Changes before each task and before after_group; only in the core's
   // context. What a value cached per task (the clock's now) is keyed on.
   uint64_t task_epoch() const { return task_epoch_; }

@@ -116,8 +116,9 @@ struct ModelConfig {
   // [limits]: the questions it takes (a 64 KiB question of 10,000 words once
   // kept keysearch busy for a second).
   InputLimits input_limits{.max_question_bytes = 64 * 1024, .max_terms = 256};
-  // [warmup] (Triton's model_warmup): `count` batches of each size 1 ..
-  // max_batch_size run on one replica when a version loads, before it takes
+  // [warmup] (Triton's model_warmup): `count` batches of each size
+  // WarmupSizes picks (every size up to 32 at count 8; a spread of the
+  // larger ones) run on one replica when a version loads, before it takes
   // traffic; their times seed its service times, so its first tries are
   // planned on the model's own times, not on the callers' ests. 0: only
   // `question`, once, to check the model answers (a real model's load).

@@ -53,7 +53,13 @@ class ModelManager {
     std::function<void(const std::string&)> log;
   };
   explicit ModelManager(Options options);
-  ~ModelManager();  // drops the table; call when nothing runs on the core
+  ~ModelManager();  // Close, if not called before
+
+  // Ends serving, at the server's end: the table empties and every version
+  // is destroyed on this thread; a batch still running (its try over)
+  // finishes first, unreported. Not from the core; once nothing else holds
+  // a table, and with no try pending. Apply and the others fail after it.
+  void Close() EXCLUDES(load_mu_);
 
   // Loads what `scan` holds that is new or changed and swaps it in. `only`
   // limits the change to one model (the repository API's load); with
@@ -92,6 +98,7 @@ class ModelManager {
   struct Loaded;
   using LoadedModels = std::map<std::string, Loaded, std::less<>>;
   using Broken = std::map<std::string, std::vector<ModelState>, std::less<>>;
+  Status CheckOpen() const REQUIRES(load_mu_);
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const;
   static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
   void Install(Loaded& loaded, const ServedModel* current, std::vector<std::string>* events);
@@ -111,7 +118,8 @@ class ModelManager {
   static Options HearingDeviceFailures(Options options, ModelManager* manager);
 
   const Options options_;
-  mutable Mutex load_mu_;  // serializes Apply, Unload, SetReplicas, SetDeviceUp and Sweep
+  mutable Mutex load_mu_;  // serializes Apply, Unload, SetReplicas, SetDeviceUp, Sweep and Close
+  bool closed_ GUARDED_BY(load_mu_) = false;
   std::vector<DeviceConfig> devices_ GUARDED_BY(load_mu_);  // devices.toml's, as last applied
   std::atomic<std::shared_ptr<const ModelTable>> table_;
   // Only in the core's context: versions out of every new table, not yet swept.
@@ -123,7 +131,7 @@ class ModelManager {
   std::set<std::string> failed_ GUARDED_BY(failed_mu_);  // said failed, not resumed since
   mutable Mutex states_mu_;
   std::map<std::string, std::vector<ModelState>> states_ GUARDED_BY(states_mu_);
-  // False once the destructor has run (see DeviceFailed).
+  // False once closed (see DeviceFailed).
   const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
