@@ -515,11 +515,13 @@ Status ModelManager::SetDeviceUp(std::string_view device, bool up) {
   if (!known) return NotFound("device '" + std::string(device) + "' is not in the house");
   std::vector<std::string> events{"device '" + std::string(device) + "' " +
                                   (up ? "is back: its replicas serve again" : "drained: its replicas take no batches")};
-  if (up) {
-    MutexLock lock(&failed_mu_);
-    failed_.erase(std::string(device));
-  }
-  options_.context.core->RunAndWait([&] { MarkDevice(device, up); });
+  options_.context.core->RunAndWait([&] {
+    if (up) {  // on the core, in order with the failures' tasks (see DeviceFailed)
+      MutexLock lock(&failed_mu_);
+      failed_.erase(std::string(device));
+    }
+    MarkDevice(device, up);
+  });
   Log(events);
   return OkStatus();
 }
@@ -530,14 +532,16 @@ void ModelManager::MarkDevice(std::string_view device, bool up) {
   } else {
     down_devices_.emplace(device);
   }
-  for (const auto& [name, model] : table_.load()->models) {
-    for (const auto& v : model.versions) {
-      const std::vector<ReplicaGroup> groups = GroupsOf(*v->config, v->executor->replicas());
-      for (size_t g = 0; g < groups.size(); ++g) {
-        if (groups[g].device.name == device) v->batcher->SetGroupUp(static_cast<int>(g), up);
-      }
+  auto mark = [&](ModelVersion& v) {
+    const std::vector<ReplicaGroup> groups = GroupsOf(*v.config, v.executor->replicas());
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (groups[g].device.name == device) v.batcher->SetGroupUp(static_cast<int>(g), up);
     }
+  };
+  for (const auto& [name, model] : table_.load()->models) {
+    for (const auto& v : model.versions) mark(*v);
   }
+  for (const auto& v : retired_) mark(*v);  // their work in flight runs where the devices say too
   if (options_.stats) {
     for (DeviceStats* d : options_.stats->EditDevices()) {
       if (d->name == device) d->up.store(up);
@@ -557,8 +561,14 @@ void ModelManager::DeviceFailed(const std::string& device, const Status& why) {
        "POST /v1/devices/" + device + "/resume once it is fixed"});
   // Heard while the manager goes (a replica's last batch, at the engine's
   // end), the task would run after it: it checks the manager is still there.
+  // A resume that came between the failure and its task wins: said later.
   options_.context.core->Post([this, alive = alive_, device] {
-    if (alive->load()) MarkDevice(device, false);
+    if (!alive->load()) return;
+    {
+      MutexLock lock(&failed_mu_);
+      if (!failed_.contains(device)) return;
+    }
+    MarkDevice(device, false);
   });
 }
 

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -192,6 +194,21 @@ TEST_F(EngineTest, RetiredVersionsLiveWhileATryHoldsTheirTable) {
   EXPECT_EQ(engine_->Unload("svm").code(), StatusCode::kNotFound);
 }
 
+// A retired version still has work in flight: a device drained meanwhile
+// takes no batch from it either.
+TEST_F(EngineTest, ADrainedDeviceDrainsRetiredVersionsToo) {
+  const ReplicaGroup on_gpu0{.count = 1, .device = {.name = "gpu0", .kind = DeviceKind::kGpu, .declared = true}};
+  ModelConfig svm = Simulated("svm", {1}), bayes = Simulated("bayes", {1});
+  svm.groups = bayes.groups = {on_gpu0};
+  ASSERT_TRUE(engine_->Apply(Scan({svm, bayes}), {}, false).ok());
+  std::shared_ptr<const ModelTable> held = engine_->table();  // as a pending try does
+  ASSERT_TRUE(engine_->Unload("svm").ok());
+  ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", false).ok());
+  EXPECT_EQ(held->Find("svm")->versions[0]->batcher->serving_replicas(), 0);
+  ASSERT_TRUE(engine_->models().SetDeviceUp("gpu0", true).ok());
+  EXPECT_EQ(held->Find("svm")->versions[0]->batcher->serving_replicas(), 1);
+}
+
 TEST_F(EngineTest, MixesServeByName) {
   ModelConfig mix;
   mix.name = "mix1";
@@ -320,6 +337,43 @@ TEST_F(EngineTest, AFailedDeviceIsDrainedUntilResumed) {
   engine_->models().DeviceFailed("gpu0", Unavailable("gpu:0: again"));  // a failure after the resume is said again
   EXPECT_EQ(v1->batcher->serving_replicas(), 0);
   EXPECT_EQ(log_.size(), 3u);  // failed, back, failed
+}
+
+// A device resumed while its failure is being said (the failure heard
+// first, its drain not yet applied) stays up: the resume is the later word,
+// and the device is not left drained with no failure on record.
+TEST(EngineDeviceTest, AResumeWhileAFailureIsBeingSaidWins) {
+  VirtualClock clock;
+  CoreRunner core;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool saying = false, resumed = false;
+  Engine::Options options;
+  options.log = [&](const std::string& line) {
+    if (line.find("failed") == std::string::npos) return;
+    std::unique_lock lock(mu);
+    saying = true;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return resumed; });
+  };
+  auto engine = std::move(Engine::Create(options, &clock, &core)).value();
+  ModelConfig svm = Simulated("svm", {1});
+  svm.groups = {{.count = 1, .device = {.name = "gpu0", .kind = DeviceKind::kGpu, .declared = true}}};
+  ASSERT_TRUE(engine->Apply(Scan({svm}), {}, false).ok());
+  std::thread replica([&] { engine->models().DeviceFailed("gpu0", Unavailable("gpu:0: cudaErrorLaunchFailure")); });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return saying; }));
+  }
+  ASSERT_TRUE(engine->models().SetDeviceUp("gpu0", true).ok());
+  {
+    std::lock_guard lock(mu);
+    resumed = true;
+    cv.notify_all();
+  }
+  replica.join();
+  EXPECT_TRUE(engine->models().down_devices().empty());
+  EXPECT_EQ(engine->table()->Find("svm")->versions[0]->batcher->serving_replicas(), 1);
 }
 
 // The driver's readings (a stand-in NVML: gpu 0 at 37%, 1 of 80 GiB used)
