@@ -136,6 +136,10 @@ RunBatch RunOnCore(Executor& executor, CoreRunner& core, Duration timeout) {
       executor.Run(0, *running, [running, promise](BatchResult r) { promise->set_value(std::move(r)); });
     });
     if (done.wait_for(timeout) != std::future_status::ready) {
+      // No one waits for it now: what can stop does (a text model between
+      // items, a remote call), so the executor's end does not wait for all of it.
+      for (const auto& item : running->items) item->over.Set();
+      running->abandoned.Cancel();
       return DeadlineExceeded("a batch of " + std::to_string(batch.items.size()) + " did not finish in " +
                               std::to_string(ToMillis(timeout) / 1000) + " s");
     }

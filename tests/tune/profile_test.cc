@@ -188,7 +188,8 @@ class ThreadedExecutor final : public Executor {
   int replicas() const override { return 1; }
   void Run(int, const Batch& batch, Done done) override {
     if (!answer_) {
-      held_ = std::move(done);
+      held_ = std::move(done);  // keeps the batch alive
+      held_batch = &batch;
       return;
     }
     const size_t n = batch.items.size();
@@ -197,6 +198,7 @@ class ThreadedExecutor final : public Executor {
       core_->Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
     });
   }
+  const Batch* held_batch = nullptr;  // the one it never answers
 
  private:
   CoreRunner* core_;
@@ -214,6 +216,7 @@ TEST(RunOnCore, WaitsForTheResultHandedBackToTheCore) {
   EXPECT_EQ(curve->batch_ms, (std::vector<double>{3, 6, 9}));
 }
 
+// ... and what can stop is told to: its items' tries are over, its work abandoned.
 TEST(RunOnCore, ABatchThatNeverFinishesTimesOut) {
   CoreRunner core;
   ThreadedExecutor executor(&core, false);
@@ -222,6 +225,9 @@ TEST(RunOnCore, ABatchThatNeverFinishesTimesOut) {
   const auto t = RunOnCore(executor, core, Millis(1))(batch);
   EXPECT_EQ(t.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_NE(t.status().message().find("did not finish"), std::string::npos);
+  ASSERT_NE(executor.held_batch, nullptr);
+  EXPECT_TRUE(executor.held_batch->items[0]->over.is_set());
+  EXPECT_TRUE(executor.held_batch->abandoned.cancelled());
 }
 
 }  // namespace

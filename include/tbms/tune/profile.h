@@ -75,7 +75,9 @@ void SeedBatchTimes(const BatchTimes& times, TimePoint at, ServiceTimeModel& mod
 // the clock to its end, so a profile takes no real time and is exact.
 RunBatch RunOnVirtualClock(Executor& executor, VirtualClock& clock);
 // A real backend: Run is posted to `core`, and the call waits (up to
-// `timeout`) for the executor to hand the result back.
+// `timeout`) for the executor to hand the result back. Past the timeout
+// the batch's items are marked over and its work abandoned, so what can
+// stop (a text model between items, a remote call) does.
 RunBatch RunOnCore(Executor& executor, CoreRunner& core, Duration timeout);
 
 }  // namespace tbms
