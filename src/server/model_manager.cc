@@ -102,8 +102,9 @@ std::string WarmedUp(const ModelVersion& v) {
 constexpr Duration kWarmupBatchLimit = std::chrono::seconds(60);
 constexpr int kWarmupLimitMinutes = 10;
 constexpr Duration kWarmupLimit = std::chrono::minutes(kWarmupLimitMinutes);
+constexpr auto kWarmupProgressEvery = std::chrono::seconds(10);  // a line in the load log while it runs
 Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& executor, const ExecutorContext& context,
-              ModelVersion* v) {
+              const std::function<void(const std::string&)>& log, ModelVersion* v) {
   if (config.warmup.count == 0) return OkStatus();
   const ProfileOptions profile{.max_batch = config.batching.max_batch_size,
                                .repeats = config.warmup.count,
@@ -118,7 +119,17 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
     }
     return run(batch);
   };
-  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile) : ProfileBatchTimes(bounded, profile);
+  auto said = began;
+  const ProfileProgress progress = [&](int size, int max_batch) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - said < kWarmupProgressEvery) return;
+    said = now;
+    log("warming up model '" + config.name + "' version " + std::to_string(vc.number) + ": batch size " +
+        std::to_string(size) + " of " + std::to_string(max_batch) + ", " +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - began).count()) + " s so far");
+  };
+  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile)
+                                     : ProfileBatchTimes(bounded, profile, progress);
   if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
   v->warmup_times = std::move(times).value();
   v->warmup_took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
@@ -197,7 +208,8 @@ void ModelManager::LoadModel(const ModelConfig& config, const ServedModel* curre
            SizesRun(sizes, static_cast<size_t>(config.batching.max_batch_size), "batch sizes") + ", " +
            std::to_string(config.warmup.count + 1) + " runs each"});
     }
-    if (Status s = WarmUp(config, vc, **executor, options_.context, v.get()); !s.ok()) {
+    const auto log = [this](const std::string& line) { Log({line}); };
+    if (Status s = WarmUp(config, vc, **executor, options_.context, log, v.get()); !s.ok()) {
       out->failures.push_back({config.name, version, "UNAVAILABLE", s.message()});
       continue;
     }
