@@ -443,7 +443,7 @@ void ScanInstances(const fs::path& house, const HouseLimits& limits, const Found
   const fs::path file = house / "instances.toml";
   std::error_code ec;
   if (!fs::exists(file, ec)) return;  // a house of models only
-  Diag diag(&scan->errors, "", 0, Shown(file));
+  Diag diag(&scan->errors, "", 0, Shown(file), HouseError::Source::kInstances);
   auto table = LoadToml(file, limits, diag);
   if (!table) {
     scan->instances_read = false;
@@ -470,8 +470,9 @@ void ScanInstances(const fs::path& house, const HouseLimits& limits, const Found
 HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
   HouseScan scan;
   scan.config.dir = dir;
-  Diag house(&scan.errors, "", 0, Shown(dir));
+  Diag house(&scan.errors, "", 0, Shown(dir), HouseError::Source::kFolder);
   std::error_code ec;
+  scan.folder_read = false;  // until its models are listed
   if (!fs::exists(dir, ec)) {
     house.Here("no such directory");
     return scan;
@@ -482,6 +483,7 @@ HouseScan ScanHouse(const fs::path& dir, const HouseLimits& limits) {
   }
   auto names = Subfolders(dir, limits.max_models, house, "model folders");
   if (!names) return scan;
+  scan.folder_read = true;
   Found found;
   for (const std::string& name : *names) {  // sorted, so config.models is too
     ModelSource source;

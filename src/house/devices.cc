@@ -153,7 +153,7 @@ DeviceTable ReadDevices(const std::filesystem::path& house, const HouseLimits& l
   const std::filesystem::path file = house / "devices.toml";
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) return out;
-  Diag diag(errors, "", 0, Shown(file));
+  Diag diag(errors, "", 0, Shown(file), HouseError::Source::kDevices);
   auto table = LoadToml(file, limits, diag);
   if (!table) {
     out.broken = true;

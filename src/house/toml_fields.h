@@ -35,8 +35,9 @@ inline std::string Shown(const std::filesystem::path& path) { return path.string
 // line and column when the problem has one.
 class Diag {
  public:
-  Diag(std::vector<HouseError>* out, std::string model, int64_t version, std::string file)
-      : out_(out), model_(std::move(model)), version_(version), file_(std::move(file)) {}
+  Diag(std::vector<HouseError>* out, std::string model, int64_t version, std::string file,
+       HouseError::Source source = HouseError::Source::kModel)
+      : out_(out), model_(std::move(model)), version_(version), file_(std::move(file)), source_(source) {}
 
   void At(const toml::source_position& at, std::string_view message) {
     if (at.line == 0) return Here(message);
@@ -48,21 +49,21 @@ class Diag {
 
   size_t count() const { return count_; }
   const std::string& file() const { return file_; }
-  Diag For(std::string file) const { return Diag(out_, model_, version_, std::move(file)); }
+  Diag For(std::string file) const { return Diag(out_, model_, version_, std::move(file), source_); }
   Diag ForVersion(int64_t version, std::string file) const {
-    return Diag(out_, model_, version, std::move(file));
+    return Diag(out_, model_, version, std::move(file), source_);
   }
   // The same place, for errors that name a missing model (HouseError::names_model),
   // counted apart from this one's.
   Diag ForModelNames() const {
-    Diag d(out_, model_, version_, file_);
+    Diag d(out_, model_, version_, file_, source_);
     d.names_model_ = true;
     return d;
   }
 
  private:
   void Add(std::string message) {
-    out_->push_back({model_, version_, std::move(message), names_model_});
+    out_->push_back({model_, version_, std::move(message), names_model_, source_});
     ++count_;
   }
 
@@ -70,6 +71,7 @@ class Diag {
   std::string model_;
   int64_t version_;
   std::string file_;
+  HouseError::Source source_;
   size_t count_ = 0;
   bool names_model_ = false;
 };

@@ -1,6 +1,7 @@
 #include "tbms/server/house_loader.h"
 
 #include <iostream>
+#include <map>
 
 namespace tbms {
 namespace {
@@ -28,6 +29,24 @@ std::string Digest(const HouseScan& scan, const std::filesystem::path& dir) {
   const auto mtime = std::filesystem::last_write_time(instances, ec);
   d += std::to_string(ec ? 0 : size) + '@' + std::to_string(ec ? 0 : mtime.time_since_epoch().count());
   return d;
+}
+
+// What a reload does about a house-wide file's errors, said before them.
+std::string HouseWideEffect(HouseError::Source source, const HouseScan& scan) {
+  switch (source) {
+    case HouseError::Source::kFolder:
+      return "tbms: reload: the house cannot be read, so every model, instance and key that served stays:";
+    case HouseError::Source::kDevices:
+      return "tbms: reload: devices.toml has errors (a model placed on a device it no longer declares keeps what "
+             "served):";
+    case HouseError::Source::kInstances:
+    case HouseError::Source::kModel:
+      break;
+  }
+  return scan.instances_read
+             ? "tbms: reload: instances.toml has errors: the instances, keys and models it no longer grants stop "
+               "serving; what it adds waits until it is fixed:"
+             : "tbms: reload: instances.toml cannot be read, so the instances, tasks and keys that served stay:";
 }
 
 }  // namespace
@@ -117,8 +136,8 @@ void HouseLoader::Poll() {
   last_digest_ = std::move(digest);
   LogNewWarnings(scan);
   (void)engine_->Apply(scan, {}, /*remove_missing=*/true);  // it logs what it loads, retires and fails
-  std::set<std::string> house_errors;  // instances.toml's and the house folder's: each logged once
-  std::string house_wide;  // the engine keeps only what the file still grants: say so
+  std::set<std::string> house_errors;  // instances.toml's, devices.toml's and the house folder's: each logged once
+  std::map<HouseError::Source, std::string> house_wide;  // the errors of each file: what the engine did, said once
   for (const HouseError& e : scan.errors) {
     if (!e.model.empty()) continue;
     house_errors.insert(e.message);
@@ -126,16 +145,10 @@ void HouseLoader::Poll() {
     if (e.names_model) {
       std::cerr << "tbms: reload: warning: " << e.message << " (its tries skip it)" << std::endl;
     } else {
-      house_wide += "\n  " + e.message;
+      house_wide[e.source] += "\n  " + e.message;
     }
   }
-  if (!house_wide.empty()) {
-    std::cerr << (scan.instances_read
-                      ? "tbms: reload: instances.toml has errors: the instances, keys and models it no longer "
-                        "grants stop serving; what it adds waits until it is fixed:"
-                      : "tbms: reload: instances.toml cannot be read, so the instances, tasks and keys that served stay:")
-              << house_wide << std::endl;
-  }
+  for (const auto& [source, errors] : house_wide) std::cerr << HouseWideEffect(source, scan) << errors << std::endl;
   logged_house_errors_ = std::move(house_errors);
 }
 

@@ -359,12 +359,16 @@ void ModelManager::PublishDevices(const HouseConfig& house) {
 Status ModelManager::Apply(const HouseScan& scan, std::string_view only, bool remove_missing) {
   MutexLock load_lock(&load_mu_);
   TBMS_RETURN_IF_ERROR(CheckOpen());
+  if (!scan.folder_read) {  // nothing is known of the house: what serves is not "gone"
+    return FailedPrecondition((scan.errors.empty() ? "the house cannot be read" : scan.errors.front().message) +
+                              " (what served before keeps serving)");
+  }
   const std::shared_ptr<const ModelTable> current = table_.load();
   LoadedModels loaded;
   Broken broken;  // model-wide errors
   bool instances_ok = true;
   for (const HouseError& e : scan.errors) {
-    if (e.model.empty() && !e.names_model) instances_ok = false;
+    if (e.source == HouseError::Source::kInstances && !e.names_model) instances_ok = false;
     if (!only.empty() && e.model != only) continue;
     if (!e.model.empty()) {
       auto& list = e.version == 0 ? broken[e.model] : loaded[e.model].failures;

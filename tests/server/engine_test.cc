@@ -25,6 +25,7 @@ namespace tbms {
 namespace {
 
 using server_test::Simulated;
+constexpr HouseError::Source kInInstances = HouseError::Source::kInstances;
 
 HouseScan Scan(std::vector<ModelConfig> models, std::vector<HouseError> errors = {}) {
   HouseScan scan;
@@ -498,7 +499,7 @@ TEST_F(EngineTest, ARemovedKeyStopsWorkingWhateverElseIsBroken) {
   // k2 deleted while a task names a model in error.
   HouseScan broken_model = WithInstance({k1}, {"svm", "bayes"});
   broken_model.errors = {{"bayes", 0, "house/bayes/model.toml:1:1: bad"},
-                         {"", 0, "house/instances.toml:5:11: model 'bayes' has errors", /*names_model=*/true}};
+                         {"", 0, "house/instances.toml:5:11: model 'bayes' has errors", /*names_model=*/true, kInInstances}};
   (void)engine_->Apply(broken_model, {}, true);
   EXPECT_EQ(engine_->table()->access->keys.count("k2"), 0u);
   EXPECT_EQ(engine_->table()->access->keys.count("k1"), 1u);
@@ -506,18 +507,41 @@ TEST_F(EngineTest, ARemovedKeyStopsWorkingWhateverElseIsBroken) {
   // k1 deleted and the allow-list narrowed in a file with an error of its
   // own: removals apply, additions (k3) wait.
   HouseScan broken_file = WithInstance({Key("k3", "secret-three-012345678", "a")}, {"svm"});
-  broken_file.errors = {{"", 0, "house/instances.toml:3:18: 'max_concurrent' must be in [1, 1000000], not 0"}};
+  broken_file.errors = {
+      {"", 0, "house/instances.toml:3:18: 'max_concurrent' must be in [1, 1000000], not 0", false, kInInstances}};
   (void)engine_->Apply(broken_file, {}, true);
   const HouseAccess& access = *engine_->table()->access;
   EXPECT_TRUE(access.keys.empty());
   ASSERT_EQ(access.instances.size(), 1u);
   EXPECT_EQ(access.instances[0].models, std::vector<std::string>{"svm"});
 
+  // An error of devices.toml's is not one of instances.toml's: k3 comes in.
+  HouseScan broken_devices = WithInstance({Key("k3", "secret-three-012345678", "a")}, {"svm"});
+  broken_devices.errors = {{"", 0, "house/devices.toml:2:9: 'cores' must be a string", false,
+                            HouseError::Source::kDevices}};
+  (void)engine_->Apply(broken_devices, {}, true);
+  EXPECT_EQ(engine_->table()->access->keys.count("k3"), 1u);
+
   // A file that is not TOML tells nothing: what served stays.
-  HouseScan unreadable = Scan({Simulated("svm", {1})}, {{"", 0, "house/instances.toml:1:1: not TOML"}});
+  HouseScan unreadable = Scan({Simulated("svm", {1})}, {{"", 0, "house/instances.toml:1:1: not TOML", false, kInInstances}});
   unreadable.instances_read = false;
   (void)engine_->Apply(unreadable, {}, true);
   EXPECT_EQ(engine_->table()->access->instances.size(), 1u);
+}
+
+// A poll that cannot read the house folder (renamed, unlistable, out of
+// file descriptors) knows nothing of it: nothing is retired, no key dropped.
+TEST_F(EngineTest, AHouseThatCannotBeReadChangesNothing) {
+  const AccessKey k1 = Key("k1", "secret-one-0123456789", "a");
+  ASSERT_TRUE(engine_->Apply(WithInstance({k1}, {"svm", "bayes"}), {}, true).ok());
+  const HouseScan gone = ScanHouse("/nonexistent/tbms-house");
+  ASSERT_FALSE(gone.folder_read);
+  const Status applied = engine_->Apply(gone, {}, /*remove_missing=*/true);
+  EXPECT_EQ(applied.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(applied.message().find("no such directory (what served before keeps serving)"), std::string::npos)
+      << applied.message();
+  EXPECT_NE(engine_->table()->Find("svm"), nullptr);
+  EXPECT_EQ(engine_->table()->access->keys.count("k1"), 1u);
 }
 
 // A question past a model's [limits] is refused before any work, naming

@@ -186,6 +186,9 @@ struct HouseLimits {
 // One problem found in the house. `model` is empty for instances.toml and
 // house-wide problems; `version` is 0 for problems of the model as a whole.
 struct HouseError {
+  // Where it is: a model's folder, instances.toml, devices.toml, or the
+  // house folder itself (missing, unlistable, too many model folders).
+  enum class Source { kModel, kInstances, kDevices, kFolder };
   std::string model;
   int64_t version = 0;
   std::string message;  // "file:line:column: what is wrong" (line/column when known)
@@ -194,6 +197,7 @@ struct HouseError {
   // reload it holds nothing back: the instance keeps its keys, and its tries
   // skip that model.
   bool names_model = false;
+  Source source = Source::kModel;
 };
 
 // A key of a valid model that the house accepts but the server does not act
@@ -218,6 +222,9 @@ struct HouseScan {
   std::vector<HouseWarning> warnings;  // of the models in config.models
   // False when instances.toml exists but is not TOML: nothing in it is known.
   bool instances_read = true;
+  // False when the house folder itself cannot be read (a Source::kFolder
+  // error): nothing in it is known, so a reload changes nothing.
+  bool folder_read = true;
 };
 
 // Reads and validates the house at `dir`, reporting every error it finds.
