@@ -7,6 +7,7 @@
 #include "tbms/house/config.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -289,8 +290,53 @@ bool OnCycle(const ModelConfig& mix, const ModelsByName& models, const ModelSour
   return true;
 }
 
+// How deep a mix nests (itself included) and how many models it runs in
+// all; only for mixes without a cycle below them.
+struct MixSize {
+  int depth = 0;
+  size_t models = 0;
+};
+MixSize SizeOf(const ModelConfig& mix, const ModelsByName& models, std::map<std::string_view, MixSize>* memo) {
+  if (auto it = memo->find(mix.name); it != memo->end()) return it->second;
+  MixSize size{1, 0};
+  for (const std::string& name : mix.members) {
+    const ModelConfig* member = models.at(name);
+    if (!member->is_mix()) {
+      ++size.models;
+      continue;
+    }
+    const MixSize below = SizeOf(*member, models, memo);
+    size.depth = std::max(size.depth, below.depth + 1);
+    size.models += below.models;
+  }
+  return (*memo)[mix.name] = size;
+}
+
+// The limits of mixes (limits.h), for mixes whose members are all sound.
+void CheckMixSizes(const ModelsByName& models, const std::set<std::string, std::less<>>& bad, Found* found,
+                   HouseScan* scan, std::set<std::string, std::less<>>* too_big) {
+  std::map<std::string_view, MixSize> memo;
+  for (const ModelConfig& mix : scan->config.models) {
+    if (!mix.is_mix() || bad.contains(mix.name)) continue;
+    const MixSize size = SizeOf(mix, models, &memo);
+    const ModelSource& source = found->sources[mix.name];
+    Diag diag(&scan->errors, mix.name, 0, source.file);
+    const toml::source_position at = source.at.empty() ? toml::source_position{} : source.at[0];
+    if (size.depth > limits::kMaxMixDepth) {
+      diag.At(at, "mixes nest " + std::to_string(size.depth) + " deep here, at most " +
+                      std::to_string(limits::kMaxMixDepth));
+    }
+    if (size.models > limits::kMaxMixModels) {
+      diag.At(at, "this mix runs " + std::to_string(size.models) + " models in all, at most " +
+                      std::to_string(limits::kMaxMixModels));
+    }
+    if (diag.count() > 0) too_big->insert(mix.name);
+  }
+}
+
 // Mixes whose members are missing or in error, or that contain themselves,
-// are in error; so are the mixes that contain those, and so on.
+// are in error; so are the mixes that contain those, and so on; and so is
+// a mix past the limits of nesting and size.
 void CheckMixes(HouseScan* scan, Found* found) {
   ModelsByName models;
   for (const ModelConfig& m : scan->config.models) models[m.name] = &m;
@@ -329,6 +375,9 @@ void CheckMixes(HouseScan* scan, Found* found) {
       }
     }
   }
+  std::set<std::string, std::less<>> too_big;  // its containers are too big as well
+  CheckMixSizes(models, bad, found, scan, &too_big);
+  bad.insert(too_big.begin(), too_big.end());
   std::erase_if(scan->config.models, [&](const ModelConfig& m) { return bad.contains(m.name); });
   found->broken.insert(bad.begin(), bad.end());
 }

@@ -288,10 +288,15 @@ bool Resolve(const DeviceTable& devices, const toml::source_position& at, Diag& 
 }
 
 // A kserve model on a remote device calls the device's endpoints, `count`
-// batches at once on each.
-bool TakeEndpoints(const toml::source_position& at, int max_replicas, Diag& diag, ModelConfig& m) {
+// batches at once on each. Without an instance group it calls [remote]'s.
+bool TakeEndpoints(const toml::source_position& at, bool old_style, int max_replicas, Diag& diag, ModelConfig& m) {
   const ReplicaGroup& g = m.groups.front();
-  if (!g.device.declared) return true;
+  if (old_style) return true;
+  if (!g.device.declared) {
+    diag.At(at, "device '" + g.device.name + "' is not declared: a kserve model's instance group names a remote "
+                "device of devices.toml (its endpoints); or give [remote] endpoints and no instance group");
+    return false;
+  }
   if (m.groups.size() > 1) {
     diag.At(at, "a kserve model has one instance group (its remote device)");
     return false;
@@ -324,7 +329,7 @@ bool PlaceModel(const DeviceTable& devices, const ModelSource& source, int max_r
   }
   if (!ok) return false;
   const toml::source_position first = old_style ? source.device_at : source.group_at[0];
-  if (m.is_remote() && !TakeEndpoints(first, max_replicas, diag, m)) return false;
+  if (m.is_remote() && !TakeEndpoints(first, old_style, max_replicas, diag, m)) return false;
   if (m.backend == "embedding" && m.groups.size() > 1) {
     diag.At(source.group_at[1], "an embedding model's replicas share one matrix product: place them on one device");
     return false;

@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <numeric>
 
+#include "tbms/broker/limits.h"
 #include "tbms/common/json_fields.h"
 
 namespace tbms {
-namespace {
-constexpr int kMaxMixDepth = 16;  // the house check rejects cycles; this bounds the rest
-constexpr size_t kMaxMembers = 256;
-
-}  // namespace
-
 void ServedModel::Assign(std::shared_ptr<const ModelConfig> c, std::vector<std::shared_ptr<ModelVersion>> v) {
   config = std::move(c);
   versions = std::move(v);
@@ -175,24 +170,35 @@ std::string_view ModelTable::MissingMember(const ServedModel& mix) const {
   return {};
 }
 
+namespace {
+
+std::string TooManyMixModels() {
+  return "a mix runs more than " + std::to_string(limits::kMaxMixModels) + " models in all";
+}
+
+}  // namespace
+
 Status ModelTable::Expand(const ServedModel& model, std::string_view version, std::optional<Duration> est,
                           int depth, std::vector<Member>* members, std::vector<MixStep>* steps,
                           std::string_view* version_out) const {
   if (!model.is_mix()) {
     StatusOr<const ModelVersion*> v = model.Route(version);
     if (!v.ok()) return v.status();
-    if (members->size() >= kMaxMembers) return InvalidArgument("too many models in mixes");
+    if (members->size() >= limits::kMaxMixModels) return InvalidArgument(TooManyMixModels());
     steps->push_back(MixStep{MixStep::kMember, Aggregator::kMax, static_cast<uint16_t>(members->size())});
     members->push_back(Member{(*v)->batcher.get(), est.value_or(model.config->est), &model.config->input_limits});
     *version_out = (*v)->version;
     return OkStatus();
   }
   if (!version.empty()) return InvalidArgument("mix " + Quote(model.config->name) + " has no versions");
-  if (depth > kMaxMixDepth) return InvalidArgument("mixes nest too deeply");
+  // Depth 0 is a house mix asked for by name, 1 a house mix in a try's own mix.
+  if (depth > limits::kMaxMixDepth) {
+    return InvalidArgument("mixes nest more than " + std::to_string(limits::kMaxMixDepth) + " deep");
+  }
   for (const std::string& name : model.config->members) {
     const ServedModel* member = Find(name);
     if (member == nullptr) {  // the whole mix is unavailable: its launch fails at this member
-      if (members->size() >= kMaxMembers) return InvalidArgument("too many models in mixes");
+      if (members->size() >= limits::kMaxMixModels) return InvalidArgument(TooManyMixModels());
       steps->push_back(MixStep{MixStep::kMember, Aggregator::kMax, static_cast<uint16_t>(members->size())});
       members->push_back(Member{NotServed(), Duration(0)});
       continue;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 
 #include "tbms/broker/limits.h"
@@ -838,6 +839,8 @@ TEST(HouseErrorTest, Placements) {
                           {"bayes/1/simulated.toml", "base_ms = 1\n"}});
   Files kserve = {{"devices.toml", kDevices},
                   {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("gpu0") + "[remote]\nprotocol = \"http\"\n"}};
+  Files undeclared = {{"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("remote", "count = 4\n") +
+                                                 "[remote]\nprotocol = \"http\"\n"}};
   Files both = {{"devices.toml", kDevices},
                 {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("workers") +
                                            "[remote]\nendpoints = [\"a:1\"]\n"}};
@@ -859,6 +862,9 @@ TEST(HouseErrorTest, Placements) {
        {m + ":4:10: device 'workers' is remote: only a kserve model runs there"}},
       {"a kserve model on a GPU", kserve,
        {"house/labeler/model.toml:4:10: a kserve model runs on a remote device, not on gpu device 'gpu0'"}},
+      {"a kserve model's group on no declared device", undeclared,
+       {"house/labeler/model.toml:4:10: device 'remote' is not declared: a kserve model's instance group names a "
+        "remote device of devices.toml (its endpoints); or give [remote] endpoints and no instance group"}},
       {"endpoints twice", both,
        {"house/labeler/model.toml:4:10: give [remote] endpoints or an instance group on a remote device, not both"}},
       {"groups and replicas", svm("replicas = 2\n" + Group("gpu0")),
@@ -877,6 +883,33 @@ TEST(HouseErrorTest, Placements) {
        {m + ":5:9: 'count' must be in [1, 256], not 300"}},
       {"a group on a mix", {{"mix1/model.toml", "backend = \"mix\"\nmembers = [\"svm\"]\n" + Group("gpu")}},
        {"house/mix1/model.toml:3:1: 'instance_group' does not apply to a mix"}},
+  });
+}
+
+// Nesting and size are bounded where the house is checked, not first at a
+// try (limits.h): a chain of 17 mixes, and a mix of 2 x 16 x 16 mixes of
+// one model.
+TEST(HouseErrorTest, MixesPastTheirLimits) {
+  Files chain;
+  for (int i = 1; i <= 17; ++i) {
+    char name[8], member[8];
+    std::snprintf(name, sizeof name, "c%02d", i);
+    std::snprintf(member, sizeof member, "c%02d", i - 1);
+    chain = With(chain, Mix(name, i == 1 ? "[\"svm\"]" : "[\"" + std::string(member) + "\"]"));
+  }
+  Files wide = With(Mix("top", "[\"q1\", \"q2\"]"), Mix("q1", "[\"p1\"]"));
+  std::string ks, ps;
+  for (int i = 1; i <= 16; ++i) {
+    const std::string n = (i < 10 ? "0" : "") + std::to_string(i);
+    wide = With(wide, Mix("k" + n, "[\"svm\"]"));
+    ks += (ks.empty() ? "\"k" : ", \"k") + n + "\"";
+    ps += (ps.empty() ? "\"p" : ", \"p") + n + "\"";
+  }
+  for (int i = 1; i <= 16; ++i) wide = With(wide, Mix("p" + std::string(i < 10 ? "0" : "") + std::to_string(i), "[" + ks + "]"));
+  wide = With(wide, With(Mix("q1", "[" + ps + "]"), Mix("q2", "[" + ps + "]")));
+  ExpectErrors({
+      {"17 deep", chain, {"house/c17/model.toml:2:12: mixes nest 17 deep here, at most 16"}},
+      {"512 models", wide, {"house/top/model.toml:2:12: this mix runs 512 models in all, at most 256"}},
   });
 }
 

@@ -34,4 +34,11 @@ inline constexpr int kMaxPriority = 1000;
 // Options::max_candidates.
 inline constexpr size_t kMaxCandidates = 32;
 
+// A house mix nests at most kMaxMixDepth mixes deep (itself included) and
+// runs at most kMaxMixModels models in all (its members' members, and so
+// on): the house check refuses one past either. A try's own mix adds one
+// level over house mixes, and its models are counted when it is expanded.
+inline constexpr int kMaxMixDepth = 16;
+inline constexpr size_t kMaxMixModels = 256;
+
 }  // namespace tbms::limits
