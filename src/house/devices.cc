@@ -54,10 +54,11 @@ bool ParseCoreList(std::string_view text, int max_core, std::vector<int>* cores,
     return ec == std::errc() && end == s.data() + s.size() && !s.empty();
   };
   std::set<int> seen;
-  while (!text.empty()) {
+  for (bool more = !text.empty(); more;) {  // a comma always has an item after it ("0-1," is an error)
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    more = comma != std::string_view::npos;
+    text = more ? text.substr(comma + 1) : std::string_view();
     const size_t dash = item.find('-');
     int lo = 0, hi = 0;
     const bool ok = dash == std::string_view::npos ? number(item, &lo) && number(item, &hi)

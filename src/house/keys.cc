@@ -44,8 +44,9 @@ std::optional<AccessKey> ReadKey(const toml::node& node, const std::string& inst
   AccessKey key;
   key.instance = instance;
   if (!f.Require("id")) return std::nullopt;
-  if (auto id = f.String("id")) key.id = *id;
-  if (key.id.empty()) return std::nullopt;  // wrong type, reported
+  const std::optional<std::string> id = f.String("id");
+  if (!id) return std::nullopt;  // wrong type, reported
+  key.id = *id;
   if (!IsValidName(key.id)) {
     diag.At(f.Get("id")->source(), "bad access id '" + key.id + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;

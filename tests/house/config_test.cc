@@ -798,6 +798,8 @@ TEST(ParseCoreListTest, RangesAndErrors) {
   EXPECT_EQ(error, "'x' is not a core or a range of cores (e.g. \"0-3,8\")");
   EXPECT_FALSE(ParseCoreList("0-2,2", 1023, &cores, &error));
   EXPECT_EQ(error, "core 2 is listed twice");
+  EXPECT_FALSE(ParseCoreList("0-1,", 1023, &cores, &error));  // as ",0" is
+  EXPECT_EQ(error, "'' is not a core or a range of cores (e.g. \"0-3,8\")");
   EXPECT_FALSE(ParseCoreList("1024", 1023, &cores, &error));
   EXPECT_EQ(error, "core 1024 is above 1023");
   EXPECT_FALSE(ParseCoreList("", 1023, &cores, &error));
@@ -1033,6 +1035,8 @@ TEST(HouseErrorTest, Keys) {
       {"no id", keys("[{ secret_env = \"TBMS_TEST_SECRET\" }]"), {i + ":2:9: missing key 'id' in a key"}},
       {"bad id", keys("[{ id = \"a 1\", secret_env = \"TBMS_TEST_SECRET\" }]"),
        {i + ":2:16: bad access id 'a 1' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
+      {"empty id", keys("[{ id = \"\", secret_env = \"TBMS_TEST_SECRET\" }]"),
+       {i + ":2:16: bad access id '' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
       {"no secret", keys("[{ id = \"a1\" }]"),
        {i + ":2:9: key 'a1' needs exactly one of 'secret_file' and 'secret_env'"}},
       {"two secrets", keys("[{ id = \"a1\", secret_env = \"TBMS_TEST_SECRET\", secret_file = \"k\" }]"),
