@@ -27,6 +27,10 @@ double DeviceConfig::capacity() const {
   return 0;
 }
 
+namespace {
+constexpr int kMaxGpuIndex = 63;
+}  // namespace
+
 bool ImplicitDevice(std::string_view name, DeviceConfig* out) {
   DeviceConfig d;
   d.name = std::string(name);
@@ -43,6 +47,7 @@ bool ImplicitDevice(std::string_view name, DeviceConfig* out) {
   const std::string_view digits = name.substr(4);
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d.gpu_index);
   if (ec != std::errc() || end != digits.data() + digits.size()) return false;
+  if (d.gpu_index < 0 || d.gpu_index > kMaxGpuIndex) return false;
   *out = d;
   return true;
 }
@@ -88,7 +93,6 @@ namespace {
 
 constexpr size_t kMaxDevices = 256;
 constexpr int kMaxCore = 1023;      // CPU_SETSIZE - 1
-constexpr int kMaxGpuIndex = 63;
 constexpr int64_t kMaxMemoryMib = int64_t{1} << 24;  // 16 TiB
 constexpr size_t kMaxGroups = 16;
 
@@ -353,10 +357,17 @@ bool PlaceModel(const DeviceTable& devices, const ModelSource& source, int max_r
 }
 
 // Per device: the time shares and the memory of the models placed there.
+// What a device's capacity is counted under: a GPU by its CUDA index, so
+// its names (gpu, gpu:0, a declared device) share one budget.
+std::string CapacityKey(const DeviceConfig& d) {
+  return d.kind == DeviceKind::kGpu ? "gpu:" + std::to_string(d.gpu_index) : d.name;
+}
+
 void CheckCapacity(const std::map<std::string, ModelSource, std::less<>>& sources, HouseScan* scan,
                    std::set<std::string, std::less<>>* broken) {
   struct Use {
     std::vector<const ModelConfig*> models;
+    std::set<std::string> names;
     double share = 0;
     int64_t memory = 0, capacity = 0;
     std::string shares, memories;
@@ -364,9 +375,10 @@ void CheckCapacity(const std::map<std::string, ModelSource, std::less<>>& source
   std::map<std::string, Use> use;
   for (const ModelConfig& m : scan->config.models) {
     for (const ReplicaGroup& g : m.groups) {
-      Use& u = use[g.device.name];
-      u.models.push_back(&m);
-      u.capacity = g.device.memory_mib;
+      Use& u = use[CapacityKey(g.device)];
+      if (std::find(u.models.begin(), u.models.end(), &m) == u.models.end()) u.models.push_back(&m);
+      u.names.insert(g.device.name);
+      u.capacity = std::max(u.capacity, g.device.memory_mib);
       if (g.share > 0) {
         u.share += g.share;
         u.shares += (u.shares.empty() ? "" : ", ") + m.name + " " + std::to_string(static_cast<int>(g.share * 100 + 0.5)) + "%";
@@ -378,20 +390,26 @@ void CheckCapacity(const std::map<std::string, ModelSource, std::less<>>& source
       }
     }
   }
-  for (const auto& [device, u] : use) {
+  for (const auto& [key, u] : use) {
+    std::string device = "device '" + *u.names.begin() + "'";
+    if (u.names.size() > 1) {  // aliases of one GPU
+      device = "GPU " + key.substr(4) + " (";
+      for (const std::string& n : u.names) device += (n == *u.names.begin() ? "" : ", ") + n;
+      device += ")";
+    }
     std::string problem;
     if (u.share > 1 + 1e-9) {
-      problem = "device '" + device + "': time shares add up to " + std::to_string(static_cast<int>(u.share * 100 + 0.5)) +
+      problem = device + ": time shares add up to " + std::to_string(static_cast<int>(u.share * 100 + 0.5)) +
                 "% (" + u.shares + "), at most 100%";
     } else if (u.memory > u.capacity && u.capacity > 0) {
-      problem = "device '" + device + "': memory over capacity: " + u.memories + " = " + std::to_string(u.memory) +
+      problem = device + ": memory over capacity: " + u.memories + " = " + std::to_string(u.memory) +
                 " MiB of " + std::to_string(u.capacity) + " MiB";
     }
     if (problem.empty()) continue;
     for (const ModelConfig* m : u.models) {
       const ModelSource& source = sources.at(m->name);
       size_t i = 0;  // the group on this device
-      while (i < m->groups.size() && m->groups[i].device.name != device) ++i;
+      while (i < m->groups.size() && CapacityKey(m->groups[i].device) != key) ++i;
       Diag(&scan->errors, m->name, 0, source.file).At(i < source.group_at.size() ? source.group_at[i] : source.device_at, problem);
       broken->insert(m->name);
     }

@@ -839,6 +839,9 @@ TEST(HouseErrorTest, Placements) {
   Files bayes_too = With(svm(Group("gpu0", "share_pct = 60\n")),
                          {{"bayes/model.toml", "backend = \"simulated\"\nest = 15\n" + Group("gpu0", "share_pct = 50\n")},
                           {"bayes/1/simulated.toml", "base_ms = 1\n"}});
+  Files aliases = With(svm(Group("gpu", "share_pct = 60\n")),
+                       {{"bayes/model.toml", "backend = \"simulated\"\nest = 15\n" + Group("gpu:0", "share_pct = 60\n")},
+                        {"bayes/1/simulated.toml", "base_ms = 1\n"}});
   Files kserve = {{"devices.toml", kDevices},
                   {"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("gpu0") + "[remote]\nprotocol = \"http\"\n"}};
   Files undeclared = {{"labeler/model.toml", "backend = \"kserve\"\nest = 10\n" + Group("remote", "count = 4\n") +
@@ -854,6 +857,12 @@ TEST(HouseErrorTest, Placements) {
       {"shares over 100%", bayes_too,
        {"house/bayes/model.toml:4:10: device 'gpu0': time shares add up to 110% (bayes 50%, svm 60%), at most 100%",
         m + ":4:10: device 'gpu0': time shares add up to 110% (bayes 50%, svm 60%), at most 100%"}},
+      {"one GPU's names share its time", aliases,
+       {"house/bayes/model.toml:4:10: GPU 0 (gpu, gpu:0): time shares add up to 120% (bayes 60%, svm 60%), at most "
+        "100%",
+        m + ":4:10: GPU 0 (gpu, gpu:0): time shares add up to 120% (bayes 60%, svm 60%), at most 100%"}},
+      {"a GPU index out of range, the old way", svm("device = \"gpu:-1\"\n"),
+       {m + ":3:10: unknown device 'gpu:-1' (devices.toml declares cpu0, gpu0, workers; or use cpu, gpu, gpu:N)"}},
       {"memory over capacity", svm(Group("gpu0", "count = 2\nmemory_mib = 600\n")),
        {m + ":4:10: device 'gpu0': memory over capacity: svm 2 x 600 MiB = 1200 MiB of 1024 MiB"}},
       {"a share of a CPU", svm(Group("cpu0", "share_pct = 50\n")),

@@ -49,7 +49,7 @@ struct ReplicaGroup {
   bool operator==(const ReplicaGroup&) const = default;
 };
 
-// The device of an old-style name: "cpu", "gpu" (CUDA 0), "gpu:N";
+// The device of an old-style name: "cpu", "gpu" (CUDA 0), "gpu:N" (N in 0-63);
 // false for any other name.
 bool ImplicitDevice(std::string_view name, DeviceConfig* out);
 
