@@ -41,27 +41,46 @@ struct Client::Connection {
   // touch a socket the timer may be closing), so the pending write or read
   // fails and the exchange ends with operation_aborted. A shutdown posted
   // after the exchange never runs: a cancelled connection is not reused.
-  beast::error_code Exchange(const std::string& wire, http::response<http::string_body>& res,
+  beast::error_code Exchange(const std::string& wire, http::response_parser<http::string_body>& parser,
                              const Cancellation* cancel) {
-    const std::function<void()> stop = [this] {
+    const std::function<void()> stop = ShutOnCancel();  // outlives the registration, which keeps a pointer to it
+    const Cancellation::Registration listening(cancel, stop);
+    const beast::error_code ec = secure ? Exchange(*secure, wire, parser) : Exchange(*plain, wire, parser);
+    return Aborted(ec, cancel);
+  }
+  // What stops the connection's pending operation, from any thread.
+  std::function<void()> ShutOnCancel() {
+    return [this] {
       asio::post(ioc, [this] {
         beast::error_code ignored;
         tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        tcp().socket().cancel(ignored);  // a connect under way, which a shutdown does not end
       });
     };
-    const Cancellation::Registration listening(cancel, stop);
-    const beast::error_code ec = secure ? Exchange(*secure, wire, res) : Exchange(*plain, wire, res);
+  }
+  static beast::error_code Aborted(const beast::error_code& ec, const Cancellation* cancel) {
     return cancel != nullptr && cancel->cancelled() && ec ? asio::error::operation_aborted : ec;
   }
 
  private:
   template <class Stream>
-  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response<http::string_body>& res) {
+  beast::error_code Exchange(Stream& stream, const std::string& wire, http::response_parser<http::string_body>& parser) {
     beast::error_code ec;
     ioc.restart();
+    // The header first: Beast 1.74 loses a response's body_limit error for
+    // a Content-Length past it when it reads on eagerly, as async_read does.
+    auto read_body = [&](beast::error_code e, size_t) {
+      ec = e;
+      if (ec) return;
+      if (parser.content_length() && *parser.content_length() > kMaxResponseBytes) {
+        ec = http::error::body_limit;
+        return;
+      }
+      if (!parser.is_done()) http::async_read(stream, buffer, parser, [&](beast::error_code e2, size_t) { ec = e2; });
+    };
     asio::async_write(stream, asio::buffer(wire), [&](beast::error_code e, size_t) {
       ec = e;
-      if (!e) http::async_read(stream, buffer, res, [&](beast::error_code e2, size_t) { ec = e2; });
+      if (!e) http::async_read_header(stream, buffer, parser, read_body);
     });
     ioc.run();
     return ec;
@@ -154,26 +173,35 @@ StatusOr<std::string> Client::Infer(std::string_view model, std::string_view req
   return BodyOf(Call("POST", target, request_json, RequestTimeout(11000)));
 }
 
+// The call's timeout bounds all of it: the connect (at most
+// connect_timeout_ms of it), the exchange and a resend.
 StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view target, std::string_view body,
                                     Duration timeout, const Cancellation* cancel) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (cancel != nullptr && cancel->cancelled()) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Connection> conn = TakeIdle();
+    // A resend goes out on a new connection: the other idle ones may have
+    // been closed by the server as well.
+    std::unique_ptr<Connection> conn = attempt == 0 ? TakeIdle() : nullptr;
     const bool reused = conn != nullptr;
     if (!reused) {
-      auto fresh = Connect();
+      auto fresh = Connect(deadline, cancel);
       if (!fresh.ok()) return fresh.status();
       conn = std::move(fresh).value();
     }
     // Signed afresh for each send: a resent request carries a new nonce.
     const std::string wire = RequestBytes(url_, {method, target, body, options_.user_agent, options_.bearer_token},
                                           key_ ? &*key_ : nullptr, NowUnixSeconds());
-    http::response<http::string_body> res;
-    conn->tcp().expires_after(timeout);
-    const beast::error_code ec = conn->Exchange(wire, res, cancel);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBytes);
+    conn->tcp().expires_at(deadline);
+    const beast::error_code ec = conn->Exchange(wire, parser, cancel);
     if (!ec) {
       conn->tcp().expires_never();
       const bool shut = cancel != nullptr && cancel->cancelled();  // after the answer came: it still counts
-      if (res.keep_alive() && !shut) GiveBack(std::move(conn));
+      // A body that ended with the connection (no length, not chunked) leaves nothing to reuse.
+      if (parser.keep_alive() && !parser.need_eof() && !shut) GiveBack(std::move(conn));
+      http::response<http::string_body> res = parser.release();
       return HttpResponse{static_cast<int>(res.result_int()), std::move(res.body())};
     }
     // The server closed a pooled connection while it was idle: it never
@@ -184,11 +212,16 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
                               std::to_string(ToMillis(timeout)) + " ms");
     }
     if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
+    if (ec == http::error::body_limit) {
+      return ResourceExhausted("the response from " + options_.endpoint + " is larger than " +
+                               std::to_string(kMaxResponseBytes) + " bytes");
+    }
     return Unavailable("request to " + options_.endpoint + " failed: " + ec.message());
   }
 }
 
-StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
+StatusOr<std::unique_ptr<Client::Connection>> Client::Connect(std::chrono::steady_clock::time_point deadline,
+                                                              const Cancellation* cancel) {
   auto conn = std::make_unique<Connection>();
   beast::tcp_stream& tcp = conn->plain.emplace(conn->ioc);
   beast::error_code ec;
@@ -200,12 +233,20 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
   if (endpoints.empty()) return Unavailable("cannot resolve " + url_.host + ": no address");
   std::rotate(endpoints.begin(), endpoints.begin() + static_cast<std::ptrdiff_t>(NextAddress() % endpoints.size()),
               endpoints.end());
-  // Asynchronous, so the stream's one timer bounds connect and handshake.
-  const Duration timeout = Millis(options_.connect_timeout_ms);
-  tcp.expires_after(timeout);
+  // Asynchronous, so the stream's one timer bounds connect and handshake,
+  // and a cancel is heard.
+  const auto now = std::chrono::steady_clock::now();
+  const auto until = std::min(deadline, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                  Millis(options_.connect_timeout_ms)));
+  const std::function<void()> stop = conn->ShutOnCancel();  // outlives the registration
+  const Cancellation::Registration listening(cancel, stop);
+  tcp.expires_at(until);
   tcp.async_connect(endpoints, [&](beast::error_code e, auto) { ec = e; });
   conn->ioc.run();
-  const std::string within = " within " + std::to_string(ToMillis(timeout)) + " ms";
+  ec = Connection::Aborted(ec, cancel);
+  const std::string within =
+      " within " + std::to_string(ToMillis(std::chrono::duration_cast<Duration>(until - now))) + " ms";
+  if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
   if (ec == beast::error::timeout) return DeadlineExceeded("cannot connect to " + options_.endpoint + within);
   if (ec) return Unavailable("cannot connect to " + options_.endpoint + ": " + ec.message());
   tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
@@ -218,6 +259,8 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect() {
   conn->ioc.restart();
   secure.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
   conn->ioc.run();
+  ec = Connection::Aborted(ec, cancel);
+  if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
   if (ec == beast::error::timeout) return DeadlineExceeded("TLS handshake with " + options_.endpoint + within);
   if (ec) return Unavailable("TLS handshake with " + options_.endpoint + " failed: " + ec.message());
   return conn;

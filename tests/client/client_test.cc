@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "fake_server.h"
@@ -104,6 +106,40 @@ TEST(ClientTest, AConnectionTheServerClosedWhileIdleIsReplacedOnce) {
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(server.connections(), 2);
   EXPECT_EQ(server.seen().size(), 2u);  // the dead connection carried nothing
+}
+
+// Two pooled connections, both closed by the server while idle: the call
+// that finds the first dead is sent again on a new connection, not on the
+// other dead one.
+TEST(ClientTest, AResendAfterAStaleConnectionGoesOutOnANewOne) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int arrived = 0;
+  FakeServer server([&](const FakeServer::Seen& s) {
+    if (s.connection >= 2) return Answer(s);
+    std::unique_lock lock(mu);
+    ++arrived;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return arrived == 2; });  // both open at once: both pooled
+    return FakeServer::Reply{200, std::string(kTryResponse), false, /*close_after=*/true};
+  });
+  auto client = Make(server);
+  std::thread other([&] { EXPECT_TRUE(client->Try(Question()).ok()); });
+  EXPECT_TRUE(client->Try(Question()).ok());
+  other.join();
+  auto third = client->Try(Question());
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(server.connections(), 3);
+}
+
+// A response past kMaxResponseBytes is refused as such, not as a failed call.
+TEST(ClientTest, AResponseTooLargeIsResourceExhausted) {
+  FakeServer server([](const FakeServer::Seen&) {
+    return FakeServer::Reply{200, std::string(kMaxResponseBytes + 1, 'x')};
+  });
+  auto client = Make(server);
+  auto r = client->Call("GET", "/v1/report", "", std::chrono::seconds(10));
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
 }
 
 TEST(ClientTest, WithoutKeepAliveEveryCallConnects) {

@@ -45,6 +45,10 @@ class context;
 
 namespace tbms::client {
 
+// The largest response body a call reads: as a gRPC client's largest
+// message (kserve/grpc_bytes.h).
+inline constexpr uint64_t kMaxResponseBytes = uint64_t{64} << 20;
+
 class Client {
  public:
   struct Options {
@@ -52,7 +56,8 @@ class Client {
     std::string access_id = "";   // with access_key, every request is signed; both empty: unsigned
     std::string access_key = "";  //   (a server in --insecure-dev); never logged or echoed
     std::string instance = "default";  // whose tries: 1-128 characters of [A-Za-z0-9._-]
-    double connect_timeout_ms = 5000;  // resolve, TCP connect and TLS handshake
+    double connect_timeout_ms = 5000;  // TCP connect and TLS handshake, within the call's own timeout
+                                       // (the name's lookup is the system resolver's, unbounded here)
     double request_timeout_ms = 0;  // sending to the response's last byte; 0: a try's
                                     // tloc + 1000 ms (11 s without tloc), 5000 ms for other calls
     std::string ca_file = "";  // https: trust only this CA (PEM); empty: the system's CAs
@@ -96,7 +101,8 @@ class Client {
   struct Connection;  // client.cc
   Client(Options options, Url url, std::optional<AccessKey> key,
          std::shared_ptr<boost::asio::ssl::context> tls);
-  StatusOr<std::unique_ptr<Connection>> Connect();
+  StatusOr<std::unique_ptr<Connection>> Connect(std::chrono::steady_clock::time_point deadline,
+                                                const Cancellation* cancel);
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_);
   size_t NextAddress() EXCLUDES(mu_);
   void GiveBack(std::unique_ptr<Connection> conn) EXCLUDES(mu_);

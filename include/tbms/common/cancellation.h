@@ -36,6 +36,7 @@ class Cancellation {
   class Registration {
    public:
     Registration(const Cancellation* cancellation, const std::function<void()>& stop);  // null: nothing to hear
+    Registration(const Cancellation*, std::function<void()>&&) = delete;  // a temporary would not outlive it
     ~Registration();
     Registration(const Registration&) = delete;
     Registration& operator=(const Registration&) = delete;
