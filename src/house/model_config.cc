@@ -259,7 +259,7 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   if (f.Has("in_flight") && !m->groups.empty()) {
     diag.At(f.Get("in_flight")->source(), "give remote.in_flight or the instance group's count, not both");
   }
-  if (auto v = f.Ms("connect_timeout_ms", std::chrono::seconds(60))) r.connect_timeout = *v;
+  if (auto v = f.Number("connect_timeout_ms", 1, 60'000)) r.connect_timeout = Millis(*v);  // 0 would fail every probe
   if (auto v = f.Ms("timeout_ms", std::chrono::minutes(10))) r.timeout = *v;
   if (auto v = f.Bool("tls")) r.tls = *v;
   if (auto v = f.Bool("share_estimates")) r.share_estimates = *v;

@@ -193,6 +193,7 @@ TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure
   Make(1);
   Batch b = Questions({"a"}, clock_.Now() + Millis(50));
   b.items[0]->over.Set();  // answered elsewhere while the call was out
+  b.abandoned.Cancel();    // so its batcher abandoned the call
   for (int i = 0; i < 3; ++i) {
     transports_[0]->script.push_back(Status(StatusCode::kCancelled, "cancelled by the caller"));
     const auto answers = backend_->Process(b);
@@ -201,6 +202,44 @@ TEST_F(RemoteBackendTest, ACallCancelledBecauseItsTriesEndedIsSkippedNotAFailure
   }
   EXPECT_TRUE(backend_->StopsAbandonedWork());  // so its batcher looks for batches to abandon
   EXPECT_EQ(backend_->healthy(), 1);  // three cancellations: no ejection
+}
+
+// A call we gave up neither helps nor hurts its endpoint: failures on
+// either side of it still add up to an ejection.
+TEST_F(RemoteBackendTest, AnAbandonedCallDoesNotClearAnEndpointsFailures) {
+  Make(1);
+  Batch abandoned = Questions({"a"}, clock_.Now() + Millis(50));
+  abandoned.abandoned.Cancel();
+  transports_[0]->script.push_back(Unavailable("connection refused"));
+  transports_[0]->script.push_back(Status(StatusCode::kCancelled, "cancelled by the caller"));
+  transports_[0]->script.push_back(Unavailable("connection refused"));
+  EXPECT_FALSE(Run({"a"})[0].ok());
+  EXPECT_TRUE(IsSkippedTryOver(backend_->Process(abandoned)[0].status()));
+  EXPECT_FALSE(Run({"a"})[0].ok());
+  EXPECT_EQ(backend_->healthy(), 0);
+}
+
+// A CANCELLED the remote answers on its own (shutting down, a proxy) is its
+// failure, not a try that was over.
+TEST_F(RemoteBackendTest, ARemotesOwnCancelledIsAFailure) {
+  Make(1);
+  for (int i = 0; i < 2; ++i) transports_[0]->script.push_back(Status(StatusCode::kCancelled, "server shutting down"));
+  const auto first = Run({"a"});
+  EXPECT_EQ(first[0].status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(first[0].status().message(), "10.0.0.0:8000: server shutting down");
+  (void)Run({"a"});
+  EXPECT_EQ(backend_->healthy(), 0);
+}
+
+// A request the remote refuses as malformed would be refused by every
+// endpoint alike: it ejects none.
+TEST_F(RemoteBackendTest, ARequestRefusedAsMalformedEjectsNoEndpoint) {
+  Make(1);
+  for (int i = 0; i < 3; ++i) {
+    transports_[0]->script.push_back(InvalidArgument("input 'text' must have shape [-1, 1]"));
+    EXPECT_EQ(Run({"a"})[0].status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(backend_->healthy(), 1);
 }
 
 TEST_F(RemoteBackendTest, AWorkersOwnEstimateIsAFloorWhileFresh) {

@@ -704,6 +704,8 @@ TEST(HouseErrorTest, RemoteModels) {
       {"no endpoints", Remote("protocol = \"http\"\n"), {m + ":3:1: missing key 'endpoints' in [remote]"}},
       {"bad endpoint", Remote("endpoints = [\"10.0.0.5\"]\n"),
        {m + ":4:14: endpoint '10.0.0.5' must be HOST:PORT, e.g. 10.0.0.5:8000"}},
+      {"no time to connect", Remote("endpoints = [\"a:1\"]\nconnect_timeout_ms = 0\n"),
+       {m + ":5:22: 'connect_timeout_ms' must be in [1, 60000], not 0"}},
       {"bad protocol", Remote("endpoints = [\"a:1\"]\nprotocol = \"tcp\"\n"),
        {m + ":5:12: 'protocol' must be \"http\" or \"grpc\", not 'tcp'"}},
       {"replicas", Remote("endpoints = [\"a:1\"]\n", "replicas = 2\n"),

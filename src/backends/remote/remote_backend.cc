@@ -116,12 +116,13 @@ int RemoteBackend::Pick(bool* probe) {
   return best;
 }
 
-void RemoteBackend::Finished(int endpoint, bool ok) {
+void RemoteBackend::Finished(int endpoint, Outcome outcome) {
   MutexLock lock(&mu_);
   Health& h = health_[static_cast<size_t>(endpoint)];
   --h.in_flight;
   h.probing = false;
-  h.failures = ok ? 0 : h.failures + 1;
+  if (outcome == Outcome::kNeither) return;  // a probe that passed stays due: the next call probes again
+  h.failures = outcome == Outcome::kServed ? 0 : h.failures + 1;
   if (h.failures >= remote_.eject_after) h.ejected_until = clock_->Now() + remote_.eject_for;
 }
 
@@ -191,7 +192,7 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
   const std::string& address = remote_.endpoints[static_cast<size_t>(e)];
   if (probe) {
     if (Status ready = t.Ready(std::min(timeout, remote_.connect_timeout)); !ready.ok()) {
-      Finished(e, false);
+      Finished(e, Outcome::kFailed);
       return std::vector<StatusOr<Answer>>(n, Unavailable(address + " is not ready: " + ready.message()));
     }
   }
@@ -200,12 +201,16 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
     remote_expected_at_.store(clock_->Now().time_since_epoch().count(), std::memory_order_relaxed);
     remote_expected_.store(response->expected_now->count(), std::memory_order_relaxed);
   }
-  if (!response.ok() && response.status().code() == StatusCode::kCancelled) {
-    Finished(e, true);  // given up by us: no mark against the endpoint
+  if (!response.ok() && batch.abandoned.cancelled()) {  // given up by us (a remote's own CANCELLED is a failure)
+    Finished(e, Outcome::kNeither);
     return std::vector<StatusOr<Answer>>(n, SkippedTryOver());
   }
   std::vector<StatusOr<Answer>> answers = Answers(response, n, address);
-  Finished(e, !answers.empty() && answers[0].ok());  // a malformed answer counts against the endpoint too
+  if (!response.ok() && response.status().code() == StatusCode::kInvalidArgument) {
+    Finished(e, Outcome::kNeither);
+  } else {
+    Finished(e, !answers.empty() && answers[0].ok() ? Outcome::kServed : Outcome::kFailed);  // a malformed answer counts
+  }
   return answers;
 }
 

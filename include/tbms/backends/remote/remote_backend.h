@@ -87,7 +87,11 @@ class RemoteBackend final : public Backend {
   // The endpoint for the next call (counted in flight; *probe: probe it
   // first), or -1 when none is healthy.
   int Pick(bool* probe) EXCLUDES(mu_);
-  void Finished(int endpoint, bool ok) EXCLUDES(mu_);
+  // How a call went, for its endpoint's health: kNeither for a call we gave
+  // up (the batch abandoned) or a request the remote refused as malformed,
+  // which every endpoint would refuse alike: no mark either way.
+  enum class Outcome { kServed, kFailed, kNeither };
+  void Finished(int endpoint, Outcome outcome) EXCLUDES(mu_);
   StatusOr<InferRequest> Request(const Batch& batch, Duration timeout) const;
   // One answer per item from the remote's response; failures name `address`.
   std::vector<StatusOr<Answer>> Answers(const StatusOr<InferResponse>& response, size_t n,
