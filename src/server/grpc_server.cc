@@ -34,6 +34,10 @@ struct GrpcServer::State {
   std::atomic<bool> unready{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> active{0};  // calls taken and not yet ended, health watches too
+  // Call objects alive, those still waiting for an RPC included: what
+  // Shutdown waits for before it shuts the queues, so no call asks a shut
+  // queue for the next RPC (which gRPC asserts against).
+  std::atomic<size_t> outstanding{0};
   // Calls whose request message came, and that are not watches, until they
   // end: what a drain waits for. A call that never sends its message is not
   // one (Shutdown's cancel ends it), so no client can hold a drain open.
@@ -101,6 +105,7 @@ class GrpcServer::Call {
 
   // Asks for the next RPC on `queue`.
   static void Await(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue) {
+    state->outstanding.fetch_add(1);
     auto* call = new Call(state, queue);
     call->ctx_.AsyncNotifyWhenDone(&call->call_ended_);  // comes only for an RPC that was taken
     state->service.RequestCall(&call->ctx_, &call->stream_, queue, queue, &call->operation_done_);
@@ -130,7 +135,7 @@ class GrpcServer::Call {
   void Step(bool ok) {
     switch (phase_) {
       case Phase::kAwaited:
-        if (!ok) return delete this;  // the server is shutting down: no RPC came
+        if (!ok) return Release(state_, this);  // the server is shutting down: no RPC came
         Await(state_, queue_);  // the RPC after this one
         state_->active.fetch_add(1);
         phase_ = Phase::kReading;
@@ -169,8 +174,13 @@ class GrpcServer::Call {
   void End() {
     const std::shared_ptr<State> state = state_;
     if (counted_) state->requests.fetch_sub(1);
-    delete this;
-    if (state->active.fetch_sub(1) == 1) state->active.notify_all();  // Shutdown may be waiting
+    state->active.fetch_sub(1);
+    Release(state, this);
+  }
+  // Deletes the call; `state` outlives it here.
+  static void Release(std::shared_ptr<State> state, Call* call) {
+    delete call;
+    if (state->outstanding.fetch_sub(1) == 1) state->outstanding.notify_all();  // Shutdown may be waiting
   }
 
   void OnRequest() {
@@ -431,8 +441,8 @@ constexpr int kAwaitedPerQueue = 16;
 
 }  // namespace
 
-void GrpcServer::ServeQueue(const std::shared_ptr<State>& state, grpc::ServerCompletionQueue* queue) {
-  for (int i = 0; i < kAwaitedPerQueue; ++i) Call::Await(state, queue);
+// `state` is held by the thread (its copy), so the calls it serves find it alive.
+void GrpcServer::ServeQueue(const std::shared_ptr<State>& /*state*/, grpc::ServerCompletionQueue* queue) {
   void* tag = nullptr;
   bool ok = false;
   while (queue->Next(&tag, &ok)) {
@@ -490,6 +500,11 @@ Status GrpcServer::Start() {
     return Unavailable("cannot serve gRPC on " + address + " (in use, or not an address of this machine)");
   }
   port_ = static_cast<uint16_t>(port);
+  // Asked for here, before any thread serves: a Shutdown right after Start
+  // counts them (State::outstanding) before it shuts the queues.
+  for (auto& queue : state_->queues) {
+    for (int i = 0; i < kAwaitedPerQueue; ++i) Call::Await(state_, queue.get());
+  }
   for (auto& queue : state_->queues) state_->threads.emplace_back(ServeQueue, state_, queue.get());
   return OkStatus();
 }
@@ -517,7 +532,7 @@ void GrpcServer::Shutdown() {
   // Calls still open are cancelled after a second; each then finishes on its
   // queue (a try once the engine answers it), so the queues serve until none is left.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  for (size_t n = state_->active.load(); n != 0; n = state_->active.load()) state_->active.wait(n);
+  for (size_t n = state_->outstanding.load(); n != 0; n = state_->outstanding.load()) state_->outstanding.wait(n);
   StopQueues();
   server_.reset();
 }
