@@ -24,9 +24,9 @@ std::string JsonString(std::string_view s) {
 }
 
 // Row `i` of `t` (rows along its first dimension, `per_row` elements each) as one answer.
-Answer RowAnswer(const Tensor& t, size_t i, size_t per_row) {
+// `all`: a BYTES tensor's elements (read once per batch, not per row).
+Answer RowAnswer(const Tensor& t, const std::vector<std::string_view>& all, size_t i, size_t per_row) {
   if (t.datatype == DataType::kBytes) {
-    const std::vector<std::string_view> all = t.Strings();
     if (per_row == 1) return IsJson(all[i]) ? std::string(all[i]) : JsonString(all[i]);
     std::string out = "[";
     for (size_t k = 0; k < per_row; ++k) out += (k > 0 ? "," : "") + JsonString(all[i * per_row + k]);
@@ -116,11 +116,11 @@ int RemoteBackend::Pick(bool* probe) {
   return best;
 }
 
-void RemoteBackend::Finished(int endpoint, Outcome outcome) {
+void RemoteBackend::Finished(int endpoint, bool probed, Outcome outcome) {
   MutexLock lock(&mu_);
   Health& h = health_[static_cast<size_t>(endpoint)];
   --h.in_flight;
-  h.probing = false;
+  if (probed) h.probing = false;  // a call out since before its ejection does not end the probe
   if (outcome == Outcome::kNeither) return;  // a probe that passed stays due: the next call probes again
   h.failures = outcome == Outcome::kServed ? 0 : h.failures + 1;
   if (h.failures >= remote_.eject_after) h.ejected_until = clock_->Now() + remote_.eject_for;
@@ -167,7 +167,9 @@ std::vector<StatusOr<Answer>> RemoteBackend::Answers(const StatusOr<InferRespons
   }
   std::vector<StatusOr<Answer>> answers;
   answers.reserve(n);
-  for (size_t i = 0; i < n; ++i) answers.emplace_back(RowAnswer(*it, i, static_cast<size_t>(count) / n));
+  const std::vector<std::string_view> strings =
+      it->datatype == DataType::kBytes ? it->Strings() : std::vector<std::string_view>{};
+  for (size_t i = 0; i < n; ++i) answers.emplace_back(RowAnswer(*it, strings, i, static_cast<size_t>(count) / n));
   return answers;
 }
 
@@ -184,15 +186,16 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
   const int e = Pick(&probe);
   if (e < 0) {
     return std::vector<StatusOr<Answer>>(
-        n, Unavailable("every endpoint of model '" + model_ + "' is ejected after failing (they are probed again "
-                       "after " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    remote_.eject_for).count()) + " ms)"));
+        n, Unavailable("no endpoint of model '" + model_ + "' takes calls now: each is ejected after failing, or "
+                       "being probed (an ejected one is probed again after " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(remote_.eject_for).count()) +
+                       " ms)"));
   }
   RemoteTransport& t = *transports_[static_cast<size_t>(e)];
   const std::string& address = remote_.endpoints[static_cast<size_t>(e)];
   if (probe) {
     if (Status ready = t.Ready(std::min(timeout, remote_.connect_timeout)); !ready.ok()) {
-      Finished(e, Outcome::kFailed);
+      Finished(e, probe, Outcome::kFailed);
       return std::vector<StatusOr<Answer>>(n, Unavailable(address + " is not ready: " + ready.message()));
     }
   }
@@ -202,14 +205,14 @@ std::vector<StatusOr<Answer>> RemoteBackend::Process(const Batch& batch) {
     remote_expected_.store(response->expected_now->count(), std::memory_order_relaxed);
   }
   if (!response.ok() && batch.abandoned.cancelled()) {  // given up by us (a remote's own CANCELLED is a failure)
-    Finished(e, Outcome::kNeither);
+    Finished(e, probe, Outcome::kNeither);
     return std::vector<StatusOr<Answer>>(n, SkippedTryOver());
   }
   std::vector<StatusOr<Answer>> answers = Answers(response, n, address);
   if (!response.ok() && response.status().code() == StatusCode::kInvalidArgument) {
-    Finished(e, Outcome::kNeither);
+    Finished(e, probe, Outcome::kNeither);
   } else {
-    Finished(e, !answers.empty() && answers[0].ok() ? Outcome::kServed : Outcome::kFailed);  // a malformed answer counts
+    Finished(e, probe, !answers.empty() && answers[0].ok() ? Outcome::kServed : Outcome::kFailed);  // a malformed answer counts
   }
   return answers;
 }

@@ -91,7 +91,7 @@ class RemoteBackend final : public Backend {
   // up (the batch abandoned) or a request the remote refused as malformed,
   // which every endpoint would refuse alike: no mark either way.
   enum class Outcome { kServed, kFailed, kNeither };
-  void Finished(int endpoint, Outcome outcome) EXCLUDES(mu_);
+  void Finished(int endpoint, bool probed, Outcome outcome) EXCLUDES(mu_);
   StatusOr<InferRequest> Request(const Batch& batch, Duration timeout) const;
   // One answer per item from the remote's response; failures name `address`.
   std::vector<StatusOr<Answer>> Answers(const StatusOr<InferResponse>& response, size_t n,
