@@ -174,8 +174,10 @@ bool ScanVersion(const HouseLimits& limits, const Diag& model_diag, const ModelC
   return folder.count() + diag.count() == 0;
 }
 
-// Keeps the versions without errors (and their weights); a model left with
-// none is in error as a whole.
+// Keeps the versions without errors; a model left with none is in error as
+// a whole. The weights stay as written: a reload that keeps a version whose
+// folder broke serves it at its weight (a weight of no served version
+// routes nothing).
 void ScanVersions(const HouseLimits& limits, Diag& folder, ModelConfig* m) {
   if (m->versions.empty()) return;  // no folder or a bad policy: already reported
   std::vector<VersionConfig> valid;
@@ -183,10 +185,6 @@ void ScanVersions(const HouseLimits& limits, Diag& folder, ModelConfig* m) {
     if (ScanVersion(limits, folder, *m, &v)) valid.push_back(std::move(v));
   }
   m->versions = std::move(valid);
-  std::erase_if(m->weights, [&](const auto& w) {
-    return std::none_of(m->versions.begin(), m->versions.end(),
-                        [&](const VersionConfig& v) { return v.number == w.first; });
-  });
   if (m->versions.empty()) folder.Here("no loadable version");
 }
 

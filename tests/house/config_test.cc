@@ -649,7 +649,9 @@ TEST(HouseErrorTest, ABadVersionLeavesTheOthers) {
   const ModelConfig* m = Find(scan.config, "svm");
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(Versions(*m), std::vector<int64_t>{1});
-  EXPECT_EQ(m->weights, (std::map<int64_t, int>{{1, 1}}));  // no weight for a version left out
+  // A version left out keeps its weight, for a reload that keeps the one it
+  // served (routing counts only versions served).
+  EXPECT_EQ(m->weights, (std::map<int64_t, int>{{1, 1}, {2, 3}}));
 }
 
 TEST(HouseErrorTest, ModelWideErrorsLeaveTheModelOut) {
