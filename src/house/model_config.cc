@@ -289,6 +289,13 @@ void ReadRemote(const toml::table& table, const HouseLimits& limits, Diag& diag,
   VersionConfig& version = m->versions.emplace_back();  // one version here, whatever the remote serves
   version.number = 1;
   version.dir = m->dir;
+  // What model.toml's bytes do not show: a rotated credential or CA file
+  // is a change, so a reload calls with it (hashed: no secret is kept).
+  std::error_code ec;
+  const auto ca_size = r.ca_file.empty() ? 0 : fs::file_size(r.ca_file, ec);
+  const auto ca_time = r.ca_file.empty() ? 0 : fs::last_write_time(r.ca_file, ec).time_since_epoch().count();
+  version.fingerprint = std::hash<std::string>{}(secret.value_or("") + '\0' + bearer.value_or("") + '\0' +
+                                                 std::to_string(ca_size) + '@' + std::to_string(ca_time));
 }
 
 // Keys that belong to the other kind of model.

@@ -694,6 +694,12 @@ TEST(HouseTest, RemoteModels) {
   EXPECT_EQ(m.batching.max_batch_size, 8);
   ASSERT_EQ(m.versions.size(), 1u);  // one version here, whatever the remote serves
   EXPECT_EQ(m.versions[0].number, 1);
+
+  // The key file rotated in place: model.toml is the same, the version is not.
+  house.Write("broker.key", "another-secret-of-enough-bytes");
+  const HouseScan rotated = ScanHouse(house.dir());
+  EXPECT_EQ(Find(rotated.config, "labeler")->fingerprint, m.fingerprint);
+  EXPECT_NE(Find(rotated.config, "labeler")->versions[0].fingerprint, m.versions[0].fingerprint);
 }
 
 TEST(HouseErrorTest, RemoteModels) {
