@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <random>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,9 +42,16 @@ class RedisReplayStore final : public ReplayStore {
     Context& c = ThreadContext();
     const bool reused = c != nullptr;
     if (!c && !Connect(&c)) return Failed(&c);
-    Reply reply = Set(c.get(), key, ttl_ms);
+    // The value is this claim's own, so a resend can tell its own earlier SET from another's.
+    const std::string token = std::to_string(token_base_) + '.' + std::to_string(next_token_.fetch_add(1));
+    Reply reply = Set(c.get(), key, token, ttl_ms);
     // A kept connection may have broken since (the store restarted): one fresh try before giving up.
-    if (!reply && reused && Connect(&c)) reply = Set(c.get(), key, ttl_ms);
+    // The first SET may have been applied even so (its answer came too late): a resend that finds
+    // the key holding this claim's token has claimed it.
+    if (!reply && reused && Connect(&c)) {
+      reply = Set(c.get(), key, token, ttl_ms);
+      if (reply && reply->type == REDIS_REPLY_NIL && Holds(c.get(), key, token)) return true;
+    }
     if (!reply) return Failed(&c);
     if (reply->type == REDIS_REPLY_ERROR) {
       Note(std::string("Redis refused SET: ") + std::string(reply->str, reply->len));
@@ -65,9 +74,13 @@ class RedisReplayStore final : public ReplayStore {
     return contexts.emplace_back(id_, nullptr).second;
   }
 
-  static Reply Set(redisContext* c, std::string_view key, int64_t ttl_ms) {
-    return Reply(static_cast<redisReply*>(redisCommand(c, "SET tbms:nonce:%b 1 NX PX %lld", key.data(), key.size(),
-                                                       static_cast<long long>(ttl_ms))));
+  static Reply Set(redisContext* c, std::string_view key, const std::string& token, int64_t ttl_ms) {
+    return Reply(static_cast<redisReply*>(redisCommand(c, "SET tbms:nonce:%b %b NX PX %lld", key.data(), key.size(),
+                                                       token.data(), token.size(), static_cast<long long>(ttl_ms))));
+  }
+  static bool Holds(redisContext* c, std::string_view key, const std::string& token) {
+    Reply got(static_cast<redisReply*>(redisCommand(c, "GET tbms:nonce:%b", key.data(), key.size())));
+    return got && got->type == REDIS_REPLY_STRING && std::string_view(got->str, got->len) == token;
   }
 
   bool Connect(Context* c) {
@@ -100,6 +113,9 @@ class RedisReplayStore final : public ReplayStore {
 
   static inline std::atomic<uint64_t> next_id_{1};
   const uint64_t id_ = next_id_.fetch_add(1);
+  // Claim tokens: unique across the fleet's servers (a random start) and within this one.
+  const uint64_t token_base_ = std::random_device{}() * uint64_t{0x100000000} + std::random_device{}();
+  std::atomic<uint64_t> next_token_{0};
   const RedisStoreOptions options_;
   const std::string host_;
   const int port_;  // -1: a unix socket at host_

@@ -14,6 +14,10 @@ std::string Escaped(std::string_view s) {
   return out;
 }
 
+// How far apart the clocks of a fleet's servers may be (NTP keeps them
+// within milliseconds; a minute covers a server that lost its time source).
+constexpr int64_t kFleetClockSkewS = 60;
+
 }  // namespace
 
 Verifier::Verifier(Options options) : options_(options), salt_(NewNonce()) {}
@@ -38,7 +42,10 @@ StatusOr<const AccessKey*> Verifier::Verify(const Request& request, const Access
   }
   const int64_t until_s = c->timestamp_s + options_.window_s;
   StatusOr<bool> fresh = Remember(c->access_id, c->nonce, until_s, now_s);
-  if (fresh.ok() && *fresh) fresh = Claim(c->access_id, c->nonce, until_s, now_s);
+  if (fresh.ok() && *fresh) {
+    fresh = Claim(c->access_id, c->nonce, until_s, now_s);
+    if (!fresh.ok()) Forget(c->access_id, c->nonce);  // "retry later" must not find it used
+  }
   if (!fresh.ok()) return fresh.status();
   if (!*fresh) {
     return Unauthenticated("Nonce '" + std::string(c->nonce) + "' of access id '" + key->first +
@@ -51,24 +58,33 @@ StatusOr<bool> Verifier::Claim(std::string_view id, std::string_view nonce, int6
   if (!options_.shared) return true;
   thread_local std::string key;  // reused: no allocation per request once warm
   key.assign(id).append(1, '\n').append(nonce);
-  // A second past the window's end: the store's clock need not be ours to the millisecond.
-  StatusOr<bool> claimed = options_.shared->Claim(key, (until_s - now_s + 1) * 1000);
+  // Past the window's end by kFleetClockSkewS: a server of the fleet whose
+  // clock is behind ours still takes the timestamp that long after we stop.
+  StatusOr<bool> claimed = options_.shared->Claim(key, (until_s - now_s + kFleetClockSkewS) * 1000);
   if (claimed.ok() || !options_.accept_when_store_down) return claimed;
   return true;  // by the documented rule: this server's cache alone guards while the store is down
 }
 
-StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s) {
+uint64_t Verifier::HashOf(std::string_view id, std::string_view nonce) const {
   thread_local std::string text;  // reused: no allocation per request once warm
   text.assign(salt_).append(id).append(1, '\n').append(nonce);
-  const uint64_t hash = std::hash<std::string>()(text);
+  return std::hash<std::string>()(text);
+}
+
+StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s) {
+  const uint64_t hash = HashOf(id, nonce);
   MutexLock lock(&mu_);
-  while (!expiry_.empty() && expiry_.front().until_s < now_s) {
-    seen_.erase(expiry_.front().hash);
-    --*expiry_.front().held;
-    expiry_.pop_front();
+  while (!expiry_.empty() && expiry_.top().until_s < now_s) {
+    const Entry& due = expiry_.top();
+    if (auto it = seen_.find(due.hash); it != seen_.end() && it->second.until_s == due.until_s) {
+      --*it->second.held;
+      seen_.erase(it);
+    }
+    expiry_.pop();
   }
   if (seen_.contains(hash)) return false;
-  if (seen_.size() >= options_.max_nonces) {
+  // (The expiry queue also holds the entries of nonces forgotten since, until they come due.)
+  if (seen_.size() >= options_.max_nonces || expiry_.size() >= 2 * options_.max_nonces) {
     return Unavailable("the replay cache is full (" + std::to_string(options_.max_nonces) +
                        " nonces within the window): retry later");
   }
@@ -78,11 +94,20 @@ StatusOr<bool> Verifier::Remember(std::string_view id, std::string_view nonce, i
     return ResourceExhausted("access id '" + std::string(id) + "' has " + std::to_string(held->second) +
                              " requests within the window, its share of the replay cache: retry later");
   }
-  seen_.insert(hash);
+  const Entry entry{until_s, hash, &held->second};
+  seen_.emplace(hash, entry);
   ++held->second;
-  // Kept in expiry order: a nonce is kept at least until its timestamp leaves the window.
-  expiry_.push_back({expiry_.empty() ? until_s : std::max(until_s, expiry_.back().until_s), hash, &held->second});
+  expiry_.push(entry);
   return true;
+}
+
+void Verifier::Forget(std::string_view id, std::string_view nonce) {
+  const uint64_t hash = HashOf(id, nonce);
+  MutexLock lock(&mu_);
+  if (auto it = seen_.find(hash); it != seen_.end()) {
+    --*it->second.held;
+    seen_.erase(it);  // its expiry entry is skipped when it comes due
+  }
 }
 
 size_t Verifier::remembered() const {

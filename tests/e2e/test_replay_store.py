@@ -10,8 +10,10 @@ and redis-server (scripts/setup installs it)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -105,6 +107,84 @@ class ReplayAcrossServersTest(unittest.TestCase):
         while self.send(refusing, signed())[0] != 200:  # bounded by the deadline
             self.assertLess(time.monotonic(), deadline, "the server did not come back to the store")
             time.sleep(0.1)
+
+
+class StallingRedis:
+    """A stand-in for Redis on a unix socket that knows SET NX and GET, and
+    can apply one SET without ever answering it: the reply a slow store
+    sends too late. Each connection has a thread; closed at the end."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, "stalling.sock")
+        self.keys = {}
+        self.stall_next_set = False
+        self.lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
+        self.listener.listen()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        stream = conn.makefile("rb")
+        try:
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                args = [stream.read(int(stream.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))]
+                reply = self._run(args)
+                if reply is not None:
+                    conn.sendall(reply)
+        except (OSError, ValueError):
+            return
+
+    def _run(self, args):
+        with self.lock:
+            command = args[0].upper()
+            if command == b"GET":
+                value = self.keys.get(args[1])
+                return b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
+            if command == b"SET":
+                fresh = args[1] not in self.keys
+                if fresh:
+                    self.keys[args[1]] = args[2]
+                if self.stall_next_set:
+                    self.stall_next_set = False
+                    return None  # applied, never answered
+                return b"+OK\r\n" if fresh else b"$-1\r\n"
+            return b"+OK\r\n"
+
+    def close(self):
+        self.listener.close()
+        for conn in self.conns:
+            conn.close()
+
+
+class SlowStoreTest(unittest.TestCase):
+    def test_a_claim_whose_answer_comes_too_late_is_not_taken_for_a_replay(self):
+        root = tempfile.mkdtemp(prefix="tbms-replay-slow-")
+        store = StallingRedis(root)
+        server = Server(None, "--house", make_house(root), "--replay-store", "unix:" + store.path,
+                        "--replay-store-timeout-ms", "50", env=ENV)
+        try:
+            self.assertEqual(request(server.port, "POST", TRY_A, BODY, headers=signed())[0], 200)  # a kept connection
+            store.stall_next_set = True  # the next SET lands, its answer never comes: the server sends it again
+            status, body, _ = request(server.port, "POST", TRY_A, BODY, headers=signed())
+            self.assertEqual(status, 200, body)
+        finally:
+            server.close()
+            store.close()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class FlagsTest(unittest.TestCase):

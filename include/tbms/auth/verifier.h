@@ -14,12 +14,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
+#include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "tbms/auth/replay_store.h"
 #include "tbms/auth/signing.h"
@@ -35,7 +36,7 @@ class Verifier {
  public:
   struct Options {
     int64_t window_s = 300;         // |server clock - Timestamp| at most this
-    size_t max_nonces = 1 << 20;    // remembered at once (~68 bytes each: set node, bucket, queue entry)
+    size_t max_nonces = 1 << 20;    // remembered at once (~90 bytes each: map node, bucket, queue entry)
     size_t max_nonces_per_key = 1 << 19;  // of those, by one access id
     std::shared_ptr<ReplayStore> shared = nullptr;  // the fleet's nonces; none: this server's only
     bool accept_when_store_down = false;  // then only this server's cache guards
@@ -61,6 +62,10 @@ class Verifier {
   // True if (id, nonce) is new (and now remembered); expires at `until_s`.
   StatusOr<bool> Remember(std::string_view id, std::string_view nonce, int64_t until_s, int64_t now_s)
       EXCLUDES(mu_);
+  // Forgets what Remember just remembered (the shared store could not say:
+  // the same request may be sent again).
+  void Forget(std::string_view id, std::string_view nonce) EXCLUDES(mu_);
+  uint64_t HashOf(std::string_view id, std::string_view nonce) const;
 
   const Options options_;
   const std::string salt_;  // random per process: nonce hashes are not predictable
@@ -68,10 +73,15 @@ class Verifier {
     int64_t until_s;
     uint64_t hash;
     size_t* held;  // its access id's count in held_
+    bool operator>(const Entry& other) const { return until_s > other.until_s; }
   };
   mutable Mutex mu_;
-  std::unordered_set<uint64_t> seen_ GUARDED_BY(mu_);
-  std::deque<Entry> expiry_ GUARDED_BY(mu_);  // until_s ascending
+  // Each remembered nonce's hash, with its access id's count and when it expires.
+  std::unordered_map<uint64_t, Entry> seen_ GUARDED_BY(mu_);
+  // Soonest expiry first: each nonce leaves when its own timestamp leaves
+  // the window (one future-dated request keeps no other past its time). An
+  // entry whose nonce was forgotten meanwhile is skipped.
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> expiry_ GUARDED_BY(mu_);
   std::map<std::string, size_t, std::less<>> held_ GUARDED_BY(mu_);  // nonces per access id (nodes are stable)
 };
 
