@@ -104,6 +104,12 @@ void WriteTasks(const std::vector<const TaskStats*>& tasks, std::string& out) {
       l.Add("model", t->models[r]);
       Sample(out, "tbms_answers_total", l.With("rank", std::to_string(r)), t->answered[r].load(kRelaxed));
     }
+    for (size_t i = 0; i < t->later_answer_count(); ++i) {
+      const TaskStats::LaterAnswer& a = t->later_answer(i);
+      Labels l = TaskLabels(*t);
+      l.Add("model", a.model);
+      Sample(out, "tbms_answers_total", l.With("rank", std::to_string(a.rank)), a.count.load(kRelaxed));
+    }
   }
   Header(out, "tbms_downgrades_total", "counter",
          "Tries answered below rank 0, by why rank 0 did not answer.");

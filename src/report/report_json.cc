@@ -79,10 +79,14 @@ void WriteDowngrade(const TaskStats& t, JsonWriter& w) {
   w.BeginObject().Key("instance").String(t.instance).Key("task").String(t.task);
   w.Key("tries").Int(static_cast<long long>(tries));
   w.Key("answered").BeginArray();
-  for (size_t r = 0; r < t.models.size(); ++r) {
-    const uint64_t n = t.answered[r].load(kRelaxed);
-    w.BeginObject().Key("model").String(t.models[r]).Key("rank").Int(static_cast<long long>(r));
+  auto answered = [&](const std::string& model, int rank, uint64_t n) {
+    w.BeginObject().Key("model").String(model).Key("rank").Int(rank);
     w.Key("count").Int(static_cast<long long>(n)).Key("pct").Number(Pct(n, tries)).EndObject();
+  };
+  for (size_t r = 0; r < t.models.size(); ++r) answered(t.models[r], static_cast<int>(r), t.answered[r].load(kRelaxed));
+  for (size_t i = 0; i < t.later_answer_count(); ++i) {
+    const TaskStats::LaterAnswer& a = t.later_answer(i);
+    answered(a.model, a.rank, a.count.load(kRelaxed));
   }
   w.EndArray();
   uint64_t none = 0;

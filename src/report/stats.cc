@@ -53,7 +53,7 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
   AddRelaxed<uint64_t>(tries, 1);
   if (r.answer) {
     // "other" has no candidate list: it counts downgrades but not ranks.
-    if (r.rank >= 0 && static_cast<size_t>(r.rank) < models.size()) AddRelaxed<uint64_t>(answered[r.rank], 1);
+    if (r.rank >= 0 && !models.empty()) CountAnswer(r.model, r.rank);
     if (r.downgraded) AddRelaxed<uint64_t>(downgrades[static_cast<size_t>(r.reason)], 1);
   } else {
     AddRelaxed<uint64_t>(no_answer[static_cast<size_t>(r.reason)], 1);
@@ -71,6 +71,22 @@ void TaskStats::Record(const TryResult& r, TimePoint now) {
   }
   w.lag.Observe(lag_s);
   all_tries->Add(now, 1, lag_s);
+}
+
+void TaskStats::CountAnswer(std::string_view model, int rank) {
+  if (static_cast<size_t>(rank) < models.size() && models[static_cast<size_t>(rank)] == model) {
+    return AddRelaxed<uint64_t>(answered[rank], 1);
+  }
+  const size_t used = later_used_.load(std::memory_order_relaxed);  // the writer's own
+  for (size_t i = 0; i < used; ++i) {
+    if (later_[i].rank == rank && later_[i].model == model) return AddRelaxed<uint64_t>(later_[i].count, 1);
+  }
+  if (used == kMaxLaterAnswers) return;
+  if (later_ == nullptr) later_ = std::make_unique<LaterAnswer[]>(kMaxLaterAnswers);
+  later_[used].model = model;
+  later_[used].rank = rank;
+  later_[used].count.store(1, kRelaxed);
+  later_used_.store(used + 1, std::memory_order_release);  // readers see it whole
 }
 
 ModelStats::ModelStats(std::string m, std::string v) : model(std::move(m)), version(std::move(v)) {}

@@ -54,6 +54,18 @@ TEST_F(TaskStatsTest, StartsAtZero) {
   for (const auto& w : t_.windows) EXPECT_EQ(w.id.load(), -1);
 }
 
+// A task's candidates changed by a reload: the row it keeps counts what
+// answers now under its own model and rank, not the first list's.
+TEST_F(TaskStatsTest, AnAnswerFromALaterCandidateListCountsUnderItsOwnModel) {
+  t_.Record(Answered(0, "bayes", Reason::kNone, 20, {Att("bayes", 0, AttemptState::kSucceeded)}), AtSeconds(1));
+  t_.Record(Answered(0, "bayes", Reason::kNone, 20, {Att("bayes", 0, AttemptState::kSucceeded)}), AtSeconds(2));
+  EXPECT_EQ(t_.answered[0].load(), 0u);  // embedding's
+  ASSERT_EQ(t_.later_answer_count(), 1u);
+  EXPECT_EQ(t_.later_answer(0).model, "bayes");
+  EXPECT_EQ(t_.later_answer(0).rank, 0);
+  EXPECT_EQ(t_.later_answer(0).count.load(), 2u);
+}
+
 TEST_F(TaskStatsTest, RankZeroAnswer) {
   t_.Record(Answered(0, "embedding", Reason::kNone, 20, {Att("embedding", 0, AttemptState::kSucceeded)}),
             AtSeconds(1));

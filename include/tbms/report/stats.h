@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tbms/broker/try.h"
@@ -57,7 +58,19 @@ struct TaskStats {
   const Duration wall_offset;             // clock time + offset = Unix time: windows align to it
 
   std::atomic<uint64_t> tries{0};
-  std::unique_ptr<std::atomic<uint64_t>[]> answered;  // by rank
+  std::unique_ptr<std::atomic<uint64_t>[]> answered;  // by rank, of `models`
+  // Answers by a (model, rank) that `models` does not have: a task whose
+  // candidates a reload changed keeps its row, and counts what now answers
+  // here. Appended by the writer only, at most kMaxLaterAnswers (past it a
+  // try counts in tries only); readers see the first later_answer_count().
+  struct LaterAnswer {
+    std::string model;
+    int rank = 0;
+    std::atomic<uint64_t> count{0};
+  };
+  static constexpr size_t kMaxLaterAnswers = 32;
+  size_t later_answer_count() const { return later_used_.load(std::memory_order_acquire); }
+  const LaterAnswer& later_answer(size_t i) const { return later_[i]; }
   std::array<std::atomic<uint64_t>, kReasonCount> downgrades{};  // answered below rank 0, by reason
   std::array<std::atomic<uint64_t>, kReasonCount> no_answer{};
   std::atomic<uint64_t> extra_attempts{0};  // launches beyond the first: the cost of hedging
@@ -68,6 +81,11 @@ struct TaskStats {
     Histogram lag{Histogram::FineLatencyBounds()};
   };
   std::array<Window, kWindows> windows;
+
+ private:
+  void CountAnswer(std::string_view model, int rank);
+  std::unique_ptr<LaterAnswer[]> later_;  // allocated at the first
+  std::atomic<size_t> later_used_{0};
 };
 
 // One model version.
