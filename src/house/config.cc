@@ -405,6 +405,10 @@ void CheckModelNames(const std::vector<std::string>& names, const std::vector<to
 std::optional<TaskConfig> ReadTask(const toml::key& key, const toml::node& node, const HouseConfig& house,
                                    const Found& found, const std::vector<std::string>& allowed, Diag& diag) {
   const std::string name(key.str());
+  if (name == kOverflowRow) {
+    diag.At(key.source(), "task name '" + name + "' is the report's own (its rows past the report's caps)");
+    return std::nullopt;
+  }
   if (!IsValidName(name)) {
     diag.At(key.source(), "bad task name '" + name + "' (" + std::string(kNameRule) + ")");
     return std::nullopt;
@@ -455,6 +459,12 @@ std::optional<InstanceConfig> ReadInstance(const toml::key& key, const toml::nod
   const std::string name(key.str());
   if (!IsValidName(name)) {
     diag.At(key.source(), "bad instance name '" + name + "' (" + std::string(kNameRule) + ")");
+    return std::nullopt;
+  }
+  if (name == kInfersInstance || name == kOverflowRow) {
+    diag.At(key.source(), "instance name '" + name + "' is the report's own (" +
+                              (name == kInfersInstance ? "admin and unsigned v2 infers" : "its rows past the report's caps") +
+                              ")");
     return std::nullopt;
   }
   const toml::table* table = node.as_table();

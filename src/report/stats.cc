@@ -1,5 +1,6 @@
 #include "tbms/report/stats.h"
 
+#include "tbms/common/names.h"
 
 namespace tbms {
 namespace {
@@ -112,7 +113,7 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
   MutexLock lock(&mu_);
   if (tasks_.size() >= max_tasks_) {
     if (other_ == nullptr) {
-      other_ = std::make_unique<TaskStats>("other", "other", std::vector<std::string>{}, &all_tries_,
+      other_ = std::make_unique<TaskStats>(std::string(kOverflowRow), std::string(kOverflowRow), std::vector<std::string>{}, &all_tries_,
                                            wall_offset_);
     }
     return other_.get();
@@ -122,7 +123,7 @@ TaskStats* StatsRegistry::Task(std::string_view instance, std::string_view task,
     key.resize(task_at);
     auto [it, added] = tasks_.try_emplace(key);
     if (added) {
-      it->second = std::make_unique<TaskStats>(std::string(instance), "other", std::vector<std::string>{},
+      it->second = std::make_unique<TaskStats>(std::string(instance), std::string(kOverflowRow), std::vector<std::string>{},
                                                &all_tries_, wall_offset_);
     }
     return it->second.get();

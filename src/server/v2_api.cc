@@ -6,12 +6,13 @@
 #include <boost/asio/post.hpp>
 
 #include "tbms/common/json_fields.h"
+#include "tbms/common/names.h"
 #include "tbms/server/answer_handoff.h"
 
 namespace tbms {
 namespace {
 
-const std::string kInstance = "v2";  // how infers are counted in the report channel
+const std::string kInstance(kInfersInstance);  // how infers are counted in the report channel
 
 bool ShapeFits(const std::vector<int64_t>& spec, const std::vector<int64_t>& shape) {
   if (spec.size() != shape.size()) return false;

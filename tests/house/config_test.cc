@@ -112,7 +112,7 @@ Files Demo() {
   f["mix2/model.toml"] = "backend = \"mix\"\nmembers = [\"bayes\", \"keysearch\"]\naggregator = \"avg\"\n";
   f["instances.toml"] =
       "[instances.nianjianQA.tasks.qa]\nmodels = [\"embedding\", \"svm\", \"mix2\", \"keysearch\"]\n"
-      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\nhedge = \"expected\"\n\n[instances.other]\nmax_concurrent = 8\nmax_rps = 2.5\n";
+      "tloc = 50\ncrossRequest = 1\ncrossLag = 10\npriority = -3\nhedge = \"expected\"\n\n[instances.shop]\nmax_concurrent = 8\nmax_rps = 2.5\n";
   return f;
 }
 
@@ -992,6 +992,11 @@ TEST(HouseErrorTest, Instances) {
        {i + ":2:11: 'max_rps' must be a number, not a string"}},
       {"tasks not a table", {{"instances.toml", "[instances.a]\ntasks = 1\n"}},
        {i + ":2:9: 'tasks' must be a table, not an integer"}},
+      {"the report's instance names", {{"instances.toml", "[instances.v2]\n[instances.other]\n"}},
+       {i + ":2:12: instance name 'other' is the report's own (its rows past the report's caps)",
+        i + ":1:12: instance name 'v2' is the report's own (admin and unsigned v2 infers)"}},
+      {"the report's task name", {{"instances.toml", "[instances.a.tasks.other]\nmodels = [\"svm\"]\ntloc = 5\n"}},
+       {i + ":1:20: task name 'other' is the report's own (its rows past the report's caps)"}},
       {"bad task name", {{"instances.toml", "[instances.a.tasks.\"q/a\"]\nmodels = [\"svm\"]\ntloc = 5\n"}},
        {i + ":1:20: bad task name 'q/a' (1-128 characters of A-Z a-z 0-9 . _ -)"}},
       {"task not a table", {{"instances.toml", "[instances.a.tasks]\nqa = 1\n"}},

@@ -30,4 +30,12 @@ constexpr bool IsValidName(std::string_view name) {
   return true;
 }
 
+// Names the report channel gives rows of its own: admin and unsigned v2
+// infers count under instance kInfersInstance, and rows past the report's
+// caps under kOverflowRow (as the instance, or as an instance's task). No
+// instance of the house may take either, nor a task kOverflowRow, so no
+// key sees another's rows and no two series share their labels.
+inline constexpr std::string_view kInfersInstance = "v2";
+inline constexpr std::string_view kOverflowRow = "other";
+
 }  // namespace tbms
