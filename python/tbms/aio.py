@@ -48,7 +48,8 @@ from typing import Any, Mapping, Optional, Union
 
 from .base import _ClientBase, _Request
 from .results import TryResult, _answer_or_empty
-from .transport import _TRANSPORT_FAILURES, _socket_is_stale, _worth_retrying
+from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _socket_is_stale,
+                        _worth_retrying)
 from .validation import _is_int
 
 __all__ = [
@@ -106,6 +107,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple:
     try:
         version, status, reason, headers = _parse_head(
             await _read_head(reader))
+        while 100 <= status < 200 and status != 101:  # interim (100 Continue): the reply follows
+            version, status, reason, headers = _parse_head(
+                await _read_head(reader))
         body, framed = await _read_body(reader, status, headers)
     except asyncio.IncompleteReadError as exc:
         raise http.client.IncompleteRead(exc.partial) from None
@@ -152,25 +156,39 @@ async def _read_body(reader: asyncio.StreamReader, status: int,
         return await _read_chunked(reader), True
     length = headers.get("Content-Length")
     if length is None:
-        return await reader.read(), False
-    if not length.strip().isdigit():
+        body = bytearray()
+        while chunk := await reader.read(65536):  # to the end of the connection
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise _too_large()
+        return bytes(body), False
+    if not re.fullmatch(r"[0-9]+", length.strip()):
         raise http.client.HTTPException(f"bad Content-Length {length!r}")
+    if int(length) > MAX_RESPONSE_BYTES:
+        raise _too_large()
     return await reader.readexactly(int(length)), True
+
+
+def _too_large() -> http.client.HTTPException:
+    return http.client.HTTPException(
+        f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     """Read a ``Transfer-Encoding: chunked`` body (the C++ server sends
     Content-Length, a proxy in front of it may not)."""
     chunks = []
+    total = 0
     while True:
         size_field = (await reader.readuntil(b"\r\n")).split(b";")[0]
-        try:
-            size = int(size_field.strip(), 16)
-        except ValueError:
-            raise http.client.HTTPException(
-                f"bad chunk size {size_field!r}") from None
+        if not re.fullmatch(rb"[0-9A-Fa-f]+", size_field.strip()):
+            raise http.client.HTTPException(f"bad chunk size {size_field!r}")
+        size = int(size_field.strip(), 16)
         if size == 0:
             break
+        total += size
+        if total > MAX_RESPONSE_BYTES:
+            raise _too_large()
         chunks.append(await reader.readexactly(size))
         await reader.readexactly(2)  # the CRLF closing the chunk
     while await reader.readuntil(b"\r\n") != b"\r\n":
@@ -232,6 +250,7 @@ class _Pool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list = []  # most recently used last
         self._open: set = set()  # idle and in use, for close()
+        self.closes = 0  # close() calls so far: a call under way sees one
 
     async def acquire(self, fresh: bool = False) -> _Connection:
         """Wait for a free slot; return an idle live connection, or a new
@@ -274,6 +293,7 @@ class _Pool:
     async def close(self) -> None:
         """Drop every connection, idle or in use, and wait until their
         sockets are closed."""
+        self.closes += 1
         conns = list(self._open)
         self._open.clear()
         self._idle.clear()
@@ -418,12 +438,15 @@ class AsyncClient(_ClientBase):
         """One exchange, retried once on a fresh connection if it failed
         on a reused one that had gone stale (see :func:`_worth_retrying`).
         Each attempt is signed afresh: a resent nonce is a replay."""
+        closes = self._pool.closes
         for attempt in (1, 2):
             conn = await self._pool.acquire(fresh=attempt == 2)
             try:
                 return await self._exchange(conn, request)
             except _TRANSPORT_FAILURES as exc:
-                if attempt == 2 or not _worth_retrying(exc, conn.reused):
+                # A close() meanwhile failed the call: it is not sent again.
+                if (attempt == 2 or self._pool.closes != closes
+                        or not _worth_retrying(exc, conn.reused)):
                     raise
         raise AssertionError("unreachable")
 
@@ -458,12 +481,13 @@ async def async_try_models(client: AsyncClient, models: Any, question: str,
                            cross_request: int = 0,
                            cross_lag: Union[int, float] = 0,
                            priority: int = 0,
-                           timeout: Optional[float] = None) -> TryResult:
+                           timeout: Optional[float] = None,
+                           hedge: Optional[str] = None) -> TryResult:
     """Async :func:`tbms.try_models`: see :meth:`AsyncClient.try_models`."""
     return await client.try_models(models, question, tloc,
                                    cross_request=cross_request,
                                    cross_lag=cross_lag, priority=priority,
-                                   timeout=timeout)
+                                   timeout=timeout, hedge=hedge)
 
 
 async def async_try_mixes(client: AsyncClient, mixes: Any, question: str,
@@ -471,12 +495,13 @@ async def async_try_mixes(client: AsyncClient, mixes: Any, question: str,
                           cross_request: int = 0,
                           cross_lag: Union[int, float] = 0,
                           priority: int = 0,
-                          timeout: Optional[float] = None) -> TryResult:
+                          timeout: Optional[float] = None,
+                          hedge: Optional[str] = None) -> TryResult:
     """Async :func:`tbms.try_mixes`: see :meth:`AsyncClient.try_mixes`."""
     return await client.try_mixes(mixes, question, tloc,
                                   cross_request=cross_request,
                                   cross_lag=cross_lag, priority=priority,
-                                  timeout=timeout)
+                                  timeout=timeout, hedge=hedge)
 
 
 async def async_try_task(client: AsyncClient, task: str, question: str,
@@ -484,12 +509,13 @@ async def async_try_task(client: AsyncClient, task: str, question: str,
                          cross_request: Optional[int] = None,
                          cross_lag: Optional[Union[int, float]] = None,
                          priority: Optional[int] = None,
-                         timeout: Optional[float] = None) -> TryResult:
+                         timeout: Optional[float] = None,
+                         hedge: Optional[str] = None) -> TryResult:
     """Async :func:`tbms.try_task`: see :meth:`AsyncClient.try_task`."""
     return await client.try_task(task, question, tloc=tloc,
                                  cross_request=cross_request,
                                  cross_lag=cross_lag, priority=priority,
-                                 timeout=timeout)
+                                 timeout=timeout, hedge=hedge)
 
 
 async def tbmsAsyncTry(  # noqa: N802

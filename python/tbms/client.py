@@ -71,7 +71,8 @@ from .results import Attempt, TryResult, _answer_or_empty
 from .signing import AUTH_SCHEME, authorization_header, sign, string_to_sign
 from .specs import (MAX_MIX_MEMBERS, MIX_AGGREGATORS, MixSpec, ModelSpec,
                     mix_list, model_list, tbmsList, tbmsMixList)
-from .transport import _TRANSPORT_FAILURES, _socket_is_stale, _worth_retrying
+from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _socket_is_stale,
+                        _worth_retrying)
 
 __all__ = [
     "AUTH_SCHEME",
@@ -324,10 +325,13 @@ class Client(_ClientBase):
             conn, reused = self._connection(request.timeout)
             try:
                 return self._exchange(conn, request, headers)
-            except _TRANSPORT_FAILURES as exc:
+            except (*_TRANSPORT_FAILURES, ValueError) as exc:  # http.client's bad framing is a ValueError
                 self.close()
                 if attempt == 2 or not _worth_retrying(exc, reused):
                     raise self._transport_error(exc, request) from exc
+            except BaseException:  # an interrupt mid-read: the connection is in no state to reuse
+                self.close()
+                raise
         raise AssertionError("unreachable")
 
     def _connection(self, timeout: float) -> tuple:
@@ -362,7 +366,10 @@ class Client(_ClientBase):
         conn.request(request.method, request.path, body=request.body,
                      headers=headers)
         response = conn.getresponse()
-        data = response.read()
+        data = response.read(MAX_RESPONSE_BYTES + 1)
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise http.client.HTTPException(
+                f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
         return response.status, response.reason, data
 
 

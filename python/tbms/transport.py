@@ -25,6 +25,10 @@ _MAX_ERROR_BODY_CHARS = 200
 #: timeout is an OSError too, and becomes a TbmsTimeout).
 _TRANSPORT_FAILURES = (OSError, http.client.HTTPException)
 
+#: The largest reply body either client reads (as the C++ client's
+#: kMaxResponseBytes): a larger one fails the call as a transport error.
+MAX_RESPONSE_BYTES = 64 << 20
+
 
 def _parse_endpoint(endpoint: Any) -> tuple:
     """Split ``http(s)://host[:port][/prefix]`` into its parts.

@@ -324,6 +324,28 @@ class ConnectionTest(AsyncServerTestCase):
             await call
         self.assertNotIsInstance(caught.exception, TbmsTimeout)
 
+    async def test_close_does_not_send_a_call_in_flight_again(self) -> None:
+        self.assertTrue(await self.client.live())  # the try goes out on a reused connection
+        self.fake.route("POST", TRY_PATH, block=True)
+        call = asyncio.create_task(
+            self.client.try_models(TALK_MODELS, "q", 50, timeout=30))
+        await self.wait_for_fake(lambda: len(self.fake.requests) == 2)
+        await self.client.close()
+        with self.assertRaises(TbmsTransportError):
+            await call
+        self.assertEqual(len(self.fake.requests), 2)  # not resent on a new connection
+
+    async def test_a_reply_too_large_is_a_transport_error(self) -> None:
+        self.fake.route("POST", TRY_PATH, raw=b"x" * (tbms.transport.MAX_RESPONSE_BYTES + 1))
+        with self.assertRaisesRegex(TbmsTransportError, "larger than"):
+            await self.client.try_models(TALK_MODELS, "q", 50, timeout=30)
+
+    async def test_module_level_tries_take_hedge(self) -> None:
+        await async_try_models(self.client, TALK_MODELS, "q", tloc=50, hedge="expected")
+        await async_try_mixes(self.client, TALK_MIXES, "q", hedge="at_risk")
+        await async_try_task(self.client, "qa", "q", hedge="expected")
+        self.assertEqual([r.json()["hedge"] for r in self.fake.requests], ["expected", "at_risk", "expected"])
+
     async def test_bad_max_connections(self) -> None:
         for bad in (0, -1, 1.5, True, "2"):
             with self.subTest(bad):

@@ -331,6 +331,11 @@ class TaskTryTest(ServerTestCase):
             self.client.try_models(TALK_MODELS, "q", 50, hedge="sometimes")
         self.assertEqual(self.fake.requests, [])
 
+    def test_a_reply_too_large_is_a_transport_error(self) -> None:
+        self.fake.route("POST", TRY_PATH, raw=b"x" * (tbms.transport.MAX_RESPONSE_BYTES + 1))
+        with self.assertRaisesRegex(TbmsTransportError, "larger than"):
+            self.client.try_models(TALK_MODELS, "q", 50)
+
     def test_answer_and_empty_answer(self) -> None:
         self.fake.route("POST", TRY_PATH, body=VERSION_RESPONSE)
         self.assertEqual(tbmsTaskTry(self.client, "qa", "q"), "Beijing")
