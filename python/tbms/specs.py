@@ -29,9 +29,9 @@ class ModelSpec:
 
     Attributes:
         name: model name known to the server, e.g. ``"svm"``.
-        est: estimated latency of the model in milliseconds.  Required
-            (> 0) in a ranked model list; optional (>= 0) for a mix member,
-            where ``None`` lets the server use the model's configured est.
+        est: estimated latency of the model in milliseconds (>= 0), or
+            ``None`` to let the server use the model's configured est (as
+            the server's ``models[].est`` and ``members[].est``).
         version: optional model version.
     """
 
@@ -84,9 +84,9 @@ def _make_spec(name: Any, est: Any, version: Any = None) -> ModelSpec:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(
             f"model name must be a non-empty string, got {name!r}")
-    if not _is_number(est) or est <= 0:
+    if est is not None and (not _is_number(est) or est < 0):
         raise ValueError(
-            f"model {name!r}: est must be a positive number of "
+            f"model {name!r}: est must be a number >= 0 of "
             f"milliseconds, got {est!r}")
     if version is not None and not isinstance(version, str):
         raise ValueError(
@@ -102,11 +102,9 @@ def _spec_from_mapping(item: Mapping, name: Any = None) -> ModelSpec:
     label = repr(name) if name is not None else repr(item.get("name"))
     if unknown:
         raise ValueError(f"model {label}: unknown field(s) {unknown}")
-    if "est" not in item:
-        raise ValueError(f"model {label}: missing 'est'")
     if name is None:
         name = item.get("name")
-    return _make_spec(name, item["est"], item.get("version"))
+    return _make_spec(name, item.get("est"), item.get("version"))
 
 
 def _spec_from_item(item: Any) -> ModelSpec:
@@ -158,7 +156,7 @@ def model_list(models: Any) -> list:
 
     Raises:
         ValueError: if the list is empty, a name is not a non-empty string,
-            an ``est`` is not a positive number, a version is not a string,
+            an ``est`` is not a number >= 0, a version is not a string,
             a field is unknown, or a (name, version) pair is repeated.
     """
     specs = _specs_from_input(models)

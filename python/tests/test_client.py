@@ -943,21 +943,20 @@ class ModelListTest(unittest.TestCase):
         self.assertEqual(ModelSpec("svm", version="2").to_json(),
                          {"name": "svm", "version": "2"})
 
-    def test_model_list_still_requires_est(self) -> None:
-        with self.assertRaisesRegex(ValueError, "est must be a positive"):
-            model_list([ModelSpec("svm")])
+    def test_est_may_be_zero_or_left_to_the_server(self) -> None:
+        # As the server's models[].est: a number >= 0, or none (the model's own).
+        self.assertEqual(tbmsList({"svm": {}})[0].to_json(), {"name": "svm"})
+        self.assertEqual(tbmsList([("svm", 0)])[0].est, 0)
 
     def test_invalid_lists(self) -> None:
         cases = {
-            "zero est": ({"svm": {"est": 0}}, "est must be a positive"),
-            "negative est": ([("svm", -1)], "est must be a positive"),
-            "string est": ({"svm": {"est": "25"}}, "est must be a positive"),
-            "bool est": ({"svm": {"est": True}}, "est must be a positive"),
-            "nan est": ({"svm": {"est": math.nan}}, "est must be a positive"),
+            "negative est": ([("svm", -1)], "est must be a number >= 0"),
+            "string est": ({"svm": {"est": "25"}}, "est must be a number >= 0"),
+            "bool est": ({"svm": {"est": True}}, "est must be a number >= 0"),
+            "nan est": ({"svm": {"est": math.nan}}, "est must be a number >= 0"),
             "empty name": ({"": {"est": 5}}, "non-empty string"),
             "blank name": ([{"name": " ", "est": 5}], "non-empty string"),
             "int name": ([(3, 5)], "non-empty string"),
-            "missing est": ({"svm": {}}, "missing 'est'"),
             "unknown field": ({"svm": {"ets": 5}}, "unknown field"),
             "bad version": ([("svm", 5, 2)], "version must be a string"),
             "empty": ({}, "empty"),
