@@ -370,6 +370,8 @@ class Client(_ClientBase):
         if len(data) > MAX_RESPONSE_BYTES:
             raise http.client.HTTPException(
                 f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
+        if response.length:  # read(amt) returns a body cut short without a word
+            raise http.client.IncompleteRead(data, response.length)
         return response.status, response.reason, data
 
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <utility>
@@ -50,7 +51,11 @@ class RedisReplayStore final : public ReplayStore {
     // the key holding this claim's token has claimed it.
     if (!reply && reused && Connect(&c)) {
       reply = Set(c.get(), key, token, ttl_ms);
-      if (reply && reply->type == REDIS_REPLY_NIL && Holds(c.get(), key, token)) return true;
+      if (reply && reply->type == REDIS_REPLY_NIL) {
+        const std::optional<bool> ours = Holds(c.get(), key, token);
+        if (!ours) return Failed(&c);  // cannot tell: not a replay either
+        if (*ours) return true;
+      }
     }
     if (!reply) return Failed(&c);
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -78,9 +83,11 @@ class RedisReplayStore final : public ReplayStore {
     return Reply(static_cast<redisReply*>(redisCommand(c, "SET tbms:nonce:%b %b NX PX %lld", key.data(), key.size(),
                                                        token.data(), token.size(), static_cast<long long>(ttl_ms))));
   }
-  static bool Holds(redisContext* c, std::string_view key, const std::string& token) {
+  // Whether the key holds `token`; nullopt when the store does not answer.
+  static std::optional<bool> Holds(redisContext* c, std::string_view key, const std::string& token) {
     Reply got(static_cast<redisReply*>(redisCommand(c, "GET tbms:nonce:%b", key.data(), key.size())));
-    return got && got->type == REDIS_REPLY_STRING && std::string_view(got->str, got->len) == token;
+    if (!got || got->type == REDIS_REPLY_ERROR) return std::nullopt;
+    return got->type == REDIS_REPLY_STRING && std::string_view(got->str, got->len) == token;
   }
 
   bool Connect(Context* c) {

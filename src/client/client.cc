@@ -54,7 +54,7 @@ struct Client::Connection {
       asio::post(ioc, [this] {
         beast::error_code ignored;
         tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-        tcp().socket().cancel(ignored);  // a connect under way, which a shutdown does not end
+        tcp().socket().close(ignored);  // a connect under way too (a cancel would only move it to the next address)
       });
     };
   }

@@ -111,25 +111,23 @@ Status WarmUp(const ModelConfig& config, const VersionConfig& vc, Executor& exec
                                .question = config.warmup.question,
                                .sizes = WarmupSizes(config.batching.max_batch_size, config.warmup.count)};
   const auto began = std::chrono::steady_clock::now();
+  auto said = began;
   const RunBatch run = RunOnCore(executor, *context.core, kWarmupBatchLimit);
   const RunBatch bounded = [&](const Batch& batch) -> StatusOr<Duration> {
-    if (std::chrono::steady_clock::now() - began > kWarmupLimit) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - began > kWarmupLimit) {
       return DeadlineExceeded("it ran over " + std::to_string(kWarmupLimitMinutes) +
                               " minutes (lower [warmup] count or [batching] max_batch_size)");
     }
+    if (now - said >= kWarmupProgressEvery) {  // checked before every batch: a line at most every 10 s
+      said = now;
+      log("warming up model '" + config.name + "' version " + std::to_string(vc.number) + ": batch size " +
+          std::to_string(batch.items.size()) + " of " + std::to_string(config.batching.max_batch_size) + ", " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - began).count()) + " s so far");
+    }
     return run(batch);
   };
-  auto said = began;
-  const ProfileProgress progress = [&](int size, int max_batch) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - said < kWarmupProgressEvery) return;
-    said = now;
-    log("warming up model '" + config.name + "' version " + std::to_string(vc.number) + ": batch size " +
-        std::to_string(size) + " of " + std::to_string(max_batch) + ", " +
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - began).count()) + " s so far");
-  };
-  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile)
-                                     : ProfileBatchTimes(bounded, profile, progress);
+  auto times = config.is_simulated() ? ProfileSimulated(vc.simulated, profile) : ProfileBatchTimes(bounded, profile);
   if (!times.ok()) return FailedPrecondition("model '" + config.name + "' failed its warm-up: " + times.status().message());
   v->warmup_times = std::move(times).value();
   v->warmup_took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);

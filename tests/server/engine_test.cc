@@ -157,22 +157,6 @@ TEST_F(EngineTest, AFailedReloadLeavesTheOldVersionServing) {
 }
 
 // A version that served and whose files then break keeps serving as loaded.
-// Kept after its reload failed, a version keeps its A/B weight.
-TEST_F(EngineTest, AVersionKeptAfterAFailedReloadKeepsItsWeight) {
-  ModelConfig svm = Simulated("svm", {1, 2});
-  svm.weights = {{1, 90}, {2, 10}};
-  ASSERT_TRUE(engine_->Apply(Scan({svm}), {}, true).ok());
-  ModelConfig broken = Simulated("svm", {1}, /*fingerprint=*/2);
-  broken.weights = svm.weights;
-  (void)engine_->Apply(Scan({broken}, {{"svm", 2, "house/svm/2/simulated.toml:1:11: 'base_ms' must be >= 0"}}), {},
-                       true);
-  const ServedModel* served = engine_->table()->Find("svm");
-  ASSERT_EQ(served->versions.size(), 2u);
-  int to_2 = 0;
-  for (int i = 0; i < 100; ++i) to_2 += (*served->Route(""))->version == "2";
-  EXPECT_EQ(to_2, 10);
-}
-
 TEST_F(EngineTest, AVersionWhoseReloadFailsKeepsServing) {
   ASSERT_TRUE(engine_->Apply(Scan({Simulated("svm", {1, 2})}), {}, false).ok());
   const ModelVersion* v2 = engine_->table()->Find("svm")->versions[1].get();
