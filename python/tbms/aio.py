@@ -48,8 +48,8 @@ from typing import Any, Mapping, Optional, Union
 
 from .base import _ClientBase, _Request
 from .results import TryResult, _answer_or_empty
-from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _socket_is_stale,
-                        _worth_retrying)
+from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _reply_too_large,
+                        _socket_is_stale, _worth_retrying)
 from .validation import _is_int
 
 __all__ = [
@@ -160,18 +160,14 @@ async def _read_body(reader: asyncio.StreamReader, status: int,
         while chunk := await reader.read(65536):  # to the end of the connection
             body += chunk
             if len(body) > MAX_RESPONSE_BYTES:
-                raise _too_large()
+                raise _reply_too_large()
         return bytes(body), False
     if not re.fullmatch(r"[0-9]+", length.strip()):
         raise http.client.HTTPException(f"bad Content-Length {length!r}")
     if int(length) > MAX_RESPONSE_BYTES:
-        raise _too_large()
+        raise _reply_too_large()
     return await reader.readexactly(int(length)), True
 
-
-def _too_large() -> http.client.HTTPException:
-    return http.client.HTTPException(
-        f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -188,7 +184,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             break
         total += size
         if total > MAX_RESPONSE_BYTES:
-            raise _too_large()
+            raise _reply_too_large()
         chunks.append(await reader.readexactly(size))
         await reader.readexactly(2)  # the CRLF closing the chunk
     while await reader.readuntil(b"\r\n") != b"\r\n":

@@ -71,8 +71,8 @@ from .results import Attempt, TryResult, _answer_or_empty
 from .signing import AUTH_SCHEME, authorization_header, sign, string_to_sign
 from .specs import (MAX_MIX_MEMBERS, MIX_AGGREGATORS, MixSpec, ModelSpec,
                     mix_list, model_list, tbmsList, tbmsMixList)
-from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _socket_is_stale,
-                        _worth_retrying)
+from .transport import (MAX_RESPONSE_BYTES, _TRANSPORT_FAILURES, _reply_too_large,
+                        _socket_is_stale, _worth_retrying)
 
 __all__ = [
     "AUTH_SCHEME",
@@ -368,8 +368,7 @@ class Client(_ClientBase):
         response = conn.getresponse()
         data = response.read(MAX_RESPONSE_BYTES + 1)
         if len(data) > MAX_RESPONSE_BYTES:
-            raise http.client.HTTPException(
-                f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
+            raise _reply_too_large()
         if response.length:  # read(amt) returns a body cut short without a word
             raise http.client.IncompleteRead(data, response.length)
         return response.status, response.reason, data

@@ -30,6 +30,12 @@ _TRANSPORT_FAILURES = (OSError, http.client.HTTPException)
 MAX_RESPONSE_BYTES = 64 << 20
 
 
+def _reply_too_large() -> http.client.HTTPException:
+    """The failure of a reply body past MAX_RESPONSE_BYTES."""
+    return http.client.HTTPException(
+        f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
+
+
 def _parse_endpoint(endpoint: Any) -> tuple:
     """Split ``http(s)://host[:port][/prefix]`` into its parts.
 

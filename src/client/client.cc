@@ -36,25 +36,25 @@ struct Client::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // Sends `wire` and reads one response, bounded by the stream's timer.
-  // Cancelling `cancel` (when given) has the socket shut down on this
+  // Cancelling `cancel` (when given) has the socket closed on this
   // connection's own io_context (posted: the canceller's thread does not
   // touch a socket the timer may be closing), so the pending write or read
-  // fails and the exchange ends with operation_aborted. A shutdown posted
+  // fails and the exchange ends with operation_aborted. A close posted
   // after the exchange never runs: a cancelled connection is not reused.
   beast::error_code Exchange(const std::string& wire, http::response_parser<http::string_body>& parser,
                              const Cancellation* cancel) {
-    const std::function<void()> stop = ShutOnCancel();  // outlives the registration, which keeps a pointer to it
+    const std::function<void()> stop = CloseOnCancel();  // outlives the registration, which keeps a pointer to it
     const Cancellation::Registration listening(cancel, stop);
     const beast::error_code ec = secure ? Exchange(*secure, wire, parser) : Exchange(*plain, wire, parser);
     return Aborted(ec, cancel);
   }
   // What stops the connection's pending operation, from any thread.
-  std::function<void()> ShutOnCancel() {
+  std::function<void()> CloseOnCancel() {
     return [this] {
       asio::post(ioc, [this] {
         beast::error_code ignored;
-        tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-        tcp().socket().close(ignored);  // a connect under way too (a cancel would only move it to the next address)
+        // Closed, not cancelled: a cancel would move a connect under way on to the name's next address.
+        tcp().socket().close(ignored);
       });
     };
   }
@@ -178,7 +178,7 @@ StatusOr<std::string> Client::Infer(std::string_view model, std::string_view req
 StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view target, std::string_view body,
                                     Duration timeout, const Cancellation* cancel) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (cancel != nullptr && cancel->cancelled()) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
+  if (cancel != nullptr && cancel->cancelled()) return Abandoned();
   for (int attempt = 0;; ++attempt) {
     // A resend goes out on a new connection: the other idle ones may have
     // been closed by the server as well.
@@ -211,7 +211,7 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
       return DeadlineExceeded("no response from " + options_.endpoint + " within " +
                               std::to_string(ToMillis(timeout)) + " ms");
     }
-    if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
+    if (ec == asio::error::operation_aborted) return Abandoned();
     if (ec == http::error::body_limit) {
       return ResourceExhausted("the response from " + options_.endpoint + " is larger than " +
                                std::to_string(kMaxResponseBytes) + " bytes");
@@ -219,6 +219,8 @@ StatusOr<HttpResponse> Client::Call(std::string_view method, std::string_view ta
     return Unavailable("request to " + options_.endpoint + " failed: " + ec.message());
   }
 }
+
+Status Client::Abandoned() const { return Cancelled("call to " + options_.endpoint + " abandoned by its caller"); }
 
 StatusOr<std::unique_ptr<Client::Connection>> Client::Connect(std::chrono::steady_clock::time_point deadline,
                                                               const Cancellation* cancel) {
@@ -238,7 +240,7 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect(std::chrono::stead
   const auto now = std::chrono::steady_clock::now();
   const auto until = std::min(deadline, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                   Millis(options_.connect_timeout_ms)));
-  const std::function<void()> stop = conn->ShutOnCancel();  // outlives the registration
+  const std::function<void()> stop = conn->CloseOnCancel();  // outlives the registration
   const Cancellation::Registration listening(cancel, stop);
   tcp.expires_at(until);
   tcp.async_connect(endpoints, [&](beast::error_code e, auto) { ec = e; });
@@ -246,7 +248,7 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect(std::chrono::stead
   ec = Connection::Aborted(ec, cancel);
   const std::string within =
       " within " + std::to_string(ToMillis(std::chrono::duration_cast<Duration>(until - now))) + " ms";
-  if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
+  if (ec == asio::error::operation_aborted) return Abandoned();
   if (ec == beast::error::timeout) return DeadlineExceeded("cannot connect to " + options_.endpoint + within);
   if (ec) return Unavailable("cannot connect to " + options_.endpoint + ": " + ec.message());
   tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
@@ -260,7 +262,7 @@ StatusOr<std::unique_ptr<Client::Connection>> Client::Connect(std::chrono::stead
   secure.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
   conn->ioc.run();
   ec = Connection::Aborted(ec, cancel);
-  if (ec == asio::error::operation_aborted) return Cancelled("call to " + options_.endpoint + " abandoned by its caller");
+  if (ec == asio::error::operation_aborted) return Abandoned();
   if (ec == beast::error::timeout) return DeadlineExceeded("TLS handshake with " + options_.endpoint + within);
   if (ec) return Unavailable("TLS handshake with " + options_.endpoint + " failed: " + ec.message());
   return conn;

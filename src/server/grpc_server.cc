@@ -172,10 +172,10 @@ class GrpcServer::Call {
   }
 
   void End() {
-    const std::shared_ptr<State> state = state_;
+    std::shared_ptr<State> state = state_;
     if (counted_) state->requests.fetch_sub(1);
     state->active.fetch_sub(1);
-    Release(state, this);
+    Release(std::move(state), this);
   }
   // Deletes the call; `state` outlives it here.
   static void Release(std::shared_ptr<State> state, Call* call) {

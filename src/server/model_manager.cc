@@ -154,6 +154,14 @@ Status ModelManager::CheckOpen() const {
   return OkStatus();
 }
 
+// On the core, before a version is destroyed off it: its timers (the
+// tuner's and the batcher's) belong to the core's clock, and its executor
+// reports nothing after this.
+void ModelManager::CloseOnCore(ModelVersion& v) {
+  v.online.reset();
+  v.batcher->Close();
+}
+
 // The core only stops hearing from the versions; they are destroyed here,
 // where joining a replica's thread cannot be that thread joining itself (a
 // replica thread may be the one running the core).
@@ -170,10 +178,7 @@ void ModelManager::Close() {
     retired_.clear();
     retired_count_.store(0, std::memory_order_relaxed);
     table_.store(std::make_shared<const ModelTable>());
-    for (const auto& v : versions) {
-      v->online.reset();  // its timer, and the batcher's, belong to the core's clock
-      v->batcher->Close();
-    }
+    for (const auto& v : versions) CloseOnCore(*v);
     alive_->store(false);  // DeviceFailed's tasks queued behind this one find it gone
   });
   versions.clear();  // here: a batch still running finishes, unreported
@@ -602,8 +607,7 @@ void ModelManager::Sweep() {
       ModelVersion& v = **it;
       // Only retired_ refers to it (no table, so no try), and no work is left.
       if (it->use_count() == 1 && v.batcher->queued() == 0 && v.batcher->busy_replicas() == 0) {
-        v.online.reset();    // its timer, and the batcher's, belong to the core's clock
-        v.batcher->Close();
+        CloseOnCore(v);
         done.push_back(std::move(*it));
         it = retired_.erase(it);
       } else {

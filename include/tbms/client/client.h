@@ -103,6 +103,7 @@ class Client {
          std::shared_ptr<boost::asio::ssl::context> tls);
   StatusOr<std::unique_ptr<Connection>> Connect(std::chrono::steady_clock::time_point deadline,
                                                 const Cancellation* cancel);
+  Status Abandoned() const;  // CANCELLED: the call's caller gave it up
   std::unique_ptr<Connection> TakeIdle() EXCLUDES(mu_);
   size_t NextAddress() EXCLUDES(mu_);
   void GiveBack(std::unique_ptr<Connection> conn) EXCLUDES(mu_);

@@ -99,6 +99,7 @@ class ModelManager {
   using LoadedModels = std::map<std::string, Loaded, std::less<>>;
   using Broken = std::map<std::string, std::vector<ModelState>, std::less<>>;
   Status CheckOpen() const REQUIRES(load_mu_);
+  static void CloseOnCore(ModelVersion& v);
   void LoadModel(const ModelConfig& config, const ServedModel* current, Loaded* out) const;
   static void KeepFailedVersions(const ServedModel* current, Loaded* loaded);
   void Install(Loaded& loaded, const ServedModel* current, std::vector<std::string>* events);
